@@ -1,0 +1,89 @@
+"""pybuild: a buildah-style container image builder, as a library and a CLI.
+
+The public surface is what ``__all__`` lists; everything else is private and
+may change. Names are imported lazily, so ``import pybuild`` costs almost
+nothing and has no side effects.
+
+    import pybuild
+    store = pybuild.Store("/var/lib/pybuild")
+    image = pybuild.build(".", tags=["myapp"], store=store, on_event=print)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # errors
+    "PybuildError": "pybuild.errors",
+    "UserError": "pybuild.errors",
+    "ContainerfileError": "pybuild.errors",
+    "InvalidReference": "pybuild.errors",
+    "ImageNotFound": "pybuild.errors",
+    "ContainerNotFound": "pybuild.errors",
+    "ContextError": "pybuild.errors",
+    "UnsupportedError": "pybuild.errors",
+    "ConfigError": "pybuild.errors",
+    "IntegrityError": "pybuild.errors",
+    "DigestMismatch": "pybuild.errors",
+    "UnsafeContentError": "pybuild.errors",
+    "StoreError": "pybuild.errors",
+    "BuildError": "pybuild.errors",
+    "StepFailed": "pybuild.errors",
+    "SandboxError": "pybuild.errors",
+    "RegistryError": "pybuild.errors",
+    "AuthError": "pybuild.errors",
+    # events
+    "Event": "pybuild.events",
+    # references and digests
+    "Digest": "pybuild.oci.digest",
+    "Reference": "pybuild.oci.reference",
+    # the store and images
+    "Store": "pybuild.builder.store",
+    "Image": "pybuild.builder.store",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from pybuild.builder.store import Image, Store
+    from pybuild.errors import (
+        AuthError,
+        BuildError,
+        ConfigError,
+        ContainerfileError,
+        ContainerNotFound,
+        ContextError,
+        DigestMismatch,
+        ImageNotFound,
+        IntegrityError,
+        InvalidReference,
+        PybuildError,
+        RegistryError,
+        SandboxError,
+        StepFailed,
+        StoreError,
+        UnsafeContentError,
+        UnsupportedError,
+        UserError,
+    )
+    from pybuild.events import Event
+    from pybuild.oci.digest import Digest
+    from pybuild.oci.reference import Reference
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pybuild' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

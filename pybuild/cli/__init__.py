@@ -1,0 +1,99 @@
+"""The `pybuild` command line: click commands only, thin over the library.
+
+Commands are loaded lazily (each lives in its own module and is imported
+only when invoked) so that `pybuild --help` and every verb start fast.
+Each command parses flags, calls the library, and renders its events; no
+click type crosses into the library.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from pybuild.cli.common import GlobalOptions
+
+# verb -> "module:attribute" (module relative to pybuild.cli). Add new verbs here.
+COMMANDS: dict[str, str] = {
+    "version": "info:version_cmd",
+    "info": "info:info_cmd",
+}
+ALIASES = {"build": "bud"}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a command's module only when it runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd_name = ALIASES.get(cmd_name, cmd_name)
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        module = importlib.import_module(f"pybuild.cli.{module_name}")
+        command: click.Command = getattr(module, attr)
+        return command
+
+
+def _default_root() -> str:
+    env = os.environ.get("PYBUILD_ROOT")
+    if env:
+        return env
+    if os.geteuid() == 0:
+        return "/var/lib/pybuild"
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data, "pybuild")
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--root", type=click.Path(), default=None,
+              help="Store root (default /var/lib/pybuild as root, else $XDG_DATA_HOME/pybuild; $PYBUILD_ROOT).")
+@click.option("--runroot", type=click.Path(), default=None, hidden=True,
+              help="Accepted for buildah compatibility; pybuild keeps run state under --root.")
+@click.option("--storage-driver", type=click.Choice(["overlay", "vfs"]), default=None,
+              help="How working containers are layered (default: overlay where the kernel allows).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warn", "error"]), default="warn",
+              help="How much to log; debug also shows tracebacks.")
+@click.version_option(package_name="pybuild", prog_name="pybuild")
+@click.pass_context
+def cli(ctx: click.Context, root: str | None, runroot: str | None, storage_driver: str | None,
+        log_level: str) -> None:
+    """pybuild: build, store and move container images (buildah-style)."""
+    ctx.obj = GlobalOptions(root=root or _default_root(), storage_driver=storage_driver,
+                            log_level=log_level)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: run the CLI, turning pybuild errors into one line and an exit status."""
+    from pybuild.errors import PybuildError, StepFailed
+
+    debug = "--log-level=debug" in (argv or sys.argv) or "debug" in (argv or sys.argv)[1:3]
+    try:
+        return cli.main(args=argv, prog_name="pybuild", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(125 if e.exit_code == 1 else e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Error: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(141)
+    except PybuildError as e:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(e.status if isinstance(e, StepFailed) and 0 < e.status < 126 else 125)

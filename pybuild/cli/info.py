@@ -1,0 +1,58 @@
+"""`pybuild version` and `pybuild info`."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+
+import click
+
+from pybuild.cli.common import GlobalOptions, pass_globals
+
+
+@click.command("version")
+def version_cmd() -> None:
+    """Print pybuild's version and the platform it runs on."""
+    from pybuild import __version__
+
+    click.echo(f"Version:         {__version__}")
+    click.echo(f"Python Version:  {platform.python_version()}")
+    click.echo(f"OS/Arch:         linux/{_arch()}")
+
+
+def _arch() -> str:
+    from pybuild.oci.platform_host import host_platform
+
+    return host_platform().architecture
+
+
+@click.command("info")
+@pass_globals
+def info_cmd(opts: GlobalOptions) -> None:
+    """Print the host and store configuration as JSON."""
+    from pybuild import __version__
+    from pybuild.oci.platform_host import host_platform
+
+    store: dict[str, object] = {"GraphRoot": opts.root}
+    isolation = "unknown"
+    try:
+        from pybuild.builder.sandbox import default_isolation
+
+        isolation = default_isolation()
+    except ImportError:
+        pass
+    try:
+        s = opts.open_store()
+        store.update(s.info())
+    except Exception as e:  # noqa: BLE001 - info must print what it can
+        store["Error"] = str(e)
+    hp = host_platform()
+    out = {
+        "host": {"os": "linux", "arch": hp.architecture, "variant": hp.variant or "",
+                 "kernel": platform.release(), "python": sys.version.split()[0],
+                 "DefaultIsolation": isolation},
+        "store": store,
+        "version": __version__,
+    }
+    click.echo(json.dumps(out, indent=2))

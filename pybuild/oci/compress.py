@@ -1,0 +1,195 @@
+"""Streaming compression for layers: none, gzip, zstd.
+
+Never holds a whole layer in memory: readers and writers wrap file objects.
+Decompression sniffs the magic bytes rather than trusting a media type, as
+containers/image does, and stops at the first end of stream (trailing bytes
+after a gzip member are ignored by tar readers anyway).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zlib
+from typing import BinaryIO
+
+from pybuild.errors import ConfigError
+
+NONE = "none"
+GZIP = "gzip"
+ZSTD = "zstd"
+FORMATS = (NONE, GZIP, ZSTD)
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_BZIP2_MAGIC = b"BZh"
+_XZ_MAGIC = b"\xfd7zXZ\x00"
+
+
+def detect(head: bytes) -> str:
+    """The compression of a stream from its first bytes: gzip, zstd, bzip2, xz or none."""
+    if head.startswith(_GZIP_MAGIC):
+        return GZIP
+    if head.startswith(_ZSTD_MAGIC):
+        return ZSTD
+    if head.startswith(_BZIP2_MAGIC):
+        return "bzip2"
+    if head.startswith(_XZ_MAGIC):
+        return "xz"
+    return NONE
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown compression format {fmt!r} (use gzip, zstd or none)")
+    return fmt
+
+
+class _GzipReader(io.RawIOBase):
+    """Decompresses gzip members one after another (concatenated members are legal)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._buf = b""
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        n = len(b)
+        while not self._buf and not self._eof:
+            chunk = self._d.unconsumed_tail or self._raw.read(1 << 20)
+            if not chunk:
+                if not self._d.eof:
+                    raise zlib.error("truncated gzip stream")
+                self._eof = True
+                break
+            self._buf = self._d.decompress(chunk, max(n, 1 << 16))
+            if self._d.eof:
+                rest = self._d.unused_data
+                self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                if rest.startswith(_GZIP_MAGIC):
+                    self._buf += self._d.decompress(rest, max(n, 1 << 16))
+                elif rest.strip(b"\0"):
+                    self._eof = True  # trailing garbage: stop, as tar readers do
+                else:
+                    head = self._raw.read(2)
+                    if head.startswith(_GZIP_MAGIC):
+                        self._buf += self._d.decompress(head, max(n, 1 << 16))
+                    else:
+                        self._eof = True
+        data, self._buf = self._buf[:n], self._buf[n:]
+        b[: len(data)] = data
+        return len(data)
+
+
+def decompressing_reader(raw: BinaryIO, fmt: str | None = None) -> BinaryIO:
+    """A reader of the uncompressed bytes of ``raw`` (compression sniffed unless given)."""
+    if fmt is None:
+        head = _peek(raw)
+        fmt = detect(head)
+        raw = _Prefixed(head, raw)  # type: ignore[assignment]
+    if fmt == GZIP:
+        return io.BufferedReader(_GzipReader(raw), 1 << 20)  # type: ignore[return-value]
+    if fmt == ZSTD:
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(raw, read_size=1 << 20,
+                                                          read_across_frames=True)  # type: ignore[return-value]
+    if fmt == "bzip2":
+        import bz2
+
+        return bz2.BZ2File(raw)  # type: ignore[return-value]
+    if fmt == "xz":
+        import lzma
+
+        return lzma.LZMAFile(raw)  # type: ignore[return-value]
+    return raw
+
+
+class _Prefixed(io.RawIOBase):
+    """Re-attaches bytes already read from the head of a stream."""
+
+    def __init__(self, head: bytes, raw: BinaryIO) -> None:
+        self._head = head
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._raw.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+        if self._head and (n < 0 or n >= len(self._head)):
+            head, self._head = self._head, b""
+            rest = self._raw.read(-1 if n < 0 else n - len(head))
+            return head + (rest or b"")
+        return super().read(n) or b""
+
+
+def _peek(raw: BinaryIO) -> bytes:
+    head = b""
+    while len(head) < 6:
+        chunk = raw.read(6 - len(head))
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
+class CompressingWriter:
+    """Compresses what is written into ``out``; ``close()`` ends the stream but leaves ``out`` open."""
+
+    def __init__(self, out: BinaryIO, fmt: str, level: int | None = None, threads: int | None = None) -> None:
+        self._out = out
+        self.format = check_format(fmt)
+        self._gz: zlib._Compress | None = None
+        self._zw = None
+        if fmt == GZIP:
+            # gzip header with mtime 0 and no name: the same bytes every time (reproducible digests)
+            self._gz = zlib.compressobj(6 if level is None else level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        elif fmt == ZSTD:
+            import zstandard
+
+            workers = threads if threads is not None else max(0, min(4, (os.cpu_count() or 1)))
+            params = zstandard.ZstdCompressionParameters.from_level(
+                3 if level is None else level, threads=workers if workers > 1 else 0)
+            self._zw = zstandard.ZstdCompressor(compression_params=params).stream_writer(
+                out, closefd=False, write_return_read=True)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._gz is not None:
+            out = self._gz.compress(data)
+            if out:
+                self._out.write(out)
+        elif self._zw is not None:
+            self._zw.write(data)
+        else:
+            self._out.write(data)
+        return len(data)
+
+    def close(self) -> None:
+        if self._gz is not None:
+            self._out.write(self._gz.flush())
+            self._gz = None
+        elif self._zw is not None:
+            self._zw.close()
+            self._zw = None
+
+
+def compressing_writer(out: BinaryIO, fmt: str, level: int | None = None) -> CompressingWriter:
+    return CompressingWriter(out, fmt, level)
+
+
+__all__ = ["NONE", "GZIP", "ZSTD", "FORMATS", "detect", "check_format", "decompressing_reader",
+           "CompressingWriter", "compressing_writer"]

@@ -1,0 +1,34 @@
+"""Shared test fixtures and the markers for tests needing root or real components."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent
+SHARED = PROJECT.parent / "shared"
+IS_ROOT = os.geteuid() == 0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "root" in item.keywords and not IS_ROOT:
+            item.add_marker(pytest.mark.skip(reason="needs root (mounts, namespaces, chown)"))
+
+
+def need_tool(name: str) -> str:
+    """Skip the calling test unless ``name`` is on PATH; return its path."""
+    path = shutil.which(name)
+    if not path:
+        pytest.skip(f"{name} is not installed (apt-get install {name})")
+    return path
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent (the project's shared/ folder is not beside this clone)")
+    return SHARED
