@@ -1,0 +1,31 @@
+"""The Containerfile front end (pure: no I/O beyond reading the file and the ignore file).
+
+Pipeline::
+
+    parse(text) -> Document(nodes)           parser.py   (BuildKit's parser, rule for rule)
+    instructions.from_node(node) -> typed    instructions.py (frozen dataclasses, flag checks)
+    graph.build_graph(doc, ...) -> StepGraph  ../graph.py  (stages, deps, --target, order)
+    evaluate.StageEvaluator                   evaluate.py (ARG/ENV state, expansion per step)
+    expand.Lexer                              expand.py   (BuildKit's shell lexer)
+    ignore.load_ignore(...)                   ignore.py   (.containerignore/.dockerignore)
+
+Public API:
+
+- ``parse(text, filename="Containerfile") -> Document`` and ``parse_file(path)``:
+  ``Document.nodes`` (untyped :class:`parser.Node`, with ``start_line``/``end_line``),
+  ``.escape``, ``.filename``, ``.warnings``, ``.directives`` (syntax/escape/check).
+- ``instructions.from_node(node, filename)`` and ``instructions.typed(doc)``: typed,
+  frozen instructions, each with ``.line``, ``.end_line``, ``.original``;
+  ``instructions.unsupported(instr) -> str | None`` says what pybuild cannot run yet.
+- ``expand.Lexer(escape).process_word(word, env)`` / ``.process_words(word, env)``.
+- ``evaluate.StageEvaluator``: ``expand(instr)``, ``apply(instr)``, ``run_env()``.
+- ``ignore.load_ignore(context, containerfile, ignorefile) -> IgnoreMatcher | None``.
+
+Errors are :class:`pybuild.errors.ContainerfileError` naming file and line.
+"""
+
+from __future__ import annotations
+
+from pybuild.builder.containerfile.parser import Document, Heredoc, Node, parse, parse_file
+
+__all__ = ["Document", "Heredoc", "Node", "parse", "parse_file"]
