@@ -21,6 +21,8 @@ from pybuild.cli.common import GlobalOptions
 COMMANDS: dict[str, str] = {
     "version": "info:version_cmd",
     "info": "info:info_cmd",
+    "login": "login:login_cmd",
+    "logout": "login:logout_cmd",
 }
 ALIASES = {"build": "bud"}
 
