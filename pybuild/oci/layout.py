@@ -243,7 +243,8 @@ class Layout:
 
         return self.put_blob(io.BytesIO(data), digest, len(data))
 
-    def _open_raw(self, digest: Digest | str, size: int | None) -> BinaryIO:
+    def open_raw(self, digest: Digest | str, size: int | None) -> BinaryIO:
+        """The blob's bytes as stored, unverified (for callers that verify while streaming)."""
         d = Digest(digest)
         try:
             f = open_regular_beneath(self.path, f"blobs/{d.algorithm}/{d.hex}")
@@ -258,12 +259,12 @@ class Layout:
 
     def open_blob(self, digest: Digest | str, size: int | None = None) -> VerifyingReader:
         """A reader of a blob that raises DigestMismatch at EOF if its content is not ``digest``."""
-        return VerifyingReader(self._open_raw(digest, size), Digest(digest), size)
+        return VerifyingReader(self.open_raw(digest, size), Digest(digest), size)
 
     def read_blob(self, digest: Digest | str, size: int | None = None,
                   limit: int = MAX_DOCUMENT_SIZE) -> bytes:
         """A small blob (manifest, config) read whole and verified; refuses more than ``limit``."""
-        f = self._open_raw(digest, size)
+        f = self.open_raw(digest, size)
         with f:
             actual = os.fstat(f.fileno()).st_size
             if actual > limit:
