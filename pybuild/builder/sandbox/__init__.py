@@ -1,0 +1,68 @@
+"""Isolation for RUN steps: the only code in pybuild that forks, unshares, mounts and pivots.
+
+Two backends run the same :class:`RunSpec`:
+
+- ``chroot`` (:mod:`.chroot`): namespaces and pivot_root done here, no runtime
+  binary, a few milliseconds per step;
+- ``oci`` (:mod:`.oci`): an OCI runtime bundle handed to ``runc``.
+
+Neither writes into the rootfs: the caller provides every mount point listed by
+:func:`stub_paths` (the working container supplies them from a read-only layer).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+
+from pybuild.builder.sandbox.caps import DEFAULT_CAPABILITIES, apply_cap_changes
+from pybuild.builder.sandbox.spec import Mount, RunSpec, stub_paths
+from pybuild.builder.sandbox.users import resolve_user
+from pybuild.errors import ConfigError
+
+ISOLATIONS = ("chroot", "oci")
+
+
+def run(spec: RunSpec, isolation: str = "chroot") -> int:
+    """Run one step; return its exit status (128+N when killed by signal N).
+
+    Raises SandboxError when the isolation cannot be set up; a command that is
+    not found is status 127 with a message on ``spec.output``, as in buildah."""
+    if isolation == "chroot":
+        from pybuild.builder.sandbox.chroot import run_chroot
+
+        return run_chroot(spec)
+    if isolation == "oci":
+        from pybuild.builder.sandbox.oci import run_oci
+
+        return run_oci(spec)
+    raise ConfigError(f"unknown isolation {isolation!r} (chroot or oci)", where="--isolation")
+
+
+@functools.lru_cache(maxsize=1)
+def _runc_works() -> bool:
+    runc = shutil.which("runc")
+    if not runc:
+        return False
+    try:
+        proc = subprocess.run([runc, "--version"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
+
+
+def default_isolation() -> str:
+    """``$PYBUILD_ISOLATION`` if set, else "oci" when runc is installed and answers, else "chroot"."""
+    env = os.environ.get("PYBUILD_ISOLATION", "").strip().lower()
+    if env:
+        if env not in ISOLATIONS:
+            raise ConfigError(f"PYBUILD_ISOLATION={env!r} is not chroot or oci")
+        return env
+    return "oci" if _runc_works() else "chroot"
+
+
+__all__ = ["Mount", "RunSpec", "run", "default_isolation", "stub_paths", "DEFAULT_CAPABILITIES",
+           "apply_cap_changes", "resolve_user", "ISOLATIONS"]

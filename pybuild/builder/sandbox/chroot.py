@@ -1,0 +1,481 @@
+"""chroot isolation: run a step in new namespaces over its rootfs, with no runtime binary.
+
+Process shape (fork, not a helper interpreter: a RUN costs a few milliseconds)::
+
+    pybuild ── fork ─► C  (host PID ns)  unshare(mnt, pid, uts, ipc[, net]); lo up; hostname;
+                          │              make / private; fork; wait; exit with the step's status
+                          └─ fork ─► G   (PID 1 of the new ns) bind rootfs on itself, pivot_root
+                                         into it, mount proc/sys/dev/etc files/extra mounts,
+                                         mask /proc, drop capabilities, set ids, execve the step
+
+The step is PID 1 of its namespace, as under runc: when it exits the kernel
+kills whatever it left behind. C and G carry PR_SET_PDEATHSIG=SIGKILL, so
+killing pybuild kills the step. Every mount happens in the private mount
+namespace and disappears with it; nothing is written into the rootfs.
+
+G reports a failure before execve on a close-on-exec status pipe: EOF there
+means the step is running. Between fork and execve the child runs only code
+and data prepared by the parent (no imports, no allocation-heavy work): a
+forked copy of a threaded interpreter must not touch locks other threads held.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl  # noqa: F401 - loaded before fork for linux.set_loopback_up
+import gc
+import os
+import shutil
+import signal
+import socket  # noqa: F401 - loaded before fork for linux.set_loopback_up
+import stat
+import struct  # noqa: F401 - loaded before fork for linux.set_loopback_up
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import NoReturn
+
+from pybuild.builder.sandbox import caps as _caps
+from pybuild.builder.sandbox import linux as L
+from pybuild.builder.sandbox.spec import (
+    RunSpec,
+    check_stubs,
+    env_path,
+    sorted_mounts,
+    tmpfs_data,
+    validate,
+)
+from pybuild.errors import SandboxError
+
+# Forks of concurrent steps must not inherit each other's pipe ends (a stray
+# writer would keep a status pipe from ever reaching EOF).
+_FORK_LOCK = threading.Lock()
+
+MASKED_PATHS = ("/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi")
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+_DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
+_DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+              ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore"))
+
+_NOSUID_NODEV_NOEXEC = L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC
+_EXIT_SETUP = 125
+
+
+@dataclass
+class _BindPlan:
+    target: str
+    source: str  # host path, opened O_PATH|O_NOFOLLOW in the child before pivot_root
+    readonly: bool
+    recursive: bool
+
+
+@dataclass
+class _TmpfsPlan:
+    target: str
+    data: str
+    readonly: bool
+
+
+@dataclass
+class _Plan:
+    """Everything the child needs, computed before fork."""
+
+    root: str
+    flags: int
+    network_none: bool
+    hostname: str
+    etc_files: list[tuple[str, str]]  # (container path, host temp file)
+    mounts: list[_BindPlan | _TmpfsPlan]
+    keep_caps: int
+    drop_caps: list[int]
+    uid: int
+    gid: int
+    groups: list[int]
+    no_new_privs: bool
+    cwd: str
+    argv0: str
+    argv: list[bytes]
+    env: dict[bytes, bytes]
+    path_dirs: list[str]
+    stdin: bool
+    capture: bool
+
+
+def run_chroot(spec: RunSpec) -> int:
+    """Run ``spec`` in new namespaces; return its exit status (128+N if killed by signal N)."""
+    validate(spec)
+    root = os.path.realpath(spec.rootfs)
+    if not os.path.isdir(root) or root == "/":
+        raise SandboxError("rootfs is not a directory (or is the host's /)", where=spec.rootfs)
+    check_stubs(spec, root)
+    tmp = tempfile.mkdtemp(prefix="pybuild-run-")
+    try:
+        if os.path.commonpath([root, tmp]) == root:
+            raise SandboxError("the temporary directory lies inside the rootfs", where=tmp)
+        plan = _make_plan(spec, root, tmp)
+        L.libc()  # load libc now: the child must not
+        return _fork_and_wait(spec, plan)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _make_plan(spec: RunSpec, root: str, tmp: str) -> _Plan:
+    etc: list[tuple[str, str]] = []
+    for name, content in (("hosts", spec.hosts), ("resolv.conf", spec.resolv_conf),
+                          ("hostname", spec.hostname + "\n")):
+        host = os.path.join(tmp, name)
+        fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, content.encode())
+        finally:
+            os.close(fd)
+        os.chmod(host, 0o644)
+        etc.append(("/etc/" + name, host))
+    mounts: list[_BindPlan | _TmpfsPlan] = []
+    for m in sorted_mounts(spec.mounts):
+        if m.type == "bind":
+            assert m.source is not None
+            mounts.append(_BindPlan(m.target, os.path.abspath(m.source), m.readonly,
+                                    m.options.get("recursive", "true") != "false"))
+        else:
+            mounts.append(_TmpfsPlan(m.target, tmpfs_data(m), m.readonly))
+    keep = _caps.mask(spec.capabilities) & _caps.current_bounding()
+    last = _caps.last_cap()
+    flags = L.CLONE_NEWNS | L.CLONE_NEWPID | L.CLONE_NEWUTS | L.CLONE_NEWIPC
+    if spec.network == "none":
+        flags |= L.CLONE_NEWNET
+    env: dict[bytes, bytes] = {}
+    for e in spec.env:
+        k, sep, v = e.partition("=")
+        if sep and k:
+            env[os.fsencode(k)] = os.fsencode(v)
+    return _Plan(
+        root=root, flags=flags, network_none=spec.network == "none", hostname=spec.hostname,
+        etc_files=etc, mounts=mounts, keep_caps=keep,
+        drop_caps=[c for c in range(last + 1) if not keep >> c & 1],
+        uid=spec.uid, gid=spec.gid, groups=list(dict.fromkeys(spec.additional_gids)),
+        no_new_privs=spec.no_new_privileges, cwd=spec.cwd, argv0=spec.argv[0],
+        argv=[os.fsencode(a) for a in spec.argv], env=env,
+        path_dirs=env_path(spec.env).split(":"), stdin=spec.stdin, capture=spec.output is not None,
+    )
+
+
+def _fork_and_wait(spec: RunSpec, plan: _Plan) -> int:
+    parent = os.getpid()
+    with _FORK_LOCK:
+        status_r, status_w = os.pipe()
+        if plan.capture:
+            out_r, out_w = os.pipe()
+        else:
+            out_r, out_w = -1, -1
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (status_r, status_w, out_r, out_w):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        if pid == 0:  # pragma: no cover - runs in the child
+            _child(plan, parent, status_w, out_w)
+        os.close(status_w)
+        if out_w >= 0:
+            os.close(out_w)
+    reaped = False
+    try:
+        report = _read_all(status_r)
+        os.close(status_r)
+        status_r = -1
+        if report:
+            kind, _, message = report.decode(errors="replace").partition(":")
+            _, wstatus = os.waitpid(pid, 0)
+            reaped = True
+            if kind == "S":
+                raise SandboxError(message.strip(), where=spec.rootfs)
+            # the command could not be executed: say why on the step's output, like buildah
+            if spec.output is not None:
+                spec.output(message.encode())
+            return 126 if kind == "X" else 127
+        if out_r >= 0:
+            while True:
+                chunk = os.read(out_r, 65536)
+                if not chunk:
+                    break
+                assert spec.output is not None
+                spec.output(chunk)
+        _, wstatus = os.waitpid(pid, 0)
+        reaped = True
+        code = os.waitstatus_to_exitcode(wstatus)
+        return code if code >= 0 else 128 - code
+    finally:
+        for fd in (status_r, out_r):
+            if fd >= 0:
+                os.close(fd)
+        if not reaped:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(pid, 0)
+
+
+def _read_all(fd: int) -> bytes:
+    data = b""
+    while True:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return data
+        data += chunk
+
+
+# ---------------------------------------------------------------- the child side
+
+
+def _report(fd: int, kind: str, message: str, code: int) -> NoReturn:  # pragma: no cover
+    try:
+        os.write(fd, f"{kind}:{message}\n".encode(errors="replace"))
+    finally:
+        os._exit(code)
+
+
+def _reset_signals() -> None:  # pragma: no cover
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGQUIT,
+                signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _close_fds_except(keep: list[int]) -> None:  # pragma: no cover
+    lo = 3
+    for fd in sorted(f for f in keep if f >= 3):
+        if fd > lo:
+            os.closerange(lo, fd)
+        lo = fd + 1
+    os.closerange(lo, 1 << 20)
+
+
+def _child(plan: _Plan, parent: int, status_w: int, out_w: int) -> NoReturn:  # pragma: no cover
+    """C: new namespaces, then fork G and wait for it. Never returns."""
+    try:
+        gc.disable()
+        _reset_signals()
+        L.prctl(L.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(_EXIT_SETUP)
+        _close_fds_except([status_w, out_w])
+        L.unshare(plan.flags)
+        if plan.network_none:
+            L.set_loopback_up()
+        L.sethostname(plan.hostname)
+        L.mount(None, "/", None, L.MS_REC | L.MS_PRIVATE)
+        pid = os.fork()
+        if pid == 0:
+            _grandchild(plan, status_w, out_w)
+        os.close(status_w)
+        if out_w >= 0:
+            os.close(out_w)
+        _, wstatus = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(wstatus)
+        os._exit(code if code >= 0 else 128 - code)
+    except BaseException as e:  # noqa: BLE001 - the child must never return into pybuild
+        _report(status_w, "S", _describe(e), _EXIT_SETUP)
+    os._exit(_EXIT_SETUP)
+
+
+def _describe(e: BaseException) -> str:  # pragma: no cover
+    if isinstance(e, OSError):
+        where = f" ({e.filename})" if e.filename else ""
+        return f"{e.strerror or e}{where}"
+    return str(e) or type(e).__name__
+
+
+def _grandchild(plan: _Plan, status_w: int, out_w: int) -> NoReturn:  # pragma: no cover
+    """G, PID 1 of the new namespace: build the step's root, become its user, exec."""
+    try:
+        L.prctl(L.PR_SET_PDEATHSIG, signal.SIGKILL)
+        os.umask(0)
+        # Every mount is made before pivot_root (a bind source must be in this namespace's
+        # tree), on targets opened inside the rootfs so no symlink of the image leads out.
+        L.mount(plan.root, plan.root, None, L.MS_BIND | L.MS_REC)
+        root_fd = os.open(plan.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        _mount_system(root_fd)
+        for path, host in plan.etc_files:
+            src = os.open(host, os.O_PATH | os.O_CLOEXEC)
+            _bind(src, _target(root_fd, path), readonly=False, recursive=False)
+        for m in plan.mounts:
+            if isinstance(m, _BindPlan):
+                try:
+                    src = os.open(m.source, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+                except OSError as e:
+                    raise SandboxError(f"bind source {m.source}: {e.strerror}") from None
+                _bind(src, _target(root_fd, m.target), readonly=m.readonly, recursive=m.recursive)
+            else:
+                flags = L.MS_NOSUID | L.MS_NODEV | (L.MS_RDONLY if m.readonly else 0)
+                target = _target(root_fd, m.target)
+                L.mount("tmpfs", L.fd_path(target), "tmpfs", flags, m.data or None)
+                os.close(target)
+        os.close(root_fd)
+        _enter_root(plan.root)
+        _mask_proc()
+        os.umask(0o022)
+        _drop_privileges(plan)
+        try:
+            os.chdir(plan.cwd)
+        except OSError as e:
+            raise SandboxError(f"working directory {plan.cwd}: {e.strerror}") from None
+        null = os.open("/dev/null", os.O_RDWR)
+        if not plan.stdin:
+            os.dup2(null, 0)
+        os.dup2(out_w if out_w >= 0 else null, 1)
+        os.dup2(out_w if out_w >= 0 else null, 2)
+        _close_fds_except([status_w])
+        exe = _look_path(plan)
+        if exe is None:
+            _report(status_w, "N", f"{plan.argv0}: executable file not found in $PATH", 127)
+        try:
+            os.execve(exe, plan.argv, plan.env)
+        except OSError as e:
+            kind = "N" if e.errno in (errno.ENOENT, errno.ENOTDIR) else "X"
+            _report(status_w, kind, f"{plan.argv0}: {e.strerror}", 127 if kind == "N" else 126)
+    except BaseException as e:  # noqa: BLE001 - the child must never return into pybuild
+        _report(status_w, "S", _describe(e), _EXIT_SETUP)
+    os._exit(_EXIT_SETUP)
+
+
+def _target(root_fd: int, path: str) -> int:  # pragma: no cover
+    """An O_PATH descriptor of mount point ``path``, resolved inside the rootfs."""
+    try:
+        return L.open_in_root(root_fd, path)
+    except OSError as e:
+        raise SandboxError(f"mount point {path}: {e.strerror}") from None
+
+
+def _enter_root(root: str) -> None:  # pragma: no cover
+    """pivot_root into ``root`` and detach the host's tree; chroot only where pivot_root cannot work."""
+    os.chdir(root)
+    try:
+        L.pivot_root(".", ".")
+        L.umount2(".", L.MNT_DETACH)
+    except OSError as e:
+        if e.errno != errno.EINVAL:
+            raise
+        # e.g. the host root is a ramfs: move the rootfs over / and chroot into it
+        L.mount(root, "/", None, L.MS_MOVE)
+        os.chroot(".")
+    os.chdir("/")
+
+
+def _mount_system(root_fd: int) -> None:  # pragma: no cover
+    """/proc, /sys and a fresh /dev, as runc lays them out."""
+    t = _target(root_fd, "/proc")
+    L.mount("proc", L.fd_path(t), "proc", _NOSUID_NODEV_NOEXEC)
+    os.close(t)
+    t = _target(root_fd, "/sys")
+    try:
+        L.mount("sysfs", L.fd_path(t), "sysfs", _NOSUID_NODEV_NOEXEC | L.MS_RDONLY)
+    except OSError:
+        # sysfs may be refused (another network namespace's): a read-only view of the host's
+        L.mount("/sys", L.fd_path(t), None, L.MS_BIND | L.MS_REC)
+        L.bind_readonly(L.fd_path(t))
+    os.close(t)
+    t = _target(root_fd, "/dev")
+    L.mount("tmpfs", L.fd_path(t), "tmpfs", L.MS_NOSUID | L.MS_STRICTATIME, "mode=755,size=65536k")
+    os.close(t)
+    dev = _target(root_fd, "/dev")  # now the tmpfs itself
+    try:
+        dev_dir = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dev)
+    finally:
+        os.close(dev)
+    try:
+        for name, major, minor in _DEVICES:
+            try:
+                os.mknod(name, stat.S_IFCHR | 0o666, os.makedev(major, minor), dir_fd=dev_dir)
+            except PermissionError:
+                # no CAP_MKNOD here: bind the host's node instead
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666, dir_fd=dev_dir)
+                os.close(fd)
+                t = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dev_dir)
+                L.mount("/dev/" + name, L.fd_path(t), None, L.MS_BIND)
+                os.close(t)
+        for name, options, fstype, flags in (
+                ("pts", "newinstance,ptmxmode=0666,mode=0620,gid=5", "devpts", L.MS_NOSUID | L.MS_NOEXEC),
+                ("shm", "mode=1777,size=65536k", "tmpfs", _NOSUID_NODEV_NOEXEC),
+                ("mqueue", None, "mqueue", _NOSUID_NODEV_NOEXEC)):
+            os.mkdir(name, 0o755, dir_fd=dev_dir)
+            t = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dev_dir)
+            L.mount(fstype, L.fd_path(t), fstype, flags, options)
+            os.close(t)
+        for name, target in _DEV_LINKS:
+            os.symlink(target, name, dir_fd=dev_dir)
+    finally:
+        os.close(dev_dir)
+
+
+def _bind(src: int, target: int, *, readonly: bool, recursive: bool) -> None:  # pragma: no cover
+    """Bind what descriptor ``src`` names onto what ``target`` names; both are closed."""
+    try:
+        L.mount(L.fd_path(src), L.fd_path(target), None, L.MS_BIND | (L.MS_REC if recursive else 0))
+        if readonly:
+            # the descriptor still names the mount point underneath: reopen through the new mount
+            L.bind_readonly(L.fd_path(target))
+    finally:
+        os.close(src)
+        os.close(target)
+
+
+def _mask_proc() -> None:  # pragma: no cover
+    """runc's default masked and read-only paths: host knobs a step must not touch."""
+    for path in MASKED_PATHS:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            L.mount("tmpfs", path, "tmpfs", L.MS_RDONLY | _NOSUID_NODEV_NOEXEC)
+        else:
+            L.mount("/dev/null", path, None, L.MS_BIND)
+    for path in READONLY_PATHS:
+        if os.path.lexists(path):
+            L.mount(path, path, None, L.MS_BIND | L.MS_REC)
+            L.bind_readonly(path)
+
+
+def _drop_privileges(plan: _Plan) -> None:  # pragma: no cover
+    for cap in plan.drop_caps:
+        try:
+            L.prctl(L.PR_CAPBSET_DROP, cap)
+        except OSError as e:
+            if e.errno != errno.EINVAL:  # a capability this kernel lacks
+                raise
+    try:
+        L.prctl(L.PR_CAP_AMBIENT, L.PR_CAP_AMBIENT_CLEAR_ALL)
+    except OSError:
+        pass
+    os.setgroups(plan.groups)
+    os.setresgid(plan.gid, plan.gid, plan.gid)
+    os.setresuid(plan.uid, plan.uid, plan.uid)
+    if plan.uid == 0:
+        # inheritable stays empty (buildah's fix for CVE-2022-27651)
+        L.capset(plan.keep_caps, plan.keep_caps, 0)
+    # changing ids cleared the parent-death signal: set it again
+    L.prctl(L.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if plan.no_new_privs:
+        L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def _look_path(plan: _Plan) -> str | None:  # pragma: no cover
+    """argv[0] resolved through the step's PATH, inside the new root (Go's LookPath rules)."""
+    if "/" in plan.argv0:
+        return plan.argv0
+    for d in plan.path_dirs:
+        candidate = os.path.join(d or ".", plan.argv0)
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+            return candidate
+    return None
+
+
+__all__ = ["run_chroot", "MASKED_PATHS", "READONLY_PATHS"]

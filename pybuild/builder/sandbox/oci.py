@@ -1,0 +1,182 @@
+"""oci isolation: a runtime-spec bundle run by ``runc``.
+
+The bundle (config.json), runc's state directory and the files bound over
+/etc/hosts, /etc/resolv.conf and /etc/hostname all live in a temporary
+directory outside the rootfs, removed afterwards; the container is always
+``runc delete --force``-d, even when pybuild is interrupted. No cgroup limits
+are asked for (cgroupsPath unset): runc places the step in a cgroup named by
+its id. crun is not used: it refuses to run on the hosts pybuild targets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import secrets
+import shutil
+import stat
+import subprocess
+import tempfile
+from typing import Any
+
+from pybuild.builder.paths import resolve_in_root
+from pybuild.builder.sandbox.caps import current_bounding, mask, names_of
+from pybuild.builder.sandbox.chroot import MASKED_PATHS, READONLY_PATHS
+from pybuild.builder.sandbox.spec import (
+    RunSpec,
+    check_stubs,
+    env_path,
+    sorted_mounts,
+    tmpfs_data,
+    validate,
+)
+from pybuild.errors import SandboxError, UnsafeContentError
+
+
+def runc_path() -> str:
+    path = shutil.which("runc")
+    if not path:
+        raise SandboxError("runc is not installed (apt-get install runc), or use --isolation chroot")
+    return path
+
+
+def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[str, Any]:
+    """The runtime-spec config.json for ``spec``; ``etc_files`` maps /etc/X to host temp files."""
+    allowed = names_of(mask(spec.capabilities) & current_bounding())
+    # a non-root user holds no capability, as the kernel would leave it after setuid
+    held = allowed if spec.uid == 0 else []
+    process: dict[str, Any] = {
+        "terminal": False,
+        "user": {"uid": spec.uid, "gid": spec.gid,
+                 "additionalGids": list(dict.fromkeys(spec.additional_gids))},
+        "args": list(spec.argv),
+        "env": list(spec.env),
+        "cwd": spec.cwd,
+        "capabilities": {"bounding": allowed, "effective": held, "permitted": held,
+                         "inheritable": [], "ambient": []},
+        "noNewPrivileges": spec.no_new_privileges,
+    }
+    nsd = ["nosuid", "noexec", "nodev"]
+    mounts: list[dict[str, Any]] = [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": nsd},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": [*nsd, "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": nsd},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [*nsd, "ro"]},
+    ]
+    for target, host in etc_files.items():
+        mounts.append({"destination": target, "type": "bind", "source": host, "options": ["bind", "rw"]})
+    for m in sorted_mounts(spec.mounts):
+        if m.type == "bind":
+            assert m.source is not None
+            kind = "bind" if m.options.get("recursive") == "false" else "rbind"
+            mounts.append({"destination": m.target, "type": "bind", "source": os.path.abspath(m.source),
+                           "options": [kind, "ro" if m.readonly else "rw"]})
+        else:
+            opts = ["nosuid", "nodev", "ro" if m.readonly else "rw"]
+            data = tmpfs_data(m)
+            if data:
+                opts += data.split(",")
+            mounts.append({"destination": m.target, "type": "tmpfs", "source": "tmpfs", "options": opts})
+    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+    if spec.network == "none":
+        namespaces.append({"type": "network"})
+    return {
+        "ociVersion": "1.0.2",
+        "process": process,
+        "root": {"path": root, "readonly": False},
+        "hostname": spec.hostname,
+        "mounts": mounts,
+        "linux": {
+            "namespaces": namespaces,
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "maskedPaths": list(MASKED_PATHS),
+            "readonlyPaths": list(READONLY_PATHS),
+        },
+    }
+
+
+def _find_executable(root: str, spec: RunSpec) -> bool:
+    """Whether argv[0] names an executable inside the rootfs, looked up as the step would."""
+    argv0 = spec.argv[0]
+    if "/" in argv0:
+        return True  # an explicit path: the runtime reports what is wrong with it
+    for d in env_path(spec.env).split(":"):
+        base = posixpath.join(spec.cwd, d or ".")
+        try:
+            host = resolve_in_root(root, posixpath.join(base, argv0))
+            st = os.stat(host)
+        except (OSError, UnsafeContentError):
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+            return True
+    return False
+
+
+def run_oci(spec: RunSpec) -> int:
+    """Run ``spec`` with runc; return its exit status (128+N if killed by signal N)."""
+    validate(spec)
+    runc = runc_path()
+    root = os.path.realpath(spec.rootfs)
+    if not os.path.isdir(root) or root == "/":
+        raise SandboxError("rootfs is not a directory (or is the host's /)", where=spec.rootfs)
+    check_stubs(spec, root)
+    if not _find_executable(root, spec):
+        if spec.output is not None:
+            spec.output(f"{spec.argv[0]}: executable file not found in $PATH\n".encode())
+        return 127
+    tmp = tempfile.mkdtemp(prefix="pybuild-oci-")
+    cid = "pybuild-" + secrets.token_hex(8)
+    state = os.path.join(tmp, "state")
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        if os.path.commonpath([root, tmp]) == root:
+            raise SandboxError("the temporary directory lies inside the rootfs", where=tmp)
+        etc_files: dict[str, str] = {}
+        for name, content in (("hosts", spec.hosts), ("resolv.conf", spec.resolv_conf),
+                              ("hostname", spec.hostname + "\n")):
+            host = os.path.join(tmp, name)
+            with open(host, "w", encoding="utf-8") as f:
+                f.write(content)
+            os.chmod(host, 0o644)
+            etc_files["/etc/" + name] = host
+        bundle = os.path.join(tmp, "bundle")
+        os.mkdir(bundle, 0o700)
+        with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as f:
+            json.dump(bundle_config(spec, root, etc_files), f)
+        capture = spec.output is not None
+        proc = subprocess.Popen(
+            [runc, "--root", state, "run", "--bundle", bundle, cid],
+            stdin=None if spec.stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if capture else subprocess.DEVNULL,
+            close_fds=True, cwd=tmp,
+        )
+        if capture:
+            assert proc.stdout is not None and spec.output is not None
+            while True:
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                spec.output(chunk)
+        code = proc.wait()
+        return code if code >= 0 else 128 - code
+    finally:
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if os.path.exists(os.path.join(state, cid)):  # runc run removes it when the step ends normally
+            subprocess.run([runc, "--root", state, "delete", "--force", cid], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+__all__ = ["run_oci", "bundle_config", "runc_path"]

@@ -1,0 +1,170 @@
+"""What a RUN step asks of the sandbox (RunSpec, Mount), and the mount points it needs.
+
+The sandbox writes nothing into the rootfs: every path it mounts over must
+already exist there. :func:`stub_paths` lists them so the working container can
+supply them from a read-only layer of its own; :func:`check_stubs` refuses to
+start when one is missing rather than creating it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pybuild.builder.paths import resolve_in_root
+from pybuild.builder.sandbox.caps import DEFAULT_CAPABILITIES
+from pybuild.errors import SandboxError, UnsafeContentError
+
+
+@dataclass
+class Mount:
+    """An extra mount for a step: a bind of a host path or a fresh tmpfs.
+
+    ``options``: tmpfs takes ``size`` and ``mode`` (also ``uid``, ``gid``,
+    ``nr_inodes``); bind takes ``recursive`` ("true"/"false", default true)."""
+
+    target: str
+    source: str | None
+    type: str  # "bind" | "tmpfs"
+    readonly: bool = True
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunSpec:
+    """Everything one RUN step needs; the caller has already resolved user and cwd."""
+
+    rootfs: str
+    argv: list[str]
+    env: list[str]
+    cwd: str = "/"
+    uid: int = 0
+    gid: int = 0
+    additional_gids: list[int] = field(default_factory=list)
+    hostname: str = "pybuild"
+    mounts: list[Mount] = field(default_factory=list)
+    network: str = "host"  # "host" | "none"
+    capabilities: list[str] = field(default_factory=lambda: list(DEFAULT_CAPABILITIES))
+    no_new_privileges: bool = False
+    hosts: str = ""  # full content of the step's /etc/hosts
+    resolv_conf: str = ""  # full content of the step's /etc/resolv.conf
+    output: Callable[[bytes], None] | None = None  # stdout+stderr chunks; None discards them
+    stdin: bool = False  # False: /dev/null; True: the caller's standard input
+
+
+# Paths a step always gets mounted over, with whether each is a directory.
+BASE_STUBS: tuple[tuple[str, bool], ...] = (
+    ("/proc", True), ("/sys", True), ("/dev", True),
+    ("/etc/hosts", False), ("/etc/resolv.conf", False), ("/etc/hostname", False),
+)
+
+_TMPFS_KEYS = {"size", "mode", "uid", "gid", "nr_inodes"}
+_OPTION_VALUE = re.compile(r"^[0-9A-Za-z._%-]*$")
+
+
+def _normal_target(target: str) -> str:
+    if not target.startswith("/"):
+        raise SandboxError(f"mount target {target!r} is not an absolute path")
+    parts: list[str] = []
+    for p in target.split("/"):
+        if p in ("", "."):
+            continue
+        if p == "..":
+            raise SandboxError(f"mount target {target!r} contains '..'")
+        parts.append(p)
+    if not parts:
+        raise SandboxError("a mount target cannot be /")
+    return "/" + "/".join(parts)
+
+
+def stub_paths(spec: RunSpec) -> list[tuple[str, bool]]:
+    """Mount points that must exist inside ``spec.rootfs``: (container path, is_dir)."""
+    out = list(BASE_STUBS)
+    seen = {p for p, _ in out}
+    for m in spec.mounts:
+        target = _normal_target(m.target)
+        if m.type == "tmpfs":
+            is_dir = True
+        elif m.source is not None:
+            try:
+                is_dir = stat.S_ISDIR(os.lstat(m.source).st_mode)
+            except OSError:
+                is_dir = True
+        else:
+            is_dir = True
+        if target not in seen:
+            seen.add(target)
+            out.append((target, is_dir))
+    return out
+
+
+def check_stubs(spec: RunSpec, root: str) -> None:
+    """Raise SandboxError naming the first mount point missing inside ``root``."""
+    for path, is_dir in stub_paths(spec):
+        try:
+            host = resolve_in_root(root, path)
+        except UnsafeContentError as e:
+            raise SandboxError(f"mount point {path} cannot be resolved: {e}", where=spec.rootfs) from e
+        try:
+            st = os.stat(host)
+        except OSError:
+            raise SandboxError(f"mount point {path} is missing (the caller must supply it)",
+                               where=spec.rootfs) from None
+        if stat.S_ISDIR(st.st_mode) != is_dir:
+            kind = "directory" if is_dir else "file"
+            raise SandboxError(f"mount point {path} is not a {kind}", where=spec.rootfs)
+
+
+def validate(spec: RunSpec) -> None:
+    """Refuse a spec the sandbox cannot run faithfully, before anything is forked."""
+    if not spec.argv:
+        raise SandboxError("nothing to run: empty command")
+    if spec.network not in ("host", "none"):
+        raise SandboxError(f"network mode {spec.network!r} is not supported (host or none)")
+    if not spec.cwd.startswith("/"):
+        raise SandboxError(f"working directory {spec.cwd!r} is not absolute")
+    if "\0" in spec.hostname or "/" in spec.hostname or len(spec.hostname.encode()) > 64:
+        raise SandboxError(f"invalid hostname {spec.hostname!r}")
+    for m in spec.mounts:
+        _normal_target(m.target)
+        if m.type == "tmpfs":
+            for k, v in m.options.items():
+                if k not in _TMPFS_KEYS or not _OPTION_VALUE.match(v):
+                    raise SandboxError(f"tmpfs option {k}={v!r} is not allowed", where=m.target)
+        elif m.type == "bind":
+            if not m.source:
+                raise SandboxError("a bind mount needs a source", where=m.target)
+            try:
+                st = os.lstat(m.source)
+            except OSError as e:
+                raise SandboxError(f"bind source {m.source} cannot be used: {e.strerror}", where=m.target) from e
+            if stat.S_ISLNK(st.st_mode):
+                raise SandboxError(f"bind source {m.source} is a symbolic link", where=m.target)
+        else:
+            raise SandboxError(f"mount type {m.type!r} is not supported (bind or tmpfs)", where=m.target)
+
+
+def tmpfs_data(m: Mount) -> str:
+    """The option string for a tmpfs Mount (validated keys and values only)."""
+    return ",".join(f"{k}={v}" for k, v in sorted(m.options.items()) if k in _TMPFS_KEYS)
+
+
+def sorted_mounts(mounts: list[Mount]) -> list[Mount]:
+    """Shallow targets first, so a mount inside another lands on top of it."""
+    return sorted(mounts, key=lambda m: _normal_target(m.target).count("/"))
+
+
+def env_path(env: list[str]) -> str:
+    """The PATH a step's command is looked up in: its own, or the usual default."""
+    value = None
+    for e in env:
+        if e.startswith("PATH="):
+            value = e[5:]
+    return value if value is not None else "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+__all__ = ["Mount", "RunSpec", "BASE_STUBS", "stub_paths", "check_stubs", "validate", "tmpfs_data",
+           "sorted_mounts", "env_path"]
