@@ -300,6 +300,11 @@ class _Applier:
         self._cache_fd = -1
         self._cache_key = None
 
+    def _invalidate(self) -> None:
+        """Forget the cached walk (something on the way may have changed) but keep its fd
+        open: the caller may be using it right now; parent() closes it on the next miss."""
+        self._cache_key = None
+
     def _walk(self, parts: list[bytes], *, create: bool, follow: bool = True) -> int | None:
         """A new descriptor of the directory ``parts`` names, resolved inside the root.
 
@@ -378,11 +383,11 @@ class _Applier:
         if stat.S_ISDIR(st.st_mode):
             if keep_dir:
                 return True
-            self._drop_cache()
+            self._invalidate()
             shutil.rmtree(name, dir_fd=dfd)  # fd-based, never follows links
             return False
         if stat.S_ISLNK(st.st_mode):
-            self._drop_cache()  # a cached walk may have gone through this link
+            self._invalidate()  # a cached walk may have gone through this link
         os.unlink(name, dir_fd=dfd)
         return False
 
