@@ -60,3 +60,17 @@ def test_line_numbers_match_testfile_line() -> None:
             expected.append((int(f[2]), int(f[3])))
     assert [(n.start_line, n.end_line) for n in doc.nodes] == expected
     assert whole == (doc.nodes[0].start_line, doc.nodes[-1].end_line)
+
+
+def test_goldens_type_like_buildkit() -> None:
+    # BuildKit types every golden except `flags` (unknown --user) and `health` (bare HEALTHCHECK)
+    from pybuild.builder.containerfile.instructions import typed
+
+    failing = {}
+    for case in _cases("testfiles"):
+        try:
+            typed(parse(_read(BUILDKIT / "testfiles" / case / "Dockerfile"), "Dockerfile"))
+        except ContainerfileError as e:
+            failing[case] = str(e)
+    assert failing == {"flags": "Dockerfile:3: COPY: unknown flag: user",
+                       "health": "Dockerfile:4: HEALTHCHECK requires at least one argument"}

@@ -1,0 +1,830 @@
+"""Typed instructions: one frozen dataclass per Containerfile instruction.
+
+Why a separate step after parsing: BuildKit parses flags it does not know
+(``COPY --user=me``) and rejects them only here, when a node becomes a typed
+command; we do the same so the parser matches BuildKit's goldens and the errors
+match BuildKit's messages (with ``file:line``).
+
+Values are kept *unexpanded* (ENV/LABEL/ARG values still carry their quotes);
+``evaluate.StageEvaluator.expand`` returns an expanded copy.  Every instruction
+has ``line``, ``end_line``, ``original`` (the instruction as written, continuations
+joined, for ``STEP n/m:`` lines and history) and ``file``.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from pybuild.builder.containerfile.parser import Document, Heredoc, Node
+from pybuild.errors import ContainerfileError
+
+__all__ = [
+    "Instruction", "From", "Run", "MountSpec", "Copy", "Add", "InlineFile", "Env", "Arg", "Label",
+    "Expose", "Volume", "Workdir", "User", "Cmd", "Entrypoint", "Shell", "StopSignal", "Healthcheck",
+    "Onbuild", "Maintainer", "from_node", "typed", "unsupported", "parse_duration", "expose_ports",
+    "validate_chmod", "parse_mount", "is_git_source",
+]
+
+
+# --- values ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Instruction:
+    """What every instruction has: where it is and how it was written."""
+
+    line: int = 0
+    end_line: int = 0
+    original: str = ""
+    file: str = "Containerfile"
+
+    @property
+    def keyword(self) -> str:
+        return type(self).__name__.upper()
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    def error(self, message: str) -> ContainerfileError:
+        return ContainerfileError(message, file=self.file, line=self.line)
+
+
+@dataclass(frozen=True, kw_only=True)
+class From(Instruction):
+    image: str
+    stage_name: str | None = None
+    platform: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MountSpec:
+    """One ``RUN --mount``: BuildKit's options, validated, unexpanded."""
+
+    type: str = "bind"
+    target: str = ""
+    source: str | None = None
+    from_: str | None = None
+    readonly: bool = True
+    id: str | None = None
+    sharing: str = "shared"
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    required: bool = False
+    size: int | None = None  # tmpfs, bytes
+    env: str | None = None  # secret exposed as an environment variable
+    raw: str = ""  # the option text as written (for cache keys and messages)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Run(Instruction):
+    command: list[str] | str
+    is_exec_form: bool = False
+    heredocs: tuple[Heredoc, ...] = ()
+    mounts: tuple[MountSpec, ...] = ()
+    network: str | None = None  # default | none | host
+    security: str | None = None  # sandbox | insecure
+    devices: tuple[str, ...] = ()
+
+    @property
+    def is_shell_form(self) -> bool:
+        return not self.is_exec_form
+
+    def script(self) -> str:
+        """The text a shell-form RUN hands to ``SHELL`` (heredocs resolved as BuildKit does).
+
+        ``RUN <<EOF`` alone runs the body; ``RUN cmd <<EOF`` passes the command
+        line followed by each body and its terminator, so the shell sees a real heredoc.
+        """
+        assert isinstance(self.command, str)
+        if not self.heredocs:
+            return self.command
+        if len(self.heredocs) == 1 and _is_heredoc_word(self.command.strip()):
+            return self.heredocs[0].body
+        text = self.command
+        for h in self.heredocs:
+            text += "\n" + h.body + h.name
+        return text
+
+    def shebang_file(self) -> Heredoc | None:
+        """``RUN <<EOF`` whose body starts with ``#!``: BuildKit runs it as an executable file."""
+        if (isinstance(self.command, str) and len(self.heredocs) == 1
+                and _is_heredoc_word(self.command.strip()) and self.heredocs[0].body.startswith("#!")):
+            return self.heredocs[0]
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class InlineFile:
+    """A COPY/ADD source given as a heredoc: its file name, body, and whether to expand it."""
+
+    name: str
+    body: str
+    expand: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Copy(Instruction):
+    sources: tuple[str, ...]
+    dest: str
+    from_: str | None = None
+    chown: str | None = None
+    chmod: str | None = None
+    link: bool = False
+    parents: bool = False
+    excludes: tuple[str, ...] = ()
+    heredocs: tuple[InlineFile, ...] = ()
+    is_exec_form: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Add(Copy):
+    checksum: str | None = None
+    keep_git_dir: bool = False
+    unpack: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Env(Instruction):
+    pairs: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Arg(Instruction):
+    args: tuple[tuple[str, str | None], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Label(Instruction):
+    pairs: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Expose(Instruction):
+    ports: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Volume(Instruction):
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Workdir(Instruction):
+    path: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class User(Instruction):
+    user: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cmd(Instruction):
+    command: list[str] | str
+    is_exec_form: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entrypoint(Instruction):
+    command: list[str] | str | None  # None: ``ENTRYPOINT []`` clears it
+    is_exec_form: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Shell(Instruction):
+    argv: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StopSignal(Instruction):
+    signal: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Healthcheck(Instruction):
+    """``test`` is Docker's form (["CMD", ...] or ["CMD-SHELL", "..."]), None for NONE.
+
+    Durations are nanoseconds (Docker stores them so); 0 means "use the default".
+    """
+
+    test: list[str] | None
+    interval: int = 0
+    timeout: int = 0
+    start_period: int = 0
+    start_interval: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Onbuild(Instruction):
+    expression: str
+    inner: Instruction = field(default_factory=lambda: Instruction())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Maintainer(Instruction):
+    name: str
+
+
+# --- flags -----------------------------------------------------------------
+
+
+class _Flags:
+    """BuildKit's BFlags: declared flags, then Parse() of ``--name[=value]`` words."""
+
+    def __init__(self, words: list[str]) -> None:
+        self.words = words
+        self.kinds: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+
+    def string(self, name: str) -> None:
+        self.kinds[name] = "string"
+
+    def bool(self, name: str) -> None:
+        self.kinds[name] = "bool"
+
+    def strings(self, name: str) -> None:
+        self.kinds[name] = "strings"
+        self.values[name] = []
+
+    def parse(self) -> dict[str, Any]:
+        seen: set[str] = set()
+        for word in self.words:
+            if not word.startswith("--"):
+                raise _Err(f"arg should start with -- : {word}")
+            name, has_value, value = word[2:].partition("=")
+            kind = self.kinds.get(name)
+            if kind is None:
+                raise _Err(f"unknown flag: {name}")
+            if kind != "strings" and name in seen:
+                raise _Err(f"duplicate flag specified: {name}")
+            seen.add(name)
+            if kind == "bool":
+                if not has_value:
+                    self.values[name] = True
+                elif value.lower() in ("true", "false"):
+                    self.values[name] = value.lower() == "true"
+                else:
+                    raise _Err(f"expecting boolean value for flag {name}, not: {value}")
+            elif kind == "string":
+                if not has_value:
+                    raise _Err(f"missing a value on flag: {name}")
+                self.values[name] = value
+            else:
+                if not has_value:
+                    raise _Err(f"missing a value on flag: {name}")
+                self.values[name].append(value)
+        return self.values
+
+
+class _Err(Exception):
+    """An error found while typing one node; from_node adds file and line."""
+
+
+# --- helpers ---------------------------------------------------------------
+
+
+_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
+                   "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
+_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)([^0-9.]+)")
+
+
+def parse_duration(text: str) -> int:
+    """Go's time.ParseDuration, in nanoseconds (``1m30s``, ``1.5h``, ``300ms``, ``0``)."""
+    s = text
+    neg = False
+    if s[:1] in ("+", "-"):
+        neg = s[0] == "-"
+        s = s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        raise ValueError(f"time: invalid duration {text!r}")
+    total = 0
+    pos = 0
+    while pos < len(s):
+        m = _DURATION_PART.match(s, pos)
+        if not m or m.group(1) in ("", "."):
+            raise ValueError(f"time: invalid duration {text!r}")
+        unit = _DURATION_UNITS.get(m.group(2))
+        if unit is None:
+            raise ValueError(f"time: unknown unit {m.group(2)!r} in duration {text!r}")
+        num = m.group(1)
+        whole, _, frac = num.partition(".")
+        total += int(whole or "0") * unit
+        if frac:
+            total += int(frac) * unit // (10 ** len(frac))
+        pos = m.end()
+    return -total if neg else total
+
+
+_OCTAL = re.compile(r"[0-7]{1,4}\Z")
+_SYMBOLIC = re.compile(r"[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+\Z")
+
+
+def validate_chmod(value: str) -> None:
+    """``--chmod``: octal (``755``, ``0644``) or symbolic (``u+x,g-w``), as BuildKit accepts."""
+    if _OCTAL.match(value):
+        return
+    if value and all(_SYMBOLIC.match(part) for part in value.split(",")):
+        return
+    raise _Err(f"invalid chmod parameter: {value!r} (octal like 0755 or symbolic like u+x)")
+
+
+_PROTOCOLS = ("tcp", "udp", "sctp")
+
+
+def expose_ports(ports: list[str] | tuple[str, ...]) -> list[str]:
+    """Expanded EXPOSE words -> Docker's ExposedPorts keys (``80/tcp``; ranges expanded)."""
+    out: list[str] = []
+    for spec in ports:
+        port, _, proto = spec.partition("/")
+        proto = proto.lower() or "tcp"
+        if proto not in _PROTOCOLS:
+            raise ValueError(f"invalid proto: {proto}")
+        if ":" in port:
+            port = port.rsplit(":", 1)[1]
+        lo, sep, hi = port.partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            raise ValueError(f"invalid containerPort: {port}")
+        start, end = int(lo), int(hi) if sep else int(lo)
+        if not (0 < start <= 65535 and 0 < end <= 65535) or end < start:
+            raise ValueError(f"invalid port range: {port}")
+        for p in range(start, end + 1):
+            key = f"{p}/{proto}"
+            if key not in out:
+                out.append(key)
+    return out
+
+
+_MOUNT_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([kmgtp]?)i?b?\Z", re.I)
+
+
+def _parse_size(value: str) -> int:
+    m = _SIZE.match(value.strip())
+    if not m:
+        raise _Err(f"invalid size value {value!r} for tmpfs mount")
+    mult = 1024 ** " kmgtp".index((m.group(2) or " ").lower())
+    return int(float(m.group(1)) * mult)
+
+
+def _bool_value(key: str, value: str | None) -> bool:
+    if value is None:
+        return True
+    v = value.lower()
+    if v in ("1", "t", "true"):
+        return True
+    if v in ("0", "f", "false"):
+        return False
+    raise _Err(f"invalid value for {key}: {value}")
+
+
+def parse_mount(text: str) -> MountSpec:
+    """One ``--mount`` value (CSV of key=value) -> MountSpec, with BuildKit's checks."""
+    try:
+        fields_ = next(csv.reader([text]), [])
+    except csv.Error as e:
+        raise _Err(f"invalid mount {text!r}: {e}") from None
+    opts: dict[str, Any] = {}
+    mount_type = "bind"
+    for f in fields_:
+        key, has_value, value = f.partition("=")
+        key = key.strip().lower()
+        if key == "type":
+            if value.lower() not in _MOUNT_TYPES:
+                raise _Err(f"unsupported mount type {value!r}")
+            mount_type = value.lower()
+            break
+    ro: bool | None = None
+    seen_keys: list[str] = []
+    for f in fields_:
+        key, has_value, value = f.partition("=")
+        key = key.strip().lower()
+        val: str | None = value if has_value else None
+        seen_keys.append(key)
+        if key == "type":
+            continue
+        if key in ("readonly", "ro"):
+            ro = _bool_value(key, val)
+        elif key in ("readwrite", "rw"):
+            ro = not _bool_value(key, val)
+        elif key == "required":
+            if mount_type not in ("secret", "ssh"):
+                raise _Err(f"unexpected key 'required' for mount type {mount_type}")
+            opts["required"] = _bool_value(key, val)
+        elif val is None:
+            raise _Err(f"invalid field '{f}' must be a key=value pair")
+        elif key in ("target", "dst", "destination"):
+            opts["target"] = val
+        elif key in ("source", "src"):
+            opts["source"] = val
+        elif key == "from":
+            if mount_type in ("tmpfs", "secret", "ssh"):
+                raise _Err(f"'from' is not supported for mount type {mount_type}")
+            opts["from_"] = val
+        elif key == "id":
+            opts["id"] = val
+        elif key == "sharing":
+            if mount_type != "cache":
+                raise _Err("sharing is only allowed for cache mounts")
+            if val not in ("shared", "private", "locked"):
+                raise _Err(f"unsupported sharing value {val!r}")
+            opts["sharing"] = val
+        elif key == "mode":
+            if mount_type not in ("cache", "secret", "ssh"):
+                raise _Err(f"unexpected key 'mode' for mount type {mount_type}")
+            try:
+                opts["mode"] = int(val, 8)
+            except ValueError:
+                raise _Err(f"invalid value {val} for mode") from None
+        elif key in ("uid", "gid"):
+            if mount_type not in ("cache", "secret", "ssh"):
+                raise _Err(f"unexpected key '{key}' for mount type {mount_type}")
+            try:
+                opts[key] = int(val, 10)
+            except ValueError:
+                raise _Err(f"invalid value {val} for {key}") from None
+        elif key == "size":
+            if mount_type != "tmpfs":
+                raise _Err(f"unexpected key 'size' for mount type {mount_type}")
+            opts["size"] = _parse_size(val)
+        elif key == "env":
+            if mount_type != "secret":
+                raise _Err(f"unexpected key 'env' for mount type {mount_type}")
+            opts["env"] = val
+        else:
+            raise _Err(f"unexpected key '{key}' in '{f}'")
+    target = opts.pop("target", "")
+    if mount_type == "secret":
+        if not opts.get("id") and not target and not opts.get("env"):
+            raise _Err("one of id, target or env is required for a secret mount")
+        if not opts.get("id"):
+            opts["id"] = target.rstrip("/").rsplit("/", 1)[-1] if target else opts["env"]
+        if not target and not opts.get("env"):
+            target = "/run/secrets/" + opts["id"]
+    elif mount_type == "ssh":
+        opts.setdefault("id", "default")
+        if not target:
+            target = "/run/buildkit/ssh_agent.0"
+    elif not target:
+        raise _Err(f"mount type={mount_type} requires a target (target=/path)")
+    if mount_type == "cache" and "id" not in opts:
+        opts["id"] = target
+    readonly = ro if ro is not None else mount_type == "bind"
+    if mount_type in ("secret", "ssh") and ro is None:
+        readonly = True
+    return MountSpec(type=mount_type, target=target, readonly=readonly, raw=text, **opts)
+
+
+def _is_heredoc_word(word: str) -> bool:
+    from pybuild.builder.containerfile.parser import _heredoc_from_word
+
+    try:
+        return _heredoc_from_word(word) is not None
+    except Exception:  # noqa: BLE001 - a malformed word is simply not a heredoc
+        return False
+
+
+def is_git_source(src: str) -> bool:
+    """An ADD source that BuildKit fetches with git (``git@…``, ``git://``, ``*.git``, ``…git#ref``)."""
+    s = src.lower()
+    base = s.split("#", 1)[0]
+    return (s.startswith("git@") or s.startswith("git://")
+            or (("://" in s) and (base.endswith(".git") or "/.git" in base))
+            or (s.startswith("github.com/") and base.count("/") >= 2))
+
+
+# --- node -> typed ----------------------------------------------------------
+
+_STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*\Z")
+
+
+def _common(node: Node, filename: str) -> dict[str, Any]:
+    return {"line": node.start_line, "end_line": node.end_line, "original": node.original, "file": filename}
+
+
+def _command(node: Node, allow_empty_none: bool = False) -> list[str] | str | None:
+    if node.json:
+        if allow_empty_none and not node.args:
+            return None
+        return list(node.args)
+    return " ".join(node.args)
+
+
+def _exactly_one(node: Node, name: str) -> str:
+    if len(node.args) != 1:
+        raise _Err(f"{name} requires exactly one argument")
+    return node.args[0]
+
+
+def _kvps(node: Node, name: str) -> tuple[tuple[str, str], ...]:
+    args = node.args
+    if not args:
+        raise _Err(f"{name} requires at least one argument")
+    out = []
+    for j in range(0, len(args) - 2, 3):
+        if not args[j]:
+            raise _Err(f"{name} names can not be blank")
+        out.append((args[j], args[j + 1]))
+    return tuple(out)
+
+
+def _sources(node: Node, name: str) -> tuple[tuple[str, ...], str, tuple[InlineFile, ...]]:
+    from pybuild.builder.containerfile.parser import _heredoc_from_word
+
+    if len(node.args) < 2:
+        raise _Err(f"{name} requires at least two arguments, but only one was provided. "
+                   "Destination could not be determined.")
+    *srcs, dest = node.args
+    if not node.json and _heredoc_from_word(dest) is not None:
+        raise _Err(f"{name} cannot accept a heredoc as a destination")
+    lookup = {h.name: h for h in node.heredocs}
+    paths: list[str] = []
+    inline: list[InlineFile] = []
+    for s in srcs:
+        h = None if node.json else _heredoc_from_word(s)
+        if h is not None:
+            doc = lookup.get(h.name)
+            body = doc.body if doc else ""
+            inline.append(InlineFile(name=h.name, body=body, expand=h.expand))
+        else:
+            paths.append(s)
+    return tuple(paths), dest, tuple(inline)
+
+
+def _from(node: Node, fl: _Flags, c: dict[str, Any]) -> From:
+    fl.string("platform")
+    v = fl.parse()
+    args = node.args
+    name = None
+    if len(args) == 3 and args[1].lower() == "as":
+        name = args[2].lower()
+        if not _STAGE_NAME.match(name):
+            raise _Err(f"invalid name for build stage: {go_q(args[2])}, name can't start with a number "
+                       "or contain symbols")
+    elif len(args) != 1:
+        raise _Err("FROM requires either one or three arguments")
+    return From(image=args[0], stage_name=name, platform=v.get("platform"), **c)
+
+
+def go_q(s: str) -> str:
+    from pybuild.builder.containerfile.parser import go_quote
+
+    return go_quote(s)
+
+
+def _run(node: Node, fl: _Flags, c: dict[str, Any]) -> Run:
+    fl.strings("mount")
+    fl.string("network")
+    fl.string("security")
+    fl.strings("device")
+    v = fl.parse()
+    network = v.get("network")
+    if network is not None and network not in ("default", "none", "host"):
+        raise _Err(f"unsupported network mode {network!r} (default, none or host)")
+    security = v.get("security")
+    if security is not None and security not in ("sandbox", "insecure"):
+        raise _Err(f"security {security!r} is not valid (sandbox or insecure)")
+    mounts = []
+    for m in v["mount"]:
+        try:
+            mounts.append(parse_mount(m))
+        except _Err as e:
+            raise _Err(f"--mount={m}: {e}") from None
+    cmd = _command(node)
+    assert cmd is not None
+    return Run(command=cmd, is_exec_form=node.json, heredocs=tuple(node.heredocs), mounts=tuple(mounts),
+               network=network, security=security, devices=tuple(v["device"]), **c)
+
+
+def _copy(node: Node, fl: _Flags, c: dict[str, Any], add: bool) -> Copy:
+    name = "ADD" if add else "COPY"
+    fl.string("chown")
+    fl.string("chmod")
+    fl.bool("link")
+    fl.strings("exclude")
+    if add:
+        fl.bool("keep-git-dir")
+        fl.string("checksum")
+        fl.bool("unpack")
+    else:
+        fl.string("from")
+        fl.bool("parents")
+    v = fl.parse()
+    sources, dest, inline = _sources(node, name)
+    chmod = v.get("chmod")
+    if chmod is not None:
+        validate_chmod(chmod)
+    common = dict(sources=sources, dest=dest, chown=v.get("chown"), chmod=chmod, link=bool(v.get("link")),
+                  excludes=tuple(v["exclude"]), heredocs=inline, is_exec_form=node.json, **c)
+    if add:
+        checksum = v.get("checksum")
+        if checksum is not None and not re.match(r"(sha256|sha384|sha512):[0-9a-f]+\Z", checksum):
+            raise _Err(f"invalid checksum {checksum!r} (expected sha256:<hex>)")
+        return Add(checksum=checksum, keep_git_dir=bool(v.get("keep-git-dir")), unpack=v.get("unpack"),
+                   **common)  # type: ignore[arg-type]
+    return Copy(from_=v.get("from"), parents=bool(v.get("parents")), **common)  # type: ignore[arg-type]
+
+
+def _healthcheck(node: Node, fl: _Flags, c: dict[str, Any]) -> Healthcheck:
+    if not node.args:
+        raise _Err("HEALTHCHECK requires at least one argument")
+    typ = node.args[0].upper()
+    rest = node.args[1:]
+    if typ == "NONE":
+        if rest:
+            raise _Err("HEALTHCHECK NONE takes no arguments")
+        return Healthcheck(test=None, **c)
+    for name in ("interval", "timeout", "start-period", "start-interval", "retries"):
+        fl.string(name)
+    v = fl.parse()
+    if typ != "CMD":
+        raise _Err(f'Unknown type "{typ}" in HEALTHCHECK (try CMD)')
+    if not rest or (not node.json and not " ".join(rest).strip()):
+        raise _Err("Missing command after HEALTHCHECK CMD")
+    test = ["CMD", *rest] if node.json else ["CMD-SHELL", " ".join(rest)]
+    durations: dict[str, int] = {}
+    for name in ("interval", "timeout", "start-period", "start-interval"):
+        raw = v.get(name)
+        d = 0
+        if raw:
+            try:
+                d = parse_duration(raw)
+            except ValueError as e:
+                raise _Err(f"--{name}: {e}") from None
+            if d != 0 and d < 1_000_000:
+                raise _Err(f'Interval "{name}" cannot be less than 1ms')
+        durations[name.replace("-", "_")] = d
+    retries = 0
+    if v.get("retries"):
+        try:
+            retries = int(v["retries"], 10)
+        except ValueError:
+            raise _Err(f"--retries: invalid number {v['retries']!r}") from None
+        if retries < 0:
+            raise _Err(f"--retries cannot be negative ({retries})")
+    return Healthcheck(test=test, retries=retries, interval=durations["interval"], timeout=durations["timeout"],
+                       start_period=durations["start_period"], start_interval=durations["start_interval"], **c)
+
+
+def _onbuild(node: Node, fl: _Flags, c: dict[str, Any], filename: str) -> Onbuild:
+    if node.sub is None:
+        raise _Err("ONBUILD requires at least one argument")
+    fl.parse()
+    trigger = node.sub.value.upper()
+    if trigger == "ONBUILD":
+        raise _Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+    if trigger in ("MAINTAINER", "FROM"):
+        raise _Err(f"{trigger} isn't allowed as an ONBUILD trigger")
+    expression = re.sub(r"(?i)^\s*ONBUILD\s*", "", node.original)
+    sub = node.sub
+    if node.heredocs and not sub.heredocs:
+        sub.heredocs = node.heredocs
+    inner = from_node(sub, filename)
+    return Onbuild(expression=expression, inner=inner, **c)
+
+
+def from_node(node: Node, filename: str = "Containerfile") -> Instruction:
+    """Type one parsed node; raise ContainerfileError naming file and line."""
+    try:
+        return _typed(node, filename)
+    except _Err as e:
+        msg = str(e)
+        kw = node.value.upper()
+        if not (msg.startswith(kw) or msg.startswith("unknown instruction")):
+            msg = f"{kw}: {msg}"
+        raise ContainerfileError(msg, file=filename, line=node.start_line) from None
+
+
+def _typed(node: Node, filename: str) -> Instruction:
+    c = _common(node, filename)
+    fl = _Flags(node.flags)
+    kind = node.value
+    if kind == "from":
+        return _from(node, fl, c)
+    if kind == "run":
+        return _run(node, fl, c)
+    if kind in ("copy", "add"):
+        return _copy(node, fl, c, add=kind == "add")
+    if kind == "healthcheck":
+        return _healthcheck(node, fl, c)
+    if kind == "onbuild":
+        return _onbuild(node, fl, c, filename)
+    if kind not in _SIMPLE:
+        raise _Err(f"unknown instruction: {node.value.upper()}")
+    fl.parse()
+    return _SIMPLE[kind](node, c)
+
+
+def _arg(node: Node, c: dict[str, Any]) -> Arg:
+    if not node.args:
+        raise _Err("ARG requires at least one argument")
+    out: list[tuple[str, str | None]] = []
+    for a in node.args:
+        if "=" in a:
+            k, v = a.split("=", 1)
+            if not k:
+                raise _Err("ARG names can not be blank")
+            out.append((k, v))
+        else:
+            out.append((a, None))
+    return Arg(args=tuple(out), **c)
+
+
+def _volume(node: Node, c: dict[str, Any]) -> Volume:
+    if not node.args:
+        raise _Err("VOLUME requires at least one argument")
+    paths = []
+    for p in node.args:
+        p = p.strip()
+        if not p:
+            raise _Err("VOLUME specified can not be an empty string")
+        paths.append(p)
+    return Volume(paths=tuple(paths), **c)
+
+
+def _expose(node: Node, c: dict[str, Any]) -> Expose:
+    if not node.args:
+        raise _Err("EXPOSE requires at least one argument")
+    return Expose(ports=tuple(node.args), **c)
+
+
+def _shell(node: Node, c: dict[str, Any]) -> Shell:
+    if not node.args:
+        raise _Err("SHELL requires at least one argument")
+    if not node.json:
+        raise _Err("SHELL requires the arguments to be in JSON form")
+    return Shell(argv=list(node.args), **c)
+
+
+def _cmd(node: Node, c: dict[str, Any]) -> Cmd:
+    cmd = _command(node)
+    assert cmd is not None
+    return Cmd(command=cmd, is_exec_form=node.json, **c)
+
+
+def _entrypoint(node: Node, c: dict[str, Any]) -> Entrypoint:
+    return Entrypoint(command=_command(node, allow_empty_none=True), is_exec_form=node.json, **c)
+
+
+_SIMPLE: dict[str, Any] = {
+    "env": lambda n, c: Env(pairs=_kvps(n, "ENV"), **c),
+    "label": lambda n, c: Label(pairs=_kvps(n, "LABEL"), **c),
+    "arg": _arg,
+    "maintainer": lambda n, c: Maintainer(name=_exactly_one(n, "MAINTAINER"), **c),
+    "workdir": lambda n, c: Workdir(path=_exactly_one(n, "WORKDIR"), **c),
+    "user": lambda n, c: User(user=_exactly_one(n, "USER"), **c),
+    "stopsignal": lambda n, c: StopSignal(signal=_exactly_one(n, "STOPSIGNAL"), **c),
+    "volume": _volume,
+    "expose": _expose,
+    "shell": _shell,
+    "cmd": _cmd,
+    "entrypoint": _entrypoint,
+}
+
+
+def typed(doc: Document) -> list[Instruction]:
+    """Every node of a document, typed (the first error stops, naming its line)."""
+    return [from_node(n, doc.filename) for n in doc.nodes]
+
+
+def unsupported(instr: Instruction) -> str | None:
+    """Why pybuild cannot execute this instruction yet, or None.
+
+    The executor checks every instruction of the graph before its first step and
+    stops with ``file:line: ... not supported yet``.
+    """
+    if isinstance(instr, Onbuild):
+        return None  # recorded in the image config, never run here
+    if isinstance(instr, Run):
+        for m in instr.mounts:
+            if m.type == "ssh":
+                return "RUN --mount=type=ssh is not supported yet"
+        if instr.security == "insecure":
+            return "RUN --security=insecure is not supported yet"
+        if instr.devices:
+            return "RUN --device is not supported yet"
+    if isinstance(instr, Add):
+        for s in instr.sources:
+            if is_git_source(s):
+                return f"ADD of a git repository ({s}) is not supported yet"
+        if instr.keep_git_dir:
+            return "ADD --keep-git-dir is not supported yet"
+    return None
+
+
+def replace(instr: Instruction, **changes: Any) -> Instruction:
+    """dataclasses.replace, typed for instructions (keeps line information)."""
+    import dataclasses
+
+    return dataclasses.replace(instr, **changes)
+
+
+def field_names(instr: Instruction) -> list[str]:
+    return [f.name for f in fields(instr)]
