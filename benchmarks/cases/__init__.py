@@ -1,0 +1,1 @@
+"""Benchmark cases: every module here defines ``cases(ctx: Context) -> list[Case]``."""
