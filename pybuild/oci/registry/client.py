@@ -642,7 +642,7 @@ class BlobReader(io.RawIOBase):
             else:
                 skip = self.offset  # no Range support: read again from the start, drop what we have
         self._resp = resp
-        self._iter = resp.iter_raw(CHUNK)
+        self._iter = resp.iter_raw()  # no chunk_size: a partial buffer would be lost on a reset
         while skip:
             data = next(self._iter, b"")
             if not data:
