@@ -301,14 +301,14 @@ def _grandchild(plan: _Plan, status_w: int, out_w: int) -> NoReturn:  # pragma: 
         _mount_system(root_fd)
         for path, host in plan.etc_files:
             src = os.open(host, os.O_PATH | os.O_CLOEXEC)
-            _bind(src, _target(root_fd, path), readonly=False, recursive=False)
+            _bind(src, root_fd, path, readonly=False, recursive=False)
         for m in plan.mounts:
             if isinstance(m, _BindPlan):
                 try:
                     src = os.open(m.source, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
                 except OSError as e:
                     raise SandboxError(f"bind source {m.source}: {e.strerror}") from None
-                _bind(src, _target(root_fd, m.target), readonly=m.readonly, recursive=m.recursive)
+                _bind(src, root_fd, m.target, readonly=m.readonly, recursive=m.recursive)
             else:
                 flags = L.MS_NOSUID | L.MS_NODEV | (L.MS_RDONLY if m.readonly else 0)
                 target = _target(root_fd, m.target)
@@ -411,16 +411,23 @@ def _mount_system(root_fd: int) -> None:  # pragma: no cover
         os.close(dev_dir)
 
 
-def _bind(src: int, target: int, *, readonly: bool, recursive: bool) -> None:  # pragma: no cover
-    """Bind what descriptor ``src`` names onto what ``target`` names; both are closed."""
+def _bind(src: int, root_fd: int, path: str, *, readonly: bool, recursive: bool) -> None:  # pragma: no cover
+    """Bind what descriptor ``src`` names onto container path ``path``; ``src`` is closed."""
     try:
-        L.mount(L.fd_path(src), L.fd_path(target), None, L.MS_BIND | (L.MS_REC if recursive else 0))
+        target = _target(root_fd, path)
+        try:
+            L.mount(L.fd_path(src), L.fd_path(target), None, L.MS_BIND | (L.MS_REC if recursive else 0))
+        finally:
+            os.close(target)
         if readonly:
-            # the descriptor still names the mount point underneath: reopen through the new mount
-            L.bind_readonly(L.fd_path(target))
+            # remount the new mount: resolve the path again, now it leads to the mount itself
+            target = _target(root_fd, path)
+            try:
+                L.bind_readonly(L.fd_path(target))
+            finally:
+                os.close(target)
     finally:
         os.close(src)
-        os.close(target)
 
 
 def _mask_proc() -> None:  # pragma: no cover

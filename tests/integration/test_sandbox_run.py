@@ -1,0 +1,357 @@
+"""RUN steps in a real sandbox (chroot and runc), over a busybox rootfs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sandbox_helpers import Collector, make_rootfs, need_tool, prepare_stubs, snapshot
+
+from pybuild.builder.sandbox import DEFAULT_CAPABILITIES, Mount, RunSpec, apply_cap_changes, run
+from pybuild.errors import SandboxError
+
+pytestmark = [pytest.mark.root, pytest.mark.integration]
+
+DEFAULT_CAPS_HEX = "00000000800405fb"  # buildah's 11 default capabilities
+
+
+@pytest.fixture(params=["chroot", "oci"])
+def isolation(request: pytest.FixtureRequest) -> str:
+    if request.param == "oci":
+        need_tool("runc")
+    return str(request.param)
+
+
+@pytest.fixture
+def rootfs(tmp_path: Path) -> Path:
+    return make_rootfs(tmp_path / "rootfs")
+
+
+def sh(rootfs: Path, script: str, isolation: str, **kw: Any) -> tuple[int, str]:
+    out = Collector()
+    spec = RunSpec(rootfs=str(rootfs), argv=["/bin/sh", "-c", script], env=["PATH=/bin"], output=out, **kw)
+    prepare_stubs(rootfs, spec)
+    status = run(spec, isolation)
+    return status, out.text
+
+
+def caps_of(text: str) -> dict[str, str]:
+    return dict(re.findall(r"^(Cap\w+):\s*([0-9a-f]+)$", text, re.M))
+
+
+def test_output_and_exit_status(rootfs: Path, isolation: str) -> None:
+    status, text = sh(rootfs, "echo hello; echo oops >&2; exit 3", isolation)
+    assert status == 3
+    assert "hello\n" in text and "oops\n" in text
+
+
+def test_env_and_cwd(rootfs: Path, isolation: str) -> None:
+    (rootfs / "work").mkdir()
+    status, text = sh(rootfs, "echo $GREETING; pwd", isolation, cwd="/work")
+    assert status == 0
+    assert text.split() == ["/work"]  # GREETING is not set: env is exactly the spec's
+    out = Collector()
+    spec = RunSpec(rootfs=str(rootfs), argv=["sh", "-c", "echo $GREETING; pwd"],
+                   env=["PATH=/bin", "GREETING=hi there"], cwd="/work", output=out)
+    prepare_stubs(rootfs, spec)
+    assert run(spec, isolation) == 0
+    assert out.text.splitlines() == ["hi there", "/work"]
+
+
+def test_user_and_groups(rootfs: Path, isolation: str) -> None:
+    status, text = sh(rootfs, "id; grep -E '^Cap(Eff|Bnd)' /proc/self/status", isolation,
+                      uid=1000, gid=1001, additional_gids=[1001, 20])
+    assert status == 0
+    assert "uid=1000 gid=1001 groups=20,1001" in text
+    caps = caps_of(text)
+    assert caps["CapEff"] == "0000000000000000"  # a non-root user holds no capability
+    assert caps["CapBnd"] == DEFAULT_CAPS_HEX
+
+
+def test_default_capabilities(rootfs: Path, isolation: str) -> None:
+    status, text = sh(rootfs, "grep Cap /proc/self/status", isolation)
+    assert status == 0
+    caps = caps_of(text)
+    assert caps["CapBnd"] == DEFAULT_CAPS_HEX
+    assert caps["CapEff"] == DEFAULT_CAPS_HEX
+    assert caps["CapPrm"] == DEFAULT_CAPS_HEX
+    assert caps["CapInh"] == "0000000000000000"
+    assert caps["CapAmb"] == "0000000000000000"
+
+
+def test_cap_add_sys_admin(rootfs: Path, isolation: str) -> None:
+    wanted = apply_cap_changes(DEFAULT_CAPABILITIES, ["SYS_ADMIN"], [])
+    status, text = sh(rootfs, "grep Cap /proc/self/status", isolation, capabilities=wanted)
+    assert status == 0
+    expected = f"{int(DEFAULT_CAPS_HEX, 16) | 1 << 21:016x}"
+    assert caps_of(text)["CapEff"] == expected
+    assert caps_of(text)["CapBnd"] == expected
+
+
+def test_cap_drop_all(rootfs: Path, isolation: str) -> None:
+    wanted = apply_cap_changes(DEFAULT_CAPABILITIES, [], ["ALL"])
+    status, text = sh(rootfs, "grep Cap /proc/self/status; chroot / true; echo chroot=$?", isolation,
+                      capabilities=wanted)
+    assert caps_of(text)["CapBnd"] == "0000000000000000"
+    assert "chroot=0" not in text  # without CAP_SYS_CHROOT, chroot(2) is refused
+    assert status == 0
+
+
+def test_no_new_privileges(rootfs: Path, isolation: str) -> None:
+    _, text = sh(rootfs, "grep NoNewPrivs /proc/self/status", isolation)
+    assert re.search(r"NoNewPrivs:\s*0", text)
+    _, text = sh(rootfs, "grep NoNewPrivs /proc/self/status", isolation, no_new_privileges=True)
+    assert re.search(r"NoNewPrivs:\s*1", text)
+
+
+def test_no_descriptor_leaks(rootfs: Path, isolation: str) -> None:
+    leak_r, leak_w = os.pipe()
+    os.set_inheritable(leak_r, True)  # even an inheritable descriptor of pybuild must not cross
+    try:
+        status, text = sh(rootfs, "ls /proc/self/fd", isolation)
+    finally:
+        os.close(leak_r)
+        os.close(leak_w)
+    assert status == 0
+    assert text.split() == ["0", "1", "2", "3"]  # 3 is the directory ls itself opened
+
+
+def test_stdin_is_dev_null(rootfs: Path, isolation: str) -> None:
+    status, text = sh(rootfs, "cat; echo done", isolation)  # cat would block on an open stdin
+    assert status == 0
+    assert text == "done\n"
+
+
+def test_etc_files_are_per_step(rootfs: Path, isolation: str) -> None:
+    with open("/etc/hosts", "rb") as f:
+        host_hosts = f.read()
+    status, text = sh(rootfs, "cat /etc/hosts /etc/resolv.conf /etc/hostname; echo 6.6.6.6 evil >> /etc/hosts; "
+                              "echo 6.6.6.6 >> /etc/resolv.conf", isolation,
+                      hosts="127.0.0.1 localhost\n10.1.2.3 extra\n", resolv_conf="nameserver 10.0.0.53\n",
+                      hostname="stepbox")
+    assert status == 0
+    assert text.splitlines() == ["127.0.0.1 localhost", "10.1.2.3 extra", "nameserver 10.0.0.53", "stepbox"]
+    with open("/etc/hosts", "rb") as f:
+        assert f.read() == host_hosts
+    assert (rootfs / "etc" / "hosts").read_bytes() == b""
+    assert (rootfs / "etc" / "resolv.conf").read_bytes() == b""
+
+
+def test_hostname(rootfs: Path, isolation: str) -> None:
+    status, text = sh(rootfs, "hostname", isolation, hostname="builder-1")
+    assert status == 0 and text.strip() == "builder-1"
+    assert os.uname().nodename != "builder-1"
+
+
+def test_host_pids_invisible(rootfs: Path, isolation: str) -> None:
+    status, text = sh(rootfs, "echo $$; ls /proc", isolation)
+    assert status == 0
+    lines = text.split()
+    assert lines[0] == "1"  # the step is PID 1 of its own namespace
+    pids = [x for x in lines[1:] if x.isdigit()]
+    assert len(pids) <= 4
+    assert str(os.getpid()) not in pids or os.getpid() < 5
+
+
+def test_network_none(rootfs: Path, isolation: str) -> None:
+    status, text = sh(rootfs, "cat /proc/net/dev", isolation, network="none")
+    assert status == 0
+    interfaces = [line.split(":")[0].strip() for line in text.splitlines()[2:]]
+    assert interfaces == ["lo"]
+    status, text = sh(rootfs, "cat /sys/class/net/lo/operstate /sys/class/net/lo/flags", isolation,
+                      network="none")
+    assert int(text.split()[-1], 16) & 1  # IFF_UP
+
+
+def test_network_host(rootfs: Path, isolation: str) -> None:
+    with open("/proc/net/dev") as f:
+        host_ifaces = sorted(line.split(":")[0].strip() for line in f.readlines()[2:])
+    status, text = sh(rootfs, "cat /proc/net/dev", isolation)
+    assert status == 0
+    assert sorted(line.split(":")[0].strip() for line in text.splitlines()[2:]) == host_ifaces
+
+
+def test_rootfs_untouched_and_no_mount_left(rootfs: Path, isolation: str) -> None:
+    spec = RunSpec(rootfs=str(rootfs), argv=["true"], env=["PATH=/bin"],
+                   mounts=[Mount(target="/cache", source=None, type="tmpfs", readonly=False)])
+    prepare_stubs(rootfs, spec)
+    before = snapshot(rootfs)
+    time.sleep(0.01)  # so that any write would show in an mtime
+    status, _ = sh(rootfs, "echo x > /dev/shm/f; echo y > /cache/f; ls / >/dev/null", isolation,
+                   mounts=spec.mounts)
+    assert status == 0
+    assert snapshot(rootfs) == before
+    with open("/proc/self/mountinfo") as f:
+        assert str(rootfs) not in f.read()
+
+
+def test_cannot_climb_out_of_root(rootfs: Path, isolation: str) -> None:
+    status, text = sh(rootfs, "ls /; echo --; ls /..; echo --; cd /../../..; ls; echo --; ls /proc/1/root/",
+                      isolation)
+    assert status == 0
+    parts = text.split("--")
+    assert parts[0].split() == parts[1].split() == parts[2].split() == parts[3].split()
+    assert "bin" in parts[0].split()
+    assert not (set(parts[0].split()) & {"usr", "var", "work", "home"})
+
+
+def test_host_mounts_invisible(rootfs: Path, isolation: str) -> None:
+    status, text = sh(rootfs, "cat /proc/self/mountinfo", isolation)
+    assert status == 0
+    targets = [line.split()[4] for line in text.splitlines()]
+    assert "/" in targets and "/proc" in targets and "/dev/pts" in targets
+    assert not [t for t in targets if t.startswith(("/work", "/tmp", "/home", "/sys/fs/cgroup/"))]
+
+
+ESCAPE_C = r"""
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    mkdir("/dev/shm/jail", 0755);
+    if (chroot("/dev/shm/jail") != 0) { perror("chroot"); return 2; }
+    for (int i = 0; i < 100; i++) chdir("..");
+    if (chroot(".") != 0) { perror("chroot ."); return 2; }
+    puts(access(argv[1], F_OK) == 0 ? "ESCAPED" : "CONTAINED");
+    return 0;
+}
+"""
+
+
+def test_classic_chroot_escape_fails(rootfs: Path, isolation: str, tmp_path: Path) -> None:
+    need_tool("gcc")
+    src = tmp_path / "escape.c"
+    src.write_text(ESCAPE_C)
+    marker = tmp_path / "host-only-marker"
+    marker.write_text("host")
+    built = subprocess.run(["gcc", "-static", "-O1", "-o", str(rootfs / "bin" / "escape"), str(src)],
+                           capture_output=True, check=False)
+    if built.returncode != 0:
+        pytest.skip(f"cannot build a static helper: {built.stderr.decode(errors='replace')[:200]}")
+    status, text = sh(rootfs, f"escape {marker}", isolation)  # CAP_SYS_CHROOT is in the default set
+    assert status == 0, text
+    assert "CONTAINED" in text and "ESCAPED" not in text
+
+
+def test_command_not_found(rootfs: Path, isolation: str) -> None:
+    out = Collector()
+    spec = RunSpec(rootfs=str(rootfs), argv=["no-such-tool", "x"], env=["PATH=/bin:/usr/bin"], output=out)
+    prepare_stubs(rootfs, spec)
+    assert run(spec, isolation) == 127
+    assert "no-such-tool" in out.text and "executable file not found in $PATH" in out.text
+
+
+def test_command_found_through_path(rootfs: Path, isolation: str) -> None:
+    out = Collector()
+    spec = RunSpec(rootfs=str(rootfs), argv=["echo", "via", "PATH"], env=["PATH=/nowhere:/bin"], output=out)
+    prepare_stubs(rootfs, spec)
+    assert run(spec, isolation) == 0
+    assert out.text == "via PATH\n"
+
+
+def test_missing_stub_is_an_error(rootfs: Path, isolation: str) -> None:
+    spec = RunSpec(rootfs=str(rootfs), argv=["true"], env=[])
+    prepare_stubs(rootfs, spec)
+    (rootfs / "etc" / "resolv.conf").unlink()
+    with pytest.raises(SandboxError, match="/etc/resolv.conf"):
+        run(spec, isolation)
+
+
+def test_output_none_discards(rootfs: Path, isolation: str) -> None:
+    spec = RunSpec(rootfs=str(rootfs), argv=["sh", "-c", "echo lost; exit 4"], env=["PATH=/bin"])
+    prepare_stubs(rootfs, spec)
+    assert run(spec, isolation) == 4
+
+
+def test_bind_and_tmpfs_mounts(rootfs: Path, isolation: str, tmp_path: Path) -> None:
+    src = tmp_path / "ctx"
+    src.mkdir()
+    (src / "file.txt").write_text("from the host\n")
+    rw = tmp_path / "rw"
+    rw.mkdir()
+    mounts = [
+        Mount(target="/ctx", source=str(src), type="bind"),
+        Mount(target="/out", source=str(rw), type="bind", readonly=False),
+        Mount(target="/scratch", source=None, type="tmpfs", readonly=False, options={"size": "1m", "mode": "1777"}),
+    ]
+    status, text = sh(rootfs, "cat /ctx/file.txt; touch /ctx/new && echo ctx-writable; "
+                              "echo made > /out/made; stat -c %a /scratch; grep ' /scratch ' /proc/self/mountinfo",
+                      isolation, mounts=mounts)
+    assert status == 0, text
+    assert "from the host" in text
+    assert "ctx-writable" not in text
+    assert (rw / "made").read_text() == "made\n"
+    assert not (src / "new").exists()
+    assert "size=1024k" in text
+    if isolation == "chroot":  # runc 1.1 gives a tmpfs the mode of the directory it covers
+        assert "1777" in text
+
+
+def test_mount_target_symlink_stays_inside(rootfs: Path, isolation: str, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (rootfs / "inside").mkdir()
+    os.symlink(str(outside), rootfs / "link")  # an image symlink naming a host path
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "data").write_text("data\n")
+    spec = RunSpec(rootfs=str(rootfs), argv=["true"], env=[])
+    prepare_stubs(rootfs, spec)
+    # the target resolves inside the rootfs: rootfs/<outside path> must be the stub
+    inner = rootfs / str(outside).lstrip("/")
+    inner.mkdir(parents=True)
+    status, text = sh(rootfs, f"cat {outside}/data", isolation,
+                      mounts=[Mount(target="/link", source=str(src), type="bind")])
+    assert status == 0, text
+    assert text == "data\n"
+    assert list(outside.iterdir()) == []  # nothing appeared on the host
+
+
+def test_symlink_bind_source_refused(rootfs: Path, isolation: str, tmp_path: Path) -> None:
+    os.symlink("/etc", tmp_path / "evil")
+    (rootfs / "m").mkdir()
+    with pytest.raises(SandboxError, match="symbolic link"):
+        sh(rootfs, "true", isolation, mounts=[Mount(target="/m", source=str(tmp_path / "evil"), type="bind")])
+
+
+def test_tmpfs_option_injection_refused(rootfs: Path, isolation: str) -> None:
+    (rootfs / "t").mkdir()
+    with pytest.raises(SandboxError):
+        sh(rootfs, "true", isolation, mounts=[Mount(target="/t", source=None, type="tmpfs",
+                                                    options={"size": "1m,exec,dev"})])
+
+
+def _alive(marker: str) -> bool:
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker.encode() in f.read():
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def test_interrupted_run_kills_the_step(rootfs: Path, isolation: str) -> None:
+    marker = "417.25"
+
+    def stop(chunk: bytes) -> None:
+        raise KeyboardInterrupt
+
+    spec = RunSpec(rootfs=str(rootfs), argv=["sh", "-c", f"echo started; sleep {marker}"], env=["PATH=/bin"],
+                   output=stop)
+    prepare_stubs(rootfs, spec)
+    with pytest.raises(KeyboardInterrupt):
+        run(spec, isolation)
+    for _ in range(100):
+        if not _alive(f"sleep\0{marker}"):
+            break
+        time.sleep(0.05)
+    assert not _alive(f"sleep\0{marker}")
