@@ -270,8 +270,10 @@ class _Copier:
             progress = _Progress(raw, self.on_event, desc, "copy")
             reader = VerifyingReader(progress, desc.digest, desc.size)  # type: ignore[arg-type]
             self.dst.put_blob(desc, reader)  # type: ignore[arg-type]
-            if reader.read(1):  # reaching EOF runs the final check if the destination stopped early
-                raise DigestMismatch(f"{self.src.reference}: blob {desc.digest} is larger than {desc.size} bytes")
+            # Read to EOF whatever the destination left (it may have stopped early, or found
+            # the blob already there): the final digest and size check runs at EOF.
+            while reader.read(CHUNK):
+                pass
         finally:
             raw.close()
         self._event(desc, "copy", desc.size)

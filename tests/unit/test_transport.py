@@ -418,3 +418,41 @@ def test_copy_verifies_even_when_destination_trusts(tmp_path: Path) -> None:
     src = open_source(f"oci:{tmp_path / 'src'}:x")
     with pytest.raises(DigestMismatch):
         copy_image(src, _Truncating())
+
+
+def test_reads_docker_save_oci_style_layout(tmp_path: Path) -> None:
+    """Docker 25+ ``docker save``: an OCI layout plus manifest.json naming blobs/sha256/HEX."""
+    layout = Layout.create(tmp_path / "lay")
+    desc = make_image(layout, "x")
+    m = parse_manifest(layout.read_blob(desc.digest), desc.media_type)
+    assert isinstance(m, Manifest)
+    entry = [{"Config": f"blobs/sha256/{m.config.digest.hex}", "RepoTags": ["app:1"],
+              "Layers": [f"blobs/sha256/{x.digest.hex}" for x in m.layers]}]
+    (tmp_path / "lay" / "manifest.json").write_text(json.dumps(entry))
+    archive = tmp_path / "new.tar"
+    with tarfile.open(archive, "w") as tf:
+        for name in ("oci-layout", "index.json", "manifest.json", "blobs"):
+            tf.add(tmp_path / "lay" / name, name)
+    got, _, cfg, layers = _read(f"docker-archive:{archive}:app:1")
+    assert [x.digest for x in got.layers] == cfg.rootfs_diff_ids
+    assert got.config.digest == m.config.digest
+    # the same archive is also an oci-archive
+    assert copy(f"oci-archive:{archive}:x", f"oci:{tmp_path / 'o'}:x") == desc.digest
+
+
+class _AlreadyHas(_Truncating):
+    """A destination that finds each blob already present once asked to write it (a race)."""
+
+    def put_blob(self, desc: Descriptor, stream: BinaryIO) -> None:
+        pass
+
+    def commit(self) -> None:
+        self.committed = True
+
+
+def test_destination_that_reads_nothing_still_gets_a_verified_copy(tmp_path: Path) -> None:
+    layout = Layout.create(tmp_path / "src")
+    desc = make_image(layout, "x")
+    dst = _AlreadyHas()
+    assert copy_image(open_source(f"oci:{tmp_path / 'src'}:x"), dst) == desc.digest
+    assert dst.committed
