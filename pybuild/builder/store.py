@@ -349,6 +349,18 @@ class Store:
                 out.append(data.get("name") or state.parent.name)
         return out
 
+    def image_meta(self, image_id: str) -> dict[str, Any]:
+        """What a build asked of an image beyond its config: manifest format, annotations."""
+        try:
+            meta: dict[str, Any] = json.loads((self.root / "image-meta" / f"{image_id}.json").read_bytes())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+        return meta
+
+    def set_image_meta(self, image_id: str, meta: dict[str, Any]) -> None:
+        (self.root / "image-meta").mkdir(exist_ok=True)
+        atomic_write(self.root / "image-meta" / f"{image_id}.json", json.dumps(meta).encode())
+
     # ------------------------------------------------------------------ layers
 
     def layer_dir(self, diff_id: str) -> Path:

@@ -22,6 +22,13 @@ COMMANDS: dict[str, str] = {
     "graph": "graph:graph_cmd",
     "version": "info:version_cmd",
     "info": "info:info_cmd",
+    "pull": "images:pull_cmd",
+    "push": "images:push_cmd",
+    "images": "images:images_cmd",
+    "tag": "images:tag_cmd",
+    "rmi": "images:rmi_cmd",
+    "inspect": "images:inspect_cmd",
+    "bud": "bud:bud_cmd",
     "login": "login:login_cmd",
     "logout": "login:logout_cmd",
 }

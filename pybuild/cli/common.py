@@ -61,6 +61,8 @@ class Renderer:
             self.out.flush()
         elif kind == "blob":
             self._blob(event)
+        elif kind == "image":
+            return  # the command prints the image ID itself, last
         elif kind == "warning":
             self.err.write(f"WARN: {event.message}\n")
             self.err.flush()

@@ -1,0 +1,304 @@
+"""Working containers: an image's layers under a writable overlay, kept as a store record.
+
+A working container is a directory ``ROOT/containers/ID/`` holding ``state.json``
+(its name, base image, layers and the image config being edited), ``upper/`` and
+``work/`` (the overlay's writable half) and ``merged/`` (the mount point).
+Committing a step adopts ``upper/`` as a new layer by rename — its files are
+never copied — and starts a fresh ``upper/``.
+
+Mount points the sandbox needs but the image lacks (/proc, /etc/hosts, a RUN
+--mount target) come from ``stubs/``, a read-only lower layer placed on top of
+the image's layers, so they exist while a step runs and never reach the upper
+directory or a committed layer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pybuild.builder.paths import resolve_in_root
+from pybuild.builder.store import Image, Store, _remove_tree, atomic_write
+from pybuild.errors import ContainerNotFound, StoreError
+from pybuild.oci.spec import ImageConfig
+
+
+class _NullSink:
+    """A write-only sink: the layer writer hashes, nothing is kept."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+class WorkingContainer:
+    """A container being built. Use :meth:`create` or :meth:`load`, never the constructor."""
+
+    def __init__(self, store: Store, state: dict[str, Any]) -> None:
+        self.store = store
+        self.state = state
+        self.dir = store.root / "containers" / state["id"]
+        self._config: ImageConfig | None = None
+
+    # ------------------------------------------------------------------ records
+
+    @classmethod
+    def create(cls, store: Store, image: Image | None, *, name: str | None = None,
+               config: ImageConfig | None = None, record: bool = True) -> WorkingContainer:
+        """A new container on ``image`` (None: scratch). ``record=False`` makes a build-internal
+        container that ``containers`` does not list (it is still removed by ``rm --all``)."""
+        cid = secrets.token_hex(32)
+        if config is None:
+            config = image.config if image is not None else _scratch_config()
+        state: dict[str, Any] = {
+            "id": cid,
+            "name": name or "",
+            "image_id": image.id if image else "",
+            "image_name": (image.names[0] if image and image.names else (image.id if image else "scratch")),
+            "base_layers": list(image.layers) if image else [],
+            "layers": list(image.layers) if image else [],
+            "created": time.time(),
+            "internal": not record,
+            "pid": os.getpid(),
+        }
+        wc = cls(store, state)
+        wc.dir.mkdir(parents=True)
+        for sub in ("upper", "work", "merged"):
+            (wc.dir / sub).mkdir()
+        wc._config = config
+        wc.save()
+        return wc
+
+    @classmethod
+    def load(cls, store: Store, ref: str) -> WorkingContainer:
+        for wc in cls.all(store):
+            if ref in (wc.id, wc.name) or (len(ref) >= 3 and wc.id.startswith(ref)):
+                return wc
+        raise ContainerNotFound(f"container not known: {ref}")
+
+    @classmethod
+    def all(cls, store: Store) -> list[WorkingContainer]:
+        out = []
+        for state_file in sorted((store.root / "containers").glob("*/state.json")):
+            try:
+                state = json.loads(state_file.read_bytes())
+            except (OSError, json.JSONDecodeError):
+                continue
+            out.append(cls(store, state))
+        return out
+
+    @property
+    def id(self) -> str:
+        return str(self.state["id"])
+
+    @property
+    def name(self) -> str:
+        return str(self.state.get("name") or "")
+
+    @property
+    def layers(self) -> list[str]:
+        return list(self.state["layers"])
+
+    @property
+    def config(self) -> ImageConfig:
+        if self._config is None:
+            self._config = ImageConfig.from_json(json.dumps(self.state["config"]).encode())
+        return self._config
+
+    @config.setter
+    def config(self, value: ImageConfig) -> None:
+        self._config = value
+
+    def save(self) -> None:
+        if self._config is not None:
+            self.state["config"] = json.loads(self._config.to_json(docker=True))
+        atomic_write(self.dir / "state.json", json.dumps(self.state, indent=1).encode())
+
+    # ------------------------------------------------------------------ mounting
+
+    @property
+    def mountpoint(self) -> Path:
+        return self.dir / "merged"
+
+    def _lower_dirs(self) -> list[str]:
+        lowers: list[str] = []
+        base: Image | None = None
+        for i, diff_id in enumerate(self.state["layers"]):
+            if self.store.has_layer(diff_id):
+                lowers.append(str(self.store.layer_dir(diff_id) / "diff"))
+                continue
+            if base is None and self.state.get("image_id"):
+                base = self.store.image(self.state["image_id"])
+            if base is None or i >= len(base.layers) or base.layers[i] != diff_id:
+                raise StoreError(f"layer {diff_id} of container {self.name or self.id[:12]} is missing")
+            lowers.append(str(self.store.ensure_layer(base, i)))
+        lowers.reverse()  # overlay lists the topmost first
+        return lowers
+
+    def mount(self, stubs: list[tuple[str, bool]] = ()) -> Path:  # type: ignore[assignment]
+        """Mount the container's root filesystem; ``stubs`` (path, is_dir) must exist in it."""
+        from pybuild.builder.sandbox.overlay import is_mounted, mount_overlay, unmount
+
+        target = str(self.mountpoint)
+        if is_mounted(target):
+            unmount(target)
+        lowers = self._lower_dirs()
+        if not lowers:
+            empty = self.dir / "empty"
+            empty.mkdir(exist_ok=True)
+            lowers = [str(empty)]
+        self._reset_work()
+        mount_overlay(lowers, str(self.dir / "upper"), str(self.dir / "work"), target,
+                      short_dir=str(self.dir / "l"))
+        if stubs:
+            missing = self._missing_stubs(stubs)
+            if missing:
+                unmount(target)
+                stub_dir = self.dir / "stubs"
+                _remove_tree(stub_dir)
+                stub_dir.mkdir()
+                for rel, is_dir in missing:
+                    host = stub_dir / rel
+                    _make_parents(stub_dir, rel)
+                    if is_dir:
+                        host.mkdir(mode=0o755, exist_ok=True)
+                    elif not host.exists():
+                        host.touch(mode=0o644)
+                self._reset_work()
+                mount_overlay([str(stub_dir), *lowers], str(self.dir / "upper"), str(self.dir / "work"),
+                              target, short_dir=str(self.dir / "l"))
+        self.state["mounted"] = True
+        self.save()
+        return self.mountpoint
+
+    def _missing_stubs(self, stubs: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+        root = str(self.mountpoint)
+        missing = []
+        for path, is_dir in stubs:
+            host = resolve_in_root(root, path)
+            if not os.path.lexists(host):
+                missing.append((os.path.relpath(host, root), is_dir))
+        return missing
+
+    def _reset_work(self) -> None:
+        work = self.dir / "work"
+        _remove_tree(work)
+        work.mkdir()
+
+    def unmount(self) -> None:
+        from pybuild.builder.sandbox.overlay import is_mounted, unmount
+
+        if is_mounted(str(self.mountpoint)):
+            unmount(str(self.mountpoint))
+        if self.state.get("mounted"):
+            self.state["mounted"] = False
+            self.save()
+
+    @contextlib.contextmanager
+    def mounted(self, stubs: list[tuple[str, bool]] = ()) -> Iterator[Path]:  # type: ignore[assignment]
+        root = self.mount(stubs)
+        try:
+            yield root
+        finally:
+            self.unmount()
+
+    # ------------------------------------------------------------------ committing
+
+    def upper_is_empty(self) -> bool:
+        return not any(os.scandir(self.dir / "upper"))
+
+    def commit_layer(self, *, timestamp: int | None = None, clamp_mtime: int | None = None,
+                     exclude: Callable[[str], bool] | None = None) -> str:
+        """Turn the upper directory into a layer in the store; returns its diff_id."""
+        from pybuild.oci.layer import write_layer
+
+        self.unmount()
+        upper = self.dir / "upper"
+        if timestamp is not None:
+            _set_mtimes(upper, timestamp)
+        info = write_layer(upper, _NullSink(), compression="none", overlay_upper=True,  # type: ignore[arg-type]
+                           timestamp=timestamp, clamp_mtime=clamp_mtime, exclude=exclude)
+        tar_options: dict[str, Any] = {}
+        if timestamp is not None:
+            tar_options["timestamp"] = timestamp
+        if clamp_mtime is not None:
+            tar_options["clamp_mtime"] = clamp_mtime
+        self.store.adopt_layer(upper, str(info.diff_id), size=info.uncompressed_size, tar_options=tar_options)
+        upper.mkdir()
+        self.state["layers"].append(str(info.diff_id))
+        self.save()
+        return str(info.diff_id)
+
+    def set_layers(self, layers: list[str]) -> None:
+        """Point the container at other layers (a cache hit); the upper must be empty."""
+        self.unmount()
+        _remove_tree(self.dir / "upper")
+        (self.dir / "upper").mkdir()
+        self.state["layers"] = list(layers)
+        self.save()
+
+    def remove(self) -> None:
+        """Unmount and delete the container (its committed layers stay in the store)."""
+        with contextlib.suppress(Exception):
+            self.unmount()
+        from pybuild.builder.sandbox.overlay import is_mounted
+
+        if is_mounted(str(self.mountpoint)):
+            raise StoreError(f"container {self.name or self.id[:12]} is still mounted at {self.mountpoint}")
+        _remove_tree(self.dir)
+
+
+def _make_parents(root: Path, rel: str) -> None:
+    parent = Path(rel).parent
+    if str(parent) in (".", ""):
+        return
+    (root / parent).mkdir(parents=True, exist_ok=True, mode=0o755)
+
+
+def _set_mtimes(tree: Path, when: int) -> None:
+    """Set every mtime in ``tree`` to ``when`` (buildah's --timestamp applies to file times too)."""
+    for dirpath, dirs, files in os.walk(tree, topdown=False):
+        for name in files + dirs:
+            with contextlib.suppress(OSError):
+                os.utime(os.path.join(dirpath, name), (when, when), follow_symlinks=False)
+    with contextlib.suppress(OSError):
+        os.utime(tree, (when, when))
+
+
+def _scratch_config() -> ImageConfig:
+    from pybuild.oci.platform_host import host_platform
+
+    hp = host_platform()
+    cfg = ImageConfig(architecture=hp.architecture, os="linux")
+    if hp.variant and hp.architecture == "arm":
+        cfg.variant = hp.variant
+    return cfg
+
+
+def cleanup_dead(store: Store) -> list[str]:
+    """Remove build-internal containers whose process died (after a crash or kill)."""
+    removed = []
+    for wc in WorkingContainer.all(store):
+        if not wc.state.get("internal"):
+            continue
+        pid = int(wc.state.get("pid") or 0)
+        alive = True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            alive = False
+        except PermissionError:
+            pass
+        if not alive:
+            with contextlib.suppress(Exception):
+                wc.remove()
+                removed.append(wc.id)
+    return removed

@@ -1,0 +1,527 @@
+"""COPY and ADD: selecting sources, hashing them for the cache, writing them into a rootfs.
+
+Sources come from a root (the build context, another stage's rootfs, an image)
+and never from outside it: a source that climbs above its root is an error
+(``COPY ../x``), a symlink named as a source is followed only inside its root,
+and symlinks inside copied trees are copied as links. Destinations are resolved
+inside the container's root, so ``/app -> /etc`` in the image writes to the
+container's /etc, never the host's.
+
+Docker's destination rules: a trailing ``/`` or several sources make the
+destination a directory; a directory source copies its contents; a relative
+destination is relative to WORKDIR; missing parents are created 0755 root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import os
+import posixpath
+import re
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pybuild.builder.paths import container_join, makedirs_in_root, resolve_in_root
+from pybuild.errors import ContextError, UnsafeContentError, UserError
+
+ModeFunc = Callable[[int, bool], int]  # (old mode, is_dir) -> new permission bits
+
+
+@dataclass
+class SourceRoot:
+    """Where COPY sources are read from."""
+
+    path: str  # host directory
+    kind: str = "context"  # context | stage | image
+    ignore: Any = None  # an IgnoreMatcher for the context, else None
+
+    @property
+    def keeps_owner(self) -> bool:
+        """Files from a stage or image keep their owners; context files become root's."""
+        return self.kind != "context"
+
+
+@dataclass
+class Selected:
+    """One selected source: its host path, the name it is copied under, and whether the
+    user named it directly (a named directory copies its contents)."""
+
+    host: str
+    rel: str  # path relative to the source root (for messages and hashing)
+    is_dir: bool
+    named: bool = True
+
+
+@dataclass
+class CopyResult:
+    files: int = 0
+    bytes: int = 0
+    paths: list[str] = field(default_factory=list)
+
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def _go_pattern(pat: str) -> str:
+    """Go's filepath.Match classes use ``[^...]``; fnmatch spells negation ``[!...]``."""
+    return re.sub(r"\[\^", "[!", pat)
+
+
+def _clean_source(pattern: str, where: str, kind: str) -> str:
+    """The source path relative to its root; climbing above the root is an error."""
+    raw = pattern
+    pattern = pattern.replace("\\", "/") if False else pattern
+    trailing = pattern.endswith("/")
+    parts: list[str] = []
+    for part in pattern.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                if kind == "context":
+                    raise ContextError(f"{raw}: source is outside the build context", where=where)
+                continue  # inside a stage's root, '..' at / stays at /
+            parts.pop()
+            continue
+        parts.append(part)
+    rel = "/".join(parts)
+    return rel + ("/" if trailing and rel else "")
+
+
+def select_sources(root: SourceRoot, patterns: list[str], *, where: str | None = None,
+                   instruction: str = "COPY") -> list[Selected]:
+    """Expand ``patterns`` (paths or Go-style wildcards) inside ``root``.
+
+    A plain path that does not exist, or a wildcard matching nothing, is an error
+    naming the source."""
+    out: list[Selected] = []
+    for pattern in patterns:
+        rel = _clean_source(pattern, where or "", root.kind).rstrip("/")
+        if not _GLOB_CHARS.search(rel):
+            host = _resolve_source(root, rel)
+            if host is None or (root.ignore is not None and rel and root.ignore.excluded(rel)):
+                what = "the build context" if root.kind == "context" else "the source stage"
+                raise ContextError(f"{instruction} {pattern}: no such file or directory in {what}",
+                                   where=where)
+            out.append(Selected(host, rel, os.path.isdir(host)))
+            continue
+        matches = list(_glob(root, rel))
+        if not matches:
+            raise ContextError(f"{instruction} {pattern}: no source files were specified (nothing matches)",
+                               where=where)
+        out.extend(matches)
+    return out
+
+
+def _resolve_source(root: SourceRoot, rel: str) -> str | None:
+    """The host path of source ``rel``, following symlinks only inside the root."""
+    host = resolve_in_root(root.path, "/" + rel) if rel else os.path.abspath(root.path)
+    if not os.path.lexists(host):
+        return None
+    return host
+
+
+def _glob(root: SourceRoot, rel: str) -> Iterator[Selected]:
+    parts = rel.split("/")
+    current: list[tuple[str, str]] = [("", os.path.abspath(root.path))]
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        nxt: list[tuple[str, str]] = []
+        for crel, chost in current:
+            if not _GLOB_CHARS.search(part):
+                candidates = [part]
+            else:
+                try:
+                    names = sorted(os.listdir(chost))
+                except (NotADirectoryError, FileNotFoundError):
+                    continue
+                pat = _go_pattern(part)
+                candidates = [n for n in names if fnmatch.fnmatchcase(n, pat)]
+            for name in candidates:
+                r = f"{crel}/{name}" if crel else name
+                host = resolve_in_root(root.path, "/" + r)
+                if not os.path.lexists(host):
+                    continue
+                if root.ignore is not None and root.ignore.excluded(r):
+                    continue
+                if not last and not os.path.isdir(host):
+                    continue
+                nxt.append((r, host))
+        current = nxt
+    for r, host in current:
+        yield Selected(host, r, os.path.isdir(host))
+
+
+# ---------------------------------------------------------------------- walking
+
+@dataclass
+class Entry:
+    """A file or directory to copy: where it comes from and its path below the destination."""
+
+    host: str
+    rel: str  # "" for the top of a copied directory
+    st: os.stat_result
+
+
+def walk_source(sel: Selected, ignore: Any = None) -> Iterator[Entry]:
+    """Every entry of a selected source, sorted, parents before children; symlinks not followed
+    (except the selected path itself, which was already resolved)."""
+    st = os.stat(sel.host) if sel.named else os.lstat(sel.host)
+    if not stat.S_ISDIR(st.st_mode):
+        yield Entry(sel.host, "", st)
+        return
+    yield Entry(sel.host, "", st)
+    yield from _walk_dir(sel.host, "", sel.rel, ignore)
+
+
+def _walk_dir(host: str, rel: str, ctx_rel: str, ignore: Any) -> Iterator[Entry]:
+    try:
+        with os.scandir(host) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except PermissionError as e:
+        raise ContextError(f"cannot read {host}: {e.strerror}") from e
+    for e in entries:
+        r = f"{rel}/{e.name}" if rel else e.name
+        cr = f"{ctx_rel}/{e.name}" if ctx_rel else e.name
+        is_dir = e.is_dir(follow_symlinks=False)
+        if ignore is not None and ignore.excluded(cr, is_dir):
+            if not is_dir or not ignore.may_have_exceptions_under(cr):
+                continue
+            # an excluded dir with re-included content: descend, but skip the dir entry itself
+            yield from _walk_dir(e.path, r, cr, ignore)
+            continue
+        st = e.stat(follow_symlinks=False)
+        yield Entry(e.path, r, st)
+        if is_dir:
+            yield from _walk_dir(e.path, r, cr, ignore)
+
+
+# ---------------------------------------------------------------------- hashing (cache keys)
+
+class ContentHashCache:
+    """sha256 of files, remembered by (device, inode, size, mtime_ns, ctime_ns).
+
+    Unchanged files are not read again between builds: the cache lives in the store
+    (an SQLite file), and any change to a file changes its ctime."""
+
+    def __init__(self, path: str | None) -> None:
+        self._db: Any = None
+        self._path = path
+        self._pending: list[tuple[Any, ...]] = []
+
+    def _open(self) -> Any:
+        if self._db is None and self._path:
+            import sqlite3
+
+            try:
+                self._db = sqlite3.connect(self._path, timeout=30, check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("CREATE TABLE IF NOT EXISTS h (k TEXT PRIMARY KEY, d TEXT)")
+            except sqlite3.Error:
+                self._db = None
+                self._path = None
+        return self._db
+
+    def file_digest(self, host: str, st: os.stat_result) -> str:
+        key = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+        db = self._open()
+        if db is not None:
+            row = db.execute("SELECT d FROM h WHERE k=?", (key,)).fetchone()
+            if row:
+                return str(row[0])
+        h = hashlib.sha256()
+        fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            while True:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                h.update(chunk)
+        finally:
+            os.close(fd)
+        digest = h.hexdigest()
+        if db is not None:
+            self._pending.append((key, digest))
+            if len(self._pending) >= 2000:
+                self.flush()
+        return digest
+
+    def flush(self) -> None:
+        if self._db is not None and self._pending:
+            import sqlite3
+
+            with contextlib.suppress(sqlite3.Error):
+                self._db.executemany("INSERT OR REPLACE INTO h (k, d) VALUES (?, ?)", self._pending)
+                self._db.commit()
+            self._pending = []
+
+    def close(self) -> None:
+        self.flush()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def hash_sources(selected: list[Selected], root: SourceRoot, cache: ContentHashCache) -> str:
+    """The content key of exactly the selected sources: names, types, modes, owners (when kept),
+    link targets and bytes — not mtimes."""
+    h = hashlib.sha256()
+    for sel in selected:
+        h.update(f"S {sel.rel}\0".encode())
+        for e in walk_source(sel, root.ignore):
+            st = e.st
+            owner = f"{st.st_uid}:{st.st_gid}" if root.keeps_owner else ""
+            mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISREG(st.st_mode):
+                d = cache.file_digest(e.host, st)
+                h.update(f"f {e.rel} {mode:o} {owner} {d}\0".encode())
+            elif stat.S_ISDIR(st.st_mode):
+                h.update(f"d {e.rel} {mode:o} {owner}\0".encode())
+            elif stat.S_ISLNK(st.st_mode):
+                h.update(f"l {e.rel} {os.readlink(e.host)} {owner}\0".encode())
+            else:
+                h.update(f"o {e.rel} {st.st_mode:o} {st.st_rdev} {owner}\0".encode())
+    cache.flush()
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------- writing
+
+def parse_chmod(value: str | None) -> ModeFunc | None:
+    """``--chmod``: octal (``0755``) or symbolic (``u+x,go-w``) as BuildKit accepts."""
+    if not value:
+        return None
+    if re.fullmatch(r"[0-7]{1,4}", value):
+        bits = int(value, 8)
+        return lambda old, is_dir: bits
+    clauses = value.split(",")
+    ops = []
+    for clause in clauses:
+        m = re.fullmatch(r"([ugoa]*)([-+=])([rwxXst]*)", clause)
+        if not m:
+            raise UserError(f"invalid --chmod value {value!r}")
+        ops.append(m.groups())
+
+    def apply(old: int, is_dir: bool) -> int:
+        mode = old & 0o7777
+        for who, op, perms in ops:
+            who = who or "a"
+            mask = 0
+            for w in who:
+                mask |= {"u": 0o4700, "g": 0o2070, "o": 0o0007, "a": 0o6777}[w]
+            bits = 0
+            for p in perms:
+                if p == "r":
+                    bits |= 0o444
+                elif p == "w":
+                    bits |= 0o222
+                elif p == "x" or (p == "X" and (is_dir or old & 0o111)):
+                    bits |= 0o111
+                elif p == "s":
+                    bits |= 0o6000
+                elif p == "t":
+                    bits |= 0o1000
+            bits &= mask | (0o1000 if "t" in perms else 0)
+            if op == "+":
+                mode |= bits
+            elif op == "-":
+                mode &= ~bits
+            else:
+                mode = (mode & ~mask) | bits
+        return mode
+
+    return apply
+
+
+@dataclass
+class CopyOptions:
+    owner: tuple[int, int] | None = None  # --chown resolved; None: root (context) or kept (stage)
+    chmod: ModeFunc | None = None
+    keep_owner: bool = False
+
+
+def copy_into_rootfs(rootfs: str, selected: list[Selected], dest: str, workdir: str, opts: CopyOptions,
+                     *, ignore: Any = None, where: str | None = None,
+                     unpack: Callable[[Selected, str], bool] | None = None) -> CopyResult:
+    """Copy ``selected`` sources to container path ``dest`` in ``rootfs`` with Docker's rules.
+
+    ``unpack(sel, dest_dir)`` (ADD) may take over a file source (an archive) and return True."""
+    dest_path = container_join(workdir or "/", dest)
+    dest_is_dir = dest_path.endswith("/") or dest in (".", "./")
+    if len(selected) > 1 or any(s.is_dir and False for s in selected):
+        if not dest_is_dir:
+            existing = resolve_in_root(rootfs, dest_path)
+            if not os.path.isdir(existing):
+                raise UserError("when copying several sources, the destination must be a directory "
+                                f"and end with a /: {dest}", where=where)
+            dest_is_dir = True
+    if not dest_is_dir:
+        existing = resolve_in_root(rootfs, dest_path)
+        if os.path.isdir(existing):
+            dest_is_dir = True
+    result = CopyResult()
+    dest_clean = dest_path.rstrip("/") or "/"
+    for sel in selected:
+        if sel.is_dir:
+            target_dir = makedirs_in_root(rootfs, dest_clean)
+            _copy_tree(rootfs, sel, target_dir, dest_clean, opts, ignore, result, top_meta=True)
+            continue
+        if unpack is not None:
+            target_dir = makedirs_in_root(rootfs, dest_clean) if dest_is_dir else None
+            if target_dir is not None and unpack(sel, target_dir):
+                continue
+        if dest_is_dir:
+            parent_host = makedirs_in_root(rootfs, dest_clean)
+            name = posixpath.basename(sel.rel) or os.path.basename(sel.host)
+        else:
+            parent_host = makedirs_in_root(rootfs, posixpath.dirname(dest_clean) or "/")
+            name = posixpath.basename(dest_clean)
+        st = os.stat(sel.host)
+        _copy_entry(sel.host, st, parent_host, name, opts, result)
+    return result
+
+
+def _copy_tree(rootfs: str, sel: Selected, target_dir: str, dest_container: str, opts: CopyOptions,
+               ignore: Any, result: CopyResult, *, top_meta: bool) -> None:
+    dirs: list[tuple[str, os.stat_result]] = []
+    dir_hosts: dict[str, str] = {"": target_dir}
+    for e in walk_source(sel, ignore):
+        if e.rel == "":
+            dirs.append((target_dir, e.st))
+            continue
+        parent_rel, _, name = e.rel.rpartition("/")
+        parent_host = dir_hosts.get(parent_rel)
+        if parent_host is None:  # parent was excluded but this entry re-included
+            parent_host = makedirs_in_root(rootfs, posixpath.join(dest_container, parent_rel))
+            dir_hosts[parent_rel] = parent_host
+        if stat.S_ISDIR(e.st.st_mode):
+            host = os.path.join(parent_host, name)
+            if os.path.islink(host):
+                # an existing symlink in the image: follow it inside the root, as Docker does
+                host = resolve_in_root(rootfs, posixpath.join(dest_container, e.rel))
+            if not os.path.isdir(host):
+                if os.path.lexists(host):
+                    os.unlink(host)
+                os.mkdir(host, 0o700)
+            dir_hosts[e.rel] = host
+            dirs.append((host, e.st))
+        else:
+            _copy_entry(e.host, e.st, parent_host, name, opts, result)
+    # directory metadata last (mtimes would change while filling them)
+    for host, st in reversed(dirs):
+        if host == target_dir and not top_meta:
+            continue
+        _apply_meta(host, st, opts, is_dir=True, symlink=False)
+
+
+def _copy_entry(src: str, st: os.stat_result, parent_host: str, name: str, opts: CopyOptions,
+                result: CopyResult) -> None:
+    if "/" in name or name in ("", ".", ".."):
+        raise UnsafeContentError(f"invalid destination name {name!r}")
+    dst = os.path.join(parent_host, name)
+    if os.path.lexists(dst):
+        if os.path.isdir(dst) and not os.path.islink(dst):
+            if not stat.S_ISDIR(st.st_mode):
+                _rmtree(dst)
+        else:
+            os.unlink(dst)
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        in_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            out_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                remaining = st.st_size
+                offset = 0
+                while remaining > 0:
+                    n = os.sendfile(out_fd, in_fd, offset, min(remaining, 1 << 30))
+                    if n == 0:
+                        break
+                    offset += n
+                    remaining -= n
+                while True:  # the file grew while we copied: take the rest too
+                    chunk = os.read(in_fd, 1 << 20)
+                    if not chunk:
+                        break
+                    os.write(out_fd, chunk)
+            finally:
+                os.close(out_fd)
+        finally:
+            os.close(in_fd)
+        result.files += 1
+        result.bytes += st.st_size
+        _apply_meta(dst, st, opts, is_dir=False, symlink=False)
+    elif stat.S_ISLNK(mode):
+        os.symlink(os.readlink(src), dst)
+        _apply_meta(dst, st, opts, is_dir=False, symlink=True)
+        result.files += 1
+    elif stat.S_ISDIR(mode):
+        os.makedirs(dst, exist_ok=True)
+        _apply_meta(dst, st, opts, is_dir=True, symlink=False)
+    elif stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        os.mknod(dst, mode, st.st_rdev)
+        _apply_meta(dst, st, opts, is_dir=False, symlink=False)
+    # sockets are skipped, as Docker does
+
+
+def _apply_meta(path: str, st: os.stat_result, opts: CopyOptions, *, is_dir: bool, symlink: bool) -> None:
+    if opts.owner is not None:
+        uid, gid = opts.owner
+    elif opts.keep_owner:
+        uid, gid = st.st_uid, st.st_gid
+    else:
+        uid, gid = 0, 0
+    if os.geteuid() == 0:
+        os.lchown(path, uid, gid)
+    if not symlink:
+        mode = stat.S_IMODE(st.st_mode)
+        if opts.chmod is not None:
+            mode = opts.chmod(mode, is_dir)
+        os.chmod(path, mode)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _rmtree(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path)
+
+
+def write_file_into_rootfs(rootfs: str, dest: str, workdir: str, name: str, data: bytes,
+                           opts: CopyOptions, mode: int = 0o644, mtime: float | None = None) -> str:
+    """Write inline content (a COPY heredoc) as ``dest`` (a directory when it ends in /)."""
+    dest_path = container_join(workdir or "/", dest)
+    existing = resolve_in_root(rootfs, dest_path)
+    if dest_path.endswith("/") or os.path.isdir(existing):
+        parent = makedirs_in_root(rootfs, dest_path.rstrip("/") or "/")
+        target_name = name
+    else:
+        parent = makedirs_in_root(rootfs, posixpath.dirname(dest_path) or "/")
+        target_name = posixpath.basename(dest_path)
+    dst = os.path.join(parent, target_name)
+    if os.path.lexists(dst) and not os.path.isdir(dst):
+        os.unlink(dst)
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    final_mode = opts.chmod(mode, False) if opts.chmod else mode
+    os.chmod(dst, final_mode)
+    if os.geteuid() == 0:
+        uid, gid = opts.owner or (0, 0)
+        os.lchown(dst, uid, gid)
+    if mtime is not None:
+        os.utime(dst, (mtime, mtime), follow_symlinks=False)
+    return dst
+
+
+def context_path(context: str | Path) -> str:
+    """The absolute, symlink-resolved build context directory (itself may be a symlink)."""
+    p = os.path.realpath(context)
+    if not os.path.isdir(p):
+        raise ContextError(f"build context {context} is not a directory")
+    return p

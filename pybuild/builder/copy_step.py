@@ -1,0 +1,226 @@
+"""COPY and ADD as build steps: where sources come from, their cache key, and the copy.
+
+Sources come from the build context (minus ignored files), a named build
+context, another stage (``--from=NAME|INDEX``), or an image (``--from=IMAGE``);
+ADD also takes http(s) URLs and unpacks local archives. The file-level work is in
+copier.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from pybuild.builder import copier
+from pybuild.builder.containerfile import instructions as ins
+from pybuild.errors import ContextError, IntegrityError, UserError
+
+if TYPE_CHECKING:
+    from pybuild.builder.executor import Build, StageState
+
+_URL = re.compile(r"^https?://", re.I)
+
+
+def _is_url(src: str) -> bool:
+    return bool(_URL.match(src))
+
+
+def source_key(b: Build, st: StageState, instr: ins.Copy) -> Any:
+    """The content key of exactly what this COPY/ADD reads."""
+    parts: list[Any] = []
+    for h in instr.heredocs:
+        parts.append(["inline", h.name, hashlib.sha256(h.body.encode()).hexdigest()])
+    local = [s for s in instr.sources if not _is_url(s)]
+    urls = [s for s in instr.sources if _is_url(s)]
+    for u in urls:
+        parts.append(["url", u, instr.checksum if isinstance(instr, ins.Add) else None])
+    if local:
+        if instr.from_:
+            kind, ref = _resolve_from(b, st, instr.from_)
+            if kind == "stage":
+                parts.append(["stage", b.results[ref].key, local])
+                return parts
+            if kind == "image":
+                parts.append(["image", b.resolve_image(ref).id, local])
+                return parts
+            root = copier.SourceRoot(os.path.realpath(b.opts.build_contexts[ref]), "context")
+        else:
+            root = copier.SourceRoot(b.context, "context", ignore=_ignore(b, instr))
+        selected = copier.select_sources(root, local, where=instr.where, instruction=instr.keyword)
+        parts.append(["context", [s.rel for s in selected], copier.hash_sources(selected, root, b.hash_cache)])
+    return parts
+
+
+def _ignore(b: Build, instr: ins.Copy) -> Any:
+    if not instr.excludes:
+        return b.ignore
+    from pybuild.builder.containerfile.ignore import IgnoreMatcher
+
+    patterns = list(getattr(b.ignore, "patterns", []) or []) + list(instr.excludes)
+    return IgnoreMatcher(patterns)
+
+
+def _resolve_from(b: Build, st: StageState, value: str) -> tuple[str, Any]:
+    kind, ref = b.graph.resolve_from(st.stage, value)
+    return kind, ref
+
+
+@contextlib.contextmanager
+def _source_root(b: Build, st: StageState, instr: ins.Copy) -> Iterator[copier.SourceRoot]:
+    from pybuild.builder.container import WorkingContainer
+
+    if not instr.from_:
+        yield copier.SourceRoot(b.context, "context", ignore=_ignore(b, instr))
+        return
+    kind, ref = _resolve_from(b, st, instr.from_)
+    if kind == "context":
+        yield copier.SourceRoot(os.path.realpath(b.opts.build_contexts[ref]), "context")
+        return
+    if kind == "stage":
+        wc = WorkingContainer.create(b.store, None, record=False)
+        wc.state["layers"] = list(b.results[ref].layers)
+        wc.save()
+    else:
+        wc = WorkingContainer.create(b.store, b.resolve_image(ref), record=False)
+    try:
+        with wc.mounted() as root:
+            yield copier.SourceRoot(str(root), "stage" if kind == "stage" else "image")
+    finally:
+        wc.remove()
+
+
+def _owner(root: str, chown: str | None, where: str) -> tuple[int, int] | None:
+    if not chown:
+        return None
+    from pybuild.builder.sandbox.users import read_group, read_passwd
+
+    user, sep, group = chown.partition(":")
+    uid: int
+    gid: int
+    if user.isdigit():
+        uid = int(user)
+        gid = uid
+    else:
+        entry = next((p for p in read_passwd(root) if p.name == user), None)
+        if entry is None:
+            raise UserError(f"--chown: unknown user {user!r} (not in the image's /etc/passwd)", where=where)
+        uid, gid = entry.uid, entry.gid
+    if sep and group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            g = next((e for e in read_group(root) if e.name == group), None)
+            if g is None:
+                raise UserError(f"--chown: unknown group {group!r} (not in the image's /etc/group)", where=where)
+            gid = g.gid
+    return uid, gid
+
+
+def copy(b: Build, st: StageState, instr: ins.Copy) -> None:
+    is_add = isinstance(instr, ins.Add)
+    chmod = copier.parse_chmod(instr.chmod)
+    workdir = st.config.config.working_dir or "/"
+    local = [s for s in instr.sources if not _is_url(s)]
+    urls = [s for s in instr.sources if _is_url(s)]
+    if urls and not is_add:
+        raise UserError("COPY cannot fetch URLs; use ADD", where=instr.where)
+    with contextlib.ExitStack() as stack:
+        downloads = [stack.enter_context(_download(b, u, instr)) for u in urls]
+        src_root = stack.enter_context(_source_root(b, st, instr)) if local else None
+        selected = (copier.select_sources(src_root, local, where=instr.where, instruction=instr.keyword)
+                    if src_root else [])
+        root = str(stack.enter_context(st.container.mounted()))
+        from pybuild.builder.paths import makedirs_in_root
+
+        for path in st.pending_workdirs:
+            makedirs_in_root(root, path)
+        st.pending_workdirs.clear()
+        opts = copier.CopyOptions(owner=_owner(root, instr.chown, instr.where), chmod=chmod,
+                                  keep_owner=bool(src_root and src_root.keeps_owner))
+        for h in instr.heredocs:
+            copier.write_file_into_rootfs(root, instr.dest, workdir, h.name, h.body.encode(), opts)
+        if len(instr.sources) + len(instr.heredocs) > 1 and not instr.dest.endswith("/"):
+            from pybuild.builder.paths import container_join, resolve_in_root
+
+            if not os.path.isdir(resolve_in_root(root, container_join(workdir, instr.dest))):
+                raise UserError(f"when using {instr.keyword} with more than one source file, the "
+                                "destination must be a directory and end with a /", where=instr.where)
+        unpack = _unpacker(instr) if is_add and getattr(instr, "unpack", None) is not False else None
+        if selected:
+            copier.copy_into_rootfs(root, selected, instr.dest, workdir, opts,
+                                    ignore=src_root.ignore if src_root else None, where=instr.where,
+                                    unpack=unpack)
+        for sel in downloads:
+            copier.copy_into_rootfs(root, [sel], instr.dest, workdir,
+                                    copier.CopyOptions(owner=opts.owner or (0, 0), chmod=chmod or
+                                                       (lambda old, d: 0o600)), where=instr.where)
+
+
+def _unpacker(instr: ins.Copy) -> Any:
+    """ADD of a local tar archive (plain, gzip, bzip2, xz, zstd — by content) unpacks it."""
+
+    def unpack(sel: copier.Selected, dest_dir: str) -> bool:
+        if not _is_archive(sel.host):
+            return False
+        from pybuild.oci.layer import apply_layer
+
+        with open(sel.host, "rb") as f:
+            apply_layer(f, dest_dir and __import__("pathlib").Path(dest_dir), whiteouts="apply")
+        return True
+
+    return unpack
+
+
+def _is_archive(path: str) -> bool:
+    from pybuild.oci.compress import decompressing_reader
+
+    try:
+        with open(path, "rb") as f:
+            r = decompressing_reader(f)
+            head = r.read(512)
+    except Exception:  # noqa: BLE001 - not decompressible: not an archive
+        return False
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+@contextlib.contextmanager
+def _download(b: Build, url: str, instr: ins.Copy) -> Iterator[copier.Selected]:
+    """ADD URL: fetch into scratch space (verifying --checksum) and present it as a source."""
+    import email.utils
+    import urllib.parse
+
+    import httpx
+
+    from pybuild.builder.store import _remove_tree
+
+    scratch = b.store.scratch_dir("add")
+    try:
+        name = os.path.basename(urllib.parse.urlparse(url).path) or "index.html"
+        path = scratch / name
+        h = hashlib.sha256()
+        try:
+            with httpx.stream("GET", url, follow_redirects=True, timeout=60) as resp:
+                if resp.status_code >= 400:
+                    raise ContextError(f"ADD {url}: HTTP {resp.status_code}", where=instr.where)
+                with open(path, "wb") as f:
+                    for chunk in resp.iter_bytes(1 << 20):
+                        h.update(chunk)
+                        f.write(chunk)
+                last_mod = resp.headers.get("last-modified")
+        except httpx.HTTPError as e:
+            raise ContextError(f"ADD {url}: {e}", where=instr.where) from None
+        checksum = getattr(instr, "checksum", None)
+        if checksum and checksum != "sha256:" + h.hexdigest():
+            raise IntegrityError(f"ADD {url}: checksum mismatch: got sha256:{h.hexdigest()}, "
+                                 f"expected {checksum}", where=instr.where)
+        if last_mod:
+            with contextlib.suppress(TypeError, ValueError):
+                ts = email.utils.parsedate_to_datetime(last_mod).timestamp()
+                os.utime(path, (ts, ts))
+        yield copier.Selected(str(path), name, False)
+    finally:
+        _remove_tree(scratch)

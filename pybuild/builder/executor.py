@@ -1,0 +1,387 @@
+"""Runs a step graph: per stage, per step — key, cache hit or execute and commit.
+
+The executor knows the order and the bookkeeping (cache keys, history, progress,
+clean-up); what each instruction does lives in steps.py, how a RUN is isolated in
+sandbox/. Independent stages run at the same time (``jobs``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pybuild.builder import cache
+from pybuild.builder.container import WorkingContainer, cleanup_dead
+from pybuild.builder.copier import ContentHashCache, context_path
+from pybuild.builder.options import BuildOptions
+from pybuild.builder.store import Image, Store
+from pybuild.errors import (
+    BuildError,
+    ContainerfileError,
+    ImageNotFound,
+    PybuildError,
+    UnsupportedError,
+    UserError,
+)
+from pybuild.events import CACHE_HIT, IMAGE, INFO, STEP, WARNING, emit
+from pybuild.oci.spec import History, ImageConfig, rfc3339
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass
+class StageResult:
+    """What a finished stage leaves: its layers and config, and the key that names them."""
+
+    index: int
+    layers: list[str]
+    config: ImageConfig
+    key: str
+    evaluator: Any = None
+
+
+@dataclass
+class StageState:
+    """The state of a stage while its steps run."""
+
+    stage: Any
+    container: WorkingContainer
+    config: ImageConfig
+    key: str
+    evaluator: Any
+    pending_workdirs: list[str] = field(default_factory=list)
+    dirty: bool = False  # the upper dir holds changes not yet committed (--layers=false)
+    history_pending: list[History] = field(default_factory=list)
+    number: int = 0
+    total: int = 0
+    prefix: str = ""
+
+
+class Build:
+    """One build: created per call of :func:`build`; holds what stages share."""
+
+    def __init__(self, store: Store, options: BuildOptions) -> None:
+        self.store = store
+        self.opts = options
+        self.on_event = options.on_event
+        self.context = context_path(options.context)
+        self.results: dict[int, StageResult] = {}
+        self.containers: list[WorkingContainer] = []
+        self._lock = threading.Lock()
+        self.hash_cache = ContentHashCache(str(store.root / "cache" / "contenthash.sqlite"))
+        self.now = self._created_time()
+        self.containerfile_name = "Containerfile"
+        self.graph: Any = None
+        self.ignore: Any = None
+        self._image_cache: dict[str, Image] = {}
+
+    # ------------------------------------------------------------------ setup
+
+    def _created_time(self) -> float:
+        out = self.opts.output
+        if out.timestamp is not None:
+            return float(out.timestamp)
+        if out.source_date_epoch is not None:
+            return float(out.source_date_epoch)
+        return time.time()
+
+    def created(self) -> str:
+        return rfc3339(self.now if self.opts.output.timestamp is not None
+                       or self.opts.output.source_date_epoch is not None else time.time())
+
+    def load(self) -> None:
+        from pybuild.builder.containerfile import parse, parse_file
+        from pybuild.builder.containerfile.ignore import load_ignore
+        from pybuild.builder.graph import build_graph
+
+        opts = self.opts
+        cf_path: Path | None = None
+        if opts.containerfile_text is not None:
+            doc = parse(opts.containerfile_text, opts.containerfile or "Containerfile")
+            self.containerfile_name = opts.containerfile or "Containerfile"
+        else:
+            cf_path = self._find_containerfile()
+            self.containerfile_name = _display_name(cf_path)
+            doc = parse_file(cf_path)
+        for w in getattr(doc, "warnings", []) or []:
+            emit(self.on_event, WARNING, str(w))
+        build_args = dict(opts.build_args)
+        if opts.output.source_date_epoch is not None:
+            build_args.setdefault("SOURCE_DATE_EPOCH", str(opts.output.source_date_epoch))
+        self.build_args = build_args
+        self.graph = build_graph(doc, build_args=build_args, target=opts.target,
+                                 build_contexts=opts.build_contexts)
+        problems = self.graph.unsupported()
+        if problems:
+            instr, reason = problems[0]
+            raise UnsupportedError(f"{reason}: not supported yet",
+                                   where=f"{self.containerfile_name}:{instr.line}")
+        self.ignore = load_ignore(Path(self.context), cf_path, Path(opts.ignorefile) if opts.ignorefile else None)
+
+    def _find_containerfile(self) -> Path:
+        given = self.opts.containerfile
+        if given:
+            p = Path(given)
+            if not p.is_absolute() and not p.exists():
+                alt = Path(self.context) / given
+                if alt.exists():
+                    p = alt
+            if not p.is_file():
+                raise UserError(f"no Containerfile at {given}")
+            return p
+        for name in ("Containerfile", "Dockerfile"):
+            p = Path(self.context) / name
+            if p.is_file():
+                return p
+        raise UserError(f"no Containerfile or Dockerfile in {self.context}")
+
+    # ------------------------------------------------------------------ running
+
+    def run(self) -> Image:
+        cleanup_dead(self.store)
+        self.load()
+        stages = list(self.graph.stages)
+        multi = len(stages) > 1
+        for n, stage in enumerate(stages, 1):
+            stage._pb_prefix = f"[{n}/{len(stages)}] " if multi else ""  # type: ignore[attr-defined]
+        try:
+            self._run_stages(stages)
+            final = self.results[self.graph.final.index]
+            image = self._write_image(final)
+        finally:
+            self._cleanup()
+            self.hash_cache.close()
+        return image
+
+    def _run_stages(self, stages: list[Any]) -> None:
+        jobs = self.opts.jobs or min(4, max(2, os.cpu_count() or 1))
+        pending = {s.index: s for s in stages}
+        if jobs <= 1 or len(stages) == 1:
+            for s in self.graph.order if hasattr(self.graph, "order") else stages:
+                st = s if not isinstance(s, int) else pending[s]
+                if st.index in pending:
+                    self.results[st.index] = self._run_stage(st)
+            return
+        running: dict[Future[StageResult], int] = {}
+        errors: list[BaseException] = []
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="stage") as pool:
+            while pending or running:
+                ready = [s for s in list(pending.values())
+                         if all(d in self.results for d in s.deps if d in {x.index for x in stages})]
+                if not errors:
+                    for s in ready[: max(0, jobs - len(running))]:
+                        del pending[s.index]
+                        running[pool.submit(self._run_stage, s)] = s.index
+                if not running:
+                    if pending and not errors:
+                        raise BuildError("stages wait on each other (a dependency cycle)")
+                    break
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    idx = running.pop(fut)
+                    try:
+                        self.results[idx] = fut.result()
+                    except BaseException as e:  # noqa: BLE001 - re-raised below after the others stop
+                        errors.append(e)
+                        pending.clear()
+        if errors:
+            raise errors[0]
+
+    def _run_stage(self, stage: Any) -> StageResult:
+        from pybuild.builder import steps
+
+        state = self._start_stage(stage)
+        instructions = list(stage.instructions)
+        onbuild = steps.onbuild_triggers(self, state)
+        all_steps = [*onbuild, *instructions]
+        state.total = len(instructions) + 1
+        state.number = 1
+        for instr in all_steps:
+            if instr not in onbuild:
+                state.number += 1
+            self._step(state, instr)
+        if state.dirty or state.pending_workdirs:
+            steps.flush_layer(self, state)
+        result = StageResult(stage.index, state.container.layers, state.config, state.key, state.evaluator)
+        return result
+
+    def _start_stage(self, stage: Any) -> StageState:
+        from pybuild.builder.containerfile.evaluate import StageEvaluator
+
+        prefix = getattr(stage, "_pb_prefix", "")
+        total = len(stage.instructions) + 1
+        from_text = stage.from_instruction.original if getattr(stage, "from_instruction", None) else "FROM"
+        emit(self.on_event, STEP, f"{prefix}STEP 1/{total}: {from_text}", step=1, total=total,
+             stage=stage.name or stage.index, line=getattr(stage.from_instruction, "line", None))
+        base_image: Image | None = None
+        parent: StageResult | None = None
+        if stage.base_kind == "scratch":
+            config = _scratch_config()
+            key = cache.make_key({"base": "scratch", "platform": config.architecture})
+            layers: list[str] = []
+        elif stage.base_kind == "stage":
+            parent = self.results[stage.base_stage]
+            config = parent.config.copy()
+            key = parent.key
+            layers = list(parent.layers)
+        else:
+            base_image = self.resolve_image(stage.base, line=getattr(stage.from_instruction, "line", None))
+            config = base_image.config
+            key = cache.make_key({"base": base_image.id})
+            layers = list(base_image.layers)
+        wc = WorkingContainer.create(self.store, base_image, config=config, record=False)
+        with self._lock:
+            self.containers.append(wc)
+        if parent is not None:
+            wc.state["layers"] = list(layers)
+            wc.save()
+        base_env = list(config.config.env)
+        evaluator = StageEvaluator(stage, self.graph, base_env=base_env, build_args=self.build_args,
+                                   parent=parent.evaluator if parent else None)
+        if stage.base_kind != "stage":
+            # history keeps what the base image had; new entries are appended
+            pass
+        state = StageState(stage, wc, config, key, evaluator, total=total, prefix=prefix)
+        if stage.base_kind == "scratch" or not config.config.get_env("PATH"):
+            if config.config.get_env("PATH") is None and stage.base_kind == "scratch":
+                pass
+        return state
+
+    def _step(self, state: StageState, instr: Any) -> None:
+        from pybuild.builder import steps
+
+        emit(self.on_event, STEP, f"{state.prefix}STEP {state.number}/{state.total}: {instr.original}",
+             step=state.number, total=state.total, stage=state.stage.name or state.stage.index,
+             line=instr.line)
+        try:
+            expanded = state.evaluator.expand(instr)
+        except ContainerfileError as e:
+            if not e.line:
+                raise ContainerfileError(e.message, file=self.containerfile_name, line=instr.line) from None
+            raise
+        handler = steps.handler_for(expanded)
+        key_inputs = handler.key_inputs(self, state, expanded)
+        key = cache.make_key({"parent": state.key, **key_inputs})
+        use_cache = self.opts.layers and not self.opts.no_cache and not handler.never_cached
+        if use_cache:
+            hit = cache.lookup(self.store, key)
+            if hit is not None:
+                state.container.set_layers(hit["layers"])
+                state.config = ImageConfig.from_json(self.store.layout.read_blob(hit["config"]))
+                state.key = key
+                state.evaluator.apply(expanded)
+                emit(self.on_event, CACHE_HIT, f"--> Using cache {hit['config'].split(':')[1]}",
+                     step=state.number, key=key)
+                return
+        try:
+            handler.execute(self, state, expanded)
+        except PybuildError as e:
+            if e.where is None:
+                e.where = f"{self.containerfile_name}:{instr.line}"
+            raise
+        state.evaluator.apply(expanded)
+        state.key = key
+        if self.opts.layers:
+            config_digest = steps.commit_step(self, state, expanded, handler)
+            if not self.opts.no_cache or True:
+                cache.record(self.store, key, layers=state.container.layers, config=config_digest,
+                             inputs=key_inputs)
+            emit(self.on_event, INFO, f"--> {config_digest.split(':')[1][:12]}")
+        else:
+            steps.note_step(self, state, expanded, handler)
+
+    # ------------------------------------------------------------------ images
+
+    def resolve_image(self, name: str, *, line: int | None = None) -> Image:
+        """A base or --from image: from the local store (per --pull), else pulled."""
+        with self._lock:
+            cached = self._image_cache.get(name)
+        if cached is not None:
+            return cached
+        policy = self.opts.pull
+        img = None
+        if policy != "always" or ":" in name.split("/")[0] and _is_transport(name):
+            img = self.store.find_image(name) if not _is_transport(name) else None
+        if img is None:
+            if policy == "never" and not _is_transport(name):
+                raise ImageNotFound(f"image {name} is not in the local store (--pull=never)",
+                                    where=f"{self.containerfile_name}:{line}" if line else None)
+            img = self._pull(name, line)
+        with self._lock:
+            self._image_cache[name] = img
+        return img
+
+    def _pull(self, name: str, line: int | None) -> Image:
+        from pybuild.builder.store_transport import pull_into_store
+
+        spec = name if _is_transport(name) else f"docker://{name}"
+        try:
+            return pull_into_store(self.store, spec, names=[] if _is_transport(name) else [name],
+                                   on_event=self.on_event)
+        except PybuildError as e:
+            if e.where is None and line:
+                e.where = f"{self.containerfile_name}:{line}"
+            if isinstance(e, UnsupportedError) or "docker" in str(e):
+                raise ImageNotFound(f"image {name} is not in the local store and could not be pulled: {e.message}",
+                                    where=e.where) from None
+            raise
+
+    def _write_image(self, final: StageResult) -> Image:
+        from pybuild.builder import steps
+
+        return steps.write_final_image(self, final)
+
+    def _cleanup(self) -> None:
+        for wc in self.containers:
+            with contextlib.suppress(Exception):
+                wc.remove()
+        self.containers.clear()
+
+
+def _is_transport(name: str) -> bool:
+    return name.split(":", 1)[0] in ("oci", "oci-archive", "docker-archive", "dir", "docker")
+
+
+def _display_name(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+        return rel if not rel.startswith("../..") else str(path)
+    except ValueError:
+        return str(path)
+
+
+def _scratch_config() -> ImageConfig:
+    from pybuild.oci.platform_host import host_platform
+
+    hp = host_platform()
+    cfg = ImageConfig(architecture=hp.architecture, os="linux")
+    if hp.variant and hp.architecture == "arm":
+        cfg.variant = hp.variant
+    return cfg
+
+
+def build(store: Store, options: BuildOptions) -> Image:
+    """Build ``options.containerfile`` in ``options.context``; returns the image written."""
+    b = Build(store, options)
+    try:
+        return b.run()
+    except KeyboardInterrupt:
+        raise
+    except PybuildError:
+        raise
+    except OSError as e:
+        if os.environ.get("PYBUILD_DEBUG"):
+            raise
+        raise BuildError(f"build failed: {e}") from e
+    finally:
+        sys.stdout.flush()
+
+
+__all__ = ["build", "Build", "BuildOptions", "IMAGE"]

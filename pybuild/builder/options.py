@@ -1,0 +1,67 @@
+"""Build options, grouped per concern (what to build, how to run steps, what to write).
+
+Plain dataclasses: the CLI fills them from flags, a library user from keywords.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RunOptions:
+    """How RUN steps are isolated."""
+
+    isolation: str | None = None  # chroot | oci; None: PYBUILD_ISOLATION or the default
+    network: str = "host"  # host | none
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    security_opts: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)  # -v SRC:DST[:ro]
+    add_hosts: list[str] = field(default_factory=list)  # NAME:IP
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> {src|env}
+
+    @property
+    def no_new_privileges(self) -> bool:
+        return any(o in ("no-new-privileges", "no-new-privileges=true", "no-new-privileges:true")
+                   for o in self.security_opts)
+
+
+@dataclass
+class OutputOptions:
+    """What the build writes and how."""
+
+    tags: list[str] = field(default_factory=list)
+    format: str = "oci"  # oci | docker
+    compression: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    squash: bool = False
+    iidfile: str | None = None
+    outputs: list[str] = field(default_factory=list)  # -o type=local,dest=DIR | type=tar,dest=F
+    timestamp: int | None = None
+    source_date_epoch: int | None = None
+    rewrite_timestamp: bool = False
+    unsetenv: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BuildOptions:
+    """Everything one build needs."""
+
+    context: str = "."
+    containerfile: str | None = None  # path; None: Containerfile or Dockerfile in the context
+    containerfile_text: str | None = None  # given directly (``-f -``)
+    build_args: dict[str, str] = field(default_factory=dict)
+    build_contexts: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+    ignorefile: str | None = None
+    layers: bool = True
+    no_cache: bool = False
+    pull: str = "missing"  # always | missing | never
+    platform: str | None = None
+    jobs: int | None = None  # independent stages at once (default: 2)
+    run: RunOptions = field(default_factory=RunOptions)
+    output: OutputOptions = field(default_factory=OutputOptions)
+    on_event: Any = None

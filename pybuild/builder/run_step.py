@@ -1,0 +1,304 @@
+"""RUN: the step's command, environment, user and mounts, handed to the sandbox.
+
+Everything a RUN may see beyond the rootfs is a mount: RUN --mount (bind, cache,
+tmpfs, secret), -v volumes, and the per-step /etc/hosts and /etc/resolv.conf the
+sandbox provides. Secrets are files outside the rootfs, bind-mounted read-only;
+their values never reach a layer, the config, the history, a cache key or the logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from pybuild.builder.containerfile import instructions as ins
+from pybuild.builder.paths import makedirs_in_root, resolve_in_root
+from pybuild.errors import ConfigError, ContextError, StepFailed, UserError
+from pybuild.events import OUTPUT, emit
+
+if TYPE_CHECKING:
+    from pybuild.builder.executor import Build, StageState
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def argv_for(st: StageState, instr: ins.Run) -> list[str]:
+    if isinstance(instr.command, list):
+        return list(instr.command)
+    shell = list(st.config.config.shell) or ["/bin/sh", "-c"]
+    return [*shell, instr.script()]
+
+
+def env_for(b: Build, st: StageState) -> list[str]:
+    env = list(st.evaluator.run_env())
+    if not any(e.startswith("PATH=") for e in env):
+        env.insert(0, f"PATH={DEFAULT_PATH}")
+    return env
+
+
+def mount_keys(b: Build, st: StageState, instr: ins.Run) -> list[Any]:
+    """What each mount contributes to the cache key: a bind by its source's content, a
+    cache/tmpfs by its options, a secret by its id and target — never its value."""
+    out: list[Any] = []
+    for m in instr.mounts:
+        if m.type == "bind":
+            out.append(["bind", m.target, m.source, m.from_, m.readonly, _bind_content_key(b, st, m)])
+        elif m.type == "secret":
+            out.append(["secret", m.id, m.target, m.env, m.required])
+        else:
+            out.append([m.type, m.raw])
+    return out
+
+
+def _bind_content_key(b: Build, st: StageState, m: ins.MountSpec) -> str:
+    if m.from_:
+        kind, ref = _resolve_from(b, st, m.from_)
+        if kind == "stage":
+            return "stage:" + b.results[ref].key
+        if kind == "context":
+            from pybuild.builder.copier import SourceRoot, hash_sources, select_sources
+
+            root = SourceRoot(b.opts.build_contexts[ref], "context")
+            return "ctx:" + hash_sources(select_sources(root, [m.source or "/"]), root, b.hash_cache)
+        return "image:" + b.resolve_image(ref).id
+    from pybuild.builder.copier import SourceRoot, hash_sources, select_sources
+
+    root = SourceRoot(b.context, "context")
+    return hash_sources(select_sources(root, [m.source or "/"], instruction="RUN --mount"), root,
+                        b.hash_cache)
+
+
+def _resolve_from(b: Build, st: StageState, value: str) -> tuple[str, Any]:
+    kind, ref = b.graph.resolve_from(st.stage, value)
+    return kind, ref
+
+
+def run(b: Build, st: StageState, instr: ins.Run) -> None:
+    from pybuild.builder import sandbox
+    from pybuild.builder.sandbox.caps import apply_cap_changes
+
+    ropts = b.opts.run
+    isolation = ropts.isolation or sandbox.default_isolation()
+    network = instr.network if instr.network and instr.network != "default" else ropts.network
+    if network not in ("host", "none"):
+        raise ConfigError(f"network mode {network!r} is not supported (host or none)")
+    wc = st.container
+    rootfs = str(wc.mountpoint)
+    env = env_for(b, st)
+    with contextlib.ExitStack() as stack:
+        mounts = list(_volume_mounts(b))
+        mounts.extend(stack.enter_context(_run_mounts(b, st, instr, env)))
+        spec = sandbox.RunSpec(
+            rootfs=rootfs, argv=argv_for(st, instr), env=env, cwd=st.config.config.working_dir or "/",
+            hostname=wc.id[:12], mounts=mounts, network=network,
+            capabilities=apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), ropts.cap_add, ropts.cap_drop),
+            no_new_privileges=ropts.no_new_privileges, hosts=_hosts(ropts.add_hosts, wc.id[:12]),
+            resolv_conf=_read("/etc/resolv.conf") if network == "host" else "",
+            output=_output(b),
+        )
+        root = str(stack.enter_context(wc.mounted(sandbox.stub_paths(spec))))
+        for path in st.pending_workdirs:
+            makedirs_in_root(root, path)
+        st.pending_workdirs.clear()
+        uid, gid, groups, _home = sandbox.resolve_user(root, st.config.config.user or "")
+        spec.uid, spec.gid, spec.additional_gids = uid, gid, groups
+        cwd = spec.cwd
+        if not os.path.isdir(resolve_in_root(root, cwd)):
+            makedirs_in_root(root, cwd)
+        status = sandbox.run(spec, isolation)
+    if status != 0:
+        raise StepFailed(f'building at STEP "{instr.original}": while running runtime: exit status {status}',
+                         where=instr.where, status=status)
+
+
+def _output(b: Build) -> Any:
+    def forward(chunk: bytes) -> None:
+        emit(b.on_event, OUTPUT, chunk.decode("utf-8", "replace"))
+
+    return forward
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _hosts(add_hosts: list[str], hostname: str) -> str:
+    text = _read("/etc/hosts") or "127.0.0.1\tlocalhost\n::1\tlocalhost\n"
+    if not text.endswith("\n"):
+        text += "\n"
+    for item in add_hosts:
+        name, sep, ip = item.partition(":")
+        if not sep or not name or not ip:
+            raise ConfigError(f"invalid --add-host {item!r} (use NAME:IP)")
+        text += f"{ip}\t{name}\n"
+    return text + f"127.0.0.1\t{hostname}\n"
+
+
+def _volume_mounts(b: Build) -> Iterator[Any]:
+    from pybuild.builder.sandbox import Mount
+
+    for v in b.opts.run.volumes:
+        parts = v.split(":")
+        if len(parts) < 2 or not parts[0] or not parts[1]:
+            raise ConfigError(f"invalid --volume {v!r} (use SRC:DST[:ro])")
+        opts = parts[2].split(",") if len(parts) > 2 else []
+        src = os.path.abspath(parts[0])
+        if not os.path.exists(src):
+            raise ConfigError(f"--volume source {parts[0]} does not exist")
+        yield Mount(target=parts[1], source=src, type="bind", readonly="ro" in opts)
+
+
+@contextlib.contextmanager
+def _run_mounts(b: Build, st: StageState, instr: ins.Run, env: list[str]) -> Iterator[list[Any]]:
+    """Set up each RUN --mount (and tear it down after the step)."""
+    from pybuild.builder.sandbox import Mount
+
+    mounts: list[Any] = []
+    with contextlib.ExitStack() as stack:
+        for m in instr.mounts:
+            if m.type == "bind":
+                mounts.append(stack.enter_context(_bind_mount(b, st, m)))
+            elif m.type == "cache":
+                mounts.append(stack.enter_context(_cache_mount(b, m)))
+            elif m.type == "tmpfs":
+                opts = {"size": str(m.size)} if m.size else {}
+                mounts.append(Mount(target=m.target, source=None, type="tmpfs", readonly=False, options=opts))
+            elif m.type == "secret":
+                mnt = stack.enter_context(_secret_mount(b, m, env))
+                if mnt is not None:
+                    mounts.append(mnt)
+            else:
+                raise UserError(f"RUN --mount=type={m.type} is not supported yet", where=instr.where)
+        yield mounts
+
+
+@contextlib.contextmanager
+def _bind_mount(b: Build, st: StageState, m: ins.MountSpec) -> Iterator[Any]:
+    from pybuild.builder.container import WorkingContainer
+    from pybuild.builder.sandbox import Mount
+    from pybuild.builder.store import _remove_tree
+
+    with contextlib.ExitStack() as stack:
+        if m.from_:
+            kind, ref = _resolve_from(b, st, m.from_)
+            if kind == "context":
+                base = os.path.realpath(b.opts.build_contexts[ref])
+            else:
+                if kind == "stage":
+                    layers = b.results[ref].layers
+                    wc = WorkingContainer.create(b.store, None, record=False)
+                    wc.state["layers"] = list(layers)
+                    wc.save()
+                else:
+                    img = b.resolve_image(ref)
+                    wc = WorkingContainer.create(b.store, img, record=False)
+                stack.callback(wc.remove)
+                base = str(stack.enter_context(wc.mounted()))
+            source = resolve_in_root(base, m.source or "/")
+        else:
+            base = b.context
+            from pybuild.builder.copier import _clean_source
+
+            rel = _clean_source(m.source or ".", "", "context")
+            source = resolve_in_root(base, "/" + rel)
+        if not os.path.exists(source):
+            raise ContextError(f"RUN --mount source {m.source or '/'} does not exist")
+        if not m.readonly:
+            # writes land in a throw-away upper layer, discarded after the step
+            from pybuild.builder.sandbox.overlay import mount_overlay, unmount
+
+            scratch = b.store.scratch_dir("bindrw")
+            stack.callback(_remove_tree, scratch)
+            for d in ("upper", "work", "merged"):
+                (scratch / d).mkdir()
+            if os.path.isdir(source):
+                mount_overlay([source], str(scratch / "upper"), str(scratch / "work"), str(scratch / "merged"))
+                stack.callback(unmount, str(scratch / "merged"))
+                source = str(scratch / "merged")
+            else:
+                import shutil
+
+                shutil.copy2(source, scratch / "file")
+                source = str(scratch / "file")
+        yield Mount(target=m.target, source=source, type="bind", readonly=m.readonly)
+
+
+@contextlib.contextmanager
+def _cache_mount(b: Build, m: ins.MountSpec) -> Iterator[Any]:
+    from pybuild.builder.sandbox import Mount
+
+    cache_id = m.id or m.target
+    name = hashlib.sha256(cache_id.encode()).hexdigest()[:32]  # never a path taken from the file
+    base = b.store.root / "cache" / "mounts"
+    base.mkdir(parents=True, exist_ok=True)
+    path = base / name
+    if not path.exists():
+        path.mkdir(mode=m.mode if m.mode is not None else 0o755)
+        os.chmod(path, m.mode if m.mode is not None else 0o755)
+        if os.geteuid() == 0:
+            os.chown(path, m.uid or 0, m.gid or 0)
+    lock_fd = None
+    if m.sharing == "locked":
+        lock_fd = os.open(base / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+    try:
+        if m.sharing == "private":
+            # a private cache is used by one step at a time; others get a fresh copy
+            yield Mount(target=m.target, source=str(path), type="bind", readonly=False)
+        else:
+            yield Mount(target=m.target, source=str(path), type="bind", readonly=m.readonly and False)
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)
+
+
+@contextlib.contextmanager
+def _secret_mount(b: Build, m: ins.MountSpec, env: list[str]) -> Iterator[Any]:
+    from pybuild.builder.sandbox import Mount
+    from pybuild.builder.store import _remove_tree
+
+    secret_id = m.id or os.path.basename(m.target or "")
+    source = b.opts.run.secrets.get(secret_id)
+    if source is None:
+        if m.required:
+            raise UserError(f"secret {secret_id!r} is required but was not given (--secret id={secret_id},...)")
+        yield None
+        return
+    if "env" in source:
+        value = os.environ.get(source["env"])
+        if value is None:
+            raise ConfigError(f"secret {secret_id}: environment variable {source['env']} is not set")
+        data = value.encode()
+    else:
+        try:
+            with open(source["src"], "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise ConfigError(f"secret {secret_id}: cannot read {source['src']}: {e.strerror}") from None
+    if m.env:
+        env.append(f"{m.env}={data.decode('utf-8', 'replace')}")
+        if not m.target:
+            yield None
+            return
+    scratch = b.store.scratch_dir("secret")
+    try:
+        os.chmod(scratch, 0o700)
+        path = scratch / "secret"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(path, m.mode if m.mode is not None else 0o400)
+        if os.geteuid() == 0:
+            os.chown(path, m.uid or 0, m.gid or 0)
+        target = m.target or f"/run/secrets/{secret_id}"
+        yield Mount(target=target, source=str(path), type="bind", readonly=True)
+    finally:
+        _remove_tree(scratch)

@@ -1,0 +1,88 @@
+"""Mounting and unmounting the overlay filesystem of a working container.
+
+Mounted with redirect_dir=off, metacopy=off and index=off so that the upper
+directory is always a complete, self-contained diff (renamed directories are
+copied up, not recorded as redirects) and lower directories are never written.
+Lower paths are passed through short symlinks when the option string would
+exceed the kernel's one-page limit.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+
+from pybuild.errors import SandboxError
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+MNT_DETACH = 2
+_PAGE = 4096
+
+
+def mount_overlay(lowers: list[str], upper: str, work: str, target: str, *, short_dir: str | None = None) -> None:
+    """Mount an overlay at ``target``; ``lowers`` are listed topmost first."""
+    if not lowers:
+        raise SandboxError("an overlay needs at least one lower directory")
+    lower_opt = ":".join(_escape(p) for p in lowers)
+    data = f"lowerdir={lower_opt},upperdir={_escape(upper)},workdir={_escape(work)}," \
+           "redirect_dir=off,metacopy=off,index=off"
+    if len(data) >= _PAGE - 1 and short_dir:
+        os.makedirs(short_dir, exist_ok=True)
+        short = []
+        for i, p in enumerate(lowers):
+            link = os.path.join(short_dir, f"{i:x}")
+            if os.path.lexists(link):
+                os.unlink(link)
+            os.symlink(p, link)
+            short.append(link)
+        lower_opt = ":".join(short)
+        data = f"lowerdir={lower_opt},upperdir={_escape(upper)},workdir={_escape(work)}," \
+               "redirect_dir=off,metacopy=off,index=off"
+    if _libc.mount(b"overlay", target.encode(), b"overlay", 0, data.encode()) != 0:
+        err = ctypes.get_errno()
+        if err == errno.EINVAL and "index=off" in data:
+            # older kernels without some options: retry with the essential ones
+            data = data.replace(",index=off", "")
+            if _libc.mount(b"overlay", target.encode(), b"overlay", 0, data.encode()) == 0:
+                return
+            err = ctypes.get_errno()
+        raise SandboxError(f"cannot mount overlay at {target}: {os.strerror(err)}")
+
+
+def _escape(path: str) -> str:
+    return path.replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
+
+
+def unmount(target: str) -> None:
+    """Unmount ``target``; a busy mount is detached lazily rather than left behind."""
+    if _libc.umount2(target.encode(), 0) == 0:
+        return
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOENT):
+        return  # not mounted
+    if _libc.umount2(target.encode(), MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOENT):
+            raise SandboxError(f"cannot unmount {target}: {os.strerror(err)}")
+
+
+def is_mounted(target: str) -> bool:
+    target = os.path.abspath(target)
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 4 and _unescape(fields[4]) == target:
+                    return True
+    except OSError:
+        return False
+    return False
+
+
+def _unescape(s: str) -> str:
+    return s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")

@@ -1,0 +1,403 @@
+"""What each Containerfile instruction does to a stage: one small handler per instruction.
+
+A handler gives the cache-key inputs of its step (``key_inputs``) and carries it
+out (``execute``). Metadata instructions edit the image config; RUN runs in the
+sandbox; COPY/ADD write files. The executor does the rest (keys, cache, commit).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from pybuild.builder.containerfile import instructions as ins
+from pybuild.builder.paths import container_join, makedirs_in_root
+from pybuild.errors import UserError
+from pybuild.events import IMAGE, INFO, WARNING, emit
+from pybuild.oci.spec import History
+
+if TYPE_CHECKING:
+    from pybuild.builder.executor import Build, StageState
+    from pybuild.builder.store import Image
+
+
+class Handler:
+    """Base: a step that only edits the config (an empty_layer history entry)."""
+
+    makes_layer = False
+    never_cached = False
+
+    def key_inputs(self, b: Build, st: StageState, instr: Any) -> dict[str, Any]:
+        return {"instruction": _describe(instr)}
+
+    def execute(self, b: Build, st: StageState, instr: Any) -> None:
+        raise NotImplementedError
+
+    def created_by(self, st: StageState, instr: Any) -> str:
+        return f"/bin/sh -c #(nop) {instr.original}"
+
+
+def _describe(instr: Any) -> dict[str, Any]:
+    """Every field of an (expanded) instruction, for cache keys — never positions or text."""
+    out: dict[str, Any] = {"kind": type(instr).__name__}
+    for name in ins.field_names(instr):
+        if name in ("line", "end_line", "original", "file"):
+            continue
+        value = getattr(instr, name)
+        out[name] = repr(value)
+    return out
+
+
+# ---------------------------------------------------------------------- metadata
+
+
+class EnvHandler(Handler):
+    def execute(self, b: Build, st: StageState, instr: ins.Env) -> None:
+        for k, v in instr.pairs:
+            st.config.config.set_env(k, v)
+
+
+class LabelHandler(Handler):
+    def execute(self, b: Build, st: StageState, instr: ins.Label) -> None:
+        for k, v in instr.pairs:
+            st.config.config.labels[k] = v
+
+
+class ExposeHandler(Handler):
+    def execute(self, b: Build, st: StageState, instr: ins.Expose) -> None:
+        for p in ins.expose_ports(instr.ports):
+            st.config.config.exposed_ports[p] = {}
+
+
+class VolumeHandler(Handler):
+    def execute(self, b: Build, st: StageState, instr: ins.Volume) -> None:
+        for p in instr.paths:
+            if not p:
+                raise UserError("VOLUME specified can not be an empty string")
+            st.config.config.volumes[p] = {}
+
+
+class WorkdirHandler(Handler):
+    def execute(self, b: Build, st: StageState, instr: ins.Workdir) -> None:
+        path = container_join(st.config.config.working_dir or "/", instr.path).rstrip("/") or "/"
+        st.config.config.working_dir = path
+        st.pending_workdirs.append(path)
+
+
+class UserHandler(Handler):
+    def execute(self, b: Build, st: StageState, instr: ins.User) -> None:
+        st.config.config.user = instr.user
+
+
+def _shell_of(st: StageState) -> list[str]:
+    return list(st.config.config.shell) or ["/bin/sh", "-c"]
+
+
+def _command_argv(st: StageState, command: list[str] | str) -> list[str]:
+    if isinstance(command, list):
+        return list(command)
+    return [*_shell_of(st), command]
+
+
+class CmdHandler(Handler):
+    def execute(self, b: Build, st: StageState, instr: ins.Cmd) -> None:
+        st.config.config.cmd = _command_argv(st, instr.command)
+        st.cmd_set = True  # type: ignore[attr-defined]
+
+
+class EntrypointHandler(Handler):
+    def execute(self, b: Build, st: StageState, instr: ins.Entrypoint) -> None:
+        cfg = st.config.config
+        cfg.entrypoint = None if instr.command is None else _command_argv(st, instr.command)
+        if not getattr(st, "cmd_set", False):
+            cfg.cmd = None  # an ENTRYPOINT resets a CMD inherited from the base image
+
+
+class ShellHandler(Handler):
+    def execute(self, b: Build, st: StageState, instr: ins.Shell) -> None:
+        st.config.config.shell = list(instr.argv)
+
+
+class StopSignalHandler(Handler):
+    def execute(self, b: Build, st: StageState, instr: ins.StopSignal) -> None:
+        st.config.config.stop_signal = instr.signal
+
+
+class HealthcheckHandler(Handler):
+    def execute(self, b: Build, st: StageState, instr: ins.Healthcheck) -> None:
+        if instr.test is None:
+            st.config.config.healthcheck = {"Test": ["NONE"]}
+            return
+        hc: dict[str, Any] = {"Test": list(instr.test)}
+        for key, value in (("Interval", instr.interval), ("Timeout", instr.timeout),
+                           ("StartPeriod", instr.start_period), ("StartInterval", instr.start_interval),
+                           ("Retries", instr.retries)):
+            if value:
+                hc[key] = value
+        st.config.config.healthcheck = hc
+
+
+class OnbuildHandler(Handler):
+    def execute(self, b: Build, st: StageState, instr: ins.Onbuild) -> None:
+        st.config.config.on_build = [*st.config.config.on_build, instr.expression]
+
+
+class MaintainerHandler(Handler):
+    def execute(self, b: Build, st: StageState, instr: ins.Maintainer) -> None:
+        st.config.author = instr.name
+
+
+class ArgHandler(Handler):
+    def execute(self, b: Build, st: StageState, instr: ins.Arg) -> None:
+        pass  # ARG changes the evaluator's state only (apply)
+
+    def key_inputs(self, b: Build, st: StageState, instr: Any) -> dict[str, Any]:
+        # the value an ARG takes (default or --build-arg) is part of the key
+        values = {name: st.evaluator._arg_value(name, default) for name, default in instr.args}
+        return {"instruction": _describe(instr), "values": values}
+
+
+# ---------------------------------------------------------------------- steps with layers
+
+
+def _ensure_workdirs(st: StageState, root: str) -> None:
+    for path in st.pending_workdirs:
+        makedirs_in_root(root, path)
+    st.pending_workdirs.clear()
+
+
+class RunHandler(Handler):
+    makes_layer = True
+
+    def key_inputs(self, b: Build, st: StageState, instr: ins.Run) -> dict[str, Any]:
+        from pybuild.builder import run_step
+
+        return {"instruction": _describe(instr), "argv": run_step.argv_for(st, instr),
+                "env": run_step.env_for(b, st), "user": st.config.config.user,
+                "workdir": st.config.config.working_dir, "network": instr.network or b.opts.run.network,
+                "mounts": run_step.mount_keys(b, st, instr), "platform": st.config.architecture,
+                "volumes": b.opts.run.volumes, "caps": [b.opts.run.cap_add, b.opts.run.cap_drop],
+                "pending_workdirs": st.pending_workdirs}
+
+    def execute(self, b: Build, st: StageState, instr: ins.Run) -> None:
+        from pybuild.builder import run_step
+
+        run_step.run(b, st, instr)
+        st.dirty = True
+
+    def created_by(self, st: StageState, instr: ins.Run) -> str:
+        if isinstance(instr.command, list):
+            return " ".join(instr.command)
+        return " ".join(_shell_of(st)) + " " + instr.script()
+
+
+class CopyHandler(Handler):
+    makes_layer = True
+
+    def key_inputs(self, b: Build, st: StageState, instr: ins.Copy) -> dict[str, Any]:
+        from pybuild.builder import copy_step
+
+        return {"instruction": _describe(instr), "sources": copy_step.source_key(b, st, instr),
+                "workdir": st.config.config.working_dir, "pending_workdirs": st.pending_workdirs}
+
+    def execute(self, b: Build, st: StageState, instr: ins.Copy) -> None:
+        from pybuild.builder import copy_step
+
+        copy_step.copy(b, st, instr)
+        st.dirty = True
+
+    def created_by(self, st: StageState, instr: ins.Copy) -> str:
+        return f"/bin/sh -c #(nop) {instr.original}"
+
+
+_HANDLERS: dict[type, Handler] = {
+    ins.Env: EnvHandler(), ins.Label: LabelHandler(), ins.Expose: ExposeHandler(),
+    ins.Volume: VolumeHandler(), ins.Workdir: WorkdirHandler(), ins.User: UserHandler(),
+    ins.Cmd: CmdHandler(), ins.Entrypoint: EntrypointHandler(), ins.Shell: ShellHandler(),
+    ins.StopSignal: StopSignalHandler(), ins.Healthcheck: HealthcheckHandler(),
+    ins.Onbuild: OnbuildHandler(), ins.Maintainer: MaintainerHandler(), ins.Arg: ArgHandler(),
+    ins.Run: RunHandler(), ins.Copy: CopyHandler(), ins.Add: CopyHandler(),
+}
+
+
+def handler_for(instr: Any) -> Handler:
+    h = _HANDLERS.get(type(instr))
+    if h is None:
+        raise UserError(f"{instr.keyword} cannot be used here", where=instr.where)
+    return h
+
+
+# ---------------------------------------------------------------------- committing
+
+
+def _history(b: Build, st: StageState, instr: Any, handler: Handler, empty: bool) -> History:
+    return History(created=b.created(), created_by=handler.created_by(st, instr), empty_layer=empty)
+
+
+def commit_step(b: Build, st: StageState, instr: Any, handler: Handler) -> str:
+    """After a step with --layers: commit its layer (RUN/COPY/ADD), store the config; return
+    the config digest that names this step's result."""
+    made_layer = False
+    if handler.makes_layer or st.dirty:
+        if st.pending_workdirs:
+            with st.container.mounted() as root:
+                _ensure_workdirs(st, str(root))
+        diff_id = st.container.commit_layer(**_tar_options(b))
+        st.config.rootfs_diff_ids.append(diff_id)  # type: ignore[arg-type]
+        made_layer = True
+        st.dirty = False
+    st.config.history.append(_history(b, st, instr, handler, empty=not made_layer))
+    return _store_config(b, st)
+
+
+def note_step(b: Build, st: StageState, instr: Any, handler: Handler) -> None:
+    """With --layers=false: no commit; remember the history entry for the stage's one layer."""
+    st.history_pending.append(_history(b, st, instr, handler, empty=True))
+    if handler.makes_layer:
+        st.last_layer_history = len(st.history_pending) - 1  # type: ignore[attr-defined]
+
+
+def flush_layer(b: Build, st: StageState) -> None:
+    """End of a stage: commit what is left (the one layer of --layers=false, pending WORKDIRs)."""
+    if st.pending_workdirs:
+        with st.container.mounted() as root:
+            _ensure_workdirs(st, str(root))
+        st.dirty = True
+    if st.dirty:
+        diff_id = st.container.commit_layer(**_tar_options(b))
+        st.config.rootfs_diff_ids.append(diff_id)  # type: ignore[arg-type]
+        st.dirty = False
+        idx = getattr(st, "last_layer_history", None)
+        if st.history_pending:
+            if idx is None:
+                idx = len(st.history_pending) - 1
+            st.history_pending[idx].empty_layer = False
+        else:
+            st.config.history.append(History(created=b.created(), created_by="/bin/sh -c #(nop) WORKDIR",
+                                             empty_layer=False))
+    st.config.history.extend(st.history_pending)
+    st.history_pending = []
+
+
+def _tar_options(b: Build) -> dict[str, Any]:
+    out = b.opts.output
+    if out.timestamp is not None:
+        return {"timestamp": out.timestamp}
+    if out.rewrite_timestamp and out.source_date_epoch is not None:
+        return {"clamp_mtime": out.source_date_epoch}
+    return {}
+
+
+def _store_config(b: Build, st: StageState) -> str:
+    st.config.created = b.created()
+    digest, _ = b.store.layout.put_bytes(st.config.to_json(docker=True))
+    return str(digest)
+
+
+def onbuild_triggers(b: Build, st: StageState) -> list[Any]:
+    """ONBUILD instructions of the base image, parsed; they run right after FROM and are not
+    inherited further."""
+    triggers = list(st.config.config.on_build)
+    if not triggers:
+        return []
+    from pybuild.builder.containerfile import parse
+
+    st.config.config.on_build = []
+    text = "\n".join(triggers) + "\n"
+    doc = parse(text, f"{b.containerfile_name} (ONBUILD of {st.stage.base})")
+    out = []
+    for node in doc.nodes:
+        instr = ins.from_node(node, doc.filename)
+        out.append(ins.replace(instr, line=st.stage.from_instruction.line))
+    return out
+
+
+def write_final_image(b: Build, final: Any) -> Image:
+    """The final stage's layers and config become an image in the store, named by --tag."""
+    out = b.opts.output
+    config = final.config.copy()
+    for k, v in out.labels.items():
+        config.config.labels[k] = v
+    for name in out.unsetenv:
+        config.config.env = [e for e in config.config.env if e.partition("=")[0] != name]
+    config.created = b.created()
+    layers = list(final.layers)
+    if out.squash:
+        layers, config = _squash(b, final, config)
+    if out.format == "oci":
+        dropped = [name for name, v in (("HEALTHCHECK", config.config.healthcheck),
+                                        ("ONBUILD", config.config.on_build),
+                                        ("SHELL", config.config.shell)) if v]
+        for name in dropped:
+            emit(b.on_event, WARNING, f"{name} is not supported for OCI image format and will be "
+                                      "ignored. Must use `docker` format")
+        config.config.healthcheck = None
+        config.config.on_build = []
+        config.config.shell = []
+    config.rootfs_diff_ids = list(layers)  # type: ignore[arg-type]
+    config_bytes = config.to_json(docker=out.format == "docker")
+    names = list(out.tags)
+    if names:
+        emit(b.on_event, INFO, f"COMMIT {names[0]}")
+    else:
+        emit(b.on_event, INFO, "COMMIT")
+    img = b.store.add_image(config_bytes, layers, names=names, created=config.created or "")
+    if out.format == "docker" or out.annotations:
+        b.store.set_image_meta(img.id, {"format": out.format, "annotations": dict(out.annotations)})
+    emit(b.on_event, INFO, f"--> {img.id[:12]}")
+    for n in b.store.image(img.id).names:
+        if n in [_full(t) for t in names]:
+            emit(b.on_event, INFO, f"Successfully tagged {n}")
+    emit(b.on_event, IMAGE, img.id, id=img.id, names=names)
+    if out.iidfile:
+        with open(out.iidfile, "w") as f:
+            f.write("sha256:" + img.id)
+    if out.outputs:
+        from pybuild.builder import outputs
+
+        for spec in out.outputs:
+            outputs.export(b.store, img, spec, on_event=b.on_event)
+    return b.store.image(img.id)
+
+
+def _full(name: str) -> str:
+    from pybuild.builder.store import normalize_name
+
+    with contextlib.suppress(Exception):
+        return normalize_name(name)
+    return name
+
+
+def _squash(b: Build, final: Any, config: Any) -> tuple[list[str], Any]:
+    """--squash: every layer of the image merged into one."""
+    from pybuild.builder.container import WorkingContainer
+    from pybuild.oci.layer import write_layer
+
+    wc = WorkingContainer.create(b.store, None, config=config, record=False)
+    b.containers.append(wc)
+    wc.state["layers"] = list(final.layers)
+    wc.save()
+    staging = b.store.scratch_dir("squash")
+    try:
+        with wc.mounted() as root:
+            # copy the merged view into a fresh dir, which becomes the one layer
+            import shutil
+
+            target = staging / "diff"
+            shutil.copytree(root, target, symlinks=True, copy_function=shutil.copy2)
+        info = write_layer(target, _Null(), compression="none", overlay_upper=True,  # type: ignore[arg-type]
+                           **_tar_options(b))
+        b.store.adopt_layer(target, str(info.diff_id), size=info.uncompressed_size,
+                            tar_options=_tar_options(b))
+    finally:
+        from pybuild.builder.store import _remove_tree
+
+        _remove_tree(staging)
+    config.history = [History(created=b.created(), created_by="/bin/sh -c #(nop) squashed", empty_layer=False)]
+    return [str(info.diff_id)], config
+
+
+class _Null:
+    def write(self, data: bytes) -> int:
+        return len(data)
+

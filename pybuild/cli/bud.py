@@ -1,0 +1,167 @@
+"""`pybuild bud` (alias `build`): build an image from a Containerfile, buildah's flags."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
+from pybuild.errors import ConfigError
+
+
+def _kv(items: tuple[str, ...], flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise ConfigError(f"invalid {flag} {item!r} (use KEY=VALUE)")
+        if not sep:
+            env = os.environ.get(key)
+            if env is None:
+                if flag == "--build-arg":
+                    continue  # buildah: a bare name takes the environment's value, if any
+                value = ""
+            else:
+                value = env
+        out[key] = value
+    return out
+
+
+def _arg_file(path: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise ConfigError(f"--build-arg-file {path}: {e.strerror}") from None
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{path}:{n}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        fields = dict(f.partition("=")[::2] for f in item.split(","))
+        sid = fields.get("id")
+        if not sid:
+            raise ConfigError(f"invalid --secret {item!r} (use id=ID,src=PATH or id=ID,env=VAR)")
+        if "env" in fields or fields.get("type") == "env":
+            out[sid] = {"env": fields.get("env") or fields.get("src") or sid}
+        else:
+            src = fields.get("src") or fields.get("source")
+            if not src:
+                raise ConfigError(f"invalid --secret {item!r}: src= is missing")
+            if not os.path.isfile(src):
+                raise ConfigError(f"--secret {sid}: {src} is not a file")
+            out[sid] = {"src": os.path.abspath(src)}
+    return out
+
+
+@click.command("bud", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-t", "--tag", "tags", multiple=True, help="Name the image (repeatable).")
+@click.option("-f", "--file", "file_", default=None, help="Containerfile path ('-' reads stdin).")
+@click.option("--target", default=None, help="Build up to this stage.")
+@click.option("--build-arg", "build_args", multiple=True, help="ARG value KEY=VALUE.")
+@click.option("--build-arg-file", "build_arg_files", multiple=True, help="File of KEY=VALUE lines.")
+@click.option("--build-context", "build_contexts", multiple=True, help="Named context NAME=PATH.")
+@click.option("--label", "labels", multiple=True, help="Image label KEY=VALUE.")
+@click.option("--annotation", "annotations", multiple=True, help="Manifest annotation KEY=VALUE.")
+@click.option("--format", "format_", type=click.Choice(["oci", "docker"]), default=None,
+              help="Image format (default oci, or $BUILDAH_FORMAT).")
+@click.option("--compression-format", type=click.Choice(["gzip", "zstd"]), default=None)
+@click.option("--iidfile", default=None, help="Write the image ID to this file.")
+@click.option("--squash", is_flag=True, help="Squash all layers into one.")
+@click.option("--layers", type=click.BOOL, default=True, show_default=True,
+              help="Cache and commit a layer per step.")
+@click.option("--no-cache", is_flag=True, help="Do not use cached steps.")
+@click.option("--pull", default="missing", help="always | missing | never (also true/false).")
+@click.option("-o", "--output", "outputs", multiple=True, help="type=local,dest=DIR | type=tar,dest=FILE")
+@click.option("--platform", default=None, help="Only the host's platform is supported.")
+@click.option("--jobs", type=int, default=None, help="Stages to run at once.")
+@click.option("--secret", "secrets", multiple=True, help="id=ID,src=PATH or id=ID,env=VAR")
+@click.option("--network", default="host", help="host | none")
+@click.option("--isolation", default=None, type=click.Choice(["chroot", "oci", "rootless"]),
+              help="chroot | oci (default: $PYBUILD_ISOLATION, else oci when runc works)")
+@click.option("--cap-add", multiple=True)
+@click.option("--cap-drop", multiple=True)
+@click.option("--security-opt", "security_opts", multiple=True)
+@click.option("-v", "--volume", "volumes", multiple=True, help="SRC:DST[:ro] bind mount for RUN.")
+@click.option("--add-host", "add_hosts", multiple=True, help="NAME:IP for /etc/hosts in RUN.")
+@click.option("--unsetenv", multiple=True, help="Remove this variable from the image's Env.")
+@click.option("--timestamp", type=int, default=None, help="Created time and file mtimes (seconds).")
+@click.option("--source-date-epoch", type=int, default=None, envvar="SOURCE_DATE_EPOCH")
+@click.option("--rewrite-timestamp", is_flag=True, help="Clamp mtimes to --source-date-epoch.")
+@click.option("--ignorefile", default=None, help="An ignore file instead of .containerignore/.dockerignore.")
+@click.option("--progress", type=click.Choice(["auto", "tty", "plain", "json"]), default="auto")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
+@click.option("--runtime", default=None, hidden=True)
+@click.option("--userns", default=None, hidden=True)
+@click.argument("context", required=False, default=".")
+@pass_globals
+def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, target: str | None,
+            build_args: tuple[str, ...], build_arg_files: tuple[str, ...], build_contexts: tuple[str, ...],
+            labels: tuple[str, ...], annotations: tuple[str, ...], format_: str | None,
+            compression_format: str | None, iidfile: str | None, squash: bool, layers: bool, no_cache: bool,
+            pull: str, outputs: tuple[str, ...], platform: str | None, jobs: int | None,
+            secrets: tuple[str, ...], network: str, isolation: str | None, cap_add: tuple[str, ...],
+            cap_drop: tuple[str, ...], security_opts: tuple[str, ...], volumes: tuple[str, ...],
+            add_hosts: tuple[str, ...], unsetenv: tuple[str, ...], timestamp: int | None,
+            source_date_epoch: int | None, rewrite_timestamp: bool, ignorefile: str | None, progress: str,
+            quiet: bool, runtime: str | None, userns: str | None, context: str) -> None:
+    """Build an image from a Containerfile (or Dockerfile) in CONTEXT."""
+    from pybuild.builder.executor import build
+    from pybuild.builder.options import BuildOptions, OutputOptions, RunOptions
+    from pybuild.oci.platform_host import host_platform
+
+    pull_policy = {"true": "always", "false": "missing", "always": "always", "missing": "missing",
+                   "never": "never", "ifmissing": "missing", "ifnewer": "missing", "newer": "missing"}.get(pull.lower())
+    if pull_policy is None:
+        raise ConfigError(f"invalid --pull {pull!r} (always, missing or never)")
+    if platform:
+        hp = host_platform()
+        wanted = platform.split("/")
+        if len(wanted) < 2 or wanted[0] != "linux" or wanted[1] != hp.architecture:
+            raise ConfigError(f"--platform {platform}: only the host's platform (linux/{hp.architecture}) "
+                              "can be built")
+    if isolation == "rootless":
+        isolation = "chroot"
+    if isolation is None and runtime:
+        isolation = "oci"
+    args: dict[str, str] = {}
+    for path in build_arg_files:
+        args.update(_arg_file(path))
+    args.update(_kv(build_args, "--build-arg"))
+    text = None
+    if file_ == "-":
+        text = sys.stdin.read()
+        file_ = None
+    fmt = format_ or os.environ.get("BUILDAH_FORMAT", "oci")
+    if fmt not in ("oci", "docker"):
+        raise ConfigError(f"invalid format {fmt!r} (oci or docker)")
+    if not os.path.isdir(context):
+        raise ConfigError(f"build context {context} is not a directory")
+    out = OutputOptions(tags=list(tags), format=fmt, compression=compression_format, labels=_kv(labels, "--label"),
+                        annotations=_kv(annotations, "--annotation"), squash=squash, iidfile=iidfile,
+                        outputs=list(outputs), timestamp=timestamp, source_date_epoch=source_date_epoch,
+                        rewrite_timestamp=rewrite_timestamp, unsetenv=list(unsetenv))
+    run = RunOptions(isolation=isolation, network=network, cap_add=list(cap_add), cap_drop=list(cap_drop),
+                     security_opts=list(security_opts), volumes=list(volumes), add_hosts=list(add_hosts),
+                     secrets=_secrets(secrets))
+    contexts = _kv(build_contexts, "--build-context")
+    renderer = Renderer("quiet" if quiet else ("plain" if progress == "plain" else progress))
+    options = BuildOptions(context=context, containerfile=file_, containerfile_text=text, build_args=args,
+                           build_contexts=contexts, target=target, ignorefile=ignorefile, layers=layers,
+                           no_cache=no_cache, pull=pull_policy, platform=platform, jobs=jobs, run=run,
+                           output=out, on_event=renderer)
+    image = build(opts.open_store(), options)
+    if quiet or progress != "json":
+        click.echo(image.id)

@@ -1,0 +1,315 @@
+"""Image verbs, spelled as buildah spells them: pull, push, images, tag, rmi, inspect."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
+
+
+def _registry_options(tls_verify: bool | None, creds: str | None, authfile: str | None,
+                      cert_dir: str | None) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    if tls_verify is not None:
+        opts["tls_verify"] = tls_verify
+    if creds:
+        opts["creds"] = creds
+    if authfile:
+        opts["authfile"] = authfile
+    if cert_dir:
+        opts["cert_dir"] = cert_dir
+    return opts
+
+
+def registry_flags(f: Any) -> Any:
+    """--tls-verify, --creds, --authfile, --cert-dir, shared by every verb that talks to registries."""
+    f = click.option("--cert-dir", type=click.Path(), default=None, help="CA and client certificates.")(f)
+    f = click.option("--authfile", type=click.Path(), default=None, help="Credentials file (auth.json).")(f)
+    f = click.option("--creds", default=None, help="USER[:PASSWORD] for the registry.")(f)
+    f = click.option("--tls-verify/--no-tls-verify", "tls_verify", default=None,
+                     help="Verify TLS certificates (default: true, except for localhost).")(f)
+    return f
+
+
+@click.command("pull")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
+@click.option("--platform", default=None, help="OS/ARCH[/VARIANT] to pick from an index.")
+@click.option("--all-tags", is_flag=True, hidden=True)
+@registry_flags
+@click.argument("source")
+@pass_globals
+def pull_cmd(opts: GlobalOptions, quiet: bool, platform: str | None, all_tags: bool, tls_verify: bool | None,
+             creds: str | None, authfile: str | None, cert_dir: str | None, source: str) -> None:
+    """Copy an image into the local store (docker://, oci:, oci-archive:, docker-archive:, dir:)."""
+    from pybuild.builder.store_transport import pull_into_store
+    from pybuild.oci.transport import is_transport_spec
+
+    store = opts.open_store()
+    names: list[str] = []
+    spec = source
+    if not is_transport_spec(source):
+        from pybuild.oci.reference import Reference
+
+        ref = Reference.parse(source)
+        spec = f"docker://{ref}"
+        names = [str(ref)]
+    else:
+        names = _name_from_spec(source)
+    renderer = Renderer("quiet" if quiet else "auto")
+    image = pull_into_store(store, spec, names=names, platform=platform, on_event=renderer,
+                            **_registry_options(tls_verify, creds, authfile, cert_dir))
+    click.echo(image.id)
+
+
+def _name_from_spec(spec: str) -> list[str]:
+    """The name a pulled image gets: the reference in ``docker://REF``, the REF of ``oci:DIR:REF``."""
+    from pybuild.builder.store import normalize_name
+    from pybuild.errors import InvalidReference
+    from pybuild.oci.transport import split_spec
+
+    name, rest = split_spec(spec)
+    ref = ""
+    if name == "docker":
+        from pybuild.oci.reference import Reference
+
+        return [str(Reference.parse(rest))]
+    if name in ("oci", "oci-archive"):
+        _, sep, ref = rest.partition(":")
+    elif name == "docker-archive":
+        parts = rest.split(":", 1)
+        ref = parts[1] if len(parts) > 1 else ""
+    if not ref:
+        return []
+    try:
+        return [normalize_name(ref)]
+    except InvalidReference:
+        return []
+
+
+@click.command("push")
+@click.option("-f", "--format", "format_", type=click.Choice(["oci", "docker", "v2s2"]), default=None,
+              help="Manifest format (default: the image's own).")
+@click.option("--compression-format", type=click.Choice(["gzip", "zstd"]), default=None,
+              help="Layer compression (default: gzip, or as pulled).")
+@click.option("-D", "--disable-compression", is_flag=True, help="Do not compress layers.")
+@click.option("--digestfile", type=click.Path(), default=None, help="Write the manifest digest here.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@registry_flags
+@click.argument("image")
+@click.argument("destination", required=False)
+@pass_globals
+def push_cmd(opts: GlobalOptions, format_: str | None, compression_format: str | None, disable_compression: bool,
+             digestfile: str | None, quiet: bool, tls_verify: bool | None, creds: str | None,
+             authfile: str | None, cert_dir: str | None, image: str, destination: str | None) -> None:
+    """Copy an image from the local store to DESTINATION (any transport; default docker://IMAGE)."""
+    from pybuild.builder.store_transport import push_from_store
+    from pybuild.oci.transport import is_transport_spec
+
+    store = opts.open_store()
+    img = store.image(image)
+    if destination is None:
+        destination = f"docker://{image}"
+    elif not is_transport_spec(destination):
+        destination = f"docker://{destination}"
+    fmt = "docker" if format_ == "v2s2" else format_
+    if fmt is None:
+        fmt = store.image_meta(img.id).get("format") if not img.manifest else None
+        if fmt == "oci":
+            fmt = None
+    if destination.startswith("docker-archive:"):
+        fmt = "docker"
+    compression = "none" if disable_compression else compression_format
+    if fmt == "docker" and compression == "zstd":
+        from pybuild.errors import ConfigError
+
+        raise ConfigError("zstd compression cannot be used with --format docker (Docker v2s2 has no zstd type)")
+    renderer = Renderer("quiet" if quiet else "auto")
+    digest = push_from_store(store, img, destination, format=fmt, compression=compression, on_event=renderer,
+                             **_registry_options(tls_verify, creds, authfile, cert_dir))
+    if digestfile:
+        with open(digestfile, "w") as f:
+            f.write(str(digest))
+
+
+@click.command("images")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only image IDs.")
+@click.option("--no-trunc", is_flag=True, help="Print full image IDs.")
+@click.option("-a", "--all", "all_", is_flag=True, help="Accepted for buildah compatibility.")
+@click.argument("filter_name", required=False)
+@pass_globals
+def images_cmd(opts: GlobalOptions, as_json: bool, quiet: bool, no_trunc: bool, all_: bool,
+               filter_name: str | None) -> None:
+    """List images in the local store."""
+    store = opts.open_store()
+    images = store.images()
+    if filter_name:
+        found = store.find_image(filter_name)
+        images = [found] if found else []
+    if as_json:
+        out = []
+        for img in images:
+            out.append({"id": img.id, "names": img.names, "digest": _manifest_digest(img),
+                        "createdat": img.created, "size": _size(store, img)})
+        click.echo(json.dumps(out, indent=4))
+        return
+    if quiet:
+        for img in images:
+            click.echo(img.id if no_trunc else img.id[:12])
+        return
+    rows = [("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE")]
+    for img in images:
+        created = _ago(img.created)
+        size = _human(_size(store, img))
+        iid = img.id if no_trunc else img.id[:12]
+        if not img.names:
+            rows.append(("<none>", "<none>", iid, created, size))
+        for name in img.names:
+            repo, _, tag = name.rpartition(":")
+            if "/" in tag or not repo:
+                repo, tag = name, "<none>"
+            rows.append((repo, tag, iid, created, size))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        click.echo("   ".join(r[i].ljust(widths[i]) for i in range(5)).rstrip())
+
+
+def _manifest_digest(img: Any) -> str:
+    return str(img.manifest["digest"]) if img.manifest else ""
+
+
+def _size(store: Any, img: Any) -> int:
+    total = 0
+    for diff_id in img.layers:
+        try:
+            total += int(store.layer_info(diff_id).get("size", 0))
+        except Exception:  # noqa: BLE001 - a layer not unpacked yet: count its blob below
+            pass
+    return total
+
+
+def _ago(created: str) -> str:
+    if not created:
+        return ""
+    from datetime import datetime
+
+    try:
+        when = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return created
+    delta = max(0, time.time() - when)
+    for unit, secs in (("years", 31536000), ("months", 2592000), ("weeks", 604800), ("days", 86400),
+                       ("hours", 3600), ("minutes", 60)):
+        if delta >= secs:
+            return f"{int(delta // secs)} {unit} ago"
+    return "Less than a minute ago" if delta >= 1 else "Less than a second ago"
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000:
+            return f"{size:.3g} {unit}"
+        size /= 1000
+    return f"{size:.3g} TB"
+
+
+@click.command("tag")
+@click.argument("image")
+@click.argument("names", nargs=-1, required=True)
+@pass_globals
+def tag_cmd(opts: GlobalOptions, image: str, names: tuple[str, ...]) -> None:
+    """Add names to an image."""
+    opts.open_store().tag(image, *names)
+
+
+@click.command("rmi")
+@click.option("-f", "--force", is_flag=True, help="Remove the image even with several names or users.")
+@click.option("-a", "--all", "all_", is_flag=True, help="Remove every image.")
+@click.option("-p", "--prune", is_flag=True, help="Remove dangling images (no name).")
+@click.argument("images", nargs=-1)
+@pass_globals
+def rmi_cmd(opts: GlobalOptions, force: bool, all_: bool, prune: bool, images: tuple[str, ...]) -> None:
+    """Remove images (or one of their names) from the store."""
+    from pybuild.errors import UserError
+
+    store = opts.open_store()
+    targets = list(images)
+    if all_:
+        targets = [i.id for i in store.images()]
+        force = True
+    elif prune:
+        targets = [i.id for i in store.images() if not i.names]
+    elif not targets:
+        raise UserError("rmi needs an image name or ID (or --all)")
+    for ref in targets:
+        image_id, removed = store.remove_image(ref, force=force)
+        if removed:
+            click.echo(image_id)
+        else:
+            click.echo(f"untagged: {ref}")
+    store.gc()
+
+
+@click.command("inspect")
+@click.option("-t", "--type", "type_", type=click.Choice(["image", "container"]), default=None)
+@click.option("-f", "--format", "format_", default=None, help="A Go-template-like path, e.g. {{.OCIv1.Config.Env}}.")
+@click.argument("name")
+@pass_globals
+def inspect_cmd(opts: GlobalOptions, type_: str | None, format_: str | None, name: str) -> None:
+    """Print an image's (or working container's) configuration and manifest as JSON."""
+    from pybuild.builder.inspect import inspect_container, inspect_image
+    from pybuild.errors import ContainerNotFound, ImageNotFound
+
+    store = opts.open_store()
+    data: dict[str, Any]
+    if type_ == "container":
+        data = inspect_container(store, name)
+    elif type_ == "image":
+        data = inspect_image(store, name)
+    else:
+        try:
+            data = inspect_container(store, name)
+        except ContainerNotFound:
+            try:
+                data = inspect_image(store, name)
+            except ImageNotFound:
+                raise ImageNotFound(f"no image or container named {name}") from None
+    if format_:
+        click.echo(_template(format_, data))
+    else:
+        click.echo(json.dumps(data, indent=4))
+
+
+def _template(fmt: str, data: Any) -> str:
+    """The {{.A.B}} subset of Go templates that scripts use with buildah inspect --format."""
+    import re
+
+    from pybuild.errors import UserError
+
+    def value(match: re.Match[str]) -> str:
+        expr = match.group(1).strip()
+        if expr.startswith("json "):
+            expr = expr[5:].strip()
+            as_json = True
+        else:
+            as_json = False
+        cur: Any = data
+        for part in [p for p in expr.split(".") if p]:
+            if isinstance(cur, dict) and part in cur:
+                cur = cur[part]
+            else:
+                raise UserError(f"--format: no field {part!r} in {expr!r}")
+        if as_json:
+            return json.dumps(cur)
+        if isinstance(cur, list):
+            return "[" + " ".join(str(x) for x in cur) + "]"
+        if isinstance(cur, dict):
+            return "map[" + " ".join(f"{k}:{v}" for k, v in cur.items()) + "]"
+        return "" if cur is None else str(cur)
+
+    return re.sub(r"\{\{(.*?)\}\}", value, fmt)
