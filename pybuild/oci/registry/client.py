@@ -234,8 +234,8 @@ class RegistryClient:
             except RegistryError as e:
                 last = e
         assert last is not None
-        if not self.insecure and not is_loopback(self.host):
-            raise RegistryError(f"{last.message} (use --tls-verify=false for a plain-http registry)",
+        if not self.insecure and ("SSL" in last.message or "certificate" in last.message):
+            raise RegistryError(f"{last.message} (--cert-dir adds a CA; --tls-verify=false skips the check)",
                                 where=self.host) from None
         raise last
 
