@@ -355,3 +355,83 @@ def test_interrupted_run_kills_the_step(rootfs: Path, isolation: str) -> None:
             break
         time.sleep(0.05)
     assert not _alive(f"sleep\0{marker}")
+
+
+def _pids_of(marker: str) -> list[int]:
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        out.append(int(pid))
+            except OSError:
+                pass
+    return out
+
+
+def test_killed_step_reports_128_plus_signal(rootfs: Path, isolation: str) -> None:
+    marker = "sleep\0" + "391.5"
+    killed: list[int] = []
+
+    def on_output(chunk: bytes) -> None:
+        if b"ready" in chunk:
+            for _ in range(100):
+                pids = _pids_of(marker)
+                if pids:
+                    break
+                time.sleep(0.02)
+            for pid in pids:
+                os.kill(pid, 9)
+                killed.append(pid)
+
+    spec = RunSpec(rootfs=str(rootfs), argv=["sh", "-c", "echo ready; exec sleep 391.5"], env=["PATH=/bin"],
+                   output=on_output)
+    prepare_stubs(rootfs, spec)
+    status = run(spec, isolation)
+    assert killed
+    assert status == 128 + 9
+
+
+def test_concurrent_steps(tmp_path: Path, isolation: str) -> None:
+    """Steps run from several threads at once each get their own output and status."""
+    import threading
+
+    results: dict[int, tuple[int, str]] = {}
+
+    def one(i: int) -> None:
+        root = make_rootfs(tmp_path / f"r{i}")
+        for _ in range(3):
+            results[i] = sh(root, f"echo step-{i}; exit {i}", isolation)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == {i: (i, f"step-{i}\n") for i in range(4)}
+
+
+def test_over_an_overlay_rootfs(tmp_path: Path, isolation: str) -> None:
+    """The working container's shape: the step's writes land in the overlay's upper directory."""
+    from pybuild.builder.sandbox.overlay import mount_overlay, unmount
+
+    lower = make_rootfs(tmp_path / "lower")
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    spec = RunSpec(rootfs=str(tmp_path / "merged"), argv=["sh", "-c", "echo built > /made; cat /made"],
+                   env=["PATH=/bin"])
+    prepare_stubs(stubs, spec)
+    for d in ("upper", "work", "merged"):
+        (tmp_path / d).mkdir()
+    mount_overlay([str(stubs), str(lower)], str(tmp_path / "upper"), str(tmp_path / "work"),
+                  str(tmp_path / "merged"))
+    try:
+        out = Collector()
+        spec.output = out
+        assert run(spec, isolation) == 0
+        assert out.text == "built\n"
+    finally:
+        unmount(str(tmp_path / "merged"))
+    assert (tmp_path / "upper" / "made").read_text() == "built\n"
+    assert sorted(p.name for p in (tmp_path / "upper").iterdir()) == ["made"]

@@ -4,8 +4,9 @@ Process shape (fork, not a helper interpreter: a RUN costs a few milliseconds)::
 
     pybuild ── fork ─► C  (host PID ns)  unshare(mnt, pid, uts, ipc[, net]); lo up; hostname;
                           │              make / private; fork; wait; exit with the step's status
-                          └─ fork ─► G   (PID 1 of the new ns) bind rootfs on itself, pivot_root
-                                         into it, mount proc/sys/dev/etc files/extra mounts,
+                          └─ fork ─► G   (PID 1 of the new ns) bind rootfs on itself, mount
+                                         proc/sys/dev/etc files/extra mounts on targets opened
+                                         inside it (openat2 RESOLVE_IN_ROOT), pivot_root into it,
                                          mask /proc, drop capabilities, set ids, execve the step
 
 The step is PID 1 of its namespace, as under runc: when it exits the kernel
