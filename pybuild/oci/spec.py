@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, overload
@@ -465,6 +465,37 @@ def rfc3339(when: datetime | float | int) -> str:
     return text + "Z"
 
 
+def _source_shape(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Key order of a parsed object, with the values that were empty (null, [], "", false)."""
+    return {k: v if not v else _NONEMPTY for k, v in doc.items()}
+
+
+class _NonEmpty:
+    """Marks a key whose value was not empty; survives deepcopy as the same object."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _NonEmpty:
+        return self
+
+    def __copy__(self) -> _NonEmpty:
+        return self
+
+
+_NONEMPTY = _NonEmpty()
+
+
+def _restore_shape(d: dict[str, Any], shape: Mapping[str, Any], allowed: Callable[[str], bool]) -> dict[str, Any]:
+    """Put keys back in the order they were read, re-adding known keys that were empty then
+    and are empty now, so a document read and written again keeps its bytes."""
+    if not shape:
+        return d
+    for key, value in shape.items():
+        if key not in d and value is not _NONEMPTY and allowed(key):
+            d[key] = copy.deepcopy(value)
+    out = {k: d[k] for k in shape if k in d}
+    out.update((k, v) for k, v in d.items() if k not in out)
+    return out
+
+
 # (json key, attribute, docker-only)
 _CONTAINER_FIELDS: tuple[tuple[str, str, bool], ...] = (
     ("User", "user", False),
@@ -481,6 +512,7 @@ _CONTAINER_FIELDS: tuple[tuple[str, str, bool], ...] = (
     ("OnBuild", "on_build", True),
     ("Shell", "shell", True),
 )
+_DOCKER_ONLY = {key for key, _, docker_only in _CONTAINER_FIELDS if docker_only}
 
 
 @dataclass
@@ -506,6 +538,7 @@ class ContainerConfig:
     on_build: list[str] = field(default_factory=list)
     shell: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    source_shape: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self, docker: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -517,7 +550,7 @@ class ContainerConfig:
                 d[key] = copy.deepcopy(value)
         for key, value in self.extra.items():
             d.setdefault(key, value)
-        return d
+        return _restore_shape(d, self.source_shape, lambda k: docker or k not in _DOCKER_ONLY)
 
     @classmethod
     def from_dict(cls, d: Any) -> ContainerConfig:
@@ -542,6 +575,7 @@ class ContainerConfig:
                 raise IntegrityError("image config: ArgsEscaped must be a boolean")
             setattr(cfg, attr, value)
         cfg.extra = extra
+        cfg.source_shape = _source_shape(d)
         return cfg
 
     def get_env(self, name: str) -> str | None:
@@ -575,6 +609,7 @@ class History:
     comment: str = ""
     empty_layer: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    source_shape: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -584,12 +619,12 @@ class History:
                 d[key] = value
         for key, value in self.extra.items():
             d.setdefault(key, value)
-        return d
+        return _restore_shape(d, self.source_shape, lambda k: True)
 
     @classmethod
     def from_dict(cls, d: Any) -> History:
         d = dict(_obj(d, "image config: history entry"))
-        h = cls()
+        h = cls(source_shape=_source_shape(d))
         for key, attr in _HISTORY_FIELDS:
             if key in d:
                 value = d.pop(key)
@@ -624,6 +659,7 @@ class ImageConfig:
     rootfs_type: str = "layers"
     history: list[History] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    source_shape: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def platform(self) -> Platform:
@@ -644,15 +680,13 @@ class ImageConfig:
             d["os.features"] = list(self.os_features)
         if self.variant:
             d["variant"] = self.variant
-        cfg = self.config.to_dict(docker)
-        if cfg:
-            d["config"] = cfg
+        d["config"] = self.config.to_dict(docker)  # a Go struct: omitempty does not drop it
         d["rootfs"] = {"type": self.rootfs_type, "diff_ids": [str(x) for x in self.rootfs_diff_ids]}
         if self.history:
             d["history"] = [h.to_dict() for h in self.history]
         for key, value in self.extra.items():
             d.setdefault(key, value)
-        return d
+        return _restore_shape(d, self.source_shape, lambda k: True)
 
     def to_json(self, docker: bool = False) -> bytes:
         """Compact Go-style JSON; ``docker=False`` drops Healthcheck, OnBuild and Shell."""
@@ -686,6 +720,7 @@ class ImageConfig:
             raise IntegrityError("image config: history must be a list")
         cfg.history = [History.from_dict(h) for h in history]
         cfg.extra = {k: v for k, v in doc.items() if k not in _TOP_FIELDS}
+        cfg.source_shape = _source_shape(doc)
         return cfg
 
     def copy(self) -> ImageConfig:

@@ -131,7 +131,8 @@ def test_config_field_order_is_gos() -> None:
     cfg = ImageConfig(architecture="arm64", os="linux", variant="v8", created="2024-01-01T00:00:00Z",
                       author="a", history=[History(created_by="x")])
     keys = list(json.loads(cfg.to_json()))
-    assert keys == ["created", "author", "architecture", "os", "variant", "rootfs", "history"]
+    assert keys == ["created", "author", "architecture", "os", "variant", "config", "rootfs",
+                    "history"]
     assert b": " not in cfg.to_json() and b", " not in cfg.to_json()
 
 
@@ -255,3 +256,31 @@ def test_go_json_escapes_like_go() -> None:
 def test_rfc3339() -> None:
     assert rfc3339(0) == "1970-01-01T00:00:00Z"
     assert rfc3339(1.5) == "1970-01-01T00:00:01.5Z"
+
+
+# as buildah writes a docker-format config: Docker's field order, null and empty values kept
+BUILDAH_DOCKER_CONFIG = (
+    '{"created":"2026-11-28T03:01:42.753305335Z","container":"9c1d","container_config":{"Hostname":"",'
+    '"User":"1","Env":["A=1"],"Cmd":["/x"],"Image":"","Volumes":null,"Entrypoint":null,"OnBuild":[]},'
+    '"config":{"Hostname":"","Domainname":"","User":"1","AttachStdin":false,"ExposedPorts":{"80":{}},'
+    '"Env":["A=1"],"Cmd":["/x"],"Healthcheck":{"Test":["CMD","true"],"Interval":30000000000},'
+    '"Image":"","Volumes":null,"WorkingDir":"/w","Entrypoint":null,"OnBuild":[],"Labels":{"k":"v"},'
+    '"StopSignal":"TERM"},"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":'
+    f'["{C}"]}},"history":[{{"created":"2026-11-28T03:01:42.753691451Z","created_by":"/bin/sh"}}]}}'
+).encode()
+
+
+def test_docker_config_read_and_written_again_keeps_its_bytes() -> None:
+    cfg = ImageConfig.from_json(BUILDAH_DOCKER_CONFIG)
+    assert cfg.config.healthcheck == {"Test": ["CMD", "true"], "Interval": 30000000000}
+    assert cfg.to_json(docker=True) == BUILDAH_DOCKER_CONFIG
+    assert cfg.copy().to_json(docker=True) == BUILDAH_DOCKER_CONFIG
+    # edits still show, in place
+    edited = cfg.copy()
+    edited.config.entrypoint = ["/bin/app"]
+    edited.config.on_build = ["RUN x"]
+    out = json.loads(edited.to_json(docker=True))["config"]
+    assert out["Entrypoint"] == ["/bin/app"] and out["OnBuild"] == ["RUN x"]
+    assert list(out).index("Entrypoint") == list(json.loads(BUILDAH_DOCKER_CONFIG)["config"]).index("Entrypoint")
+    # and the OCI form drops the Docker-only fields
+    assert "Healthcheck" not in json.loads(cfg.to_json())["config"]
