@@ -274,16 +274,21 @@ def test_bind_and_tmpfs_mounts(rootfs: Path, isolation: str, tmp_path: Path) -> 
     (src / "file.txt").write_text("from the host\n")
     rw = tmp_path / "rw"
     rw.mkdir()
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret\n")
     mounts = [
+        Mount(target="/run/secrets/token", source=str(secret), type="bind"),
         Mount(target="/ctx", source=str(src), type="bind"),
         Mount(target="/out", source=str(rw), type="bind", readonly=False),
         Mount(target="/scratch", source=None, type="tmpfs", readonly=False, options={"size": "1m", "mode": "1777"}),
     ]
-    status, text = sh(rootfs, "cat /ctx/file.txt; touch /ctx/new && echo ctx-writable; "
+    status, text = sh(rootfs, "cat /run/secrets/token; echo x > /run/secrets/token || echo secret-ro; "
+                              "cat /ctx/file.txt; touch /ctx/new && echo ctx-writable; "
                               "echo made > /out/made; stat -c %a /scratch; grep ' /scratch ' /proc/self/mountinfo",
                       isolation, mounts=mounts)
     assert status == 0, text
-    assert "from the host" in text
+    assert "from the host" in text and "s3cret" in text and "secret-ro" in text
+    assert secret.read_text() == "s3cret\n"
     assert "ctx-writable" not in text
     assert (rw / "made").read_text() == "made\n"
     assert not (src / "new").exists()

@@ -8,6 +8,8 @@ under ``buildah bud``.
 
 from __future__ import annotations
 
+import functools
+
 from pybuild.errors import ConfigError
 
 # Index = capability number (linux/capability.h).
@@ -82,6 +84,7 @@ def names_of(bits: int) -> list[str]:
     return [n for i, n in enumerate(CAPABILITY_NAMES) if bits >> i & 1]
 
 
+@functools.lru_cache(maxsize=1)
 def last_cap() -> int:
     """The highest capability number this kernel knows."""
     try:
@@ -91,8 +94,9 @@ def last_cap() -> int:
         return len(CAPABILITY_NAMES) - 1
 
 
+@functools.lru_cache(maxsize=1)
 def current_bounding() -> int:
-    """This process's bounding set: a step can never hold more."""
+    """This process's bounding set (read once): a step can never hold more."""
     try:
         with open("/proc/self/status", encoding="ascii") as f:
             for line in f:
