@@ -21,11 +21,27 @@ Public API:
 - ``evaluate.StageEvaluator``: ``expand(instr)``, ``apply(instr)``, ``run_env()``.
 - ``ignore.load_ignore(context, containerfile, ignorefile) -> IgnoreMatcher | None``.
 
+- ``pybuild.builder.graph.build_graph(doc, build_args=, target=, build_contexts=, platform=)``
+  -> ``StepGraph`` (``.stages``, ``.final``, ``.order``, ``.levels``, ``.ready(done)``,
+  ``.global_args``, ``.resolve_from(stage, value)``, ``.unsupported()``,
+  ``.unused_build_args()``, ``.external_images()``).
+
+Where an instruction becomes an error: ``parse`` rejects what BuildKit's parser
+rejects (bad directives, JSON with a non-string, ``ENV`` without a value,
+unterminated heredocs, empty files); unknown instructions and bad flags are
+rejected when nodes are typed (``build_graph`` types every node), as BuildKit does.
+
+Choices where tools differ: ``COPY --from`` and ``--mount from=`` are never
+expanded (BuildKit; buildah expands them) and a ``$`` there is an error that
+names the workaround; ``# syntax=`` naming another frontend only warns, the file
+is still read by this parser.
+
 Errors are :class:`pybuild.errors.ContainerfileError` naming file and line.
 """
 
 from __future__ import annotations
 
+from pybuild.builder.containerfile.instructions import from_node, typed, unsupported
 from pybuild.builder.containerfile.parser import Document, Heredoc, Node, parse, parse_file
 
-__all__ = ["Document", "Heredoc", "Node", "parse", "parse_file"]
+__all__ = ["Document", "Heredoc", "Node", "parse", "parse_file", "from_node", "typed", "unsupported"]
