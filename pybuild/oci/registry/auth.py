@@ -116,7 +116,7 @@ class AuthSession:
     """Everything one registry's requests share: credentials, known challenge, tokens."""
 
     def __init__(self, registry: str, credentials: Credentials | None, *, verify: ssl.SSLContext | bool,
-                 insecure: bool, timeout: float = 60.0) -> None:
+                 insecure: bool, timeout: float = 60.0, transport: httpx.BaseTransport | None = None) -> None:
         self.registry = registry  # host[:port] of the registry API, for messages and checks
         self.credentials = credentials
         self.verify = verify
@@ -124,6 +124,7 @@ class AuthSession:
         self.tokens = TokenCache()
         self.challenge: Challenge | None = None  # the last one the registry sent
         self._timeout = timeout
+        self._transport = transport
         self._token_client: httpx.Client | None = None
         self._fetch_lock = threading.Lock()
         self._client_lock = threading.Lock()
@@ -167,7 +168,8 @@ class AuthSession:
                 if self._token_client is not None:
                     self._token_client.close()
                 self._token_client = httpx.Client(verify=verify, follow_redirects=False,
-                                                  timeout=self._timeout, trust_env=False)
+                                                  timeout=self._timeout, trust_env=False,
+                                                  transport=self._transport)
                 self._token_verify = verify
             return self._token_client
 

@@ -174,7 +174,9 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 class RegistryClient:
     """One registry host: its scheme (found by a /v2/ ping), TLS, credentials, tokens."""
 
-    def __init__(self, registry: str, options: RegistryOptions | None = None, *, insecure: bool = False) -> None:
+    def __init__(self, registry: str, options: RegistryOptions | None = None, *, insecure: bool = False,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        """``transport`` replaces the network (tests pass an httpx.MockTransport)."""
         self.options = options or RegistryOptions()
         self.registry = registry  # as references spell it (docker.io)
         self.host = api_host(registry)  # where the API answers
@@ -187,11 +189,12 @@ class RegistryClient:
         self._strict_ctx = _ssl_context(self.host, self.options, verify=True)
         cred = creds_mod.lookup(registry, authfile=self.options.authfile, creds=self.options.creds)
         self.session = AuthSession(self.host, cred, verify=self._verify_ctx if not self.insecure else False,
-                                   insecure=self.insecure, timeout=self.options.timeout)
+                                   insecure=self.insecure, timeout=self.options.timeout, transport=transport)
+        self._transport = transport
         limits = httpx.Limits(max_connections=16, max_keepalive_connections=8)
         self._http = httpx.Client(verify=self._verify_ctx, follow_redirects=False, trust_env=True,
                                   timeout=httpx.Timeout(self.options.timeout, connect=30.0), limits=limits,
-                                  headers={"User-Agent": self.options.user_agent})
+                                  headers={"User-Agent": self.options.user_agent}, transport=transport)
         self._foreign: httpx.Client | None = None
         self._base: str | None = None
         self._lock = threading.Lock()
@@ -315,7 +318,8 @@ class RegistryClient:
                 if self._foreign is None:
                     self._foreign = httpx.Client(verify=self._strict_ctx, follow_redirects=False,
                                                  timeout=httpx.Timeout(self.options.timeout, connect=30.0),
-                                                 headers={"User-Agent": self.options.user_agent})
+                                                 headers={"User-Agent": self.options.user_agent},
+                                                 transport=self._transport)
         foreign = self._foreign
         return self._send_retrying(lambda: foreign.build_request("GET", url, headers=headers),
                                    auth=None, what=what, client=foreign)
@@ -642,7 +646,10 @@ class BlobReader(io.RawIOBase):
             else:
                 skip = self.offset  # no Range support: read again from the start, drop what we have
         self._resp = resp
-        self._iter = resp.iter_raw()  # no chunk_size: a partial buffer would be lost on a reset
+        if resp.is_stream_consumed:  # already read (an in-memory transport)
+            self._iter = iter([resp.content])
+        else:
+            self._iter = resp.iter_raw()  # no chunk_size: a partial buffer would be lost on a reset
         while skip:
             data = next(self._iter, b"")
             if not data:
