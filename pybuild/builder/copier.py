@@ -368,22 +368,28 @@ def copy_into_rootfs(rootfs: str, selected: list[Selected], dest: str, workdir: 
     dest_clean = dest_path.rstrip("/") or "/"
     for sel in selected:
         if sel.is_dir:
-            target_dir = makedirs_in_root(rootfs, dest_clean)
-            _copy_tree(rootfs, sel, target_dir, dest_clean, opts, ignore, result, top_meta=True)
+            target_dir = _makedirs(rootfs, dest_clean, opts)
+            _copy_tree(rootfs, sel, target_dir, dest_clean, opts, ignore, result, top_meta=False)
             continue
         if unpack is not None:
-            target_dir = makedirs_in_root(rootfs, dest_clean) if dest_is_dir else None
+            target_dir = _makedirs(rootfs, dest_clean, opts) if dest_is_dir else None
             if target_dir is not None and unpack(sel, target_dir):
                 continue
         if dest_is_dir:
-            parent_host = makedirs_in_root(rootfs, dest_clean)
+            parent_host = _makedirs(rootfs, dest_clean, opts)
             name = posixpath.basename(sel.rel) or os.path.basename(sel.host)
         else:
-            parent_host = makedirs_in_root(rootfs, posixpath.dirname(dest_clean) or "/")
+            parent_host = _makedirs(rootfs, posixpath.dirname(dest_clean) or "/", opts)
             name = posixpath.basename(dest_clean)
         st = os.stat(sel.host)
         _copy_entry(sel.host, st, parent_host, name, opts, result)
     return result
+
+
+def _makedirs(rootfs: str, path: str, opts: CopyOptions) -> str:
+    """Destination directories a COPY creates are 0755 and owned by --chown's owner (buildah)."""
+    uid, gid = opts.owner or (0, 0)
+    return makedirs_in_root(rootfs, path, 0o755, uid, gid)
 
 
 def _copy_tree(rootfs: str, sel: Selected, target_dir: str, dest_container: str, opts: CopyOptions,
@@ -444,11 +450,6 @@ def _copy_entry(src: str, st: os.stat_result, parent_host: str, name: str, opts:
                         break
                     offset += n
                     remaining -= n
-                while True:  # the file grew while we copied: take the rest too
-                    chunk = os.read(in_fd, 1 << 20)
-                    if not chunk:
-                        break
-                    os.write(out_fd, chunk)
             finally:
                 os.close(out_fd)
         finally:

@@ -224,6 +224,7 @@ class Build:
         parent: StageResult | None = None
         if stage.base_kind == "scratch":
             config = _scratch_config()
+            config.config.env = [f"PATH={DEFAULT_PATH}"]  # as buildah and BuildKit set it
             key = cache.make_key({"base": "scratch", "platform": config.architecture})
             layers: list[str] = []
         elif stage.base_kind == "stage":
@@ -245,14 +246,7 @@ class Build:
         base_env = list(config.config.env)
         evaluator = StageEvaluator(stage, self.graph, base_env=base_env, build_args=self.build_args,
                                    parent=parent.evaluator if parent else None)
-        if stage.base_kind != "stage":
-            # history keeps what the base image had; new entries are appended
-            pass
-        state = StageState(stage, wc, config, key, evaluator, total=total, prefix=prefix)
-        if stage.base_kind == "scratch" or not config.config.get_env("PATH"):
-            if config.config.get_env("PATH") is None and stage.base_kind == "scratch":
-                pass
-        return state
+        return StageState(stage, wc, config, key, evaluator, total=total, prefix=prefix)
 
     def _step(self, state: StageState, instr: Any) -> None:
         from pybuild.builder import steps

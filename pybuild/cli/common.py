@@ -74,7 +74,11 @@ class Renderer:
         data: dict[str, Any] = dict(event.data)
         digest = str(data.get("digest", ""))
         done, total = data.get("done", 0), data.get("total")
-        action = data.get("action", "Copying blob")
+        action = {"copy": "Copying blob", "skip": "Copying blob", "recompress": "Copying blob"}.get(
+            str(data.get("action", "")), str(data.get("action") or "Copying blob"))
+        if data.get("action") == "skip":
+            self.err.write(f"Copying blob {digest.split(':')[-1][:12]} skipped: already exists\n")
+            return
         short = digest.split(":")[-1][:12]
         if self.mode == "tty":
             pct = f"{100 * done // total:3d}%" if total else ""

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set up pybuild on a fresh Debian 12 machine, as root: the reference tools and real
+# components the tests use, a virtualenv with pybuild installed, and `pybuild` on PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+if [ "$(id -u)" != 0 ]; then echo "setup.sh: run as root" >&2; exit 1; fi
+apt_packages=(buildah podman skopeo umoci runc docker-registry busybox-static apache2-utils
+              zstd bzip2 xz-utils time python3-venv python3-pip iproute2)
+missing=()
+for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# docker-registry's package starts a system service on :5000; the tests start their own.
+systemctl disable --now docker-registry >/dev/null 2>&1 || true
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip >/dev/null
+.venv/bin/pip install -q -e '.[test]'
+ln -sf "$PWD/.venv/bin/pybuild" /usr/local/bin/pybuild
+pybuild version
