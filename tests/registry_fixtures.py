@@ -57,7 +57,7 @@ class Registry:
     """A docker-registry process; ``auth`` is None, "basic" or "token"."""
 
     def __init__(self, workdir: Path, *, auth: str | None = None, token_server: TokenServer | None = None,
-                 relative_urls: bool = False) -> None:
+                 relative_urls: bool = False, tls: bool = False) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
@@ -77,6 +77,9 @@ class Registry:
             f"  addr: 127.0.0.1:{self.port}",
             f"  relativeurls: {'true' if relative_urls else 'false'}",
         ]
+        if tls:
+            self.ca_path, cert, key = make_tls_files(workdir / "tls", "127.0.0.1")
+            lines += ["  tls:", f"    certificate: {cert}", f"    key: {key}"]
         if auth == "basic":
             htpasswd = workdir / "htpasswd"
             out = subprocess.run(["htpasswd", "-Bbn", USER, PASSWORD], check=True, capture_output=True).stdout
@@ -105,6 +108,39 @@ class Registry:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+def make_tls_files(directory: Path, ip: str) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for ``ip`` signed by it: (ca.crt, server.crt, server.key)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pybuild test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+          .not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_path, cert_path, key_path = directory / "ca.crt", directory / "server.crt", directory / "server.key"
+    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return ca_path, cert_path, key_path
 
 
 # --- the token server ------------------------------------------------------------------------------

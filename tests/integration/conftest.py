@@ -37,6 +37,15 @@ def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
 
 
 @pytest.fixture(scope="module")
+def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A registry serving https with a certificate from a test CA (``registry.ca_path``)."""
+    _need_registry()
+    reg = Registry(tmp_path_factory.mktemp("tls-registry"), tls=True)
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="module")
 def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenServer]:
     server = TokenServer(tmp_path_factory.mktemp("token-server"))
     yield server

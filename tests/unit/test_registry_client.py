@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -133,7 +134,7 @@ def _digest(b: bytes) -> str:
 def test_manifest_checks_digest_header_size_and_accept() -> None:
     body = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}'
     accept: list[str] = []
-    mode = {"header": _digest(body), "body": body}
+    mode: dict[str, Any] = {"header": _digest(body), "body": body}
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v2/":
