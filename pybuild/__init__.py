@@ -47,7 +47,32 @@ _EXPORTS: dict[str, str] = {
     "Image": "pybuild.builder.store",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "__version__",
+    "PybuildError",
+    "UserError",
+    "ContainerfileError",
+    "InvalidReference",
+    "ImageNotFound",
+    "ContainerNotFound",
+    "ContextError",
+    "UnsupportedError",
+    "ConfigError",
+    "IntegrityError",
+    "DigestMismatch",
+    "UnsafeContentError",
+    "StoreError",
+    "BuildError",
+    "StepFailed",
+    "SandboxError",
+    "RegistryError",
+    "AuthError",
+    "Event",
+    "Digest",
+    "Reference",
+    "Store",
+    "Image",
+]
 
 if TYPE_CHECKING:
     from pybuild.builder.store import Image, Store

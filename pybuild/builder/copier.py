@@ -75,7 +75,6 @@ def _go_pattern(pat: str) -> str:
 def _clean_source(pattern: str, where: str, kind: str) -> str:
     """The source path relative to its root; climbing above the root is an error."""
     raw = pattern
-    pattern = pattern.replace("\\", "/") if False else pattern
     trailing = pattern.endswith("/")
     parts: list[str] = []
     for part in pattern.split("/"):
@@ -185,20 +184,20 @@ def _walk_dir(host: str, rel: str, ctx_rel: str, ignore: Any) -> Iterator[Entry]
             entries = sorted(it, key=lambda e: e.name)
     except PermissionError as e:
         raise ContextError(f"cannot read {host}: {e.strerror}") from e
-    for e in entries:
-        r = f"{rel}/{e.name}" if rel else e.name
-        cr = f"{ctx_rel}/{e.name}" if ctx_rel else e.name
-        is_dir = e.is_dir(follow_symlinks=False)
+    for de in entries:
+        r = f"{rel}/{de.name}" if rel else de.name
+        cr = f"{ctx_rel}/{de.name}" if ctx_rel else de.name
+        is_dir = de.is_dir(follow_symlinks=False)
         if ignore is not None and ignore.excluded(cr, is_dir):
             if not is_dir or not ignore.may_have_exceptions_under(cr):
                 continue
             # an excluded dir with re-included content: descend, but skip the dir entry itself
-            yield from _walk_dir(e.path, r, cr, ignore)
+            yield from _walk_dir(de.path, r, cr, ignore)
             continue
-        st = e.stat(follow_symlinks=False)
-        yield Entry(e.path, r, st)
+        st = de.stat(follow_symlinks=False)
+        yield Entry(de.path, r, st)
         if is_dir:
-            yield from _walk_dir(e.path, r, cr, ignore)
+            yield from _walk_dir(de.path, r, cr, ignore)
 
 
 # ---------------------------------------------------------------------- hashing (cache keys)
@@ -371,10 +370,8 @@ def copy_into_rootfs(rootfs: str, selected: list[Selected], dest: str, workdir: 
             target_dir = _makedirs(rootfs, dest_clean, opts)
             _copy_tree(rootfs, sel, target_dir, dest_clean, opts, ignore, result, top_meta=False)
             continue
-        if unpack is not None:
-            target_dir = _makedirs(rootfs, dest_clean, opts) if dest_is_dir else None
-            if target_dir is not None and unpack(sel, target_dir):
-                continue
+        if unpack is not None and dest_is_dir and unpack(sel, _makedirs(rootfs, dest_clean, opts)):
+            continue
         if dest_is_dir:
             parent_host = _makedirs(rootfs, dest_clean, opts)
             name = posixpath.basename(sel.rel) or os.path.basename(sel.host)

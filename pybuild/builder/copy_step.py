@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pybuild.builder import copier
@@ -169,7 +170,7 @@ def _unpacker(instr: ins.Copy) -> Any:
         from pybuild.oci.layer import apply_layer
 
         with open(sel.host, "rb") as f:
-            apply_layer(f, dest_dir and __import__("pathlib").Path(dest_dir), whiteouts="apply")
+            apply_layer(f, Path(dest_dir), whiteouts="apply")
         return True
 
     return unpack

@@ -410,12 +410,14 @@ class Store:
         if self.has_layer(diff_id):
             return self.layer_dir(diff_id) / "diff"
         from pybuild.oci.layer import apply_layer
-        from pybuild.oci.spec import parse_manifest
+        from pybuild.oci.spec import Manifest, parse_manifest
 
         if not image.manifest:
             raise StoreError(f"layer {diff_id} of image {image.id[:12]} is missing from the store")
         manifest = parse_manifest(self.layout.read_blob(Digest(image.manifest["digest"])),
                                   image.manifest.get("mediaType"))
+        if not isinstance(manifest, Manifest):
+            raise StoreError(f"image {image.id[:12]} records an index, not a manifest")
         desc = manifest.layers[index]
         staging = self.scratch_dir("unpack")
         (staging / "diff").mkdir()
@@ -486,11 +488,12 @@ class Store:
                 if img.manifest:
                     keep_blobs.add(img.manifest["digest"])
                     try:
-                        from pybuild.oci.spec import parse_manifest
+                        from pybuild.oci.spec import Manifest, parse_manifest
 
                         m = parse_manifest(self.layout.read_blob(Digest(img.manifest["digest"])),
                                            img.manifest.get("mediaType"))
-                        keep_blobs.update(str(d.digest) for d in m.layers)
+                        if isinstance(m, Manifest):
+                            keep_blobs.update(str(d.digest) for d in m.layers)
                     except Exception:  # noqa: BLE001 - a broken manifest must not stop gc
                         pass
             for state in (self.root / "containers").glob("*/state.json"):
