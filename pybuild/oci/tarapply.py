@@ -617,10 +617,15 @@ class _Applier:
             if not parts:
                 fd = os.dup(self.root_fd)
             else:
-                found = self._walk(list(parts), create=False)
+                found = self._walk(list(parts[:-1]), create=False)
                 if found is None:
                     continue
-                fd = found
+                try:  # the directory itself, never a link that later replaced it
+                    fd = os.open(parts[-1], _DIR_FLAGS, dir_fd=found)
+                except OSError:
+                    continue
+                finally:
+                    os.close(found)
             try:
                 os.fchmod(fd, e.mode)
                 os.utime(fd, (e.mtime, e.mtime))

@@ -131,8 +131,12 @@ def tar_header(name: bytes, mode: int, uid: int, gid: int, size: int, mtime: int
     prefix = b""
     vname = name
     if len(name) > _NAME or not name.isascii():
+        # Go splits into ustar prefix/name only when nothing else needs PAX; otherwise the
+        # full name goes in a PAX record and the ustar field holds it truncated
         split = _split_ustar(name)
-        if split is not None:
+        other_pax = (xattrs or len(linkname) > _NAME or not linkname.isascii() or uid > _MAX_OCTAL8
+                     or gid > _MAX_OCTAL8 or size > _MAX_OCTAL12 or not 0 <= mtime <= _MAX_OCTAL12)
+        if split is not None and not other_pax:
             prefix, vname = split
         else:
             pax[b"path"] = name

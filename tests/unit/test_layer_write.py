@@ -190,3 +190,19 @@ def test_empty_dir_is_two_zero_blocks(tmp_path: Path) -> None:
     _, data = layer_bytes(tmp_path)
     assert data == bytes(1024)
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_long_name_with_xattrs_goes_to_pax_not_ustar_prefix(tmp_path: Path) -> None:
+    """Go's writer: once a header needs PAX, a long name is a PAX path record (buildah's bytes)."""
+    src = tmp_path / "src"
+    d = src / ("d" * 80)
+    d.mkdir(parents=True)
+    f = d / ("e" * 60)
+    f.write_text("x")
+    try:
+        os.setxattr(f, "user.k", b"v")
+    except OSError:
+        pytest.skip(f"{tmp_path} does not support user xattrs")
+    _, data = layer_bytes(src)
+    m = members(data)[1]
+    assert m.name == f"{'d' * 80}/{'e' * 60}" and "path" in m.pax_headers
