@@ -167,3 +167,28 @@ def test_login_token_registry(token_registry: Registry, authfile: Path) -> None:
     r = _cli("login", "-u", USER, "-p", "wrong", "--authfile", str(authfile.parent / "other.json"),
              token_registry.host)
     assert r.returncode != 0 and not (authfile.parent / "other.json").exists()
+
+
+def test_parallel_blob_fetches_share_one_token(token_registry: Registry, token_server: TokenServer,
+                                               authfile: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    opts = RegistryOptions(retry=FAST, creds=f"{USER}:{PASSWORD}")
+    image = make_image("parallel", layers=4, layer_size=50_000)
+    with open_destination(f"{token_registry.host}/tok/par:1", opts) as dst:
+        doc = parse_manifest(image.manifest)
+        for desc in [doc.config, *doc.layers]:  # type: ignore[union-attr]
+            dst.put_blob(desc, io.BytesIO(image.blobs[desc.digest]))
+        dst.put_manifest(image.manifest, image.media_type)
+    before = token_server.hits
+    with open_source(f"{token_registry.host}/tok/par:1", opts) as src:
+        doc = parse_manifest(*src.get_manifest())
+
+        def fetch(desc: object) -> bytes:
+            with src.get_blob(desc) as f:  # type: ignore[arg-type]
+                return f.read()
+
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(fetch, doc.layers))  # type: ignore[union-attr]
+    assert got == [image.blobs[d.digest] for d in doc.layers]  # type: ignore[union-attr]
+    assert token_server.hits - before == 1

@@ -262,3 +262,35 @@ def test_redirect_to_same_origin_keeps_auth_foreign_drops_it() -> None:
             assert f.read() == blob
     assert seen[f"{HOST}/elsewhere"] is not None
     assert seen["cdn.example/blob"] is None
+
+
+def test_refused_mount_uploads_into_the_session_the_registry_opened() -> None:
+    from pybuild.oci.registry.transport import RegistryDestination
+    from pybuild.oci.spec import Descriptor
+
+    data = b"layer"
+    d = _digest(data)
+    calls: list[tuple[str, str, dict[str, str]]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/":
+            return httpx.Response(200)
+        calls.append((request.method, request.url.path, dict(request.url.params)))
+        if request.method == "POST":  # mount refused: 202 with a fresh upload session
+            return httpx.Response(202, headers={"Location": "/v2/dst/blobs/uploads/m1?_state=q"})
+        if request.method == "PUT":
+            request.read()
+            return httpx.Response(201)
+        return httpx.Response(500)
+
+    dst = RegistryDestination.__new__(RegistryDestination)
+    dst.options = RegistryOptions(retry=FAST, mount_from={d: "src/repo"})
+    c = RegistryClient(HOST, dst.options, transport=httpx.MockTransport(handler))
+    dst._repo = c.repository("dst", push=True)
+    try:
+        dst.put_blob(Descriptor("application/octet-stream", d, len(data)), io.BytesIO(data))
+    finally:
+        c.close()
+    assert calls[0][2] == {"mount": d, "from": "src/repo"}
+    assert [m for m, _, _ in calls] == ["POST", "PUT"]
+    assert calls[1][1:] == ("/v2/dst/blobs/uploads/m1", {"_state": "q", "digest": d})

@@ -3,7 +3,8 @@
 Modules: ``client`` (RegistryClient/Repository: manifests, blobs, uploads, tags, retries),
 ``auth`` (the httpx.Auth flow: Basic and Bearer challenges, token cache), ``credentials``
 (auth.json, Docker config, credential helpers), ``config`` (registries.conf),
-``transport`` (ImageSource/ImageDestination for ``docker://``, ``inspect``, ``list_tags``).
+``transport`` (ImageSource/ImageDestination for ``docker://``, ``inspect``, ``list_tags``),
+``login`` (check credentials against the registry, then store them; logout).
 Names are imported lazily so ``import pybuild.oci.registry`` does not import httpx.
 """
 
@@ -19,8 +20,6 @@ _EXPORTS = {
     "open_destination": "pybuild.oci.registry.transport",
     "inspect": "pybuild.oci.registry.transport",
     "list_tags": "pybuild.oci.registry.transport",
-    "login": "pybuild.oci.registry.login",
-    "logout": "pybuild.oci.registry.login",
 }
 
 __all__ = sorted(_EXPORTS)
