@@ -268,11 +268,12 @@ class RegistryDestination:
 
 
 def _options(options: RegistryOptions | None, kwargs: dict[str, Any]) -> RegistryOptions:
-    opts = options or RegistryOptions()
-    for k, v in kwargs.items():
-        if v is not None and hasattr(opts, k):
-            setattr(opts, k, v)
-    return opts
+    """``options`` with keyword overrides (tls_verify=False...), leaving the caller's object alone."""
+    from dataclasses import fields, replace
+
+    known = {f.name for f in fields(RegistryOptions)}
+    changes = {k: v for k, v in kwargs.items() if v is not None and k in known}
+    return replace(options or RegistryOptions(), **changes)
 
 
 def open_source(ref: str, options: RegistryOptions | None = None, **kwargs: Any) -> RegistrySource:
