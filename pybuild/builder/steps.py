@@ -325,15 +325,7 @@ def write_final_image(b: Build, final: Any) -> Image:
     if out.squash:
         layers, config = _squash(b, final, config)
     if out.format == "oci":
-        dropped = [name for name, v in (("HEALTHCHECK", config.config.healthcheck),
-                                        ("ONBUILD", config.config.on_build),
-                                        ("SHELL", config.config.shell)) if v]
-        for name in dropped:
-            emit(b.on_event, WARNING, f"{name} is not supported for OCI image format and will be "
-                                      "ignored. Must use `docker` format")
-        config.config.healthcheck = None
-        config.config.on_build = []
-        config.config.shell = []
+        drop_docker_only(config, b.on_event)
     config.rootfs_diff_ids = list(layers)  # type: ignore[arg-type]
     config_bytes = config.to_json(docker=out.format == "docker")
     names = list(out.tags)
@@ -360,6 +352,20 @@ def write_final_image(b: Build, final: Any) -> Image:
     return b.store.image(img.id)
 
 
+def drop_docker_only(config: Any, on_event: Any) -> None:
+    """An OCI config has no HEALTHCHECK, ONBUILD or SHELL: drop them with buildah's warning.
+    (Shared with `pybuild commit`.)"""
+    dropped = [name for name, v in (("HEALTHCHECK", config.config.healthcheck),
+                                    ("ONBUILD", config.config.on_build),
+                                    ("SHELL", config.config.shell)) if v]
+    for name in dropped:
+        emit(on_event, WARNING, f"{name} is not supported for OCI image format and will be "
+                                "ignored. Must use `docker` format")
+    config.config.healthcheck = None
+    config.config.on_build = []
+    config.config.shell = []
+
+
 def _full(name: str) -> str:
     from pybuild.builder.store import normalize_name
 
@@ -370,15 +376,23 @@ def _full(name: str) -> str:
 
 def _squash(b: Build, final: Any, config: Any) -> tuple[list[str], Any]:
     """--squash: every layer of the image merged into one."""
+    diff_id = squash_layers(b.store, list(final.layers), _tar_options(b))
+    config.history = [History(created=b.created(), created_by="/bin/sh -c #(nop) squashed", empty_layer=False)]
+    return [diff_id], config
+
+
+def squash_layers(store: Any, layers: list[str], tar_options: dict[str, Any]) -> str:
+    """Merge ``layers`` into one new layer in the store; returns its diff_id.
+    (Shared with `pybuild commit --squash`.)"""
     from pybuild.builder.container import WorkingContainer
+    from pybuild.builder.store import _remove_tree
     from pybuild.oci.layer import write_layer
 
-    wc = WorkingContainer.create(b.store, None, config=config, record=False)
-    b.containers.append(wc)
-    wc.state["layers"] = list(final.layers)
-    wc.save()
-    staging = b.store.scratch_dir("squash")
+    wc = WorkingContainer.create(store, None, record=False)
+    staging = store.scratch_dir("squash")
     try:
+        wc.state["layers"] = list(layers)
+        wc.save()
         with wc.mounted() as root:
             # copy the merged view into a fresh dir, which becomes the one layer
             import shutil
@@ -386,15 +400,13 @@ def _squash(b: Build, final: Any, config: Any) -> tuple[list[str], Any]:
             target = staging / "diff"
             shutil.copytree(root, target, symlinks=True, copy_function=shutil.copy2)
         info = write_layer(target, _Null(), compression="none", overlay_upper=True,  # type: ignore[arg-type]
-                           **_tar_options(b))
-        b.store.adopt_layer(target, str(info.diff_id), size=info.uncompressed_size,
-                            tar_options=_tar_options(b))
+                           **tar_options)
+        store.adopt_layer(target, str(info.diff_id), size=info.uncompressed_size, tar_options=tar_options)
     finally:
-        from pybuild.builder.store import _remove_tree
-
         _remove_tree(staging)
-    config.history = [History(created=b.created(), created_by="/bin/sh -c #(nop) squashed", empty_layer=False)]
-    return [str(info.diff_id)], config
+        with contextlib.suppress(Exception):
+            wc.remove()
+    return str(info.diff_id)
 
 
 class _Null:
