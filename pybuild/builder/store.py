@@ -473,45 +473,60 @@ class Store:
 
     # ------------------------------------------------------------------ garbage collection
 
+    def _referenced(self) -> tuple[set[str], set[str]]:
+        """Layers and blobs that images, working containers and the cache use (caller holds the lock)."""
+        from pybuild.builder import cache as cache_mod
+        from pybuild.oci.spec import Manifest, parse_manifest
+
+        keep_layers: set[str] = set()
+        keep_blobs: set[str] = set()
+        for img in self.images():
+            keep_layers.update(img.layers)
+            keep_blobs.add(str(img.digest))
+            if img.manifest:
+                keep_blobs.add(img.manifest["digest"])
+                try:
+                    m = parse_manifest(self.layout.read_blob(Digest(img.manifest["digest"])),
+                                       img.manifest.get("mediaType"))
+                except Exception:  # noqa: BLE001 - a broken manifest must not stop gc
+                    continue
+                if isinstance(m, Manifest):
+                    keep_blobs.update(str(d.digest) for d in m.layers)
+        for state in (self.root / "containers").glob("*/state.json"):
+            try:
+                data = json.loads(state.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            keep_layers.update(data.get("layers", []))
+        ck_layers, ck_blobs = cache_mod.referenced(self)
+        keep_layers |= ck_layers
+        keep_blobs |= ck_blobs
+        for diff_id in keep_layers:
+            try:
+                info = self.layer_info(diff_id)
+            except StoreError:
+                continue
+            keep_blobs.update(b["digest"] for b in info.get("blobs", {}).values())
+        return keep_layers, keep_blobs
+
+    def discard_blobs(self, digests: set[str]) -> None:
+        """Remove blobs an aborted operation added, unless something has come to use them."""
+        if not digests:
+            return
+        with self.lock():
+            _, keep = self._referenced()
+            for d in digests - keep:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.root / "blobs" / "sha256" / Digest(d).hex).unlink()
+
     def gc(self) -> dict[str, int]:
         """Remove layers and blobs that no image, container or cache entry uses."""
-        from pybuild.builder import cache as cache_mod
-
         freed = {"layers": 0, "blobs": 0, "bytes": 0}
         with self.lock():
-            images = self.images()
-            keep_layers: set[str] = set()
-            keep_blobs: set[str] = set()
-            for img in images:
-                keep_layers.update(img.layers)
-                keep_blobs.add(str(img.digest))
-                if img.manifest:
-                    keep_blobs.add(img.manifest["digest"])
-                    try:
-                        from pybuild.oci.spec import Manifest, parse_manifest
-
-                        m = parse_manifest(self.layout.read_blob(Digest(img.manifest["digest"])),
-                                           img.manifest.get("mediaType"))
-                        if isinstance(m, Manifest):
-                            keep_blobs.update(str(d.digest) for d in m.layers)
-                    except Exception:  # noqa: BLE001 - a broken manifest must not stop gc
-                        pass
-            for state in (self.root / "containers").glob("*/state.json"):
-                try:
-                    data = json.loads(state.read_text())
-                except (OSError, json.JSONDecodeError):
-                    continue
-                keep_layers.update(data.get("layers", []))
-                if data.get("config_digest"):
-                    keep_blobs.add(data["config_digest"])
-            ck_layers, ck_blobs = cache_mod.referenced(self)
-            keep_layers |= ck_layers
-            keep_blobs |= ck_blobs
+            keep_layers, keep_blobs = self._referenced()
             for d in (self.root / "layers").iterdir():
                 diff_id = "sha256:" + d.name
                 if diff_id in keep_layers:
-                    info = self.layer_info(diff_id)
-                    keep_blobs.update(b["digest"] for b in info.get("blobs", {}).values())
                     continue
                 freed["bytes"] += _tree_size(d)
                 _remove_tree(d)

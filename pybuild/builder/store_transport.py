@@ -71,18 +71,23 @@ class StoreDestination:
         self.reference = self.names[0] if self.names else "local store"
         self._manifest: tuple[bytes, str] | None = None
         self.image: Image | None = None
+        self._added: set[str] = set()  # blobs this copy created, discarded if it never commits
 
     def has_blob(self, desc: spec.Descriptor) -> bool:
         return bool(self.store.layout.has_blob(desc.digest))
 
     def put_blob(self, desc: spec.Descriptor, stream: BinaryIO) -> None:
+        existed = self.store.layout.has_blob(desc.digest)
         self.store.layout.put_blob(stream, desc.digest, desc.size)
+        if not existed:
+            self._added.add(str(desc.digest))
 
     def put_manifest(self, raw: bytes, media_type: str, *, top_level: bool = True) -> None:
         if top_level:
             self._manifest = (raw, media_type)
         else:
-            self.store.layout.put_bytes(raw)
+            digest, _ = self.store.layout.put_bytes(raw)
+            self._added.add(str(digest))
 
     def commit(self) -> None:
         if self._manifest is None:
@@ -103,9 +108,11 @@ class StoreDestination:
         self.image = self.store.add_image(config_bytes, diff_ids, names=self.names,
                                           manifest={"digest": str(manifest_digest), "mediaType": media},
                                           created=config.created or "")
+        self._added.clear()
 
     def close(self) -> None:
-        pass
+        if self.image is None:
+            self.store.discard_blobs(self._added)
 
 
 def pull_into_store(store: Store, source_spec: str, *, names: list[str] | None = None,
@@ -120,6 +127,7 @@ def pull_into_store(store: Store, source_spec: str, *, names: list[str] | None =
     finally:
         with contextlib.suppress(Exception):
             src.close()
+        dst.close()
     assert dst.image is not None
     return dst.image
 
