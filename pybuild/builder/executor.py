@@ -318,7 +318,7 @@ class Build:
         spec = name if _is_transport(name) else f"docker://{name}"
         try:
             return pull_into_store(self.store, spec, names=[] if _is_transport(name) else [name],
-                                   on_event=self.on_event)
+                                   on_event=self.on_event, **self.opts.registry)
         except PybuildError as e:
             if e.where is None and line:
                 e.where = f"{self.containerfile_name}:{line}"

@@ -65,3 +65,5 @@ class BuildOptions:
     run: RunOptions = field(default_factory=RunOptions)
     output: OutputOptions = field(default_factory=OutputOptions)
     on_event: Any = None
+    # how FROM images are pulled: RegistryOptions fields (tls_verify, creds, authfile, cert_dir)
+    registry: dict[str, Any] = field(default_factory=dict)

@@ -8,6 +8,7 @@ import sys
 import click
 
 from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
+from pybuild.cli.images import _registry_options, registry_flags
 from pybuild.errors import ConfigError
 
 
@@ -105,6 +106,7 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
 @click.option("--runtime", default=None, hidden=True)
 @click.option("--userns", default=None, hidden=True)
+@registry_flags
 @click.argument("context", required=False, default=".")
 @pass_globals
 def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, target: str | None,
@@ -116,7 +118,8 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
             cap_drop: tuple[str, ...], security_opts: tuple[str, ...], volumes: tuple[str, ...],
             add_hosts: tuple[str, ...], unsetenv: tuple[str, ...], timestamp: int | None,
             source_date_epoch: int | None, rewrite_timestamp: bool, ignorefile: str | None, progress: str,
-            quiet: bool, runtime: str | None, userns: str | None, context: str) -> None:
+            quiet: bool, runtime: str | None, userns: str | None, tls_verify: bool | None, creds: str | None,
+            authfile: str | None, cert_dir: str | None, context: str) -> None:
     """Build an image from a Containerfile (or Dockerfile) in CONTEXT."""
     from pybuild.builder.executor import build
     from pybuild.builder.options import BuildOptions, OutputOptions, RunOptions
@@ -161,7 +164,8 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
     options = BuildOptions(context=context, containerfile=file_, containerfile_text=text, build_args=args,
                            build_contexts=contexts, target=target, ignorefile=ignorefile, layers=layers,
                            no_cache=no_cache, pull=pull_policy, platform=platform, jobs=jobs, run=run,
-                           output=out, on_event=renderer)
+                           output=out, on_event=renderer,
+                           registry=_registry_options(tls_verify, creds, authfile, cert_dir))
     image = build(opts.open_store(), options)
     if quiet or progress != "json":
         click.echo(image.id)
