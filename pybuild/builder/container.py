@@ -138,7 +138,11 @@ class WorkingContainer:
             if base is None and self.state.get("image_id"):
                 base = self.store.image(self.state["image_id"])
             if base is None or i >= len(base.layers) or base.layers[i] != diff_id:
-                raise StoreError(f"layer {diff_id} of container {self.name or self.id[:12]} is missing")
+                # a stage built FROM another stage (or an image) whose layers were never
+                # unpacked: any stored image holding the layer can provide it
+                lowers.append(str(ensure_layer_any(self.store, diff_id,
+                                                   f"container {self.name or self.id[:12]}")))
+                continue
             lowers.append(str(self.store.ensure_layer(base, i)))
         lowers.reverse()  # overlay lists the topmost first
         return lowers
@@ -281,6 +285,17 @@ def _scratch_config() -> ImageConfig:
     if hp.variant and hp.architecture == "arm":
         cfg.variant = hp.variant
     return cfg
+
+
+def ensure_layer_any(store: Store, diff_id: str, what: str = "an image") -> Path:
+    """The unpacked directory of layer ``diff_id``, unpacked from any stored image's blob
+    holding it (a pulled image's layers stay compressed until something needs them)."""
+    if store.has_layer(diff_id):
+        return store.layer_dir(diff_id) / "diff"
+    for img in store.images():
+        if img.manifest and diff_id in img.layers:
+            return store.ensure_layer(img, img.layers.index(diff_id))
+    raise StoreError(f"layer {diff_id} of {what} is missing")
 
 
 def cleanup_dead(store: Store) -> list[str]:

@@ -346,10 +346,11 @@ class CopyOptions:
 
 def copy_into_rootfs(rootfs: str, selected: list[Selected], dest: str, workdir: str, opts: CopyOptions,
                      *, ignore: Any = None, where: str | None = None,
-                     unpack: Callable[[Selected, str], bool] | None = None) -> CopyResult:
+                     unpack: Callable[[Selected, str, Callable[[], str]], bool] | None = None) -> CopyResult:
     """Copy ``selected`` sources to container path ``dest`` in ``rootfs`` with Docker's rules.
 
-    ``unpack(sel, dest_dir)`` (ADD) may take over a file source (an archive) and return True."""
+    ``unpack(sel, dest, make_dest_dir)`` (ADD) may take over a file source (an archive): it
+    calls ``make_dest_dir()`` for the host path of the destination directory and returns True."""
     dest_path = container_join(workdir or "/", dest)
     dest_is_dir = dest_path.endswith("/") or dest in (".", "./")
     if len(selected) > 1 or any(s.is_dir and False for s in selected):
@@ -370,7 +371,9 @@ def copy_into_rootfs(rootfs: str, selected: list[Selected], dest: str, workdir: 
             target_dir = _makedirs(rootfs, dest_clean, opts)
             _copy_tree(rootfs, sel, target_dir, dest_clean, opts, ignore, result, top_meta=False)
             continue
-        if unpack is not None and dest_is_dir and unpack(sel, _makedirs(rootfs, dest_clean, opts)):
+        # an archive unpacks into the destination as a directory, with or without a
+        # trailing slash (Docker, BuildKit and buildah agree)
+        if unpack is not None and unpack(sel, dest_clean, lambda: _makedirs(rootfs, dest_clean, opts)):
             continue
         if dest_is_dir:
             parent_host = _makedirs(rootfs, dest_clean, opts)

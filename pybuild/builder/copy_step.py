@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -164,11 +164,12 @@ def copy(b: Build, st: StageState, instr: ins.Copy) -> None:
 def _unpacker(instr: ins.Copy) -> Any:
     """ADD of a local tar archive (plain, gzip, bzip2, xz, zstd — by content) unpacks it."""
 
-    def unpack(sel: copier.Selected, dest_dir: str) -> bool:
+    def unpack(sel: copier.Selected, dest: str, make_dest_dir: Callable[[], str]) -> bool:
         if not _is_archive(sel.host):
             return False
         from pybuild.oci.layer import apply_layer
 
+        dest_dir = make_dest_dir()
         with open(sel.host, "rb") as f:
             apply_layer(f, Path(dest_dir), whiteouts="apply")
         return True

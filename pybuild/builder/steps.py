@@ -322,6 +322,10 @@ def write_final_image(b: Build, final: Any) -> Image:
         config.config.env = [e for e in config.config.env if e.partition("=")[0] != name]
     config.created = b.created()
     layers = list(final.layers)
+    from pybuild.builder.container import ensure_layer_any
+
+    for diff_id in layers:  # base layers never mounted are still only blobs: push needs them
+        ensure_layer_any(b.store, diff_id, "the image")
     if out.squash:
         layers, config = _squash(b, final, config)
     if out.format == "oci":
