@@ -68,6 +68,7 @@ class WorkingContainer:
             "created": time.time(),
             "internal": not record,
             "pid": os.getpid(),
+            "driver": store.driver(),
         }
         wc = cls(store, state)
         wc.dir.mkdir(parents=True)
@@ -125,8 +126,13 @@ class WorkingContainer:
     # ------------------------------------------------------------------ mounting
 
     @property
+    def vfs(self) -> bool:
+        """True when this container is a plain copy (the vfs driver) rather than an overlay."""
+        return self.state.get("driver") == "vfs"
+
+    @property
     def mountpoint(self) -> Path:
-        return self.dir / "merged"
+        return self.dir / ("rootfs" if self.vfs else "merged")
 
     def _lower_dirs(self) -> list[str]:
         lowers: list[str] = []
@@ -151,6 +157,8 @@ class WorkingContainer:
         """Mount the container's root filesystem; ``stubs`` (path, is_dir) must exist in it."""
         from pybuild.builder.sandbox.overlay import is_mounted, mount_overlay, unmount
 
+        if self.vfs:
+            return self._mount_vfs(stubs)
         target = str(self.mountpoint)
         if is_mounted(target):
             unmount(target)
@@ -197,9 +205,57 @@ class WorkingContainer:
         _remove_tree(work)
         work.mkdir()
 
+    def _mount_vfs(self, stubs: list[tuple[str, bool]]) -> Path:
+        """vfs: materialise the layers into rootfs/ once; create missing mount points, which
+        unmount removes again (restoring their parents' times) so a commit never sees them."""
+        from pybuild.builder import vfs
+
+        root = self.mountpoint
+        if not self.state.get("vfs_ready"):
+            _remove_tree(root)
+            root.mkdir()
+            for lower in reversed(self._lower_dirs()):
+                vfs.apply_layer_dir(Path(lower), root)
+            vfs.save_snapshot(self.dir / "snapshot.json", vfs.snapshot(root))
+            self.state["vfs_ready"] = True
+        created: list[list[Any]] = []
+        for rel, is_dir in self._missing_stubs(list(stubs)):
+            parts = Path(rel).parts
+            for i in range(1, len(parts) + 1):
+                host = root.joinpath(*parts[:i])
+                if os.path.lexists(host):
+                    continue
+                parent = host.parent
+                pst = os.lstat(parent)
+                if i < len(parts) or is_dir:
+                    host.mkdir(mode=0o755)
+                else:
+                    host.touch(mode=0o644)
+                created.append([str(host), str(parent), pst.st_atime_ns, pst.st_mtime_ns])
+        self.state["vfs_stubs"] = created
+        self.state["mounted"] = True
+        self.save()
+        return root
+
+    def _unmount_vfs(self) -> None:
+        for host, parent, atime, mtime in reversed(self.state.get("vfs_stubs", [])):
+            with contextlib.suppress(OSError):
+                if os.path.isdir(host) and not os.path.islink(host):
+                    os.rmdir(host)
+                else:
+                    os.unlink(host)
+                os.utime(parent, ns=(atime, mtime), follow_symlinks=False)
+        self.state["vfs_stubs"] = []
+
     def unmount(self) -> None:
         from pybuild.builder.sandbox.overlay import is_mounted, unmount
 
+        if self.vfs:
+            self._unmount_vfs()
+            if self.state.get("mounted"):
+                self.state["mounted"] = False
+            self.save()
+            return
         if is_mounted(str(self.mountpoint)):
             unmount(str(self.mountpoint))
         if self.state.get("mounted"):
@@ -226,6 +282,15 @@ class WorkingContainer:
 
         self.unmount()
         upper = self.dir / "upper"
+        if self.vfs:
+            from pybuild.builder import vfs
+
+            _remove_tree(upper)
+            if not self.state.get("vfs_ready"):
+                self.mount()
+                self.unmount()
+            after = vfs.diff(self.mountpoint, vfs.load_snapshot(self.dir / "snapshot.json"), upper)
+            vfs.save_snapshot(self.dir / "snapshot.json", after)
         if timestamp is not None:
             _set_mtimes(upper, timestamp)
         info = write_layer(upper, _NullSink(), compression="none", overlay_upper=True,  # type: ignore[arg-type]
@@ -246,6 +311,9 @@ class WorkingContainer:
         self.unmount()
         _remove_tree(self.dir / "upper")
         (self.dir / "upper").mkdir()
+        if self.vfs:
+            _remove_tree(self.mountpoint)
+            self.state["vfs_ready"] = False
         self.state["layers"] = list(layers)
         self.save()
 
