@@ -35,6 +35,10 @@ RESULTS = BENCH_DIR / "results"
 WORK = BENCH_DIR / "work"
 
 Command = Sequence[str] | str  # an argv, or a shell pipeline run with bash -o pipefail -c
+# A case may also give a callable returning the command, called just before each run
+# (after before_each): for commands that differ per run, e.g. a new repository name.
+CommandSpec = Command | Callable[[], Command]
+RSS_LIMIT_MIB = 150  # the issue's target for any pybuild process, in every case
 
 
 @dataclass
@@ -43,6 +47,7 @@ class Context:
 
     work: Path
     quick: bool
+    smoke: bool = False  # --smoke: small inputs, one run, no warm-up (cases prime caches in setup)
     python: str = sys.executable
     project: Path = PROJECT
 
@@ -52,10 +57,12 @@ class Case:
     """One comparison. ``pybuild`` and ``peer`` are argv lists or shell strings."""
 
     name: str
-    pybuild: Command
-    peer: Command
+    pybuild: CommandSpec
+    peer: CommandSpec
     peer_name: str = "peer"
     description: str = ""
+    target: float | None = None  # the ratio pybuild/peer the issue asks for (at most)
+    notes: Callable[[], str] | None = None  # shown beside the figures (e.g. pybuild's isolation)
     setup: Callable[[], None] | None = None  # once, before the warm-up
     before_each: Callable[[], None] | None = None  # before every run of either side
     teardown: Callable[[], None] | None = None  # once, at the end
@@ -80,6 +87,8 @@ class Result:
     pybuild_cmd: str
     peer_cmd: str
     runs: int
+    target: float | None = None
+    notes: str = ""
     pybuild: list[Sample] = field(default_factory=list)
     peer: list[Sample] = field(default_factory=list)
 
@@ -88,13 +97,19 @@ class Result:
             return statistics.median(getattr(s, attr) for s in samples)
 
         pw, qw = med(self.pybuild, "wall"), med(self.peer, "wall")
+        ratio = round(pw / qw, 3) if qw else None
+        # per-pair ratios: run i of pybuild against run i of the peer (they ran back to back)
+        pairs = [round(a.wall / b.wall, 3) for a, b in zip(self.pybuild, self.peer, strict=True) if b.wall]
+        rss = round(max(s.maxrss_kib for s in self.pybuild) / 1024, 1)
         return {
             "name": self.name, "description": self.description, "peer_name": self.peer_name,
             "pybuild_cmd": self.pybuild_cmd, "peer_cmd": self.peer_cmd, "runs": self.runs,
+            "notes": self.notes, "target": self.target,
+            "met": None if self.target is None or ratio is None else ratio <= self.target,
             "pybuild_wall_s": round(pw, 4), "peer_wall_s": round(qw, 4),
-            "ratio": round(pw / qw, 3) if qw else None,
+            "ratio": ratio, "pair_ratios": pairs,
             "pybuild_cpu_s": round(med(self.pybuild, "cpu"), 3), "peer_cpu_s": round(med(self.peer, "cpu"), 3),
-            "pybuild_maxrss_mib": round(max(s.maxrss_kib for s in self.pybuild) / 1024, 1),
+            "pybuild_maxrss_mib": rss, "rss_ok": rss <= RSS_LIMIT_MIB,
             "peer_maxrss_mib": round(max(s.maxrss_kib for s in self.peer) / 1024, 1),
             "pybuild_samples": [asdict(s) for s in self.pybuild],
             "peer_samples": [asdict(s) for s in self.peer],
@@ -106,7 +121,9 @@ class CaseFailed(Exception):
     pass
 
 
-def _show(cmd: Command) -> str:
+def _show(cmd: CommandSpec) -> str:
+    if callable(cmd):
+        cmd = cmd()
     return cmd if isinstance(cmd, str) else " ".join(cmd)
 
 
@@ -129,17 +146,22 @@ def run_once(cmd: Command, case: Case) -> Sample:
                   maxrss_kib=usage.ru_maxrss)
 
 
-def run_case(case: Case, runs: int, log: Callable[[str], None]) -> Result:
-    result = Result(case.name, case.description, case.peer_name, _show(case.pybuild), _show(case.peer), runs)
-    if case.setup:
-        log(f"[{case.name}] setup")
-        case.setup()
+def run_case(case: Case, runs: int, log: Callable[[str], None], warmup: bool = True) -> Result:
+    """setup, [warm-up], then ``runs`` rounds of pybuild then peer; teardown even on failure."""
+    result = Result(case.name, case.description, case.peer_name, "", "", runs, target=case.target)
     try:
-        for i in range(runs + 1):  # round 0 is the warm-up
-            for side, cmd, samples in (("pybuild", case.pybuild, result.pybuild),
-                                       (case.peer_name, case.peer, result.peer)):
+        if case.setup:
+            log(f"[{case.name}] setup")
+            case.setup()
+        result.pybuild_cmd, result.peer_cmd = _show(case.pybuild), _show(case.peer)
+        if case.notes:
+            result.notes = case.notes()
+        for i in range(0 if warmup else 1, runs + 1):  # round 0 is the warm-up
+            for side, spec, samples in (("pybuild", case.pybuild, result.pybuild),
+                                        (case.peer_name, case.peer, result.peer)):
                 if case.before_each:
                     case.before_each()
+                cmd = spec() if callable(spec) else spec
                 s = run_once(cmd, case)
                 if i > 0:
                     samples.append(s)
@@ -155,11 +177,24 @@ def discover(ctx: Context) -> list[Case]:
     import benchmarks.cases as pkg
 
     found: list[Case] = []
-    for mod in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if mod.name.startswith("_"):
+            continue
         module = importlib.import_module(f"benchmarks.cases.{mod.name}")
         if hasattr(module, "cases"):
             found.extend(module.cases(ctx))
+    found.sort(key=lambda c: _rank(c.name))
     return found
+
+
+# the order of the runs, results.md and the chart: the issue's cases in its order, then the rest
+CASE_ORDER = ["hello-cold", "hello-cached", "multistage-cold", "multistage-cached", "copymany-cold",
+              "copymany-cached", "copymany-changed", "biglayer-cold", "push", "pull", "pull-oci",
+              "layer-none", "layer-zstd", "layer-gzip"]
+
+
+def _rank(name: str) -> tuple[int, str]:
+    return (CASE_ORDER.index(name) if name in CASE_ORDER else len(CASE_ORDER), name)
 
 
 def machine() -> dict[str, object]:
@@ -175,9 +210,14 @@ def machine() -> dict[str, object]:
             "python": platform.python_version()}
 
 
-def write_results(new: list[dict[str, object]]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "results.json"
+def _ordered(cases: dict[str, dict[str, object]]) -> list[dict[str, object]]:
+    return sorted(cases.values(), key=lambda c: _rank(str(c["name"])))
+
+
+def write_results(new: list[dict[str, object]], results: Path = RESULTS) -> None:
+    """Merge ``new`` into results.json (others' entries kept); regenerate results.md and .png."""
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / "results.json"
     data: dict[str, object] = {"machine": machine(), "cases": {}}
     if path.exists():
         try:
@@ -192,12 +232,19 @@ def write_results(new: list[dict[str, object]]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)
-    (RESULTS / "results.md").write_text(render_md(data))
-    from benchmarks.chart import bar_chart
+    (results / "results.md").write_text(render_md(data))
+    from benchmarks.chart import ratio_chart
 
-    rows = [(str(c["name"]), float(c["pybuild_wall_s"]), float(c["peer_wall_s"]))
-            for c in sorted(cases.values(), key=lambda c: str(c["name"]))]
-    (RESULTS / "results.png").write_bytes(bar_chart(rows))
+    rows = [(str(c["name"]), float(c["ratio"]) if c["ratio"] is not None else 0.0,  # type: ignore[arg-type]
+             float(c["target"]) if c.get("target") is not None else None)  # type: ignore[arg-type]
+            for c in _ordered(cases)]
+    (results / "results.png").write_bytes(ratio_chart(rows))
+
+
+def _verdict(c: dict[str, object]) -> str:
+    if c.get("target") is None:
+        return ""
+    return f"<= {c['target']}: " + ("met" if c.get("met") else "**missed**")
 
 
 def render_md(data: dict[str, object]) -> str:
@@ -207,43 +254,53 @@ def render_md(data: dict[str, object]) -> str:
         "# pybuild benchmarks", "",
         f"Machine: {m.get('cpus')} CPUs ({m.get('cpu')}), Linux {m.get('kernel')}, Python {m.get('python')}.",
         "Median wall time over the counted runs (pybuild and peer alternated, after one warm-up each);",
-        "ratio = pybuild / peer (below 1 means pybuild is faster); CPU = user + system of the whole",
-        "process tree (median); RSS = the largest process's peak over the runs.", "",
-        "| case | peer | runs | pybuild s | peer s | ratio | pybuild CPU s | peer CPU s "
-        "| pybuild RSS MiB | peer RSS MiB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "ratio = pybuild / peer (below 1 means pybuild is faster), with the issue's target beside it;",
+        "pairs = the ratio of each back-to-back pair; CPU = user + system of the whole process tree",
+        f"(median); RSS = the largest process's peak over the runs (target for pybuild: <= {RSS_LIMIT_MIB} MiB).",
+        "Chart: [results.png](results.png) (one bar per case: the ratio; the black line is 1.0, the",
+        "red tick the target).", "",
+        "| case | peer | runs | pybuild s | peer s | ratio | target | pairs | pybuild CPU s | peer CPU s "
+        "| pybuild RSS MiB | peer RSS MiB | notes |",
+        "|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---|",
     ]
     cases = data["cases"]
     assert isinstance(cases, dict)
-    for name in sorted(cases):
-        c = cases[name]
-        lines.append(f"| {name} | {str(c['peer_name']).replace('|', '&#124;')} | {c['runs']} | {c['pybuild_wall_s']:.3f} | "
-                     f"{c['peer_wall_s']:.3f} | {c['ratio']:.2f} | {c['pybuild_cpu_s']:.2f} | "
-                     f"{c['peer_cpu_s']:.2f} | {c['pybuild_maxrss_mib']} | {c['peer_maxrss_mib']} |")
+    for c in _ordered(cases):
+        pairs = " ".join(f"{p:.2f}" for p in c.get("pair_ratios", []) or [])  # type: ignore[attr-defined]
+        rss = f"{c['pybuild_maxrss_mib']}" + ("" if c.get("rss_ok", True) else " **over**")
+        ratio = f"{c['ratio']:.2f}" if c["ratio"] is not None else "-"
+        lines.append(f"| {c['name']} | {str(c['peer_name']).replace('|', '&#124;')} | {c['runs']} | "
+                     f"{c['pybuild_wall_s']:.3f} | {c['peer_wall_s']:.3f} | {ratio} | {_verdict(c)} | {pairs} | "
+                     f"{c['pybuild_cpu_s']:.2f} | {c['peer_cpu_s']:.2f} | {rss} | {c['peer_maxrss_mib']} | "
+                     f"{c.get('notes', '')} |")
     lines += ["", "Commands:", ""]
-    for name in sorted(cases):
-        c = cases[name]
-        lines.append(f"- **{name}** ({c['description']}): pybuild `{c['pybuild_cmd']}`; "
+    for c in _ordered(cases):
+        lines.append(f"- **{c['name']}** ({c['description']}): pybuild `{c['pybuild_cmd']}`; "
                      f"{c['peer_name']} `{c['peer_cmd']}`")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description="pybuild vs peers")
-    p.add_argument("--runs", type=int, default=None, help="counted runs per side (default 5, 2 with --quick)")
+    p.add_argument("--runs", type=int, default=None,
+                   help="counted runs per side (default 5; 2 with --quick; 1 with --smoke)")
     p.add_argument("--cases", default="", help="comma-separated names or name prefixes (default: all)")
-    p.add_argument("--quick", action="store_true", help="small inputs, 2 runs: a smoke test")
+    p.add_argument("--quick", action="store_true", help="small inputs, 2 runs")
+    p.add_argument("--smoke", action="store_true",
+                   help="small inputs, 1 run, no warm-up; results go to benchmarks/work/smoke/results")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
-    p.add_argument("--no-write", action="store_true", help="do not update benchmarks/results/")
+    p.add_argument("--no-write", action="store_true", help="do not write any results")
+    p.add_argument("--results", type=Path, default=None, help="where results.{json,md,png} go")
     a = p.parse_args(argv)
-    runs = a.runs if a.runs is not None else (2 if a.quick else 5)
-    ctx = Context(work=WORK / ("quick" if a.quick else "full"), quick=a.quick)
+    runs = a.runs if a.runs is not None else (1 if a.smoke else 2 if a.quick else 5)
+    mode = "smoke" if a.smoke else "quick" if a.quick else "full"
+    ctx = Context(work=WORK / mode, quick=a.quick or a.smoke, smoke=a.smoke)
+    results = a.results or (WORK / "smoke" / "results" if a.smoke else RESULTS)
     ctx.work.mkdir(parents=True, exist_ok=True)
     cases = discover(ctx)
     if a.cases:
         wanted = [w.strip() for w in a.cases.split(",") if w.strip()]
-        cases = [c for c in cases if any(c.name == w or c.name.startswith(w + "-") or c.name.startswith(w)
-                                         for w in wanted)]
+        cases = [c for c in cases if any(c.name == w or c.name.startswith(w) for w in wanted)]
     if a.list:
         for c in cases:
             print(f"{c.name:24} {c.description}")
@@ -259,15 +316,15 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     for case in cases:
         try:
-            summaries.append(run_case(case, runs, log).summary())
+            summaries.append(run_case(case, runs, log, warmup=not a.smoke).summary())
         except CaseFailed as e:
             failed += 1
             log(f"FAILED {e}")
             continue
         s = summaries[-1]
         log(f"== {case.name}: pybuild {s['pybuild_wall_s']:.3f}s, {case.peer_name} {s['peer_wall_s']:.3f}s, "
-            f"ratio {s['ratio']}")
+            f"ratio {s['ratio']}" + (f" (target <= {case.target})" if case.target is not None else ""))
     if summaries and not a.no_write:
-        write_results(summaries)
-        print((RESULTS / "results.md").read_text())
+        write_results(summaries, results)
+        print((results / "results.md").read_text())
     return 1 if failed else 0
