@@ -501,6 +501,9 @@ class Store:
         ck_layers, ck_blobs = cache_mod.referenced(self)
         keep_layers |= ck_layers
         keep_blobs |= ck_blobs
+        from pybuild.builder import manifest_list
+
+        keep_blobs |= manifest_list.referenced(self)  # manifest lists: index, instance manifests, blobs
         for diff_id in keep_layers:
             try:
                 info = self.layer_info(diff_id)

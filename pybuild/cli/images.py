@@ -30,8 +30,9 @@ def registry_flags(f: Any) -> Any:
     f = click.option("--cert-dir", type=click.Path(), default=None, help="CA and client certificates.")(f)
     f = click.option("--authfile", type=click.Path(), default=None, help="Credentials file (auth.json).")(f)
     f = click.option("--creds", default=None, help="USER[:PASSWORD] for the registry.")(f)
-    f = click.option("--tls-verify/--no-tls-verify", "tls_verify", default=None,
-                     help="Verify TLS certificates (default: true, except for localhost).")(f)
+    f = click.option("--tls-verify", "tls_verify", type=click.BOOL, is_flag=False, flag_value=True, default=None,
+                     help="Verify TLS certificates: --tls-verify[=true|false] (default: true, except "
+                          "for localhost).")(f)
     return f
 
 

@@ -1,0 +1,374 @@
+"""Manifest lists (multi-platform image indexes) kept in the local store, as buildah keeps them.
+
+A list is a record in ``ROOT/manifest-lists.json`` — its name, the digest of its index
+JSON (stored as a blob, so ``manifest push`` sends those exact bytes) and, per instance
+(child manifest digest), where the instance's blobs come from: a store image
+(``{"image": ID}``) or a transport spec (``{"source": "docker://..."}``) whose blobs are
+fetched only when the list is pushed. Each instance's manifest and config are copied
+into the store when it is added (they are small, and they give the platform), so
+``inspect`` never needs the network.
+
+The store's gc keeps what lists reference through :func:`referenced`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Any, BinaryIO
+
+from pybuild.builder.store import Store, atomic_write, normalize_name
+from pybuild.errors import DigestMismatch, ImageNotFound, IntegrityError, StoreError, UserError
+from pybuild.events import EventCallback
+from pybuild.oci import spec
+from pybuild.oci.digest import Digest
+
+RECORDS = "manifest-lists.json"
+
+
+@dataclass
+class ManifestList:
+    """One list: its name, the digest of its index blob, and where each instance lives."""
+
+    name: str
+    digest: Digest
+    instances: dict[str, dict[str, str]] = field(default_factory=dict)
+    store: Store | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def raw(self) -> bytes:
+        """The index JSON, exact bytes."""
+        assert self.store is not None
+        return bytes(self.store.layout.read_blob(self.digest))
+
+    @property
+    def index(self) -> spec.Index:
+        doc = spec.parse_manifest(self.raw, spec.OCI_INDEX)
+        assert isinstance(doc, spec.Index)
+        return doc
+
+    def to_record(self) -> dict[str, Any]:
+        return {"name": self.name, "digest": str(self.digest), "instances": self.instances}
+
+
+# --- records -----------------------------------------------------------------------------------
+
+
+def _read(store: Store) -> list[dict[str, Any]]:
+    try:
+        data = json.loads((store.root / RECORDS).read_bytes())
+    except FileNotFoundError:
+        return []
+    except json.JSONDecodeError as e:
+        raise StoreError(f"{store.root / RECORDS} is corrupt: {e}") from e
+    if not isinstance(data, list):
+        raise StoreError(f"{store.root / RECORDS} is corrupt: not a list")
+    return data
+
+
+def _write(store: Store, records: list[dict[str, Any]]) -> None:
+    atomic_write(store.root / RECORDS, json.dumps(records, indent=1).encode() + b"\n")
+
+
+def _candidates(name: str) -> list[str]:
+    out = [name]
+    with contextlib.suppress(UserError):
+        out.insert(0, normalize_name(name))
+    return out
+
+
+def find(store: Store, name: str) -> ManifestList | None:
+    """The list called ``name`` (short names as for images: ``localhost/NAME:latest``)."""
+    records = _read(store)
+    for candidate in _candidates(name):
+        for rec in records:
+            if rec.get("name") == candidate:
+                return ManifestList(rec["name"], Digest(rec["digest"]), dict(rec.get("instances") or {}), store)
+    return None
+
+
+def get(store: Store, name: str) -> ManifestList:
+    found = find(store, name)
+    if found is None:
+        raise ImageNotFound(f"no manifest list named {name} in the local store")
+    return found
+
+
+def lists(store: Store) -> list[ManifestList]:
+    return [ManifestList(r["name"], Digest(r["digest"]), dict(r.get("instances") or {}), store)
+            for r in _read(store)]
+
+
+def _save(store: Store, index: spec.Index, name: str, instances: dict[str, dict[str, str]],
+          *, create: bool = False) -> ManifestList:
+    """Store the index blob, then (under the store lock) point the record at it."""
+    digest, _ = store.layout.put_bytes(index.to_json())
+    with store.lock():
+        records = _read(store)
+        rec = next((r for r in records if r.get("name") == name), None)
+        if rec is None:
+            rec = {"name": name}
+            records.append(rec)
+        elif create:
+            raise UserError(f"a manifest list named {name} already exists (use --amend to reuse it)")
+        rec["digest"] = str(digest)
+        rec["instances"] = instances
+        _write(store, records)
+    return ManifestList(name, Digest(digest), instances, store)
+
+
+def create(store: Store, name: str, *, amend: bool = False) -> ManifestList:
+    """An empty OCI index under ``name``; with ``amend`` an existing list is returned as is."""
+    full = normalize_name(name)
+    existing = find(store, full)
+    if existing is not None:
+        if amend:
+            return existing
+        raise UserError(f"a manifest list named {full} already exists (use --amend to reuse it)")
+    return _save(store, spec.Index([]), full, {}, create=True)
+
+
+def delete(store: Store, name: str) -> str:
+    """Forget a list (its blobs go at the next gc); returns its full name."""
+    lst = get(store, name)
+    with store.lock():
+        _write(store, [r for r in _read(store) if r.get("name") != lst.name])
+    return lst.name
+
+
+def referenced(store: Store) -> set[str]:
+    """Blobs the lists need: index, instance manifests, and what those manifests name."""
+    keep: set[str] = set()
+    for lst in lists(store):
+        keep.add(str(lst.digest))
+        try:
+            index = lst.index
+        except Exception:  # noqa: BLE001 - a broken list must not stop gc
+            continue
+        for desc in index.manifests:
+            keep.add(str(desc.digest))
+            with contextlib.suppress(Exception):
+                doc = spec.parse_manifest(store.layout.read_blob(desc.digest), desc.media_type)
+                if isinstance(doc, spec.Manifest):
+                    keep.update(str(d.digest) for d in doc.descriptors())
+    return keep
+
+
+# --- adding instances ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Found:
+    raw: bytes
+    media_type: str
+    platform: spec.Platform
+    origin: dict[str, str]
+
+
+def _platform(config_raw: bytes, arch: str | None, os: str | None, variant: str | None) -> spec.Platform:
+    cfg = spec.ImageConfig.from_json(config_raw)
+    base = cfg.platform
+    return replace(base, os=os or base.os, architecture=arch or base.architecture,
+                   variant=variant if variant is not None else (None if arch else base.variant))
+
+
+def _from_store(store: Store, ref: str, compression: str | None) -> _Found:
+    from pybuild.builder.store_transport import StoreSource
+
+    img = store.image(ref)
+    raw, media_type = StoreSource(store, img, compression=compression).get_manifest()
+    store.layout.put_bytes(raw)
+    return _Found(raw, media_type, spec.Platform("", ""), {"image": img.id})
+
+
+def _from_transport(store: Store, source_spec: str, platform: str | None, all_platforms: bool,
+                    options: dict[str, Any]) -> list[_Found]:
+    """Read the manifest(s) and config(s) of ``source_spec``, keep them in the store."""
+    from pybuild.oci.transport import open_source, select_manifest
+
+    src = open_source(source_spec, **options)
+    try:
+        raw, media_type = src.get_manifest()
+        doc = spec.parse_manifest(raw, media_type)
+        chosen: list[tuple[bytes, str]] = []
+        if isinstance(doc, spec.Index):
+            if all_platforms:
+                wanted = [d for d in doc.manifests if not (d.platform and d.platform.is_unknown())]
+            else:
+                wanted = [select_manifest(doc, platform, src.reference)]
+            for desc in wanted:
+                child, child_mt = src.get_manifest(desc.digest)
+                if len(child) != desc.size or Digest.of_bytes(child, desc.digest.algorithm) != desc.digest:
+                    raise DigestMismatch(f"manifest {desc.digest} does not match its descriptor",
+                                         where=src.reference)
+                chosen.append((child, desc.media_type if desc.media_type in spec.MANIFEST_TYPES else child_mt))
+        else:
+            chosen.append((raw, doc.media_type))
+        out: list[_Found] = []
+        for child, child_mt in chosen:
+            manifest = spec.parse_manifest(child, child_mt)
+            if not isinstance(manifest, spec.Manifest):
+                raise IntegrityError("an index lists another index", where=src.reference)
+            if not store.layout.has_blob(manifest.config.digest):
+                reader = src.get_blob(manifest.config)
+                try:
+                    store.layout.put_blob(reader, manifest.config.digest, manifest.config.size)
+                finally:
+                    reader.close()
+            store.layout.put_bytes(child)
+            out.append(_Found(child, manifest.media_type, spec.Platform("", ""), {"source": source_spec}))
+        return out
+    finally:
+        src.close()
+
+
+def add(store: Store, name: str, image: str, *, arch: str | None = None, os: str | None = None,
+        variant: str | None = None, annotations: dict[str, str] | None = None, all_platforms: bool = False,
+        compression: str | None = None, **options: Any) -> list[Digest]:
+    """Add ``image`` (a store image, a transport spec, or a registry reference) to list ``name``.
+
+    An instance with the same digest is replaced. ``options`` are registry options
+    (tls_verify, creds...) for reading a remote image; they are not stored, so pass them
+    again to :func:`push`. Returns the digests added.
+    """
+    from pybuild.oci.transport import is_transport_spec
+
+    lst = get(store, name)
+    if is_transport_spec(image):
+        found = _from_transport(store, image, _want(arch, os, variant), all_platforms, options)
+    elif store.find_image(image) is not None:
+        found = [_from_store(store, image, compression)]
+    else:
+        found = _from_transport(store, f"docker://{image}", _want(arch, os, variant), all_platforms, options)
+    entries = list(lst.index.manifests)
+    instances = dict(lst.instances)
+    added: list[Digest] = []
+    for f in found:
+        manifest = spec.parse_manifest(f.raw, f.media_type)
+        assert isinstance(manifest, spec.Manifest)
+        cfg = store.layout.read_blob(manifest.config.digest, manifest.config.size)
+        platform = _platform(cfg, arch, os, variant)
+        digest = Digest.of_bytes(f.raw)
+        desc = spec.Descriptor(manifest.media_type, digest, len(f.raw), annotations=annotations or None,
+                               platform=platform)
+        entries = [e for e in entries if e.digest != digest] + [desc]
+        instances[str(digest)] = f.origin
+        added.append(digest)
+    _save(store, replace(lst.index, manifests=entries), lst.name, instances)
+    return added
+
+
+def _want(arch: str | None, os: str | None, variant: str | None) -> str | None:
+    if not arch and not os:
+        return None
+    from pybuild.oci.platform_host import host_platform
+
+    hp = host_platform()
+    text = f"{os or 'linux'}/{arch or hp.architecture}"
+    return f"{text}/{variant}" if variant else text
+
+
+def remove(store: Store, name: str, digest: str) -> None:
+    """Drop the instance ``digest`` from list ``name``."""
+    lst = get(store, name)
+    entries = [e for e in lst.index.manifests if str(e.digest) != digest]
+    if len(entries) == len(lst.index.manifests):
+        raise ImageNotFound(f"manifest list {lst.name} has no instance {digest}")
+    instances = {k: v for k, v in lst.instances.items() if k != digest}
+    _save(store, replace(lst.index, manifests=entries), lst.name, instances)
+
+
+# --- pushing ---------------------------------------------------------------------------------------
+
+
+class ManifestListSource:
+    """A list as an ImageSource: index and manifests from the store, blobs from the store
+    or, when absent, from the instance's recorded transport (opened on first need)."""
+
+    def __init__(self, lst: ManifestList, options: dict[str, Any] | None = None) -> None:
+        assert lst.store is not None
+        self.store = lst.store
+        self.list = lst
+        self.reference = lst.name
+        self._options = options or {}
+        self._raw = lst.raw
+        self._owner: dict[str, str] = {}  # blob digest -> instance digest
+        self._sources: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
+        if digest is None:
+            return self._raw, spec.OCI_INDEX
+        if str(digest) not in self.list.instances:
+            raise ImageNotFound(f"manifest list {self.reference} has no instance {digest}")
+        raw = bytes(self.store.layout.read_blob(digest))
+        doc = spec.parse_manifest(raw)
+        if isinstance(doc, spec.Manifest):
+            for d in doc.descriptors():
+                self._owner.setdefault(str(d.digest), str(digest))
+        return raw, doc.media_type
+
+    def get_blob(self, desc: spec.Descriptor) -> BinaryIO:
+        if self.store.layout.has_blob(desc.digest):
+            return self.store.layout.open_raw(desc.digest, desc.size)  # type: ignore[no-any-return]
+        instance = self._owner.get(str(desc.digest))
+        origin = self.list.instances.get(instance or "", {})
+        source_spec = origin.get("source")
+        if not source_spec:
+            what = f"image {origin['image'][:12]}" if origin.get("image") else "the local store"
+            raise StoreError(f"blob {desc.digest} of instance {instance} is missing from {what} "
+                             "(was the image removed?)", where=self.reference)
+        from pybuild.oci.transport import open_source
+
+        with self._lock:
+            src = self._sources.get(source_spec)
+            if src is None:
+                src = self._sources[source_spec] = open_source(source_spec, **self._options)
+        return src.get_blob(desc)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        for src in self._sources.values():
+            with contextlib.suppress(Exception):
+                src.close()
+        self._sources.clear()
+
+
+def push(store: Store, name: str, dest_spec: str, *, all_instances: bool = True, format: str | None = None,
+         compression: str | None = None, on_event: EventCallback | None = None,
+         source_options: dict[str, Any] | None = None, **options: Any) -> Digest:
+    """Copy list ``name`` (with every instance when ``all_instances``) to ``dest_spec``.
+
+    Without ``all_instances`` only the index is written: its instances must already be
+    at the destination. Returns the digest of the index written.
+    """
+    from pybuild.oci.transport import copy_image, open_destination
+
+    lst = get(store, name)
+    if not lst.index.manifests:
+        raise UserError(f"manifest list {lst.name} is empty (add images with `manifest add`)")
+    src = ManifestListSource(lst, source_options if source_options is not None else options)
+    try:
+        dst = open_destination(dest_spec, **options)
+        try:
+            if all_instances:
+                return copy_image(src, dst, all_platforms=True, format=format, compression=compression,
+                                  on_event=on_event)
+            raw = lst.raw
+            index = lst.index
+            if format == "docker" and not index.is_docker:
+                raw = spec.to_docker_manifest(index).to_json()
+            media_type = spec.parse_manifest(raw).media_type
+            dst.put_manifest(raw, media_type, top_level=True)
+            dst.commit()
+            return Digest.of_bytes(raw)
+        finally:
+            with contextlib.suppress(Exception):
+                dst.close()
+    finally:
+        src.close()
+
+
+__all__ = ["ManifestList", "ManifestListSource", "RECORDS", "find", "get", "lists", "create", "delete",
+           "add", "remove", "push", "referenced"]
