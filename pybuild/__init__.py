@@ -7,6 +7,12 @@ nothing and has no side effects.
     import pybuild
     store = pybuild.Store("/var/lib/pybuild")
     image = pybuild.build(".", tags=["myapp"], store=store, on_event=print)
+
+    ctr = store.from_image("busybox")          # buildah from
+    ctr.run(["sh", "-c", "echo hi > /hi"])      # buildah run
+    ctr.copy("./app", "/app")                   # buildah copy
+    ctr.config(cmd=["/app/run"])                # buildah config
+    image = ctr.commit("myapp", rm=True)        # buildah commit
 """
 
 from __future__ import annotations
@@ -32,19 +38,31 @@ _EXPORTS: dict[str, str] = {
     "DigestMismatch": "pybuild.errors",
     "UnsafeContentError": "pybuild.errors",
     "StoreError": "pybuild.errors",
+    "StoreVersionError": "pybuild.errors",
+    "LockTimeout": "pybuild.errors",
     "BuildError": "pybuild.errors",
     "StepFailed": "pybuild.errors",
     "SandboxError": "pybuild.errors",
     "RegistryError": "pybuild.errors",
     "AuthError": "pybuild.errors",
+    "RegistryNotFound": "pybuild.errors",
     # events
     "Event": "pybuild.events",
     # references and digests
     "Digest": "pybuild.oci.digest",
     "Reference": "pybuild.oci.reference",
-    # the store and images
-    "Store": "pybuild.builder.store",
-    "Image": "pybuild.builder.store",
+    # the store, images and working containers
+    "Store": "pybuild.api",
+    "Image": "pybuild.api",
+    "WorkingContainer": "pybuild.api",
+    "PruneReport": "pybuild.api",
+    "default_root": "pybuild.api",
+    # operations
+    "build": "pybuild.api",
+    "pull": "pybuild.api",
+    "push": "pybuild.api",
+    "copy": "pybuild.api",
+    "inspect": "pybuild.api",
 }
 
 __all__ = [
@@ -62,20 +80,42 @@ __all__ = [
     "DigestMismatch",
     "UnsafeContentError",
     "StoreError",
+    "StoreVersionError",
+    "LockTimeout",
     "BuildError",
     "StepFailed",
     "SandboxError",
     "RegistryError",
     "AuthError",
+    "RegistryNotFound",
     "Event",
     "Digest",
     "Reference",
     "Store",
     "Image",
+    "WorkingContainer",
+    "PruneReport",
+    "default_root",
+    "build",
+    "pull",
+    "push",
+    "copy",
+    "inspect",
 ]
 
 if TYPE_CHECKING:
-    from pybuild.builder.store import Image, Store
+    from pybuild.api import (
+        Image,
+        PruneReport,
+        Store,
+        WorkingContainer,
+        build,
+        copy,
+        default_root,
+        inspect,
+        pull,
+        push,
+    )
     from pybuild.errors import (
         AuthError,
         BuildError,
@@ -87,11 +127,14 @@ if TYPE_CHECKING:
         ImageNotFound,
         IntegrityError,
         InvalidReference,
+        LockTimeout,
         PybuildError,
         RegistryError,
+        RegistryNotFound,
         SandboxError,
         StepFailed,
         StoreError,
+        StoreVersionError,
         UnsafeContentError,
         UnsupportedError,
         UserError,

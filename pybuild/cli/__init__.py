@@ -31,6 +31,18 @@ COMMANDS: dict[str, str] = {
     "bud": "bud:bud_cmd",
     "login": "login:login_cmd",
     "logout": "login:logout_cmd",
+    "from": "containers:from_cmd",
+    "run": "containers:run_cmd",
+    "copy": "containers:copy_cmd",
+    "add": "containers:add_cmd",
+    "config": "containers:config_cmd",
+    "commit": "containers:commit_cmd",
+    "mount": "containers:mount_cmd",
+    "umount": "containers:umount_cmd",
+    "containers": "containers:containers_cmd",
+    "rm": "containers:rm_cmd",
+    "rename": "containers:rename_cmd",
+    "prune": "containers:prune_cmd",
 }
 ALIASES = {"build": "bud"}
 

@@ -1,0 +1,343 @@
+"""The library surface re-exported by ``pybuild/__init__.py``: a store, its working
+containers, and the build / pull / push / copy / inspect operations.
+
+Everything here is a thin, typed front over the engine (``pybuild.builder``) and the
+formats (``pybuild.oci``): the same code the command line runs. Nothing prints;
+long operations report :class:`pybuild.Event` values to an ``on_event`` callback.
+Every error raised on purpose is a :class:`pybuild.PybuildError`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pybuild.builder import store as _store
+from pybuild.builder.store import Image
+from pybuild.builder.workflow import PruneReport
+from pybuild.events import EventCallback
+from pybuild.oci.digest import Digest
+
+StrPath = str | os.PathLike[str]
+
+
+def default_root() -> str:
+    """Where the store lives unless told: ``$PYBUILD_ROOT``, else ``/var/lib/pybuild`` as root,
+    else ``$XDG_DATA_HOME/pybuild`` (the same default as the command line)."""
+    env = os.environ.get("PYBUILD_ROOT")
+    if env:
+        return env
+    if os.geteuid() == 0:
+        return "/var/lib/pybuild"
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data, "pybuild")
+
+
+class Store(_store.Store):
+    """The local image store at ``root`` (default: :func:`default_root`): images, layers,
+    the build cache and working containers. Cheap to open; created on first use.
+
+    Besides the image methods (``images()``, ``image(ref)``, ``find_image(ref)``,
+    ``tag(ref, *names)``, ``remove_image(ref)``), it makes and finds working containers."""
+
+    def __init__(self, root: StrPath | None = None, *, storage_driver: str | None = None) -> None:
+        super().__init__(root if root is not None else default_root(), storage_driver=storage_driver)
+
+    def from_image(self, image: str = "scratch", *, name: str | None = None, pull: str = "missing",
+                   on_event: EventCallback | None = None, **registry_options: Any) -> WorkingContainer:
+        """A new working container on ``image`` (a name, ID, transport spec, or ``scratch``),
+        pulled first if needed per ``pull`` (always | missing | never). Named like buildah's:
+        ``busybox-working-container``, then ``-1``, ``-2``... unless ``name`` is given.
+        The container is recorded in the store and outlives this process."""
+        from pybuild.builder import workflow
+
+        wc = workflow.from_image(self, image, name=name, pull=pull, on_event=on_event, **registry_options)
+        return WorkingContainer(wc, on_event)
+
+    def container(self, ref: str) -> WorkingContainer:
+        """The working container called ``ref`` (name, ID or ID prefix)."""
+        from pybuild.builder import workflow
+
+        return WorkingContainer(workflow.get(self, ref))
+
+    def containers(self) -> list[WorkingContainer]:
+        """Every working container made by :meth:`from_image` (or ``pybuild from``)."""
+        from pybuild.builder import workflow
+
+        return [WorkingContainer(wc) for wc in workflow.containers(self)]
+
+    def prune(self, *, all_images: bool = False, on_event: EventCallback | None = None) -> PruneReport:
+        """Free space: dangling images (``all_images``: every image no container uses), the
+        build cache, and the layers and blobs nothing uses any more."""
+        from pybuild.builder import workflow
+
+        return workflow.prune(self, all_images=all_images, on_event=on_event)
+
+
+def _open(store: Store | StrPath | None) -> Store:
+    if isinstance(store, Store):
+        return store
+    if isinstance(store, _store.Store):
+        return Store(store.root, storage_driver=store.storage_driver)
+    return Store(store)
+
+
+class WorkingContainer:
+    """A container being built by hand, buildah-style: run commands, copy files, edit the
+    config, commit. Get one from :meth:`Store.from_image` or :meth:`Store.container`.
+
+    Its state is kept in the store after each call, so another process (or the
+    ``pybuild`` command) can pick it up by name. ``on_event`` given to
+    :meth:`Store.from_image` is used by every call that does not pass its own."""
+
+    def __init__(self, wc: Any, on_event: EventCallback | None = None) -> None:
+        self._wc = wc
+        self.on_event = on_event
+
+    def __repr__(self) -> str:
+        return f"<pybuild.WorkingContainer {self.name!r} from {self.image!r}>"
+
+    def _events(self, on_event: EventCallback | None) -> EventCallback | None:
+        return on_event if on_event is not None else self.on_event
+
+    @property
+    def name(self) -> str:
+        return self._wc.name  # type: ignore[no-any-return]
+
+    @property
+    def id(self) -> str:
+        return self._wc.id  # type: ignore[no-any-return]
+
+    @property
+    def image(self) -> str:
+        """The name (or ID) of the image the container started from; ``scratch`` if none."""
+        return str(self._wc.state.get("image_name") or "scratch")
+
+    @property
+    def store(self) -> Store:
+        return _open(self._wc.store)
+
+    @property
+    def image_config(self) -> dict[str, Any]:
+        """The image config the next commit will write (OCI JSON keys), as a fresh dict."""
+        import json
+
+        result: dict[str, Any] = json.loads(self._wc.config.to_json(docker=True))
+        return result
+
+    def run(self, command: Sequence[str] | str, *, env: Mapping[str, str] | None = None, user: str | None = None,
+            workdir: str | None = None, isolation: str | None = None, network: str = "host",
+            volumes: Sequence[str] = (), mounts: Sequence[str] = (), check: bool = True,
+            output: Callable[[bytes], None] | None = None, on_event: EventCallback | None = None) -> int:
+        """Run ``command`` (an argv list, or a string for ``/bin/sh -c``) inside the container.
+
+        Its output goes to ``output`` if given, else to ``on_event`` as "output" events.
+        ``volumes`` are ``SRC:DST[:ro]``; ``mounts`` are ``type=bind,src=..,dst=..`` or
+        ``type=tmpfs,dst=..``. Returns the exit status; a non-zero status raises
+        :class:`pybuild.StepFailed` unless ``check`` is false."""
+        from pybuild.builder import workflow
+
+        argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
+        extra = [workflow.parse_volume(v) for v in volumes] + [workflow.parse_mount(m) for m in mounts]
+        return workflow.run(self._wc, argv, env=dict(env or {}), user=user, workdir=workdir, isolation=isolation,
+                            network=network, mounts=extra, check=check, output=output,
+                            on_event=self._events(on_event))
+
+    def copy(self, src: StrPath | Sequence[StrPath], dest: str, *, chown: str | None = None,
+             chmod: str | None = None, from_: str | None = None, on_event: EventCallback | None = None) -> None:
+        """Copy host path(s) ``src`` to ``dest`` in the container, with COPY's rules (a
+        directory copies its contents; files become root's unless ``chown``). With
+        ``from_`` (a container or image), ``src`` names paths inside that instead."""
+        from pybuild.builder import workflow
+
+        workflow.copy(self._wc, _paths(src), dest, chown=chown, chmod=chmod, from_=from_,
+                      on_event=self._events(on_event))
+
+    def add(self, src: StrPath | Sequence[StrPath], dest: str, *, chown: str | None = None,
+            chmod: str | None = None, checksum: str | None = None, on_event: EventCallback | None = None) -> None:
+        """Like :meth:`copy`, and also fetches http(s) URLs (``checksum``: ``sha256:HEX`` to
+        verify) and unpacks local tar archives (plain, gzip, bzip2, xz, zstd)."""
+        from pybuild.builder import workflow
+
+        workflow.copy(self._wc, _paths(src), dest, chown=chown, chmod=chmod, add=True, checksum=checksum,
+                      on_event=self._events(on_event))
+
+    def config(self, *, cmd: Sequence[str] | str | None = None, entrypoint: Sequence[str] | str | None = None,
+               env: Mapping[str, str] | None = None, unset_env: Sequence[str] = (),
+               labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None,
+               user: str | None = None, workdir: str | None = None, ports: Sequence[str] = (),
+               volumes: Sequence[str] = (), shell: Sequence[str] | None = None, stop_signal: str | None = None,
+               healthcheck: Sequence[str] | str | None = None, healthcheck_interval: str | None = None,
+               healthcheck_timeout: str | None = None, healthcheck_retries: int | None = None,
+               onbuild: Sequence[str] = (), author: str | None = None, created_by: str | None = None,
+               arch: str | None = None, os: str | None = None, on_event: EventCallback | None = None) -> None:
+        """Change the image config the container will be committed with (``pybuild config``).
+
+        A string ``cmd`` is a JSON array or shell words; a string ``entrypoint`` runs under
+        ``/bin/sh -c``. Values in ``env`` may use ``$VAR`` from the current Env. SHELL,
+        HEALTHCHECK and ONBUILD are kept only by ``commit(format="docker")``."""
+        from pybuild.builder import workflow
+
+        changes = workflow.ConfigChanges(
+            cmd=list(cmd) if cmd is not None and not isinstance(cmd, str) else cmd,
+            entrypoint=list(entrypoint) if entrypoint is not None and not isinstance(entrypoint, str) else entrypoint,
+            env=[f"{k}={v}" for k, v in (env or {}).items()] + [f"{k}-" for k in unset_env],
+            labels=[f"{k}={v}" for k, v in (labels or {}).items()],
+            annotations=[f"{k}={v}" for k, v in (annotations or {}).items()],
+            user=user, workdir=workdir, ports=[str(p) for p in ports], volumes=list(volumes),
+            shell=list(shell) if shell is not None else None, stop_signal=stop_signal,
+            healthcheck=list(healthcheck) if healthcheck is not None and not isinstance(healthcheck, str)
+            else healthcheck,
+            healthcheck_interval=healthcheck_interval, healthcheck_timeout=healthcheck_timeout,
+            healthcheck_retries=healthcheck_retries, onbuild=list(onbuild), author=author,
+            created_by=created_by, arch=arch, os=os)
+        workflow.apply_config(self._wc, changes, on_event=self._events(on_event))
+
+    def commit(self, name: str | None = None, *, format: str = "oci", squash: bool = False,
+               timestamp: int | None = None, rm: bool = False, on_event: EventCallback | None = None) -> Image:
+        """Write the container's changes as a layer and its config as an image called ``name``
+        (or a transport destination such as ``oci:DIR:TAG``). ``format``: oci | docker;
+        ``timestamp``: created time and new files' mtimes; ``rm``: remove the container after."""
+        from pybuild.builder import workflow
+
+        return workflow.commit(self._wc, name, format=format, squash=squash, timestamp=timestamp, rm=rm,
+                               on_event=self._events(on_event))
+
+    def mount(self) -> Path:
+        """Mount the root filesystem and return its path; it stays mounted until :meth:`unmount`."""
+        from pybuild.builder import workflow
+
+        return workflow.mount(self._wc)
+
+    def unmount(self) -> None:
+        from pybuild.builder import workflow
+
+        workflow.unmount(self._wc)
+
+    @property
+    def mountpoint(self) -> Path | None:
+        """Where the root filesystem is mounted, or None when it is not."""
+        from pybuild.builder import workflow
+
+        return self._wc.mountpoint if workflow.is_mounted(self._wc) else None  # type: ignore[no-any-return]
+
+    def rename(self, new_name: str) -> None:
+        from pybuild.builder import workflow
+
+        workflow.rename(self._wc.store, self._wc, new_name)
+
+    def remove(self) -> None:
+        """Unmount and delete the container (the images it committed stay)."""
+        from pybuild.builder import workflow
+
+        workflow.remove(self._wc)
+
+    def inspect(self) -> dict[str, Any]:
+        """What ``pybuild inspect --type container`` shows."""
+        from pybuild.builder.inspect import inspect_container
+
+        return inspect_container(self._wc.store, self.id)
+
+
+def _paths(src: StrPath | Sequence[StrPath]) -> list[str]:
+    if isinstance(src, str | os.PathLike):
+        return [os.fspath(src)]
+    return [os.fspath(s) for s in src]
+
+
+def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[str] = (),
+          build_args: Mapping[str, str] | None = None, target: str | None = None, *,
+          store: Store | StrPath | None = None, layers: bool = True, no_cache: bool = False,
+          pull: str = "missing", format: str = "oci", labels: Mapping[str, str] | None = None,
+          annotations: Mapping[str, str] | None = None, squash: bool = False, timestamp: int | None = None,
+          isolation: str | None = None, network: str = "host", build_contexts: Mapping[str, StrPath] | None = None,
+          containerfile_text: str | None = None, on_event: EventCallback | None = None) -> Image:
+    """Build the Containerfile (``file``, default ``Containerfile`` or ``Dockerfile`` in
+    ``context``; or ``containerfile_text``) and return the image, named by ``tags``.
+
+    ``on_event`` receives a "step" event as each step starts, "cache-hit" when a step
+    comes from the cache, "output" for what RUN steps print, and "image" at the end."""
+    from pybuild.builder.executor import build as run_build
+    from pybuild.builder.options import BuildOptions, OutputOptions, RunOptions
+    from pybuild.errors import ConfigError
+
+    if format not in ("oci", "docker"):
+        raise ConfigError(f"invalid format {format!r} (oci or docker)")
+    out = OutputOptions(tags=list(tags), format=format, labels=dict(labels or {}),
+                        annotations=dict(annotations or {}), squash=squash, timestamp=timestamp)
+    options = BuildOptions(context=os.fspath(context), containerfile=os.fspath(file) if file is not None else None,
+                           containerfile_text=containerfile_text, build_args=dict(build_args or {}),
+                           build_contexts={k: os.fspath(v) for k, v in (build_contexts or {}).items()},
+                           target=target, layers=layers, no_cache=no_cache, pull=pull,
+                           run=RunOptions(isolation=isolation, network=network), output=out, on_event=on_event)
+    return run_build(_open(store), options)
+
+
+def pull(source: str, *, store: Store | StrPath | None = None, name: str | None = None,
+         platform: str | None = None, on_event: EventCallback | None = None, **registry_options: Any) -> Image:
+    """Copy an image into the store: a registry reference (``busybox``, ``host:5000/a/b:1``)
+    or a transport spec (``oci:DIR[:REF]``, ``oci-archive:``, ``docker-archive:``, ``dir:``,
+    ``docker://``). Registry options: ``tls_verify``, ``creds``, ``authfile``, ``cert_dir``."""
+    from pybuild.builder.store_transport import pull_into_store
+    from pybuild.oci.reference import Reference
+    from pybuild.oci.transport import is_transport_spec
+
+    names = [name] if name else []
+    spec = source
+    if not is_transport_spec(source):
+        ref = str(Reference.parse(source))
+        spec = f"docker://{ref}"
+        names = names or [ref]
+    return pull_into_store(_open(store), spec, names=names, platform=platform, on_event=on_event,
+                           **registry_options)
+
+
+def push(image: str, destination: str, *, store: Store | StrPath | None = None, format: str | None = None,
+         compression: str | None = None, on_event: EventCallback | None = None, **registry_options: Any) -> Digest:
+    """Copy ``image`` from the store to ``destination`` (a transport spec, or a registry
+    reference); returns the digest of the manifest written."""
+    from pybuild.builder.store_transport import push_from_store
+    from pybuild.oci.transport import is_transport_spec
+
+    s = _open(store)
+    dest = destination if is_transport_spec(destination) else f"docker://{destination}"
+    return push_from_store(s, s.image(image), dest, format=format, compression=compression, on_event=on_event,
+                           **registry_options)
+
+
+def copy(source: str, destination: str, *, platform: str | None = None, all_platforms: bool = False,
+         format: str | None = None, compression: str | None = None,
+         source_options: Mapping[str, Any] | None = None, destination_options: Mapping[str, Any] | None = None,
+         on_event: EventCallback | None = None) -> Digest:
+    """``skopeo copy``: move an image between two transports without a store (bytes kept
+    exact unless ``format`` or ``compression`` asks for a change); returns the manifest digest."""
+    from pybuild.oci.transport import copy as transport_copy
+
+    return transport_copy(source, destination, source_options=dict(source_options or {}),
+                          destination_options=dict(destination_options or {}), platform=platform,
+                          all_platforms=all_platforms, format=format, compression=compression, on_event=on_event)
+
+
+def inspect(ref: str, *, store: Store | StrPath | None = None, type: str | None = None) -> dict[str, Any]:
+    """What ``pybuild inspect`` shows for a working container or an image of the store
+    (``type``: "container" or "image"; default: a container if one has that name)."""
+    from pybuild.builder.inspect import inspect_container, inspect_image
+    from pybuild.errors import ConfigError, ContainerNotFound
+
+    s = _open(store)
+    if type == "image":
+        return inspect_image(s, ref)
+    if type == "container":
+        return inspect_container(s, ref)
+    if type is not None:
+        raise ConfigError(f"invalid inspect type {type!r} (container or image)")
+    try:
+        return inspect_container(s, ref)
+    except ContainerNotFound:
+        return inspect_image(s, ref)
+
+
+__all__ = ["Store", "WorkingContainer", "PruneReport", "Image", "build", "pull", "push", "copy", "inspect",
+           "default_root"]

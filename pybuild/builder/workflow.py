@@ -1,0 +1,668 @@
+"""Working-container operations: buildah's `from`, `run`, `copy`/`add`, `config`, `commit`,
+`mount`, `umount`, `rm`, `rename` and `prune`, shared by the CLI verbs and the library.
+
+Every operation loads the container from its record in the store, does its work and
+saves the record again, so a container lives across processes and outlives the one
+that made it (a killed `pybuild run` leaves a record that `rm` cleans). RUN and
+COPY/ADD reuse the build steps' code (sandbox, run_step's hosts file, copier,
+copy_step's owner lookup, unpacker and URL download); commit follows
+``steps.write_final_image`` (OCI drops HEALTHCHECK/ONBUILD/SHELL, ``--squash``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pybuild.builder.container import WorkingContainer, cleanup_dead
+from pybuild.builder.store import Image, Store, _remove_tree, _tree_size
+from pybuild.errors import ConfigError, ImageNotFound, StepFailed, UserError
+from pybuild.events import IMAGE, INFO, OUTPUT, STEP, EventCallback, emit
+from pybuild.oci.spec import History, rfc3339
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PULL_POLICIES = ("always", "missing", "never")
+
+
+# ---------------------------------------------------------------------- from
+
+
+def container_base_name(ref: str, image: Image | None) -> str:
+    """buildah's naming: ``<image basename>-working-container``; scratch gives ``working-container``."""
+    if image is None:
+        return "working-container"
+    name = ref
+    bare = ref[7:] if ref.startswith("sha256:") else ref
+    if re.fullmatch(r"[0-9a-f]{3,64}", bare) and image.id.startswith(bare):
+        if not image.names:
+            return "working-container"
+        name = image.names[0]
+    if ":" in name.split("/")[0] and name.split(":", 1)[0] in _TRANSPORTS:
+        name = name.split(":", 1)[1]
+    name = name.split("@", 1)[0].rstrip("/")
+    last = name.rsplit("/", 1)[-1]
+    last = last.split(":", 1)[0] or "working"
+    return f"{last}-working-container"
+
+
+_TRANSPORTS = ("oci", "oci-archive", "docker-archive", "dir", "docker")
+
+
+def resolve_image(store: Store, ref: str, *, pull: str = "missing", on_event: EventCallback | None = None,
+                  **registry_options: Any) -> Image:
+    """The image ``ref`` names: from the store (per the pull policy) or pulled into it."""
+    from pybuild.builder.store_transport import pull_into_store
+    from pybuild.oci.transport import is_transport_spec
+
+    if pull not in PULL_POLICIES:
+        raise ConfigError(f"invalid pull policy {pull!r} (always, missing or never)")
+    transport = is_transport_spec(ref)
+    if not transport and pull != "always":
+        found = store.find_image(ref)
+        if found is not None:
+            return found
+        if pull == "never":
+            raise ImageNotFound(f"image {ref} is not in the local store (--pull=never)")
+    if transport:
+        return pull_into_store(store, ref, names=[], on_event=on_event, **registry_options)
+    from pybuild.oci.reference import Reference
+
+    name = str(Reference.parse(ref))
+    return pull_into_store(store, f"docker://{name}", names=[name], on_event=on_event, **registry_options)
+
+
+def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "missing",
+               on_event: EventCallback | None = None, **registry_options: Any) -> WorkingContainer:
+    """A new working container on image ``ref`` (``scratch``: an empty one), recorded in the store."""
+    emit(on_event, STEP, f"FROM {ref}", op="from", image=ref)
+    image = None if ref == "scratch" else resolve_image(store, ref, pull=pull, on_event=on_event,
+                                                         **registry_options)
+    with store.lock():
+        taken = {wc.name for wc in WorkingContainer.all(store) if wc.name}
+        if name:
+            if name in taken:
+                raise ConfigError(f"the container name {name!r} is already in use")
+            chosen = name
+        else:
+            base = container_base_name(ref, image)
+            chosen, n = base, 0
+            while chosen in taken:
+                n += 1
+                chosen = f"{base}-{n}"
+        wc = WorkingContainer.create(store, image, name=chosen, record=True)
+        if image is None:
+            wc.config.config.env = [f"PATH={DEFAULT_PATH}"]
+            wc.save()
+    emit(on_event, INFO, chosen, op="from", container=chosen, id=wc.id)
+    return wc
+
+
+# ---------------------------------------------------------------------- lookup, listing
+
+
+def get(store: Store, ref: str) -> WorkingContainer:
+    """The working container called ``ref`` (name, ID or ID prefix); ContainerNotFound if none."""
+    return WorkingContainer.load(store, ref)
+
+
+def containers(store: Store, *, all: bool = False) -> list[WorkingContainer]:
+    """Working containers made by `from` (``all``: also those a build made for itself)."""
+    return [wc for wc in WorkingContainer.all(store) if all or not wc.state.get("internal")]
+
+
+def describe(wc: WorkingContainer) -> dict[str, Any]:
+    """A container as `pybuild containers --json` shows it (buildah's keys)."""
+    return {"id": wc.id, "builder": True, "imageid": wc.state.get("image_id", ""),
+            "imagename": wc.state.get("image_name", ""), "containername": wc.name,
+            "mounted": bool(wc.state.get("mounted")), "mountpoint": str(wc.mountpoint),
+            "created": wc.state.get("created", 0)}
+
+
+def is_mounted(wc: WorkingContainer) -> bool:
+    """Whether the container's root filesystem is mounted now."""
+    from pybuild.builder.sandbox.overlay import is_mounted as mounted
+
+    return mounted(str(wc.mountpoint))
+
+
+def mount(wc: WorkingContainer) -> Path:
+    """Mount the root filesystem and leave it mounted (for tools that edit files directly)."""
+    path = wc.mountpoint if is_mounted(wc) and wc.state.get("mounted") else wc.mount()
+    wc.state["user_mounted"] = True
+    wc.save()
+    return path
+
+
+def unmount(wc: WorkingContainer) -> None:
+    wc.unmount()
+    if wc.state.pop("user_mounted", None) is not None:
+        wc.save()
+
+
+def remove(wc: WorkingContainer) -> None:
+    """Unmount (if mounted) and delete a container; its committed layers stay until `prune`."""
+    wc.remove()
+
+
+def rename(store: Store, wc: WorkingContainer, new_name: str) -> None:
+    if not new_name or "/" in new_name:
+        raise ConfigError(f"invalid container name {new_name!r}")
+    with store.lock():
+        for other in WorkingContainer.all(store):
+            if other.name == new_name and other.id != wc.id:
+                raise ConfigError(f"the container name {new_name!r} is already in use")
+        wc.state["name"] = new_name
+        wc.save()
+
+
+@contextlib.contextmanager
+def _rootfs(wc: WorkingContainer, stubs: list[tuple[str, bool]] | None = None) -> Iterator[str]:
+    """The container's rootfs for one operation: mounted for it (with ``stubs``), then
+    unmounted — or, if the user mounted it, remounted as it was."""
+    user_mounted = bool(wc.state.get("user_mounted")) and is_mounted(wc)
+    if user_mounted and not stubs:
+        yield str(wc.mountpoint)
+        return
+    try:
+        with wc.mounted(stubs or []) as root:
+            yield str(root)
+    finally:
+        if user_mounted:
+            wc.mount()
+
+
+# ---------------------------------------------------------------------- run
+
+
+def parse_mount(value: str) -> Any:
+    """``--mount type=bind,src=HOST,dst=PATH[,ro]`` or ``type=tmpfs,dst=PATH[,size=N]``."""
+    from pybuild.builder.sandbox import Mount
+
+    fields: dict[str, str] = {}
+    for part in value.split(","):
+        key, sep, val = part.partition("=")
+        fields[key.strip().lower()] = val if sep else "true"
+    kind = fields.pop("type", "bind")
+    target = fields.pop("destination", None) or fields.pop("dst", None) or fields.pop("target", None)
+    if not target:
+        raise ConfigError(f"--mount {value!r}: no destination (dst=PATH)")
+    readonly = any(fields.pop(k, "false").lower() in ("true", "1", "") for k in ("ro", "readonly"))
+    if fields.pop("rw", None) is not None:
+        readonly = False
+    if kind == "bind":
+        src = fields.pop("source", None) or fields.pop("src", None)
+        if not src:
+            raise ConfigError(f"--mount {value!r}: no source (src=PATH)")
+        if not os.path.exists(src):
+            raise ConfigError(f"--mount source {src} does not exist")
+        return Mount(target=target, source=os.path.abspath(src), type="bind", readonly=readonly)
+    if kind == "tmpfs":
+        opts = {k.replace("tmpfs-", ""): v for k, v in fields.items() if k in ("size", "mode", "tmpfs-size",
+                                                                              "tmpfs-mode")}
+        return Mount(target=target, source=None, type="tmpfs", readonly=False, options=opts)
+    raise ConfigError(f"--mount type={kind} is not supported by run (bind or tmpfs)")
+
+
+def parse_volume(value: str) -> Any:
+    """``-v SRC:DST[:ro]`` as a bind mount."""
+    from pybuild.builder.sandbox import Mount
+
+    parts = value.split(":")
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise ConfigError(f"invalid --volume {value!r} (use SRC:DST[:ro])")
+    opts = parts[2].split(",") if len(parts) > 2 else []
+    if not os.path.exists(parts[0]):
+        raise ConfigError(f"--volume source {parts[0]} does not exist")
+    return Mount(target=parts[1], source=os.path.abspath(parts[0]), type="bind", readonly="ro" in opts)
+
+
+def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | Sequence[str] = (),
+        user: str | None = None, workdir: str | None = None, isolation: str | None = None,
+        network: str = "host", mounts: Sequence[Any] = (), cap_add: Sequence[str] = (),
+        cap_drop: Sequence[str] = (), add_hosts: Sequence[str] = (), hostname: str | None = None,
+        stdin: bool = False, output: Callable[[bytes], None] | None = None, check: bool = True,
+        on_event: EventCallback | None = None) -> int:
+    """Run ``argv`` in the container (its Env, User and WorkingDir unless overridden); the
+    changes stay in the container. Returns the exit status; raises StepFailed when it is
+    not 0 and ``check``. Output goes to ``output`` or, without it, to OUTPUT events."""
+    from pybuild.builder import sandbox
+    from pybuild.builder.paths import makedirs_in_root, resolve_in_root
+    from pybuild.builder.run_step import _hosts, _read
+
+    argv = list(argv)
+    if not argv:
+        raise UserError("run needs a command")
+    if network not in ("host", "none"):
+        raise ConfigError(f"network mode {network!r} is not supported (host or none)")
+    emit(on_event, STEP, "RUN " + shlex.join(argv), op="run", container=wc.name, argv=argv)
+    cfg = wc.config.config
+    run_env = list(cfg.env)
+    extra = [f"{k}={v}" for k, v in env.items()] if isinstance(env, Mapping) else list(env)
+    for item in extra:
+        key, sep, value = item.partition("=")
+        if not key or not sep:
+            raise ConfigError(f"invalid environment entry {item!r} (use KEY=VALUE)")
+        run_env = [e for e in run_env if e.partition("=")[0] != key] + [item]
+    if not any(e.startswith("PATH=") for e in run_env):
+        run_env.insert(0, f"PATH={DEFAULT_PATH}")
+    if output is None:
+        def output(chunk: bytes) -> None:
+            emit(on_event, OUTPUT, chunk.decode("utf-8", "replace"))
+    host = hostname or wc.id[:12]
+    spec = sandbox.RunSpec(
+        rootfs=str(wc.mountpoint), argv=argv, env=run_env, cwd=workdir or cfg.working_dir or "/",
+        hostname=host, mounts=list(mounts), network=network,
+        capabilities=sandbox.apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), list(cap_add),
+                                               list(cap_drop)),
+        hosts=_hosts(list(add_hosts), host),
+        resolv_conf=_read("/etc/resolv.conf") if network == "host" else "",
+        output=output, stdin=stdin)
+    with _rootfs(wc, sandbox.stub_paths(spec)) as root:
+        uid, gid, groups, _home = sandbox.resolve_user(root, user if user is not None else cfg.user or "")
+        spec.uid, spec.gid, spec.additional_gids = uid, gid, groups
+        if not os.path.isdir(resolve_in_root(root, spec.cwd)):
+            makedirs_in_root(root, spec.cwd)
+        status = sandbox.run(spec, isolation or sandbox.default_isolation())
+    if status != 0 and check:
+        raise StepFailed(f"running {shlex.join(argv)}: exit status {status}", where=wc.name or wc.id[:12],
+                         status=status)
+    return status
+
+
+# ---------------------------------------------------------------------- copy / add
+
+
+class _ScratchStore:
+    """What copy_step's URL download needs of a build: the store (for scratch space)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+
+@dataclass
+class _UrlRequest:
+    """What copy_step's URL download needs of an ADD instruction."""
+
+    checksum: str | None = None
+    where: str | None = None
+
+
+@contextlib.contextmanager
+def _source_root(store: Store, ref: str) -> Iterator[Any]:
+    """``--from CTR|IMAGE``: the root filesystem of a working container or an image."""
+    from pybuild.builder import copier
+    from pybuild.errors import ContainerNotFound
+
+    try:
+        other = WorkingContainer.load(store, ref)
+    except ContainerNotFound:
+        other = None
+    if other is not None:
+        with _rootfs(other) as root:
+            yield copier.SourceRoot(root, "stage")
+        return
+    image = resolve_image(store, ref, pull="missing")
+    tmp = WorkingContainer.create(store, image, record=False)
+    try:
+        with tmp.mounted() as root:
+            yield copier.SourceRoot(str(root), "image")
+    finally:
+        tmp.remove()
+
+
+def copy(wc: WorkingContainer, sources: Sequence[str | os.PathLike[str]], dest: str, *,
+         chown: str | None = None, chmod: str | None = None, from_: str | None = None, add: bool = False,
+         checksum: str | None = None, on_event: EventCallback | None = None) -> None:
+    """Copy host paths (or, with ``from_``, paths of another container or image) into the
+    container at ``dest``, with COPY's rules; ``add`` also fetches URLs and unpacks local
+    archives. Files become root's unless ``chown`` says otherwise."""
+    from pybuild.builder import copier, copy_step
+
+    srcs = [os.fspath(s) for s in sources]
+    if not srcs:
+        raise UserError(f"{'add' if add else 'copy'} needs at least one source")
+    verb = "ADD" if add else "COPY"
+    emit(on_event, STEP, f"{verb} {' '.join(srcs)} {dest}", op=verb.lower(), container=wc.name,
+         sources=srcs, dest=dest)
+    urls = [s for s in srcs if copy_step._is_url(s)]
+    local = [s for s in srcs if not copy_step._is_url(s)]
+    if urls and not add:
+        raise UserError("copy cannot fetch URLs; use add")
+    if urls and from_:
+        raise UserError("--from cannot be used with URLs")
+    mode = copier.parse_chmod(chmod)
+    workdir = wc.config.config.working_dir or "/"
+    with contextlib.ExitStack() as stack:
+        downloads = [stack.enter_context(copy_step._download(_ScratchStore(wc.store), u,  # type: ignore[arg-type]
+                                                             _UrlRequest(checksum)))  # type: ignore[arg-type]
+                     for u in urls]
+        selected: list[Any] = []
+        keep_owner = False
+        if from_ and local:
+            src_root = stack.enter_context(_source_root(wc.store, from_))
+            keep_owner = src_root.keeps_owner
+            selected = copier.select_sources(src_root, local, instruction=verb.lower())
+        for src in ([] if from_ else local):
+            host = os.path.abspath(src)
+            parent, base = os.path.split(host)
+            if any(c in parent for c in "*?["):
+                raise UserError(f"{verb.lower()} {src}: wildcards are allowed in the last component only")
+            root = copier.SourceRoot(parent or "/", "context")
+            selected.extend(copier.select_sources(root, [base] if base else ["/"],
+                                                  instruction=verb.lower()))
+        rootfs = stack.enter_context(_rootfs(wc))
+        opts = copier.CopyOptions(owner=copy_step._owner(rootfs, chown, "--chown"), chmod=mode,
+                                  keep_owner=keep_owner)
+        unpack = copy_step._unpacker(None) if add and not from_ else None  # type: ignore[arg-type]
+        if selected:
+            copier.copy_into_rootfs(rootfs, selected, dest, workdir, opts, unpack=unpack)
+        for sel in downloads:
+            copier.copy_into_rootfs(rootfs, [sel], dest, workdir,
+                                    copier.CopyOptions(owner=opts.owner or (0, 0),
+                                                       chmod=mode or (lambda old, d: 0o600)))
+
+
+# ---------------------------------------------------------------------- config
+
+
+@dataclass
+class ConfigChanges:
+    """Edits to a container's image config, as `pybuild config` flags give them.
+
+    Commands given as a string are read as buildah does: a JSON array, else (for
+    ``cmd``) shell words and (for ``entrypoint``) ``/bin/sh -c STRING``. In ``env``,
+    ``labels``, ``annotations``, ``ports`` and ``volumes`` a key ending in ``-`` removes it."""
+
+    cmd: list[str] | str | None = None
+    entrypoint: list[str] | str | None = None
+    env: list[str] = field(default_factory=list)  # KEY=VALUE, or KEY- to remove
+    labels: list[str] = field(default_factory=list)
+    annotations: list[str] = field(default_factory=list)
+    user: str | None = None
+    workdir: str | None = None
+    ports: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+    shell: list[str] | str | None = None
+    stop_signal: str | None = None
+    healthcheck: str | list[str] | None = None  # "CMD ..." / "CMD-SHELL ..." / "NONE" / a JSON array
+    healthcheck_interval: str | None = None
+    healthcheck_timeout: str | None = None
+    healthcheck_start_period: str | None = None
+    healthcheck_start_interval: str | None = None
+    healthcheck_retries: int | None = None
+    onbuild: list[str] = field(default_factory=list)
+    author: str | None = None
+    created_by: str | None = None
+    comment: str | None = None
+    arch: str | None = None
+    os: str | None = None
+    variant: str | None = None
+
+
+def _json_list(value: str) -> list[str] | None:
+    try:
+        data = json.loads(value)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(data, list) and all(isinstance(x, str) for x in data):
+        return data
+    return None
+
+
+def _command(value: list[str] | str, shell_form: bool) -> list[str] | None:
+    if isinstance(value, list):
+        return list(value)
+    if value == "":
+        return None
+    as_json = _json_list(value)
+    if as_json is not None:
+        return as_json
+    if shell_form:
+        return ["/bin/sh", "-c", value]
+    try:
+        return shlex.split(value)
+    except ValueError as e:
+        raise ConfigError(f"cannot split command {value!r}: {e}") from None
+
+
+_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def _expand(value: str, env: list[str]) -> str:
+    """``$VAR`` and ``${VAR}`` from the config's Env, as buildah's config --env expands them."""
+    known = dict(e.partition("=")[::2] for e in env)
+    return _VAR.sub(lambda m: known.get(m.group(1) or m.group(2), ""), value)
+
+
+def _duration(value: str, flag: str) -> int:
+    """A Go duration (``30s``, ``1m30s``, ``500ms``) in nanoseconds, as Docker configs keep it."""
+    units = {"ns": 1, "us": 1000, "µs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", value)
+    if not parts or "".join(a + b for a, b in parts) != value:
+        raise ConfigError(f"invalid {flag} {value!r} (a duration such as 30s or 1m30s)")
+    return int(sum(float(n) * units[u] for n, u in parts))
+
+
+def apply_config(wc: WorkingContainer, changes: ConfigChanges, *, on_event: EventCallback | None = None) -> None:
+    """Edit the image config of the container (kept in its record until commit)."""
+    from pybuild.builder.containerfile import instructions as ins
+
+    emit(on_event, STEP, "CONFIG", op="config", container=wc.name)
+    config = wc.config
+    cfg = config.config
+    if changes.author is not None:
+        config.author = changes.author
+    if changes.arch is not None:
+        config.architecture = changes.arch
+    if changes.os is not None:
+        config.os = changes.os
+    if changes.variant is not None:
+        config.variant = changes.variant or None
+    if changes.user is not None:
+        cfg.user = changes.user
+    if changes.workdir is not None:
+        cfg.working_dir = changes.workdir
+    if changes.stop_signal is not None:
+        cfg.stop_signal = changes.stop_signal
+    if changes.shell is not None:
+        cfg.shell = (list(changes.shell) if isinstance(changes.shell, list)
+                     else _json_list(changes.shell) or shlex.split(changes.shell))
+    if changes.entrypoint is not None:
+        cfg.entrypoint = _command(changes.entrypoint, shell_form=True)
+    if changes.cmd is not None:
+        cfg.cmd = _command(changes.cmd, shell_form=False)
+    for item in changes.env:
+        key, sep, value = item.partition("=")
+        if not sep and key.endswith("-"):
+            cfg.env = [e for e in cfg.env if e.partition("=")[0] != key[:-1]]
+            continue
+        if not key:
+            raise ConfigError(f"invalid --env {item!r} (use KEY=VALUE)")
+        if not sep:
+            value = os.environ.get(key, "")
+        cfg.set_env(key, _expand(value, cfg.env))
+    for item in changes.labels:
+        key, sep, value = item.partition("=")
+        if not sep and key.endswith("-"):
+            cfg.labels.pop(key[:-1], None)
+        elif key:
+            cfg.labels[key] = value
+        else:
+            raise ConfigError(f"invalid --label {item!r} (use KEY=VALUE)")
+    annotations = dict(wc.state.get("annotations") or {})
+    for item in changes.annotations:
+        key, sep, value = item.partition("=")
+        if not sep and key.endswith("-"):
+            annotations.pop(key[:-1], None)
+        elif key:
+            annotations[key] = value
+        else:
+            raise ConfigError(f"invalid --annotation {item!r} (use KEY=VALUE)")
+    wc.state["annotations"] = annotations
+    for port in changes.ports:
+        remove_it = port.endswith("-")
+        try:
+            keys = ins.expose_ports([port[:-1] if remove_it else port])
+        except ValueError as e:
+            raise ConfigError(f"invalid --port {port!r}: {e}") from None
+        for p in keys:
+            if remove_it:
+                cfg.exposed_ports.pop(p, None)
+            else:
+                cfg.exposed_ports[p] = {}
+    for vol in changes.volumes:
+        if vol.endswith("-"):
+            cfg.volumes.pop(vol[:-1], None)
+        elif vol:
+            cfg.volumes[vol] = {}
+    if changes.onbuild:
+        cfg.on_build = [*cfg.on_build, *changes.onbuild]
+    _apply_healthcheck(cfg, changes)
+    if changes.created_by is not None:
+        wc.state["created_by"] = changes.created_by
+    if changes.comment is not None:
+        wc.state["comment"] = changes.comment
+    wc.save()
+
+
+def _apply_healthcheck(cfg: Any, changes: ConfigChanges) -> None:
+    if changes.healthcheck is not None:
+        hc = changes.healthcheck
+        if isinstance(hc, list):
+            test = list(hc)
+        elif hc.strip().upper() == "NONE":
+            test = ["NONE"]
+        else:
+            test = _json_list(hc) or []
+            if not test:
+                kind, _, rest = hc.strip().partition(" ")
+                if kind.upper() == "CMD":
+                    test = ["CMD", *shlex.split(rest)]
+                elif kind.upper() == "CMD-SHELL":
+                    test = ["CMD-SHELL", rest.strip()]
+                else:
+                    test = ["CMD-SHELL", hc.strip()]
+        if test == [] or test == ["NONE"] or hc == "":
+            cfg.healthcheck = {"Test": ["NONE"]} if test == ["NONE"] else None
+            return
+        cfg.healthcheck = {"Test": test}
+    timings = (("Interval", changes.healthcheck_interval), ("Timeout", changes.healthcheck_timeout),
+               ("StartPeriod", changes.healthcheck_start_period),
+               ("StartInterval", changes.healthcheck_start_interval))
+    if any(v for _, v in timings) or changes.healthcheck_retries is not None:
+        if cfg.healthcheck is None:
+            raise ConfigError("--healthcheck-* options need a --healthcheck command")
+        for key, value in timings:
+            if value:
+                cfg.healthcheck[key] = _duration(value, "--healthcheck-" + key.lower())
+        if changes.healthcheck_retries is not None:
+            cfg.healthcheck["Retries"] = changes.healthcheck_retries
+
+
+# ---------------------------------------------------------------------- commit
+
+
+def commit(wc: WorkingContainer, name: str | None = None, *, format: str = "oci", squash: bool = False,
+           timestamp: int | None = None, rm: bool = False, iidfile: str | None = None,
+           on_event: EventCallback | None = None, **registry_options: Any) -> Image:
+    """Write the container's changes as a new layer and its config as an image named ``name``
+    (a name, or a transport such as ``oci:DIR:TAG`` to write there too); returns the image."""
+    from pybuild.builder.steps import drop_docker_only, squash_layers
+    from pybuild.oci.transport import is_transport_spec
+
+    if format not in ("oci", "docker"):
+        raise ConfigError(f"invalid format {format!r} (oci or docker)")
+    emit(on_event, STEP, f"COMMIT {name or ''}".rstrip(), op="commit", container=wc.name, image=name)
+    user_mounted = bool(wc.state.get("user_mounted")) and is_mounted(wc)
+    created = rfc3339(timestamp if timestamp is not None else time.time())
+    tar_options: dict[str, Any] = {"timestamp": timestamp} if timestamp is not None else {}
+    made_layer = not wc.upper_is_empty()
+    if made_layer:
+        wc.commit_layer(**tar_options)
+    config = wc.config
+    config.history.append(History(created=created, created_by=str(wc.state.get("created_by") or ""),
+                                  author=config.author, comment=str(wc.state.get("comment") or ""),
+                                  empty_layer=not made_layer))
+    config.rootfs_diff_ids = list(wc.layers)  # type: ignore[arg-type]
+    config.created = created
+    wc.save()  # the container keeps its history for the next commit
+    out = config.copy()
+    layers = list(wc.layers)
+    if squash:
+        layers = [squash_layers(wc.store, layers, tar_options)] if layers else []
+        out.rootfs_diff_ids = list(layers)  # type: ignore[arg-type]
+        out.history = [History(created=created, created_by="/bin/sh -c #(nop) squashed",
+                               empty_layer=not layers)]
+    if format == "oci":
+        drop_docker_only(out, on_event)
+    destination = name if name and is_transport_spec(name) else None
+    names = [name] if name and destination is None else []
+    image = wc.store.add_image(out.to_json(docker=format == "docker"), layers, names=names, created=created)
+    annotations = dict(wc.state.get("annotations") or {})
+    if format == "docker" or annotations:
+        wc.store.set_image_meta(image.id, {"format": format, "annotations": annotations})
+    if destination is not None:
+        from pybuild.builder.store_transport import push_from_store
+
+        push_from_store(wc.store, image, destination, format=format if format == "docker" else None,
+                        on_event=on_event, **registry_options)
+    emit(on_event, IMAGE, image.id, id=image.id, names=names)
+    if iidfile:
+        with open(iidfile, "w") as f:
+            f.write("sha256:" + image.id)
+    if rm:
+        wc.remove()
+    elif user_mounted:
+        wc.mount()
+    return wc.store.image(image.id)
+
+
+# ---------------------------------------------------------------------- prune
+
+
+@dataclass
+class PruneReport:
+    """What `prune` removed, and how many bytes the store shrank by (measured on disk)."""
+
+    images: list[str] = field(default_factory=list)
+    containers: list[str] = field(default_factory=list)
+    cache_entries: int = 0
+    layers: int = 0
+    blobs: int = 0
+    freed_bytes: int = 0
+
+
+def prune(store: Store, *, all_images: bool = False, on_event: EventCallback | None = None) -> PruneReport:
+    """Remove what nothing uses: containers of dead builds, dangling images (``all_images``:
+    every image no container uses), the step cache, RUN cache mounts, then unused layers and
+    blobs."""
+    from pybuild.builder import cache
+
+    before = _tree_size(store.root)
+    report = PruneReport(containers=cleanup_dead(store))
+    used = {wc.state.get("image_id") for wc in WorkingContainer.all(store)}
+    for img in store.images():
+        if img.id in used or (img.names and not all_images):
+            continue
+        store.remove_image(img.id, force=True)
+        report.images.append(img.id)
+        emit(on_event, INFO, img.id, op="prune", image=img.id)
+    report.cache_entries = cache.clear(store)
+    _remove_tree(store.root / "cache" / "mounts")
+    freed = store.gc()
+    report.layers, report.blobs = freed["layers"], freed["blobs"]
+    report.freed_bytes = max(0, before - _tree_size(store.root))
+    return report
+
+
+__all__ = ["from_image", "resolve_image", "container_base_name", "get", "containers", "describe", "mount",
+           "unmount", "is_mounted", "remove", "rename", "run", "parse_mount", "parse_volume", "copy",
+           "ConfigChanges", "apply_config", "commit", "prune", "PruneReport", "PULL_POLICIES"]

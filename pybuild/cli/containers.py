@@ -1,0 +1,342 @@
+"""Working-container verbs, spelled as buildah spells them: from, run, copy, add, config,
+commit, mount, umount, containers, rm, rename, prune.
+
+Each verb is a thin shell over pybuild.builder.workflow. Output meant for scripts
+(a container name, a mount path, an image ID) goes to stdout alone, so that
+``ctr=$(pybuild from busybox)`` works; progress and warnings go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
+from pybuild.cli.images import _registry_options, registry_flags
+from pybuild.errors import ConfigError
+from pybuild.events import STEP, Event
+
+
+def _progress(quiet: bool = False) -> Any:
+    """Events rendered on stderr; step headers dropped (the user typed the step)."""
+    renderer = Renderer("quiet" if quiet else "auto", out=sys.stderr, err=sys.stderr)
+
+    def on_event(event: Event) -> None:
+        if event.kind != STEP and not (event.kind == "info" and event.data.get("op") == "from"):
+            renderer(event)
+
+    return on_event
+
+
+def _pull_policy(value: str) -> str:
+    policy = {"true": "always", "false": "missing", "always": "always", "missing": "missing",
+              "never": "never", "ifmissing": "missing", "ifnewer": "missing", "newer": "missing"}.get(value.lower())
+    if policy is None:
+        raise ConfigError(f"invalid --pull {value!r} (always, missing or never)")
+    return policy
+
+
+@click.command("from")
+@click.option("--name", default=None, help="Name of the working container (default IMAGE-working-container).")
+@click.option("--pull", default="missing", help="always | missing | never (also true/false).")
+@click.option("--pull-always", is_flag=True, help="Same as --pull=always.")
+@click.option("--pull-never", is_flag=True, help="Same as --pull=never.")
+@click.option("-q", "--quiet", is_flag=True, help="No pull progress.")
+@registry_flags
+@click.argument("image")
+@pass_globals
+def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool, pull_never: bool, quiet: bool,
+             tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
+             image: str) -> None:
+    """Create a working container from IMAGE (or scratch); prints its name."""
+    from pybuild.builder import workflow
+
+    policy = "always" if pull_always else "never" if pull_never else _pull_policy(pull)
+    wc = workflow.from_image(opts.open_store(), image, name=name, pull=policy, on_event=_progress(quiet),
+                             **_registry_options(tls_verify, creds, authfile, cert_dir))
+    click.echo(wc.name)
+
+
+@click.command("run", context_settings={"allow_interspersed_args": False})
+@click.option("--isolation", type=click.Choice(["chroot", "oci", "rootless"]), default=None,
+              help="chroot | oci (default: $PYBUILD_ISOLATION, else oci when runc works)")
+@click.option("--network", "--net", "network", default="host", help="host | none")
+@click.option("-u", "--user", default=None, help="USER[:GROUP] to run as (default: the image's User).")
+@click.option("--workingdir", default=None, help="Directory to run in (default: the image's WorkingDir).")
+@click.option("-e", "--env", "env", multiple=True, help="KEY=VALUE added to the environment.")
+@click.option("--mount", "mounts", multiple=True, help="type=bind,src=HOST,dst=PATH[,ro] | type=tmpfs,dst=PATH")
+@click.option("-v", "--volume", "volumes", multiple=True, help="SRC:DST[:ro] bind mount.")
+@click.option("--cap-add", multiple=True)
+@click.option("--cap-drop", multiple=True)
+@click.option("--add-host", "add_hosts", multiple=True, help="NAME:IP for /etc/hosts.")
+@click.option("--hostname", default=None)
+@click.option("-t", "--tty", is_flag=True, hidden=True, help="Accepted for buildah compatibility.")
+@click.option("--runtime", default=None, hidden=True)
+@click.argument("container")
+@click.argument("command", nargs=-1, required=True)
+@pass_globals
+def run_cmd(opts: GlobalOptions, isolation: str | None, network: str, user: str | None, workingdir: str | None,
+            env: tuple[str, ...], mounts: tuple[str, ...], volumes: tuple[str, ...], cap_add: tuple[str, ...],
+            cap_drop: tuple[str, ...], add_hosts: tuple[str, ...], hostname: str | None, tty: bool,
+            runtime: str | None, container: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND in CONTAINER (use -- before it); exits with the command's status."""
+    from pybuild.builder import workflow
+
+    if isolation == "rootless":
+        isolation = "chroot"
+    if isolation is None and runtime:
+        isolation = "oci"
+    argv = list(command)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    store = opts.open_store()
+    wc = workflow.get(store, container)
+    extra = [workflow.parse_volume(v) for v in volumes] + [workflow.parse_mount(m) for m in mounts]
+    out = sys.stdout.buffer
+
+    def output(chunk: bytes) -> None:
+        out.write(chunk)
+        out.flush()
+
+    status = workflow.run(wc, argv, env=list(env), user=user, workdir=workingdir, isolation=isolation,
+                          network=network, mounts=extra, cap_add=cap_add, cap_drop=cap_drop, add_hosts=add_hosts,
+                          hostname=hostname, stdin=True, output=output, check=False, on_event=_progress())
+    if status != 0:
+        sys.exit(status)
+
+
+def _copy_verb(add: bool) -> click.Command:
+    verb = "add" if add else "copy"
+
+    @click.command(verb)
+    @click.option("--chown", default=None, help="USER[:GROUP] owning the copied files (default root).")
+    @click.option("--chmod", default=None, help="Mode of the copied files (octal or u+x style).")
+    @click.option("--from", "from_", default=None, help="Copy from this working container or image.")
+    @click.option("--checksum", default=None, hidden=not add, help="sha256:HEX a URL's content must match.")
+    @click.option("-q", "--quiet", is_flag=True, help="Accepted for buildah compatibility.")
+    @click.argument("container")
+    @click.argument("paths", nargs=-1, required=True)
+    @pass_globals
+    def command(opts: GlobalOptions, chown: str | None, chmod: str | None, from_: str | None,
+                checksum: str | None, quiet: bool, container: str, paths: tuple[str, ...]) -> None:
+        from pybuild.builder import workflow
+
+        if len(paths) < 2:
+            raise ConfigError(f"{verb} needs CONTAINER SRC... DEST")
+        wc = workflow.get(opts.open_store(), container)
+        workflow.copy(wc, list(paths[:-1]), paths[-1], chown=chown, chmod=chmod, from_=from_, add=add,
+                      checksum=checksum, on_event=_progress(quiet))
+
+    command.help = ("Copy host files (URLs and unpacked local archives too) into CONTAINER at DEST."
+                    if add else "Copy host files (or, with --from, another container's or image's) "
+                                "into CONTAINER at DEST.")
+    return command
+
+
+copy_cmd = _copy_verb(add=False)
+add_cmd = _copy_verb(add=True)
+
+
+@click.command("config")
+@click.option("--cmd", default=None, help="Default command: a JSON array, or shell words.")
+@click.option("--entrypoint", default=None, help="A JSON array, or a string run by /bin/sh -c.")
+@click.option("-e", "--env", "env", multiple=True, help="KEY=VALUE (KEY- removes it).")
+@click.option("-l", "--label", "labels", multiple=True, help="KEY=VALUE (KEY- removes it).")
+@click.option("-a", "--annotation", "annotations", multiple=True, help="KEY=VALUE (KEY- removes it).")
+@click.option("-u", "--user", default=None)
+@click.option("--workingdir", default=None)
+@click.option("-p", "--port", "ports", multiple=True, help="PORT[/PROTO] to expose (PORT- removes it).")
+@click.option("-v", "--volume", "volumes", multiple=True, help="A volume path (PATH- removes it).")
+@click.option("--shell", default=None, help="Shell for shell-form commands (docker format only).")
+@click.option("--stop-signal", default=None)
+@click.option("--healthcheck", default=None, help="'CMD ...', 'CMD-SHELL ...' or NONE (docker format only).")
+@click.option("--healthcheck-interval", default=None)
+@click.option("--healthcheck-timeout", default=None)
+@click.option("--healthcheck-start-period", default=None)
+@click.option("--healthcheck-start-interval", default=None)
+@click.option("--healthcheck-retries", type=int, default=None)
+@click.option("--onbuild", multiple=True, help="A trigger instruction (docker format only).")
+@click.option("--author", default=None)
+@click.option("--created-by", default=None, help="The history entry's created_by at the next commit.")
+@click.option("--comment", default=None, help="The history entry's comment at the next commit.")
+@click.option("--arch", default=None)
+@click.option("--os", "os_", default=None)
+@click.option("--variant", default=None)
+@click.argument("container")
+@pass_globals
+def config_cmd(opts: GlobalOptions, cmd: str | None, entrypoint: str | None, env: tuple[str, ...],
+               labels: tuple[str, ...], annotations: tuple[str, ...], user: str | None, workingdir: str | None,
+               ports: tuple[str, ...], volumes: tuple[str, ...], shell: str | None, stop_signal: str | None,
+               healthcheck: str | None, healthcheck_interval: str | None, healthcheck_timeout: str | None,
+               healthcheck_start_period: str | None, healthcheck_start_interval: str | None,
+               healthcheck_retries: int | None, onbuild: tuple[str, ...], author: str | None,
+               created_by: str | None, comment: str | None, arch: str | None, os_: str | None,
+               variant: str | None, container: str) -> None:
+    """Change the image configuration CONTAINER will be committed with."""
+    from pybuild.builder import workflow
+
+    changes = workflow.ConfigChanges(
+        cmd=cmd, entrypoint=entrypoint, env=list(env), labels=list(labels), annotations=list(annotations),
+        user=user, workdir=workingdir, ports=list(ports), volumes=list(volumes), shell=shell,
+        stop_signal=stop_signal, healthcheck=healthcheck, healthcheck_interval=healthcheck_interval,
+        healthcheck_timeout=healthcheck_timeout, healthcheck_start_period=healthcheck_start_period,
+        healthcheck_start_interval=healthcheck_start_interval, healthcheck_retries=healthcheck_retries,
+        onbuild=list(onbuild), author=author, created_by=created_by, comment=comment, arch=arch, os=os_,
+        variant=variant)
+    workflow.apply_config(workflow.get(opts.open_store(), container), changes)
+
+
+@click.command("commit")
+@click.option("-f", "--format", "format_", default=None, help="oci | docker (default oci, or $BUILDAH_FORMAT).")
+@click.option("--squash", is_flag=True, help="Merge every layer into one.")
+@click.option("--timestamp", type=int, default=None, help="Created time and new files' mtimes (seconds).")
+@click.option("--rm", is_flag=True, help="Remove the working container after committing.")
+@click.option("--iidfile", default=None, help="Write the image ID to this file.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@registry_flags
+@click.argument("container")
+@click.argument("image", required=False)
+@pass_globals
+def commit_cmd(opts: GlobalOptions, format_: str | None, squash: bool, timestamp: int | None, rm: bool,
+               iidfile: str | None, quiet: bool, tls_verify: bool | None, creds: str | None,
+               authfile: str | None, cert_dir: str | None, container: str, image: str | None) -> None:
+    """Write CONTAINER's changes and config as an image (named IMAGE); prints the image ID."""
+    from pybuild.builder import workflow
+
+    fmt = (format_ or os.environ.get("BUILDAH_FORMAT") or "oci").lower()
+    fmt = "docker" if fmt == "v2s2" else fmt
+    if fmt not in ("oci", "docker"):
+        raise ConfigError(f"invalid --format {fmt!r} (oci or docker)")
+    wc = workflow.get(opts.open_store(), container)
+    img = workflow.commit(wc, image, format=fmt, squash=squash, timestamp=timestamp, rm=rm, iidfile=iidfile,
+                          on_event=_progress(quiet), **_registry_options(tls_verify, creds, authfile, cert_dir))
+    click.echo(img.id)
+
+
+@click.command("mount")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.argument("containers", nargs=-1)
+@pass_globals
+def mount_cmd(opts: GlobalOptions, as_json: bool, containers: tuple[str, ...]) -> None:
+    """Mount each CONTAINER's root filesystem and print where; without names, list mounted ones."""
+    from pybuild.builder import workflow
+
+    store = opts.open_store()
+    rows: list[tuple[str, str]] = []
+    if containers:
+        for ref in containers:
+            wc = workflow.get(store, ref)
+            rows.append((wc.name or wc.id, str(workflow.mount(wc))))
+    else:
+        rows = [(wc.name or wc.id, str(wc.mountpoint)) for wc in workflow.containers(store)
+                if workflow.is_mounted(wc)]
+    if as_json:
+        click.echo(json.dumps([{"container": n, "mountPoint": p} for n, p in rows], indent=4))
+    elif len(containers) == 1:
+        click.echo(rows[0][1])
+    else:
+        for n, p in rows:
+            click.echo(f"{n} {p}")
+
+
+@click.command("umount")
+@click.option("-a", "--all", "all_", is_flag=True, help="Unmount every working container.")
+@click.argument("containers", nargs=-1)
+@pass_globals
+def umount_cmd(opts: GlobalOptions, all_: bool, containers: tuple[str, ...]) -> None:
+    """Unmount each CONTAINER's root filesystem; prints their IDs."""
+    from pybuild.builder import workflow
+
+    store = opts.open_store()
+    if not all_ and not containers:
+        raise ConfigError("umount needs a container name or ID (or --all)")
+    targets = workflow.containers(store) if all_ else [workflow.get(store, c) for c in containers]
+    for wc in targets:
+        workflow.unmount(wc)
+        click.echo(wc.id)
+
+
+@click.command("containers")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only container IDs.")
+@click.option("-n", "--noheading", is_flag=True, help="No header line.")
+@click.option("--notruncate", "--no-trunc", "no_trunc", is_flag=True, help="Print full IDs.")
+@click.option("-a", "--all", "all_", is_flag=True, help="Also the containers builds make for themselves.")
+@pass_globals
+def containers_cmd(opts: GlobalOptions, as_json: bool, quiet: bool, noheading: bool, no_trunc: bool,
+                   all_: bool) -> None:
+    """List working containers."""
+    from pybuild.builder import workflow
+
+    found = workflow.containers(opts.open_store(), all=all_)
+    if as_json:
+        click.echo(json.dumps([workflow.describe(wc) for wc in found], indent=4))
+        return
+    if quiet:
+        for wc in found:
+            click.echo(wc.id if no_trunc else wc.id[:12])
+        return
+    rows = [] if noheading else [("CONTAINER ID", "BUILDER", "IMAGE ID", "IMAGE NAME", "CONTAINER NAME")]
+    for wc in found:
+        d = workflow.describe(wc)
+        cut = (lambda s: s) if no_trunc else (lambda s: s[:12])
+        rows.append((cut(d["id"]), "*", cut(d["imageid"]), d["imagename"] or "scratch", d["containername"]))
+    if not rows:
+        return
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        click.echo("  ".join(r[i].ljust(widths[i]) for i in range(5)).rstrip())
+
+
+@click.command("rm")
+@click.option("-a", "--all", "all_", is_flag=True, help="Remove every working container.")
+@click.argument("containers", nargs=-1)
+@pass_globals
+def rm_cmd(opts: GlobalOptions, all_: bool, containers: tuple[str, ...]) -> None:
+    """Remove working containers (unmounting them first); prints their IDs."""
+    from pybuild.builder import workflow
+    from pybuild.builder.container import cleanup_dead
+
+    store = opts.open_store()
+    if all_:
+        targets = workflow.containers(store)
+    elif containers:
+        targets = [workflow.get(store, c) for c in containers]
+    else:
+        raise ConfigError("rm needs a container name or ID (or --all)")
+    for wc in targets:
+        workflow.remove(wc)
+        click.echo(wc.id)
+    if all_:
+        cleanup_dead(store)  # and what dead builds left behind
+
+
+@click.command("rename")
+@click.argument("container")
+@click.argument("new_name")
+@pass_globals
+def rename_cmd(opts: GlobalOptions, container: str, new_name: str) -> None:
+    """Give a working container a new name."""
+    from pybuild.builder import workflow
+
+    store = opts.open_store()
+    workflow.rename(store, workflow.get(store, container), new_name)
+
+
+@click.command("prune")
+@click.option("-a", "--all", "all_", is_flag=True, help="Also remove named images no container uses.")
+@click.option("-f", "--force", is_flag=True, help="Accepted for buildah compatibility.")
+@pass_globals
+def prune_cmd(opts: GlobalOptions, all_: bool, force: bool) -> None:
+    """Remove dangling images, the build cache, and layers and blobs nothing uses."""
+    from pybuild.builder import workflow
+    from pybuild.cli.images import _human
+
+    report = workflow.prune(opts.open_store(), all_images=all_)
+    for image_id in report.images:
+        click.echo(image_id)
+    click.echo(f"Total reclaimed space: {_human(report.freed_bytes)}", err=True)
