@@ -43,6 +43,8 @@ COMMANDS: dict[str, str] = {
     "rm": "containers:rm_cmd",
     "rename": "containers:rename_cmd",
     "prune": "containers:prune_cmd",
+    "image": "image:image_group",
+    "manifest": "manifest:manifest_group",
 }
 ALIASES = {"build": "bud"}
 

@@ -1,0 +1,251 @@
+"""`pybuild image inspect|copy|list-tags`: skopeo's everyday verbs, on any transport.
+
+A group of their own because buildah's `copy` and `inspect` act on working containers
+and the local store; these act on images where they are (a registry, an OCI layout, an
+archive) and never land them in the store. A bare reference means ``docker://REF``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from pybuild.cli.common import Renderer
+
+
+def _spec(ref: str) -> str:
+    from pybuild.oci.transport import is_transport_spec
+
+    return ref if is_transport_spec(ref) else f"docker://{ref}"
+
+
+def _opts(tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"tls_verify": tls_verify, "creds": creds or None, "authfile": authfile,
+                           "cert_dir": cert_dir}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _tls_option(name: str, help: str) -> Any:
+    # --tls-verify, --tls-verify=false: the spelling of skopeo and buildah
+    return click.option(name, type=click.BOOL, is_flag=False, flag_value=True, default=None, help=help)
+
+
+@click.group("image")
+def image_group() -> None:
+    """Inspect, copy and list images in registries, layouts and archives (skopeo's verbs)."""
+
+
+# --- inspect -----------------------------------------------------------------------------------
+
+
+def _read_config(src: Any, desc: Any) -> bytes:
+    from pybuild.errors import DigestMismatch
+    from pybuild.oci import spec
+    from pybuild.oci.digest import Digest
+
+    reader = src.get_blob(desc)
+    try:
+        raw: bytes = reader.read(spec.MAX_DOCUMENT_SIZE + 1)
+    finally:
+        reader.close()
+    if len(raw) != desc.size or Digest.of_bytes(raw, desc.digest.algorithm) != desc.digest:
+        raise DigestMismatch(f"config blob does not match {desc.digest}", where=src.reference)
+    return raw
+
+
+def _inspect(ref: str, platform: str | None, options: dict[str, Any]) -> dict[str, Any]:
+    """Top-level manifest bytes, the platform's manifest and its config; no layer is read."""
+    from pybuild.errors import IntegrityError
+    from pybuild.oci import spec
+    from pybuild.oci.digest import Digest
+    from pybuild.oci.transport import open_source, select_manifest
+
+    src = open_source(ref, **options)
+    try:
+        top, top_type = src.get_manifest()
+        doc = spec.parse_manifest(top, top_type)
+        raw = top
+        for _ in range(4):
+            if not isinstance(doc, spec.Index):
+                break
+            desc = select_manifest(doc, platform, src.reference)
+            raw, mt = src.get_manifest(desc.digest)
+            if len(raw) != desc.size or Digest.of_bytes(raw, desc.digest.algorithm) != desc.digest:
+                raise IntegrityError(f"manifest {desc.digest} does not match its descriptor", where=src.reference)
+            doc = spec.parse_manifest(raw, desc.media_type if desc.media_type in spec.MANIFEST_TYPES else mt)
+        if not isinstance(doc, spec.Manifest):
+            raise IntegrityError("image indexes nest too deep", where=src.reference)
+        config = _read_config(src, doc.config)
+        return {"source": src, "raw": top, "digest": Digest.of_bytes(top), "manifest": doc, "config": config}
+    finally:
+        src.close()
+
+
+def _skopeo_shape(ref: str, info: dict[str, Any], tags: list[str] | None) -> dict[str, Any]:
+    """The fields and order of `skopeo inspect`."""
+    from pybuild.oci import spec
+    from pybuild.oci.transport import split_spec
+
+    cfg = spec.load_json(info["config"], "config")
+    inner = cfg.get("config") or {}
+    transport, rest = split_spec(ref)
+    name = ""
+    if transport == "docker":
+        src = info["source"]
+        name = (src.resolved or src.ref).name if hasattr(src, "ref") else rest
+    out: dict[str, Any] = {"Name": name, "Digest": str(info["digest"])}
+    if tags is not None:
+        out["RepoTags"] = tags
+    out["Created"] = cfg.get("created")
+    out["DockerVersion"] = cfg.get("docker_version", "")
+    out["Labels"] = inner.get("Labels")
+    out["Architecture"] = cfg.get("architecture", "")
+    if cfg.get("variant"):
+        out["Variant"] = cfg["variant"]
+    out["Os"] = cfg.get("os", "")
+    layers = info["manifest"].layers
+    out["Layers"] = [str(d.digest) for d in layers]
+    out["LayersData"] = [{"MIMEType": d.media_type, "Digest": str(d.digest), "Size": d.size,
+                          "Annotations": d.annotations} for d in layers]
+    out["Env"] = inner.get("Env")
+    return out
+
+
+@image_group.command("inspect")
+@click.option("--raw", is_flag=True, help="The manifest (or index) bytes exactly as stored.")
+@click.option("--config", "config", is_flag=True, help="The image configuration instead of the summary.")
+@click.option("-n", "--no-tags", is_flag=True, help="Do not list the repository's tags.")
+@click.option("--platform", default=None, help="OS/ARCH[/VARIANT] to pick from an index (default: this host).")
+@click.option("--override-arch", default=None, help="Architecture to pick from an index.")
+@click.option("--override-os", default=None, help="OS to pick from an index.")
+@_tls_option("--tls-verify", "Verify TLS certificates (default: true, except for localhost).")
+@click.option("--creds", default=None, help="USER[:PASSWORD] for the registry.")
+@click.option("--authfile", type=click.Path(), default=None, help="Credentials file (auth.json).")
+@click.option("--cert-dir", type=click.Path(), default=None, help="CA and client certificates.")
+@click.argument("ref")
+def inspect_cmd(raw: bool, config: bool, no_tags: bool, platform: str | None, override_arch: str | None,
+                override_os: str | None, tls_verify: bool | None, creds: str | None, authfile: str | None,
+                cert_dir: str | None, ref: str) -> None:
+    """Show an image's manifest and config without pulling its layers (REF: docker://..., oci:...)."""
+    import sys
+
+    spec_ = _spec(ref)
+    options = _opts(tls_verify, creds, authfile, cert_dir)
+    if override_arch or override_os:
+        platform = f"{override_os or 'linux'}/{override_arch or _host_arch()}"
+    if raw and not config:
+        from pybuild.oci.transport import open_source
+
+        src = open_source(spec_, **options)
+        try:
+            data, _ = src.get_manifest()
+        finally:
+            src.close()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    info = _inspect(spec_, platform, options)
+    if config:
+        if raw:
+            sys.stdout.buffer.write(info["config"])
+            sys.stdout.buffer.flush()
+        else:
+            from pybuild.oci import spec
+
+            click.echo(json.dumps(spec.load_json(info["config"], "config"), indent=4))
+        return
+    tags: list[str] | None = None
+    if spec_.startswith("docker://"):
+        if not no_tags:
+            from pybuild.oci.registry.transport import list_tags
+
+            tags = list_tags(spec_, _registry_options(options))
+    else:
+        tags = None if no_tags else []
+    click.echo(json.dumps(_skopeo_shape(spec_, info, tags), indent=4))
+
+
+def _host_arch() -> str:
+    from pybuild.oci.platform_host import host_platform
+
+    return host_platform().architecture
+
+
+def _registry_options(options: dict[str, Any]) -> Any:
+    from pybuild.oci.registry.client import RegistryOptions
+
+    return RegistryOptions(**options)
+
+
+# --- copy --------------------------------------------------------------------------------------
+
+
+@image_group.command("copy")
+@click.option("-f", "--format", "format_", type=click.Choice(["oci", "docker", "v2s2"]), default=None,
+              help="Manifest format of the copy (default: as the source).")
+@click.option("--dest-compress-format", "--compression-format", "compression",
+              type=click.Choice(["gzip", "zstd"]), default=None, help="Recompress layers (default: keep).")
+@click.option("-a", "--all", "all_", is_flag=True, help="Copy every platform of an index, and the index.")
+@click.option("--platform", default=None, help="OS/ARCH[/VARIANT] to pick from an index (default: this host).")
+@_tls_option("--src-tls-verify", "Verify the source registry's TLS certificate.")
+@_tls_option("--dest-tls-verify", "Verify the destination registry's TLS certificate.")
+@click.option("--src-creds", default=None, help="USER[:PASSWORD] for the source registry.")
+@click.option("--dest-creds", default=None, help="USER[:PASSWORD] for the destination registry.")
+@click.option("--authfile", type=click.Path(), default=None, help="Credentials file for both ends.")
+@click.option("--src-authfile", type=click.Path(), default=None, help="Credentials file for the source.")
+@click.option("--dest-authfile", type=click.Path(), default=None, help="Credentials file for the destination.")
+@click.option("--src-cert-dir", type=click.Path(), default=None, help="Certificates for the source registry.")
+@click.option("--dest-cert-dir", type=click.Path(), default=None, help="Certificates for the destination.")
+@click.option("--digestfile", type=click.Path(), default=None, help="Write the digest of the copy here.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.argument("source")
+@click.argument("destination")
+def copy_cmd(format_: str | None, compression: str | None, all_: bool, platform: str | None,
+             src_tls_verify: bool | None, dest_tls_verify: bool | None, src_creds: str | None,
+             dest_creds: str | None, authfile: str | None, src_authfile: str | None, dest_authfile: str | None,
+             src_cert_dir: str | None, dest_cert_dir: str | None, digestfile: str | None, quiet: bool,
+             source: str, destination: str) -> None:
+    """Copy an image between any two transports (registry to registry streams, no store)."""
+    from pybuild.oci.transport import copy
+
+    fmt = "docker" if format_ == "v2s2" else format_
+    renderer = Renderer("quiet" if quiet else "auto")
+    # on_event goes to copy_image only: the registry destination would report each blob again
+    digest = copy(_spec(source), _spec(destination),
+                  source_options=_opts(src_tls_verify, src_creds, src_authfile or authfile, src_cert_dir),
+                  destination_options=_opts(dest_tls_verify, dest_creds, dest_authfile or authfile, dest_cert_dir),
+                  platform=platform, all_platforms=all_, format=fmt, compression=compression,
+                  on_event=renderer)
+    if digestfile:
+        with open(digestfile, "w") as f:
+            f.write(str(digest))
+
+
+# --- list-tags ---------------------------------------------------------------------------------
+
+
+@image_group.command("list-tags")
+@_tls_option("--tls-verify", "Verify TLS certificates (default: true, except for localhost).")
+@click.option("--creds", default=None, help="USER[:PASSWORD] for the registry.")
+@click.option("--authfile", type=click.Path(), default=None, help="Credentials file (auth.json).")
+@click.option("--cert-dir", type=click.Path(), default=None, help="CA and client certificates.")
+@click.argument("repository")
+def list_tags_cmd(tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
+                  repository: str) -> None:
+    """Every tag of a repository, all pages (docker://REGISTRY/REPO)."""
+    from pybuild.errors import InvalidReference
+    from pybuild.oci.reference import Reference
+    from pybuild.oci.registry.transport import list_tags
+    from pybuild.oci.transport import split_spec
+
+    spec_ = _spec(repository)
+    transport, rest = split_spec(spec_)
+    if transport != "docker":
+        raise InvalidReference(f"list-tags reads registries only (docker://REPO), not {transport}:")
+    ref = Reference.parse(rest)
+    if ref.digest is not None or (ref.tag and rest.rsplit("/", 1)[-1].count(":")):
+        raise InvalidReference(f"{repository}: give a repository without a tag or digest")
+    tags = list_tags(spec_, _registry_options(_opts(tls_verify, creds, authfile, cert_dir)))
+    click.echo(json.dumps({"Repository": ref.name, "Tags": tags}, indent=4))

@@ -1,0 +1,169 @@
+"""`pybuild manifest create|add|inspect|push|remove|rm`: multi-platform lists, as buildah spells them.
+
+The list lives in the local store (pybuild.builder.manifest_list); its instances are
+store images or images elsewhere (``docker://...``, ``oci:...``), fetched on push.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
+from pybuild.cli.image import _opts, _spec, _tls_option
+from pybuild.cli.images import _registry_options, registry_flags
+
+
+def _kv(items: tuple[str, ...]) -> dict[str, str]:
+    from pybuild.errors import ConfigError
+
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key or not sep:
+            raise ConfigError(f"invalid --annotation {item!r} (use KEY=VALUE)")
+        out[key] = value
+    return out
+
+
+@click.group("manifest")
+def manifest_group() -> None:
+    """Create, fill, inspect and push manifest lists (multi-platform image indexes)."""
+
+
+@manifest_group.command("create")
+@click.option("--all", "all_", is_flag=True, help="Add every platform of the IMAGEs that are indexes.")
+@click.option("--amend", is_flag=True, help="Reuse the list if it exists already.")
+@registry_flags
+@click.argument("name")
+@click.argument("images", nargs=-1)
+@pass_globals
+def create_cmd(opts: GlobalOptions, all_: bool, amend: bool, tls_verify: bool | None, creds: str | None,
+               authfile: str | None, cert_dir: str | None, name: str, images: tuple[str, ...]) -> None:
+    """Create the manifest list NAME in the local store, with IMAGEs in it."""
+    from pybuild.builder import manifest_list
+
+    store = opts.open_store()
+    lst = manifest_list.create(store, name, amend=amend)
+    for image in images:
+        manifest_list.add(store, lst.name, image, all_platforms=all_,
+                          **_registry_options(tls_verify, creds, authfile, cert_dir))
+    click.echo(manifest_list.get(store, lst.name).digest.hex)
+
+
+@manifest_group.command("add")
+@click.option("--arch", default=None, help="Architecture to record (default: the image's).")
+@click.option("--os", "os_", default=None, help="OS to record (default: the image's).")
+@click.option("--variant", default=None, help="Architecture variant to record.")
+@click.option("--annotation", "annotations", multiple=True, help="KEY=VALUE on the list's entry.")
+@click.option("--all", "all_", is_flag=True, help="Add every platform when IMAGE is an index.")
+@registry_flags
+@click.argument("name")
+@click.argument("image")
+@pass_globals
+def add_cmd(opts: GlobalOptions, arch: str | None, os_: str | None, variant: str | None,
+            annotations: tuple[str, ...], all_: bool, tls_verify: bool | None, creds: str | None,
+            authfile: str | None, cert_dir: str | None, name: str, image: str) -> None:
+    """Add IMAGE (a local image, or a transport spec such as docker://REF) to the list NAME."""
+    from pybuild.builder import manifest_list
+
+    store = opts.open_store()
+    added = manifest_list.add(store, name, image, arch=arch, os=os_, variant=variant,
+                              annotations=_kv(annotations), all_platforms=all_,
+                              **_registry_options(tls_verify, creds, authfile, cert_dir))
+    click.echo(manifest_list.get(store, name).digest.hex)
+    for d in added[1:]:
+        click.echo(f"added {d}", err=True)
+
+
+@manifest_group.command("remove")
+@click.argument("name")
+@click.argument("digest")
+@pass_globals
+def remove_cmd(opts: GlobalOptions, name: str, digest: str) -> None:
+    """Remove the instance DIGEST from the list NAME."""
+    from pybuild.builder import manifest_list
+
+    store = opts.open_store()
+    manifest_list.remove(store, name, digest)
+    click.echo(manifest_list.get(store, name).digest.hex)
+
+
+@manifest_group.command("rm")
+@click.argument("names", nargs=-1, required=True)
+@pass_globals
+def rm_cmd(opts: GlobalOptions, names: tuple[str, ...]) -> None:
+    """Delete manifest lists from the local store (their images stay)."""
+    from pybuild.builder import manifest_list
+
+    store = opts.open_store()
+    for name in names:
+        click.echo(manifest_list.delete(store, name))
+    store.gc()
+
+
+@manifest_group.command("inspect")
+@_tls_option("--tls-verify", "Verify TLS certificates, for a list read from a registry.")
+@click.option("--creds", default=None, help="USER[:PASSWORD], for a list read from a registry.")
+@click.option("--authfile", type=click.Path(), default=None, help="Credentials file (auth.json).")
+@click.option("--cert-dir", type=click.Path(), default=None, help="CA and client certificates.")
+@click.argument("name")
+@pass_globals
+def inspect_cmd(opts: GlobalOptions, tls_verify: bool | None, creds: str | None, authfile: str | None,
+                cert_dir: str | None, name: str) -> None:
+    """Print the index of the list NAME (a local list, else the manifest at docker://NAME)."""
+    from pybuild.builder import manifest_list
+    from pybuild.oci import spec
+    from pybuild.oci.transport import is_transport_spec, open_source
+
+    store = opts.open_store()
+    lst = None if is_transport_spec(name) else manifest_list.find(store, name)
+    if lst is not None:
+        raw = lst.raw
+    else:
+        src = open_source(_spec(name), **_opts(tls_verify, creds, authfile, cert_dir))
+        try:
+            raw, _ = src.get_manifest()
+        finally:
+            src.close()
+    click.echo(json.dumps(spec.load_json(raw, "manifest"), indent=4))
+
+
+@manifest_group.command("push")
+@click.option("--all/--no-all", "all_", default=True, show_default=True,
+              help="Push the list's images too, not only the list.")
+@click.option("-f", "--format", "format_", type=click.Choice(["oci", "docker", "v2s2"]), default=None,
+              help="Manifest format (default: OCI).")
+@click.option("--compression-format", type=click.Choice(["gzip", "zstd"]), default=None,
+              help="Recompress layers (default: keep).")
+@click.option("--digestfile", type=click.Path(), default=None, help="Write the digest of the list here.")
+@click.option("--rm", "remove", is_flag=True, help="Delete the local list after a successful push.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@registry_flags
+@click.argument("name")
+@click.argument("destination", required=False)
+@pass_globals
+def push_cmd(opts: GlobalOptions, all_: bool, format_: str | None, compression_format: str | None,
+             digestfile: str | None, remove: bool, quiet: bool, tls_verify: bool | None, creds: str | None,
+             authfile: str | None, cert_dir: str | None, name: str, destination: str | None) -> None:
+    """Push the list NAME (and its images) to DESTINATION (default docker://NAME)."""
+    from pybuild.builder import manifest_list
+
+    store = opts.open_store()
+    lst = manifest_list.get(store, name)
+    dest = _spec(destination or name)
+    fmt = "docker" if format_ == "v2s2" else format_
+    renderer = Renderer("quiet" if quiet else "auto")
+    options = _registry_options(tls_verify, creds, authfile, cert_dir)
+    digest = manifest_list.push(store, lst.name, dest, all_instances=all_, format=fmt,
+                                compression=compression_format, on_event=renderer, **options)
+    if digestfile:
+        with open(digestfile, "w") as f:
+            f.write(str(digest))
+    if remove:
+        manifest_list.delete(store, lst.name)
+    if not quiet:
+        sys.stderr.flush()
+    click.echo(str(digest))
