@@ -43,14 +43,53 @@ def lookup(store: Store, key: str) -> dict[str, Any] | None:
     return entry
 
 
-def record(store: Store, key: str, *, layers: list[str], config: str, inputs: dict[str, Any]) -> None:
-    """Remember that the step with ``key`` produced ``layers`` and config blob ``config``."""
+def record(store: Store, key: str, *, layers: list[str], config: str, inputs: dict[str, Any],
+           parent: str | None = None) -> None:
+    """Remember that the step with ``key`` produced ``layers`` and config blob ``config``.
+
+    With ``parent``, the key is also listed under its parent, so a later miss after the
+    same parent can be explained by comparing inputs (:func:`explain_miss`)."""
     from pybuild.builder.store import atomic_write
 
     path = _entry_path(store, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps({"layers": layers, "config": config, "inputs": inputs},
                                   sort_keys=True, default=str).encode())
+    if parent:
+        children = store.root / "cache" / "children" / parent[:2] / parent
+        children.mkdir(parents=True, exist_ok=True)
+        (children / key).touch()
+
+
+def explain_miss(store: Store, parent: str, inputs: dict[str, Any]) -> str:
+    """Why a step missed: which inputs differ from the closest step recorded after the same
+    parent (or that no step was ever recorded after it)."""
+    children = store.root / "cache" / "children" / parent[:2] / parent
+    try:
+        keys = [p.name for p in children.iterdir()]
+    except FileNotFoundError:
+        return "no step was cached after the previous one (the previous step changed, or this is new)"
+    mine = json.loads(json.dumps(inputs, sort_keys=True, default=str))
+    best: list[str] | None = None
+    for key in keys:
+        try:
+            theirs = json.loads(_entry_path(store, key).read_bytes()).get("inputs", {})
+        except (OSError, json.JSONDecodeError):
+            continue
+        if theirs.get("instruction", {}).get("kind") != mine.get("instruction", {}).get("kind"):
+            continue
+        changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        if "instruction" in changed:
+            sub = sorted(k for k in set(mine["instruction"]) | set(theirs.get("instruction", {}))
+                         if mine["instruction"].get(k) != theirs["instruction"].get(k))
+            changed = [c for c in changed if c != "instruction"] + [f"instruction.{k}" for k in sub]
+        if best is None or len(changed) < len(best):
+            best = changed
+    if best is None:
+        return "a different instruction was cached after the previous step"
+    if not best:
+        return "the cached result's layers are no longer in the store"
+    return "changed since the cached build: " + ", ".join(best)
 
 
 def referenced(store: Store) -> tuple[set[str], set[str]]:

@@ -262,7 +262,8 @@ class Build:
             raise
         handler = steps.handler_for(expanded)
         key_inputs = handler.key_inputs(self, state, expanded)
-        key = cache.make_key({"parent": state.key, **key_inputs})
+        parent_key = state.key
+        key = cache.make_key({"parent": parent_key, **key_inputs})
         use_cache = self.opts.layers and not self.opts.no_cache and not handler.never_cached
         if use_cache:
             hit = cache.lookup(self.store, key)
@@ -274,6 +275,9 @@ class Build:
                 emit(self.on_event, CACHE_HIT, f"--> Using cache {hit['config'].split(':')[1]}",
                      step=state.number, key=key)
                 return
+            if self.opts.explain_cache:
+                emit(self.on_event, INFO, f"--> Cache miss: {cache.explain_miss(self.store, parent_key, key_inputs)}",
+                     step=state.number, key=key)
         try:
             handler.execute(self, state, expanded)
         except PybuildError as e:
@@ -286,7 +290,7 @@ class Build:
             config_digest = steps.commit_step(self, state, expanded, handler)
             if not self.opts.no_cache or True:
                 cache.record(self.store, key, layers=state.container.layers, config=config_digest,
-                             inputs=key_inputs)
+                             inputs=key_inputs, parent=parent_key)
             emit(self.on_event, INFO, f"--> {config_digest.split(':')[1][:12]}")
         else:
             steps.note_step(self, state, expanded, handler)

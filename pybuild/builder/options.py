@@ -59,6 +59,7 @@ class BuildOptions:
     ignorefile: str | None = None
     layers: bool = True
     no_cache: bool = False
+    explain_cache: bool = False  # say which input changed when a step misses the cache
     pull: str = "missing"  # always | missing | never
     platform: str | None = None
     jobs: int | None = None  # independent stages at once (default: 2)

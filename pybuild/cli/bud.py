@@ -84,6 +84,7 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
 @click.option("--layers", type=click.BOOL, default=True, show_default=True,
               help="Cache and commit a layer per step.")
 @click.option("--no-cache", is_flag=True, help="Do not use cached steps.")
+@click.option("--explain-cache", is_flag=True, help="Say which input changed when a step misses the cache.")
 @click.option("--pull", default="missing", help="always | missing | never (also true/false).")
 @click.option("-o", "--output", "outputs", multiple=True, help="type=local,dest=DIR | type=tar,dest=FILE")
 @click.option("--platform", default=None, help="Only the host's platform is supported.")
@@ -113,6 +114,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
             build_args: tuple[str, ...], build_arg_files: tuple[str, ...], build_contexts: tuple[str, ...],
             labels: tuple[str, ...], annotations: tuple[str, ...], format_: str | None,
             compression_format: str | None, iidfile: str | None, squash: bool, layers: bool, no_cache: bool,
+            explain_cache: bool,
             pull: str, outputs: tuple[str, ...], platform: str | None, jobs: int | None,
             secrets: tuple[str, ...], network: str, isolation: str | None, cap_add: tuple[str, ...],
             cap_drop: tuple[str, ...], security_opts: tuple[str, ...], volumes: tuple[str, ...],
@@ -163,7 +165,8 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
     renderer = Renderer("quiet" if quiet else ("plain" if progress == "plain" else progress))
     options = BuildOptions(context=context, containerfile=file_, containerfile_text=text, build_args=args,
                            build_contexts=contexts, target=target, ignorefile=ignorefile, layers=layers,
-                           no_cache=no_cache, pull=pull_policy, platform=platform, jobs=jobs, run=run,
+                           no_cache=no_cache, explain_cache=explain_cache, pull=pull_policy, platform=platform,
+                           jobs=jobs, run=run,
                            output=out, on_event=renderer,
                            registry=_registry_options(tls_verify, creds, authfile, cert_dir))
     image = build(opts.open_store(), options)
