@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pybuild.builder import cache
-from pybuild.builder.container import WorkingContainer, cleanup_dead
+from pybuild.builder.container import WorkingContainer, _scratch_config, cleanup_dead
 from pybuild.builder.copier import ContentHashCache, context_path
 from pybuild.builder.options import BuildOptions
 from pybuild.builder.store import Image, Store
@@ -324,7 +324,9 @@ class Build:
             return pull_into_store(self.store, spec, names=[] if _is_transport(name) else [name],
                                    on_event=self.on_event, **self.opts.registry)
         except PybuildError as e:
-            if e.where is None and line:
+            if line:  # the Containerfile line is the place a user looks; the registry goes in the text
+                if e.where:
+                    e.message = f"{e.where}: {e.message}"
                 e.where = f"{self.containerfile_name}:{line}"
             if isinstance(e, UnsupportedError) or "docker" in str(e):
                 raise ImageNotFound(f"image {name} is not in the local store and could not be pulled: {e.message}",
@@ -353,16 +355,6 @@ def _display_name(path: Path) -> str:
         return rel if not rel.startswith("../..") else str(path)
     except ValueError:
         return str(path)
-
-
-def _scratch_config() -> ImageConfig:
-    from pybuild.oci.platform_host import host_platform
-
-    hp = host_platform()
-    cfg = ImageConfig(architecture=hp.architecture, os="linux")
-    if hp.variant and hp.architecture == "arm":
-        cfg.variant = hp.variant
-    return cfg
 
 
 def build(store: Store, options: BuildOptions) -> Image:

@@ -46,6 +46,8 @@ from pybuild.errors import (
     StoreVersionError,
 )
 from pybuild.oci.digest import Digest
+from pybuild.oci.layout import atomic_write_file as atomic_write
+from pybuild.oci.layout import fsync_dir
 
 STORE_VERSION = "1"
 
@@ -87,31 +89,6 @@ class Image:
     def from_record(cls, rec: dict[str, Any], store: Store) -> Image:
         return cls(rec["id"], list(rec.get("names", [])), list(rec.get("layers", [])),
                    rec.get("manifest"), rec.get("created", ""), store)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` so a reader sees the old or the new file, never half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -401,7 +378,7 @@ class Store:
             else:
                 _remove_tree(final)
                 os.rename(staging, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         return final / "diff"
 
     def ensure_layer(self, image: Image, index: int) -> Path:
