@@ -46,7 +46,7 @@ def source_key(b: Build, st: StageState, instr: ins.Copy) -> Any:
                 parts.append(["stage", b.results[ref].key, local])
                 return parts
             if kind == "image":
-                parts.append(["image", b.resolve_image(ref).id, local])
+                parts.append(["image", b.resolve_image(ref, line=instr.line).id, local])
                 return parts
             root = copier.SourceRoot(os.path.realpath(b.opts.build_contexts[ref]), "context")
         else:
@@ -86,7 +86,7 @@ def _source_root(b: Build, st: StageState, instr: ins.Copy) -> Iterator[copier.S
         wc.state["layers"] = list(b.results[ref].layers)
         wc.save()
     else:
-        wc = WorkingContainer.create(b.store, b.resolve_image(ref), record=False)
+        wc = WorkingContainer.create(b.store, b.resolve_image(ref, line=instr.line), record=False)
     try:
         with wc.mounted() as root:
             yield copier.SourceRoot(str(root), "stage" if kind == "stage" else "image")

@@ -278,7 +278,10 @@ def _collect_deps(stage: Stage, stages: list[Stage], contexts: Mapping[str, str]
             continue
         for value in froms:
             _check_from(value, instr)
-            kind, ref = _resolve(value, stage, stages, contexts)
+            try:
+                kind, ref = _resolve(value, stage, stages, contexts)
+            except ContainerfileError as e:  # name the instruction's line, not the stage's FROM
+                raise instr.error(e.message) from None
             if kind == "stage":
                 assert isinstance(ref, int)
                 if ref == stage.index:

@@ -46,7 +46,7 @@ def mount_keys(b: Build, st: StageState, instr: ins.Run) -> list[Any]:
     out: list[Any] = []
     for m in instr.mounts:
         if m.type == "bind":
-            out.append(["bind", m.target, m.source, m.from_, m.readonly, _bind_content_key(b, st, m)])
+            out.append(["bind", m.target, m.source, m.from_, m.readonly, _bind_content_key(b, st, m, instr.line)])
         elif m.type == "secret":
             out.append(["secret", m.id, m.target, m.env, m.required])
         else:
@@ -54,7 +54,7 @@ def mount_keys(b: Build, st: StageState, instr: ins.Run) -> list[Any]:
     return out
 
 
-def _bind_content_key(b: Build, st: StageState, m: ins.MountSpec) -> str:
+def _bind_content_key(b: Build, st: StageState, m: ins.MountSpec, instr_line: int | None) -> str:
     if m.from_:
         kind, ref = _resolve_from(b, st, m.from_)
         if kind == "stage":
@@ -64,7 +64,7 @@ def _bind_content_key(b: Build, st: StageState, m: ins.MountSpec) -> str:
 
             root = SourceRoot(b.opts.build_contexts[ref], "context")
             return "ctx:" + hash_sources(select_sources(root, [m.source or "/"]), root, b.hash_cache)
-        return "image:" + b.resolve_image(ref).id
+        return "image:" + b.resolve_image(ref, line=instr_line).id
     from pybuild.builder.copier import SourceRoot, hash_sources, select_sources
 
     root = SourceRoot(b.context, "context")
@@ -165,7 +165,7 @@ def _run_mounts(b: Build, st: StageState, instr: ins.Run, env: list[str]) -> Ite
     with contextlib.ExitStack() as stack:
         for m in instr.mounts:
             if m.type == "bind":
-                mounts.append(stack.enter_context(_bind_mount(b, st, m)))
+                mounts.append(stack.enter_context(_bind_mount(b, st, m, instr.line)))
             elif m.type == "cache":
                 mounts.append(stack.enter_context(_cache_mount(b, m)))
             elif m.type == "tmpfs":
@@ -181,7 +181,7 @@ def _run_mounts(b: Build, st: StageState, instr: ins.Run, env: list[str]) -> Ite
 
 
 @contextlib.contextmanager
-def _bind_mount(b: Build, st: StageState, m: ins.MountSpec) -> Iterator[Any]:
+def _bind_mount(b: Build, st: StageState, m: ins.MountSpec, instr_line: int | None) -> Iterator[Any]:
     from pybuild.builder.container import WorkingContainer
     from pybuild.builder.sandbox import Mount
     from pybuild.builder.store import _remove_tree
@@ -198,7 +198,7 @@ def _bind_mount(b: Build, st: StageState, m: ins.MountSpec) -> Iterator[Any]:
                     wc.state["layers"] = list(layers)
                     wc.save()
                 else:
-                    img = b.resolve_image(ref)
+                    img = b.resolve_image(ref, line=instr_line)
                     wc = WorkingContainer.create(b.store, img, record=False)
                 stack.callback(wc.remove)
                 base = str(stack.enter_context(wc.mounted()))

@@ -289,7 +289,8 @@ def _tar_options(b: Build) -> dict[str, Any]:
 
 
 def _store_config(b: Build, st: StageState) -> str:
-    st.config.created = b.created()
+    # the config is dated by its newest history entry (one clock reading, as buildah does)
+    st.config.created = st.config.history[-1].created if st.config.history else b.created()
     digest, _ = b.store.layout.put_bytes(st.config.to_json(docker=True))
     return str(digest)
 
@@ -320,7 +321,12 @@ def write_final_image(b: Build, final: Any) -> Image:
         config.config.labels[k] = v
     for name in out.unsetenv:
         config.config.env = [e for e in config.config.env if e.partition("=")[0] != name]
-    config.created = b.created()
+    last = config.history[-1].created if config.history else None
+    if not (b.opts.layers and not out.squash and out.timestamp is None and config.created
+            and config.created == last):
+        config.created = b.created()
+    # else: the last step's commit (or cache hit) already dated it: a rebuild that hits the
+    # cache at every step then gives the same image ID, as buildah's does
     layers = list(final.layers)
     from pybuild.builder.container import ensure_layer_any
 
