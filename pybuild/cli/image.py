@@ -95,7 +95,8 @@ def _skopeo_shape(ref: str, info: dict[str, Any], tags: list[str] | None) -> dic
     if transport == "docker":
         src = info["source"]
         name = (src.resolved or src.ref).name if hasattr(src, "ref") else rest
-    out: dict[str, Any] = {"Name": name, "Digest": str(info["digest"])}
+    out: dict[str, Any] = {"Name": name} if name else {}  # skopeo omits an empty Name
+    out["Digest"] = str(info["digest"])
     if tags is not None:
         out["RepoTags"] = tags
     out["Created"] = cfg.get("created")
@@ -231,9 +232,11 @@ def copy_cmd(format_: str | None, compression: str | None, all_: bool, platform:
 @click.option("--creds", default=None, help="USER[:PASSWORD] for the registry.")
 @click.option("--authfile", type=click.Path(), default=None, help="Credentials file (auth.json).")
 @click.option("--cert-dir", type=click.Path(), default=None, help="CA and client certificates.")
+@click.option("--page-size", type=click.IntRange(min=1), default=None,
+              help="Tags to ask for per page (default: the registry's choice).")
 @click.argument("repository")
 def list_tags_cmd(tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
-                  repository: str) -> None:
+                  page_size: int | None, repository: str) -> None:
     """Every tag of a repository, all pages (docker://REGISTRY/REPO)."""
     from pybuild.errors import InvalidReference
     from pybuild.oci.reference import Reference
@@ -247,5 +250,5 @@ def list_tags_cmd(tls_verify: bool | None, creds: str | None, authfile: str | No
     ref = Reference.parse(rest)
     if ref.digest is not None or (ref.tag and rest.rsplit("/", 1)[-1].count(":")):
         raise InvalidReference(f"{repository}: give a repository without a tag or digest")
-    tags = list_tags(spec_, _registry_options(_opts(tls_verify, creds, authfile, cert_dir)))
+    tags = list_tags(spec_, _registry_options(_opts(tls_verify, creds, authfile, cert_dir)), page_size=page_size)
     click.echo(json.dumps({"Repository": ref.name, "Tags": tags}, indent=4))
