@@ -155,6 +155,9 @@ def cases(ctx: Context) -> list[Case]:
         wipe(pull_oci)
         clear_blob_info_cache()
 
+    def pull_setup() -> None:
+        source()
+
     def pull_teardown() -> None:
         pull_before()
 
@@ -165,13 +168,13 @@ def cases(ctx: Context) -> list[Case]:
         "pull", pybuild_pull,
         lambda: st.buildah("pull", "-q", "--tls-verify=false", source(), root=pull_buildah,
                            runroot=pull_buildah_run),
-        peer_name="buildah pull", target=0.8, setup=source, before_each=pull_before, teardown=pull_teardown,
+        peer_name="buildah pull", target=0.8, setup=pull_setup, before_each=pull_before, teardown=pull_teardown,
         description="pull of the same image into an empty store",
     ))
     out.append(Case(
         "pull-oci", pybuild_pull,
         lambda: ["skopeo", "copy", "-q", "--src-tls-verify=false", source(), f"oci:{pull_oci}:payload"],
-        peer_name="skopeo copy", setup=source, before_each=pull_before, teardown=pull_teardown,
+        peer_name="skopeo copy", setup=pull_setup, before_each=pull_before, teardown=pull_teardown,
         description="pybuild pull into an empty store vs skopeo's copy to a new OCI layout (no store)",
     ))
     return out
