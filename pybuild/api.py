@@ -212,6 +212,7 @@ class WorkingContainer:
         return workflow.mount(self._wc)
 
     def unmount(self) -> None:
+        """Unmount the root filesystem (the container and its changes stay)."""
         from pybuild.builder import workflow
 
         workflow.unmount(self._wc)
@@ -224,6 +225,7 @@ class WorkingContainer:
         return self._wc.mountpoint if workflow.is_mounted(self._wc) else None  # type: ignore[no-any-return]
 
     def rename(self, new_name: str) -> None:
+        """Give the container another name (unique in the store)."""
         from pybuild.builder import workflow
 
         workflow.rename(self._wc.store, self._wc, new_name)
