@@ -120,7 +120,12 @@ def inspect_cmd(opts: GlobalOptions, tls_verify: bool | None, creds: str | None,
 
     store = opts.open_store()
     lst = None if is_transport_spec(name) else manifest_list.find(store, name)
+    first = name.split("/", 1)[0]
+    names_registry = "/" in name and ("." in first or ":" in first)
     if lst is not None:
+        raw = lst.raw
+    elif not is_transport_spec(name) and not names_registry:
+        lst = manifest_list.get(store, name)  # raises: no such list, and no registry named to ask
         raw = lst.raw
     else:
         src = open_source(_spec(name), **_opts(tls_verify, creds, authfile, cert_dir))
