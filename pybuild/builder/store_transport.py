@@ -48,7 +48,9 @@ class StoreSource:
             entry = self.store.layer_blob(diff_id, compression, media_type, on_event=self.on_event)
             layers.append(spec.Descriptor(media_type, Digest(entry["digest"]), int(entry["size"])))
         config = img.config_bytes
-        manifest = spec.Manifest(spec.Descriptor(spec.OCI_CONFIG, img.digest, len(config)), layers)
+        annotations = self.store.image_meta(img.id).get("annotations") or None  # bud --annotation
+        manifest = spec.Manifest(spec.Descriptor(spec.OCI_CONFIG, img.digest, len(config)), layers,
+                                 annotations=annotations)
         return manifest.to_json(), spec.OCI_MANIFEST
 
     def get_blob(self, desc: spec.Descriptor) -> BinaryIO:
