@@ -74,7 +74,8 @@ def test_create_with_images_and_arch_override(base: tuple[Path, str], registry: 
     assert len(index["manifests"]) == 2  # type: ignore[arg-type]
     pyb(root, "manifest", "create", "variant")
     pyb(root, "manifest", "add", "--arch", "arm", "--variant", "v7", "--annotation", "team=x", "variant", "busybox")
-    [entry] = _index(pyb(root, "manifest", "inspect", "variant").stdout)["manifests"]  # type: ignore[misc]
+    entries: list[dict[str, object]] = _index(pyb(root, "manifest", "inspect", "variant").stdout)["manifests"]  # type: ignore[assignment]
+    [entry] = entries
     assert entry["platform"] == {"architecture": "arm", "os": "linux", "variant": "v7"}
     assert entry["annotations"] == {"team": "x"}
 
