@@ -79,6 +79,14 @@ def resolve_image(store: Store, ref: str, *, pull: str = "missing", on_event: Ev
     return pull_into_store(store, f"docker://{name}", names=[name], on_event=on_event, **registry_options)
 
 
+def _name_asked(ref: str, image: Image | None) -> str | None:
+    from pybuild.builder.store import _name_candidates
+
+    if image is None:
+        return None
+    return next((c for c in _name_candidates(ref) if c in image.names), None)
+
+
 def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "missing",
                on_event: EventCallback | None = None, **registry_options: Any) -> WorkingContainer:
     """A new working container on image ``ref`` (``scratch``: an empty one), recorded in the store."""
@@ -98,6 +106,10 @@ def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "
                 n += 1
                 chosen = f"{base}-{n}"
         wc = WorkingContainer.create(store, image, name=chosen, record=True)
+        asked = _name_asked(ref, image)
+        if asked:
+            wc.state["image_name"] = asked  # the name the user gave, not whichever the image has first
+            wc.save()
         if image is None:
             wc.config.config.env = [f"PATH={DEFAULT_PATH}"]
             wc.save()

@@ -279,3 +279,15 @@ def test_prune_frees_space(root: Path) -> None:
     assert pybuild(root, "run", ctr, "--", "true").returncode == 0
     names = [n for img in json.loads(pybuild(root, "images", "--json").stdout) for n in img["names"]]
     assert names == ["localhost/busybox:latest"]
+
+
+def test_from_pulls_from_a_registry(root: Path, registry: object) -> None:
+    host = registry.host  # type: ignore[attr-defined]
+    pybuild(root, "push", "--tls-verify=false", "busybox", f"docker://{host}/team/busybox:1.0")
+    ctr = _from(root, "--pull=always", "--tls-verify=false", f"{host}/team/busybox:1.0")
+    assert ctr == "busybox-working-container"
+    info = json.loads(pybuild(root, "containers", "--json").stdout)[0]
+    assert info["imagename"] == f"{host}/team/busybox:1.0"
+    assert pybuild(root, "run", ctr, "--", "cat", "/etc/group").stdout.startswith("root:x:0:")
+    unknown = pybuild(root, "from", "--tls-verify=false", f"{host}/team/nothing:here", check=False)
+    assert unknown.returncode == 125 and "team/nothing" in unknown.stderr
