@@ -42,6 +42,7 @@ from pybuild.errors import (
     ImageNotFound,
     InvalidReference,
     LockTimeout,
+    PybuildError,
     StoreError,
     StoreVersionError,
 )
@@ -150,6 +151,7 @@ class Store:
         for entry in entries:
             pid_text = entry.name.split("-", 1)[0]
             if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+                _unmount_under(entry.path)  # a killed RUN leaves its rw-bind overlay mounted
                 _remove_tree(Path(entry.path))
 
     @property
@@ -527,6 +529,32 @@ class Store:
     def open_blob(self, digest: str, size: int | None = None) -> BinaryIO:
         result: BinaryIO = self.layout.open_blob(Digest(digest), size)
         return result
+
+
+def _unmount_under(path: str) -> None:
+    """Unmount every mount at or below ``path``, deepest first (never following it)."""
+    import re
+
+    prefix = os.path.abspath(path)
+    found: list[str] = []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) < 5:
+                    continue
+                mp = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+                if mp == prefix or mp.startswith(prefix + "/"):
+                    found.append(mp)
+    except OSError:
+        return
+    if not found:
+        return
+    from pybuild.builder.sandbox.overlay import unmount
+
+    for mp in sorted(found, key=len, reverse=True):
+        with contextlib.suppress(PybuildError):
+            unmount(mp)
 
 
 def _remove_tree(path: Path) -> None:

@@ -180,17 +180,29 @@ def test_unknown_instruction_fails_before_running_anything(store: Store, tmp_pat
 # ---------------------------------------------------------------- a killed build
 
 
-def test_sigkill_mid_run_then_next_build_works(store: Store, tmp_path: Path) -> None:
-    ctx = context(tmp_path, "FROM busybox\nRUN echo started > /started && sleep 30\n")
+KILLED = {
+    "plain": "FROM busybox\nRUN echo started > /started && sleep 30\n",
+    "with-mounts": "FROM busybox AS other\nRUN echo other > /o\nFROM busybox\n"
+                   "RUN --mount=type=bind,target=/ctx,rw --mount=type=secret,id=s --mount=type=cache,target=/c "
+                   "--mount=type=bind,from=other,target=/other echo started > /started && sleep 30\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(KILLED))
+def test_sigkill_mid_run_then_next_build_works(store: Store, tmp_path: Path, case: str) -> None:
+    ctx = context(tmp_path, KILLED[case])
+    secret = tmp_path / "secret"
+    secret.write_text("killed-build-secret-93af")
     before = store.image_json()
-    proc = subprocess.Popen(["pybuild", "--root", str(store.root), "bud", "-t", "killed", str(ctx)],
+    proc = subprocess.Popen(["pybuild", "--root", str(store.root), "bud", "-t", "killed",
+                             "--secret", f"id=s,src={secret}", str(ctx)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     assert proc.stdout is not None
     seen = ""
     for line in proc.stdout:
         seen += line
-        if "STEP 2/2" in line:
+        if re.match(r"(\[\d/\d\] )?STEP 2/2: RUN .*sleep 30", line):
             break
     # wait until the RUN step is really running (the sleep is a descendant)
     deadline = time.monotonic() + 60
@@ -210,6 +222,8 @@ def test_sigkill_mid_run_then_next_build_works(store: Store, tmp_path: Path) -> 
     store.bud(context(tmp_path / "next", "FROM busybox\nRUN echo fine > /fine\n"), "-t", "after-kill")
     assert containers_left(store) == []
     assert mounts_under(store.root) == []
+    assert not any(p.is_file() and b"killed-build-secret-93af" in p.read_bytes()
+                   for p in (store.root / "tmp").rglob("*")), "a dead build's secret is left in the store"
 
 
 def _descendants(pid: int) -> list[int]:
