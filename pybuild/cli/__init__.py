@@ -94,8 +94,23 @@ def cli(ctx: click.Context, root: str | None, runroot: str | None, storage_drive
                             log_level=log_level)
 
 
+# httpcore (under httpx) imports trio and anyio at import time whenever they are installed,
+# only to pick locks for async clients: ~40-60 ms of every registry command's start-up. The
+# command line uses httpx's sync client alone, so it marks them absent in its own process
+# (the library, and callers of main(argv), leave sys.modules alone). Names already imported
+# are kept.
+_UNUSED_BY_CLI = ("trio", "anyio")
+
+
+def _skip_async_backends() -> None:
+    for name in _UNUSED_BY_CLI:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # `import name` -> ImportError
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: run the CLI, turning pybuild errors into one line and an exit status."""
+    if argv is None:  # a real process (the console script, python -m pybuild), not a caller's
+        _skip_async_backends()
     from pybuild.errors import PybuildError, StepFailed
 
     debug = "--log-level=debug" in (argv or sys.argv) or "debug" in (argv or sys.argv)[1:3]
