@@ -15,24 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from pybuild.builder import store as _store
-from pybuild.builder.store import Image
+from pybuild.builder.store import Image, default_root
 from pybuild.builder.workflow import PruneReport
 from pybuild.events import EventCallback
 from pybuild.oci.digest import Digest
 
 StrPath = str | os.PathLike[str]
-
-
-def default_root() -> str:
-    """Where the store lives unless told: ``$PYBUILD_ROOT``, else ``/var/lib/pybuild`` as root,
-    else ``$XDG_DATA_HOME/pybuild`` (the same default as the command line)."""
-    env = os.environ.get("PYBUILD_ROOT")
-    if env:
-        return env
-    if os.geteuid() == 0:
-        return "/var/lib/pybuild"
-    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return os.path.join(data, "pybuild")
 
 
 class Store(_store.Store):

@@ -53,6 +53,18 @@ from pybuild.oci.layout import fsync_dir
 STORE_VERSION = "1"
 
 
+def default_root() -> str:
+    """Where the store lives unless told: ``$PYBUILD_ROOT``, else ``/var/lib/pybuild`` as root,
+    else ``$XDG_DATA_HOME/pybuild`` (buildah's layout of defaults)."""
+    env = os.environ.get("PYBUILD_ROOT")
+    if env:
+        return env
+    if os.geteuid() == 0:
+        return "/var/lib/pybuild"
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data, "pybuild")
+
+
 @dataclass
 class Image:
     """One image in the store. ``id`` is the config digest's hex (as buildah prints it)."""

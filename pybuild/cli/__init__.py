@@ -9,7 +9,6 @@ click type crosses into the library.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from typing import Any
 
@@ -66,16 +65,6 @@ class LazyGroup(click.Group):
         return command
 
 
-def _default_root() -> str:
-    env = os.environ.get("PYBUILD_ROOT")
-    if env:
-        return env
-    if os.geteuid() == 0:
-        return "/var/lib/pybuild"
-    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return os.path.join(data, "pybuild")
-
-
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--root", type=click.Path(), default=None,
               help="Store root (default /var/lib/pybuild as root, else $XDG_DATA_HOME/pybuild; $PYBUILD_ROOT).")
@@ -90,7 +79,7 @@ def _default_root() -> str:
 def cli(ctx: click.Context, root: str | None, runroot: str | None, storage_driver: str | None,
         log_level: str) -> None:
     """pybuild: build, store and move container images (buildah-style)."""
-    ctx.obj = GlobalOptions(root=root or _default_root(), storage_driver=storage_driver,
+    ctx.obj = GlobalOptions(root_flag=root, storage_driver=storage_driver,
                             log_level=log_level)
 
 

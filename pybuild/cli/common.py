@@ -18,9 +18,18 @@ if TYPE_CHECKING:
 
 @dataclass
 class GlobalOptions:
-    root: str
+    root_flag: str | None = None
     storage_driver: str | None = None
     log_level: str = "warn"
+
+    @property
+    def root(self) -> str:
+        """--root, else the default (worked out only when a command needs the store)."""
+        if self.root_flag:
+            return self.root_flag
+        from pybuild.builder.store import default_root
+
+        return default_root()
 
     def open_store(self) -> Store:
         from pybuild.builder.store import Store
