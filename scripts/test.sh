@@ -7,8 +7,4 @@ cd "$(dirname "$0")/.."
 ruff check pybuild tests benchmarks
 mypy
 python -m pytest -q -p no:cacheprovider tests
-if [ -d ../shared/difftest ]; then
-  python3 ../shared/difftest/difftest.py --pybuild "$PWD/.venv/bin/pybuild" ../shared/difftest/cases tests/difftest
-else
-  echo "../shared is absent: skipping the differential test against buildah"
-fi
+PYBUILD="$PWD/.venv/bin/pybuild" bash scripts/difftest.sh

@@ -40,7 +40,7 @@ def test_parallel_processes_keep_the_store_consistent(tmp_path: Path) -> None:
         (ctx / "Containerfile").write_text(f"FROM busybox\nCOPY f /f\nRUN echo {i % 2} > /n && sleep 0.2\n")
         procs.append(subprocess.Popen([*PYB, "--root", str(root), "bud", "-q", "-t", f"img{i}", str(ctx)],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    for i in range(2):
+    for _ in range(2):
         procs.append(subprocess.Popen([*PYB, "--root", str(root), "pull", f"oci:{layout}:bb"],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     procs.append(subprocess.Popen([*PYB, "--root", str(root), "tag", "busybox", "extra-name"],
