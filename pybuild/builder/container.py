@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pybuild.builder.paths import resolve_in_root
-from pybuild.builder.store import Image, Store, _remove_tree, atomic_write
+from pybuild.builder.store import Image, Store, atomic_write, remove_tree
 from pybuild.errors import ContainerNotFound, StoreError
 from pybuild.oci.spec import ImageConfig
 
@@ -175,7 +175,7 @@ class WorkingContainer:
             if missing:
                 unmount(target)
                 stub_dir = self.dir / "stubs"
-                _remove_tree(stub_dir)
+                remove_tree(stub_dir)
                 stub_dir.mkdir()
                 for rel, is_dir in missing:
                     host = stub_dir / rel
@@ -202,7 +202,7 @@ class WorkingContainer:
 
     def _reset_work(self) -> None:
         work = self.dir / "work"
-        _remove_tree(work)
+        remove_tree(work)
         work.mkdir()
 
     def _mount_vfs(self, stubs: list[tuple[str, bool]]) -> Path:
@@ -212,7 +212,7 @@ class WorkingContainer:
 
         root = self.mountpoint
         if not self.state.get("vfs_ready"):
-            _remove_tree(root)
+            remove_tree(root)
             root.mkdir()
             for lower in reversed(self._lower_dirs()):
                 vfs.apply_layer_dir(Path(lower), root)
@@ -285,7 +285,7 @@ class WorkingContainer:
         if self.vfs:
             from pybuild.builder import vfs
 
-            _remove_tree(upper)
+            remove_tree(upper)
             if not self.state.get("vfs_ready"):
                 self.mount()
                 self.unmount()
@@ -309,10 +309,10 @@ class WorkingContainer:
     def set_layers(self, layers: list[str]) -> None:
         """Point the container at other layers (a cache hit); the upper must be empty."""
         self.unmount()
-        _remove_tree(self.dir / "upper")
+        remove_tree(self.dir / "upper")
         (self.dir / "upper").mkdir()
         if self.vfs:
-            _remove_tree(self.mountpoint)
+            remove_tree(self.mountpoint)
             self.state["vfs_ready"] = False
         self.state["layers"] = list(layers)
         self.save()
@@ -325,7 +325,7 @@ class WorkingContainer:
 
         if is_mounted(str(self.mountpoint)):
             raise StoreError(f"container {self.name or self.id[:12]} is still mounted at {self.mountpoint}")
-        _remove_tree(self.dir)
+        remove_tree(self.dir)
 
 
 def _make_parents(root: Path, rel: str) -> None:

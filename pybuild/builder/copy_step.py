@@ -22,11 +22,13 @@ from pybuild.errors import ContextError, IntegrityError, UserError
 
 if TYPE_CHECKING:
     from pybuild.builder.executor import Build, StageState
+    from pybuild.builder.store import Store
 
 _URL = re.compile(r"^https?://", re.I)
 
 
-def _is_url(src: str) -> bool:
+def is_url(src: str) -> bool:
+    """An ADD source fetched over http(s) rather than read from a context."""
     return bool(_URL.match(src))
 
 
@@ -35,8 +37,8 @@ def source_key(b: Build, st: StageState, instr: ins.Copy) -> Any:
     parts: list[Any] = []
     for h in instr.heredocs:
         parts.append(["inline", h.name, hashlib.sha256(h.body.encode()).hexdigest()])
-    local = [s for s in instr.sources if not _is_url(s)]
-    urls = [s for s in instr.sources if _is_url(s)]
+    local = [s for s in instr.sources if not is_url(s)]
+    urls = [s for s in instr.sources if is_url(s)]
     for u in urls:
         parts.append(["url", u, instr.checksum if isinstance(instr, ins.Add) else None])
     if local:
@@ -94,7 +96,8 @@ def _source_root(b: Build, st: StageState, instr: ins.Copy) -> Iterator[copier.S
         wc.remove()
 
 
-def _owner(root: str, chown: str | None, where: str) -> tuple[int, int] | None:
+def resolve_owner(root: str, chown: str | None, where: str) -> tuple[int, int] | None:
+    """``--chown`` as uid/gid, names looked up in the container's own passwd/group (as data)."""
     if not chown:
         return None
     from pybuild.builder.sandbox.users import read_group, read_passwd
@@ -125,12 +128,13 @@ def copy(b: Build, st: StageState, instr: ins.Copy) -> None:
     is_add = isinstance(instr, ins.Add)
     chmod = copier.parse_chmod(instr.chmod)
     workdir = st.config.config.working_dir or "/"
-    local = [s for s in instr.sources if not _is_url(s)]
-    urls = [s for s in instr.sources if _is_url(s)]
+    local = [s for s in instr.sources if not is_url(s)]
+    urls = [s for s in instr.sources if is_url(s)]
     if urls and not is_add:
         raise UserError("COPY cannot fetch URLs; use ADD", where=instr.where)
     with contextlib.ExitStack() as stack:
-        downloads = [stack.enter_context(_download(b, u, instr)) for u in urls]
+        downloads = [stack.enter_context(download(b.store, u, checksum=getattr(instr, "checksum", None),
+                                                   where=instr.where)) for u in urls]
         src_root = stack.enter_context(_source_root(b, st, instr)) if local else None
         selected = (copier.select_sources(src_root, local, where=instr.where, instruction=instr.keyword)
                     if src_root else [])
@@ -140,7 +144,7 @@ def copy(b: Build, st: StageState, instr: ins.Copy) -> None:
         for path in st.pending_workdirs:
             makedirs_in_root(root, path)
         st.pending_workdirs.clear()
-        opts = copier.CopyOptions(owner=_owner(root, instr.chown, instr.where), chmod=chmod,
+        opts = copier.CopyOptions(owner=resolve_owner(root, instr.chown, instr.where), chmod=chmod,
                                   keep_owner=bool(src_root and src_root.keeps_owner))
         for h in instr.heredocs:
             copier.write_file_into_rootfs(root, instr.dest, workdir, h.name, h.body.encode(), opts)
@@ -150,7 +154,7 @@ def copy(b: Build, st: StageState, instr: ins.Copy) -> None:
             if not os.path.isdir(resolve_in_root(root, container_join(workdir, instr.dest))):
                 raise UserError(f"when using {instr.keyword} with more than one source file, the "
                                 "destination must be a directory and end with a /", where=instr.where)
-        unpack = _unpacker(instr) if is_add and getattr(instr, "unpack", None) is not False else None
+        unpack = unpacker() if is_add and getattr(instr, "unpack", None) is not False else None
         if selected:
             copier.copy_into_rootfs(root, selected, instr.dest, workdir, opts,
                                     ignore=src_root.ignore if src_root else None, where=instr.where,
@@ -161,7 +165,7 @@ def copy(b: Build, st: StageState, instr: ins.Copy) -> None:
                                                        (lambda old, d: 0o600)), where=instr.where)
 
 
-def _unpacker(instr: ins.Copy) -> Any:
+def unpacker() -> Any:
     """ADD of a local tar archive (plain, gzip, bzip2, xz, zstd — by content) unpacks it."""
 
     def unpack(sel: copier.Selected, dest: str, make_dest_dir: Callable[[], str]) -> bool:
@@ -190,16 +194,18 @@ def _is_archive(path: str) -> bool:
 
 
 @contextlib.contextmanager
-def _download(b: Build, url: str, instr: ins.Copy) -> Iterator[copier.Selected]:
-    """ADD URL: fetch into scratch space (verifying --checksum) and present it as a source."""
+def download(store: Store, url: str, *, checksum: str | None = None,
+             where: str | None = None) -> Iterator[copier.Selected]:
+    """ADD URL: fetch into the store's scratch space (verifying ``checksum``) and present it
+    as a source; the file is removed when the context ends."""
     import email.utils
     import urllib.parse
 
     import httpx
 
-    from pybuild.builder.store import _remove_tree
+    from pybuild.builder.store import remove_tree
 
-    scratch = b.store.scratch_dir("add")
+    scratch = store.scratch_dir("add")
     try:
         name = os.path.basename(urllib.parse.urlparse(url).path) or "index.html"
         path = scratch / name
@@ -207,22 +213,21 @@ def _download(b: Build, url: str, instr: ins.Copy) -> Iterator[copier.Selected]:
         try:
             with httpx.stream("GET", url, follow_redirects=True, timeout=60) as resp:
                 if resp.status_code >= 400:
-                    raise ContextError(f"ADD {url}: HTTP {resp.status_code}", where=instr.where)
+                    raise ContextError(f"ADD {url}: HTTP {resp.status_code}", where=where)
                 with open(path, "wb") as f:
                     for chunk in resp.iter_bytes(1 << 20):
                         h.update(chunk)
                         f.write(chunk)
                 last_mod = resp.headers.get("last-modified")
         except httpx.HTTPError as e:
-            raise ContextError(f"ADD {url}: {e}", where=instr.where) from None
-        checksum = getattr(instr, "checksum", None)
+            raise ContextError(f"ADD {url}: {e}", where=where) from None
         if checksum and checksum != "sha256:" + h.hexdigest():
             raise IntegrityError(f"ADD {url}: checksum mismatch: got sha256:{h.hexdigest()}, "
-                                 f"expected {checksum}", where=instr.where)
+                                 f"expected {checksum}", where=where)
         if last_mod:
             with contextlib.suppress(TypeError, ValueError):
                 ts = email.utils.parsedate_to_datetime(last_mod).timestamp()
                 os.utime(path, (ts, ts))
         yield copier.Selected(str(path), name, False)
     finally:
-        _remove_tree(scratch)
+        remove_tree(scratch)

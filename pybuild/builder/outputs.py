@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pybuild.builder.store import Image, Store, _remove_tree
+from pybuild.builder.store import Image, Store, remove_tree
 from pybuild.errors import ConfigError
 
 
@@ -57,7 +57,7 @@ def export(store: Store, image: Image, spec: str, *, on_event: Any = None) -> No
                     write_layer(tree, out, compression="none")
                 os.replace(part, dest)
     finally:
-        _remove_tree(staging)
+        remove_tree(staging)
 
 
 def _opts(store: Store, diff_id: str) -> dict[str, Any]:

@@ -96,8 +96,8 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
             rootfs=rootfs, argv=argv_for(st, instr), env=env, cwd=st.config.config.working_dir or "/",
             hostname=wc.id[:12], mounts=mounts, network=network,
             capabilities=apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), ropts.cap_add, ropts.cap_drop),
-            no_new_privileges=ropts.no_new_privileges, hosts=_hosts(ropts.add_hosts, wc.id[:12]),
-            resolv_conf=_read("/etc/resolv.conf") if network == "host" else "",
+            no_new_privileges=ropts.no_new_privileges, hosts=hosts_file(ropts.add_hosts, wc.id[:12]),
+            resolv_conf=read_host_file("/etc/resolv.conf") if network == "host" else "",
             output=_output(b),
         )
         root = str(stack.enter_context(wc.mounted(sandbox.stub_paths(spec))))
@@ -122,7 +122,7 @@ def _output(b: Build) -> Any:
     return forward
 
 
-def _read(path: str) -> str:
+def read_host_file(path: str) -> str:
     try:
         with open(path) as f:
             return f.read()
@@ -130,8 +130,8 @@ def _read(path: str) -> str:
         return ""
 
 
-def _hosts(add_hosts: list[str], hostname: str) -> str:
-    text = _read("/etc/hosts") or "127.0.0.1\tlocalhost\n::1\tlocalhost\n"
+def hosts_file(add_hosts: list[str], hostname: str) -> str:
+    text = read_host_file("/etc/hosts") or "127.0.0.1\tlocalhost\n::1\tlocalhost\n"
     if not text.endswith("\n"):
         text += "\n"
     for item in add_hosts:
@@ -184,7 +184,7 @@ def _run_mounts(b: Build, st: StageState, instr: ins.Run, env: list[str]) -> Ite
 def _bind_mount(b: Build, st: StageState, m: ins.MountSpec, instr_line: int | None) -> Iterator[Any]:
     from pybuild.builder.container import WorkingContainer
     from pybuild.builder.sandbox import Mount
-    from pybuild.builder.store import _remove_tree
+    from pybuild.builder.store import remove_tree
 
     with contextlib.ExitStack() as stack:
         if m.from_:
@@ -216,7 +216,7 @@ def _bind_mount(b: Build, st: StageState, m: ins.MountSpec, instr_line: int | No
             from pybuild.builder.sandbox.overlay import mount_overlay, unmount
 
             scratch = b.store.scratch_dir("bindrw")
-            stack.callback(_remove_tree, scratch)
+            stack.callback(remove_tree, scratch)
             for d in ("upper", "work", "merged"):
                 (scratch / d).mkdir()
             if os.path.isdir(source):
@@ -263,7 +263,7 @@ def _cache_mount(b: Build, m: ins.MountSpec) -> Iterator[Any]:
 @contextlib.contextmanager
 def _secret_mount(b: Build, m: ins.MountSpec, env: list[str]) -> Iterator[Any]:
     from pybuild.builder.sandbox import Mount
-    from pybuild.builder.store import _remove_tree
+    from pybuild.builder.store import remove_tree
 
     secret_id = m.id or os.path.basename(m.target or "")
     source = b.opts.run.secrets.get(secret_id)
@@ -301,4 +301,4 @@ def _secret_mount(b: Build, m: ins.MountSpec, env: list[str]) -> Iterator[Any]:
         target = m.target or f"/run/secrets/{secret_id}"
         yield Mount(target=target, source=str(path), type="bind", readonly=True)
     finally:
-        _remove_tree(scratch)
+        remove_tree(scratch)

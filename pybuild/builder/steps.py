@@ -395,7 +395,7 @@ def squash_layers(store: Any, layers: list[str], tar_options: dict[str, Any]) ->
     """Merge ``layers`` into one new layer in the store; returns its diff_id.
     (Shared with `pybuild commit --squash`.)"""
     from pybuild.builder.container import WorkingContainer
-    from pybuild.builder.store import _remove_tree
+    from pybuild.builder.store import remove_tree
     from pybuild.oci.layer import write_layer
 
     wc = WorkingContainer.create(store, None, record=False)
@@ -413,7 +413,7 @@ def squash_layers(store: Any, layers: list[str], tar_options: dict[str, Any]) ->
                            **tar_options)
         store.adopt_layer(target, str(info.diff_id), size=info.uncompressed_size, tar_options=tar_options)
     finally:
-        _remove_tree(staging)
+        remove_tree(staging)
         with contextlib.suppress(Exception):
             wc.remove()
     return str(info.diff_id)

@@ -164,7 +164,7 @@ class Store:
             pid_text = entry.name.split("-", 1)[0]
             if pid_text.isdigit() and not _pid_alive(int(pid_text)):
                 _unmount_under(entry.path)  # a killed RUN leaves its rw-bind overlay mounted
-                _remove_tree(Path(entry.path))
+                remove_tree(Path(entry.path))
 
     @property
     def layout(self) -> Any:
@@ -378,7 +378,7 @@ class Store:
         a rename, so a step's upper directory becomes a layer without copying."""
         final = self.layer_dir(diff_id)
         if self.has_layer(diff_id):
-            _remove_tree(diff_dir)
+            remove_tree(diff_dir)
             return final / "diff"
         staging = self.scratch_dir("layer")
         os.rename(diff_dir, staging / "diff")
@@ -388,9 +388,9 @@ class Store:
             os.rename(staging, final)
         except OSError:
             if self.has_layer(diff_id):  # another process won the race
-                _remove_tree(staging)
+                remove_tree(staging)
             else:
-                _remove_tree(final)
+                remove_tree(final)
                 os.rename(staging, final)
         fsync_dir(final.parent)
         return final / "diff"
@@ -415,7 +415,7 @@ class Store:
         with self.layout.open_blob(desc.digest, desc.size) as blob:
             got = apply_layer(blob, staging / "diff", whiteouts="overlay")
         if got != diff_id:
-            _remove_tree(staging)
+            remove_tree(staging)
             raise StoreError(f"layer {desc.digest} of image {image.id[:12]} has diff_id {got}, "
                              f"its config says {diff_id}")
         from pybuild.oci.spec import compression_of
@@ -424,7 +424,7 @@ class Store:
                                                    "mediaType": desc.media_type}}
         self.adopt_layer(staging / "diff", diff_id, size=desc.size, tar_options={"exact": False},
                          blobs=blobs)
-        _remove_tree(staging)
+        remove_tree(staging)
         return self.layer_dir(diff_id) / "diff"
 
     def layer_blob(self, diff_id: str, compression: str, media_type: str,
@@ -454,7 +454,7 @@ class Store:
             with open(tmp, "rb") as f:
                 digest, size = self.layout.put_blob(f, result.digest, result.size)
         finally:
-            _remove_tree(staging)
+            remove_tree(staging)
         entry = {"digest": str(digest), "size": size, "mediaType": media_type}
         with self.lock():
             info = self.layer_info(diff_id)
@@ -522,8 +522,8 @@ class Store:
                 diff_id = "sha256:" + d.name
                 if diff_id in keep_layers:
                     continue
-                freed["bytes"] += _tree_size(d)
-                _remove_tree(d)
+                freed["bytes"] += tree_size(d)
+                remove_tree(d)
                 freed["layers"] += 1
             blob_dir = self.root / "blobs" / "sha256"
             if blob_dir.is_dir():
@@ -569,7 +569,7 @@ def _unmount_under(path: str) -> None:
             unmount(mp)
 
 
-def _remove_tree(path: Path) -> None:
+def remove_tree(path: Path) -> None:
     """Remove a tree we own, even with read-only dirs or immutable-looking modes inside."""
     if not os.path.lexists(path):
         return
@@ -592,7 +592,7 @@ def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, onerror=onerror)
 
 
-def _tree_size(path: Path) -> int:
+def tree_size(path: Path) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(path):
         for f in files:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pybuild.builder.container import WorkingContainer, cleanup_dead
-from pybuild.builder.store import Image, Store, _remove_tree, _tree_size
+from pybuild.builder.store import Image, Store, remove_tree, tree_size
 from pybuild.errors import ConfigError, ImageNotFound, StepFailed, UserError
 from pybuild.events import IMAGE, INFO, OUTPUT, STEP, EventCallback, emit
 from pybuild.oci.spec import History, rfc3339
@@ -247,7 +247,7 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
     not 0 and ``check``. Output goes to ``output`` or, without it, to OUTPUT events."""
     from pybuild.builder import sandbox
     from pybuild.builder.paths import makedirs_in_root, resolve_in_root
-    from pybuild.builder.run_step import _hosts, _read
+    from pybuild.builder.run_step import hosts_file, read_host_file
 
     argv = list(argv)
     if not argv:
@@ -274,8 +274,8 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
         hostname=host, mounts=list(mounts), network=network,
         capabilities=sandbox.apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), list(cap_add),
                                                list(cap_drop)),
-        hosts=_hosts(list(add_hosts), host),
-        resolv_conf=_read("/etc/resolv.conf") if network == "host" else "",
+        hosts=hosts_file(list(add_hosts), host),
+        resolv_conf=read_host_file("/etc/resolv.conf") if network == "host" else "",
         output=output, stdin=stdin)
     with _rootfs(wc, sandbox.stub_paths(spec)) as root:
         uid, gid, groups, _home = sandbox.resolve_user(root, user if user is not None else cfg.user or "")
@@ -292,19 +292,6 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
 # ---------------------------------------------------------------------- copy / add
 
 
-class _ScratchStore:
-    """What copy_step's URL download needs of a build: the store (for scratch space)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-
-@dataclass
-class _UrlRequest:
-    """What copy_step's URL download needs of an ADD instruction."""
-
-    checksum: str | None = None
-    where: str | None = None
 
 
 @contextlib.contextmanager
@@ -344,8 +331,8 @@ def copy(wc: WorkingContainer, sources: Sequence[str | os.PathLike[str]], dest: 
     verb = "ADD" if add else "COPY"
     emit(on_event, STEP, f"{verb} {' '.join(srcs)} {dest}", op=verb.lower(), container=wc.name,
          sources=srcs, dest=dest)
-    urls = [s for s in srcs if copy_step._is_url(s)]
-    local = [s for s in srcs if not copy_step._is_url(s)]
+    urls = [s for s in srcs if copy_step.is_url(s)]
+    local = [s for s in srcs if not copy_step.is_url(s)]
     if urls and not add:
         raise UserError("copy cannot fetch URLs; use add")
     if urls and from_:
@@ -353,9 +340,7 @@ def copy(wc: WorkingContainer, sources: Sequence[str | os.PathLike[str]], dest: 
     mode = copier.parse_chmod(chmod)
     workdir = wc.config.config.working_dir or "/"
     with contextlib.ExitStack() as stack:
-        downloads = [stack.enter_context(copy_step._download(_ScratchStore(wc.store), u,  # type: ignore[arg-type]
-                                                             _UrlRequest(checksum)))  # type: ignore[arg-type]
-                     for u in urls]
+        downloads = [stack.enter_context(copy_step.download(wc.store, u, checksum=checksum)) for u in urls]
         selected: list[Any] = []
         keep_owner = False
         if from_ and local:
@@ -371,9 +356,9 @@ def copy(wc: WorkingContainer, sources: Sequence[str | os.PathLike[str]], dest: 
             selected.extend(copier.select_sources(root, [base] if base else ["/"],
                                                   instruction=verb.lower()))
         rootfs = stack.enter_context(_rootfs(wc))
-        opts = copier.CopyOptions(owner=copy_step._owner(rootfs, chown, "--chown"), chmod=mode,
+        opts = copier.CopyOptions(owner=copy_step.resolve_owner(rootfs, chown, "--chown"), chmod=mode,
                                   keep_owner=keep_owner)
-        unpack = copy_step._unpacker(None) if add and not from_ else None  # type: ignore[arg-type]
+        unpack = copy_step.unpacker() if add and not from_ else None
         if selected:
             copier.copy_into_rootfs(rootfs, selected, dest, workdir, opts, unpack=unpack)
         for sel in downloads:
@@ -658,7 +643,7 @@ def prune(store: Store, *, all_images: bool = False, on_event: EventCallback | N
     blobs."""
     from pybuild.builder import cache
 
-    before = _tree_size(store.root)
+    before = tree_size(store.root)
     report = PruneReport(containers=cleanup_dead(store))
     used = {wc.state.get("image_id") for wc in WorkingContainer.all(store)}
     for img in store.images():
@@ -668,10 +653,10 @@ def prune(store: Store, *, all_images: bool = False, on_event: EventCallback | N
         report.images.append(img.id)
         emit(on_event, INFO, img.id, op="prune", image=img.id)
     report.cache_entries = cache.clear(store)
-    _remove_tree(store.root / "cache" / "mounts")
+    remove_tree(store.root / "cache" / "mounts")
     freed = store.gc()
     report.layers, report.blobs = freed["layers"], freed["blobs"]
-    report.freed_bytes = max(0, before - _tree_size(store.root))
+    report.freed_bytes = max(0, before - tree_size(store.root))
     return report
 
 
