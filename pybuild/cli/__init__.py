@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "rmi": "images:rmi_cmd",
     "inspect": "images:inspect_cmd",
     "bud": "bud:bud_cmd",
+    "pin": "pin:pin_cmd",
     "login": "login:login_cmd",
     "logout": "login:logout_cmd",
     "from": "containers:from_cmd",
