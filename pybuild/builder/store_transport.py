@@ -8,6 +8,7 @@ layer blobs produced in the requested compression (and kept for the next push).
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 from pybuild.builder.store import Image, Store
@@ -18,6 +19,8 @@ from pybuild.oci.digest import Digest
 
 class StoreSource:
     """Reads an image of the store as an ImageSource."""
+
+    parallel = 4  # blobs are plain files
 
     def __init__(self, store: Store, image: Image, *, compression: str | None = None,
                  on_event: Any = None) -> None:
@@ -43,10 +46,13 @@ class StoreSource:
             return raw, img.manifest.get("mediaType") or spec.OCI_MANIFEST
         compression = self.compression or "gzip"
         media_type = spec.layer_media_type(compression)
-        layers = []
-        for diff_id in img.layers:
+        def blob(diff_id: str) -> spec.Descriptor:
             entry = self.store.layer_blob(diff_id, compression, media_type, on_event=self.on_event)
-            layers.append(spec.Descriptor(media_type, Digest(entry["digest"]), int(entry["size"])))
+            return spec.Descriptor(media_type, Digest(entry["digest"]), int(entry["size"]))
+
+        # a built layer's blob is made on first push (tar + compress): on both cores at once
+        with ThreadPoolExecutor(max_workers=max(1, min(2, len(img.layers)))) as pool:
+            layers = list(pool.map(blob, img.layers))
         config = img.config_bytes
         annotations = self.store.image_meta(img.id).get("annotations") or None  # bud --annotation
         manifest = spec.Manifest(spec.Descriptor(spec.OCI_CONFIG, img.digest, len(config)), layers,
@@ -66,6 +72,8 @@ class StoreSource:
 
 class StoreDestination:
     """Receives an image into the store as an ImageDestination; ``commit`` records it."""
+
+    parallel = 4  # the layout writes each blob to its own temp file
 
     def __init__(self, store: Store, names: list[str] | None = None) -> None:
         self.store = store

@@ -233,6 +233,8 @@ class OCISource:
         self._store = store
         self._closer = closer
         self._top = resolve_in_index(store.index(), ref, reference)
+        # blobs of a directory can be read side by side; those inside one tar file cannot
+        self.parallel = 4 if isinstance(store, Layout) else 1
 
     @property
     def descriptor(self) -> Descriptor:
@@ -257,6 +259,7 @@ class OCIDestination:
     """Writes into an OCI layout; the ref name appears in index.json at ``commit()``."""
 
     supports_index = True
+    parallel = 4  # put_blob writes each blob to its own temp file: safe from several threads
 
     def __init__(self, layout: Layout, ref: str | None, reference: str) -> None:
         self.reference = reference

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
@@ -317,16 +318,24 @@ class _Copier:
                 raise ConfigError("zstd compression cannot be used with the docker format")
             docker_out = False  # a Docker manifest cannot carry zstd: write OCI, as containers/image does
         self.copy_blob(doc.config)
-        layers: list[Descriptor] = []
-        for layer in doc.layers:
+
+        def copy_layer(layer: Descriptor) -> Descriptor:
             want = self.compression
             if want is None and docker_out and compression_of(layer.media_type) == "zstd":
                 want = "gzip"
             if want is not None and is_layer(layer.media_type) and compression_of(layer.media_type) != want:
-                layers.append(self.recompress(layer, want, doc.is_docker and docker_out))
-            else:
-                self.copy_blob(layer)
-                layers.append(layer)
+                return self.recompress(layer, want, doc.is_docker and docker_out)
+            self.copy_blob(layer)
+            return layer
+
+        # several layers at once where both ends allow it (registries, layouts, the store):
+        # one blob at a time leaves the network or the disk idle between round trips
+        workers = min(getattr(self.src, "parallel", 1), getattr(self.dst, "parallel", 1), len(doc.layers))
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob") as pool:
+                layers = list(pool.map(copy_layer, doc.layers))
+        else:
+            layers = [copy_layer(layer) for layer in doc.layers]
         new = replace(doc, layers=layers)
         if docker_out and not doc.is_docker:
             new = to_docker_manifest(new)

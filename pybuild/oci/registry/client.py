@@ -186,7 +186,6 @@ class RegistryClient:
         # and skip verification; --tls-verify=true forbids both, --tls-verify=false allows both.
         self.insecure = tls is False or (tls is None and (insecure or loopback))
         self._verify_ctx = _ssl_context(self.host, self.options, verify=not self.insecure)
-        self._strict_ctx = _ssl_context(self.host, self.options, verify=True)
         cred = creds_mod.lookup(registry, authfile=self.options.authfile, creds=self.options.creds)
         self.session = AuthSession(self.host, cred, verify=self._verify_ctx if not self.insecure else False,
                                    insecure=self.insecure, timeout=self.options.timeout, transport=transport)
@@ -229,9 +228,12 @@ class RegistryClient:
         schemes = ["https", "http"] if self.insecure else ["https"]
         for scheme in schemes:
             url = f"{scheme}://{self.host}/v2/"
+            # with plain http to fall back on, one https attempt: a registry that speaks only
+            # http fails the TLS handshake every time, and a retry would only sleep
+            attempts = 1 if scheme == "https" and len(schemes) > 1 else 2
             try:
                 resp = self._send_retrying(lambda u=url: self._http.build_request("GET", u),  # type: ignore[misc]
-                                           auth=None, what=self.host, attempts=2)
+                                           auth=None, what=self.host, attempts=attempts)
                 resp.close()
                 return f"{scheme}://{self.host}"
             except RegistryError as e:
@@ -316,7 +318,9 @@ class RegistryClient:
         if self._foreign is None:
             with self._lock:
                 if self._foreign is None:
-                    self._foreign = httpx.Client(verify=self._strict_ctx, follow_redirects=False,
+                    # built only here: loading the CA bundle costs tens of milliseconds
+                    strict = _ssl_context(self.host, self.options, verify=True)
+                    self._foreign = httpx.Client(verify=strict, follow_redirects=False,
                                                  timeout=httpx.Timeout(self.options.timeout, connect=30.0),
                                                  headers={"User-Agent": self.options.user_agent},
                                                  transport=self._transport)

@@ -118,6 +118,8 @@ class _Clients:
 class RegistrySource:
     """Reads an image from a registry: manifests as exact bytes, blobs as resuming streams."""
 
+    parallel = 4  # blob fetches share one thread-safe client
+
     def __init__(self, ref: str, options: RegistryOptions | None = None) -> None:
         self.options = options or RegistryOptions()
         self.ref, self._endpoints = resolve(ref, self.options, pull=True)
@@ -195,6 +197,8 @@ class RegistrySource:
 
 class RegistryDestination:
     """Writes an image to a registry: blobs first (skip, mount or upload), manifests last."""
+
+    parallel = 4  # uploads share one thread-safe client, each in its own upload session
 
     def __init__(self, ref: str, options: RegistryOptions | None = None) -> None:
         self.options = options or RegistryOptions()
