@@ -27,6 +27,19 @@ def need_tool(name: str) -> str:
     return path
 
 
+def busybox_context(tmp: Path) -> Path:
+    """A build context for examples/Containerfiles/busybox (its Containerfile and a copy of
+    the static busybox): the base image every build test stands on, made offline."""
+    busybox = shutil.which("busybox")
+    if not busybox:
+        pytest.skip("busybox is not installed (apt-get install busybox-static)")
+    ctx = tmp / "busybox-ctx"
+    ctx.mkdir(parents=True)
+    shutil.copy2(busybox, ctx / "busybox")
+    shutil.copy2(PROJECT / "examples" / "Containerfiles" / "busybox" / "Containerfile", ctx / "Containerfile")
+    return ctx
+
+
 @pytest.fixture
 def shared_dir() -> Path:
     if not SHARED.is_dir():

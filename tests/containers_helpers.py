@@ -4,10 +4,11 @@ busybox-static (no registry needed), the pybuild command, and what an image hold
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.conftest import busybox_context  # noqa: F401 - re-exported for the tests
 
 PROJECT = Path(__file__).resolve().parent.parent
 EXAMPLES = PROJECT / "examples"
@@ -22,19 +23,6 @@ def pybuild(root: Path, *args: str, check: bool = True, env: dict[str, str] | No
     if check and proc.returncode != 0:
         raise AssertionError(f"pybuild {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
-
-
-def busybox_context(tmp: Path) -> Path:
-    """A build context for examples/Containerfiles/busybox: its Containerfile and /bin/busybox."""
-    if not os.path.exists("/bin/busybox"):
-        import pytest
-
-        pytest.skip("/bin/busybox is missing (apt-get install busybox-static)")
-    ctx = tmp / "busybox-ctx"
-    ctx.mkdir()
-    shutil.copy2("/bin/busybox", ctx / "busybox")
-    shutil.copy2(EXAMPLES / "Containerfiles" / "busybox" / "Containerfile", ctx / "Containerfile")
-    return ctx
 
 
 def clone_store(template: Path, dest: Path) -> Path:

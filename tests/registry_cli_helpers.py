@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import busybox_context
+
 PYBUILD = [sys.executable, "-m", "pybuild"]
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -38,12 +40,7 @@ def skopeo(*args: str) -> subprocess.CompletedProcess[bytes]:
 
 def build_busybox(work: Path) -> tuple[Path, str]:
     """A store under ``work/root`` holding ``busybox`` built from /bin/busybox; (root, image ID)."""
-    if not shutil.which("busybox"):
-        pytest.skip("busybox is not installed (apt-get install busybox-static)")
-    ctx = work / "ctx"
-    ctx.mkdir(parents=True)
-    shutil.copy(shutil.which("busybox") or "/bin/busybox", ctx / "busybox")
-    shutil.copy(PROJECT / "examples/Containerfiles/busybox/Containerfile", ctx)
+    ctx = busybox_context(work)
     root = work / "root"
     out = pyb(root, "bud", "-q", "-t", "busybox", str(ctx))
     return root, out.stdout.strip().splitlines()[-1]

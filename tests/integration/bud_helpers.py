@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import busybox_context
+
 PROJECT = Path(__file__).resolve().parents[2]
 EXAMPLES = PROJECT / "examples" / "Containerfiles"
 
@@ -73,11 +75,7 @@ class Store:
 def make_store(root: Path) -> Store:
     """A new store with ``busybox`` built from examples/Containerfiles/busybox."""
     store = Store(root / "store")
-    ctx = root / "busybox-ctx"
-    ctx.mkdir(parents=True)
-    shutil.copy2("/bin/busybox", ctx / "busybox")
-    shutil.copy2(EXAMPLES / "busybox" / "Containerfile", ctx / "Containerfile")
-    store.bud(ctx, "-t", "busybox")
+    store.bud(busybox_context(root), "-t", "busybox")
     return store
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import need_tool
+from tests.conftest import busybox_context
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -20,12 +19,8 @@ def _pyb(root: Path, *args: str) -> str:
 
 
 def test_a_miss_names_the_changed_input(tmp_path: Path) -> None:
-    need_tool("busybox")
     root = tmp_path / "root"
-    base = tmp_path / "base"
-    base.mkdir()
-    shutil.copy(shutil.which("busybox") or "/bin/busybox", base / "busybox")
-    shutil.copy(Path(__file__).parents[2] / "examples/Containerfiles/busybox/Containerfile", base)
+    base = busybox_context(tmp_path)
     _pyb(root, "bud", "-q", "-t", "busybox", str(base))
     ctx = tmp_path / "ctx"
     ctx.mkdir()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import need_tool
+from tests.conftest import busybox_context, need_tool
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -32,12 +32,8 @@ def pyb(root: Path, *args: str, check: bool = True, input: str | None = None) ->
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A store holding a busybox image built from busybox-static, and that image's ID."""
-    need_tool("busybox")
     work = tmp_path_factory.mktemp("store-cli")
-    ctx = work / "ctx"
-    ctx.mkdir()
-    shutil.copy(shutil.which("busybox") or "/bin/busybox", ctx / "busybox")
-    shutil.copy(Path(__file__).parents[2] / "examples/Containerfiles/busybox/Containerfile", ctx)
+    ctx = busybox_context(work)
     root = work / "root"
     out = pyb(root, "bud", "-q", "-t", "busybox", str(ctx))
     return root, out.stdout.strip().splitlines()[-1]

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import need_tool
+from tests.conftest import busybox_context, need_tool
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -20,12 +19,8 @@ PYB = [sys.executable, "-m", "pybuild"]
 
 
 def test_parallel_processes_keep_the_store_consistent(tmp_path: Path) -> None:
-    need_tool("busybox")
     root = tmp_path / "root"
-    base = tmp_path / "base"
-    base.mkdir()
-    shutil.copy(shutil.which("busybox") or "/bin/busybox", base / "busybox")
-    shutil.copy(Path(__file__).parents[2] / "examples/Containerfiles/busybox/Containerfile", base)
+    base = busybox_context(tmp_path)
     subprocess.run([*PYB, "--root", str(root), "bud", "-q", "-t", "busybox", str(base)], check=True,
                    capture_output=True)
     layout = tmp_path / "layout"

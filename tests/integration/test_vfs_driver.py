@@ -4,14 +4,13 @@ metadata changes), and leaves no sandbox mount point in its layers."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import need_tool
+from tests.conftest import busybox_context
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -39,11 +38,7 @@ def _tree(root: Path) -> dict[str, tuple[object, ...]]:
 
 
 def test_vfs_and_overlay_build_the_same_filesystem(tmp_path: Path) -> None:
-    need_tool("busybox")
-    base_ctx = tmp_path / "base"
-    base_ctx.mkdir()
-    shutil.copy(shutil.which("busybox") or "/bin/busybox", base_ctx / "busybox")
-    shutil.copy(Path(__file__).parents[2] / "examples/Containerfiles/busybox/Containerfile", base_ctx)
+    base_ctx = busybox_context(tmp_path)
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Containerfile").write_text(CONTAINERFILE)
