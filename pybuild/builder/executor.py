@@ -27,6 +27,7 @@ from pybuild.errors import (
     ContainerfileError,
     ImageNotFound,
     PybuildError,
+    RegistryError,
     UnsupportedError,
     UserError,
 )
@@ -161,26 +162,24 @@ class Build:
         return image
 
     def _run_stages(self, stages: list[Any]) -> None:
+        """Run every stage once its dependencies are done; up to ``jobs`` at the same time."""
         jobs = self.opts.jobs or min(4, max(2, os.cpu_count() or 1))
-        pending = {s.index: s for s in stages}
         if jobs <= 1 or len(stages) == 1:
-            for s in self.graph.order if hasattr(self.graph, "order") else stages:
-                st = s if not isinstance(s, int) else pending[s]
-                if st.index in pending:
-                    self.results[st.index] = self._run_stage(st)
+            for stage in self.graph.order:
+                self.results[stage.index] = self._run_stage(stage)
             return
+        started: set[int] = set()
         running: dict[Future[StageResult], int] = {}
         errors: list[BaseException] = []
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="stage") as pool:
-            while pending or running:
-                ready = [s for s in list(pending.values())
-                         if all(d in self.results for d in s.deps if d in {x.index for x in stages})]
+            while True:
                 if not errors:
+                    ready = [s for s in self.graph.ready(set(self.results)) if s.index not in started]
                     for s in ready[: max(0, jobs - len(running))]:
-                        del pending[s.index]
+                        started.add(s.index)
                         running[pool.submit(self._run_stage, s)] = s.index
                 if not running:
-                    if pending and not errors:
+                    if not errors and len(self.results) < len(stages):
                         raise BuildError("stages wait on each other (a dependency cycle)")
                     break
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -190,7 +189,6 @@ class Build:
                         self.results[idx] = fut.result()
                     except BaseException as e:  # noqa: BLE001 - re-raised below after the others stop
                         errors.append(e)
-                        pending.clear()
         if errors:
             raise errors[0]
 
@@ -217,9 +215,9 @@ class Build:
 
         prefix = getattr(stage, "_pb_prefix", "")
         total = len(stage.instructions) + 1
-        from_text = stage.from_instruction.original if getattr(stage, "from_instruction", None) else "FROM"
-        emit(self.on_event, STEP, f"{prefix}STEP 1/{total}: {from_text}", step=1, total=total,
-             stage=stage.name or stage.index, line=getattr(stage.from_instruction, "line", None))
+        line = stage.from_instruction.line
+        emit(self.on_event, STEP, f"{prefix}STEP 1/{total}: {stage.from_instruction.original}", step=1,
+             total=total, stage=stage.name or stage.index, line=line)
         base_image: Image | None = None
         parent: StageResult | None = None
         if stage.base_kind == "scratch":
@@ -233,7 +231,7 @@ class Build:
             key = parent.key
             layers = list(parent.layers)
         else:
-            base_image = self.resolve_image(stage.base, line=getattr(stage.from_instruction, "line", None))
+            base_image = self.resolve_image(stage.base, line=line)
             config = base_image.config
             key = cache.make_key({"base": base_image.id})
             layers = list(base_image.layers)
@@ -288,9 +286,9 @@ class Build:
         state.key = key
         if self.opts.layers:
             config_digest = steps.commit_step(self, state, expanded, handler)
-            if not self.opts.no_cache or True:
-                cache.record(self.store, key, layers=state.container.layers, config=config_digest,
-                             inputs=key_inputs, parent=parent_key)
+            # recorded even with --no-cache (as buildah does): the next build may use it
+            cache.record(self.store, key, layers=state.container.layers, config=config_digest,
+                         inputs=key_inputs, parent=parent_key)
             emit(self.on_event, INFO, f"--> {config_digest.split(':')[1][:12]}")
         else:
             steps.note_step(self, state, expanded, handler)
@@ -305,8 +303,8 @@ class Build:
             return cached
         policy = self.opts.pull
         img = None
-        if policy != "always" or ":" in name.split("/")[0] and _is_transport(name):
-            img = self.store.find_image(name) if not _is_transport(name) else None
+        if policy != "always" and not _is_transport(name):  # oci:/archive: sources are always read
+            img = self.store.find_image(name)
         if img is None:
             if policy == "never" and not _is_transport(name):
                 raise ImageNotFound(f"image {name} is not in the local store (--pull=never)",
@@ -328,7 +326,7 @@ class Build:
                 if e.where:
                     e.message = f"{e.where}: {e.message}"
                 e.where = f"{self.containerfile_name}:{line}"
-            if isinstance(e, UnsupportedError) or "docker" in str(e):
+            if isinstance(e, UnsupportedError | RegistryError):
                 raise ImageNotFound(f"image {name} is not in the local store and could not be pulled: {e.message}",
                                     where=e.where) from None
             raise
