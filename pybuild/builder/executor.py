@@ -60,6 +60,8 @@ class StageState:
     pending_workdirs: list[str] = field(default_factory=list)
     dirty: bool = False  # the upper dir holds changes not yet committed (--layers=false)
     history_pending: list[History] = field(default_factory=list)
+    last_layer_history: int | None = None  # --layers=false: the pending entry that owns the layer
+    cmd_set: bool = False  # a CMD in this stage (an ENTRYPOINT then keeps it)
     number: int = 0
     total: int = 0
     prefix: str = ""
@@ -82,6 +84,7 @@ class Build:
         self.graph: Any = None
         self.ignore: Any = None
         self._image_cache: dict[str, Image] = {}
+        self.prefixes: dict[int, str] = {}
 
     # ------------------------------------------------------------------ setup
 
@@ -150,8 +153,9 @@ class Build:
         self.load()
         stages = list(self.graph.stages)
         multi = len(stages) > 1
-        for n, stage in enumerate(stages, 1):
-            stage._pb_prefix = f"[{n}/{len(stages)}] " if multi else ""  # type: ignore[attr-defined]
+        # buildah's "[2/3] STEP 1/4: ..." numbering when there are several stages
+        self.prefixes = {stage.index: f"[{n}/{len(stages)}] " if multi else ""
+                         for n, stage in enumerate(stages, 1)}
         try:
             self._run_stages(stages)
             final = self.results[self.graph.final.index]
@@ -213,7 +217,7 @@ class Build:
     def _start_stage(self, stage: Any) -> StageState:
         from pybuild.builder.containerfile.evaluate import StageEvaluator
 
-        prefix = getattr(stage, "_pb_prefix", "")
+        prefix = self.prefixes[stage.index]
         total = len(stage.instructions) + 1
         line = stage.from_instruction.line
         emit(self.on_event, STEP, f"{prefix}STEP 1/{total}: {stage.from_instruction.original}", step=1,

@@ -102,14 +102,14 @@ def _command_argv(st: StageState, command: list[str] | str) -> list[str]:
 class CmdHandler(Handler):
     def execute(self, b: Build, st: StageState, instr: ins.Cmd) -> None:
         st.config.config.cmd = _command_argv(st, instr.command)
-        st.cmd_set = True  # type: ignore[attr-defined]
+        st.cmd_set = True
 
 
 class EntrypointHandler(Handler):
     def execute(self, b: Build, st: StageState, instr: ins.Entrypoint) -> None:
         cfg = st.config.config
         cfg.entrypoint = None if instr.command is None else _command_argv(st, instr.command)
-        if not getattr(st, "cmd_set", False):
+        if not st.cmd_set:
             cfg.cmd = None  # an ENTRYPOINT resets a CMD inherited from the base image
 
 
@@ -254,7 +254,7 @@ def note_step(b: Build, st: StageState, instr: Any, handler: Handler) -> None:
     """With --layers=false: no commit; remember the history entry for the stage's one layer."""
     st.history_pending.append(_history(b, st, instr, handler, empty=True))
     if handler.makes_layer:
-        st.last_layer_history = len(st.history_pending) - 1  # type: ignore[attr-defined]
+        st.last_layer_history = len(st.history_pending) - 1
 
 
 def flush_layer(b: Build, st: StageState) -> None:
@@ -267,7 +267,7 @@ def flush_layer(b: Build, st: StageState) -> None:
         diff_id = st.container.commit_layer(**_tar_options(b))
         st.config.rootfs_diff_ids.append(diff_id)  # type: ignore[arg-type]
         st.dirty = False
-        idx = getattr(st, "last_layer_history", None)
+        idx = st.last_layer_history
         if st.history_pending:
             if idx is None:
                 idx = len(st.history_pending) - 1
