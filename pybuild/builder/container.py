@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pybuild.builder.paths import resolve_in_root
-from pybuild.builder.store import Image, Store, atomic_write, remove_tree
+from pybuild.builder.store import Image, Store, atomic_write, pid_alive, remove_tree
 from pybuild.errors import ContainerNotFound, StoreError
 from pybuild.oci.spec import ImageConfig
 
@@ -372,15 +372,7 @@ def cleanup_dead(store: Store) -> list[str]:
     for wc in WorkingContainer.all(store):
         if not wc.state.get("internal"):
             continue
-        pid = int(wc.state.get("pid") or 0)
-        alive = True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            alive = False
-        except PermissionError:
-            pass
-        if not alive:
+        if not pid_alive(int(wc.state.get("pid") or 0)):
             with contextlib.suppress(Exception):
                 wc.remove()
                 removed.append(wc.id)

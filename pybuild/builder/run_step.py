@@ -13,10 +13,12 @@ import fcntl
 import hashlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pybuild.builder.containerfile import instructions as ins
 from pybuild.builder.paths import makedirs_in_root, resolve_in_root
+from pybuild.builder.store import remove_tree
 from pybuild.errors import ConfigError, ContextError, StepFailed, UserError
 from pybuild.events import OUTPUT, emit
 
@@ -98,8 +100,9 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
             capabilities=apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), ropts.cap_add, ropts.cap_drop),
             no_new_privileges=ropts.no_new_privileges, hosts=hosts_file(ropts.add_hosts, wc.id[:12]),
             resolv_conf=read_host_file("/etc/resolv.conf") if network == "host" else "",
-            output=_output(b),
+            output=_output(b), scratch_dir=str(b.store.scratch_dir("run")),
         )
+        stack.callback(remove_tree, Path(spec.scratch_dir or ""))
         root = str(stack.enter_context(wc.mounted(sandbox.stub_paths(spec))))
         for path in st.pending_workdirs:
             makedirs_in_root(root, path)
@@ -184,8 +187,6 @@ def _run_mounts(b: Build, st: StageState, instr: ins.Run, env: list[str]) -> Ite
 def _bind_mount(b: Build, st: StageState, m: ins.MountSpec, instr_line: int | None) -> Iterator[Any]:
     from pybuild.builder.container import WorkingContainer
     from pybuild.builder.sandbox import Mount
-    from pybuild.builder.store import remove_tree
-
     with contextlib.ExitStack() as stack:
         if m.from_:
             kind, ref = _resolve_from(b, st, m.from_)
@@ -263,8 +264,6 @@ def _cache_mount(b: Build, m: ins.MountSpec) -> Iterator[Any]:
 @contextlib.contextmanager
 def _secret_mount(b: Build, m: ins.MountSpec, env: list[str]) -> Iterator[Any]:
     from pybuild.builder.sandbox import Mount
-    from pybuild.builder.store import remove_tree
-
     secret_id = m.id or os.path.basename(m.target or "")
     source = b.opts.run.secrets.get(secret_id)
     if source is None:

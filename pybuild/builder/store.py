@@ -104,7 +104,8 @@ class Image:
                    rec.get("manifest"), rec.get("created", ""), store)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still exists (its scratch files and containers are in use)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -139,6 +140,9 @@ class Store:
                     f"store at {self.root} has format version {found}, this pybuild reads {STORE_VERSION}"
                     " (use another --root, or remove the store)")
             self._clean_tmp()
+            from pybuild.builder.container import cleanup_dead
+
+            cleanup_dead(self)  # a killed build's working containers, still mounted
             return
         try:
             for sub in ("layers", "containers", "cache", "tmp"):
@@ -162,7 +166,11 @@ class Store:
             return
         for entry in entries:
             pid_text = entry.name.split("-", 1)[0]
-            if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            if pid_text.isdigit() and not pid_alive(int(pid_text)):
+                if entry.name.split("-", 2)[1:2] == ["run"]:
+                    from pybuild.builder.sandbox.oci import reap
+
+                    reap(entry.path)  # a killed build's runc step would otherwise run on
                 _unmount_under(entry.path)  # a killed RUN leaves its rw-bind overlay mounted
                 remove_tree(Path(entry.path))
 

@@ -246,7 +246,6 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
     changes stay in the container. Returns the exit status; raises StepFailed when it is
     not 0 and ``check``. Output goes to ``output`` or, without it, to OUTPUT events."""
     from pybuild.builder import sandbox
-    from pybuild.builder.paths import makedirs_in_root, resolve_in_root
     from pybuild.builder.run_step import hosts_file, read_host_file
 
     argv = list(argv)
@@ -276,22 +275,31 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
                                                list(cap_drop)),
         hosts=hosts_file(list(add_hosts), host),
         resolv_conf=read_host_file("/etc/resolv.conf") if network == "host" else "",
-        output=output, stdin=stdin)
-    with _rootfs(wc, sandbox.stub_paths(spec)) as root:
-        uid, gid, groups, _home = sandbox.resolve_user(root, user if user is not None else cfg.user or "")
-        spec.uid, spec.gid, spec.additional_gids = uid, gid, groups
-        if not os.path.isdir(resolve_in_root(root, spec.cwd)):
-            makedirs_in_root(root, spec.cwd)
-        status = sandbox.run(spec, isolation or sandbox.default_isolation())
+        output=output, stdin=stdin, scratch_dir=str(wc.store.scratch_dir("run")))
+    try:
+        status = _run_in(wc, spec, user, isolation)
+    finally:
+        remove_tree(Path(spec.scratch_dir or ""))
     if status != 0 and check:
         raise StepFailed(f"running {shlex.join(argv)}: exit status {status}", where=wc.name or wc.id[:12],
                          status=status)
     return status
 
 
+def _run_in(wc: Any, spec: Any, user: str | None, isolation: str | None) -> int:
+    from pybuild.builder import sandbox
+    from pybuild.builder.paths import makedirs_in_root, resolve_in_root
+
+    cfg = wc.config.config
+    with _rootfs(wc, sandbox.stub_paths(spec)) as root:
+        uid, gid, groups, _home = sandbox.resolve_user(root, user if user is not None else cfg.user or "")
+        spec.uid, spec.gid, spec.additional_gids = uid, gid, groups
+        if not os.path.isdir(resolve_in_root(root, spec.cwd)):
+            makedirs_in_root(root, spec.cwd)
+        return sandbox.run(spec, isolation or sandbox.default_isolation())
+
+
 # ---------------------------------------------------------------------- copy / add
-
-
 
 
 @contextlib.contextmanager

@@ -130,7 +130,7 @@ def run_oci(spec: RunSpec) -> int:
         if spec.output is not None:
             spec.output(f"{spec.argv[0]}: executable file not found in $PATH\n".encode())
         return 127
-    tmp = tempfile.mkdtemp(prefix="pybuild-oci-")
+    tmp = tempfile.mkdtemp(prefix="pybuild-oci-", dir=spec.scratch_dir)
     cid = "pybuild-" + secrets.token_hex(8)
     state = os.path.join(tmp, "state")
     proc: subprocess.Popen[bytes] | None = None
@@ -179,4 +179,20 @@ def run_oci(spec: RunSpec) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-__all__ = ["run_oci", "bundle_config", "runc_path"]
+def reap(scratch: str) -> None:
+    """Kill and delete runc containers whose state lies under ``scratch``: what a build that
+    was killed mid-RUN left running (runc outlives its parent; the step would go on)."""
+    runc = shutil.which("runc")
+    if not runc:
+        return
+    for dirpath, dirnames, _files in os.walk(scratch):
+        if os.path.basename(dirpath) != "state":
+            continue
+        for cid in list(dirnames):
+            for args in (["kill", cid, "KILL"], ["delete", "--force", cid]):
+                subprocess.run([runc, "--root", dirpath, *args], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=30)
+        dirnames.clear()
+
+
+__all__ = ["run_oci", "bundle_config", "runc_path", "reap"]

@@ -53,6 +53,9 @@ class RunSpec:
     resolv_conf: str = ""  # full content of the step's /etc/resolv.conf
     output: Callable[[bytes], None] | None = None  # stdout+stderr chunks; None discards them
     stdin: bool = False  # False: /dev/null; True: the caller's standard input
+    # where a runtime keeps its bundle and state (default: a temp dir); the store passes a
+    # folder named after its process, so what a killed build left running can be reaped
+    scratch_dir: str | None = None
 
 
 # Paths a step always gets mounted over, with whether each is a directory.
