@@ -21,6 +21,8 @@ import os
 import posixpath
 import re
 import stat
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,12 +208,18 @@ class ContentHashCache:
     """sha256 of files, remembered by (device, inode, size, mtime_ns, ctime_ns).
 
     Unchanged files are not read again between builds: the cache lives in the store
-    (an SQLite file), and any change to a file changes its ctime."""
+    (an SQLite file), and any change to a file changes its ctime. A file changed in the
+    last seconds is hashed but not remembered: a second write within the same clock tick
+    could leave size and times as they were (git's "racy" entries). Safe to share between
+    the threads of parallel stages."""
+
+    RACY_NS = 2_000_000_000
 
     def __init__(self, path: str | None) -> None:
         self._db: Any = None
         self._path = path
         self._pending: list[tuple[Any, ...]] = []
+        self._lock = threading.Lock()
 
     def _open(self) -> Any:
         if self._db is None and self._path:
@@ -228,11 +236,11 @@ class ContentHashCache:
 
     def file_digest(self, host: str, st: os.stat_result) -> str:
         key = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-        db = self._open()
-        if db is not None:
-            row = db.execute("SELECT d FROM h WHERE k=?", (key,)).fetchone()
-            if row:
-                return str(row[0])
+        with self._lock:
+            db = self._open()
+            row = db.execute("SELECT d FROM h WHERE k=?", (key,)).fetchone() if db is not None else None
+        if row:
+            return str(row[0])
         h = hashlib.sha256()
         fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
@@ -244,26 +252,29 @@ class ContentHashCache:
         finally:
             os.close(fd)
         digest = h.hexdigest()
-        if db is not None:
-            self._pending.append((key, digest))
+        if db is not None and time.time_ns() - max(st.st_ctime_ns, st.st_mtime_ns) > self.RACY_NS:
+            with self._lock:
+                self._pending.append((key, digest))
             if len(self._pending) >= 2000:
                 self.flush()
         return digest
 
     def flush(self) -> None:
-        if self._db is not None and self._pending:
-            import sqlite3
+        with self._lock:
+            if self._db is not None and self._pending:
+                import sqlite3
 
-            with contextlib.suppress(sqlite3.Error):
-                self._db.executemany("INSERT OR REPLACE INTO h (k, d) VALUES (?, ?)", self._pending)
-                self._db.commit()
-            self._pending = []
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.executemany("INSERT OR REPLACE INTO h (k, d) VALUES (?, ?)", self._pending)
+                    self._db.commit()
+                self._pending = []
 
     def close(self) -> None:
         self.flush()
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
 
 def hash_sources(selected: list[Selected], root: SourceRoot, cache: ContentHashCache) -> str:

@@ -1,0 +1,102 @@
+"""COPY sources: selection (paths, Go wildcards, escapes), the content key, the file-hash
+cache, and --chmod — the parts of COPY that need no root."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pybuild.builder.copier import ContentHashCache, SourceRoot, hash_sources, parse_chmod, select_sources
+from pybuild.errors import ContextError
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Path:
+    root = tmp_path / "ctx"
+    (root / "dir" / "sub").mkdir(parents=True)
+    (root / "a.txt").write_text("a\n")
+    (root / "b.txt").write_text("b\n")
+    (root / ".hidden.txt").write_text("h\n")
+    (root / "dir" / "sub" / "deep.txt").write_text("deep\n")
+    os.symlink("/etc/passwd", root / "outside-link")
+    os.symlink("dir/sub", root / "inside-link")
+    return root
+
+
+def test_wildcards_match_like_go_including_dotfiles(ctx: Path) -> None:
+    got = sorted(s.rel for s in select_sources(SourceRoot(str(ctx)), ["*.txt"]))
+    assert got == [".hidden.txt", "a.txt", "b.txt"]
+    assert [s.rel for s in select_sources(SourceRoot(str(ctx)), ["[^a].txt"])] == ["b.txt"]
+    assert [s.rel for s in select_sources(SourceRoot(str(ctx)), ["dir/*/deep.txt"])] == ["dir/sub/deep.txt"]
+
+
+def test_sources_outside_the_context_are_errors(ctx: Path) -> None:
+    with pytest.raises(ContextError, match="outside the build context"):
+        select_sources(SourceRoot(str(ctx)), ["../x"], where="Containerfile:3")
+    with pytest.raises(ContextError, match="no such file"):
+        select_sources(SourceRoot(str(ctx)), ["missing"])
+    with pytest.raises(ContextError, match="nothing matches"):
+        select_sources(SourceRoot(str(ctx)), ["*.nope"])
+
+
+def test_a_symlinked_source_resolves_inside_the_context(ctx: Path) -> None:
+    # /etc/passwd means the context's own etc/passwd: it does not exist there
+    with pytest.raises(ContextError):
+        select_sources(SourceRoot(str(ctx)), ["outside-link"])
+    [sel] = select_sources(SourceRoot(str(ctx)), ["inside-link"])
+    assert sel.is_dir and sel.host == str(ctx / "dir" / "sub")
+
+
+def test_the_content_key_ignores_mtimes_and_sees_bytes_and_modes(ctx: Path, tmp_path: Path) -> None:
+    cache = ContentHashCache(str(tmp_path / "h.sqlite"))
+    root = SourceRoot(str(ctx))
+
+    def key() -> str:
+        return hash_sources(select_sources(root, ["dir", "a.txt"]), root, cache)
+
+    first = key()
+    os.utime(ctx / "a.txt", (1, 1))
+    assert key() == first
+    (ctx / "a.txt").write_text("A\n")
+    changed = key()
+    assert changed != first
+    os.chmod(ctx / "dir" / "sub" / "deep.txt", 0o600)
+    assert key() != changed
+
+
+def test_the_hash_cache_remembers_settled_files_only(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(b"one")
+    db = str(tmp_path / "h.sqlite")
+    cache = ContentHashCache(db)
+    cache.RACY_NS = 0  # count f as settled (its ctime is now; no sleeping in tests)
+    st = f.stat()
+    first = cache.file_digest(str(f), st)
+    cache.close()
+    # remembered: a second cache answers from the database for the same stat, without reading
+    fresh = tmp_path / "fresh"
+    fresh.write_bytes(b"two")
+    cache = ContentHashCache(db)
+    f.write_bytes(b"xyz")  # same size; the stat it is asked about is the old one
+    assert cache.file_digest(str(f), st) == first
+    # a file changed just now is hashed but not remembered (a write in the same tick could
+    # keep its size and times)
+    cache.file_digest(str(fresh), fresh.stat())
+    cache.close()
+    import sqlite3
+
+    keys = [row[0] for row in sqlite3.connect(db).execute("SELECT k FROM h")]
+    assert not any(k.startswith(f"{fresh.stat().st_dev}:{fresh.stat().st_ino}:") for k in keys)
+
+
+def test_chmod_octal_and_symbolic() -> None:
+    octal = parse_chmod("0755")
+    assert octal is not None and octal(0o644, False) == 0o755
+    sym = parse_chmod("u+x,go-w")
+    assert sym is not None and sym(0o666, False) == 0o744
+    cap_x = parse_chmod("a+X")
+    assert cap_x is not None and cap_x(0o644, False) == 0o644 and cap_x(0o644, True) == 0o755
+    with pytest.raises(Exception, match="invalid --chmod"):
+        parse_chmod("u+q")
