@@ -14,11 +14,9 @@ registry only.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,22 +190,12 @@ def lookup(name: str, *, authfile: str | None = None, creds: str | None = None) 
 
 
 def _write_atomic(path: str, data: dict[str, Any]) -> None:
-    """Write aside, fsync, rename; mode 0600 from the start so no reader sees it open."""
+    """Write aside, fsync, rename; mode 0600 from the start (mkstemp) so no reader sees it open."""
+    from pybuild.oci.layout import atomic_write_file
+
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".auth-", suffix=".tmp", dir=directory)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent="\t")
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write_file(path, (json.dumps(data, indent="\t") + "\n").encode(), mode=0o600)
 
 
 def store(registry: str, credentials: Credentials, *, authfile: str | None = None) -> str:
