@@ -15,15 +15,12 @@ here with a config in benchmarks/work/.../registry and stopped when the process 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import shutil
-import socket
-import subprocess
-import time
 from pathlib import Path
 
-from benchmarks.harness import Case, CaseFailed, Context
+from benchmarks.harness import Case, Context
 from benchmarks.stores import clear_blob_info_cache, for_context, run, wipe
+from tests.registry_fixtures import Registry
 
 PAYLOAD = """\
 FROM busybox
@@ -34,50 +31,18 @@ RUN head -c {size} /dev/urandom > /payload4.bin
 """
 
 
-class LocalRegistry:
-    """docker-registry on 127.0.0.1:PORT, plain http, no auth, no blob-descriptor cache."""
+class LocalRegistry(Registry):
+    """The tests' docker-registry (127.0.0.1:PORT, plain http, no auth, no blob-descriptor
+    cache), with a way to forget everything between runs."""
 
     def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.data = workdir / "data"
         wipe(workdir)
-        workdir.mkdir(parents=True)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        self.host = f"127.0.0.1:{self.port}"
-        (workdir / "config.yml").write_text("\n".join([
-            "version: 0.1", "log:", "  level: error", "  accesslog:", "    disabled: true",
-            "storage:", "  filesystem:", f"    rootdirectory: {self.data}", "  delete:", "    enabled: true",
-            "http:", f"  addr: {self.host}", "",
-        ]))
-        self.log = open(workdir / "registry.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(["docker-registry", "serve", str(workdir / "config.yml")],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while True:
-            if self.proc.poll() is not None:
-                raise CaseFailed(f"docker-registry exited {self.proc.returncode}; see {workdir}/registry.log")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.5):
-                break
-            if time.monotonic() > deadline:
-                self.stop()
-                raise CaseFailed(f"docker-registry does not listen on {self.host}")
-            time.sleep(0.05)
+        super().__init__(workdir)
+        self.data = workdir / "data"
 
     def empty(self) -> None:
         """Forget every repository and blob (the registry keeps no cache of them)."""
         shutil.rmtree(self.data, ignore_errors=True)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 def cases(ctx: Context) -> list[Case]:
