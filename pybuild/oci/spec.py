@@ -255,7 +255,7 @@ class Descriptor:
         if self.urls:
             d["urls"] = list(self.urls)
         if self.annotations and not docker:
-            d["annotations"] = dict(self.annotations)
+            d["annotations"] = dict(sorted(self.annotations.items()))  # Go sorts map keys
         if self.platform is not None:
             d["platform"] = self.platform.to_dict()
         if self.artifact_type and not docker:
@@ -314,7 +314,7 @@ class Manifest:
         if self.subject is not None and not docker:
             d["subject"] = self.subject.to_dict()
         if self.annotations and not docker:
-            d["annotations"] = dict(self.annotations)
+            d["annotations"] = dict(sorted(self.annotations.items()))  # Go sorts map keys
         return d
 
     def to_json(self) -> bytes:
@@ -348,7 +348,7 @@ class Index:
         if self.subject is not None and not docker:
             d["subject"] = self.subject.to_dict()
         if self.annotations and not docker:
-            d["annotations"] = dict(self.annotations)
+            d["annotations"] = dict(sorted(self.annotations.items()))  # Go sorts map keys
         return d
 
     def to_json(self) -> bytes:
@@ -547,6 +547,8 @@ class ContainerConfig:
                 continue
             value = getattr(self, attr)
             if value:  # omitempty
+                if attr in ("exposed_ports", "volumes", "labels"):
+                    value = dict(sorted(value.items()))  # maps: Go writes their keys sorted
                 d[key] = copy.deepcopy(value)
         for key, value in self.extra.items():
             d.setdefault(key, value)

@@ -284,3 +284,15 @@ def test_docker_config_read_and_written_again_keeps_its_bytes() -> None:
     assert list(out).index("Entrypoint") == list(json.loads(BUILDAH_DOCKER_CONFIG)["config"]).index("Entrypoint")
     # and the OCI form drops the Docker-only fields
     assert "Healthcheck" not in json.loads(cfg.to_json())["config"]
+
+
+def test_config_maps_are_written_with_sorted_keys_like_go() -> None:
+    from pybuild.oci.spec import ContainerConfig, ImageConfig
+
+    cfg = ImageConfig(architecture="amd64", config=ContainerConfig(
+        labels={"b": "2", "a": "1"}, exposed_ports={"8080/tcp": {}, "53/udp": {}},
+        volumes={"/z": {}, "/a": {}}))
+    raw = cfg.to_json().decode()
+    assert raw.index('"a":"1"') < raw.index('"b":"2"')
+    assert raw.index('"53/udp"') < raw.index('"8080/tcp"')
+    assert raw.index('"/a"') < raw.index('"/z"')
