@@ -137,6 +137,12 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
         if len(wanted) < 2 or wanted[0] != "linux" or wanted[1] != hp.architecture:
             raise ConfigError(f"--platform {platform}: only the host's platform (linux/{hp.architecture}) "
                               "can be built")
+    from pybuild.builder.outputs import parse_output
+
+    for spec in outputs:
+        parse_output(spec)  # a bad -o is an error before anything is built
+    if network not in ("host", "none"):
+        raise ConfigError(f"--network {network}: not supported (host or none)")
     if isolation == "rootless":
         isolation = "chroot"
     if isolation is None and runtime:
