@@ -122,13 +122,13 @@ class WorkingContainer:
         """Run ``command`` (an argv list, or a string for ``/bin/sh -c``) inside the container.
 
         Its output goes to ``output`` if given, else to ``on_event`` as "output" events.
-        ``volumes`` are ``SRC:DST[:ro]``; ``mounts`` are ``type=bind,src=..,dst=..`` or
-        ``type=tmpfs,dst=..``. Returns the exit status; a non-zero status raises
-        :class:`pybuild.StepFailed` unless ``check`` is false."""
+        ``volumes`` are ``SRC:DST[:ro]``; ``mounts`` are ``type=bind,src=..,dst=..``,
+        ``type=tmpfs,dst=..`` or ``type=cache,dst=..[,id=..]``. Returns the exit status; a
+        non-zero status raises :class:`pybuild.StepFailed` unless ``check`` is false."""
         from pybuild.builder import workflow
 
         argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
-        extra = [workflow.parse_volume(v) for v in volumes] + [workflow.parse_mount(m) for m in mounts]
+        extra = [workflow.parse_volume(v) for v in volumes] + [workflow.parse_mount(m, self._wc.store) for m in mounts]
         return workflow.run(self._wc, argv, env=dict(env or {}), user=user, workdir=workdir, isolation=isolation,
                             network=network, mounts=extra, check=check, output=output,
                             on_event=self._events(on_event))

@@ -24,6 +24,7 @@ from pybuild.events import OUTPUT, emit
 
 if TYPE_CHECKING:
     from pybuild.builder.executor import Build, StageState
+    from pybuild.builder.store import Store
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -234,31 +235,57 @@ def _bind_mount(b: Build, st: StageState, m: ins.MountSpec, instr_line: int | No
 
 @contextlib.contextmanager
 def _cache_mount(b: Build, m: ins.MountSpec) -> Iterator[Any]:
-    from pybuild.builder.sandbox import Mount
+    with cache_mount(b.store, m.id or m.target, m.target, sharing=m.sharing, readonly=m.readonly,
+                     mode=m.mode, uid=m.uid, gid=m.gid) as mount:
+        yield mount
 
-    cache_id = m.id or m.target
-    name = hashlib.sha256(cache_id.encode()).hexdigest()[:32]  # never a path taken from the file
-    base = b.store.root / "cache" / "mounts"
+
+def cache_dir(store: Store, cache_id: str, *, mode: int | None = None, uid: int | None = None,
+              gid: int | None = None) -> Path:
+    """The store's directory for cache mount ``cache_id`` (made on first use with mode/owner).
+
+    Named by a hash of the id, never by the id itself: an id is text from a Containerfile
+    and could hold ``..`` (CVE-2024-9675)."""
+    name = hashlib.sha256(cache_id.encode()).hexdigest()[:32]
+    base = store.root / "cache" / "mounts"
     base.mkdir(parents=True, exist_ok=True)
     path = base / name
     if not path.exists():
-        path.mkdir(mode=m.mode if m.mode is not None else 0o755)
-        os.chmod(path, m.mode if m.mode is not None else 0o755)
-        if os.geteuid() == 0:
-            os.chown(path, m.uid or 0, m.gid or 0)
-    lock_fd = None
-    if m.sharing == "locked":
-        lock_fd = os.open(base / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
-    try:
-        if m.sharing == "private":
-            # a private cache is used by one step at a time; others get a fresh copy
-            yield Mount(target=m.target, source=str(path), type="bind", readonly=False)
-        else:
-            yield Mount(target=m.target, source=str(path), type="bind", readonly=m.readonly and False)
-    finally:
-        if lock_fd is not None:
-            os.close(lock_fd)
+        _make_cache_dir(path, mode, uid, gid)
+    return path
+
+
+def _make_cache_dir(path: Path, mode: int | None, uid: int | None, gid: int | None) -> None:
+    path.mkdir(mode=0o755 if mode is None else mode, exist_ok=True)
+    os.chmod(path, 0o755 if mode is None else mode)
+    if os.geteuid() == 0:
+        os.chown(path, uid or 0, gid or 0)
+
+
+@contextlib.contextmanager
+def cache_mount(store: Store, cache_id: str, target: str, *, sharing: str = "shared", readonly: bool = False,
+                mode: int | None = None, uid: int | None = None, gid: int | None = None) -> Iterator[Any]:
+    """A cache mount for a RUN: ``shared`` by everyone at once; ``locked``: one step at a time
+    (the others wait); ``private``: a step finding it in use gets a fresh throw-away cache."""
+    from pybuild.builder.sandbox import Mount
+
+    path = cache_dir(store, cache_id, mode=mode, uid=uid, gid=gid)
+    with contextlib.ExitStack() as stack:
+        source = path
+        if sharing in ("locked", "private"):
+            fd = os.open(path.parent / f"{path.name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            stack.callback(os.close, fd)
+            if sharing == "locked":
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            else:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    scratch = store.scratch_dir("cache")
+                    stack.callback(remove_tree, scratch)
+                    source = scratch / "cache"
+                    _make_cache_dir(source, mode, uid, gid)
+        yield Mount(target=target, source=str(source), type="bind", readonly=readonly)
 
 
 @contextlib.contextmanager

@@ -194,8 +194,9 @@ def _rootfs(wc: WorkingContainer, stubs: list[tuple[str, bool]] | None = None) -
 # ---------------------------------------------------------------------- run
 
 
-def parse_mount(value: str) -> Any:
-    """``--mount type=bind,src=HOST,dst=PATH[,ro]`` or ``type=tmpfs,dst=PATH[,size=N]``."""
+def parse_mount(value: str, store: Store | None = None) -> Any:
+    """``--mount type=bind,src=HOST,dst=PATH[,ro]``, ``type=tmpfs,dst=PATH[,size=N]`` or
+    ``type=cache,dst=PATH[,id=ID][,mode=,uid=,gid=]`` (the store's cache, as RUN --mount has it)."""
     from pybuild.builder.sandbox import Mount
 
     fields: dict[str, str] = {}
@@ -220,7 +221,20 @@ def parse_mount(value: str) -> Any:
         opts = {k.replace("tmpfs-", ""): v for k, v in fields.items() if k in ("size", "mode", "tmpfs-size",
                                                                               "tmpfs-mode")}
         return Mount(target=target, source=None, type="tmpfs", readonly=False, options=opts)
-    raise ConfigError(f"--mount type={kind} is not supported by run (bind or tmpfs)")
+    if kind == "cache" and store is not None:
+        from pybuild.builder.run_step import cache_dir
+
+        def number(key: str, base: int) -> int | None:
+            raw = fields.get(key)
+            try:
+                return int(raw, base) if raw is not None else None
+            except ValueError:
+                raise ConfigError(f"--mount {value!r}: {key}={raw} is not a number") from None
+
+        path = cache_dir(store, fields.get("id") or target, mode=number("mode", 8), uid=number("uid", 10),
+                         gid=number("gid", 10))
+        return Mount(target=target, source=str(path), type="bind", readonly=readonly)
+    raise ConfigError(f"--mount type={kind} is not supported by run (bind, tmpfs or cache)")
 
 
 def parse_volume(value: str) -> Any:

@@ -68,7 +68,8 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
 @click.option("-u", "--user", default=None, help="USER[:GROUP] to run as (default: the image's User).")
 @click.option("--workingdir", default=None, help="Directory to run in (default: the image's WorkingDir).")
 @click.option("-e", "--env", "env", multiple=True, help="KEY=VALUE added to the environment.")
-@click.option("--mount", "mounts", multiple=True, help="type=bind,src=HOST,dst=PATH[,ro] | type=tmpfs,dst=PATH")
+@click.option("--mount", "mounts", multiple=True,
+              help="type=bind,src=HOST,dst=PATH[,ro] | type=tmpfs,dst=PATH | type=cache,dst=PATH[,id=ID]")
 @click.option("-v", "--volume", "volumes", multiple=True, help="SRC:DST[:ro] bind mount.")
 @click.option("--cap-add", multiple=True)
 @click.option("--cap-drop", multiple=True)
@@ -95,7 +96,7 @@ def run_cmd(opts: GlobalOptions, isolation: str | None, network: str, user: str 
         argv = argv[1:]
     store = opts.open_store()
     wc = workflow.get(store, container)
-    extra = [workflow.parse_volume(v) for v in volumes] + [workflow.parse_mount(m) for m in mounts]
+    extra = [workflow.parse_volume(v) for v in volumes] + [workflow.parse_mount(m, store) for m in mounts]
     out = sys.stdout.buffer
 
     def output(chunk: bytes) -> None:

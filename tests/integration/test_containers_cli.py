@@ -291,3 +291,19 @@ def test_from_pulls_from_a_registry(root: Path, registry: object) -> None:
     assert pybuild(root, "run", ctr, "--", "cat", "/etc/group").stdout.startswith("root:x:0:")
     unknown = pybuild(root, "from", "--tls-verify=false", f"{host}/team/nothing:here", check=False)
     assert unknown.returncode == 125 and "team/nothing" in unknown.stderr
+
+
+def test_run_cache_mount_is_the_builds_cache(root: Path, tmp_path: Path) -> None:
+    """`run --mount type=cache,id=X` sees what a build's RUN --mount=type=cache,id=X left."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(
+        "FROM busybox\nRUN --mount=type=cache,id=shared-x,target=/c echo from-build > /c/stamp\n")
+    pybuild(root, "bud", "-q", "-t", "cached", str(ctx))
+    ctr = pybuild(root, "from", "busybox").stdout.strip()
+    out = pybuild(root, "run", "--mount", "type=cache,id=shared-x,dst=/cache", ctr, "--",
+                  "sh", "-c", "cat /cache/stamp && echo from-run >> /cache/stamp").stdout
+    assert "from-build" in out
+    proc = pybuild(root, "run", "--mount", "type=cache,dst=/cache,id=shared-x,mode=notoctal", ctr, "--", "true",
+                   check=False)
+    assert proc.returncode != 0 and "mode=notoctal is not a number" in proc.stderr
