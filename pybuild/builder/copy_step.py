@@ -43,14 +43,14 @@ def source_key(b: Build, st: StageState, instr: ins.Copy) -> Any:
         parts.append(["url", u, instr.checksum if isinstance(instr, ins.Add) else None])
     if local:
         if instr.from_:
-            kind, ref = _resolve_from(b, st, instr.from_)
+            kind, ref = b.resolve_from(st.stage, instr.from_)
             if kind == "stage":
                 parts.append(["stage", b.results[ref].key, local])
                 return parts
             if kind == "image":
                 parts.append(["image", b.resolve_image(ref, line=instr.line).id, local])
                 return parts
-            root = copier.SourceRoot(os.path.realpath(b.opts.build_contexts[ref]), "context")
+            root = copier.SourceRoot(ref, "context")
         else:
             root = copier.SourceRoot(b.context, "context", ignore=_ignore(b, instr))
         selected = copier.select_sources(root, local, where=instr.where, instruction=instr.keyword)
@@ -67,11 +67,6 @@ def _ignore(b: Build, instr: ins.Copy) -> Any:
     return IgnoreMatcher(patterns)
 
 
-def _resolve_from(b: Build, st: StageState, value: str) -> tuple[str, Any]:
-    kind, ref = b.graph.resolve_from(st.stage, value)
-    return kind, ref
-
-
 @contextlib.contextmanager
 def _source_root(b: Build, st: StageState, instr: ins.Copy) -> Iterator[copier.SourceRoot]:
     from pybuild.builder.container import WorkingContainer
@@ -79,9 +74,9 @@ def _source_root(b: Build, st: StageState, instr: ins.Copy) -> Iterator[copier.S
     if not instr.from_:
         yield copier.SourceRoot(b.context, "context", ignore=_ignore(b, instr))
         return
-    kind, ref = _resolve_from(b, st, instr.from_)
+    kind, ref = b.resolve_from(st.stage, instr.from_)
     if kind == "context":
-        yield copier.SourceRoot(os.path.realpath(b.opts.build_contexts[ref]), "context")
+        yield copier.SourceRoot(ref, "context")
         return
     if kind == "stage":
         wc = WorkingContainer.create(b.store, None, record=False)

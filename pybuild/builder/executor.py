@@ -122,6 +122,8 @@ class Build:
         self.build_args = build_args
         self.graph = build_graph(doc, build_args=build_args, target=opts.target,
                                  build_contexts=opts.build_contexts)
+        for name in opts.build_contexts:
+            self.named_context(name)  # a bad --build-context fails before the first step
         problems = self.graph.unsupported()
         if problems:
             instr, reason = problems[0]
@@ -235,7 +237,10 @@ class Build:
             key = parent.key
             layers = list(parent.layers)
         else:
-            base_image = self.resolve_image(stage.base, line=line)
+            kind, ref = self.named_context(stage.base) if stage.base_kind == "context" else ("image", stage.base)
+            if kind == "context":
+                return self._start_from_directory(stage, ref, total, prefix)
+            base_image = self.resolve_image(ref, line=line)
             config = base_image.config
             key = cache.make_key({"base": base_image.id})
             layers = list(base_image.layers)
@@ -248,6 +253,34 @@ class Build:
         base_env = list(config.config.env)
         evaluator = StageEvaluator(stage, self.graph, base_env=base_env, build_args=self.build_args,
                                    parent=parent.evaluator if parent else None)
+        return StageState(stage, wc, config, key, evaluator, total=total, prefix=prefix)
+
+    def _start_from_directory(self, stage: Any, path: str, total: int, prefix: str) -> StageState:
+        """``FROM NAME`` where NAME is a directory build context: its files are the stage's
+        first layer (owned by root, as a COPY from a context makes them)."""
+        from pybuild.builder import copier
+        from pybuild.builder.containerfile.evaluate import StageEvaluator
+
+        config = _scratch_config()
+        config.config.env = [f"PATH={DEFAULT_PATH}"]
+        root = copier.SourceRoot(path, "context")
+        selected = copier.select_sources(root, ["."], where=f"{self.containerfile_name}:{stage.from_instruction.line}")
+        key = cache.make_key({"base": "context", "content": copier.hash_sources(selected, root, self.hash_cache)})
+        wc = WorkingContainer.create(self.store, None, config=config, record=False)
+        with self._lock:
+            self.containers.append(wc)
+        hit = cache.lookup(self.store, key) if self.opts.layers and not self.opts.no_cache else None
+        if hit is not None:
+            wc.set_layers(hit["layers"])
+            config = ImageConfig.from_json(self.store.layout.read_blob(hit["config"]))
+        else:
+            with wc.mounted() as rootfs:
+                copier.copy_into_rootfs(str(rootfs), selected, "/", "/", copier.CopyOptions())
+            config.rootfs_diff_ids.append(wc.commit_layer())  # type: ignore[arg-type]
+            config.history.append(History(created=self.created(), created_by=f"FROM {stage.base} (build context)"))
+            digest, _ = self.store.layout.put_bytes(config.to_json(docker=True))
+            cache.record(self.store, key, layers=wc.layers, config=str(digest), inputs={"context": path})
+        evaluator = StageEvaluator(stage, self.graph, base_env=list(config.config.env), build_args=self.build_args)
         return StageState(stage, wc, config, key, evaluator, total=total, prefix=prefix)
 
     def _step(self, state: StageState, instr: Any) -> None:
@@ -317,6 +350,32 @@ class Build:
         with self._lock:
             self._image_cache[name] = img
         return img
+
+    def resolve_from(self, stage: Any, value: str) -> tuple[str, Any]:
+        """``COPY --from`` / ``RUN --mount from=`` / a FROM naming a build context:
+        ("stage", index) | ("image", name or transport spec) | ("context", directory)."""
+        kind, ref = self.graph.resolve_from(stage, value)
+        if kind == "context":
+            return self.named_context(str(ref))
+        return kind, ref
+
+    def named_context(self, name: str) -> tuple[str, str]:
+        """A ``--build-context NAME=VALUE`` as ("context", directory) or ("image", reference):
+        VALUE is a directory, ``docker-image://REF``, ``container-image://REF`` (the local
+        store) or ``oci-layout://PATH[:TAG]``, as buildah spells them."""
+        value = self.opts.build_contexts[name]
+        for prefix in ("docker-image://", "container-image://"):
+            if value.startswith(prefix):
+                return "image", value[len(prefix):]
+        if value.startswith("oci-layout://"):
+            return "image", "oci:" + value[len("oci-layout://"):]
+        if "://" in value:
+            raise UnsupportedError(f"--build-context {name}={value}: URL contexts are not supported yet "
+                                   "(use a directory, docker-image://, container-image:// or oci-layout://)")
+        path = os.path.realpath(value)
+        if not os.path.isdir(path):
+            raise UserError(f"--build-context {name}={value}: not a directory")
+        return "context", path
 
     def _pull(self, name: str, line: int | None) -> Image:
         from pybuild.builder.store_transport import pull_into_store

@@ -59,13 +59,13 @@ def mount_keys(b: Build, st: StageState, instr: ins.Run) -> list[Any]:
 
 def _bind_content_key(b: Build, st: StageState, m: ins.MountSpec, instr_line: int | None) -> str:
     if m.from_:
-        kind, ref = _resolve_from(b, st, m.from_)
+        kind, ref = b.resolve_from(st.stage, m.from_)
         if kind == "stage":
             return "stage:" + b.results[ref].key
         if kind == "context":
             from pybuild.builder.copier import SourceRoot, hash_sources, select_sources
 
-            root = SourceRoot(b.opts.build_contexts[ref], "context")
+            root = SourceRoot(ref, "context")
             return "ctx:" + hash_sources(select_sources(root, [m.source or "/"]), root, b.hash_cache)
         return "image:" + b.resolve_image(ref, line=instr_line).id
     from pybuild.builder.copier import SourceRoot, hash_sources, select_sources
@@ -73,11 +73,6 @@ def _bind_content_key(b: Build, st: StageState, m: ins.MountSpec, instr_line: in
     root = SourceRoot(b.context, "context")
     return hash_sources(select_sources(root, [m.source or "/"], instruction="RUN --mount"), root,
                         b.hash_cache)
-
-
-def _resolve_from(b: Build, st: StageState, value: str) -> tuple[str, Any]:
-    kind, ref = b.graph.resolve_from(st.stage, value)
-    return kind, ref
 
 
 def run(b: Build, st: StageState, instr: ins.Run) -> None:
@@ -190,9 +185,9 @@ def _bind_mount(b: Build, st: StageState, m: ins.MountSpec, instr_line: int | No
     from pybuild.builder.sandbox import Mount
     with contextlib.ExitStack() as stack:
         if m.from_:
-            kind, ref = _resolve_from(b, st, m.from_)
+            kind, ref = b.resolve_from(st.stage, m.from_)
             if kind == "context":
-                base = os.path.realpath(b.opts.build_contexts[ref])
+                base = ref
             else:
                 if kind == "stage":
                     layers = b.results[ref].layers
