@@ -96,3 +96,28 @@ def test_loopback(host: str, expected: bool) -> None:
 def test_docker_hub_api_host() -> None:
     assert config.api_host("docker.io") == "registry-1.docker.io"
     assert config.api_host("quay.io") == "quay.io"
+
+
+def test_dropins_replace_search_and_registries_by_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pybuild.oci.registry import config as cfg
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CONTAINERS_REGISTRIES_CONF", raising=False)
+    system = tmp_path / "etc" / "registries.conf"
+    system.parent.mkdir(parents=True)
+    system.write_text('unqualified-search-registries = ["docker.io"]\n'
+                      '[[registry]]\nlocation = "a.example"\ninsecure = false\n'
+                      '[[registry]]\nlocation = "b.example"\n')
+    dropins = tmp_path / "etc" / "registries.conf.d"
+    dropins.mkdir()
+    (dropins / "10-first.conf").write_text('[[registry]]\nlocation = "a.example"\ninsecure = true\n')
+    (dropins / "20-second.conf").write_text('unqualified-search-registries = ["quay.io"]\n')
+    (dropins / "ignored.txt").write_text("not toml at all [[[\n")
+    monkeypatch.setattr(cfg, "SYSTEM_PATH", str(system))
+    monkeypatch.setattr(cfg, "SYSTEM_DROPIN_DIR", str(dropins))
+    loaded = cfg.load()
+    assert loaded.unqualified_search_registries == ("quay.io",)
+    assert loaded.is_insecure("a.example") and {e.prefix for e in loaded.registries} == {"a.example", "b.example"}
+    # a file named on purpose stands alone
+    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(system))
+    assert cfg.load().unqualified_search_registries == ("docker.io",)

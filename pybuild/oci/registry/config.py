@@ -2,9 +2,12 @@
 
 Read the way containers/image reads it: ``$CONTAINERS_REGISTRIES_CONF`` (or an explicit
 path) replaces the defaults; otherwise ``~/.config/containers/registries.conf`` wins over
-``/etc/containers/registries.conf`` (the first that exists is used; drop-in
-``registries.conf.d`` directories are not read). A missing file means Docker's
-behaviour: short names go to docker.io, everything else as written.
+``/etc/containers/registries.conf`` (the first that exists is used), then the drop-ins
+``*.conf`` of ``/etc/containers/registries.conf.d`` and ``~/.config/containers/
+registries.conf.d`` in name order: a drop-in's search list replaces the one before, its
+``[[registry]]`` tables replace those of the same prefix and add the others
+(containers-registries.conf.d(5)). A missing file means Docker's behaviour: short names
+go to docker.io, everything else as written.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from pybuild.errors import ConfigError
 
 SYSTEM_PATH = "/etc/containers/registries.conf"
+SYSTEM_DROPIN_DIR = "/etc/containers/registries.conf.d"
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 
@@ -96,19 +100,51 @@ def load(override: str | None = None) -> RegistriesConfig:
     An explicitly named file (argument or environment) that does not exist is an error:
     the user asked for it.
     """
+    explicit = bool(override or os.environ.get("CONTAINERS_REGISTRIES_CONF"))
     path = config_path(override)
-    if path is None:
-        return RegistriesConfig()
+    config = RegistriesConfig()
+    if path is not None:
+        try:
+            config = parse(_read_toml(path), path)
+        except FileNotFoundError:
+            if explicit:
+                raise ConfigError("registries.conf not found", where=path) from None
+    if explicit:
+        return config  # a file the user named stands alone
+    for dropin in dropin_paths():
+        try:
+            config = merge(config, parse(_read_toml(dropin), dropin))
+        except FileNotFoundError:
+            continue
+    return config
+
+
+def _read_toml(path: str) -> dict[str, object]:
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            return tomllib.load(f)
     except FileNotFoundError:
-        if override or os.environ.get("CONTAINERS_REGISTRIES_CONF"):
-            raise ConfigError("registries.conf not found", where=path) from None
-        return RegistriesConfig()
+        raise
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"cannot read registries.conf: {e}", where=path) from None
-    return parse(data, path)
+
+
+def dropin_paths() -> list[str]:
+    """The drop-in files that apply, in the order they are read."""
+    out: list[str] = []
+    user_dir = Path(os.path.expanduser("~")) / ".config" / "containers" / "registries.conf.d"
+    for directory in (Path(SYSTEM_DROPIN_DIR), user_dir):
+        if directory.is_dir():
+            out.extend(str(p) for p in sorted(directory.glob("*.conf")) if p.is_file())
+    return out
+
+
+def merge(base: RegistriesConfig, dropin: RegistriesConfig) -> RegistriesConfig:
+    """``base`` with ``dropin`` laid over it (a search list replaces; registries by prefix)."""
+    search = dropin.unqualified_search_registries or base.unqualified_search_registries
+    replaced = {e.prefix for e in dropin.registries}
+    entries = tuple(e for e in base.registries if e.prefix not in replaced) + dropin.registries
+    return RegistriesConfig(search, entries, dropin.source or base.source)
 
 
 def parse(data: dict[str, object], source: str | None = None) -> RegistriesConfig:
