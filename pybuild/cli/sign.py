@@ -1,0 +1,86 @@
+"""`pybuild sign`, `pybuild verify`, `pybuild generate-key-pair`: cosign-format signatures."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from pybuild.cli.images import _registry_options, registry_flags
+
+
+def _ref(value: str) -> str:
+    return value[len("docker://"):] if value.startswith("docker://") else value
+
+
+def _password(env: str | None) -> bytes | None:
+    if not env:
+        return None
+    value = os.environ.get(env)
+    if value is None:
+        from pybuild.errors import ConfigError
+
+        raise ConfigError(f"--password-env {env}: the variable is not set")
+    return value.encode()
+
+
+def _options(tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None) -> object:
+    from pybuild.oci.registry.client import RegistryOptions
+
+    return RegistryOptions(**_registry_options(tls_verify, creds, authfile, cert_dir))
+
+
+@click.command("generate-key-pair")
+@click.option("--output-key-prefix", default="cosign", show_default=True, help="Writes PREFIX.key and PREFIX.pub.")
+@click.option("--password-env", default=None, help="Encrypt the private key with this variable's value.")
+def generate_key_pair_cmd(output_key_prefix: str, password_env: str | None) -> None:
+    """Make an ECDSA P-256 key pair for `sign` and `verify` (PEM; cosign import-key-pair reads it)."""
+    from pybuild.oci.sign import generate_key_pair
+
+    private, public = Path(output_key_prefix + ".key"), Path(output_key_prefix + ".pub")
+    generate_key_pair(private, public, _password(password_env))
+    click.echo(f"Private key written to {private}")
+    click.echo(f"Public key written to {public}")
+
+
+@click.command("sign")
+@click.option("--key", "key", required=True, type=click.Path(dir_okay=False), help="PEM private key.")
+@click.option("--password-env", default=None, help="The variable holding the key's password.")
+@click.option("-a", "--annotation", "annotations", multiple=True, help="KEY=VALUE signed with the image.")
+@registry_flags
+@click.argument("image")
+def sign_cmd(key: str, password_env: str | None, annotations: tuple[str, ...], tls_verify: bool | None,
+             creds: str | None, authfile: str | None, cert_dir: str | None, image: str) -> None:
+    """Sign IMAGE (docker://REGISTRY/REPO:TAG) as cosign does: a .sig image beside it."""
+    from pybuild.errors import ConfigError
+    from pybuild.oci.sign import sign
+
+    extra = {}
+    for a in annotations:
+        k, sep, v = a.partition("=")
+        if not sep or not k:
+            raise ConfigError(f"invalid --annotation {a!r} (use KEY=VALUE)")
+        extra[k] = v
+    digest = sign(_ref(image), Path(key), password=_password(password_env), annotations=extra or None,
+                  options=_options(tls_verify, creds, authfile, cert_dir))
+    click.echo(f"Pushing signature of {digest}")
+
+
+@click.command("verify")
+@click.option("--key", "key", required=True, type=click.Path(dir_okay=False), help="PEM public key.")
+@registry_flags
+@click.argument("image")
+def verify_cmd(key: str, tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
+               image: str) -> None:
+    """Check IMAGE's cosign signatures against a public key; print the verified payloads."""
+    from pybuild.oci.sign import verify
+
+    found = verify(_ref(image), Path(key), options=_options(tls_verify, creds, authfile, cert_dir))
+    click.echo(f"Verification for {_ref(image)} --", err=True)
+    click.echo("  - the signatures were verified against the specified public key", err=True)
+    click.echo(json.dumps([{"critical": {"identity": {"docker-reference": v.docker_reference},
+                                         "image": {"docker-manifest-digest": v.manifest_digest},
+                                         "type": "cosign container image signature"},
+                            "optional": v.optional} for v in found]))
