@@ -41,6 +41,9 @@ class SourceRoot:
     path: str  # host directory
     kind: str = "context"  # context | stage | image
     ignore: Any = None  # an IgnoreMatcher for the context, else None
+    # COPY --exclude: patterns matched against paths relative to each selected source
+    # (a file source: its name), as BuildKit applies them; for every kind of source
+    exclude: Any = None
 
     @property
     def keeps_owner(self) -> bool:
@@ -109,14 +112,21 @@ def select_sources(root: SourceRoot, patterns: list[str], *, where: str | None =
                 what = "the build context" if root.kind == "context" else "the source stage"
                 raise ContextError(f"{instruction} {pattern}: no such file or directory in {what}",
                                    where=where)
-            out.append(Selected(host, rel, os.path.isdir(host)))
+            sel = Selected(host, rel, os.path.isdir(host))
+            if not _excluded_file(root, sel):
+                out.append(sel)
             continue
-        matches = list(_glob(root, rel))
+        matches = [m for m in _glob(root, rel) if not _excluded_file(root, m)]
         if not matches:
             raise ContextError(f"{instruction} {pattern}: no source files were specified (nothing matches)",
                                where=where)
         out.extend(matches)
     return out
+
+
+def _excluded_file(root: SourceRoot, sel: Selected) -> bool:
+    return bool(root.exclude is not None and not sel.is_dir
+                and root.exclude.excluded(posixpath.basename(sel.rel) or os.path.basename(sel.host)))
 
 
 def _resolve_source(root: SourceRoot, rel: str) -> str | None:
@@ -169,7 +179,7 @@ class Entry:
     st: os.stat_result
 
 
-def walk_source(sel: Selected, ignore: Any = None) -> Iterator[Entry]:
+def walk_source(sel: Selected, ignore: Any = None, exclude: Any = None) -> Iterator[Entry]:
     """Every entry of a selected source, sorted, parents before children; symlinks not followed
     (except the selected path itself, which was already resolved)."""
     st = os.stat(sel.host) if sel.named else os.lstat(sel.host)
@@ -177,10 +187,10 @@ def walk_source(sel: Selected, ignore: Any = None) -> Iterator[Entry]:
         yield Entry(sel.host, "", st)
         return
     yield Entry(sel.host, "", st)
-    yield from _walk_dir(sel.host, "", sel.rel, ignore)
+    yield from _walk_dir(sel.host, "", sel.rel, ignore, exclude)
 
 
-def _walk_dir(host: str, rel: str, ctx_rel: str, ignore: Any) -> Iterator[Entry]:
+def _walk_dir(host: str, rel: str, ctx_rel: str, ignore: Any, exclude: Any = None) -> Iterator[Entry]:
     try:
         with os.scandir(host) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -190,16 +200,18 @@ def _walk_dir(host: str, rel: str, ctx_rel: str, ignore: Any) -> Iterator[Entry]
         r = f"{rel}/{de.name}" if rel else de.name
         cr = f"{ctx_rel}/{de.name}" if ctx_rel else de.name
         is_dir = de.is_dir(follow_symlinks=False)
-        if ignore is not None and ignore.excluded(cr, is_dir):
-            if not is_dir or not ignore.may_have_exceptions_under(cr):
-                continue
-            # an excluded dir with re-included content: descend, but skip the dir entry itself
-            yield from _walk_dir(de.path, r, cr, ignore)
+        for matcher, path in ((ignore, cr), (exclude, r)):
+            if matcher is not None and matcher.excluded(path, is_dir):
+                break
+        else:
+            st = de.stat(follow_symlinks=False)
+            yield Entry(de.path, r, st)
+            if is_dir:
+                yield from _walk_dir(de.path, r, cr, ignore, exclude)
             continue
-        st = de.stat(follow_symlinks=False)
-        yield Entry(de.path, r, st)
-        if is_dir:
-            yield from _walk_dir(de.path, r, cr, ignore)
+        if is_dir and matcher.may_have_exceptions_under(path):
+            # an excluded dir with re-included content: descend, but skip the dir entry itself
+            yield from _walk_dir(de.path, r, cr, ignore, exclude)
 
 
 # ---------------------------------------------------------------------- hashing (cache keys)
@@ -283,7 +295,7 @@ def hash_sources(selected: list[Selected], root: SourceRoot, cache: ContentHashC
     h = hashlib.sha256()
     for sel in selected:
         h.update(f"S {sel.rel}\0".encode())
-        for e in walk_source(sel, root.ignore):
+        for e in walk_source(sel, root.ignore, root.exclude):
             st = e.st
             owner = f"{st.st_uid}:{st.st_gid}" if root.keeps_owner else ""
             mode = stat.S_IMODE(st.st_mode)
@@ -353,6 +365,8 @@ class CopyOptions:
     owner: tuple[int, int] | None = None  # --chown resolved; None: root (context) or kept (stage)
     chmod: ModeFunc | None = None
     keep_owner: bool = False
+    parents: bool = False  # --parents: keep each source's path (relative to its root) below dest
+    exclude: Any = None  # --exclude matcher (see SourceRoot.exclude)
 
 
 def copy_into_rootfs(rootfs: str, selected: list[Selected], dest: str, workdir: str, opts: CopyOptions,
@@ -378,6 +392,9 @@ def copy_into_rootfs(rootfs: str, selected: list[Selected], dest: str, workdir: 
     result = CopyResult()
     dest_clean = dest_path.rstrip("/") or "/"
     for sel in selected:
+        if opts.parents:
+            _copy_with_parents(rootfs, sel, dest_clean, opts, ignore, result)
+            continue
         if sel.is_dir:
             target_dir = _makedirs(rootfs, dest_clean, opts)
             _copy_tree(rootfs, sel, target_dir, dest_clean, opts, ignore, result, top_meta=False)
@@ -397,6 +414,17 @@ def copy_into_rootfs(rootfs: str, selected: list[Selected], dest: str, workdir: 
     return result
 
 
+def _copy_with_parents(rootfs: str, sel: Selected, dest: str, opts: CopyOptions, ignore: Any,
+                       result: CopyResult) -> None:
+    """``COPY --parents a/b/c.txt /dst/`` writes /dst/a/b/c.txt: the source's own path is kept."""
+    target = posixpath.join(dest, sel.rel) if sel.rel else dest
+    if sel.is_dir:
+        _copy_tree(rootfs, sel, _makedirs(rootfs, target, opts), target, opts, ignore, result, top_meta=False)
+        return
+    parent = _makedirs(rootfs, posixpath.dirname(target) or "/", opts)
+    _copy_entry(sel.host, os.stat(sel.host), parent, posixpath.basename(target), opts, result)
+
+
 def _makedirs(rootfs: str, path: str, opts: CopyOptions) -> str:
     """Destination directories a COPY creates are 0755 and owned by --chown's owner (buildah)."""
     uid, gid = opts.owner or (0, 0)
@@ -407,7 +435,7 @@ def _copy_tree(rootfs: str, sel: Selected, target_dir: str, dest_container: str,
                ignore: Any, result: CopyResult, *, top_meta: bool) -> None:
     dirs: list[tuple[str, os.stat_result]] = []
     dir_hosts: dict[str, str] = {"": target_dir}
-    for e in walk_source(sel, ignore):
+    for e in walk_source(sel, ignore, opts.exclude):
         if e.rel == "":
             dirs.append((target_dir, e.st))
             continue

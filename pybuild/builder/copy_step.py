@@ -45,26 +45,30 @@ def source_key(b: Build, st: StageState, instr: ins.Copy) -> Any:
         if instr.from_:
             kind, ref = b.resolve_from(st.stage, instr.from_)
             if kind == "stage":
-                parts.append(["stage", b.results[ref].key, local])
+                parts.append(["stage", b.results[ref].key, local, list(instr.excludes)])
                 return parts
             if kind == "image":
-                parts.append(["image", b.resolve_image(ref, line=instr.line).id, local])
+                parts.append(["image", b.resolve_image(ref, line=instr.line).id, local, list(instr.excludes)])
                 return parts
-            root = copier.SourceRoot(ref, "context")
+            root = copier.SourceRoot(ref, "context", exclude=_exclude(instr))
         else:
-            root = copier.SourceRoot(b.context, "context", ignore=_ignore(b, instr))
+            root = copier.SourceRoot(b.context, "context", ignore=_ignore(b, instr), exclude=_exclude(instr))
         selected = copier.select_sources(root, local, where=instr.where, instruction=instr.keyword)
         parts.append(["context", [s.rel for s in selected], copier.hash_sources(selected, root, b.hash_cache)])
     return parts
 
 
 def _ignore(b: Build, instr: ins.Copy) -> Any:
+    return b.ignore
+
+
+def _exclude(instr: ins.Copy) -> Any:
+    """``--exclude`` patterns as a matcher of paths relative to each source (BuildKit)."""
     if not instr.excludes:
-        return b.ignore
+        return None
     from pybuild.builder.containerfile.ignore import IgnoreMatcher
 
-    patterns = list(getattr(b.ignore, "patterns", []) or []) + list(instr.excludes)
-    return IgnoreMatcher(patterns)
+    return IgnoreMatcher(list(instr.excludes), source="--exclude")
 
 
 @contextlib.contextmanager
@@ -72,11 +76,11 @@ def _source_root(b: Build, st: StageState, instr: ins.Copy) -> Iterator[copier.S
     from pybuild.builder.container import WorkingContainer
 
     if not instr.from_:
-        yield copier.SourceRoot(b.context, "context", ignore=_ignore(b, instr))
+        yield copier.SourceRoot(b.context, "context", ignore=_ignore(b, instr), exclude=_exclude(instr))
         return
     kind, ref = b.resolve_from(st.stage, instr.from_)
     if kind == "context":
-        yield copier.SourceRoot(ref, "context")
+        yield copier.SourceRoot(ref, "context", exclude=_exclude(instr))
         return
     if kind == "stage":
         wc = WorkingContainer.create(b.store, None, record=False)
@@ -86,7 +90,7 @@ def _source_root(b: Build, st: StageState, instr: ins.Copy) -> Iterator[copier.S
         wc = WorkingContainer.create(b.store, b.resolve_image(ref, line=instr.line), record=False)
     try:
         with wc.mounted() as root:
-            yield copier.SourceRoot(str(root), "stage" if kind == "stage" else "image")
+            yield copier.SourceRoot(str(root), "stage" if kind == "stage" else "image", exclude=_exclude(instr))
     finally:
         wc.remove()
 
@@ -140,7 +144,8 @@ def copy(b: Build, st: StageState, instr: ins.Copy) -> None:
             makedirs_in_root(root, path)
         st.pending_workdirs.clear()
         opts = copier.CopyOptions(owner=resolve_owner(root, instr.chown, instr.where), chmod=chmod,
-                                  keep_owner=bool(src_root and src_root.keeps_owner))
+                                  keep_owner=bool(src_root and src_root.keeps_owner), parents=instr.parents,
+                                  exclude=src_root.exclude if src_root else None)
         for h in instr.heredocs:
             copier.write_file_into_rootfs(root, instr.dest, workdir, h.name, h.body.encode(), opts)
         if len(instr.sources) + len(instr.heredocs) > 1 and not instr.dest.endswith("/"):
