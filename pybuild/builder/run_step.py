@@ -103,7 +103,10 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
         for path in st.pending_workdirs:
             makedirs_in_root(root, path)
         st.pending_workdirs.clear()
-        uid, gid, groups, _home = sandbox.resolve_user(root, st.config.config.user or "")
+        try:
+            uid, gid, groups, _home = sandbox.resolve_user(root, st.config.config.user or "")
+        except UserError as e:
+            raise UserError(f"{e.where}: {e.message}" if e.where else e.message, where=instr.where) from None
         spec.uid, spec.gid, spec.additional_gids = uid, gid, groups
         cwd = spec.cwd
         if not os.path.isdir(resolve_in_root(root, cwd)):
