@@ -40,6 +40,17 @@ class GlobalOptions:
 pass_globals = click.make_pass_decorator(GlobalOptions)
 
 
+def progress_option(f: Any) -> Any:
+    """``--progress auto|tty|plain|json``: how long work reports itself (auto: a live view
+    on a terminal, plain lines otherwise or under CI; json: one event per line)."""
+    return click.option("--progress", type=click.Choice(["auto", "tty", "plain", "json"]), default="auto",
+                        help="Progress display: auto, tty, plain or json (one event per line).")(f)
+
+
+def renderer_for(progress: str, quiet: bool, **kwargs: Any) -> Renderer:
+    return Renderer("quiet" if quiet else progress, **kwargs)
+
+
 class Renderer:
     """Turns library events into output: plain lines, a terminal view, or JSON lines.
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
+from pybuild.cli.common import GlobalOptions, pass_globals, progress_option, renderer_for
 
 
 def _registry_options(tls_verify: bool | None, creds: str | None, authfile: str | None,
@@ -38,12 +38,13 @@ def registry_flags(f: Any) -> Any:
 
 @click.command("pull")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
+@progress_option
 @click.option("--platform", default=None, help="OS/ARCH[/VARIANT] to pick from an index.")
 @click.option("--all-tags", is_flag=True, hidden=True)
 @registry_flags
 @click.argument("source")
 @pass_globals
-def pull_cmd(opts: GlobalOptions, quiet: bool, platform: str | None, all_tags: bool, tls_verify: bool | None,
+def pull_cmd(opts: GlobalOptions, quiet: bool, progress: str, platform: str | None, all_tags: bool, tls_verify: bool | None,
              creds: str | None, authfile: str | None, cert_dir: str | None, source: str) -> None:
     """Copy an image into the local store (docker://, oci:, oci-archive:, docker-archive:, dir:)."""
     from pybuild.builder.store_transport import pull_into_store
@@ -60,10 +61,13 @@ def pull_cmd(opts: GlobalOptions, quiet: bool, platform: str | None, all_tags: b
         names = [str(ref)]
     else:
         names = _name_from_spec(source)
-    renderer = Renderer("quiet" if quiet else "auto")
+    renderer = renderer_for(progress, quiet)
     image = pull_into_store(store, spec, names=names, platform=platform, on_event=renderer,
                             **_registry_options(tls_verify, creds, authfile, cert_dir))
-    click.echo(image.id)
+    if progress == "json" and not quiet:
+        click.echo(json.dumps({"kind": "image", "message": image.id, "id": image.id, "names": image.names}))
+    else:
+        click.echo(image.id)
 
 
 def _name_from_spec(spec: str) -> list[str]:
@@ -99,12 +103,13 @@ def _name_from_spec(spec: str) -> list[str]:
 @click.option("-D", "--disable-compression", is_flag=True, help="Do not compress layers.")
 @click.option("--digestfile", type=click.Path(), default=None, help="Write the manifest digest here.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@progress_option
 @registry_flags
 @click.argument("image")
 @click.argument("destination", required=False)
 @pass_globals
 def push_cmd(opts: GlobalOptions, format_: str | None, compression_format: str | None, disable_compression: bool,
-             digestfile: str | None, quiet: bool, tls_verify: bool | None, creds: str | None,
+             digestfile: str | None, quiet: bool, progress: str, tls_verify: bool | None, creds: str | None,
              authfile: str | None, cert_dir: str | None, image: str, destination: str | None) -> None:
     """Copy an image from the local store to DESTINATION (any transport; default docker://IMAGE)."""
     from pybuild.builder.store_transport import push_from_store
@@ -128,7 +133,7 @@ def push_cmd(opts: GlobalOptions, format_: str | None, compression_format: str |
         from pybuild.errors import ConfigError
 
         raise ConfigError("zstd compression cannot be used with --format docker (Docker v2s2 has no zstd type)")
-    renderer = Renderer("quiet" if quiet else "auto")
+    renderer = renderer_for(progress, quiet)
     digest = push_from_store(store, img, destination, format=fmt, compression=compression, on_event=renderer,
                              **_registry_options(tls_verify, creds, authfile, cert_dir))
     if digestfile:

@@ -213,3 +213,16 @@ def test_sigkill_during_pull_and_push_leaves_a_consistent_store(base: tuple[Path
     _all_blobs_verify(target)
     leftovers = [p for p in (target / "tmp").iterdir()]
     assert leftovers == [], leftovers
+
+
+def test_progress_json_is_one_event_per_line(base: tuple[Path, str], tmp_path: Path) -> None:
+    root, image_id = base
+    out = pyb(root, "push", "--progress", "json", "busybox", f"oci:{tmp_path}/layout:x").stdout
+    events = [json.loads(line) for line in out.splitlines()]
+    blobs = [e for e in events if e["kind"] == "blob"]
+    assert blobs and all(e["done"] <= e["total"] for e in blobs)
+    assert {e["digest"] for e in blobs if e["done"] == e["total"]} >= {f"sha256:{image_id}"}
+    other = tmp_path / "other"
+    pulled = [json.loads(line) for line in pyb(other, "pull", "--progress", "json",
+                                               f"oci:{tmp_path}/layout:x").stdout.splitlines()]
+    assert pulled[-1]["kind"] == "image" and pulled[-1]["id"] == image_id
