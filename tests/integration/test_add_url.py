@@ -1,0 +1,88 @@
+"""ADD of http(s) URLs: fetched (not unpacked), mode 0600 as Docker makes them, --checksum
+verified, errors naming the line; served by a local HTTP server of the test's own."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import subprocess
+import sys
+import tarfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import busybox_context
+
+pytestmark = [pytest.mark.root, pytest.mark.integration]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    docroot = tmp_path_factory.mktemp("www")
+    (docroot / "hello.txt").write_text("hello over http\n")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        data = b"inside\n"
+        ti = tarfile.TarInfo("inner.txt")
+        ti.size = len(data)
+        tf.addfile(ti, io.BytesIO(data))
+    (docroot / "bundle.tar").write_bytes(buf.getvalue())
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a: object, **kw: object) -> None:
+            super().__init__(*a, directory=str(docroot), **kw)  # type: ignore[arg-type]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("add-url")
+    root = tmp / "root"
+    subprocess.run([sys.executable, "-m", "pybuild", "--root", str(root), "bud", "-q", "-t", "busybox",
+                    str(busybox_context(tmp))], check=True, capture_output=True)
+    return root
+
+
+def _bud(root: Path, ctx: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pybuild", "--root", str(root), "bud", "-q", *args, str(ctx)],
+                          capture_output=True, text=True)
+
+
+def test_add_url(root: Path, server: str, tmp_path: Path) -> None:
+    good = "sha256:" + hashlib.sha256(b"hello over http\n").hexdigest()
+    (tmp_path / "Containerfile").write_text(
+        f"FROM busybox\nADD {server}/hello.txt /dl/\nADD --checksum={good} {server}/hello.txt /ok.txt\n"
+        f"ADD {server}/bundle.tar /tars/\n")
+    out = tmp_path / "out"
+    proc = _bud(root, tmp_path, "-o", f"type=local,dest={out}")
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "dl" / "hello.txt").read_text() == "hello over http\n"
+    assert (out / "dl" / "hello.txt").stat().st_mode & 0o777 == 0o600
+    assert (out / "ok.txt").read_text() == "hello over http\n"
+    assert (out / "tars" / "bundle.tar").is_file()  # a remote archive is not unpacked
+    assert not (out / "tars" / "inner.txt").exists()
+
+
+def test_add_url_errors_name_the_line(root: Path, server: str, tmp_path: Path) -> None:
+    bad = "sha256:" + "0" * 64
+    (tmp_path / "Containerfile").write_text(f"FROM busybox\nADD --checksum={bad} {server}/hello.txt /x\n")
+    proc = _bud(root, tmp_path)
+    assert proc.returncode != 0 and "Containerfile:2" in proc.stderr and "checksum mismatch" in proc.stderr
+    (tmp_path / "Containerfile").write_text(f"FROM busybox\nRUN true\nADD {server}/missing.txt /x\n")
+    proc = _bud(root, tmp_path)
+    assert proc.returncode != 0 and "Containerfile:3" in proc.stderr and "HTTP 404" in proc.stderr
+    (tmp_path / "Containerfile").write_text(f"FROM busybox\nCOPY {server}/hello.txt /x\n")
+    proc = _bud(root, tmp_path)
+    assert proc.returncode != 0 and "use ADD" in proc.stderr
