@@ -289,6 +289,14 @@ class ContentHashCache:
                 self._db = None
 
 
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def hash_sources(selected: list[Selected], root: SourceRoot, cache: ContentHashCache) -> str:
     """The content key of exactly the selected sources: names, types, modes, owners (when kept),
     link targets and bytes — not mtimes."""

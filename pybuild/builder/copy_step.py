@@ -40,7 +40,8 @@ def source_key(b: Build, st: StageState, instr: ins.Copy) -> Any:
     local = [s for s in instr.sources if not is_url(s)]
     urls = [s for s in instr.sources if is_url(s)]
     for u in urls:
-        parts.append(["url", u, instr.checksum if isinstance(instr, ins.Add) else None])
+        # a URL counts by what it serves now, not by its name (its content may have changed)
+        parts.append(["url", u, copier.file_sha256(fetched(b, u, instr).host)])
     if local:
         if instr.from_:
             kind, ref = b.resolve_from(st.stage, instr.from_)
@@ -132,8 +133,7 @@ def copy(b: Build, st: StageState, instr: ins.Copy) -> None:
     if urls and not is_add:
         raise UserError("COPY cannot fetch URLs; use ADD", where=instr.where)
     with contextlib.ExitStack() as stack:
-        downloads = [stack.enter_context(download(b.store, u, checksum=getattr(instr, "checksum", None),
-                                                   where=instr.where)) for u in urls]
+        downloads = [fetched(b, u, instr) for u in urls]
         src_root = stack.enter_context(_source_root(b, st, instr)) if local else None
         selected = (copier.select_sources(src_root, local, where=instr.where, instruction=instr.keyword)
                     if src_root else [])
@@ -191,6 +191,18 @@ def _is_archive(path: str) -> bool:
     except Exception:  # noqa: BLE001 - not decompressible: not an archive
         return False
     return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+def fetched(b: Build, url: str, instr: ins.Copy) -> copier.Selected:
+    """``url`` downloaded once per build (for its cache key, then its copy)."""
+    checksum = getattr(instr, "checksum", None)
+    key = (url, checksum)
+    with b.download_lock:  # parallel stages adding one URL fetch it once
+        if key not in b.downloads:
+            b.downloads[key] = b.resources.enter_context(download(b.store, url, checksum=checksum,
+                                                                  where=instr.where))
+        sel: copier.Selected = b.downloads[key]
+    return sel
 
 
 @contextlib.contextmanager

@@ -77,6 +77,10 @@ class Build:
         self.context = context_path(options.context)
         self.results: dict[int, StageResult] = {}
         self.containers: list[WorkingContainer] = []
+        # ADD URLs fetched once per build (the cache key needs their content), removed at the end
+        self.downloads: dict[tuple[str, str | None], Any] = {}
+        self.resources = contextlib.ExitStack()
+        self.download_lock = threading.Lock()
         self._lock = threading.Lock()
         self.hash_cache = ContentHashCache(str(store.root / "cache" / "contenthash.sqlite"))
         self.now = self._created_time()
@@ -400,6 +404,7 @@ class Build:
         return steps.write_final_image(self, final)
 
     def _cleanup(self) -> None:
+        self.resources.close()
         for wc in self.containers:
             with contextlib.suppress(Exception):
                 wc.remove()

@@ -19,6 +19,12 @@ from tests.conftest import busybox_context
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
+_DOCROOTS: dict[str, Path] = {}
+
+
+def _docroot(server: str) -> Path:
+    return _DOCROOTS[server]
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -42,7 +48,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     t = threading.Thread(target=httpd.serve_forever, daemon=True)
     t.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    _DOCROOTS[url] = docroot
+    yield url
     httpd.shutdown()
 
 
@@ -86,3 +94,20 @@ def test_add_url_errors_name_the_line(root: Path, server: str, tmp_path: Path) -
     (tmp_path / "Containerfile").write_text(f"FROM busybox\nCOPY {server}/hello.txt /x\n")
     proc = _bud(root, tmp_path)
     assert proc.returncode != 0 and "use ADD" in proc.stderr
+
+
+def test_add_url_cache_follows_the_content(root: Path, server: str, tmp_path: Path) -> None:
+    """A rebuild reuses the ADD step while the URL serves the same bytes, and redoes it when
+    they change (the key is the content, not the URL)."""
+    (tmp_path / "Containerfile").write_text(f"FROM busybox\nADD {server}/changing.txt /c.txt\nRUN cat /c.txt\n")
+    docroot = _docroot(server)
+    (docroot / "changing.txt").write_text("one\n")
+    first = subprocess.run([sys.executable, "-m", "pybuild", "--root", str(root), "bud", str(tmp_path)],
+                           capture_output=True, text=True)
+    second = subprocess.run([sys.executable, "-m", "pybuild", "--root", str(root), "bud", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert first.returncode == 0 and second.stdout.count("Using cache") == 2
+    (docroot / "changing.txt").write_text("two\n")
+    third = subprocess.run([sys.executable, "-m", "pybuild", "--root", str(root), "bud", str(tmp_path)],
+                           capture_output=True, text=True)
+    assert third.stdout.count("Using cache") == 0 and "two" in third.stdout
