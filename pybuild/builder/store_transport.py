@@ -74,6 +74,7 @@ class StoreDestination:
     """Receives an image into the store as an ImageDestination; ``commit`` records it."""
 
     parallel = 4  # the layout writes each blob to its own temp file
+    verifies_blobs = True  # Layout.put_blob checks digest and size before the rename
 
     def __init__(self, store: Store, names: list[str] | None = None) -> None:
         self.store = store

@@ -260,6 +260,7 @@ class OCIDestination:
 
     supports_index = True
     parallel = 4  # put_blob writes each blob to its own temp file: safe from several threads
+    verifies_blobs = True  # Layout.put_blob checks digest and size before the rename
 
     def __init__(self, layout: Layout, ref: str | None, reference: str) -> None:
         self.reference = reference

@@ -269,12 +269,18 @@ class _Copier:
         raw = self.src.get_blob(desc)
         try:
             progress = _Progress(raw, self.on_event, desc, "copy")
-            reader = VerifyingReader(progress, desc.digest, desc.size)  # type: ignore[arg-type]
-            self.dst.put_blob(desc, reader)  # type: ignore[arg-type]
-            # Read to EOF whatever the destination left (it may have stopped early, or found
-            # the blob already there): the final digest and size check runs at EOF.
-            while reader.read(CHUNK):
-                pass
+            if getattr(self.dst, "verifies_blobs", False):
+                # the destination checks digest and size before the blob is visible (a layout
+                # hashes as it writes, a registry refuses a wrong digest): hashing here too
+                # would only double the CPU
+                self.dst.put_blob(desc, progress)  # type: ignore[arg-type]
+            else:
+                reader = VerifyingReader(progress, desc.digest, desc.size)  # type: ignore[arg-type]
+                self.dst.put_blob(desc, reader)  # type: ignore[arg-type]
+                # Read to EOF whatever the destination left (it may have stopped early, or
+                # found the blob already there): the final digest and size check runs at EOF.
+                while reader.read(CHUNK):
+                    pass
         finally:
             raw.close()
         self._event(desc, "copy", desc.size)

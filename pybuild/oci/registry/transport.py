@@ -199,6 +199,7 @@ class RegistryDestination:
     """Writes an image to a registry: blobs first (skip, mount or upload), manifests last."""
 
     parallel = 4  # uploads share one thread-safe client, each in its own upload session
+    verifies_blobs = True  # the registry refuses an upload whose digest does not match
 
     def __init__(self, ref: str, options: RegistryOptions | None = None) -> None:
         self.options = options or RegistryOptions()
