@@ -60,6 +60,7 @@ class Selected:
     rel: str  # path relative to the source root (for messages and hashing)
     is_dir: bool
     named: bool = True
+    pivot: str = ""  # COPY --parents a/./b/c: the part of rel above the "/./" pivot ("a")
 
 
 @dataclass
@@ -105,23 +106,33 @@ def select_sources(root: SourceRoot, patterns: list[str], *, where: str | None =
     naming the source."""
     out: list[Selected] = []
     for pattern in patterns:
-        rel = _clean_source(pattern, where or "", root.kind).rstrip("/")
-        if not _GLOB_CHARS.search(rel):
-            host = _resolve_source(root, rel)
-            if host is None or (root.ignore is not None and rel and root.ignore.excluded(rel)):
-                what = "the build context" if root.kind == "context" else "the source stage"
-                raise ContextError(f"{instruction} {pattern}: no such file or directory in {what}",
-                                   where=where)
-            sel = Selected(host, rel, os.path.isdir(host))
-            if not _excluded_file(root, sel):
-                out.append(sel)
-            continue
-        matches = [m for m in _glob(root, rel) if not _excluded_file(root, m)]
-        if not matches:
-            raise ContextError(f"{instruction} {pattern}: no source files were specified (nothing matches)",
-                               where=where)
-        out.extend(matches)
+        before, pivot_sep, _after = pattern.partition("/./")
+        pivot = _clean_source(before, where or "", root.kind).rstrip("/") if pivot_sep else ""
+        start = len(out)
+        _select_one(root, pattern, out, where, instruction)
+        for sel in out[start:]:
+            sel.pivot = pivot
     return out
+
+
+def _select_one(root: SourceRoot, pattern: str, out: list[Selected], where: str | None,
+                instruction: str) -> None:
+    rel = _clean_source(pattern, where or "", root.kind).rstrip("/")
+    if not _GLOB_CHARS.search(rel):
+        host = _resolve_source(root, rel)
+        if host is None or (root.ignore is not None and rel and root.ignore.excluded(rel)):
+            what = "the build context" if root.kind == "context" else "the source stage"
+            raise ContextError(f"{instruction} {pattern}: no such file or directory in {what}",
+                               where=where)
+        sel = Selected(host, rel, os.path.isdir(host))
+        if not _excluded_file(root, sel):
+            out.append(sel)
+        return
+    matches = [m for m in _glob(root, rel) if not _excluded_file(root, m)]
+    if not matches:
+        raise ContextError(f"{instruction} {pattern}: no source files were specified (nothing matches)",
+                           where=where)
+    out.extend(matches)
 
 
 def _excluded_file(root: SourceRoot, sel: Selected) -> bool:
@@ -424,8 +435,10 @@ def copy_into_rootfs(rootfs: str, selected: list[Selected], dest: str, workdir: 
 
 def _copy_with_parents(rootfs: str, sel: Selected, dest: str, opts: CopyOptions, ignore: Any,
                        result: CopyResult) -> None:
-    """``COPY --parents a/b/c.txt /dst/`` writes /dst/a/b/c.txt: the source's own path is kept."""
-    target = posixpath.join(dest, sel.rel) if sel.rel else dest
+    """``COPY --parents a/b/c.txt /dst/`` writes /dst/a/b/c.txt: the source's own path is kept
+    (below a ``/./`` pivot, if the source has one: ``a/./b/c.txt`` writes /dst/b/c.txt)."""
+    rel = sel.rel[len(sel.pivot):].lstrip("/") if sel.pivot and sel.rel.startswith(sel.pivot) else sel.rel
+    target = posixpath.join(dest, rel) if rel else dest
     if sel.is_dir:
         _copy_tree(rootfs, sel, _makedirs(rootfs, target, opts), target, opts, ignore, result, top_meta=False)
         return
