@@ -161,12 +161,12 @@ def _resolve(value: str, stage: Stage, stages: list[Stage], contexts: Mapping[st
             raise ContainerfileError(f"invalid stage index {idx} in --from (the file has {len(stages)} stages)",
                                      file=stage.from_instruction.file, line=stage.from_instruction.line)
         return "stage", idx
+    if value in contexts:  # a named context overrides a stage of the same name (BuildKit)
+        return "context", value
     low = value.lower()
     for s in stages:
         if s.name is not None and s.name == low:
             return "stage", s.index
-    if value in contexts:
-        return "context", value
     return "image", value
 
 
@@ -255,13 +255,13 @@ def _new_stage(instr: From, index: int, lexer: Lexer, meta: Mapping[str, str], n
     low = base.lower()
     if low == "scratch":
         stage.base_kind = "scratch"
+    elif base in contexts:  # a named context overrides a stage or image of the same name
+        stage.base_kind = "context"
+        stage.contexts.add(base)
     elif low in names:
         stage.base_kind = "stage"
         stage.base_stage = names[low]
         stage.deps.add(names[low])
-    elif base in contexts:
-        stage.base_kind = "context"
-        stage.contexts.add(base)
     elif instr.stage_name and low == instr.stage_name:
         raise instr.error(f"stage {instr.stage_name!r} cannot be FROM itself")
     return stage
