@@ -179,7 +179,8 @@ def build_graph(doc: Document, *, build_args: Mapping[str, str] | None = None, t
     host = build_platform or _host_platform()
     platform = platform or host
     lexer = Lexer(doc.escape)
-    meta: dict[str, str] = dict(platform_args(platform, host))
+    auto = platform_args(platform, host)
+    meta: dict[str, str] = dict(auto)
     global_args: dict[str, str | None] = {}
     stages: list[Stage] = []
     names: dict[str, int] = {}
@@ -202,7 +203,7 @@ def build_graph(doc: Document, *, build_args: Mapping[str, str] | None = None, t
                 elif default is not None:
                     value = _expand(lexer, default, meta, instr)
                 else:
-                    value = None
+                    value = auto.get(k)  # a bare ARG TARGETOS takes the automatic value
                 global_args[k] = value
                 if value is not None:
                     meta[k] = value

@@ -219,7 +219,7 @@ class StageEvaluator:
             return self.build_args[name]
         if default is not None:
             return default
-        if name in self.graph.global_args:
+        if self.graph.global_args.get(name) is not None:
             return self.graph.global_args[name]
         if name in self.auto_args:
             return self.auto_args[name]
