@@ -484,12 +484,19 @@ class _Applier:
                 raise UnsafeContentError("hard link to a directory", where=where)
             try:
                 st2 = os.stat(base, dir_fd=dfd, follow_symlinks=False)
-                if (st2.st_dev, st2.st_ino) == (st.st_dev, st.st_ino):
-                    return  # already that inode (a link to itself, or repeated)
+                same = (st2.st_dev, st2.st_ino) == (st.st_dev, st.st_ino)  # a link to itself, or repeated
             except FileNotFoundError:
-                pass
-            self._clear(dfd, base, keep_dir=False)
-            os.link(tparts[-1], base, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
+                same = False
+            if not same:
+                self._clear(dfd, base, keep_dir=False)
+                os.link(tparts[-1], base, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
+            # the link entry's header describes the shared inode: its owner, mode and time win,
+            # as Docker's and containers-storage's extraction apply them (mode and time not
+            # through a symlink)
+            self._lchown(dfd, base, e)
+            if not stat.S_ISLNK(st.st_mode):
+                os.chmod(base, e.mode, dir_fd=dfd)
+                os.utime(base, (e.mtime, e.mtime), dir_fd=dfd, follow_symlinks=False)
         finally:
             os.close(sfd)
 
