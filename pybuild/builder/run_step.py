@@ -32,6 +32,10 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 def argv_for(st: StageState, instr: ins.Run) -> list[str]:
     if isinstance(instr.command, list):
         return list(instr.command)
+    script = instr.shebang_file()
+    if script is not None:
+        # BuildKit runs a "#!" heredoc as a file of its own, mounted at /dev/pipes/NAME
+        return [f"/dev/pipes/{script.name}"]
     shell = list(st.config.config.shell) or ["/bin/sh", "-c"]
     return [*shell, instr.script()]
 
@@ -90,15 +94,23 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
     with contextlib.ExitStack() as stack:
         mounts = list(_volume_mounts(b))
         mounts.extend(stack.enter_context(_run_mounts(b, st, instr, env)))
+        scratch = b.store.scratch_dir("run")
+        stack.callback(remove_tree, scratch)
+        script = instr.shebang_file()
+        if script is not None:
+            script_file = scratch / "script"
+            script_file.write_text(script.body)
+            os.chmod(script_file, 0o755)
+            mounts.append(sandbox.Mount(target=f"/dev/pipes/{script.name}", source=str(script_file),
+                                        type="bind", readonly=True))
         spec = sandbox.RunSpec(
             rootfs=rootfs, argv=argv_for(st, instr), env=env, cwd=st.config.config.working_dir or "/",
             hostname=wc.id[:12], mounts=mounts, network=network,
             capabilities=apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), ropts.cap_add, ropts.cap_drop),
             no_new_privileges=ropts.no_new_privileges, hosts=hosts_file(ropts.add_hosts, wc.id[:12]),
             resolv_conf=read_host_file("/etc/resolv.conf") if network == "host" else "",
-            output=_output(b), scratch_dir=str(b.store.scratch_dir("run")),
+            output=_output(b), scratch_dir=str(scratch),
         )
-        stack.callback(remove_tree, Path(spec.scratch_dir or ""))
         root = str(stack.enter_context(wc.mounted(sandbox.stub_paths(spec))))
         for path in st.pending_workdirs:
             makedirs_in_root(root, path)

@@ -304,6 +304,9 @@ def _grandchild(plan: _Plan, status_w: int, out_w: int) -> NoReturn:  # pragma: 
             src = os.open(host, os.O_PATH | os.O_CLOEXEC)
             _bind(src, root_fd, path, readonly=False, recursive=False)
         for m in plan.mounts:
+            if m.target.startswith("/dev/"):
+                _dev_mountpoint(root_fd, m.target, isinstance(m, _TmpfsPlan) or os.path.isdir(
+                    getattr(m, "source", "")))
             if isinstance(m, _BindPlan):
                 try:
                     src = os.open(m.source, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -410,6 +413,38 @@ def _mount_system(root_fd: int) -> None:  # pragma: no cover
             os.symlink(target, name, dir_fd=dev_dir)
     finally:
         os.close(dev_dir)
+
+
+def _dev_mountpoint(root_fd: int, path: str, is_dir: bool) -> None:  # pragma: no cover
+    """A mount point below /dev (e.g. /dev/pipes/EOF for a RUN heredoc script), made in the
+    step's own /dev tmpfs — never in the rootfs."""
+    dev = _target(root_fd, "/dev")
+    try:
+        cur = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dev)
+    finally:
+        os.close(dev)
+    parts = [p for p in path.split("/")[2:] if p]
+    try:
+        for i, name in enumerate(parts):
+            last = i == len(parts) - 1
+            if not last or is_dir:
+                try:
+                    os.mkdir(name, 0o755, dir_fd=cur)
+                except FileExistsError:
+                    pass
+                if last:
+                    break
+                nxt = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=cur)
+                os.close(cur)
+                cur = nxt
+            else:
+                try:
+                    os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                     0o644, dir_fd=cur))
+                except FileExistsError:
+                    pass
+    finally:
+        os.close(cur)
 
 
 def _bind(src: int, root_fd: int, path: str, *, readonly: bool, recursive: bool) -> None:  # pragma: no cover
