@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import busybox_context
+from tests.cli_helpers import build_busybox
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -56,11 +56,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("add-url")
-    root = tmp / "root"
-    subprocess.run([sys.executable, "-m", "pybuild", "--root", str(root), "bud", "-q", "-t", "busybox",
-                    str(busybox_context(tmp))], check=True, capture_output=True)
-    return root
+    return build_busybox(tmp_path_factory.mktemp("add-url"))[0]
 
 
 def _bud(root: Path, ctx: Path, *args: str) -> subprocess.CompletedProcess[str]:

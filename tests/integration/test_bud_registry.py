@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from registry_cli_helpers import build_busybox, images, pyb
+from cli_helpers import build_busybox, images, pyb
 from registry_fixtures import PASSWORD, USER, Registry
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]

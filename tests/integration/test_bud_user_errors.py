@@ -8,18 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import busybox_context
+from tests.cli_helpers import build_busybox
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("user-errors")
-    root = tmp / "root"
-    subprocess.run([sys.executable, "-m", "pybuild", "--root", str(root), "bud", "-q", "-t", "busybox",
-                    str(busybox_context(tmp))], check=True, capture_output=True)
-    return root
+    return build_busybox(tmp_path_factory.mktemp("user-errors"))[0]
 
 
 @pytest.mark.parametrize("text, line, needle", [

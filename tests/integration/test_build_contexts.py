@@ -4,31 +4,18 @@ COPY --from and RUN --mount from=."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import busybox_context
+from tests.cli_helpers import build_busybox, pyb
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
 
-def pyb(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "pybuild", "--root", str(root), *args], capture_output=True,
-                          text=True)
-    if check and proc.returncode:
-        raise AssertionError(proc.stdout + proc.stderr)
-    return proc
-
-
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("contexts")
-    root = tmp / "root"
-    pyb(root, "bud", "-q", "-t", "busybox", str(busybox_context(tmp)))
-    return root
+    return build_busybox(tmp_path_factory.mktemp("contexts"))[0]
 
 
 def test_every_kind_of_named_context(root: Path, tmp_path: Path) -> None:

@@ -9,20 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.registry_cli_helpers import build_busybox, pyb
+from tests.cli_helpers import build_busybox, corrupt_biggest_layer, pyb
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
-
-
-def _corrupt_biggest_layer(layout: Path) -> str:
-    index = json.loads((layout / "index.json").read_text())
-    manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"][7:]).read_text())
-    layer = max(manifest["layers"], key=lambda d: d["size"])
-    blob = layout / "blobs/sha256" / layer["digest"][7:]
-    data = bytearray(blob.read_bytes())
-    data[len(data) // 3] ^= 0x55
-    blob.write_bytes(bytes(data))
-    return str(layer["digest"])
 
 
 def test_corrupt_source_blob_is_refused_everywhere(registry: object, tmp_path: Path) -> None:
@@ -30,7 +19,7 @@ def test_corrupt_source_blob_is_refused_everywhere(registry: object, tmp_path: P
     root, _ = build_busybox(tmp_path)
     layout = tmp_path / "layout"
     pyb(root, "push", "busybox", f"oci:{layout}:bb")
-    digest = _corrupt_biggest_layer(layout)
+    digest = corrupt_biggest_layer(layout)
     # to a registry: the upload is refused, the tag never appears
     proc = pyb(root, "image", "copy", f"oci:{layout}:bb", f"docker://{host}/corrupt/bb:1", check=False)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr

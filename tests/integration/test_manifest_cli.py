@@ -8,7 +8,7 @@ import platform
 from pathlib import Path
 
 import pytest
-from registry_cli_helpers import build_busybox, images, pyb, sha256, skopeo
+from cli_helpers import build_busybox, images, pyb, sha256, skopeo
 from registry_fixtures import Registry, make_image, write_oci_layout
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.registry_cli_helpers import build_busybox, pyb
+from tests.cli_helpers import build_busybox, pyb
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 

@@ -9,48 +9,24 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import busybox_context, need_tool
+from tests.cli_helpers import PYBUILD, blob_files, build_busybox, corrupt_biggest_layer, images, pyb
+from tests.conftest import need_tool
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
-
-PYBUILD = [sys.executable, "-m", "pybuild"]
-
-
-def pyb(root: Path, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([*PYBUILD, "--root", str(root), *args], capture_output=True, text=True, input=input)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"pybuild {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A store holding a busybox image built from busybox-static, and that image's ID."""
-    work = tmp_path_factory.mktemp("store-cli")
-    ctx = busybox_context(work)
-    root = work / "root"
-    out = pyb(root, "bud", "-q", "-t", "busybox", str(ctx))
-    return root, out.stdout.strip().splitlines()[-1]
-
-
-def _images(root: Path) -> list[dict[str, object]]:
-    result: list[dict[str, object]] = json.loads(pyb(root, "images", "--json").stdout)
-    return result
-
-
-def _blob_files(root: Path) -> set[str]:
-    d = root / "blobs" / "sha256"
-    return {p.name for p in d.iterdir() if not p.name.startswith(".")} if d.is_dir() else set()
+    return build_busybox(tmp_path_factory.mktemp("store-cli"))
 
 
 def _all_blobs_verify(root: Path) -> None:
-    for name in _blob_files(root):
+    for name in blob_files(root):
         h = hashlib.sha256((root / "blobs" / "sha256" / name).read_bytes()).hexdigest()
         assert h == name, f"blob {name} in the store does not match its digest"
 
@@ -108,7 +84,7 @@ def test_round_trip_keeps_the_manifest_digest(base: tuple[Path, str], tmp_path: 
     digest_b = json.loads((b / "index.json").read_text())["manifests"][0]["digest"]
     assert digest_a == digest_b
     # and the image was named after the layout's ref
-    assert any("localhost/x:latest" in str(i["names"]) for i in _images(other))
+    assert any("localhost/x:latest" in str(i["names"]) for i in images(other))
 
 
 def test_tag_rmi_and_lookups_by_id(base: tuple[Path, str], tmp_path: Path) -> None:
@@ -116,19 +92,19 @@ def test_tag_rmi_and_lookups_by_id(base: tuple[Path, str], tmp_path: Path) -> No
     shutil.copytree(base[0], root, symlinks=True)
     image_id = base[1]
     pyb(root, "tag", image_id[:12], "myapp", "registry.example:5000/team/app:1.0")
-    names = next(i["names"] for i in _images(root) if i["id"] == image_id)
+    names = next(i["names"] for i in images(root) if i["id"] == image_id)
     assert {"localhost/myapp:latest", "registry.example:5000/team/app:1.0", "localhost/busybox:latest"} <= set(names)  # type: ignore[arg-type]
     assert pyb(root, "inspect", "--format", "{{.FromImageID}}", f"sha256:{image_id}").stdout.strip() == image_id
     assert pyb(root, "images", "-q").stdout.split() == [image_id[:12]]
     # removing one name keeps the image
     assert "untagged" in pyb(root, "rmi", "myapp").stdout
-    assert _images(root)
+    assert images(root)
     # by ID with several names: refused without -f
     proc = pyb(root, "rmi", image_id, check=False)
     assert proc.returncode != 0 and "several names" in proc.stderr and "Traceback" not in proc.stderr
     pyb(root, "rmi", "-f", image_id)
-    assert _images(root) == []
-    assert _blob_files(root) == set() or all(not (root / "layers" / n).exists() for n in _blob_files(root))
+    assert images(root) == []
+    assert blob_files(root) == set() or all(not (root / "layers" / n).exists() for n in blob_files(root))
 
 
 def test_user_errors_are_one_line(base: tuple[Path, str], tmp_path: Path) -> None:
@@ -156,19 +132,13 @@ def test_pull_with_a_corrupt_blob_leaves_the_store_as_it_was(base: tuple[Path, s
     root, _ = base
     layout = tmp_path / "layout"
     pyb(root, "push", "busybox", f"oci:{layout}:x")
-    index = json.loads((layout / "index.json").read_text())
-    manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"][7:]).read_text())
-    biggest = max(manifest["layers"], key=lambda d: d["size"])
-    blob = layout / "blobs/sha256" / biggest["digest"][7:]
-    data = bytearray(blob.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    blob.write_bytes(bytes(data))
+    corrupt_biggest_layer(layout)
     other = tmp_path / "empty-root"
     pyb(other, "images")
-    before = (_blob_files(other), (other / "images.json").read_bytes())
+    before = (blob_files(other), (other / "images.json").read_bytes())
     proc = pyb(other, "pull", f"oci:{layout}:x", check=False)
     assert proc.returncode != 0 and "digest" in proc.stderr.lower(), proc.stderr
-    assert (_blob_files(other), (other / "images.json").read_bytes()) == before
+    assert (blob_files(other), (other / "images.json").read_bytes()) == before
 
 
 def _big_layout(root: Path, tmp_path: Path) -> Path:
@@ -199,8 +169,7 @@ def test_sigkill_during_pull_and_push_leaves_a_consistent_store(base: tuple[Path
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         # the store opens, lists, and every visible blob is whole
-        images = _images(where)
-        for img in images:
+        for img in images(where):
             pyb(where, "inspect", str(img["id"]))
         _all_blobs_verify(where)
     # a half-written layout is not a valid image: it either is complete or absent
@@ -209,7 +178,7 @@ def test_sigkill_during_pull_and_push_leaves_a_consistent_store(base: tuple[Path
         subprocess.run(["skopeo", "inspect", f"oci:{tmp_path}/out:big"], check=True, capture_output=True)
     # and the next command completes the work
     image_id = pyb(target, "pull", f"oci:{layout}:big").stdout.strip().splitlines()[-1]
-    assert any(i["id"] == image_id for i in _images(target))
+    assert any(i["id"] == image_id for i in images(target))
     _all_blobs_verify(target)
     leftovers = [p for p in (target / "tmp").iterdir()]
     assert leftovers == [], leftovers

@@ -1,5 +1,5 @@
-"""Helpers for the CLI tests of the registry verbs: run `pybuild` as a user would, build the
-busybox base from busybox-static, look at the store from the outside."""
+"""Helpers for tests that drive the `pybuild` command line: run it, build the busybox base,
+list images and blobs, corrupt a blob on purpose."""
 
 from __future__ import annotations
 
@@ -58,3 +58,15 @@ def blob_files(root: Path) -> set[str]:
 
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def corrupt_biggest_layer(layout: Path) -> str:
+    """Flip a byte in the largest layer blob of the first image of an OCI layout; its digest."""
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"][7:]).read_text())
+    layer = max(manifest["layers"], key=lambda d: d["size"])
+    blob = layout / "blobs/sha256" / layer["digest"][7:]
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    return str(layer["digest"])
