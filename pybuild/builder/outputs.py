@@ -52,10 +52,10 @@ def export(store: Store, image: Image, spec: str, *, on_event: Any = None) -> No
             if dest == "-":
                 write_layer(tree, sys.stdout.buffer, compression="none")  # type: ignore[arg-type]
             else:
-                part = Path(dest + ".part")
-                with open(part, "wb") as out:
+                from pybuild.oci.layout import atomic_file
+
+                with atomic_file(dest) as out:
                     write_layer(tree, out, compression="none")
-                os.replace(part, dest)
     finally:
         remove_tree(staging)
 

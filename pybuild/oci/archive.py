@@ -13,7 +13,6 @@ limit, and must end at a regular file.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
@@ -37,8 +36,8 @@ from pybuild.oci.compress import decompressing_reader, detect
 from pybuild.oci.digest import CHUNK, Digest, VerifyingReader
 from pybuild.oci.layout import (
     Layout,
+    atomic_file,
     atomic_write_file,
-    fsync_dir,
     open_regular_beneath,
     write_verified,
 )
@@ -158,34 +157,24 @@ class TarArchive:
 
 def _write_tar(out_path: Path, entries: list[tuple[str, Path]]) -> None:
     """Write a tar of (name, file) pairs atomically (tmp beside, fsync, rename)."""
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".tmp-{out_path.name}-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tf:
-                seen_dirs: set[str] = set()
-                for name, src in entries:
-                    parent = posixpath.dirname(name)
-                    parts = parent.split("/") if parent else []
-                    for i in range(len(parts)):
-                        d = "/".join(parts[: i + 1])
-                        if d not in seen_dirs:
-                            seen_dirs.add(d)
-                            ti = tarfile.TarInfo(d + "/")
-                            ti.type, ti.mode = tarfile.DIRTYPE, 0o755
-                            tf.addfile(ti)
-                    ti = tarfile.TarInfo(name)
-                    ti.size = src.stat().st_size
-                    ti.mode = 0o644
-                    with open(src, "rb") as data:
-                        tf.addfile(ti, data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, out_path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(out_path.parent)
+    with atomic_file(out_path) as f:
+        with tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tf:
+            seen_dirs: set[str] = set()
+            for name, src in entries:
+                parent = posixpath.dirname(name)
+                parts = parent.split("/") if parent else []
+                for i in range(len(parts)):
+                    d = "/".join(parts[: i + 1])
+                    if d not in seen_dirs:
+                        seen_dirs.add(d)
+                        ti = tarfile.TarInfo(d + "/")
+                        ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+                        tf.addfile(ti)
+                ti = tarfile.TarInfo(name)
+                ti.size = src.stat().st_size
+                ti.mode = 0o644
+                with open(src, "rb") as data:
+                    tf.addfile(ti, data)
 
 
 def _staging_dir(final: Path) -> Path:

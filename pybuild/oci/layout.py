@@ -56,13 +56,15 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def atomic_write_file(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to a temp file beside ``path``, fsync, rename over it, fsync the dir."""
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[BinaryIO]:
+    """A file to stream into that appears at ``path`` whole or not at all: written beside it,
+    fsynced and renamed over it when the block ends, removed if the block fails."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_TMP_PREFIX}{path.name}-")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
@@ -72,6 +74,12 @@ def atomic_write_file(path: str | os.PathLike[str], data: bytes, mode: int = 0o6
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write_file(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to a temp file beside ``path``, fsync, rename over it, fsync the dir."""
+    with atomic_file(path, mode) as f:
+        f.write(data)
 
 
 def open_regular_beneath(root: str | os.PathLike[str], relpath: str) -> BinaryIO:
