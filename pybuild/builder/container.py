@@ -29,16 +29,6 @@ from pybuild.errors import ContainerNotFound, StoreError
 from pybuild.oci.spec import ImageConfig
 
 
-class _NullSink:
-    """A write-only sink: the layer writer hashes, nothing is kept."""
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-
 class WorkingContainer:
     """A container being built. Use :meth:`create` or :meth:`load`, never the constructor."""
 
@@ -278,7 +268,7 @@ class WorkingContainer:
     def commit_layer(self, *, timestamp: int | None = None, clamp_mtime: int | None = None,
                      exclude: Callable[[str], bool] | None = None) -> str:
         """Turn the upper directory into a layer in the store; returns its diff_id."""
-        from pybuild.oci.layer import write_layer
+        from pybuild.oci.layer import layer_digests
 
         self.unmount()
         upper = self.dir / "upper"
@@ -293,8 +283,8 @@ class WorkingContainer:
             vfs.save_snapshot(self.dir / "snapshot.json", after)
         if timestamp is not None:
             _set_mtimes(upper, timestamp)
-        info = write_layer(upper, _NullSink(), compression="none", overlay_upper=True,  # type: ignore[arg-type]
-                           timestamp=timestamp, clamp_mtime=clamp_mtime, exclude=exclude)
+        info = layer_digests(upper, overlay_upper=True, timestamp=timestamp, clamp_mtime=clamp_mtime,
+                             exclude=exclude)
         tar_options: dict[str, Any] = {}
         if timestamp is not None:
             tar_options["timestamp"] = timestamp

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pybuild.builder import cache
-from pybuild.builder.container import WorkingContainer, _scratch_config, cleanup_dead
+from pybuild.builder.container import WorkingContainer, _scratch_config
 from pybuild.builder.copier import ContentHashCache, context_path
 from pybuild.builder.options import BuildOptions
 from pybuild.builder.store import Image, Store
@@ -155,8 +155,7 @@ class Build:
     # ------------------------------------------------------------------ running
 
     def run(self) -> Image:
-        cleanup_dead(self.store)
-        self.load()
+        self.load()  # (opening the store already cleaned what dead builds left)
         stages = list(self.graph.stages)
         multi = len(stages) > 1
         # buildah's "[2/3] STEP 1/4: ..." numbering when there are several stages

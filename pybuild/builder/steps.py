@@ -396,7 +396,7 @@ def squash_layers(store: Any, layers: list[str], tar_options: dict[str, Any]) ->
     (Shared with `pybuild commit --squash`.)"""
     from pybuild.builder.container import WorkingContainer
     from pybuild.builder.store import remove_tree
-    from pybuild.oci.layer import write_layer
+    from pybuild.oci.layer import layer_digests
 
     wc = WorkingContainer.create(store, None, record=False)
     staging = store.scratch_dir("squash")
@@ -409,17 +409,10 @@ def squash_layers(store: Any, layers: list[str], tar_options: dict[str, Any]) ->
 
             target = staging / "diff"
             shutil.copytree(root, target, symlinks=True, copy_function=shutil.copy2)
-        info = write_layer(target, _Null(), compression="none", overlay_upper=True,  # type: ignore[arg-type]
-                           **tar_options)
+        info = layer_digests(target, overlay_upper=True, **tar_options)
         store.adopt_layer(target, str(info.diff_id), size=info.uncompressed_size, tar_options=tar_options)
     finally:
         remove_tree(staging)
         with contextlib.suppress(Exception):
             wc.remove()
     return str(info.diff_id)
-
-
-class _Null:
-    def write(self, data: bytes) -> int:
-        return len(data)
-

@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from pybuild.errors import (
     ImageNotFound,
@@ -90,13 +90,6 @@ class Image:
         from pybuild.oci.spec import ImageConfig
 
         return ImageConfig.from_json(self.config_bytes)
-
-    def to_record(self) -> dict[str, Any]:
-        rec: dict[str, Any] = {"id": self.id, "names": self.names, "layers": self.layers,
-                               "created": self.created}
-        if self.manifest:
-            rec["manifest"] = self.manifest
-        return rec
 
     @classmethod
     def from_record(cls, rec: dict[str, Any], store: Store) -> Image:
@@ -543,12 +536,6 @@ class Store:
                         b.unlink()
                         freed["blobs"] += 1
         return freed
-
-    # ------------------------------------------------------------------ import helpers
-
-    def open_blob(self, digest: str, size: int | None = None) -> BinaryIO:
-        result: BinaryIO = self.layout.open_blob(Digest(digest), size)
-        return result
 
 
 def _unmount_under(path: str) -> None:

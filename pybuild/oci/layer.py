@@ -54,6 +54,24 @@ def write_layer(source: Path, out: BinaryIO, *, compression: str = "none", overl
                      uncompressed_size=raw_size)
 
 
+class _Discard:
+    """A sink that keeps nothing: for when only the digests of a layer are wanted."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def layer_digests(source: Path, *, overlay_upper: bool = False, timestamp: int | None = None,
+                  clamp_mtime: int | None = None, exclude: Callable[[str], bool] | None = None) -> LayerInfo:
+    """The diff_id (and size) ``source`` would have as an uncompressed layer, writing nothing:
+    a built layer stays a directory until it is pushed."""
+    return write_layer(source, _Discard(), compression="none", overlay_upper=overlay_upper,  # type: ignore[arg-type]
+                       timestamp=timestamp, clamp_mtime=clamp_mtime, exclude=exclude)
+
+
 def apply_layer(stream: BinaryIO, target: Path, *, whiteouts: str = "overlay", limits: Limits | None = None,
                 on_event: EventCallback | None = None) -> Digest:
     """Unpack the layer ``stream`` (gzip, zstd or plain: sniffed) under ``target``.
