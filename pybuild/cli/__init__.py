@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from pybuild.cli.common import GlobalOptions
+from pybuild.cli.pflag import Group
 
 # verb -> "module:attribute" (module relative to pybuild.cli). Add new verbs here.
 COMMANDS: dict[str, str] = {
@@ -52,7 +53,7 @@ COMMANDS: dict[str, str] = {
 ALIASES = {"build": "bud"}
 
 
-class LazyGroup(click.Group):
+class LazyGroup(Group):
     """A click group that imports a command's module only when it runs."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -9,6 +9,7 @@ import click
 
 from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
 from pybuild.cli.images import _registry_options, registry_flags
+from pybuild.cli.pflag import OptionalValue, command
 from pybuild.errors import ConfigError
 
 
@@ -67,7 +68,7 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
     return out
 
 
-@click.command("bud", context_settings={"help_option_names": ["-h", "--help"]})
+@command("bud", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-t", "--tag", "tags", multiple=True, help="Name the image (repeatable).")
 @click.option("-f", "--file", "file_", default=None, help="Containerfile path ('-' reads stdin).")
 @click.option("--target", default=None, help="Build up to this stage.")
@@ -81,11 +82,12 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
 @click.option("--compression-format", type=click.Choice(["gzip", "zstd"]), default=None)
 @click.option("--iidfile", default=None, help="Write the image ID to this file.")
 @click.option("--squash", is_flag=True, help="Squash all layers into one.")
-@click.option("--layers", type=click.BOOL, default=True, show_default=True,
+@click.option("--layers", is_flag=True, default=True, show_default=True,
               help="Cache and commit a layer per step.")
 @click.option("--no-cache", is_flag=True, help="Do not use cached steps.")
 @click.option("--explain-cache", is_flag=True, help="Say which input changed when a step misses the cache.")
-@click.option("--pull", default="missing", help="always | missing | never (also true/false).")
+@click.option("--pull", cls=OptionalValue, bare="true", default="missing", metavar="[=POLICY]",
+              help="always | missing | never (also true/false); --pull alone: true (always).")
 @click.option("-o", "--output", "outputs", multiple=True, help="type=local,dest=DIR | type=tar,dest=FILE")
 @click.option("--platform", default=None, help="Only the host's platform is supported.")
 @click.option("--jobs", type=int, default=None, help="Stages to run at once.")

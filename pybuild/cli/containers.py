@@ -17,6 +17,7 @@ import click
 
 from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
 from pybuild.cli.images import _registry_options, registry_flags
+from pybuild.cli.pflag import OptionalValue, command
 from pybuild.errors import ConfigError
 from pybuild.events import STEP, Event
 
@@ -40,9 +41,10 @@ def _pull_policy(value: str) -> str:
     return policy
 
 
-@click.command("from")
+@command("from")
 @click.option("--name", default=None, help="Name of the working container (default IMAGE-working-container).")
-@click.option("--pull", default="missing", help="always | missing | never (also true/false).")
+@click.option("--pull", cls=OptionalValue, bare="true", default="missing", metavar="[=POLICY]",
+              help="always | missing | never (also true/false); --pull alone: true (always).")
 @click.option("--pull-always", is_flag=True, help="Same as --pull=always.")
 @click.option("--pull-never", is_flag=True, help="Same as --pull=never.")
 @click.option("-q", "--quiet", is_flag=True, help="No pull progress.")
@@ -61,7 +63,7 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
     click.echo(wc.name)
 
 
-@click.command("run", context_settings={"allow_interspersed_args": False})
+@command("run", context_settings={"allow_interspersed_args": False})
 @click.option("--isolation", type=click.Choice(["chroot", "oci", "rootless"]), default=None,
               help="chroot | oci (default: $PYBUILD_ISOLATION, else oci when runc works)")
 @click.option("--network", "--net", "network", default="host", help="host | none")
@@ -113,7 +115,7 @@ def run_cmd(opts: GlobalOptions, isolation: str | None, network: str, user: str 
 def _copy_verb(add: bool) -> click.Command:
     verb = "add" if add else "copy"
 
-    @click.command(verb)
+    @command(verb)
     @click.option("--chown", default=None, help="USER[:GROUP] owning the copied files (default root).")
     @click.option("--chmod", default=None, help="Mode of the copied files (octal or u+x style).")
     @click.option("--from", "from_", default=None, help="Copy from this working container or image.")
@@ -122,7 +124,7 @@ def _copy_verb(add: bool) -> click.Command:
     @click.argument("container")
     @click.argument("paths", nargs=-1, required=True)
     @pass_globals
-    def command(opts: GlobalOptions, chown: str | None, chmod: str | None, from_: str | None,
+    def verb_cmd(opts: GlobalOptions, chown: str | None, chmod: str | None, from_: str | None,
                 checksum: str | None, quiet: bool, container: str, paths: tuple[str, ...]) -> None:
         from pybuild.builder import workflow
 
@@ -132,17 +134,17 @@ def _copy_verb(add: bool) -> click.Command:
         workflow.copy(wc, list(paths[:-1]), paths[-1], chown=chown, chmod=chmod, from_=from_, add=add,
                       checksum=checksum, on_event=_progress(quiet))
 
-    command.help = ("Copy host files (URLs and unpacked local archives too) into CONTAINER at DEST."
+    verb_cmd.help = ("Copy host files (URLs and unpacked local archives too) into CONTAINER at DEST."
                     if add else "Copy host files (or, with --from, another container's or image's) "
                                 "into CONTAINER at DEST.")
-    return command
+    return verb_cmd
 
 
 copy_cmd = _copy_verb(add=False)
 add_cmd = _copy_verb(add=True)
 
 
-@click.command("config")
+@command("config")
 @click.option("--cmd", default=None, help="Default command: a JSON array, or shell words.")
 @click.option("--entrypoint", default=None, help="A JSON array, or a string run by /bin/sh -c.")
 @click.option("-e", "--env", "env", multiple=True, help="KEY=VALUE (KEY- removes it).")
@@ -191,7 +193,7 @@ def config_cmd(opts: GlobalOptions, cmd: str | None, entrypoint: str | None, env
     workflow.apply_config(workflow.get(opts.open_store(), container), changes)
 
 
-@click.command("commit")
+@command("commit")
 @click.option("-f", "--format", "format_", default=None, help="oci | docker (default oci, or $BUILDAH_FORMAT).")
 @click.option("--squash", is_flag=True, help="Merge every layer into one.")
 @click.option("--timestamp", type=int, default=None, help="Created time and new files' mtimes (seconds).")
@@ -218,7 +220,7 @@ def commit_cmd(opts: GlobalOptions, format_: str | None, squash: bool, timestamp
     click.echo(img.id)
 
 
-@click.command("mount")
+@command("mount")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.argument("containers", nargs=-1)
 @pass_globals
@@ -244,7 +246,7 @@ def mount_cmd(opts: GlobalOptions, as_json: bool, containers: tuple[str, ...]) -
             click.echo(f"{n} {p}")
 
 
-@click.command("umount")
+@command("umount")
 @click.option("-a", "--all", "all_", is_flag=True, help="Unmount every working container.")
 @click.argument("containers", nargs=-1)
 @pass_globals
@@ -261,7 +263,7 @@ def umount_cmd(opts: GlobalOptions, all_: bool, containers: tuple[str, ...]) -> 
         click.echo(wc.id)
 
 
-@click.command("containers")
+@command("containers")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only container IDs.")
 @click.option("-n", "--noheading", is_flag=True, help="No header line.")
@@ -293,7 +295,7 @@ def containers_cmd(opts: GlobalOptions, as_json: bool, quiet: bool, noheading: b
         click.echo("  ".join(r[i].ljust(widths[i]) for i in range(5)).rstrip())
 
 
-@click.command("rm")
+@command("rm")
 @click.option("-a", "--all", "all_", is_flag=True, help="Remove every working container.")
 @click.argument("containers", nargs=-1)
 @pass_globals
@@ -316,7 +318,7 @@ def rm_cmd(opts: GlobalOptions, all_: bool, containers: tuple[str, ...]) -> None
         cleanup_dead(store)  # and what dead builds left behind
 
 
-@click.command("rename")
+@command("rename")
 @click.argument("container")
 @click.argument("new_name")
 @pass_globals
@@ -328,7 +330,7 @@ def rename_cmd(opts: GlobalOptions, container: str, new_name: str) -> None:
     workflow.rename(store, workflow.get(store, container), new_name)
 
 
-@click.command("prune")
+@command("prune")
 @click.option("-a", "--all", "all_", is_flag=True, help="Also remove named images no container uses.")
 @click.option("-f", "--force", is_flag=True, help="Accepted for buildah compatibility.")
 @pass_globals

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
+from pybuild.cli.pflag import command
 
-@click.command("graph")
+
+@command("graph")
 @click.option("-f", "--file", "file_", type=click.Path(dir_okay=False), default=None,
               help="Containerfile (default: CONTEXT/Containerfile, else CONTEXT/Dockerfile).")
 @click.option("--target", default=None, help="Show only the stages this stage needs.")

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from pybuild.cli.common import Renderer
+from pybuild.cli.pflag import group
 
 
 def _spec(ref: str) -> str:
@@ -28,11 +29,11 @@ def _opts(tls_verify: bool | None, creds: str | None, authfile: str | None, cert
 
 
 def _tls_option(name: str, help: str) -> Any:
-    # --tls-verify, --tls-verify=false: the spelling of skopeo and buildah
-    return click.option(name, type=click.BOOL, is_flag=False, flag_value=True, default=None, help=help)
+    # --tls-verify, --tls-verify=false: the spelling of skopeo and buildah (pybuild.cli.pflag)
+    return click.option(name, is_flag=True, default=None, help=help)
 
 
-@click.group("image")
+@group("image")
 def image_group() -> None:
     """Inspect, copy and list images in registries, layouts and archives (skopeo's verbs)."""
 

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from pybuild.cli.common import GlobalOptions, pass_globals, progress_option, renderer_for
+from pybuild.cli.pflag import command
 
 
 def _registry_options(tls_verify: bool | None, creds: str | None, authfile: str | None,
@@ -30,13 +31,13 @@ def registry_flags(f: Any) -> Any:
     f = click.option("--cert-dir", type=click.Path(), default=None, help="CA and client certificates.")(f)
     f = click.option("--authfile", type=click.Path(), default=None, help="Credentials file (auth.json).")(f)
     f = click.option("--creds", default=None, help="USER[:PASSWORD] for the registry.")(f)
-    f = click.option("--tls-verify", "tls_verify", type=click.BOOL, is_flag=False, flag_value=True, default=None,
+    f = click.option("--tls-verify", "tls_verify", is_flag=True, default=None,
                      help="Verify TLS certificates: --tls-verify[=true|false] (default: true, except "
                           "for localhost).")(f)
     return f
 
 
-@click.command("pull")
+@command("pull")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
 @progress_option
 @click.option("--platform", default=None, help="OS/ARCH[/VARIANT] to pick from an index.")
@@ -95,7 +96,7 @@ def _name_from_spec(spec: str) -> list[str]:
         return []
 
 
-@click.command("push")
+@command("push")
 @click.option("-f", "--format", "format_", type=click.Choice(["oci", "docker", "v2s2"]), default=None,
               help="Manifest format (default: the image's own).")
 @click.option("--compression-format", type=click.Choice(["gzip", "zstd"]), default=None,
@@ -141,7 +142,7 @@ def push_cmd(opts: GlobalOptions, format_: str | None, compression_format: str |
             f.write(str(digest))
 
 
-@click.command("images")
+@command("images")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only image IDs.")
 @click.option("--no-trunc", is_flag=True, help="Print full image IDs.")
@@ -224,7 +225,7 @@ def _human(n: int) -> str:
     return f"{size:.3g} TB"
 
 
-@click.command("tag")
+@command("tag")
 @click.argument("image")
 @click.argument("names", nargs=-1, required=True)
 @pass_globals
@@ -233,7 +234,7 @@ def tag_cmd(opts: GlobalOptions, image: str, names: tuple[str, ...]) -> None:
     opts.open_store().tag(image, *names)
 
 
-@click.command("rmi")
+@command("rmi")
 @click.option("-f", "--force", is_flag=True, help="Remove the image even with several names or users.")
 @click.option("-a", "--all", "all_", is_flag=True, help="Remove every image.")
 @click.option("-p", "--prune", is_flag=True, help="Remove dangling images (no name).")
@@ -261,7 +262,7 @@ def rmi_cmd(opts: GlobalOptions, force: bool, all_: bool, prune: bool, images: t
     store.gc()
 
 
-@click.command("inspect")
+@command("inspect")
 @click.option("-t", "--type", "type_", type=click.Choice(["image", "container"]), default=None)
 @click.option("-f", "--format", "format_", default=None, help="A Go-template-like path, e.g. {{.OCIv1.Config.Env}}.")
 @click.argument("name")

@@ -9,9 +9,10 @@ import sys
 import click
 
 from pybuild.cli.common import GlobalOptions, pass_globals
+from pybuild.cli.pflag import command
 
 
-@click.command("version")
+@command("version")
 def version_cmd() -> None:
     """Print pybuild's version and the platform it runs on."""
     from pybuild import __version__
@@ -27,7 +28,7 @@ def _arch() -> str:
     return host_platform().architecture
 
 
-@click.command("info")
+@command("info")
 @pass_globals
 def info_cmd(opts: GlobalOptions) -> None:
     """Print the host and store configuration as JSON."""

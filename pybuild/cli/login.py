@@ -6,13 +6,15 @@ import sys
 
 import click
 
+from pybuild.cli.pflag import command
 
-@click.command("login")
+
+@command("login")
 @click.option("-u", "--username", default=None, help="Registry user name.")
 @click.option("-p", "--password", default=None, help="Password (prefer --password-stdin).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--authfile", default=None, help="Auth file to write (default: $REGISTRY_AUTH_FILE or podman's).")
-@click.option("--tls-verify", "tls_verify", type=click.BOOL, is_flag=False, flag_value=True, default=None,
+@click.option("--tls-verify", "tls_verify", is_flag=True, default=None,
               help="Require HTTPS and verify certificates (default: yes, except loopback).")
 @click.option("--cert-dir", default=None, help="Directory of *.crt CAs and *.cert/*.key client certificates.")
 @click.option("--get-login", is_flag=True, help="Print the user name stored for REGISTRY and exit.")
@@ -42,7 +44,7 @@ def login_cmd(username: str | None, password: str | None, password_stdin: bool, 
     click.echo("Login Succeeded!")
 
 
-@click.command("logout")
+@command("logout")
 @click.option("--authfile", default=None, help="Auth file to edit.")
 @click.option("-a", "--all", "all_", is_flag=True, help="Remove the credentials of every registry.")
 @click.argument("registry", required=False)

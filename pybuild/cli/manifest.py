@@ -14,6 +14,7 @@ import click
 from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
 from pybuild.cli.image import _opts, _spec, _tls_option
 from pybuild.cli.images import _registry_options, registry_flags
+from pybuild.cli.pflag import group
 
 
 def _kv(items: tuple[str, ...]) -> dict[str, str]:
@@ -28,7 +29,7 @@ def _kv(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-@click.group("manifest")
+@group("manifest")
 def manifest_group() -> None:
     """Create, fill, inspect and push manifest lists (multi-platform image indexes)."""
 
@@ -137,8 +138,8 @@ def inspect_cmd(opts: GlobalOptions, tls_verify: bool | None, creds: str | None,
 
 
 @manifest_group.command("push")
-@click.option("--all/--no-all", "all_", default=True, show_default=True,
-              help="Push the list's images too, not only the list.")
+@click.option("--all", "all_", is_flag=True, default=True, show_default=True,
+              help="Push the list's images too, not only the list (--all=false: the list alone).")
 @click.option("-f", "--format", "format_", type=click.Choice(["oci", "docker", "v2s2"]), default=None,
               help="Manifest format (default: OCI).")
 @click.option("--compression-format", type=click.Choice(["gzip", "zstd"]), default=None,

@@ -8,9 +8,10 @@ import click
 
 from pybuild.cli.common import GlobalOptions, pass_globals
 from pybuild.cli.images import _registry_options, registry_flags
+from pybuild.cli.pflag import command
 
 
-@click.command("pin")
+@command("pin")
 @click.option("-f", "--file", "file_", default=None, help="Containerfile (default: CONTEXT/Containerfile).")
 @click.option("--dry-run", is_flag=True, help="Print the pins, do not rewrite the file.")
 @registry_flags

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from pybuild.cli.images import _registry_options, registry_flags
+from pybuild.cli.pflag import command
 
 
 def _ref(value: str) -> str:
@@ -32,7 +33,7 @@ def _options(tls_verify: bool | None, creds: str | None, authfile: str | None, c
     return RegistryOptions(**_registry_options(tls_verify, creds, authfile, cert_dir))
 
 
-@click.command("generate-key-pair")
+@command("generate-key-pair")
 @click.option("--output-key-prefix", default="cosign", show_default=True, help="Writes PREFIX.key and PREFIX.pub.")
 @click.option("--password-env", default=None, help="Encrypt the private key with this variable's value.")
 def generate_key_pair_cmd(output_key_prefix: str, password_env: str | None) -> None:
@@ -45,7 +46,7 @@ def generate_key_pair_cmd(output_key_prefix: str, password_env: str | None) -> N
     click.echo(f"Public key written to {public}")
 
 
-@click.command("sign")
+@command("sign")
 @click.option("--key", "key", required=True, type=click.Path(dir_okay=False), help="PEM private key.")
 @click.option("--password-env", default=None, help="The variable holding the key's password.")
 @click.option("-a", "--annotation", "annotations", multiple=True, help="KEY=VALUE signed with the image.")
@@ -68,7 +69,7 @@ def sign_cmd(key: str, password_env: str | None, annotations: tuple[str, ...], t
     click.echo(f"Pushing signature of {digest}")
 
 
-@click.command("verify")
+@command("verify")
 @click.option("--key", "key", required=True, type=click.Path(dir_okay=False), help="PEM public key.")
 @registry_flags
 @click.argument("image")

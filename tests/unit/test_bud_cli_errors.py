@@ -13,7 +13,7 @@ import pytest
     (["--output", "type=weird"], "invalid --output 'type=weird'"),
     (["--network", "bridge"], "--network bridge: not supported"),
     (["--platform", "linux/s390x"], "only the host's platform"),
-    (["--pull", "sometimes"], "invalid --pull"),
+    (["--pull=sometimes"], "invalid --pull"),
     (["--build-arg-file", "/nonexistent/args"], "--build-arg-file /nonexistent/args"),
     (["--secret", "id=x"], "src= is missing"),
 ])

@@ -1,0 +1,129 @@
+"""Flags as buildah users type them (Go's pflag rules), in every verb.
+
+Parsing is checked through click's own ``make_context`` (what the command would receive,
+without running it), over the whole command tree, so a verb added later is covered too.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+
+from pybuild.cli import cli
+from pybuild.cli.pflag import Command, Group, is_bool_flag
+
+
+def walk(group: click.Group = cli, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    """Every command of the tree with its verb path (("manifest", "push"), ...), groups included."""
+    ctx = click.Context(group)
+    yield path, group
+    for name in group.list_commands(ctx):
+        sub = group.get_command(ctx, name)
+        assert sub is not None, name
+        if isinstance(sub, click.Group):
+            yield from walk(sub, (*path, name))
+        else:
+            yield (*path, name), sub
+
+
+COMMANDS = list(walk())
+
+
+def dummy_args(cmd: click.Command) -> list[str]:
+    """A value for each required option and a word for each required argument."""
+    options = [w for p in cmd.params if isinstance(p, click.Option) and p.required for w in (p.opts[0], "val")]
+    return options + ["arg"] * sum(1 for p in cmd.params if isinstance(p, click.Argument) and p.required)
+
+
+def parse(path: tuple[str, ...], *args: str) -> dict[str, Any]:
+    """The parameters the verb at ``path`` would be called with for ``args``."""
+    cmd: click.Command = cli
+    for name in path:
+        assert isinstance(cmd, click.Group)
+        found = cmd.get_command(click.Context(cmd), name)
+        assert found is not None, name
+        cmd = found
+    ctx = cmd.make_context(" ".join(("pybuild", *path)), list(args), resilient_parsing=False)
+    return dict(ctx.params)
+
+
+def test_every_verb_parses_as_buildah_does() -> None:
+    loose = [" ".join(p) or "pybuild" for p, c in COMMANDS if not isinstance(c, (Command, Group))]
+    assert not loose, f"commands without pflag parsing: {loose}"
+
+
+def test_bare_layers_does_not_swallow_the_next_flag() -> None:
+    params = parse(("bud",), "--layers", "--no-cache", "-t", "x", ".")
+    assert params["layers"] is True and params["no_cache"] is True
+    assert params["tags"] == ("x",) and params["context"] == "."
+
+
+@pytest.mark.parametrize("word, value", [("--layers", True), ("--layers=true", True), ("--layers=false", False),
+                                         ("--layers=0", False), ("--layers=T", True)])
+def test_layers_spellings(word: str, value: bool) -> None:
+    assert parse(("bud",), word, ".")["layers"] is value
+
+
+def test_layers_defaults_to_on() -> None:
+    assert parse(("bud",), ".")["layers"] is True
+
+
+def test_tls_verify_never_takes_the_image_name() -> None:
+    params = parse(("pull",), "--tls-verify", "busybox")
+    assert params["tls_verify"] is True and params["source"] == "busybox"
+    params = parse(("pull",), "--tls-verify=false", "busybox")
+    assert params["tls_verify"] is False and params["source"] == "busybox"
+    assert parse(("pull",), "busybox")["tls_verify"] is None  # unset: verify, except for localhost
+
+
+def test_short_bool_flag_takes_an_attached_value() -> None:
+    assert parse(("pull",), "-q=false", "busybox")["quiet"] is False
+    assert parse(("pull",), "-q", "busybox")["quiet"] is True
+
+
+def test_pull_alone_means_true_and_never_takes_the_context() -> None:
+    assert parse(("bud",), "--pull", ".")["pull"] == "true"
+    assert parse(("bud",), "--pull=never", ".")["pull"] == "never"
+    assert parse(("bud",), "--pull", "--no-cache", ".")["no_cache"] is True
+
+
+BOOL_FLAGS = [(path, p) for path, c in COMMANDS for p in c.params if is_bool_flag(p) and p.expose_value]
+
+
+@pytest.mark.parametrize("path, param", BOOL_FLAGS,
+                         ids=[f"{' '.join(p) or 'pybuild'} {o.opts[-1]}" for p, o in BOOL_FLAGS])
+def test_every_bool_flag_takes_pflag_spellings(path: tuple[str, ...], param: click.Option) -> None:
+    cmd = dict(COMMANDS)[path]
+    rest = dummy_args(cmd)
+    for flag in param.opts:
+        assert parse(path, f"{flag}=false", *rest)[str(param.name)] is False, flag
+        assert parse(path, f"{flag}=true", *rest)[str(param.name)] is True, flag
+        bare = parse(path, flag, *rest)
+        assert bare[str(param.name)] is True, flag
+        args = [p for p in cmd.params if isinstance(p, click.Argument) and p.required]
+        if args:  # the word after a bare flag stays an argument
+            assert bare[str(args[0].name)] in ("arg", ("arg",)), flag
+
+
+def test_a_bad_bool_value_is_one_line_naming_the_flag() -> None:
+    proc = subprocess.run([sys.executable, "-m", "pybuild", "bud", "--layers=maybe", "."],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert "--layers" in lines[-1] and "maybe" in lines[-1], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bud_with_bare_layers_reaches_the_build(tmp_path: Path) -> None:
+    """End to end: the words after a bare --layers are read as the flags and context they are."""
+    missing = tmp_path / "no-such-context"
+    proc = subprocess.run([sys.executable, "-m", "pybuild", "--root", str(tmp_path / "root"), "bud", "--layers",
+                           "--no-cache", "-t", "x", str(missing)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 125
+    assert proc.stderr.strip() == f"Error: build context {missing} is not a directory"
