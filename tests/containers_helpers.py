@@ -65,3 +65,10 @@ def disk_usage(root: Path) -> int:
             except OSError:
                 pass
     return total
+
+
+def busybox_store(tmp: Path) -> Path:
+    """A store under ``tmp`` holding busybox (built offline), for a module's tests to clone."""
+    root = tmp / "store"
+    pybuild(root, "bud", "-q", "-t", "busybox", str(busybox_context(tmp)))
+    return root

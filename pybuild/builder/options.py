@@ -14,6 +14,7 @@ class RunOptions:
     """How RUN steps are isolated."""
 
     isolation: str | None = None  # chroot | oci; None: PYBUILD_ISOLATION or the default
+    runtime: str | None = None  # oci isolation: the runtime binary (None: runc)
     network: str = "host"  # host | none
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)

@@ -84,7 +84,8 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
     from pybuild.builder.sandbox.caps import apply_cap_changes
 
     ropts = b.opts.run
-    isolation = ropts.isolation or sandbox.default_isolation()
+    isolation, runtime = sandbox.choose_runtime(ropts.isolation, ropts.runtime)
+    isolation = isolation or sandbox.default_isolation()
     network = instr.network if instr.network and instr.network != "default" else ropts.network
     if network not in ("host", "none"):
         raise ConfigError(f"network mode {network!r} is not supported (host or none)")
@@ -109,7 +110,7 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
             capabilities=apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), ropts.cap_add, ropts.cap_drop),
             no_new_privileges=ropts.no_new_privileges, hosts=hosts_file(ropts.add_hosts, wc.id[:12]),
             resolv_conf=read_host_file("/etc/resolv.conf") if network == "host" else "",
-            output=_output(b), scratch_dir=str(scratch),
+            output=_output(b), scratch_dir=str(scratch), runtime=runtime,
         )
         root = str(stack.enter_context(wc.mounted(sandbox.stub_paths(spec))))
         for path in st.pending_workdirs:

@@ -255,7 +255,7 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
         network: str = "host", mounts: Sequence[Any] = (), cap_add: Sequence[str] = (),
         cap_drop: Sequence[str] = (), add_hosts: Sequence[str] = (), hostname: str | None = None,
         stdin: bool = False, output: Callable[[bytes], None] | None = None, check: bool = True,
-        on_event: EventCallback | None = None) -> int:
+        runtime: str | None = None, on_event: EventCallback | None = None) -> int:
     """Run ``argv`` in the container (its Env, User and WorkingDir unless overridden); the
     changes stay in the container. Returns the exit status; raises StepFailed when it is
     not 0 and ``check``. Output goes to ``output`` or, without it, to OUTPUT events."""
@@ -265,6 +265,7 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
     argv = list(argv)
     if not argv:
         raise UserError("run needs a command")
+    isolation, runtime = sandbox.choose_runtime(isolation, runtime)
     if network not in ("host", "none"):
         raise ConfigError(f"network mode {network!r} is not supported (host or none)")
     emit(on_event, STEP, "RUN " + shlex.join(argv), op="run", container=wc.name, argv=argv)
@@ -289,7 +290,7 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
                                                list(cap_drop)),
         hosts=hosts_file(list(add_hosts), host),
         resolv_conf=read_host_file("/etc/resolv.conf") if network == "host" else "",
-        output=output, stdin=stdin, scratch_dir=str(wc.store.scratch_dir("run")))
+        output=output, stdin=stdin, scratch_dir=str(wc.store.scratch_dir("run")), runtime=runtime)
     try:
         status = _run_in(wc, spec, user, isolation)
     finally:
@@ -659,15 +660,24 @@ class PruneReport:
     freed_bytes: int = 0
 
 
-def prune(store: Store, *, all_images: bool = False, on_event: EventCallback | None = None) -> PruneReport:
+def prune(store: Store, *, all_images: bool = False, force: bool = False,
+          on_event: EventCallback | None = None) -> PruneReport:
     """Remove what nothing uses: containers of dead builds, dangling images (``all_images``:
     every image no container uses), the step cache, RUN cache mounts, then unused layers and
-    blobs."""
+    blobs. ``force`` (buildah's): first remove the working containers that use those images."""
     from pybuild.builder import cache
 
     before = tree_size(store.root)
     report = PruneReport(containers=cleanup_dead(store))
-    used = {wc.state.get("image_id") for wc in WorkingContainer.all(store)}
+    containers = WorkingContainer.all(store)
+    if force:
+        doomed = {img.id for img in store.images() if all_images or not img.names}
+        # `from` containers only: a running build's own containers are never taken from it
+        for wc in [wc for wc in containers if wc.state.get("image_id") in doomed and not wc.state.get("internal")]:
+            remove(wc)
+            report.containers.append(wc.id)
+            containers.remove(wc)
+    used = {wc.state.get("image_id") for wc in containers}
     for img in store.images():
         if img.id in used or (img.names and not all_images):
             continue

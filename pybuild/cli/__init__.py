@@ -16,6 +16,7 @@ import click
 
 from pybuild.cli.common import GlobalOptions
 from pybuild.cli.pflag import Group
+from pybuild.cli.refused import Refused
 
 # verb -> "module:attribute" (module relative to pybuild.cli). Add new verbs here.
 COMMANDS: dict[str, str] = {
@@ -73,16 +74,16 @@ class LazyGroup(Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--root", type=click.Path(), default=None,
               help="Store root (default /var/lib/pybuild as root, else $XDG_DATA_HOME/pybuild; $PYBUILD_ROOT).")
-@click.option("--runroot", type=click.Path(), default=None, hidden=True,
-              help="Accepted for buildah compatibility; pybuild keeps run state under --root.")
+@click.option("--runroot", cls=Refused, type=click.Path(), default=None, expose_value=False,
+              reason="pybuild keeps its run state under --root (it has no separate run root)",
+              help="Not supported: refused (run state lives under --root).")
 @click.option("--storage-driver", type=click.Choice(["overlay", "vfs"]), default=None,
               help="How working containers are layered (default: overlay where the kernel allows).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warn", "error"]), default="warn",
               help="How much to log; debug also shows tracebacks.")
 @click.version_option(package_name="pybuild", prog_name="pybuild")
 @click.pass_context
-def cli(ctx: click.Context, root: str | None, runroot: str | None, storage_driver: str | None,
-        log_level: str) -> None:
+def cli(ctx: click.Context, root: str | None, storage_driver: str | None, log_level: str) -> None:
     """pybuild: build, store and move container images (buildah-style)."""
     ctx.obj = GlobalOptions(root_flag=root, storage_driver=storage_driver,
                             log_level=log_level)

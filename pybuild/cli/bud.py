@@ -10,6 +10,7 @@ import click
 from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
 from pybuild.cli.images import _registry_options, registry_flags
 from pybuild.cli.pflag import OptionalValue, command
+from pybuild.cli.refused import ALWAYS_RM, ROOTLESS, USERNS, Refused
 from pybuild.errors import ConfigError
 
 
@@ -82,8 +83,8 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
 @click.option("--compression-format", type=click.Choice(["gzip", "zstd"]), default=None)
 @click.option("--iidfile", default=None, help="Write the image ID to this file.")
 @click.option("--squash", is_flag=True, help="Squash all layers into one.")
-@click.option("--layers", is_flag=True, default=True, show_default=True,
-              help="Cache and commit a layer per step.")
+@click.option("--layers", is_flag=True, default=True, show_default=True, envvar="BUILDAH_LAYERS",
+              help="Cache and commit a layer per step ($BUILDAH_LAYERS).")
 @click.option("--no-cache", is_flag=True, help="Do not use cached steps.")
 @click.option("--explain-cache", is_flag=True, help="Say which input changed when a step misses the cache.")
 @click.option("--pull", cls=OptionalValue, bare="true", default="missing", metavar="[=POLICY]",
@@ -93,8 +94,9 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
 @click.option("--jobs", type=int, default=None, help="Stages to run at once.")
 @click.option("--secret", "secrets", multiple=True, help="id=ID,src=PATH or id=ID,env=VAR")
 @click.option("--network", default="host", help="host | none")
-@click.option("--isolation", default=None, type=click.Choice(["chroot", "oci", "rootless"]),
-              help="chroot | oci (default: $PYBUILD_ISOLATION, else oci when runc works)")
+@click.option("--isolation", cls=Refused, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
+              default=None, type=click.Choice(["chroot", "oci", "rootless"]),
+              help="chroot | oci (default: $BUILDAH_ISOLATION, $PYBUILD_ISOLATION, else oci when runc works)")
 @click.option("--cap-add", multiple=True)
 @click.option("--cap-drop", multiple=True)
 @click.option("--security-opt", "security_opts", multiple=True)
@@ -107,8 +109,16 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
 @click.option("--ignorefile", default=None, help="An ignore file instead of .containerignore/.dockerignore.")
 @click.option("--progress", type=click.Choice(["auto", "tty", "plain", "json"]), default="auto")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
-@click.option("--runtime", default=None, hidden=True)
-@click.option("--userns", default=None, hidden=True)
+@click.option("--runtime", default=None, metavar="PATH", help="OCI runtime for RUN (default runc); means --isolation oci.")
+@click.option("--userns", cls=Refused, allow=("host",), reason=USERNS, expose_value=False, default=None,
+              help="Only host: steps share pybuild's user namespace.")
+@click.option("--rm", cls=Refused, is_flag=True, default=True, reason=ALWAYS_RM, expose_value=False,
+              help="Remove intermediate containers (always).")
+@click.option("--force-rm", cls=Refused, is_flag=True, default=True, reason=ALWAYS_RM + ", even when the build fails",
+              expose_value=False, help="Remove intermediate containers even after a failure (always).")
+@click.option("--skip-unused-stages", cls=Refused, is_flag=True, default=True, expose_value=False,
+              reason="pybuild builds only the stages the target needs, as BuildKit does",
+              help="Skip stages the target does not need (always).")
 @registry_flags
 @click.argument("context", required=False, default=".")
 @pass_globals
@@ -122,7 +132,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
             cap_drop: tuple[str, ...], security_opts: tuple[str, ...], volumes: tuple[str, ...],
             add_hosts: tuple[str, ...], unsetenv: tuple[str, ...], timestamp: int | None,
             source_date_epoch: int | None, rewrite_timestamp: bool, ignorefile: str | None, progress: str,
-            quiet: bool, runtime: str | None, userns: str | None, tls_verify: bool | None, creds: str | None,
+            quiet: bool, runtime: str | None, tls_verify: bool | None, creds: str | None,
             authfile: str | None, cert_dir: str | None, context: str) -> None:
     """Build an image from a Containerfile (or Dockerfile) in CONTEXT."""
     from pybuild.builder.executor import build
@@ -145,10 +155,9 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
         parse_output(spec)  # a bad -o is an error before anything is built
     if network not in ("host", "none"):
         raise ConfigError(f"--network {network}: not supported (host or none)")
-    if isolation == "rootless":
-        isolation = "chroot"
-    if isolation is None and runtime:
-        isolation = "oci"
+    from pybuild.builder.sandbox import choose_runtime
+
+    isolation, runtime = choose_runtime(isolation, runtime)
     args: dict[str, str] = {}
     for path in build_arg_files:
         args.update(_arg_file(path))
@@ -166,7 +175,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                         annotations=_kv(annotations, "--annotation"), squash=squash, iidfile=iidfile,
                         outputs=list(outputs), timestamp=timestamp, source_date_epoch=source_date_epoch,
                         rewrite_timestamp=rewrite_timestamp, unsetenv=list(unsetenv))
-    run = RunOptions(isolation=isolation, network=network, cap_add=list(cap_add), cap_drop=list(cap_drop),
+    run = RunOptions(isolation=isolation, runtime=runtime, network=network, cap_add=list(cap_add), cap_drop=list(cap_drop),
                      security_opts=list(security_opts), volumes=list(volumes), add_hosts=list(add_hosts),
                      secrets=_secrets(secrets))
     contexts = _kv(build_contexts, "--build-context")

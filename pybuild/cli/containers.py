@@ -18,6 +18,7 @@ import click
 from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
 from pybuild.cli.images import _registry_options, registry_flags
 from pybuild.cli.pflag import OptionalValue, command
+from pybuild.cli.refused import ROOTLESS, Refused
 from pybuild.errors import ConfigError
 from pybuild.events import STEP, Event
 
@@ -64,8 +65,9 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
 
 
 @command("run", context_settings={"allow_interspersed_args": False})
-@click.option("--isolation", type=click.Choice(["chroot", "oci", "rootless"]), default=None,
-              help="chroot | oci (default: $PYBUILD_ISOLATION, else oci when runc works)")
+@click.option("--isolation", cls=Refused, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
+              type=click.Choice(["chroot", "oci", "rootless"]), default=None,
+              help="chroot | oci (default: $BUILDAH_ISOLATION, $PYBUILD_ISOLATION, else oci when runc works)")
 @click.option("--network", "--net", "network", default="host", help="host | none")
 @click.option("-u", "--user", default=None, help="USER[:GROUP] to run as (default: the image's User).")
 @click.option("--workingdir", default=None, help="Directory to run in (default: the image's WorkingDir).")
@@ -77,22 +79,21 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
 @click.option("--cap-drop", multiple=True)
 @click.option("--add-host", "add_hosts", multiple=True, help="NAME:IP for /etc/hosts.")
 @click.option("--hostname", default=None)
-@click.option("-t", "--tty", is_flag=True, hidden=True, help="Accepted for buildah compatibility.")
-@click.option("--runtime", default=None, hidden=True)
+@click.option("-t", "--terminal", cls=Refused, is_flag=True, default=False, expose_value=False,
+              reason="pybuild run has no pseudo-terminal yet (the command's output is a pipe)",
+              help="Not supported yet: refused.")
+@click.option("--runtime", default=None, metavar="PATH", help="OCI runtime (default runc); means --isolation oci.")
 @click.argument("container")
 @click.argument("command", nargs=-1, required=True)
 @pass_globals
 def run_cmd(opts: GlobalOptions, isolation: str | None, network: str, user: str | None, workingdir: str | None,
             env: tuple[str, ...], mounts: tuple[str, ...], volumes: tuple[str, ...], cap_add: tuple[str, ...],
-            cap_drop: tuple[str, ...], add_hosts: tuple[str, ...], hostname: str | None, tty: bool,
-            runtime: str | None, container: str, command: tuple[str, ...]) -> None:
+            cap_drop: tuple[str, ...], add_hosts: tuple[str, ...], hostname: str | None, runtime: str | None, container: str, command: tuple[str, ...]) -> None:
     """Run COMMAND in CONTAINER (use -- before it); exits with the command's status."""
     from pybuild.builder import workflow
+    from pybuild.builder.sandbox import choose_runtime
 
-    if isolation == "rootless":
-        isolation = "chroot"
-    if isolation is None and runtime:
-        isolation = "oci"
+    isolation, runtime = choose_runtime(isolation, runtime)  # before the container: a bad flag first
     argv = list(command)
     if argv and argv[0] == "--":
         argv = argv[1:]
@@ -107,7 +108,8 @@ def run_cmd(opts: GlobalOptions, isolation: str | None, network: str, user: str 
 
     status = workflow.run(wc, argv, env=list(env), user=user, workdir=workingdir, isolation=isolation,
                           network=network, mounts=extra, cap_add=cap_add, cap_drop=cap_drop, add_hosts=add_hosts,
-                          hostname=hostname, stdin=True, output=output, check=False, on_event=_progress())
+                          hostname=hostname, stdin=True, output=output, check=False, runtime=runtime,
+                          on_event=_progress())
     if status != 0:
         sys.exit(status)
 
@@ -115,17 +117,20 @@ def run_cmd(opts: GlobalOptions, isolation: str | None, network: str, user: str 
 def _copy_verb(add: bool) -> click.Command:
     verb = "add" if add else "copy"
 
+    def add_only(f: Any) -> Any:  # copy fetches no URL, so it has no checksum to check
+        return click.option("--checksum", default=None, help="sha256:HEX a URL's content must match.")(f) if add else f
+
     @command(verb)
     @click.option("--chown", default=None, help="USER[:GROUP] owning the copied files (default root).")
     @click.option("--chmod", default=None, help="Mode of the copied files (octal or u+x style).")
     @click.option("--from", "from_", default=None, help="Copy from this working container or image.")
-    @click.option("--checksum", default=None, hidden=not add, help="sha256:HEX a URL's content must match.")
-    @click.option("-q", "--quiet", is_flag=True, help="Accepted for buildah compatibility.")
+    @add_only
+    @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
     @click.argument("container")
     @click.argument("paths", nargs=-1, required=True)
     @pass_globals
-    def verb_cmd(opts: GlobalOptions, chown: str | None, chmod: str | None, from_: str | None,
-                checksum: str | None, quiet: bool, container: str, paths: tuple[str, ...]) -> None:
+    def verb_cmd(opts: GlobalOptions, chown: str | None, chmod: str | None, from_: str | None, quiet: bool,
+                 container: str, paths: tuple[str, ...], checksum: str | None = None) -> None:
         from pybuild.builder import workflow
 
         if len(paths) < 2:
@@ -332,14 +337,14 @@ def rename_cmd(opts: GlobalOptions, container: str, new_name: str) -> None:
 
 @command("prune")
 @click.option("-a", "--all", "all_", is_flag=True, help="Also remove named images no container uses.")
-@click.option("-f", "--force", is_flag=True, help="Accepted for buildah compatibility.")
+@click.option("-f", "--force", is_flag=True, help="Also remove the working containers using the images pruned.")
 @pass_globals
 def prune_cmd(opts: GlobalOptions, all_: bool, force: bool) -> None:
     """Remove dangling images, the build cache, and layers and blobs nothing uses."""
     from pybuild.builder import workflow
     from pybuild.cli.images import _human
 
-    report = workflow.prune(opts.open_store(), all_images=all_)
+    report = workflow.prune(opts.open_store(), all_images=all_, force=force)
     for image_id in report.images:
         click.echo(image_id)
     click.echo(f"Total reclaimed space: {_human(report.freed_bytes)}", err=True)

@@ -10,6 +10,7 @@ import click
 
 from pybuild.cli.common import GlobalOptions, pass_globals, progress_option, renderer_for
 from pybuild.cli.pflag import command
+from pybuild.cli.refused import Refused
 
 
 def _registry_options(tls_verify: bool | None, creds: str | None, authfile: str | None,
@@ -41,11 +42,13 @@ def registry_flags(f: Any) -> Any:
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
 @progress_option
 @click.option("--platform", default=None, help="OS/ARCH[/VARIANT] to pick from an index.")
-@click.option("--all-tags", is_flag=True, hidden=True)
+@click.option("-a", "--all-tags", cls=Refused, is_flag=True, default=False, expose_value=False,
+              reason="pulling every tag of a repository is not supported (pull each tag by name)",
+              help="Not supported: refused.")
 @registry_flags
 @click.argument("source")
 @pass_globals
-def pull_cmd(opts: GlobalOptions, quiet: bool, progress: str, platform: str | None, all_tags: bool, tls_verify: bool | None,
+def pull_cmd(opts: GlobalOptions, quiet: bool, progress: str, platform: str | None, tls_verify: bool | None,
              creds: str | None, authfile: str | None, cert_dir: str | None, source: str) -> None:
     """Copy an image into the local store (docker://, oci:, oci-archive:, docker-archive:, dir:)."""
     from pybuild.builder.store_transport import pull_into_store
@@ -146,11 +149,11 @@ def push_cmd(opts: GlobalOptions, format_: str | None, compression_format: str |
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only image IDs.")
 @click.option("--no-trunc", is_flag=True, help="Print full image IDs.")
-@click.option("-a", "--all", "all_", is_flag=True, help="Accepted for buildah compatibility.")
+@click.option("-a", "--all", "all_", is_flag=True, expose_value=False,
+              help="Every image (always: pybuild keeps no intermediate images, its step cache is apart).")
 @click.argument("filter_name", required=False)
 @pass_globals
-def images_cmd(opts: GlobalOptions, as_json: bool, quiet: bool, no_trunc: bool, all_: bool,
-               filter_name: str | None) -> None:
+def images_cmd(opts: GlobalOptions, as_json: bool, quiet: bool, no_trunc: bool, filter_name: str | None) -> None:
     """List images in the local store."""
     store = opts.open_store()
     images = store.images()

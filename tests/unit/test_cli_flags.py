@@ -17,6 +17,7 @@ import pytest
 
 from pybuild.cli import cli
 from pybuild.cli.pflag import Command, Group, is_bool_flag
+from pybuild.cli.refused import ROOTLESS, Refused
 
 
 def walk(group: click.Group = cli, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
@@ -127,3 +128,90 @@ def test_bud_with_bare_layers_reaches_the_build(tmp_path: Path) -> None:
                            "--no-cache", "-t", "x", str(missing)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 125
     assert proc.stderr.strip() == f"Error: build context {missing} is not a directory"
+
+
+# --- no flag is accepted and ignored ------------------------------------------------------------
+
+
+def _reads(func: Any) -> set[str]:
+    """The names a command's function reads (its parameters that it uses)."""
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(inspect.unwrap(func))))
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+OPTIONS = [(path, p) for path, c in COMMANDS for p in c.params
+           if isinstance(p, click.Option) and p.expose_value and c.callback is not None]
+
+
+@pytest.mark.parametrize("path, param", OPTIONS, ids=[f"{' '.join(p) or 'pybuild'} {o.opts[-1]}" for p, o in OPTIONS])
+def test_every_option_is_read_by_its_command(path: tuple[str, ...], param: click.Option) -> None:
+    """A flag its command never looks at is accepted and ignored: each one is read (and then
+    has its effect, or is refused with one line: see the tests below)."""
+    cmd = dict(COMMANDS)[path]
+    assert param.name in _reads(cmd.callback), f"{' '.join(path)} {param.opts[-1]} is accepted and never read"
+
+
+# A value each Refused option refuses (its bool flags refuse the opposite of their default).
+REFUSED_VALUES = {"--isolation": "rootless", "--userns": "container", "--runroot": "/run/elsewhere"}
+REFUSED = [(path, p) for path, c in COMMANDS for p in c.params if isinstance(p, Refused)]
+
+
+def _refused_word(param: Refused) -> str:
+    flag = param.opts[-1]
+    if is_bool_flag(param):
+        return f"{flag}={'false' if param.default else 'true'}"
+    assert flag in REFUSED_VALUES, f"give {flag} a refused value in REFUSED_VALUES"
+    return f"{flag}={REFUSED_VALUES[flag]}"
+
+
+def test_the_known_refusals_are_there() -> None:
+    found = {(" ".join(path), p.opts[-1]) for path, p in REFUSED}
+    assert {("bud", "--isolation"), ("run", "--isolation"), ("bud", "--userns"), ("bud", "--rm"),
+            ("run", "--terminal"), ("", "--runroot"), ("pull", "--all-tags")} <= found
+
+
+@pytest.mark.parametrize("path, param", REFUSED, ids=[f"{' '.join(p) or 'pybuild'} {o.opts[-1]}" for p, o in REFUSED])
+def test_every_refused_value_is_one_line_before_anything_runs(tmp_path: Path, path: tuple[str, ...],
+                                                              param: Refused) -> None:
+    word = _refused_word(param)
+    cmd = dict(COMMANDS)[path]
+    argv = [word, *path] if not path else [*path, word, *dummy_args(cmd)]
+    root = tmp_path / "root"
+    proc = subprocess.run([sys.executable, "-m", "pybuild", "--root", str(root), *argv],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 125, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {param.opts[-1]}"), proc.stderr
+    assert param.reason in lines[0]
+    assert not root.exists()  # refused before the store was even opened
+
+
+def test_rootless_isolation_is_refused_not_turned_into_chroot() -> None:
+    proc = subprocess.run([sys.executable, "-m", "pybuild", "bud", "--isolation", "rootless", "/nonexistent"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 125
+    assert proc.stderr.strip() == f"Error: --isolation rootless: {ROOTLESS}"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bud", "--runtime", "/nonexistent/crun", "/nonexistent"], "--runtime /nonexistent/crun: no such executable"),
+    (["bud", "--isolation", "chroot", "--runtime", "runc", "/nonexistent"],
+     "--runtime runc: a runtime runs steps only with --isolation oci"),
+    (["run", "--runtime", "no-such-runtime-anywhere", "ctr", "--", "true"],
+     "--runtime no-such-runtime-anywhere: no such executable"),
+])
+def test_a_runtime_that_cannot_be_used_is_refused(tmp_path: Path, argv: list[str], message: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "pybuild", "--root", str(tmp_path / "root"), *argv],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 125
+    assert proc.stderr.strip() == f"Error: {message}"
+
+
+def test_copy_has_no_checksum_only_add_does() -> None:
+    assert "checksum" in parse(("add",), "--checksum", "sha256:" + "0" * 64, "ctr", "src", "dst")
+    with pytest.raises(click.NoSuchOption):
+        parse(("copy",), "--checksum", "sha256:" + "0" * 64, "ctr", "src", "dst")

@@ -33,6 +33,9 @@ def run(spec: RunSpec, isolation: str = "chroot") -> int:
     if isolation == "chroot":
         from pybuild.builder.sandbox.chroot import run_chroot
 
+        if spec.runtime:
+            raise ConfigError(f"--runtime {spec.runtime}: a runtime runs steps only with --isolation oci")
+
         return run_chroot(spec)
     if isolation == "oci":
         from pybuild.builder.sandbox.oci import run_oci
@@ -54,6 +57,18 @@ def _runc_works() -> bool:
     return proc.returncode == 0
 
 
+def choose_runtime(isolation: str | None, runtime: str | None) -> tuple[str | None, str | None]:
+    """(isolation, runtime path) for an ``--isolation`` and ``--runtime`` pair, checked before
+    any step runs: a runtime means oci isolation, and must exist."""
+    if not runtime:
+        return isolation, None
+    if isolation == "chroot":
+        raise ConfigError(f"--runtime {runtime}: a runtime runs steps only with --isolation oci")
+    from pybuild.builder.sandbox.oci import runc_path
+
+    return "oci", runc_path(runtime)
+
+
 def default_isolation() -> str:
     """``$PYBUILD_ISOLATION`` if set, else "oci" when runc is installed and answers, else "chroot"."""
     env = os.environ.get("PYBUILD_ISOLATION", "").strip().lower()
@@ -64,5 +79,5 @@ def default_isolation() -> str:
     return "oci" if _runc_works() else "chroot"
 
 
-__all__ = ["Mount", "RunSpec", "run", "default_isolation", "stub_paths", "DEFAULT_CAPABILITIES",
+__all__ = ["Mount", "RunSpec", "run", "default_isolation", "choose_runtime", "stub_paths", "DEFAULT_CAPABILITIES",
            "apply_cap_changes", "resolve_user", "ISOLATIONS"]

@@ -31,14 +31,18 @@ from pybuild.builder.sandbox.spec import (
     tmpfs_data,
     validate,
 )
-from pybuild.errors import SandboxError, UnsafeContentError
+from pybuild.errors import ConfigError, SandboxError, UnsafeContentError
 
 
-def runc_path() -> str:
-    path = shutil.which("runc")
+def runc_path(runtime: str | None = None) -> str:
+    """The runtime binary: ``runtime`` (a path, or a name looked up on PATH; it must take
+    runc's command line, as crun does), else runc."""
+    path = shutil.which(runtime or "runc")
     if not path:
+        if runtime:
+            raise ConfigError(f"--runtime {runtime}: no such executable")
         raise SandboxError("runc is not installed (apt-get install runc), or use --isolation chroot")
-    return path
+    return os.path.abspath(path)
 
 
 def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[str, Any]:
@@ -121,7 +125,7 @@ def _find_executable(root: str, spec: RunSpec) -> bool:
 def run_oci(spec: RunSpec) -> int:
     """Run ``spec`` with runc; return its exit status (128+N if killed by signal N)."""
     validate(spec)
-    runc = runc_path()
+    runc = runc_path(spec.runtime)
     root = os.path.realpath(spec.rootfs)
     if not os.path.isdir(root) or root == "/":
         raise SandboxError("rootfs is not a directory (or is the host's /)", where=spec.rootfs)

@@ -56,6 +56,7 @@ class RunSpec:
     # where a runtime keeps its bundle and state (default: a temp dir); the store passes a
     # folder named after its process, so what a killed build left running can be reaped
     scratch_dir: str | None = None
+    runtime: str | None = None  # oci isolation: the runtime's path (None: runc from PATH)
 
 
 # Paths a step always gets mounted over, with whether each is a directory.
