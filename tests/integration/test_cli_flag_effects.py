@@ -1,6 +1,6 @@
 """Flags buildah users type, end to end: each has its effect on a real build, run or prune.
 
-(Parsing and refusals are in tests/unit/test_cli_flags.py; here what the flags do.)
+(Parsing and refusals: tests/unit/test_cli_flags.py; here what the flags do.)
 One busybox store per module; each test works on its own copy.
 """
 
