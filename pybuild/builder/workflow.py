@@ -88,8 +88,10 @@ def _name_asked(ref: str, image: Image | None) -> str | None:
 
 
 def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "missing",
-               on_event: EventCallback | None = None, **registry_options: Any) -> WorkingContainer:
-    """A new working container on image ``ref`` (``scratch``: an empty one), recorded in the store."""
+               cidfile: str | None = None, on_event: EventCallback | None = None,
+               **registry_options: Any) -> WorkingContainer:
+    """A new working container on image ``ref`` (``scratch``: an empty one), recorded in the store;
+    its ID is also written to ``cidfile`` (buildah's --cidfile)."""
     emit(on_event, STEP, f"FROM {ref}", op="from", image=ref)
     image = None if ref == "scratch" else resolve_image(store, ref, pull=pull, on_event=on_event,
                                                          **registry_options)
@@ -114,6 +116,9 @@ def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "
             wc.config.config.env = [f"PATH={DEFAULT_PATH}"]
             wc.save()
     emit(on_event, INFO, chosen, op="from", container=chosen, id=wc.id)
+    if cidfile:
+        with open(cidfile, "w") as f:
+            f.write(wc.id)
     return wc
 
 

@@ -81,7 +81,7 @@ class LazyGroup(Group):
               help="How working containers are layered (default: overlay where the kernel allows).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warn", "error"]), default="warn",
               help="How much to log; debug also shows tracebacks.")
-@click.version_option(package_name="pybuild", prog_name="pybuild")
+@click.version_option(None, "-v", "--version", package_name="pybuild", prog_name="pybuild")
 @click.pass_context
 def cli(ctx: click.Context, root: str | None, storage_driver: str | None, log_level: str) -> None:
     """pybuild: build, store and move container images (buildah-style)."""

@@ -10,6 +10,7 @@ import click
 from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
 from pybuild.cli.images import _registry_options, registry_flags
 from pybuild.cli.pflag import OptionalValue, command
+from pybuild.cli.platforms import platform_of
 from pybuild.cli.refused import ALWAYS_RM, ROOTLESS, USERNS, Refused
 from pybuild.errors import ConfigError
 
@@ -91,6 +92,9 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
               help="always | missing | never (also true/false); --pull alone: true (always).")
 @click.option("-o", "--output", "outputs", multiple=True, help="type=local,dest=DIR | type=tar,dest=FILE")
 @click.option("--platform", default=None, help="Only the host's platform is supported.")
+@click.option("--arch", default=None, help="As --platform linux/ARCH (only the host's).")
+@click.option("--os", "os_", default=None, help="As --platform OS/ARCH (only linux).")
+@click.option("--variant", default=None, help="As --platform OS/ARCH/VARIANT.")
 @click.option("--jobs", type=int, default=None, help="Stages to run at once.")
 @click.option("--secret", "secrets", multiple=True, help="id=ID,src=PATH or id=ID,env=VAR")
 @click.option("--network", default="host", help="host | none")
@@ -127,7 +131,8 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
             labels: tuple[str, ...], annotations: tuple[str, ...], format_: str | None,
             compression_format: str | None, iidfile: str | None, squash: bool, layers: bool, no_cache: bool,
             explain_cache: bool,
-            pull: str, outputs: tuple[str, ...], platform: str | None, jobs: int | None,
+            pull: str, outputs: tuple[str, ...], platform: str | None, arch: str | None, os_: str | None,
+            variant: str | None, jobs: int | None,
             secrets: tuple[str, ...], network: str, isolation: str | None, cap_add: tuple[str, ...],
             cap_drop: tuple[str, ...], security_opts: tuple[str, ...], volumes: tuple[str, ...],
             add_hosts: tuple[str, ...], unsetenv: tuple[str, ...], timestamp: int | None,
@@ -143,6 +148,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                    "never": "never", "ifmissing": "missing", "ifnewer": "missing", "newer": "missing"}.get(pull.lower())
     if pull_policy is None:
         raise ConfigError(f"invalid --pull {pull!r} (always, missing or never)")
+    platform = platform_of(platform, os_, arch, variant)
     if platform:
         hp = host_platform()
         wanted = platform.split("/")

@@ -49,17 +49,19 @@ def _pull_policy(value: str) -> str:
 @click.option("--pull-always", is_flag=True, help="Same as --pull=always.")
 @click.option("--pull-never", is_flag=True, help="Same as --pull=never.")
 @click.option("-q", "--quiet", is_flag=True, help="No pull progress.")
+@click.option("--cidfile", default=None, help="Write the container's ID to this file.")
 @registry_flags
 @click.argument("image")
 @pass_globals
 def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool, pull_never: bool, quiet: bool,
-             tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
+             cidfile: str | None, tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
              image: str) -> None:
     """Create a working container from IMAGE (or scratch); prints its name."""
     from pybuild.builder import workflow
 
     policy = "always" if pull_always else "never" if pull_never else _pull_policy(pull)
-    wc = workflow.from_image(opts.open_store(), image, name=name, pull=policy, on_event=_progress(quiet),
+    wc = workflow.from_image(opts.open_store(), image, name=name, pull=policy, cidfile=cidfile,
+                             on_event=_progress(quiet),
                              **_registry_options(tls_verify, creds, authfile, cert_dir))
     click.echo(wc.name)
 

@@ -10,6 +10,7 @@ import click
 
 from pybuild.cli.common import GlobalOptions, pass_globals, progress_option, renderer_for
 from pybuild.cli.pflag import command
+from pybuild.cli.platforms import platform_of
 from pybuild.cli.refused import Refused
 
 
@@ -42,18 +43,23 @@ def registry_flags(f: Any) -> Any:
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
 @progress_option
 @click.option("--platform", default=None, help="OS/ARCH[/VARIANT] to pick from an index.")
+@click.option("--arch", default=None, help="ARCH to pick from an index (with the host's OS, or --os).")
+@click.option("--os", "os_", default=None, help="OS to pick from an index (with the host's ARCH, or --arch).")
+@click.option("--variant", default=None, help="Architecture variant to pick from an index.")
 @click.option("-a", "--all-tags", cls=Refused, is_flag=True, default=False, expose_value=False,
               reason="pulling every tag of a repository is not supported (pull each tag by name)",
               help="Not supported: refused.")
 @registry_flags
 @click.argument("source")
 @pass_globals
-def pull_cmd(opts: GlobalOptions, quiet: bool, progress: str, platform: str | None, tls_verify: bool | None,
-             creds: str | None, authfile: str | None, cert_dir: str | None, source: str) -> None:
+def pull_cmd(opts: GlobalOptions, quiet: bool, progress: str, platform: str | None, arch: str | None,
+             os_: str | None, variant: str | None, tls_verify: bool | None, creds: str | None,
+             authfile: str | None, cert_dir: str | None, source: str) -> None:
     """Copy an image into the local store (docker://, oci:, oci-archive:, docker-archive:, dir:)."""
     from pybuild.builder.store_transport import pull_into_store
     from pybuild.oci.transport import is_transport_spec
 
+    platform = platform_of(platform, os_, arch, variant)
     store = opts.open_store()
     names: list[str] = []
     spec = source
@@ -149,11 +155,13 @@ def push_cmd(opts: GlobalOptions, format_: str | None, compression_format: str |
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only image IDs.")
 @click.option("--no-trunc", is_flag=True, help="Print full image IDs.")
+@click.option("-n", "--noheading", is_flag=True, help="No header line.")
 @click.option("-a", "--all", "all_", is_flag=True, expose_value=False,
               help="Every image (always: pybuild keeps no intermediate images, its step cache is apart).")
 @click.argument("filter_name", required=False)
 @pass_globals
-def images_cmd(opts: GlobalOptions, as_json: bool, quiet: bool, no_trunc: bool, filter_name: str | None) -> None:
+def images_cmd(opts: GlobalOptions, as_json: bool, quiet: bool, no_trunc: bool, noheading: bool,
+               filter_name: str | None) -> None:
     """List images in the local store."""
     store = opts.open_store()
     images = store.images()
@@ -171,7 +179,7 @@ def images_cmd(opts: GlobalOptions, as_json: bool, quiet: bool, no_trunc: bool, 
         for img in images:
             click.echo(img.id if no_trunc else img.id[:12])
         return
-    rows = [("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE")]
+    rows = [] if noheading else [("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE")]
     for img in images:
         created = _ago(img.created)
         size = _human(_size(store, img))
@@ -183,6 +191,8 @@ def images_cmd(opts: GlobalOptions, as_json: bool, quiet: bool, no_trunc: bool, 
             if "/" in tag or not repo:
                 repo, tag = name, "<none>"
             rows.append((repo, tag, iid, created, size))
+    if not rows:
+        return
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
         click.echo("   ".join(r[i].ljust(widths[i]) for i in range(5)).rstrip())

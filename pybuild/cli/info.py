@@ -13,10 +13,15 @@ from pybuild.cli.pflag import command
 
 
 @command("version")
-def version_cmd() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def version_cmd(as_json: bool) -> None:
     """Print pybuild's version and the platform it runs on."""
     from pybuild import __version__
 
+    if as_json:
+        click.echo(json.dumps({"version": __version__, "pythonVersion": platform.python_version(),
+                               "osArch": f"linux/{_arch()}"}, indent=4))
+        return
     click.echo(f"Version:         {__version__}")
     click.echo(f"Python Version:  {platform.python_version()}")
     click.echo(f"OS/Arch:         linux/{_arch()}")

@@ -101,3 +101,24 @@ def test_prune_force_removes_the_containers_of_pruned_images(root: Path) -> None
     assert json.loads(pybuild(root, "images", "--json").stdout) == []
     assert json.loads(pybuild(root, "containers", "--json").stdout) == []
     assert pybuild(root, "rm", ctr, check=False).returncode != 0
+
+
+def test_from_cidfile_holds_the_container_id(root: Path, tmp_path: Path) -> None:
+    cidfile = tmp_path / "cid"
+    name = pybuild(root, "from", "--cidfile", str(cidfile), "busybox").stdout.strip()
+    ids = {c["containername"]: c["id"] for c in json.loads(pybuild(root, "containers", "--json").stdout)}
+    assert cidfile.read_text() == ids[name]
+
+
+@pytest.mark.parametrize("flags, arch", [([], None), (["--arch", "arm64"], "arm64"),
+                                         (["--platform", "linux/arm64"], "arm64"),
+                                         (["--os", "linux", "--arch", "amd64"], "amd64")])
+def test_pull_picks_the_platform_asked(root: Path, tmp_path: Path, flags: list[str], arch: str | None) -> None:
+    from transport_helpers import make_multiarch, new_layout
+
+    from pybuild.oci.platform_host import host_platform
+
+    make_multiarch(new_layout(tmp_path / "layout"), "multi")
+    image_id = pybuild(root, "pull", "-q", *flags, f"oci:{tmp_path / 'layout'}:multi").stdout.strip()
+    config = json.loads(pybuild(root, "inspect", "--type", "image", image_id).stdout)["OCIv1"]
+    assert config["architecture"] == (arch or host_platform().architecture)

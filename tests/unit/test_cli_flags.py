@@ -215,3 +215,52 @@ def test_copy_has_no_checksum_only_add_does() -> None:
     assert "checksum" in parse(("add",), "--checksum", "sha256:" + "0" * 64, "ctr", "src", "dst")
     with pytest.raises(click.NoSuchOption):
         parse(("copy",), "--checksum", "sha256:" + "0" * 64, "ctr", "src", "dst")
+
+
+# --- spellings buildah has that pybuild took over -----------------------------------------------
+
+
+def _pybuild(*args: str, root: Path | None = None) -> subprocess.CompletedProcess[str]:
+    where = ["--root", str(root)] if root else []
+    return subprocess.run([sys.executable, "-m", "pybuild", *where, *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_dash_v_is_version() -> None:
+    from pybuild import __version__
+
+    assert _pybuild("-v").stdout.strip() == _pybuild("--version").stdout.strip() == f"pybuild, version {__version__}"
+
+
+def test_version_json() -> None:
+    import json
+
+    from pybuild import __version__
+
+    out = json.loads(_pybuild("version", "--json").stdout)
+    assert out["version"] == __version__ and out["osArch"].startswith("linux/")
+
+
+def test_images_noheading(tmp_path: Path) -> None:
+    assert _pybuild("images", root=tmp_path / "root").stdout.startswith("REPOSITORY")
+    assert _pybuild("images", "-n", root=tmp_path / "root").stdout == ""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bud", "--arch", "nosucharch"], "--platform linux/nosucharch: only the host's platform"),
+    (["bud", "--os", "windows"], "--platform windows/"),
+    (["bud", "--arch", "arm64", "--platform", "linux/arm64"], "give --platform or --os/--arch/--variant, not both"),
+])
+def test_bud_arch_and_os_are_platform(tmp_path: Path, args: list[str], message: str) -> None:
+    proc = _pybuild(*args, str(tmp_path), root=tmp_path / "root")
+    assert proc.returncode == 125 and message in proc.stderr.strip().splitlines()[0], proc.stderr
+
+
+def test_platform_of_fills_in_the_host() -> None:
+    from pybuild.cli.platforms import platform_of
+    from pybuild.oci.platform_host import host_platform
+
+    arch = host_platform().architecture
+    assert platform_of(None, None, "arm64", "v8") == "linux/arm64/v8"
+    assert platform_of(None, "linux", None, None) == f"linux/{arch}"
+    assert platform_of("linux/s390x", None, None, None) == "linux/s390x"
