@@ -158,17 +158,10 @@ def hosts_file(add_hosts: list[str], hostname: str) -> str:
 
 
 def _volume_mounts(b: Build) -> Iterator[Any]:
-    from pybuild.builder.sandbox import Mount
+    from pybuild.builder.workflow import parse_volume
 
     for v in b.opts.run.volumes:
-        parts = v.split(":")
-        if len(parts) < 2 or not parts[0] or not parts[1]:
-            raise ConfigError(f"invalid --volume {v!r} (use SRC:DST[:ro])")
-        opts = parts[2].split(",") if len(parts) > 2 else []
-        src = os.path.abspath(parts[0])
-        if not os.path.exists(src):
-            raise ConfigError(f"--volume source {parts[0]} does not exist")
-        yield Mount(target=parts[1], source=src, type="bind", readonly="ro" in opts)
+        yield parse_volume(v)
 
 
 @contextlib.contextmanager

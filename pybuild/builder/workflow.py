@@ -199,6 +199,12 @@ def _rootfs(wc: WorkingContainer, stubs: list[tuple[str, bool]] | None = None) -
 # ---------------------------------------------------------------------- run
 
 
+def _no_other_keys(value: str, left: dict[str, str]) -> None:
+    """A --mount key pybuild does not act on is refused, never dropped."""
+    if left:
+        raise ConfigError(f"--mount {value!r}: {sorted(left)[0]} is not supported here")
+
+
 def parse_mount(value: str, store: Store | None = None) -> Any:
     """``--mount type=bind,src=HOST,dst=PATH[,ro]``, ``type=tmpfs,dst=PATH[,size=N]`` or
     ``type=cache,dst=PATH[,id=ID][,mode=,uid=,gid=]`` (the store's cache, as RUN --mount has it)."""
@@ -221,10 +227,12 @@ def parse_mount(value: str, store: Store | None = None) -> Any:
             raise ConfigError(f"--mount {value!r}: no source (src=PATH)")
         if not os.path.exists(src):
             raise ConfigError(f"--mount source {src} does not exist")
+        _no_other_keys(value, fields)
         return Mount(target=target, source=os.path.abspath(src), type="bind", readonly=readonly)
     if kind == "tmpfs":
-        opts = {k.replace("tmpfs-", ""): v for k, v in fields.items() if k in ("size", "mode", "tmpfs-size",
-                                                                              "tmpfs-mode")}
+        opts = {k.replace("tmpfs-", ""): fields.pop(k) for k in list(fields)
+                if k in ("size", "mode", "tmpfs-size", "tmpfs-mode")}
+        _no_other_keys(value, fields)
         return Mount(target=target, source=None, type="tmpfs", readonly=False, options=opts)
     if kind == "cache" and store is not None:
         from pybuild.builder.run_step import cache_dir
@@ -236,20 +244,26 @@ def parse_mount(value: str, store: Store | None = None) -> Any:
             except ValueError:
                 raise ConfigError(f"--mount {value!r}: {key}={raw} is not a number") from None
 
-        path = cache_dir(store, fields.get("id") or target, mode=number("mode", 8), uid=number("uid", 10),
+        path = cache_dir(store, fields.pop("id", "") or target, mode=number("mode", 8), uid=number("uid", 10),
                          gid=number("gid", 10))
+        _no_other_keys(value, {k: v for k, v in fields.items() if k not in ("mode", "uid", "gid")})
         return Mount(target=target, source=str(path), type="bind", readonly=readonly)
     raise ConfigError(f"--mount type={kind} is not supported by run (bind, tmpfs or cache)")
 
 
 def parse_volume(value: str) -> Any:
-    """``-v SRC:DST[:ro]`` as a bind mount."""
+    """``-v SRC:DST[:OPTIONS]`` as a bind mount. OPTIONS are ro or rw, and z or Z (SELinux
+    relabelling, which means nothing on a host without SELinux); any other is refused, not ignored."""
     from pybuild.builder.sandbox import Mount
 
     parts = value.split(":")
-    if len(parts) < 2 or not parts[0] or not parts[1]:
+    if len(parts) < 2 or not parts[0] or not parts[1] or len(parts) > 3:
         raise ConfigError(f"invalid --volume {value!r} (use SRC:DST[:ro])")
     opts = parts[2].split(",") if len(parts) > 2 else []
+    known = {"ro", "rw"} | (set() if os.path.exists("/sys/fs/selinux/enforce") else {"z", "Z"})
+    unknown = [o for o in opts if o not in known]
+    if unknown:
+        raise ConfigError(f"--volume {value}: option {unknown[0]!r} is not supported ({', '.join(sorted(known))})")
     if not os.path.exists(parts[0]):
         raise ConfigError(f"--volume source {parts[0]} does not exist")
     return Mount(target=parts[1], source=os.path.abspath(parts[0]), type="bind", readonly="ro" in opts)

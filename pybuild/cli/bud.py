@@ -161,6 +161,10 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
         parse_output(spec)  # a bad -o is an error before anything is built
     if network not in ("host", "none"):
         raise ConfigError(f"--network {network}: not supported (host or none)")
+    from pybuild.builder.workflow import parse_volume
+
+    for volume in volumes:
+        parse_volume(volume)  # a bad -v too, before anything is built
     from pybuild.builder.sandbox import choose_runtime
 
     isolation, runtime = choose_runtime(isolation, runtime)

@@ -264,3 +264,44 @@ def test_platform_of_fills_in_the_host() -> None:
     assert platform_of(None, None, "arm64", "v8") == "linux/arm64/v8"
     assert platform_of(None, "linux", None, None) == f"linux/{arch}"
     assert platform_of("linux/s390x", None, None, None) == "linux/s390x"
+
+
+# --- no option value is accepted and ignored either ---------------------------------------------
+
+
+@pytest.mark.parametrize("value, message", [
+    ("/tmp:/v:U", "--volume /tmp:/v:U: option 'U' is not supported"),
+    ("/tmp:/v:ro,O", "option 'O' is not supported"),
+    ("/tmp:/v:ro:extra", "invalid --volume"),
+])
+def test_volume_options_pybuild_lacks_are_refused(value: str, message: str) -> None:
+    from pybuild.builder.workflow import parse_volume
+    from pybuild.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        parse_volume(value)
+
+
+def test_volume_ro_and_rw() -> None:
+    from pybuild.builder.workflow import parse_volume
+
+    assert parse_volume("/tmp:/v:ro").readonly is True
+    assert parse_volume("/tmp:/v:rw").readonly is False and parse_volume("/tmp:/v").readonly is False
+
+
+@pytest.mark.parametrize("value, key", [("type=bind,src=/tmp,dst=/x,relabel=shared", "relabel"),
+                                        ("type=tmpfs,dst=/x,size=1m,noexec=true", "noexec"),
+                                        ("type=bind,src=/tmp,dst=/x,bind-propagation=rshared", "bind-propagation")])
+def test_mount_keys_pybuild_lacks_are_refused(value: str, key: str) -> None:
+    from pybuild.builder.workflow import parse_mount
+    from pybuild.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"{key} is not supported"):
+        parse_mount(value)
+
+
+def test_bud_refuses_a_bad_volume_before_building(tmp_path: Path) -> None:
+    (tmp_path / "Containerfile").write_text("FROM scratch\n")
+    proc = _pybuild("bud", "-v", "/tmp:/v:U", str(tmp_path), root=tmp_path / "root")
+    assert proc.returncode == 125
+    assert proc.stderr.strip() == "Error: --volume /tmp:/v:U: option 'U' is not supported (Z, ro, rw, z)"
