@@ -305,3 +305,67 @@ def test_bud_refuses_a_bad_volume_before_building(tmp_path: Path) -> None:
     proc = _pybuild("bud", "-v", "/tmp:/v:U", str(tmp_path), root=tmp_path / "root")
     assert proc.returncode == 125
     assert proc.stderr.strip() == "Error: --volume /tmp:/v:U: option 'U' is not supported (Z, ro, rw, z)"
+
+
+# --- docs/buildah-compat.md says what the command line does -------------------------------------
+
+COMPAT_DOC = Path(__file__).resolve().parents[2] / "docs" / "buildah-compat.md"
+
+
+def _compat_rows() -> dict[tuple[str, ...], list[tuple[str, str]]]:
+    """verb path -> [(long flag, status word)] from the doc's tables."""
+    import re
+
+    rows: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+    path: tuple[str, ...] | None = None
+    for line in COMPAT_DOC.read_text().splitlines():
+        if line.startswith("## "):
+            m = re.match(r"## `([^`]+)`", line)
+            path = tuple(m.group(1).split()) if m else () if line.startswith("## global flags") else None
+            if path is not None:
+                rows[path] = []
+            continue
+        m = re.match(r"\| `(?:-\w, )?(--[\w-]+)` \| .* \| (\w+)", line)
+        if m and path is not None:
+            rows[path].append((m.group(1), m.group(2)))
+    return rows
+
+
+def _flags_of(path: tuple[str, ...]) -> dict[str, click.Option]:
+    return {o: p for p in dict(COMMANDS)[path].params if isinstance(p, click.Option) for o in p.opts}
+
+
+def test_compat_doc_matches_the_command_line() -> None:
+    import re
+
+    counts = {"same": 0, "differs": 0, "refused": 0, "missing": 0}
+    for path, rows in _compat_rows().items():
+        flags = _flags_of(path)
+        for flag, status in rows:
+            counts[status] += 1
+            where = f"{' '.join(path) or 'global'} {flag}"
+            if status == "missing":
+                assert flag not in flags, f"{where}: the doc says missing, pybuild has it"
+            else:
+                assert flag in flags, f"{where}: the doc says {status}, pybuild lacks it"
+            if status == "refused":
+                assert isinstance(flags[flag], Refused), where
+    text = COMPAT_DOC.read_text()
+    m = re.search(r"\*\*(\d+) buildah flags: (\d+) same, (\d+) differing, (\d+) refused[^,]*, (\d+) missing", text)
+    assert m, "the counts line is missing"
+    assert [int(g) for g in m.groups()] == [sum(counts.values()), counts["same"], counts["differs"],
+                                            counts["refused"], counts["missing"]]
+
+
+def test_compat_doc_lists_every_buildah_flag() -> None:
+    """Against the buildah installed (the reference tool): each flag of its help has a row."""
+    import re
+
+    from tests.conftest import need_tool
+
+    buildah = need_tool("buildah")
+    for path, rows in _compat_rows().items():
+        argv = [buildah, *(path if path != () else ()), "--help"]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout
+        listed = set(re.findall(r"^\s+(?:-\w, )?(--[\w-]+)", out.split("Flags:", 1)[-1], re.M)) - {"--help"}
+        assert listed == {flag for flag, _ in rows}, f"buildah {' '.join(path)}: the doc's rows differ from its help"
