@@ -79,8 +79,8 @@ class LazyGroup(Group):
               help="Not supported: refused (run state lives under --root).")
 @click.option("--storage-driver", type=click.Choice(["overlay", "vfs"]), default=None,
               help="How working containers are layered (default: overlay where the kernel allows).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warn", "error"]), default="warn",
-              help="How much to log; debug also shows tracebacks.")
+@click.option("--log-level", type=click.Choice(["trace", "debug", "info", "warn", "error", "fatal", "panic"]),
+              default="warn", help="How much to log (buildah's levels); debug and trace also show tracebacks.")
 @click.version_option(None, "-v", "--version", package_name="pybuild", prog_name="pybuild")
 @click.pass_context
 def cli(ctx: click.Context, root: str | None, storage_driver: str | None, log_level: str) -> None:
@@ -102,13 +102,24 @@ def _skip_async_backends() -> None:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # `import name` -> ImportError
 
 
+def _log_level(args: list[str]) -> str | None:
+    """The --log-level the global flags give (read by click's own parser, wherever it stands
+    among them), without running anything; None when they do not parse."""
+    try:
+        ctx = cli.make_context("pybuild", list(args), resilient_parsing=True)
+    except click.exceptions.ClickException:
+        return None
+    level = ctx.params.get("log_level")
+    return level if isinstance(level, str) else None
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: run the CLI, turning pybuild errors into one line and an exit status."""
     if argv is None:  # a real process (the console script, python -m pybuild), not a caller's
         _skip_async_backends()
     from pybuild.errors import PybuildError, StepFailed
 
-    debug = "--log-level=debug" in (argv or sys.argv) or "debug" in (argv or sys.argv)[1:3]
+    debug = _log_level(sys.argv[1:] if argv is None else argv) in ("debug", "trace")
     try:
         return cli.main(args=argv, prog_name="pybuild", standalone_mode=False)
     except click.exceptions.Abort:
