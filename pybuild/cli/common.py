@@ -65,8 +65,11 @@ class Renderer:
             mode = "tty" if self.err.isatty() and not os.environ.get("CI") else "plain"
         self.mode = mode
         self._last_blob_line: dict[str, float] = {}
+        self.warnings = _log_level() not in ("error", "fatal", "panic")  # --log-level error: no WARN lines
 
     def __call__(self, event: Event) -> None:
+        if event.kind == "warning" and not self.warnings:
+            return
         if self.mode == "json":
             self.out.write(json.dumps(event.to_json_dict(), default=str) + "\n")
             self.out.flush()
@@ -108,6 +111,13 @@ class Renderer:
         elif data.get("finished") or (total and done >= total):
             self.err.write(f"{action} {short} done ({_human(done)})\n")
             self.err.flush()
+
+
+def _log_level() -> str:
+    """The running command's --log-level (warn outside a command, as for a library caller)."""
+    ctx = click.get_current_context(silent=True)
+    opts = ctx.find_object(GlobalOptions) if ctx is not None else None
+    return opts.log_level if opts is not None else "warn"
 
 
 def _human(n: int | None) -> str:

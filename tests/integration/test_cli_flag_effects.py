@@ -259,3 +259,12 @@ def test_creds_on_the_registry_verbs(root: Path, basic_registry: Any) -> None:
     pybuild(root, "commit", "--creds", "user:pass", ctr, f"docker://{basic_registry.host}/flags/committed:1")
     tags = pybuild(root, "image", "list-tags", "--creds", "user:pass", f"docker://{basic_registry.host}/flags/committed")
     assert json.loads(tags.stdout)["Tags"] == ["1"]
+
+
+def test_log_level_error_hides_warnings(root: Path, tmp_path: Path) -> None:
+    ctx = _context(tmp_path, "FROM busybox\nHEALTHCHECK CMD true\n")  # OCI has no HEALTHCHECK: a warning
+    warned = pybuild(root, "bud", "--no-cache", "-t", "hc", str(ctx))
+    assert "WARN:" in warned.stderr
+    for level in ("error", "fatal", "panic"):
+        quiet = pybuild(root, "--log-level", level, "bud", "--no-cache", "-t", "hc", str(ctx))
+        assert "WARN:" not in quiet.stderr, level
