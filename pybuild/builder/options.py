@@ -45,6 +45,8 @@ class OutputOptions:
     source_date_epoch: int | None = None
     rewrite_timestamp: bool = False
     unsetenv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # --env: set in the image's Env
+    manifest: str | None = None  # --manifest: add the image to this list (made if absent)
 
 
 @dataclass

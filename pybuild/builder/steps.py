@@ -321,6 +321,8 @@ def write_final_image(b: Build, final: Any) -> Image:
         config.config.labels[k] = v
     for name in out.unsetenv:
         config.config.env = [e for e in config.config.env if e.partition("=")[0] != name]
+    for name, value in out.env.items():
+        config.config.env = [e for e in config.config.env if e.partition("=")[0] != name] + [f"{name}={value}"]
     last = config.history[-1].created if config.history else None
     if not (b.opts.layers and not out.squash and out.timestamp is None and config.created
             and config.created == last):
@@ -354,12 +356,22 @@ def write_final_image(b: Build, final: Any) -> Image:
     if out.iidfile:
         with open(out.iidfile, "w") as f:
             f.write("sha256:" + img.id)
+    if out.manifest:
+        add_to_list(b.store, out.manifest, img.id)
     if out.outputs:
         from pybuild.builder import outputs
 
         for spec in out.outputs:
             outputs.export(b.store, img, spec, on_event=b.on_event)
     return b.store.image(img.id)
+
+
+def add_to_list(store: Any, name: str, image_id: str) -> None:
+    """--manifest NAME (bud, commit): the image joins the list NAME, made when it is absent."""
+    from pybuild.builder import manifest_list
+
+    manifest_list.create(store, name, amend=True)
+    manifest_list.add(store, name, image_id)
 
 
 def drop_docker_only(config: Any, on_event: Any) -> None:

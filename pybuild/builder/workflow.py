@@ -611,10 +611,12 @@ def _apply_healthcheck(cfg: Any, changes: ConfigChanges) -> None:
 
 def commit(wc: WorkingContainer, name: str | None = None, *, format: str = "oci", squash: bool = False,
            timestamp: int | None = None, rm: bool = False, iidfile: str | None = None,
-           on_event: EventCallback | None = None, **registry_options: Any) -> Image:
+           manifest: str | None = None, on_event: EventCallback | None = None,
+           **registry_options: Any) -> Image:
     """Write the container's changes as a new layer and its config as an image named ``name``
-    (a name, or a transport such as ``oci:DIR:TAG`` to write there too); returns the image."""
-    from pybuild.builder.steps import drop_docker_only, squash_layers
+    (a name, or a transport such as ``oci:DIR:TAG`` to write there too); returns the image.
+    ``manifest``: the image also joins that manifest list (made when absent)."""
+    from pybuild.builder.steps import add_to_list, drop_docker_only, squash_layers
     from pybuild.oci.transport import is_transport_spec
 
     if format not in ("oci", "docker"):
@@ -657,6 +659,8 @@ def commit(wc: WorkingContainer, name: str | None = None, *, format: str = "oci"
     if iidfile:
         with open(iidfile, "w") as f:
             f.write("sha256:" + image.id)
+    if manifest:
+        add_to_list(wc.store, manifest, image.id)
     if rm:
         wc.remove()
     elif user_mounted:

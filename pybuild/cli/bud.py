@@ -24,7 +24,7 @@ def _kv(items: tuple[str, ...], flag: str) -> dict[str, str]:
         if not sep:
             env = os.environ.get(key)
             if env is None:
-                if flag == "--build-arg":
+                if flag in ("--build-arg", "--env"):
                     continue  # buildah: a bare name takes the environment's value, if any
                 value = ""
             else:
@@ -107,6 +107,8 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
 @click.option("-v", "--volume", "volumes", multiple=True, help="SRC:DST[:ro] bind mount for RUN.")
 @click.option("--add-host", "add_hosts", multiple=True, help="NAME:IP for /etc/hosts in RUN.")
 @click.option("--unsetenv", multiple=True, help="Remove this variable from the image's Env.")
+@click.option("--env", "envs", multiple=True, help="KEY=VALUE set in the image's Env (KEY alone: its value here).")
+@click.option("--manifest", default=None, help="Add the image to this manifest list (created if absent).")
 @click.option("--timestamp", type=int, default=None, help="Created time and file mtimes (seconds).")
 @click.option("--source-date-epoch", type=int, default=None, envvar="SOURCE_DATE_EPOCH")
 @click.option("--rewrite-timestamp", is_flag=True, help="Clamp mtimes to --source-date-epoch.")
@@ -135,7 +137,8 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
             variant: str | None, jobs: int | None,
             secrets: tuple[str, ...], network: str, isolation: str | None, cap_add: tuple[str, ...],
             cap_drop: tuple[str, ...], security_opts: tuple[str, ...], volumes: tuple[str, ...],
-            add_hosts: tuple[str, ...], unsetenv: tuple[str, ...], timestamp: int | None,
+            add_hosts: tuple[str, ...], unsetenv: tuple[str, ...], envs: tuple[str, ...], manifest: str | None,
+            timestamp: int | None,
             source_date_epoch: int | None, rewrite_timestamp: bool, ignorefile: str | None, progress: str,
             quiet: bool, runtime: str | None, tls_verify: bool | None, creds: str | None,
             authfile: str | None, cert_dir: str | None, context: str) -> None:
@@ -184,7 +187,8 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
     out = OutputOptions(tags=list(tags), format=fmt, compression=compression_format, labels=_kv(labels, "--label"),
                         annotations=_kv(annotations, "--annotation"), squash=squash, iidfile=iidfile,
                         outputs=list(outputs), timestamp=timestamp, source_date_epoch=source_date_epoch,
-                        rewrite_timestamp=rewrite_timestamp, unsetenv=list(unsetenv))
+                        rewrite_timestamp=rewrite_timestamp, unsetenv=list(unsetenv), env=_kv(envs, "--env"),
+                        manifest=manifest)
     run = RunOptions(isolation=isolation, runtime=runtime, network=network, cap_add=list(cap_add), cap_drop=list(cap_drop),
                      security_opts=list(security_opts), volumes=list(volumes), add_hosts=list(add_hosts),
                      secrets=_secrets(secrets))

@@ -18,6 +18,7 @@ import click
 from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
 from pybuild.cli.images import _registry_options, registry_flags
 from pybuild.cli.pflag import OptionalValue, command
+from pybuild.cli.platforms import platform_of
 from pybuild.cli.refused import ROOTLESS, Refused
 from pybuild.errors import ConfigError
 from pybuild.events import STEP, Event
@@ -50,18 +51,24 @@ def _pull_policy(value: str) -> str:
 @click.option("--pull-never", is_flag=True, help="Same as --pull=never.")
 @click.option("-q", "--quiet", is_flag=True, help="No pull progress.")
 @click.option("--cidfile", default=None, help="Write the container's ID to this file.")
+@click.option("--platform", default=None, help="OS/ARCH[/VARIANT] to pick from an index when pulling.")
+@click.option("--arch", default=None, help="ARCH to pick from an index when pulling.")
+@click.option("--os", "os_", default=None, help="OS to pick from an index when pulling.")
+@click.option("--variant", default=None, help="Architecture variant to pick from an index when pulling.")
 @registry_flags
 @click.argument("image")
 @pass_globals
 def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool, pull_never: bool, quiet: bool,
-             cidfile: str | None, tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
+             cidfile: str | None, platform: str | None, arch: str | None, os_: str | None, variant: str | None,
+             tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
              image: str) -> None:
     """Create a working container from IMAGE (or scratch); prints its name."""
     from pybuild.builder import workflow
 
     policy = "always" if pull_always else "never" if pull_never else _pull_policy(pull)
+    chosen = platform_of(platform, os_, arch, variant)
     wc = workflow.from_image(opts.open_store(), image, name=name, pull=policy, cidfile=cidfile,
-                             on_event=_progress(quiet),
+                             on_event=_progress(quiet), **({"platform": chosen} if chosen else {}),
                              **_registry_options(tls_verify, creds, authfile, cert_dir))
     click.echo(wc.name)
 
@@ -206,13 +213,14 @@ def config_cmd(opts: GlobalOptions, cmd: str | None, entrypoint: str | None, env
 @click.option("--timestamp", type=int, default=None, help="Created time and new files' mtimes (seconds).")
 @click.option("--rm", is_flag=True, help="Remove the working container after committing.")
 @click.option("--iidfile", default=None, help="Write the image ID to this file.")
+@click.option("--manifest", default=None, help="Add the image to this manifest list (created if absent).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @registry_flags
 @click.argument("container")
 @click.argument("image", required=False)
 @pass_globals
 def commit_cmd(opts: GlobalOptions, format_: str | None, squash: bool, timestamp: int | None, rm: bool,
-               iidfile: str | None, quiet: bool, tls_verify: bool | None, creds: str | None,
+               iidfile: str | None, manifest: str | None, quiet: bool, tls_verify: bool | None, creds: str | None,
                authfile: str | None, cert_dir: str | None, container: str, image: str | None) -> None:
     """Write CONTAINER's changes and config as an image (named IMAGE); prints the image ID."""
     from pybuild.builder import workflow
@@ -223,7 +231,7 @@ def commit_cmd(opts: GlobalOptions, format_: str | None, squash: bool, timestamp
         raise ConfigError(f"invalid --format {fmt!r} (oci or docker)")
     wc = workflow.get(opts.open_store(), container)
     img = workflow.commit(wc, image, format=fmt, squash=squash, timestamp=timestamp, rm=rm, iidfile=iidfile,
-                          on_event=_progress(quiet), **_registry_options(tls_verify, creds, authfile, cert_dir))
+                          manifest=manifest, on_event=_progress(quiet), **_registry_options(tls_verify, creds, authfile, cert_dir))
     click.echo(img.id)
 
 

@@ -46,6 +46,8 @@ def registry_flags(f: Any) -> Any:
 @click.option("--arch", default=None, help="ARCH to pick from an index (with the host's OS, or --os).")
 @click.option("--os", "os_", default=None, help="OS to pick from an index (with the host's ARCH, or --arch).")
 @click.option("--variant", default=None, help="Architecture variant to pick from an index.")
+@click.option("--policy", type=click.Choice(["always", "missing", "never"]), default="always", show_default=True,
+              help="missing: keep an image of that name already in the store; never: only the store's.")
 @click.option("-a", "--all-tags", cls=Refused, is_flag=True, default=False, expose_value=False,
               reason="pulling every tag of a repository is not supported (pull each tag by name)",
               help="Not supported: refused.")
@@ -53,7 +55,7 @@ def registry_flags(f: Any) -> Any:
 @click.argument("source")
 @pass_globals
 def pull_cmd(opts: GlobalOptions, quiet: bool, progress: str, platform: str | None, arch: str | None,
-             os_: str | None, variant: str | None, tls_verify: bool | None, creds: str | None,
+             os_: str | None, variant: str | None, policy: str, tls_verify: bool | None, creds: str | None,
              authfile: str | None, cert_dir: str | None, source: str) -> None:
     """Copy an image into the local store (docker://, oci:, oci-archive:, docker-archive:, dir:)."""
     from pybuild.builder.store_transport import pull_into_store
@@ -72,8 +74,13 @@ def pull_cmd(opts: GlobalOptions, quiet: bool, progress: str, platform: str | No
     else:
         names = _name_from_spec(source)
     renderer = renderer_for(progress, quiet)
-    image = pull_into_store(store, spec, names=names, platform=platform, on_event=renderer,
-                            **_registry_options(tls_verify, creds, authfile, cert_dir))
+    image = store.find_image(names[0]) if names and policy != "always" else None
+    if image is None and policy == "never":
+        from pybuild.errors import ImageNotFound
+
+        raise ImageNotFound(f"image {names[0] if names else source} is not in the local store (--policy=never)")
+    image = image or pull_into_store(store, spec, names=names, platform=platform, on_event=renderer,
+                                     **_registry_options(tls_verify, creds, authfile, cert_dir))
     if progress == "json" and not quiet:
         click.echo(json.dumps({"kind": "image", "message": image.id, "id": image.id, "names": image.names}))
     else:

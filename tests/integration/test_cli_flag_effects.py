@@ -268,3 +268,44 @@ def test_log_level_error_hides_warnings(root: Path, tmp_path: Path) -> None:
     for level in ("error", "fatal", "panic"):
         quiet = pybuild(root, "--log-level", level, "bud", "--no-cache", "-t", "hc", str(ctx))
         assert "WARN:" not in quiet.stderr, level
+
+
+def test_bud_env_sets_the_image_env(root: Path, tmp_path: Path) -> None:
+    ctx = _context(tmp_path, "FROM busybox\nENV A=0 KEEP=yes\n")
+    env = {**os.environ, "FROM_HOST": "2"}
+    env.pop("NOT_SET_ANYWHERE", None)
+    pybuild(root, "bud", "--env", "A=1", "--env", "FROM_HOST", "--env", "NOT_SET_ANYWHERE", "-t", "env", str(ctx),
+            env=env)
+    image_env = json.loads(pybuild(root, "inspect", "env").stdout)["OCIv1"]["config"]["Env"]
+    assert {"A=1", "KEEP=yes", "FROM_HOST=2"} <= set(image_env) and "A=0" not in image_env
+    assert not any(e.startswith("NOT_SET_ANYWHERE") for e in image_env)
+
+
+def test_bud_and_commit_manifest_fill_a_list(root: Path, tmp_path: Path) -> None:
+    ctx = _context(tmp_path, "FROM busybox\nRUN echo > /x\n")
+    built = pybuild(root, "bud", "-q", "--manifest", "flags-list", "-t", "m1", str(ctx)).stdout.split()[-1]
+    ctr = pybuild(root, "from", "busybox").stdout.strip()
+    pybuild(root, "run", ctr, "--", "touch", "/y")
+    committed = pybuild(root, "commit", "--manifest", "flags-list", ctr, "m2").stdout.strip()
+    assert built != committed
+    index = json.loads(pybuild(root, "manifest", "inspect", "flags-list").stdout)
+    assert len({m["digest"] for m in index["manifests"]}) == 2  # one entry each
+
+
+def test_pull_policy(root: Path, tmp_path: Path) -> None:
+    gone = f"oci:{tmp_path / 'no-such-layout'}:busybox"  # the name it would get: localhost/busybox
+    busybox = json.loads(pybuild(root, "images", "--json").stdout)[0]["id"]
+    assert pybuild(root, "pull", "--policy", "missing", gone).stdout.strip() == busybox  # not read at all
+    assert pybuild(root, "pull", "--policy=never", gone).stdout.strip() == busybox
+    assert pybuild(root, "pull", gone, check=False).returncode == 125  # always (the default): read it
+    absent = pybuild(root, "pull", "--policy", "never", f"oci:{tmp_path / 'no-such-layout'}:absent", check=False)
+    assert absent.returncode == 125 and "--policy=never" in absent.stderr
+
+
+def test_from_picks_the_platform_asked(root: Path, tmp_path: Path) -> None:
+    from transport_helpers import make_multiarch, new_layout
+
+    make_multiarch(new_layout(tmp_path / "layout"), "multi")
+    ctr = pybuild(root, "from", "--arch", "arm64", f"oci:{tmp_path / 'layout'}:multi").stdout.strip()
+    data = json.loads(pybuild(root, "inspect", "--type", "container", ctr).stdout)
+    assert data["OCIv1"]["architecture"] == "arm64"
