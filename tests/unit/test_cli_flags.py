@@ -495,3 +495,20 @@ def test_graph_file_and_build_context(tmp_path: Path) -> None:
     assert plain.returncode == named.returncode == 0, plain.stderr + named.stderr
     assert "FROM image base" in plain.stdout and "busybox" not in plain.stdout
     assert "FROM context base" in named.stdout
+
+
+def test_reap_asks_the_runtime_that_made_the_step(tmp_path: Path) -> None:
+    """A build killed mid-RUN under --runtime X: its step is killed and deleted through X."""
+    from pybuild.builder.sandbox.oci import RUNTIME_FILE, reap
+
+    log = tmp_path / "calls"
+    runtime = tmp_path / "my-runtime"
+    runtime.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    runtime.chmod(0o755)
+    step = tmp_path / "scratch" / "pybuild-oci-x"
+    (step / "state" / "pybuild-0123").mkdir(parents=True)
+    (step / RUNTIME_FILE).write_text(str(runtime))
+    reap(str(tmp_path / "scratch"))
+    state = step / "state"
+    assert log.read_text().splitlines() == [f"--root {state} kill pybuild-0123 KILL",
+                                            f"--root {state} delete --force pybuild-0123"]

@@ -141,6 +141,8 @@ def run_oci(spec: RunSpec) -> int:
     try:
         if os.path.commonpath([root, tmp]) == root:
             raise SandboxError("the temporary directory lies inside the rootfs", where=tmp)
+        with open(os.path.join(tmp, RUNTIME_FILE), "w", encoding="utf-8") as f:
+            f.write(runc)  # which runtime reap() must ask, should this process die mid-step
         etc_files: dict[str, str] = {}
         for name, content in (("hosts", spec.hosts), ("resolv.conf", spec.resolv_conf),
                               ("hostname", spec.hostname + "\n")):
@@ -183,14 +185,29 @@ def run_oci(spec: RunSpec) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+RUNTIME_FILE = "runtime"  # beside a step's state dir: the runtime binary that made it
+
+
+def _recorded_runtime(step_dir: str) -> str | None:
+    try:
+        with open(os.path.join(step_dir, RUNTIME_FILE), encoding="utf-8") as f:
+            path = f.read().strip()
+    except OSError:
+        return None
+    return path if os.path.isabs(path) and os.path.isfile(path) and os.access(path, os.X_OK) else None
+
+
 def reap(scratch: str) -> None:
-    """Kill and delete runc containers whose state lies under ``scratch``: what a build that
-    was killed mid-RUN left running (runc outlives its parent; the step would go on)."""
-    runc = shutil.which("runc")
-    if not runc:
-        return
+    """Kill and delete runtime containers whose state lies under ``scratch``: what a build that
+    was killed mid-RUN left running (runc outlives its parent; the step would go on). Each is
+    asked of the runtime that made it (``--runtime``), else of runc."""
+    default = shutil.which("runc")
     for dirpath, dirnames, _files in os.walk(scratch):
         if os.path.basename(dirpath) != "state":
+            continue
+        runc = _recorded_runtime(os.path.dirname(dirpath)) or default
+        if not runc:
+            dirnames.clear()
             continue
         for cid in list(dirnames):
             for args in (["kill", cid, "KILL"], ["delete", "--force", cid]):
