@@ -127,6 +127,10 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(130)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
+    except click.UsageError as e:  # a flag or argument mistake: one line, and buildah's status
+        where = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+        click.echo(f"Error: {e.format_message()}{where}", err=True)
+        sys.exit(125)
     except click.ClickException as e:
         e.show()
         sys.exit(125 if e.exit_code == 1 else e.exit_code)

@@ -23,13 +23,14 @@ _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
 
-def parse_bool(text: str, flag: str) -> bool:
+def parse_bool(text: str, flag: str, ctx: click.Context | None = None) -> bool:
     """pflag's reading of ``FLAG=TEXT``; anything else is a usage error naming the flag."""
     if text in _TRUE:
         return True
     if text in _FALSE:
         return False
-    raise click.BadOptionUsage(flag, f"invalid argument {text!r} for {flag}: use {flag}=true or {flag}=false")
+    raise click.BadOptionUsage(flag, f"invalid argument {text!r} for {flag}: use {flag}=true or {flag}=false",
+                               ctx=ctx)
 
 
 def is_bool_flag(param: click.Parameter) -> bool:
@@ -60,7 +61,7 @@ class _PflagParsing:
                                                    else None)
             obj = getattr(option, "obj", None)
             if option is not None and explicit_value is not None and obj is not None and is_bool_flag(obj):
-                state.opts[option.dest] = parse_bool(explicit_value, opt)
+                state.opts[option.dest] = parse_bool(explicit_value, opt, parser.ctx)
                 state.order.append(obj)
                 return
             if option is not None and explicit_value is None and isinstance(obj, OptionalValue):

@@ -512,3 +512,17 @@ def test_reap_asks_the_runtime_that_made_the_step(tmp_path: Path) -> None:
     state = step / "state"
     assert log.read_text().splitlines() == [f"--root {state} kill pybuild-0123 KILL",
                                             f"--root {state} delete --force pybuild-0123"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bud", "--no-such-flag", "."], "Error: No such option '--no-such-flag'"),
+    (["bud", "--jobs", "many", "."], "Error: Invalid value for '--jobs': 'many' is not a valid integer."),
+    (["rename", "only-one"], "Error: Missing argument 'NEW_NAME'."),
+    (["bud", "--squash=maybe", "."], "Error: invalid argument 'maybe' for --squash"),
+])
+def test_a_flag_mistake_is_one_line_with_buildahs_status(args: list[str], message: str) -> None:
+    proc = _pybuild(*args)
+    assert proc.returncode == 125
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
+    assert lines[0].endswith(f"(see 'pybuild {args[0]} --help')")
