@@ -309,3 +309,71 @@ def test_from_picks_the_platform_asked(root: Path, tmp_path: Path) -> None:
     ctr = pybuild(root, "from", "--arch", "arm64", f"oci:{tmp_path / 'layout'}:multi").stdout.strip()
     data = json.loads(pybuild(root, "inspect", "--type", "container", ctr).stdout)
     assert data["OCIv1"]["architecture"] == "arm64"
+
+
+def _authfile(path: Path, host: str) -> Path:
+    import base64
+
+    path.write_text(json.dumps({"auths": {host: {"auth": base64.b64encode(b"user:pass").decode()}}}))
+    return path
+
+
+def test_image_copy_per_end_registry_flags(root: Path, tmp_path: Path, basic_registry: Any,
+                                           tls_registry: Any) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    shutil.copy(tls_registry.ca_path, certs / "ca.crt")
+    basic, tls = f"docker://{basic_registry.host}/flags", f"docker://{tls_registry.host}/flags"
+    pybuild(root, "push", "busybox", f"oci:{tmp_path / 'layout'}:b")
+    layout = f"oci:{tmp_path / 'layout'}:b"
+    assert pybuild(root, "image", "copy", layout, f"{basic}/a:1", check=False).returncode == 125  # no creds
+    pybuild(root, "image", "copy", "--dest-creds", "user:pass", layout, f"{basic}/a:1")
+    auth = _authfile(tmp_path / "auth.json", basic_registry.host)
+    pybuild(root, "image", "copy", "--dest-authfile", str(auth), layout, f"{basic}/a:2")
+    refused = pybuild(root, "image", "copy", "--src-authfile", str(tmp_path / "none.json"), f"{basic}/a:1",
+                      f"{tls}/a:1", check=False)
+    assert refused.returncode == 125
+    pybuild(root, "image", "copy", "--src-creds", "user:pass", "--dest-tls-verify", "--dest-cert-dir", str(certs),
+            f"{basic}/a:1", f"{tls}/a:1")
+    pybuild(root, "image", "copy", "--src-authfile", str(auth), "--src-tls-verify", "--src-cert-dir", str(certs),
+            f"{tls}/a:1", f"oci:{tmp_path / 'back'}:b")
+    assert (tmp_path / "back" / "index.json").is_file()
+
+
+def test_login_cert_dir(tmp_path: Path, tls_registry: Any) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    shutil.copy(tls_registry.ca_path, certs / "ca.crt")
+    auth = tmp_path / "auth.json"
+    args = ["login", "--tls-verify", "--authfile", str(auth), "-u", "someone", "-p", "secret", tls_registry.host]
+    refused = pybuild(tmp_path / "root", *args, check=False)
+    assert refused.returncode == 125 and "certificate" in refused.stderr.lower()
+    assert "Login Succeeded" in pybuild(tmp_path / "root", *args[:1], "--cert-dir", str(certs), *args[1:]).stdout
+    assert tls_registry.host in json.loads(auth.read_text())["auths"]
+
+
+def test_manifest_and_signing_verbs_take_creds(root: Path, tmp_path: Path, basic_registry: Any) -> None:
+    host = basic_registry.host
+    pybuild(root, "push", "--creds", "user:pass", "busybox", f"docker://{host}/flags/one:1")
+    auth = _authfile(tmp_path / "auth.json", host)
+    pybuild(root, "manifest", "create", "--creds", "user:pass", "l1", f"docker://{host}/flags/one:1")
+    pybuild(root, "manifest", "create", "--authfile", str(auth), "l2", f"docker://{host}/flags/one:1")
+    pybuild(root, "manifest", "create", "l3")
+    pybuild(root, "manifest", "add", "--creds", "user:pass", "l3", f"docker://{host}/flags/one:1")
+    for name in ("l1", "l2", "l3"):
+        assert len(json.loads(pybuild(root, "manifest", "inspect", name).stdout)["manifests"]) == 1
+    keys = tmp_path / "k"
+    env = {**os.environ, "KEY_PASSWORD": "s3cret"}
+    pybuild(root, "generate-key-pair", "--password-env", "KEY_PASSWORD", "--output-key-prefix", str(keys), env=env)
+    assert b"ENCRYPTED" in (tmp_path / "k.key").read_bytes()
+    image = f"docker://{host}/flags/one:1"
+    unsigned = pybuild(root, "sign", "--key", f"{keys}.key", "--password-env", "KEY_PASSWORD", image, check=False,
+                       env=env)
+    assert unsigned.returncode == 125  # no credentials for the registry
+    pybuild(root, "sign", "--key", f"{keys}.key", "--password-env", "KEY_PASSWORD", "--creds", "user:pass", image,
+            env=env)
+    pybuild(root, "sign", "--key", f"{keys}.key", "--password-env", "KEY_PASSWORD", "--authfile", str(auth), image,
+            env=env)
+    claims = json.loads(pybuild(root, "verify", "--key", f"{keys}.pub", "--creds", "user:pass", image).stdout)
+    assert len(claims) == 2
+    assert pybuild(root, "verify", "--key", f"{keys}.pub", "--authfile", str(auth), image).returncode == 0

@@ -377,21 +377,11 @@ TESTS = Path(__file__).resolve().parents[1]
 
 # Options no test uses yet (each read by its command, see above): a new option must come with a
 # test, or be listed here with the reason it has none. An entry that gains a test may be dropped.
-_SHARED_REGISTRY_FLAGS = [  # one declaration and one translation (images.registry_flags, image._opts),
-    # shown per verb on push, pull, from, commit, image inspect and image list-tags
-    # (tests/integration/test_cli_flag_effects.py); not yet on these
-    "commit --authfile", "image copy --src-creds", "image copy --dest-creds", "image copy --src-authfile",
-    "image copy --dest-authfile", "image copy --src-cert-dir", "image copy --dest-cert-dir", "login --cert-dir",
-    "manifest add --creds", "manifest add --cert-dir", "manifest create --creds", "manifest create --authfile",
-    "manifest create --cert-dir", "pin --tls-verify", "pin --creds", "pin --authfile", "pin --cert-dir",
-    "sign --tls-verify", "sign --creds", "sign --authfile", "sign --cert-dir", "verify --tls-verify",
-    "verify --creds", "verify --authfile", "verify --cert-dir"]
 UNTESTED: set[str] = {
-    *_SHARED_REGISTRY_FLAGS,
-    "bud --jobs",  # how many stages run at once: by design the result does not show it
     "bud --security-opt",  # issue 10 item 11 (seccomp and the other options) brings its tests
-    "generate-key-pair --password-env", "sign --password-env",  # encrypted keys: not through the CLI yet
-    "pin --file",  # not through the CLI yet
+    # registry flags: one declaration, one translation (images.registry_flags), shown per verb
+    # in tests/integration/test_cli_flag_effects.py, not yet through pin
+    "pin --creds", "pin --cert-dir",
 }
 
 
