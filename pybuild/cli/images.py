@@ -25,11 +25,57 @@ def _registry_options(tls_verify: bool | None, creds: str | None, authfile: str 
         opts["authfile"] = authfile
     if cert_dir:
         opts["cert_dir"] = cert_dir
+    retry = _retry_policy()
+    if retry is not None:
+        opts["retry"] = retry
     return opts
 
 
+def _retry_policy() -> Any:
+    """--retry N and --retry-delay D of the running command, as a RetryPolicy (None: the default).
+
+    They reach here through the context rather than each verb's parameters: every verb with
+    registry_flags honours them without naming them."""
+    ctx = click.get_current_context(silent=True)
+    times, delay = (ctx.meta.get("pybuild.retry"), ctx.meta.get("pybuild.retry_delay")) if ctx else (None, None)
+    if times is None and delay is None:
+        return None
+    from pybuild.oci.registry.client import RetryPolicy
+
+    policy = RetryPolicy()
+    attempts = policy.attempts if times is None else int(times) + 1
+    if delay is None:
+        return RetryPolicy(attempts=attempts, max_total=max(policy.max_total, attempts * policy.max_delay))
+    # buildah waits the same delay between attempts
+    return RetryPolicy(attempts=attempts, base_delay=delay, max_delay=delay,
+                       max_total=max(policy.max_total, attempts * (delay + policy.max_delay)))
+
+
+def _to_meta(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Keeps --retry / --retry-delay (in seconds, checked now) for _retry_policy."""
+    if value is not None and param.name == "retry_delay":
+        from pybuild.builder.containerfile.instructions import parse_duration
+        from pybuild.errors import ConfigError
+
+        text = str(value)
+        try:
+            value = parse_duration(text) / 1e9
+        except ValueError:
+            value = -1.0
+        if value < 0:
+            raise ConfigError(f"invalid --retry-delay {text!r}: a duration such as 2s or 500ms is wanted")
+    if value is not None:
+        ctx.meta[f"pybuild.{param.name}"] = value
+    return value
+
+
 def registry_flags(f: Any) -> Any:
-    """--tls-verify, --creds, --authfile, --cert-dir, shared by every verb that talks to registries."""
+    """--tls-verify, --creds, --authfile, --cert-dir, --retry, --retry-delay, shared by every verb
+    that talks to registries."""
+    f = click.option("--retry-delay", default=None, expose_value=False, callback=_to_meta,
+                     help="Wait this long between attempts (buildah: 2s; pybuild: 0.5s, doubling).")(f)
+    f = click.option("--retry", type=click.IntRange(min=0), default=None, expose_value=False, callback=_to_meta,
+                     help="Retry a failed registry request this many times (default 3).")(f)
     f = click.option("--cert-dir", type=click.Path(), default=None, help="CA and client certificates.")(f)
     f = click.option("--authfile", type=click.Path(), default=None, help="Credentials file (auth.json).")(f)
     f = click.option("--creds", default=None, help="USER[:PASSWORD] for the registry.")(f)

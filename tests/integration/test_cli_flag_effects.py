@@ -377,3 +377,23 @@ def test_manifest_and_signing_verbs_take_creds(root: Path, tmp_path: Path, basic
     claims = json.loads(pybuild(root, "verify", "--key", f"{keys}.pub", "--creds", "user:pass", image).stdout)
     assert len(claims) == 2
     assert pybuild(root, "verify", "--key", f"{keys}.pub", "--authfile", str(auth), image).returncode == 0
+
+
+def test_retry_counts_the_retries(root: Path, proxy: Any) -> None:
+    from registry_fixtures import Fault
+
+    ref = f"{proxy.host}/flags/busybox:1"
+    pybuild(root, "push", "busybox", f"docker://{ref}")
+
+    def manifest_gets() -> int:
+        return sum(1 for method, path, _ in proxy.log if method == "GET" and "/manifests/1" in path)
+
+    proxy.inject(Fault("GET", "/manifests/1", "status", times=2, status=503))
+    proxy.log.clear()
+    failed = pybuild(root, "pull", "-q", "--retry", "1", "--retry-delay", "10ms", ref, check=False)
+    assert failed.returncode == 125 and "503" in failed.stderr and manifest_gets() == 2
+    proxy.faults.clear()
+    proxy.inject(Fault("GET", "/manifests/1", "status", times=2, status=503))
+    proxy.log.clear()
+    pybuild(root, "pull", "-q", "--retry=2", "--retry-delay=10ms", ref)
+    assert manifest_gets() == 3

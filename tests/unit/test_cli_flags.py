@@ -516,3 +516,41 @@ def test_a_flag_mistake_is_one_line_with_buildahs_status(args: list[str], messag
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
     assert lines[0].endswith(f"(see 'pybuild {args[0]} --help')")
+
+
+def test_retry_flags_become_the_retry_policy() -> None:
+    from pybuild.cli.images import _registry_options
+
+    for path in (("pull",), ("push",), ("bud",), ("from",)):
+        cmd = dict(COMMANDS)[path]
+        with cmd.make_context("pybuild", ["--retry", "5", "--retry-delay", "250ms", *dummy_args(cmd)]):
+            retry = _registry_options(None, None, None, None)["retry"]
+        assert (retry.attempts, retry.base_delay, retry.max_delay) == (6, 0.25, 0.25), path
+        with cmd.make_context("pybuild", dummy_args(cmd)):
+            assert "retry" not in _registry_options(None, None, None, None)
+
+
+def test_a_bad_retry_delay_is_one_line() -> None:
+    proc = _pybuild("pull", "--retry-delay", "soon", "busybox")
+    assert proc.returncode == 125
+    assert proc.stderr.strip() == "Error: invalid --retry-delay 'soon': a duration such as 2s or 500ms is wanted"
+
+
+# Options not passed to their command's function, and why that is not "accepted and ignored".
+NOT_PASSED = {
+    "--retry": "read from the context by images._registry_options (test_retry_flags_become_the_retry_policy)",
+    "--retry-delay": "read from the context by images._registry_options (test_retry_flags_become_the_retry_policy)",
+    "images --all": "every image is listed either way: pybuild keeps no intermediate images",
+    "--help": "click's", "--version": "click's",
+}
+
+
+def test_options_not_passed_to_their_command_are_accounted_for() -> None:
+    loose = []
+    for path, cmd in COMMANDS:
+        for p in cmd.params:
+            if isinstance(p, click.Option) and not p.expose_value and not isinstance(p, Refused):
+                flag = p.opts[-1]
+                if flag not in NOT_PASSED and f"{' '.join(path)} {flag}" not in NOT_PASSED:
+                    loose.append(f"{' '.join(path) or 'pybuild'} {flag}")
+    assert not loose, f"options that reach no code: {loose}"
