@@ -120,6 +120,8 @@ class Build:
             doc = parse_file(cf_path)
         for w in getattr(doc, "warnings", []) or []:
             emit(self.on_event, WARNING, str(w))
+        if opts.from_image:
+            doc = _replace_first_from(doc, opts.from_image)
         build_args = dict(opts.build_args)
         if opts.output.source_date_epoch is not None:
             build_args.setdefault("SOURCE_DATE_EPOCH", str(opts.output.source_date_epoch))
@@ -412,6 +414,19 @@ class Build:
 
 def _is_transport(name: str) -> bool:
     return name.split(":", 1)[0] in ("oci", "oci-archive", "docker-archive", "dir", "docker")
+
+
+def _replace_first_from(doc: Any, image: str) -> Any:
+    """``bud --from IMAGE`` (buildah's): the first FROM builds on IMAGE instead."""
+    import dataclasses
+
+    for i, node in enumerate(doc.nodes):
+        if node.value == "from" and node.args:
+            text = " ".join(["FROM", *node.flags, image, *node.args[1:]])
+            nodes = list(doc.nodes)
+            nodes[i] = dataclasses.replace(node, args=[image, *node.args[1:]], original=text)
+            return dataclasses.replace(doc, nodes=nodes)
+    return doc
 
 
 def _display_name(path: Path) -> str:

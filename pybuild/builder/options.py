@@ -59,6 +59,7 @@ class BuildOptions:
     build_args: dict[str, str] = field(default_factory=dict)
     build_contexts: dict[str, str] = field(default_factory=dict)
     target: str | None = None
+    from_image: str | None = None  # --from: the image the first FROM builds on instead
     ignorefile: str | None = None
     layers: bool = True
     no_cache: bool = False

@@ -74,6 +74,7 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
 @click.option("-t", "--tag", "tags", multiple=True, help="Name the image (repeatable).")
 @click.option("-f", "--file", "file_", default=None, help="Containerfile path ('-' reads stdin).")
 @click.option("--target", default=None, help="Build up to this stage.")
+@click.option("--from", "from_image", default=None, help="Build the first FROM on this image instead.")
 @click.option("--build-arg", "build_args", multiple=True, help="ARG value KEY=VALUE.")
 @click.option("--build-arg-file", "build_arg_files", multiple=True, help="File of KEY=VALUE lines.")
 @click.option("--build-context", "build_contexts", multiple=True, help="Named context NAME=PATH.")
@@ -128,7 +129,7 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
 @registry_flags
 @click.argument("context", required=False, default=".")
 @pass_globals
-def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, target: str | None,
+def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, target: str | None, from_image: str | None,
             build_args: tuple[str, ...], build_arg_files: tuple[str, ...], build_contexts: tuple[str, ...],
             labels: tuple[str, ...], annotations: tuple[str, ...], format_: str | None,
             compression_format: str | None, iidfile: str | None, squash: bool, layers: bool, no_cache: bool,
@@ -195,7 +196,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
     contexts = _kv(build_contexts, "--build-context")
     renderer = Renderer("quiet" if quiet else ("plain" if progress == "plain" else progress))
     options = BuildOptions(context=context, containerfile=file_, containerfile_text=text, build_args=args,
-                           build_contexts=contexts, target=target, ignorefile=ignorefile, layers=layers,
+                           build_contexts=contexts, target=target, from_image=from_image, ignorefile=ignorefile, layers=layers,
                            no_cache=no_cache, explain_cache=explain_cache, pull=pull_policy, platform=platform,
                            jobs=jobs, run=run,
                            output=out, on_event=renderer,

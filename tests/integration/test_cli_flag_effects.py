@@ -397,3 +397,16 @@ def test_retry_counts_the_retries(root: Path, proxy: Any) -> None:
     proxy.log.clear()
     pybuild(root, "pull", "-q", "--retry=2", "--retry-delay=10ms", ref)
     assert manifest_gets() == 3
+
+
+def test_bud_from_replaces_the_first_from_only(root: Path, tmp_path: Path) -> None:
+    ctx = _context(tmp_path, "FROM no-such-image-anywhere AS one\nRUN echo one > /one\n"
+                             "FROM scratch\nCOPY --from=one /one /one\n")
+    pybuild(root, "bud", "--from", "busybox", "-t", "replaced", str(ctx))
+    layers = json.loads(pybuild(root, "inspect", "replaced").stdout)["OCIv1"]["rootfs"]["diff_ids"]
+    assert len(layers) == 1  # the second FROM (scratch) is kept: only the copied file
+    (tmp_path / "two").mkdir()
+    ctx2 = _context(tmp_path / "two", "FROM no-such-image-anywhere\nRUN echo hi > /hi\n")
+    pybuild(root, "bud", "--from=busybox", "-t", "replaced2", str(ctx2))
+    ctr = pybuild(root, "from", "replaced2").stdout.strip()
+    assert pybuild(root, "run", ctr, "--", "cat", "/hi").stdout == "hi\n"
