@@ -21,6 +21,9 @@ class RunOptions:
     security_opts: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)  # -v SRC:DST[:ro]
     add_hosts: list[str] = field(default_factory=list)  # NAME:IP
+    dns: list[str] = field(default_factory=list)  # --dns: nameservers for RUN's /etc/resolv.conf
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> {src|env}
 
     @property

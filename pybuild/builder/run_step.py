@@ -109,7 +109,7 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
             hostname=wc.id[:12], mounts=mounts, network=network,
             capabilities=apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), ropts.cap_add, ropts.cap_drop),
             no_new_privileges=ropts.no_new_privileges, hosts=hosts_file(ropts.add_hosts, wc.id[:12]),
-            resolv_conf=read_host_file("/etc/resolv.conf") if network == "host" else "",
+            resolv_conf=resolv_conf(ropts, network),
             output=_output(b), scratch_dir=str(scratch), runtime=runtime,
         )
         root = str(stack.enter_context(wc.mounted(sandbox.stub_paths(spec))))
@@ -143,6 +143,22 @@ def read_host_file(path: str) -> str:
             return f.read()
     except OSError:
         return ""
+
+
+def resolv_conf(ropts: Any, network: str) -> str:
+    """A step's /etc/resolv.conf: the host's (none without a network), with --dns, --dns-search
+    and --dns-option each replacing the host's lines of their kind, as Docker and buildah do."""
+    if network != "host":
+        return ""
+    text = read_host_file("/etc/resolv.conf")
+    given = {"nameserver": [f"nameserver {d}" for d in ropts.dns],
+             "search": [f"search {' '.join(ropts.dns_search)}"] if ropts.dns_search else [],
+             "options": [f"options {' '.join(ropts.dns_options)}"] if ropts.dns_options else []}
+    if not any(given.values()):
+        return text
+    lines = [ln for ln in text.splitlines() if not (ln.split()[:1] and ln.split()[0] in given
+                                                    and given[ln.split()[0]])]
+    return "\n".join([*lines, *given["nameserver"], *given["search"], *given["options"]]) + "\n"
 
 
 def hosts_file(add_hosts: list[str], hostname: str) -> str:

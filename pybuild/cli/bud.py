@@ -70,6 +70,18 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
     return out
 
 
+
+def _dns_servers(items: tuple[str, ...]) -> list[str]:
+    """--dns values: IP addresses (buildah's `none`, no resolv.conf at all, is not supported)."""
+    import ipaddress
+
+    for item in items:
+        try:
+            ipaddress.ip_address(item)
+        except ValueError:
+            raise ConfigError(f"--dns {item}: an IP address is wanted (none is not supported)") from None
+    return list(items)
+
 @command("bud", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-t", "--tag", "tags", multiple=True, help="Name the image (repeatable).")
 @click.option("-f", "--file", "file_", default=None, help="Containerfile path ('-' reads stdin).")
@@ -107,6 +119,9 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
 @click.option("--security-opt", "security_opts", multiple=True)
 @click.option("-v", "--volume", "volumes", multiple=True, help="SRC:DST[:ro] bind mount for RUN.")
 @click.option("--add-host", "add_hosts", multiple=True, help="NAME:IP for /etc/hosts in RUN.")
+@click.option("--dns", "dns", multiple=True, help="Nameserver for RUN's /etc/resolv.conf (instead of the host's).")
+@click.option("--dns-search", "dns_search", multiple=True, help="Search domain for RUN's /etc/resolv.conf.")
+@click.option("--dns-option", "dns_options", multiple=True, help="Resolver option for RUN's /etc/resolv.conf.")
 @click.option("--unsetenv", multiple=True, help="Remove this variable from the image's Env.")
 @click.option("--env", "envs", multiple=True, help="KEY=VALUE set in the image's Env (KEY alone: its value here).")
 @click.option("--manifest", default=None, help="Add the image to this manifest list (created if absent).")
@@ -138,7 +153,8 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
             variant: str | None, jobs: int | None,
             secrets: tuple[str, ...], network: str, isolation: str | None, cap_add: tuple[str, ...],
             cap_drop: tuple[str, ...], security_opts: tuple[str, ...], volumes: tuple[str, ...],
-            add_hosts: tuple[str, ...], unsetenv: tuple[str, ...], envs: tuple[str, ...], manifest: str | None,
+            add_hosts: tuple[str, ...], dns: tuple[str, ...], dns_search: tuple[str, ...],
+            dns_options: tuple[str, ...], unsetenv: tuple[str, ...], envs: tuple[str, ...], manifest: str | None,
             timestamp: int | None,
             source_date_epoch: int | None, rewrite_timestamp: bool, ignorefile: str | None, progress: str,
             quiet: bool, runtime: str | None, tls_verify: bool | None, creds: str | None,
@@ -192,6 +208,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                         manifest=manifest)
     run = RunOptions(isolation=isolation, runtime=runtime, network=network, cap_add=list(cap_add), cap_drop=list(cap_drop),
                      security_opts=list(security_opts), volumes=list(volumes), add_hosts=list(add_hosts),
+                     dns=_dns_servers(dns), dns_search=list(dns_search), dns_options=list(dns_options),
                      secrets=_secrets(secrets))
     contexts = _kv(build_contexts, "--build-context")
     renderer = Renderer("quiet" if quiet else ("plain" if progress == "plain" else progress))

@@ -410,3 +410,13 @@ def test_bud_from_replaces_the_first_from_only(root: Path, tmp_path: Path) -> No
     pybuild(root, "bud", "--from=busybox", "-t", "replaced2", str(ctx2))
     ctr = pybuild(root, "from", "replaced2").stdout.strip()
     assert pybuild(root, "run", ctr, "--", "cat", "/hi").stdout == "hi\n"
+
+
+def test_bud_dns_flags_write_the_steps_resolv_conf(root: Path, tmp_path: Path) -> None:
+    ctx = _context(tmp_path, "FROM busybox\nRUN cat /etc/resolv.conf > /resolv\n")
+    pybuild(root, "bud", "--no-cache", "--dns", "10.9.8.7", "--dns", "10.9.8.6", "--dns-search", "example.test",
+            "--dns-option", "ndots:2", "-t", "dns", str(ctx))
+    ctr = pybuild(root, "from", "dns").stdout.strip()
+    lines = pybuild(root, "run", ctr, "--", "cat", "/resolv").stdout.splitlines()
+    assert [ln for ln in lines if ln.startswith("nameserver")] == ["nameserver 10.9.8.7", "nameserver 10.9.8.6"]
+    assert [ln for ln in lines if ln.startswith(("search", "options"))] == ["search example.test", "options ndots:2"]

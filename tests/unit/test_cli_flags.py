@@ -554,3 +554,9 @@ def test_options_not_passed_to_their_command_are_accounted_for() -> None:
                 if flag not in NOT_PASSED and f"{' '.join(path)} {flag}" not in NOT_PASSED:
                     loose.append(f"{' '.join(path) or 'pybuild'} {flag}")
     assert not loose, f"options that reach no code: {loose}"
+
+
+def test_dns_wants_an_address(tmp_path: Path) -> None:
+    proc = _pybuild("bud", "--dns", "none", str(tmp_path), root=tmp_path / "root")
+    assert proc.returncode == 125
+    assert proc.stderr.strip() == "Error: --dns none: an IP address is wanted (none is not supported)"
