@@ -420,3 +420,13 @@ def test_bud_dns_flags_write_the_steps_resolv_conf(root: Path, tmp_path: Path) -
     lines = pybuild(root, "run", ctr, "--", "cat", "/resolv").stdout.splitlines()
     assert [ln for ln in lines if ln.startswith("nameserver")] == ["nameserver 10.9.8.7", "nameserver 10.9.8.6"]
     assert [ln for ln in lines if ln.startswith(("search", "options"))] == ["search example.test", "options ndots:2"]
+
+
+def test_commit_unsetenv(root: Path) -> None:
+    ctr = pybuild(root, "from", "busybox").stdout.strip()
+    pybuild(root, "config", "--env", "SECRETISH=1", "--env", "KEPT=2", ctr)
+    pybuild(root, "commit", "--unsetenv", "SECRETISH", ctr, "unset")
+    env = json.loads(pybuild(root, "inspect", "unset").stdout)["OCIv1"]["config"]["Env"]
+    assert "KEPT=2" in env and not any(e.startswith("SECRETISH=") for e in env)
+    pybuild(root, "commit", ctr, "kept")  # the container still has it
+    assert "SECRETISH=1" in json.loads(pybuild(root, "inspect", "kept").stdout)["OCIv1"]["config"]["Env"]
