@@ -87,11 +87,24 @@ def _name_asked(ref: str, image: Image | None) -> str | None:
     return next((c for c in _name_candidates(ref) if c in image.names), None)
 
 
+RUN_DEFAULTS = ("isolation", "network", "cap_add", "cap_drop", "volumes", "add_hosts")
+
+
 def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "missing",
-               cidfile: str | None = None, on_event: EventCallback | None = None,
-               **registry_options: Any) -> WorkingContainer:
+               cidfile: str | None = None, run_defaults: Mapping[str, Any] | None = None,
+               on_event: EventCallback | None = None, **registry_options: Any) -> WorkingContainer:
     """A new working container on image ``ref`` (``scratch``: an empty one), recorded in the store;
-    its ID is also written to ``cidfile`` (buildah's --cidfile)."""
+    its ID is also written to ``cidfile`` (buildah's --cidfile). ``run_defaults`` (keys in
+    RUN_DEFAULTS: buildah's `from --isolation --network --cap-add...`) are what each later
+    ``run`` in it starts from."""
+    defaults = {k: v for k, v in (run_defaults or {}).items() if v}
+    unknown = set(defaults) - set(RUN_DEFAULTS)
+    if unknown:
+        raise ConfigError(f"unknown run defaults {sorted(unknown)}")
+    if defaults.get("network", "host") not in ("host", "none"):
+        raise ConfigError(f"--network {defaults['network']}: not supported (host or none)")
+    for volume in defaults.get("volumes", ()):
+        parse_volume(volume)  # a bad -v now, not at the first run
     emit(on_event, STEP, f"FROM {ref}", op="from", image=ref)
     image = None if ref == "scratch" else resolve_image(store, ref, pull=pull, on_event=on_event,
                                                          **registry_options)
@@ -108,6 +121,10 @@ def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "
                 n += 1
                 chosen = f"{base}-{n}"
         wc = WorkingContainer.create(store, image, name=chosen, record=True)
+        if defaults:
+            wc.state["run_defaults"] = {k: list(v) if isinstance(v, (list, tuple)) else v
+                                        for k, v in defaults.items()}
+            wc.save()
         asked = _name_asked(ref, image)
         if asked:
             wc.state["image_name"] = asked  # the name the user gave, not whichever the image has first
@@ -271,19 +288,28 @@ def parse_volume(value: str) -> Any:
 
 def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | Sequence[str] = (),
         user: str | None = None, workdir: str | None = None, isolation: str | None = None,
-        network: str = "host", mounts: Sequence[Any] = (), cap_add: Sequence[str] = (),
+        network: str | None = None, mounts: Sequence[Any] = (), cap_add: Sequence[str] = (),
         cap_drop: Sequence[str] = (), add_hosts: Sequence[str] = (), hostname: str | None = None,
         stdin: bool = False, output: Callable[[bytes], None] | None = None, check: bool = True,
         runtime: str | None = None, on_event: EventCallback | None = None) -> int:
     """Run ``argv`` in the container (its Env, User and WorkingDir unless overridden); the
     changes stay in the container. Returns the exit status; raises StepFailed when it is
-    not 0 and ``check``. Output goes to ``output`` or, without it, to OUTPUT events."""
+    not 0 and ``check``. Output goes to ``output`` or, without it, to OUTPUT events.
+    What `from` was given (``run_defaults``) comes first: its isolation and network unless
+    these are given, its capabilities, volumes and hosts before these."""
     from pybuild.builder import sandbox
     from pybuild.builder.run_step import hosts_file, read_host_file
 
     argv = list(argv)
     if not argv:
         raise UserError("run needs a command")
+    defaults = dict(wc.state.get("run_defaults") or {})
+    isolation = isolation or defaults.get("isolation")
+    network = network or defaults.get("network") or "host"
+    cap_add = [*defaults.get("cap_add", ()), *cap_add]
+    cap_drop = [*defaults.get("cap_drop", ()), *cap_drop]
+    add_hosts = [*defaults.get("add_hosts", ()), *add_hosts]
+    mounts = [*(parse_volume(v) for v in defaults.get("volumes", ())), *mounts]
     isolation, runtime = sandbox.choose_runtime(isolation, runtime)
     if network not in ("host", "none"):
         raise ConfigError(f"network mode {network!r} is not supported (host or none)")

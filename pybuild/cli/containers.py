@@ -55,20 +55,30 @@ def _pull_policy(value: str) -> str:
 @click.option("--arch", default=None, help="ARCH to pick from an index when pulling.")
 @click.option("--os", "os_", default=None, help="OS to pick from an index when pulling.")
 @click.option("--variant", default=None, help="Architecture variant to pick from an index when pulling.")
+@click.option("--isolation", cls=Refused, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
+              type=click.Choice(["chroot", "oci", "rootless"]), default=None, help="Isolation of later runs.")
+@click.option("--network", "--net", "network", default=None, help="host | none, for later runs.")
+@click.option("--cap-add", multiple=True, help="Capability later runs get.")
+@click.option("--cap-drop", multiple=True, help="Capability later runs lose.")
+@click.option("-v", "--volume", "volumes", multiple=True, help="SRC:DST[:ro] bind mount for later runs.")
+@click.option("--add-host", "add_hosts", multiple=True, help="NAME:IP in /etc/hosts of later runs.")
 @registry_flags
 @click.argument("image")
 @pass_globals
 def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool, pull_never: bool, quiet: bool,
              cidfile: str | None, platform: str | None, arch: str | None, os_: str | None, variant: str | None,
-             tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
+             isolation: str | None, network: str | None, cap_add: tuple[str, ...], cap_drop: tuple[str, ...],
+             volumes: tuple[str, ...], add_hosts: tuple[str, ...], tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
              image: str) -> None:
     """Create a working container from IMAGE (or scratch); prints its name."""
     from pybuild.builder import workflow
 
     policy = "always" if pull_always else "never" if pull_never else _pull_policy(pull)
     chosen = platform_of(platform, os_, arch, variant)
+    run_defaults = {"isolation": isolation, "network": network, "cap_add": cap_add, "cap_drop": cap_drop,
+                    "volumes": volumes, "add_hosts": add_hosts}
     wc = workflow.from_image(opts.open_store(), image, name=name, pull=policy, cidfile=cidfile,
-                             on_event=_progress(quiet), **({"platform": chosen} if chosen else {}),
+                             run_defaults=run_defaults, on_event=_progress(quiet), **({"platform": chosen} if chosen else {}),
                              **_registry_options(tls_verify, creds, authfile, cert_dir))
     click.echo(wc.name)
 
@@ -77,7 +87,7 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
 @click.option("--isolation", cls=Refused, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
               type=click.Choice(["chroot", "oci", "rootless"]), default=None,
               help="chroot | oci (default: $BUILDAH_ISOLATION, $PYBUILD_ISOLATION, else oci when runc works)")
-@click.option("--network", "--net", "network", default="host", help="host | none")
+@click.option("--network", "--net", "network", default=None, help="host | none (default: from's, else host)")
 @click.option("-u", "--user", default=None, help="USER[:GROUP] to run as (default: the image's User).")
 @click.option("--workingdir", default=None, help="Directory to run in (default: the image's WorkingDir).")
 @click.option("-e", "--env", "env", multiple=True, help="KEY=VALUE added to the environment.")
@@ -95,7 +105,7 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
 @click.argument("container")
 @click.argument("command", nargs=-1, required=True)
 @pass_globals
-def run_cmd(opts: GlobalOptions, isolation: str | None, network: str, user: str | None, workingdir: str | None,
+def run_cmd(opts: GlobalOptions, isolation: str | None, network: str | None, user: str | None, workingdir: str | None,
             env: tuple[str, ...], mounts: tuple[str, ...], volumes: tuple[str, ...], cap_add: tuple[str, ...],
             cap_drop: tuple[str, ...], add_hosts: tuple[str, ...], hostname: str | None, runtime: str | None, container: str, command: tuple[str, ...]) -> None:
     """Run COMMAND in CONTAINER (use -- before it); exits with the command's status."""

@@ -430,3 +430,28 @@ def test_commit_unsetenv(root: Path) -> None:
     assert "KEPT=2" in env and not any(e.startswith("SECRETISH=") for e in env)
     pybuild(root, "commit", ctr, "kept")  # the container still has it
     assert "SECRETISH=1" in json.loads(pybuild(root, "inspect", "kept").stdout)["OCIv1"]["config"]["Env"]
+
+
+def test_from_run_settings_hold_for_later_runs(root: Path, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "note").write_text("from the host\n")
+    ctr = pybuild(root, "from", "--cap-add", "CAP_SYS_ADMIN", "--add-host", "db.internal:10.1.2.3",
+                  "-v", f"{shared}:/shared:ro", "--network", "none", "busybox").stdout.strip()
+    assert _cap_bounding(root, ctr) & (1 << 21)
+    hosts = pybuild(root, "run", ctr, "--", "cat", "/etc/hosts").stdout
+    assert any(line.split() == ["10.1.2.3", "db.internal"] for line in hosts.splitlines())
+    assert pybuild(root, "run", ctr, "--", "cat", "/shared/note").stdout == "from the host\n"
+    assert pybuild(root, "run", ctr, "--", "ls", "/sys/class/net").stdout.split() == ["lo"]
+    assert pybuild(root, "run", "--network", "host", ctr, "--", "ls", "/sys/class/net").stdout.split() != ["lo"]
+    plain = pybuild(root, "from", "busybox").stdout.strip()
+    assert not _cap_bounding(root, plain) & (1 << 21)
+
+
+def test_from_refuses_bad_run_settings_before_making_a_container(root: Path) -> None:
+    for flags, message in ((["--network", "bridge"], "--network bridge: not supported"),
+                           (["-v", "/no/such/dir:/x"], "--volume source /no/such/dir does not exist"),
+                           (["--isolation", "rootless"], "--isolation rootless:")):
+        proc = pybuild(root, "from", *flags, "busybox", check=False)
+        assert proc.returncode == 125 and message in proc.stderr, proc.stderr
+    assert json.loads(pybuild(root, "containers", "--json").stdout) == []
