@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -87,6 +88,21 @@ def cli(ctx: click.Context, root: str | None, storage_driver: str | None, log_le
     """pybuild: build, store and move container images (buildah-style)."""
     ctx.obj = GlobalOptions(root_flag=root, storage_driver=storage_driver,
                             log_level=log_level)
+
+
+def command_tree(group: click.Group | None = None,
+                 path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    """Every command with its verb path (("manifest", "push"), ...), groups included, the root
+    as (): what the flag tests and scripts/buildah-compat.py walk."""
+    group = group or cli
+    ctx = click.Context(group)
+    yield path, group
+    for name in group.list_commands(ctx):
+        sub = group.get_command(ctx, name)
+        if isinstance(sub, click.Group):
+            yield from command_tree(sub, (*path, name))
+        elif sub is not None:
+            yield (*path, name), sub
 
 
 # httpcore (under httpx) imports trio and anyio at import time whenever they are installed,

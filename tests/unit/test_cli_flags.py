@@ -8,32 +8,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
 
-from pybuild.cli import cli
+from pybuild.cli import cli, command_tree
 from pybuild.cli.pflag import Command, Group, is_bool_flag
 from pybuild.cli.refused import ROOTLESS, Refused
 
-
-def walk(group: click.Group = cli, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
-    """Every command of the tree with its verb path (("manifest", "push"), ...), groups included."""
-    ctx = click.Context(group)
-    yield path, group
-    for name in group.list_commands(ctx):
-        sub = group.get_command(ctx, name)
-        assert sub is not None, name
-        if isinstance(sub, click.Group):
-            yield from walk(sub, (*path, name))
-        else:
-            yield (*path, name), sub
-
-
-COMMANDS = list(walk())
+COMMANDS = list(command_tree())
 
 
 def dummy_args(cmd: click.Command) -> list[str]:
