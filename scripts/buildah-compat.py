@@ -30,7 +30,7 @@ VERBS = [("(global)", "", ()), ("bud", "bud", ("bud",)), ("from", "from", ("from
          ("version", "version", ("version",)),
          ("manifest create", "manifest create", ("manifest", "create")), ("manifest add", "manifest add", ("manifest", "add")),
          ("manifest inspect", "manifest inspect", ("manifest", "inspect")), ("manifest push", "manifest push", ("manifest", "push")),
-         ("manifest remove", "manifest remove", ("manifest", "remove")), ("manifest rm", "manifest rm", ("manifest", "rm"))]
+         ("manifest remove", "manifest remove", ("manifest", "remove")), ("manifest rm", "manifest rm", ("manifest", "rm")), ("manifest exists", "manifest exists", ("manifest", "exists"))]
 
 
 # what differs, flag by flag ("VERB --flag"; global flags under "(global)")
@@ -234,7 +234,12 @@ def main() -> None:
         if extra:
             out.append("\npybuild only: " + "; ".join(esc(e) for e in extra) + ".")
         out.append("")
-    out.append("""## prune (not in buildah 1.28)
+    out.append("""## buildah verbs pybuild lacks
+
+`source` (source containers), `unshare` (pybuild runs as root only), `manifest annotate`; and
+`help VERB` is `VERB --help`.
+
+## prune (not in buildah 1.28)
 
 buildah 1.28 has no `prune`; pybuild's follows later buildah's (1.33's man page): `-a, --all` also removes
 every image no container uses; `-f, --force` first removes the working containers that use the images

@@ -50,6 +50,7 @@ class OutputOptions:
     unsetenv: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)  # --env: set in the image's Env
     manifest: str | None = None  # --manifest: add the image to this list (made if absent)
+    omit_history: bool = False  # --omit-history: the image's config carries no history
 
 
 @dataclass

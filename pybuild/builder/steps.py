@@ -324,6 +324,8 @@ def write_final_image(b: Build, final: Any) -> Image:
     for name, value in out.env.items():
         config.config.env = [e for e in config.config.env if e.partition("=")[0] != name] + [f"{name}={value}"]
     last = config.history[-1].created if config.history else None
+    if out.omit_history:
+        config.history = []
     if not (b.opts.layers and not out.squash and out.timestamp is None and config.created
             and config.created == last):
         config.created = b.created()

@@ -125,6 +125,7 @@ def _dns_servers(items: tuple[str, ...]) -> list[str]:
 @click.option("--unsetenv", multiple=True, help="Remove this variable from the image's Env.")
 @click.option("--env", "envs", multiple=True, help="KEY=VALUE set in the image's Env (KEY alone: its value here).")
 @click.option("--manifest", default=None, help="Add the image to this manifest list (created if absent).")
+@click.option("--omit-history", is_flag=True, help="Write no history into the image's config.")
 @click.option("--timestamp", type=int, default=None, help="Created time and file mtimes (seconds).")
 @click.option("--source-date-epoch", type=int, default=None, envvar="SOURCE_DATE_EPOCH")
 @click.option("--rewrite-timestamp", is_flag=True, help="Clamp mtimes to --source-date-epoch.")
@@ -155,6 +156,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
             cap_drop: tuple[str, ...], security_opts: tuple[str, ...], volumes: tuple[str, ...],
             add_hosts: tuple[str, ...], dns: tuple[str, ...], dns_search: tuple[str, ...],
             dns_options: tuple[str, ...], unsetenv: tuple[str, ...], envs: tuple[str, ...], manifest: str | None,
+            omit_history: bool,
             timestamp: int | None,
             source_date_epoch: int | None, rewrite_timestamp: bool, ignorefile: str | None, progress: str,
             quiet: bool, runtime: str | None, tls_verify: bool | None, creds: str | None,
@@ -205,7 +207,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                         annotations=_kv(annotations, "--annotation"), squash=squash, iidfile=iidfile,
                         outputs=list(outputs), timestamp=timestamp, source_date_epoch=source_date_epoch,
                         rewrite_timestamp=rewrite_timestamp, unsetenv=list(unsetenv), env=_kv(envs, "--env"),
-                        manifest=manifest)
+                        manifest=manifest, omit_history=omit_history)
     run = RunOptions(isolation=isolation, runtime=runtime, network=network, cap_add=list(cap_add), cap_drop=list(cap_drop),
                      security_opts=list(security_opts), volumes=list(volumes), add_hosts=list(add_hosts),
                      dns=_dns_servers(dns), dns_search=list(dns_search), dns_options=list(dns_options),

@@ -173,3 +173,14 @@ def push_cmd(opts: GlobalOptions, all_: bool, format_: str | None, compression_f
     if not quiet:
         sys.stderr.flush()
     click.echo(str(digest))
+
+
+@manifest_group.command("exists")
+@click.argument("name")
+@pass_globals
+def exists_cmd(opts: GlobalOptions, name: str) -> None:
+    """Exit 0 when the manifest list NAME is in the local store, 1 when it is not (buildah's)."""
+    from pybuild.builder import manifest_list
+
+    if manifest_list.find(opts.open_store(), name) is None:
+        sys.exit(1)

@@ -455,3 +455,13 @@ def test_from_refuses_bad_run_settings_before_making_a_container(root: Path) -> 
         proc = pybuild(root, "from", *flags, "busybox", check=False)
         assert proc.returncode == 125 and message in proc.stderr, proc.stderr
     assert json.loads(pybuild(root, "containers", "--json").stdout) == []
+
+
+def test_bud_omit_history(root: Path, tmp_path: Path) -> None:
+    ctx = _context(tmp_path, "FROM busybox\nRUN echo > /x\nLABEL a=b\n")
+    pybuild(root, "bud", "--omit-history", "-t", "nohist", str(ctx))
+    pybuild(root, "bud", "-t", "hist", str(ctx))
+    assert json.loads(pybuild(root, "inspect", "nohist").stdout)["OCIv1"].get("history") in (None, [])
+    assert len(json.loads(pybuild(root, "inspect", "hist").stdout)["OCIv1"]["history"]) >= 2
+    ctr = pybuild(root, "from", "nohist").stdout.strip()  # the image still works
+    assert pybuild(root, "run", ctr, "--", "cat", "/x").returncode == 0

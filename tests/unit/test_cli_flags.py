@@ -545,3 +545,11 @@ def test_dns_wants_an_address(tmp_path: Path) -> None:
     proc = _pybuild("bud", "--dns", "none", str(tmp_path), root=tmp_path / "root")
     assert proc.returncode == 125
     assert proc.stderr.strip() == "Error: --dns none: an IP address is wanted (none is not supported)"
+
+
+def test_manifest_exists(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    assert _pybuild("manifest", "exists", "mylist", root=root).returncode == 1
+    assert _pybuild("manifest", "create", "mylist", root=root).returncode == 0
+    proc = _pybuild("manifest", "exists", "mylist", root=root)
+    assert proc.returncode == 0 and proc.stdout == proc.stderr == ""
