@@ -637,12 +637,13 @@ def _apply_healthcheck(cfg: Any, changes: ConfigChanges) -> None:
 
 def commit(wc: WorkingContainer, name: str | None = None, *, format: str = "oci", squash: bool = False,
            timestamp: int | None = None, rm: bool = False, iidfile: str | None = None,
-           manifest: str | None = None, unsetenv: Sequence[str] = (), on_event: EventCallback | None = None,
-           **registry_options: Any) -> Image:
+           manifest: str | None = None, unsetenv: Sequence[str] = (), omit_history: bool = False,
+           on_event: EventCallback | None = None, **registry_options: Any) -> Image:
     """Write the container's changes as a new layer and its config as an image named ``name``
     (a name, or a transport such as ``oci:DIR:TAG`` to write there too); returns the image.
     ``manifest``: the image also joins that manifest list (made when absent); ``unsetenv``:
-    variables left out of the image's Env (the container keeps them)."""
+    variables left out of the image's Env (the container keeps them); ``omit_history``: the
+    image's config carries no history."""
     from pybuild.builder.steps import add_to_list, drop_docker_only, squash_layers
     from pybuild.oci.transport import is_transport_spec
 
@@ -664,6 +665,8 @@ def commit(wc: WorkingContainer, name: str | None = None, *, format: str = "oci"
     wc.save()  # the container keeps its history for the next commit
     out = config.copy()
     out.config.env = [e for e in out.config.env if e.partition("=")[0] not in set(unsetenv)]
+    if omit_history:
+        out.history = []
     layers = list(wc.layers)
     if squash:
         layers = [squash_layers(wc.store, layers, tar_options)] if layers else []

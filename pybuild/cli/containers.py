@@ -225,13 +225,15 @@ def config_cmd(opts: GlobalOptions, cmd: str | None, entrypoint: str | None, env
 @click.option("--iidfile", default=None, help="Write the image ID to this file.")
 @click.option("--manifest", default=None, help="Add the image to this manifest list (created if absent).")
 @click.option("--unsetenv", multiple=True, help="Leave this variable out of the image's Env.")
+@click.option("--omit-history", is_flag=True, help="Write no history into the image's config.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @registry_flags
 @click.argument("container")
 @click.argument("image", required=False)
 @pass_globals
 def commit_cmd(opts: GlobalOptions, format_: str | None, squash: bool, timestamp: int | None, rm: bool,
-               iidfile: str | None, manifest: str | None, unsetenv: tuple[str, ...], quiet: bool, tls_verify: bool | None, creds: str | None,
+               iidfile: str | None, manifest: str | None, unsetenv: tuple[str, ...], omit_history: bool,
+               quiet: bool, tls_verify: bool | None, creds: str | None,
                authfile: str | None, cert_dir: str | None, container: str, image: str | None) -> None:
     """Write CONTAINER's changes and config as an image (named IMAGE); prints the image ID."""
     from pybuild.builder import workflow
@@ -242,7 +244,7 @@ def commit_cmd(opts: GlobalOptions, format_: str | None, squash: bool, timestamp
         raise ConfigError(f"invalid --format {fmt!r} (oci or docker)")
     wc = workflow.get(opts.open_store(), container)
     img = workflow.commit(wc, image, format=fmt, squash=squash, timestamp=timestamp, rm=rm, iidfile=iidfile,
-                          manifest=manifest, unsetenv=unsetenv, on_event=_progress(quiet), **_registry_options(tls_verify, creds, authfile, cert_dir))
+                          manifest=manifest, unsetenv=unsetenv, omit_history=omit_history, on_event=_progress(quiet), **_registry_options(tls_verify, creds, authfile, cert_dir))
     click.echo(img.id)
 
 

@@ -18,9 +18,10 @@ from pybuild.cli.pflag import command
               help="Require HTTPS and verify certificates (default: yes, except loopback).")
 @click.option("--cert-dir", default=None, help="Directory of *.crt CAs and *.cert/*.key client certificates.")
 @click.option("--get-login", is_flag=True, help="Print the user name stored for REGISTRY and exit.")
+@click.option("-v", "--verbose", is_flag=True, help="Also say which auth file was written.")
 @click.argument("registry")
 def login_cmd(username: str | None, password: str | None, password_stdin: bool, authfile: str | None,
-              tls_verify: bool | None, cert_dir: str | None, get_login: bool, registry: str) -> None:
+              tls_verify: bool | None, cert_dir: str | None, get_login: bool, verbose: bool, registry: str) -> None:
     """Log in to REGISTRY: check the credentials, then store them."""
     from pybuild.oci.registry import credentials
     from pybuild.oci.registry.client import RegistryOptions
@@ -41,6 +42,8 @@ def login_cmd(username: str | None, password: str | None, password_stdin: bool, 
         password = click.prompt("Password", hide_input=True)
     opts = RegistryOptions(tls_verify=tls_verify, authfile=authfile, cert_dir=cert_dir)
     login(registry, username or "", password or "", opts)
+    if verbose:
+        click.echo(f"Used: {authfile or credentials.primary_auth_file()}")
     click.echo("Login Succeeded!")
 
 

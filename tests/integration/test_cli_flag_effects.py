@@ -465,3 +465,18 @@ def test_bud_omit_history(root: Path, tmp_path: Path) -> None:
     assert len(json.loads(pybuild(root, "inspect", "hist").stdout)["OCIv1"]["history"]) >= 2
     ctr = pybuild(root, "from", "nohist").stdout.strip()  # the image still works
     assert pybuild(root, "run", ctr, "--", "cat", "/x").returncode == 0
+
+
+def test_commit_omit_history(root: Path) -> None:
+    ctr = pybuild(root, "from", "busybox").stdout.strip()
+    pybuild(root, "commit", "--omit-history", ctr, "nohist-commit")
+    assert json.loads(pybuild(root, "inspect", "nohist-commit").stdout)["OCIv1"].get("history") in (None, [])
+    pybuild(root, "commit", ctr, "hist-commit")
+    assert json.loads(pybuild(root, "inspect", "hist-commit").stdout)["OCIv1"]["history"]
+
+
+def test_login_verbose_names_the_auth_file(tmp_path: Path, registry: Any) -> None:
+    auth = tmp_path / "auth.json"
+    out = pybuild(tmp_path / "root", "login", "-v", "--authfile", str(auth), "-u", "u", "-p", "p",
+                  registry.host).stdout
+    assert out.splitlines() == [f"Used: {auth}", "Login Succeeded!"]
