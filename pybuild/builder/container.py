@@ -2,7 +2,8 @@
 
 A working container is a directory ``ROOT/containers/ID/`` holding ``state.json``
 (its name, base image, layers and the image config being edited), ``upper/`` and
-``work/`` (the overlay's writable half) and ``merged/`` (the mount point).
+``work/`` (the overlay's writable half) and ``merged/`` (the mount point); ``aliases/``
+holds the stand-ins for layers the stack repeats (see lower_stack.py).
 Committing a step adopts ``upper/`` as a new layer by rename — its files are
 never copied — and starts a fresh ``upper/``.
 
@@ -152,7 +153,9 @@ class WorkingContainer:
         target = str(self.mountpoint)
         if is_mounted(target):
             unmount(target)
-        lowers = self._lower_dirs()
+        from pybuild.builder.lower_stack import distinct_lowers
+
+        lowers = distinct_lowers(self._lower_dirs(), self.dir / "aliases")
         if not lowers:
             empty = self.dir / "empty"
             empty.mkdir(exist_ok=True)
@@ -263,7 +266,15 @@ class WorkingContainer:
     # ------------------------------------------------------------------ committing
 
     def upper_is_empty(self) -> bool:
-        return not any(os.scandir(self.dir / "upper"))
+        """True when nothing changed since the last commit (vfs: by comparing the tree with
+        its snapshot, since its changes are made in rootfs/, not in upper/)."""
+        upper = self.dir / "upper"
+        if self.vfs and self.state.get("vfs_ready"):
+            from pybuild.builder import vfs
+
+            remove_tree(upper)
+            vfs.diff(self.mountpoint, vfs.load_snapshot(self.dir / "snapshot.json"), upper)
+        return not any(os.scandir(upper))
 
     def commit_layer(self, *, timestamp: int | None = None, clamp_mtime: int | None = None,
                      exclude: Callable[[str], bool] | None = None) -> str:
