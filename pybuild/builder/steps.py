@@ -337,7 +337,9 @@ def write_final_image(b: Build, final: Any) -> Image:
     if out.format == "oci":
         drop_docker_only(config, b.on_event)
     config.rootfs_diff_ids = list(layers)  # type: ignore[arg-type]
-    config_bytes = config.to_json(docker=out.format == "docker")
+    from pybuild.builder.image_format import config_bytes as format_config
+
+    config_bytes = format_config(config, out.format)
     names = list(out.tags)
     if names:
         emit(b.on_event, INFO, f"COMMIT {names[0]}")

@@ -624,7 +624,9 @@ def commit(wc: WorkingContainer, name: str | None = None, *, format: str = "oci"
         drop_docker_only(out, on_event)
     destination = name if name and is_transport_spec(name) else None
     names = [name] if name and destination is None else []
-    image = wc.store.add_image(out.to_json(docker=format == "docker"), layers, names=names, created=created)
+    from pybuild.builder.image_format import config_bytes
+
+    image = wc.store.add_image(config_bytes(out, format), layers, names=names, created=created)
     annotations = dict(wc.state.get("annotations") or {})
     if format == "docker" or annotations:
         wc.store.set_image_meta(image.id, {"format": format, "annotations": annotations})
