@@ -423,8 +423,9 @@ class Store:
 
         blobs = {compression_of(desc.media_type): {"digest": str(desc.digest), "size": desc.size,
                                                    "mediaType": desc.media_type}}
-        self.adopt_layer(staging / "diff", diff_id, size=desc.size, tar_options={"exact": False},
-                         blobs=blobs)
+        sizes = image.manifest.get("layer_sizes") or []  # uncompressed, measured on pull
+        self.adopt_layer(staging / "diff", diff_id, size=int(sizes[index]) if index < len(sizes) else desc.size,
+                         tar_options={"exact": False}, blobs=blobs)
         remove_tree(staging)
         return self.layer_dir(diff_id) / "diff"
 

@@ -83,13 +83,40 @@ class StoreDestination:
         self._manifest: tuple[bytes, str] | None = None
         self.image: Image | None = None
         self._added: set[str] = set()  # blobs this copy created, discarded if it never commits
+        self._diff_ids: dict[str, str] = {}  # layer blob digest -> the diff_id its config names
+        self._sizes: dict[str, int] = {}  # diff_id -> uncompressed size measured on the way in
+
+    def expect_manifest(self, doc: spec.Manifest) -> None:
+        """Called once the config is here, before the layers: learn each layer's diff_id, so
+        put_blob can check it as the layer streams in (see pybuild.oci.diffid)."""
+        config = spec.ImageConfig.from_json(self.store.layout.read_blob(doc.config.digest, doc.config.size))
+        diff_ids = [str(d) for d in config.rootfs_diff_ids]
+        layers = [d for d in doc.layers if spec.is_layer(d.media_type)]
+        if len(diff_ids) != len(layers):
+            raise IntegrityError(f"image {self.reference}: {len(layers)} layers but "
+                                 f"{len(diff_ids)} diff_ids in its config")
+        for desc, diff_id in zip(layers, diff_ids, strict=True):
+            if self._diff_ids.setdefault(str(desc.digest), diff_id) != diff_id:
+                raise IntegrityError(f"image {self.reference}: layer {desc.digest} is given two diff_ids "
+                                     f"({self._diff_ids[str(desc.digest)]} and {diff_id})")
 
     def has_blob(self, desc: spec.Descriptor) -> bool:
         return bool(self.store.layout.has_blob(desc.digest))
 
     def put_blob(self, desc: spec.Descriptor, stream: BinaryIO) -> None:
+        from pybuild.oci.diffid import DiffIdTee
+
         existed = self.store.layout.has_blob(desc.digest)
-        self.store.layout.put_blob(stream, desc.digest, desc.size)
+        diff_id = self._diff_ids.get(str(desc.digest))
+        tee = DiffIdTee(stream, diff_id, f"image {self.reference}: layer {desc.digest}") if diff_id else None
+        try:
+            self.store.layout.put_blob(tee or stream, desc.digest, desc.size,  # type: ignore[arg-type]
+                                       check=tee.check if tee else None)
+        finally:
+            if tee is not None:
+                tee.close()
+        if tee is not None and tee.size and diff_id:
+            self._sizes[diff_id] = tee.size
         if not existed:
             self._added.add(str(desc.digest))
 
@@ -114,16 +141,73 @@ class StoreDestination:
         if len(diff_ids) != len(layers):
             raise IntegrityError(f"image {self.reference}: {len(layers)} layers but "
                                  f"{len(diff_ids)} diff_ids in its config")
+        sizes = [self._layer_size(desc, diff_id) for desc, diff_id in zip(layers, diff_ids, strict=True)]
         manifest_digest, _ = self.store.layout.put_bytes(raw)
         media = doc.media_type or media_type
         self.image = self.store.add_image(config_bytes, diff_ids, names=self.names,
-                                          manifest={"digest": str(manifest_digest), "mediaType": media},
+                                          manifest={"digest": str(manifest_digest), "mediaType": media,
+                                                    "layer_sizes": sizes},
                                           created=config.created or "")
         self._added.clear()
+
+    def _layer_size(self, desc: spec.Descriptor, diff_id: str) -> int:
+        """The uncompressed size of a layer: measured on the way in, or known to the store, or
+        (a blob that was already here, skipped) measured now, checking its diff_id too."""
+        if diff_id in self._sizes:
+            return self._sizes[diff_id]
+        known = _known_layer_size(self.store, diff_id, str(desc.digest))
+        if known is not None:
+            return known
+        from pybuild.oci.diffid import DiffIdTee
+        from pybuild.oci.digest import CHUNK
+
+        with DiffIdTee(self.store.layout.open_blob(desc.digest, desc.size), diff_id,
+                       f"image {self.reference}: layer {desc.digest}") as tee:
+            while tee.read(CHUNK):
+                pass
+            tee.check()
+            return tee.size
 
     def close(self) -> None:
         if self.image is None:
             self.store.discard_blobs(self._added)
+
+
+def _known_layer_size(store: Store, diff_id: str, blob: str) -> int | None:
+    """The uncompressed size of layer ``diff_id`` if the store already knows ``blob`` to be
+    that layer (its unpacked copy was made from it, or a pulled image pairs the two)."""
+    if store.has_layer(diff_id):
+        info = store.layer_info(diff_id)
+        if any(b.get("digest") == blob for b in info.get("blobs", {}).values()):
+            return int(info.get("size", 0))
+    for img in store.images():
+        manifest = img.manifest or {}
+        sizes = manifest.get("layer_sizes")
+        if not sizes or diff_id not in img.layers:
+            continue
+        with contextlib.suppress(Exception):
+            doc = spec.parse_manifest(store.layout.read_blob(Digest(manifest["digest"])), manifest.get("mediaType"))
+            if not isinstance(doc, spec.Manifest):
+                continue
+            layers = [d for d in doc.layers if spec.is_layer(d.media_type)]
+            for desc, d, size in zip(layers, img.layers, sizes, strict=False):
+                if d == diff_id and str(desc.digest) == blob:
+                    return int(size)
+    return None
+
+
+def image_size(store: Store, image: Image) -> int:
+    """What `images` shows: the uncompressed size of the image's layers, the same however the
+    image arrived (built here, or pulled: measured on the way in) and whether or not its
+    layers are unpacked yet."""
+    pulled = (image.manifest or {}).get("layer_sizes") or []
+    total = 0
+    for i, diff_id in enumerate(image.layers):
+        if store.has_layer(diff_id):
+            total += int(store.layer_info(diff_id).get("size", 0))
+        elif i < len(pulled):
+            total += int(pulled[i])
+    return total
 
 
 def pull_into_store(store: Store, source_spec: str, *, names: list[str] | None = None,

@@ -189,13 +189,9 @@ def _manifest_digest(img: Any) -> str:
 
 
 def _size(store: Any, img: Any) -> int:
-    total = 0
-    for diff_id in img.layers:
-        try:
-            total += int(store.layer_info(diff_id).get("size", 0))
-        except Exception:  # noqa: BLE001 - a layer not unpacked yet: count its blob below
-            pass
-    return total
+    from pybuild.builder.store_transport import image_size
+
+    return image_size(store, img)
 
 
 def _ago(created: str) -> str:

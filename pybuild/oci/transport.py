@@ -324,6 +324,9 @@ class _Copier:
                 raise ConfigError("zstd compression cannot be used with the docker format")
             docker_out = False  # a Docker manifest cannot carry zstd: write OCI, as containers/image does
         self.copy_blob(doc.config)
+        expect = getattr(self.dst, "expect_manifest", None)
+        if expect is not None:  # a destination that checks layers against the config (the store)
+            expect(doc)
 
         def copy_layer(layer: Descriptor) -> Descriptor:
             want = self.compression
