@@ -34,7 +34,7 @@ class OutputOptions:
 
     tags: list[str] = field(default_factory=list)
     format: str = "oci"  # oci | docker
-    compression: str | None = None
+    compression: str | None = None  # the layers' compression when the image is pushed (gzip | zstd)
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     squash: bool = False
@@ -44,6 +44,15 @@ class OutputOptions:
     source_date_epoch: int | None = None
     rewrite_timestamp: bool = False
     unsetenv: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        from pybuild.errors import ConfigError
+
+        if self.compression not in (None, "gzip", "zstd"):
+            raise ConfigError(f"invalid compression format {self.compression!r} (gzip or zstd)")
+        if self.compression == "zstd" and self.format == "docker":
+            raise ConfigError("zstd compression cannot be used with the docker format "
+                              "(Docker v2s2 has no zstd layer type)")
 
 
 @dataclass

@@ -346,8 +346,10 @@ def write_final_image(b: Build, final: Any) -> Image:
     else:
         emit(b.on_event, INFO, "COMMIT")
     img = b.store.add_image(config_bytes, layers, names=names, created=config.created or "")
-    if out.format == "docker" or out.annotations:
-        b.store.set_image_meta(img.id, {"format": out.format, "annotations": dict(out.annotations)})
+    if out.format == "docker" or out.annotations or out.compression or b.store.image_meta(img.id):
+        # the same image built again asks afresh (a compression asked before is not kept)
+        b.store.set_image_meta(img.id, {"format": out.format, "annotations": dict(out.annotations),
+                                        "compression": out.compression})
     emit(b.on_event, INFO, f"--> {img.id[:12]}")
     for n in b.store.image(img.id).names:
         if n in [_full(t) for t in names]:

@@ -47,7 +47,15 @@ class StoreSource:
         compression = self.compression or "gzip"
         media_type = spec.layer_media_type(compression)
         def blob(diff_id: str) -> spec.Descriptor:
-            entry = self.store.layer_blob(diff_id, compression, media_type, on_event=self.on_event)
+            try:
+                entry = self.store.layer_blob(diff_id, compression, media_type, on_event=self.on_event)
+            except StoreError:
+                # a pulled base layer cannot be re-made byte for byte from its unpacked tree:
+                # hand out the blob it came as; copy_image recompresses it if asked to
+                found = self._any_blob(diff_id)
+                if found is None:
+                    raise
+                return found
             return spec.Descriptor(media_type, Digest(entry["digest"]), int(entry["size"]))
 
         # a built layer's blob is made on first push (tar + compress): on both cores at once
@@ -58,6 +66,13 @@ class StoreSource:
         manifest = spec.Manifest(spec.Descriptor(spec.OCI_CONFIG, img.digest, len(config)), layers,
                                  annotations=annotations)
         return manifest.to_json(), spec.OCI_MANIFEST
+
+    def _any_blob(self, diff_id: str) -> spec.Descriptor | None:
+        for compression, entry in sorted(self.store.layer_info(diff_id).get("blobs", {}).items()):
+            if self.store.layout.has_blob(Digest(entry["digest"])):
+                mt = entry.get("mediaType") or spec.layer_media_type(compression)
+                return spec.Descriptor(mt, Digest(entry["digest"]), int(entry["size"]))
+        return None
 
     def get_blob(self, desc: spec.Descriptor) -> BinaryIO:
         path = self.store.root / "blobs" / desc.digest.algorithm / desc.digest.hex
@@ -229,10 +244,27 @@ def pull_into_store(store: Store, source_spec: str, *, names: list[str] | None =
 
 def push_from_store(store: Store, image: Image, dest_spec: str, *, format: str | None = None,
                     compression: str | None = None, on_event: Any = None, **options: Any) -> Digest:
-    """Copy ``image`` out of the store to ``dest_spec``; returns the manifest digest written."""
+    """Copy ``image`` out of the store to ``dest_spec``; returns the manifest digest written.
+
+    ``format`` and ``compression`` default to what the build asked (``bud --format docker``,
+    ``--compression-format zstd``); docker-archive is always Docker format, and a Docker
+    manifest never carries zstd (a default of zstd yields gzip there; asking for both is an
+    error). The layers are made before the destination is opened, and a destination that
+    is not committed is left as it was."""
+    from pybuild.errors import ConfigError
     from pybuild.oci.transport import copy_image, open_destination
 
+    meta = store.image_meta(image.id) if not image.manifest else {}
+    if format is None and meta.get("format") == "docker":
+        format = "docker"
+    if dest_spec.startswith("docker-archive:"):
+        format = "docker"
+    if compression is None and meta.get("compression") and not (format == "docker" and meta["compression"] == "zstd"):
+        compression = str(meta["compression"])
+    if format == "docker" and compression == "zstd":
+        raise ConfigError("zstd compression cannot be used with the docker format (Docker v2s2 has no zstd type)")
     src = StoreSource(store, image, compression=compression, on_event=on_event)
+    src.get_manifest()  # a layer that cannot be made fails here, before the destination exists
     dst = open_destination(dest_spec, **options)
     try:
         digest: Digest = copy_image(src, dst, format=format, compression=compression, on_event=on_event)

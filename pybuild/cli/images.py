@@ -122,17 +122,7 @@ def push_cmd(opts: GlobalOptions, format_: str | None, compression_format: str |
     elif not is_transport_spec(destination):
         destination = f"docker://{destination}"
     fmt = "docker" if format_ == "v2s2" else format_
-    if fmt is None:
-        fmt = store.image_meta(img.id).get("format") if not img.manifest else None
-        if fmt == "oci":
-            fmt = None
-    if destination.startswith("docker-archive:"):
-        fmt = "docker"
     compression = "none" if disable_compression else compression_format
-    if fmt == "docker" and compression == "zstd":
-        from pybuild.errors import ConfigError
-
-        raise ConfigError("zstd compression cannot be used with --format docker (Docker v2s2 has no zstd type)")
     renderer = renderer_for(progress, quiet)
     digest = push_from_store(store, img, destination, format=fmt, compression=compression, on_event=renderer,
                              **_registry_options(tls_verify, creds, authfile, cert_dir))
