@@ -160,6 +160,7 @@ class WorkingContainer:
             empty = self.dir / "empty"
             empty.mkdir(exist_ok=True)
             lowers = [str(empty)]
+        self._prepare_link_groups()
         self._reset_work()
         mount_overlay(lowers, str(self.dir / "upper"), str(self.dir / "work"), target,
                       short_dir=str(self.dir / "l"))
@@ -183,6 +184,23 @@ class WorkingContainer:
         self.state["mounted"] = True
         self.save()
         return self.mountpoint
+
+    def _prepare_link_groups(self) -> None:
+        """Lower hard-link groups go into upper/ whole before a mount (see link_groups.py)."""
+        from pybuild.builder import link_groups
+
+        records = link_groups.prepare(self.dir / "upper", self._lower_dirs())
+        if records:
+            self.state.setdefault("link_groups", []).extend(records)
+
+    def _settle_link_groups(self) -> None:
+        """Unmounted: the placed groups nothing changed leave upper/ again."""
+        from pybuild.builder import link_groups
+
+        records = self.state.pop("link_groups", None)
+        if records:
+            link_groups.settle(self.dir / "upper", records)
+            self.save()
 
     def _missing_stubs(self, stubs: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
         root = str(self.mountpoint)
@@ -269,6 +287,9 @@ class WorkingContainer:
         """True when nothing changed since the last commit (vfs: by comparing the tree with
         its snapshot, since its changes are made in rootfs/, not in upper/)."""
         upper = self.dir / "upper"
+        if self.state.get("link_groups"):
+            self.unmount()
+            self._settle_link_groups()
         if self.vfs and self.state.get("vfs_ready"):
             from pybuild.builder import vfs
 
@@ -282,6 +303,7 @@ class WorkingContainer:
         from pybuild.oci.layer import layer_digests
 
         self.unmount()
+        self._settle_link_groups()
         upper = self.dir / "upper"
         if self.vfs:
             from pybuild.builder import vfs
@@ -316,6 +338,7 @@ class WorkingContainer:
             remove_tree(self.mountpoint)
             self.state["vfs_ready"] = False
         self.state["layers"] = list(layers)
+        self.state.pop("link_groups", None)
         self.save()
 
     def remove(self) -> None:
