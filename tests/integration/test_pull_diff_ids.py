@@ -38,25 +38,30 @@ def _break_diff_id(layout: Path, index: int) -> str:
     return wrong
 
 
-def _size_of(root: Path, name: str) -> int:
+def _size_of(root: Path, image_id: str) -> int:
     for img in images(root):
-        if any(str(n).endswith(name) for n in img["names"]):  # type: ignore[attr-defined]
+        if img["id"] == image_id:
             return int(img["size"])  # type: ignore[call-overload]
-    raise AssertionError(f"{name} not listed in {images(root)}")
+    raise AssertionError(f"{image_id} not listed in {images(root)}")
+
+
+def _pull(root: Path, spec: str) -> str:
+    """Pull ``spec``; its image ID (names differ by transport, the ID does not)."""
+    return pyb(root, "pull", "-q", spec).stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A store with busybox and the same image pushed to an OCI layout (gzip layers)."""
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """A store with busybox, the same image pushed to an OCI layout (gzip layers), its ID."""
     work = tmp_path_factory.mktemp("pull-diffids")
-    root, _ = build_busybox(work)
+    root, image_id = build_busybox(work)
     layout = work / "layout"
     pyb(root, "push", "busybox", f"oci:{layout}:busybox")
-    return root, layout
+    return root, layout, image_id
 
 
-def test_wrong_diff_id_is_refused_with_nothing_stored(built: tuple[Path, Path], tmp_path: Path) -> None:
-    _, layout = built
+def test_wrong_diff_id_is_refused_with_nothing_stored(built: tuple[Path, Path, str], tmp_path: Path) -> None:
+    _, layout, _ = built
     bad = tmp_path / "bad"
     import shutil
 
@@ -76,14 +81,14 @@ def test_wrong_diff_id_is_refused_with_nothing_stored(built: tuple[Path, Path], 
     assert not any((fresh / "layers").iterdir()) if (fresh / "layers").is_dir() else True
 
 
-def test_pulled_size_is_the_built_size_before_and_after_first_use(built: tuple[Path, Path],
+def test_pulled_size_is_the_built_size_before_and_after_first_use(built: tuple[Path, Path, str],
                                                                  tmp_path: Path) -> None:
-    root, layout = built
+    root, layout, image_id = built
     fresh = tmp_path / "fresh"
-    pyb(fresh, "pull", f"oci:{layout}:busybox")
-    built_size = _size_of(root, "busybox:latest")
+    assert _pull(fresh, f"oci:{layout}:busybox") == image_id
+    built_size = _size_of(root, image_id)
     assert built_size > 1_000_000  # a static busybox
-    assert _size_of(fresh, "busybox:latest") == built_size
-    cid = pyb(fresh, "from", "busybox").stdout.strip().splitlines()[-1]
+    assert _size_of(fresh, image_id) == built_size
+    cid = pyb(fresh, "from", image_id).stdout.strip().splitlines()[-1]
     pyb(fresh, "run", cid, "--", "true")  # unpacks every layer
-    assert _size_of(fresh, "busybox:latest") == built_size
+    assert _size_of(fresh, image_id) == built_size

@@ -38,8 +38,8 @@ def pulled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     layout = work / "base"
     pyb(root, "push", "busybox", f"oci:{layout}:busybox")
     store = work / "pulled"
-    pyb(store, "pull", f"oci:{layout}:busybox")
-    pyb(store, "tag", "localhost/busybox:latest", "busybox")
+    image_id = pyb(store, "pull", "-q", f"oci:{layout}:busybox").stdout.strip().splitlines()[-1]
+    pyb(store, "tag", image_id, "busybox")
     return store
 
 
@@ -87,24 +87,29 @@ def test_failed_push_leaves_the_destination_as_it_was(tmp_path: Path) -> None:
     src = tmp_path / "src"
     pyb(root, "push", "busybox", f"oci:{src}:busybox")
     store = tmp_path / "store"
-    pyb(store, "pull", f"oci:{src}:busybox")
+    image_id = pyb(store, "pull", "-q", f"oci:{src}:busybox").stdout.strip().splitlines()[-1]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "f").write_text("other\n")
+    (other / "Containerfile").write_text("FROM scratch\nCOPY f /f\n")
+    pyb(root, "bud", "-q", "-t", "other", str(other))
     existing = tmp_path / "existing"
-    pyb(root, "push", "busybox", f"oci:{existing}:old")  # a layout that already holds an image
+    pyb(root, "push", "other", f"oci:{existing}:old")  # a layout that already holds an image
     dir_dest = tmp_path / "dirdest"
-    pyb(root, "push", "busybox", f"dir:{dir_dest}")
+    pyb(root, "push", "other", f"dir:{dir_dest}")
     before = {"existing": _tree(existing), "dir": _tree(dir_dest)}
     _corrupt_store_layer(store)
     new = tmp_path / "new" / "layout"
-    for dest in (f"oci:{new}:x", f"oci:{existing}:x", f"dir:{dir_dest}",
-                 f"oci:{existing}:x"):  # the zstd push too, which recompresses
-        args = ["push", "localhost/busybox:latest", dest]
-        if dest.endswith(":x") and dest == f"oci:{existing}:x":
-            args = ["push", "--compression-format", "zstd", "localhost/busybox:latest", dest]
-        proc = pyb(store, *args, check=False)
+    def unchanged() -> None:
+        assert not (tmp_path / "new").exists()
+        assert _tree(existing) == before["existing"]
+        assert _tree(dir_dest) == before["dir"]
+
+    for flags, dest in (([], f"oci:{new}:x"), ([], f"oci:{existing}:x"), ([], f"dir:{dir_dest}"),
+                        (["--compression-format", "zstd"], f"oci:{existing}:x")):  # this one recompresses
+        proc = pyb(store, "push", *flags, image_id, dest, check=False)
         assert proc.returncode != 0, proc.stdout
+        unchanged()
         assert "Traceback" not in proc.stderr and proc.stderr.strip().splitlines()[-1].startswith("Error"), \
             proc.stderr
-    assert not (tmp_path / "new").exists()
-    assert _tree(existing) == before["existing"]
-    assert _tree(dir_dest) == before["dir"]
     subprocess.run(["skopeo", "inspect", f"oci:{existing}:old"], check=True, capture_output=True, timeout=120)

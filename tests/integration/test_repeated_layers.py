@@ -64,10 +64,10 @@ def test_pulled_image_with_repeated_layers_runs(tmp_path: Path) -> None:
     layout = tmp_path / "layout"
     pyb(root, "push", "readded", f"oci:{layout}:readded")
     fresh = tmp_path / "fresh"
-    pyb(fresh, "pull", f"oci:{layout}:readded")
-    layers = _layers(fresh, "readded")
+    image_id = pyb(fresh, "pull", "-q", f"oci:{layout}:readded").stdout.strip().splitlines()[-1]
+    layers = _layers(fresh, image_id)
     assert len(set(layers)) < len(layers), layers
-    cid = pyb(fresh, "from", "readded").stdout.strip().splitlines()[-1]
+    cid = pyb(fresh, "from", image_id).stdout.strip().splitlines()[-1]
     assert pyb(fresh, "run", cid, "--", "cat", "/d/f", "/between").stdout == "data\nbetween\n"
 
 
