@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pybuild import __version__
 from pybuild.builder.store import Store
 
 
@@ -23,7 +24,7 @@ def inspect_image(store: Store, ref: str) -> dict[str, Any]:
     oci = json.loads(config.to_json(docker=False))
     docker = json.loads(config.to_json(docker=True))
     return {
-        "Type": "pybuild 0.0.1",
+        "Type": f"pybuild {__version__}",
         "FromImage": img.names[0] if img.names else "",
         "FromImageID": img.id,
         "FromImageDigest": img.manifest["digest"] if img.manifest else "",
@@ -46,7 +47,7 @@ def inspect_container(store: Store, ref: str) -> dict[str, Any]:
     wc = WorkingContainer.load(store, ref)
     config = wc.config
     return {
-        "Type": "pybuild 0.0.1",
+        "Type": f"pybuild {__version__}",
         "FromImage": wc.state.get("image_name", ""),
         "FromImageID": wc.state.get("image_id", ""),
         "Container": wc.name,
