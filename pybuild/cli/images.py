@@ -47,52 +47,15 @@ def registry_flags(f: Any) -> Any:
 def pull_cmd(opts: GlobalOptions, quiet: bool, progress: str, platform: str | None, all_tags: bool, tls_verify: bool | None,
              creds: str | None, authfile: str | None, cert_dir: str | None, source: str) -> None:
     """Copy an image into the local store (docker://, oci:, oci-archive:, docker-archive:, dir:)."""
-    from pybuild.builder.store_transport import pull_into_store
-    from pybuild.oci.transport import is_transport_spec
+    from pybuild.builder.store_transport import pull_into_store, pull_spec
 
-    store = opts.open_store()
-    names: list[str] = []
-    spec = source
-    if not is_transport_spec(source):
-        from pybuild.oci.reference import Reference
-
-        ref = Reference.parse(source)
-        spec = f"docker://{ref}"
-        names = [str(ref)]
-    else:
-        names = _name_from_spec(source)
-    renderer = renderer_for(progress, quiet)
-    image = pull_into_store(store, spec, names=names, platform=platform, on_event=renderer,
+    image = pull_into_store(opts.open_store(), pull_spec(source), platform=platform,
+                            on_event=renderer_for(progress, quiet),
                             **_registry_options(tls_verify, creds, authfile, cert_dir))
     if progress == "json" and not quiet:
         click.echo(json.dumps({"kind": "image", "message": image.id, "id": image.id, "names": image.names}))
     else:
         click.echo(image.id)
-
-
-def _name_from_spec(spec: str) -> list[str]:
-    """The name a pulled image gets: the reference in ``docker://REF``, the REF of ``oci:DIR:REF``."""
-    from pybuild.builder.store import normalize_name
-    from pybuild.errors import InvalidReference
-    from pybuild.oci.transport import split_spec
-
-    name, rest = split_spec(spec)
-    ref = ""
-    if name == "docker":
-        from pybuild.oci.reference import Reference
-
-        return [str(Reference.parse(rest))]
-    if name in ("oci", "oci-archive"):
-        _, sep, ref = rest.partition(":")
-    elif name == "docker-archive":
-        parts = rest.split(":", 1)
-        ref = parts[1] if len(parts) > 1 else ""
-    if not ref:
-        return []
-    try:
-        return [normalize_name(ref)]
-    except InvalidReference:
-        return []
 
 
 @click.command("push")

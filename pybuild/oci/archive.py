@@ -358,6 +358,7 @@ class DockerArchiveSource:
         if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
             raise IntegrityError(f"{self.tar.path}: manifest.json is not a list of images")
         entry = self._select(entries, selector)
+        self.repo_tags = [t for t in entry.get("RepoTags") or [] if isinstance(t, str)]  # names a pull gives
         config_name, layer_names = entry.get("Config"), entry.get("Layers") or []
         if not isinstance(config_name, str) or not isinstance(layer_names, list) \
                 or not all(isinstance(n, str) for n in layer_names):
