@@ -1,0 +1,101 @@
+"""What a buildah user sees of a build's and an image's output: `bud -o -` on stdout, step
+durations (plain and JSON), `inspect -f` with buildah's Go-template fields, the version in
+one place, and the names `pull` gives (checked against what buildah 1.28 does)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+import pybuild
+from tests.cli_helpers import PYBUILD, build_busybox, images, pyb
+
+pytestmark = [pytest.mark.root, pytest.mark.integration]
+
+CONTAINERFILE = """\
+FROM busybox
+ENV A=1 B=2
+LABEL k=v x=y
+EXPOSE 80 443/udp
+RUN echo hello > /hi && echo ran-the-step
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["echo hi"]
+"""
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A store holding busybox (built from busybox-static) and that image's ID."""
+    return build_busybox(tmp_path_factory.mktemp("output-cli"))
+
+
+@pytest.fixture(scope="module")
+def app(base: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The store with ``app`` built from CONTAINERFILE; (store root, context)."""
+    root, _ = base
+    ctx = tmp_path_factory.mktemp("app-ctx")
+    (ctx / "Containerfile").write_text(CONTAINERFILE)
+    pyb(root, "bud", "-t", "app", str(ctx))
+    return root, ctx
+
+
+def test_bud_output_dash_writes_only_the_tar_to_stdout(app: tuple[Path, Path]) -> None:
+    root, ctx = app
+    for spec in ("-", "type=tar,dest=-"):
+        proc = subprocess.run([*PYBUILD, "--root", str(root), "bud", "--no-cache", "-o", spec, str(ctx)],
+                              capture_output=True, timeout=300, env={**os.environ, "CI": "1"})
+        stderr = proc.stderr.decode()
+        assert proc.returncode == 0, stderr
+        # stdout is exactly one tar holding the built files; progress went to stderr
+        with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
+            hi = tar.extractfile("hi")
+            assert hi is not None and hi.read() == b"hello\n"
+            assert "bin/busybox" in tar.getnames()
+        assert "STEP 5/7: RUN echo hello" in stderr and "ran-the-step" in stderr
+
+
+def test_version_is_one_value_in_version_and_inspect(app: tuple[Path, Path]) -> None:
+    root, _ = app
+    out = pyb(root, "--version").stdout
+    assert out.strip() == f"pybuild, version {pybuild.__version__}"
+    assert pyb(root, "inspect", "-f", "{{.Type}}", "app").stdout.strip() == f"pybuild {pybuild.__version__}"
+    assert json.loads(pyb(root, "inspect", "app").stdout)["Type"] == f"pybuild {pybuild.__version__}"
+
+
+def test_pull_names_images_as_buildah_does(base: tuple[Path, str], tmp_path: Path) -> None:
+    root, image_id = base
+    layout = tmp_path / "some" / "path" / "debian"
+    pyb(root, "push", "busybox", f"oci:{layout}:bookworm")
+    pyb(root, "push", "busybox", f"oci-archive:{tmp_path}/bb.tar:myname:v2")
+    pyb(root, "push", "busybox", f"docker-archive:{tmp_path}/d.tar:foo/bar:v3")
+    other = tmp_path / "other"
+    # buildah names an oci: pull after the layout's path, not after the tag that picked it
+    pyb(other, "pull", f"oci:{layout}:bookworm")
+    pyb(other, "pull", f"oci-archive:{tmp_path}/bb.tar")
+    pyb(other, "pull", f"docker-archive:{tmp_path}/d.tar")
+    names = {n for i in images(other) for n in i["names"]}  # type: ignore[attr-defined]
+    assert names == {f"localhost{layout}:latest", "localhost/myname:v2", "docker.io/foo/bar:v3"}
+    # the library names it the same way
+    lib = tmp_path / "lib"
+    img = pybuild.pull(f"oci:{layout}:bookworm", store=lib)
+    assert img.id == image_id and img.names == [f"localhost{layout}:latest"]
+
+
+def test_steps_report_their_duration_plain_and_json(app: tuple[Path, Path]) -> None:
+    root, ctx = app
+    plain = pyb(root, "bud", "--no-cache", "--progress", "plain", "-t", "app2", str(ctx)).stdout
+    # each executed step ends with its time, as BuildKit's "#5 DONE 0.3s"
+    assert len(re.findall(r"^--> DONE \d+\.\ds$", plain, re.M)) == 7, plain
+    events = [json.loads(line) for line in
+              pyb(root, "bud", "--progress", "json", "-t", "app2", str(ctx)).stdout.splitlines()]
+    done = [e for e in events if e["kind"] == "step-done"]
+    assert [e["step"] for e in done] == list(range(1, 8))
+    assert all(isinstance(e["duration"], float) and e["duration"] >= 0 for e in done)
+    assert [e["cached"] for e in done] == [False] + [True] * 6  # FROM is never "cached"
