@@ -176,6 +176,11 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                            jobs=jobs, run=run,
                            output=out, on_event=renderer,
                            registry=_registry_options(tls_verify, creds, authfile, cert_dir))
-    image = build(opts.open_store(), options)
+    try:
+        image = build(opts.open_store(), options)
+    except BaseException:
+        renderer.close(failed=True)
+        raise
+    renderer.close()
     if quiet or progress != "json":
         click.echo(image.id, err=to_stdout)

@@ -16,6 +16,7 @@ import pytest
 
 import pybuild
 from tests.cli_helpers import PYBUILD, build_busybox, images, pyb
+from tests.tty_helpers import run_on_tty
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -99,3 +100,43 @@ def test_steps_report_their_duration_plain_and_json(app: tuple[Path, Path]) -> N
     assert [e["step"] for e in done] == list(range(1, 8))
     assert all(isinstance(e["duration"], float) and e["duration"] >= 0 for e in done)
     assert [e["cached"] for e in done] == [False] + [True] * 6  # FROM is never "cached"
+
+
+def test_tty_progress_is_a_live_view_per_step(base: tuple[Path, str], tmp_path: Path) -> None:
+    root, _ = base
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text("FROM busybox\nENV A=1\n"
+                                       "RUN echo first-line && sleep 1.5 && echo second-line && sleep 1\n"
+                                       "RUN echo \"$A\" > /a\n")
+    argv = [*PYBUILD, "--root", str(root), "bud", "-t", "live", str(ctx)]
+    run = run_on_tty(argv, columns=100, lines=30)
+    assert run.status == 0, "\n".join(run.final)
+    assert run.stdout.decode().split() == [run.stdout.decode().strip()]  # stdout: the image ID alone
+    step3 = " => STEP 3/4: RUN echo first-line"
+    # while step 3 ran: its line with a timer that moves, its last output lines under it
+    live = [s for s in run.screens if any(line.startswith(step3) for line in s) and "FINISHED" not in s[0]]
+    with_output = [s for s in live if " => => # first-line" in s]
+    assert with_output, "\n".join(live[-1] if live else run.final)
+    timers = {line.split()[-1] for s in live for line in s if line.startswith(step3)}
+    assert len(timers) >= 3 and all(re.fullmatch(r"\d+\.\ds", t) for t in timers), timers
+    # done: one line per step, each with its time, and no step output left on the screen
+    final = [line for line in run.final if line]
+    assert re.fullmatch(r"\[\+\] Building \d+\.\ds \(4/4\) FINISHED", final[0]), final
+    assert [line.split(":")[0] for line in final[1:5]] == [f" => STEP {n}/4" for n in range(1, 5)], final
+    assert all(re.search(r" \d+\.\ds$", line) for line in final[1:5]), final
+    assert not any("# first-line" in line for line in final), final
+    assert "Successfully tagged localhost/live:latest" in final[-1], final
+    # a rebuild marks the cache hits
+    again = [line for line in run_on_tty(argv, columns=100, lines=30).final if line]
+    assert [line.split(":")[0] for line in again[2:5]] == [f" => CACHED STEP {n}/4" for n in range(2, 5)], again
+    # a failing step keeps its output on the final screen
+    (ctx / "Containerfile").write_text("FROM busybox\nRUN echo out1 && echo out2 >&2 && exit 3\n")
+    failed = run_on_tty(argv, columns=100, lines=30)
+    assert failed.status == 3
+    lines = [line for line in failed.final if line]
+    assert lines[0].endswith("ERROR") and lines[2].startswith(" => ERROR STEP 2/2: RUN echo out1"), lines
+    assert lines[3:5] == [" => => # out1", " => => # out2"], lines
+    # not a terminal: the plain lines, as before
+    plain = pyb(root, "bud", "--no-cache", str(ctx), check=False).stdout
+    assert "STEP 2/2: RUN echo out1" in plain and "out1" in plain and "\x1b" not in plain
