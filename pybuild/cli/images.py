@@ -226,12 +226,12 @@ def rmi_cmd(opts: GlobalOptions, force: bool, all_: bool, prune: bool, images: t
 
 @click.command("inspect")
 @click.option("-t", "--type", "type_", type=click.Choice(["image", "container"]), default=None)
-@click.option("-f", "--format", "format_", default=None, help="A Go-template-like path, e.g. {{.OCIv1.Config.Env}}.")
+@click.option("-f", "--format", "format_", default=None, help="A Go template over buildah's fields, e.g. {{.OCIv1.Config.Env}}.")
 @click.argument("name")
 @pass_globals
 def inspect_cmd(opts: GlobalOptions, type_: str | None, format_: str | None, name: str) -> None:
     """Print an image's (or working container's) configuration and manifest as JSON."""
-    from pybuild.builder.inspect import inspect_container, inspect_image
+    from pybuild.builder.inspect import format_info, inspect_container, inspect_image
     from pybuild.errors import ContainerNotFound, ImageNotFound
 
     store = opts.open_store()
@@ -249,36 +249,6 @@ def inspect_cmd(opts: GlobalOptions, type_: str | None, format_: str | None, nam
             except ImageNotFound:
                 raise ImageNotFound(f"no image or container named {name}") from None
     if format_:
-        click.echo(_template(format_, data))
+        click.echo(format_info(data, format_))
     else:
         click.echo(json.dumps(data, indent=4))
-
-
-def _template(fmt: str, data: Any) -> str:
-    """The {{.A.B}} subset of Go templates that scripts use with buildah inspect --format."""
-    import re
-
-    from pybuild.errors import UserError
-
-    def value(match: re.Match[str]) -> str:
-        expr = match.group(1).strip()
-        if expr.startswith("json "):
-            expr = expr[5:].strip()
-            as_json = True
-        else:
-            as_json = False
-        cur: Any = data
-        for part in [p for p in expr.split(".") if p]:
-            if isinstance(cur, dict) and part in cur:
-                cur = cur[part]
-            else:
-                raise UserError(f"--format: no field {part!r} in {expr!r}")
-        if as_json:
-            return json.dumps(cur)
-        if isinstance(cur, list):
-            return "[" + " ".join(str(x) for x in cur) + "]"
-        if isinstance(cur, dict):
-            return "map[" + " ".join(f"{k}:{v}" for k, v in cur.items()) + "]"
-        return "" if cur is None else str(cur)
-
-    return re.sub(r"\{\{(.*?)\}\}", value, fmt)

@@ -16,6 +16,7 @@ import pytest
 
 import pybuild
 from tests.cli_helpers import PYBUILD, build_busybox, images, pyb
+from tests.conftest import need_tool
 from tests.tty_helpers import run_on_tty
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
@@ -140,3 +141,84 @@ def test_tty_progress_is_a_live_view_per_step(base: tuple[Path, str], tmp_path: 
     # not a terminal: the plain lines, as before
     plain = pyb(root, "bud", "--no-cache", str(ctx), check=False).stdout
     assert "STEP 2/2: RUN echo out1" in plain and "out1" in plain and "\x1b" not in plain
+
+
+def test_inspect_format_takes_buildahs_go_template_fields(app: tuple[Path, Path]) -> None:
+    root, _ = app
+
+    def fmt(template: str) -> str:
+        return pyb(root, "inspect", "-f", template, "app").stdout.rstrip("\n")
+
+    env = "[PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin A=1 B=2]"
+    assert fmt("{{.OCIv1.Config.Env}}") == env
+    assert fmt("{{.Docker.Config.Cmd}}") == "[echo hi]"
+    assert fmt("{{.FromImage}}") == "localhost/app:latest"
+    assert fmt("{{.OCIv1.Config.Labels}}") == "map[k:v x:y]"
+    assert fmt("{{.OCIv1.Config.ExposedPorts}}") == "map[443/udp:{} 80/tcp:{}]"
+    assert fmt('{{index .OCIv1.Config.Labels "k"}}|{{range .OCIv1.Config.Entrypoint}}<{{.}}>{{end}}') == \
+        "v|</bin/sh><-c>"
+    assert fmt("{{json .OCIv1.Config.Cmd}}") == '["echo hi"]'
+    # the example of `inspect --help` works
+    help_text = " ".join(pyb(root, "inspect", "--help").stdout.split())
+    example = re.search(r"\{\{[^}]*\}\}", help_text)
+    assert example and fmt(example.group()) == env
+    # an unknown field: Go's one line, a non-zero exit, no traceback
+    bad = pyb(root, "inspect", "-f", "{{.OCIv1.Config.Nope}}", "app", check=False)
+    assert bad.returncode != 0 and bad.stdout == ""
+    assert bad.stderr.strip() == ('Error: template: format:1:8: executing "format" at <.OCIv1.Config.Nope>: '
+                                  "can't evaluate field Nope in type v1.ImageConfig")
+
+
+def test_inspect_of_a_built_image_shows_its_manifest(app: tuple[Path, Path], tmp_path: Path) -> None:
+    root, _ = app
+    built = json.loads(pyb(root, "inspect", "app").stdout)
+    assert built["ManifestType"] == "application/vnd.oci.image.manifest.v1+json"
+    manifest = json.loads(built["Manifest"])
+    assert manifest["config"]["digest"] == f"sha256:{built['FromImageID']}"
+    assert [layer["digest"] for layer in manifest["layers"]] == built["Layers"]  # uncompressed, as stored
+    assert all(layer["mediaType"] == "application/vnd.oci.image.layer.v1.tar" for layer in manifest["layers"])
+    assert built["FromImageDigest"].startswith("sha256:")
+    # as for a pulled image: both fields filled
+    pyb(root, "push", "app", f"oci:{tmp_path}/layout:app")
+    other = tmp_path / "other"
+    pyb(other, "pull", f"oci:{tmp_path}/layout:app")
+    pulled = json.loads(pyb(other, "inspect", built["FromImageID"]).stdout)
+    assert pulled["ManifestType"] == built["ManifestType"] and json.loads(pulled["Manifest"])["layers"]
+
+
+def test_inspect_format_prints_what_buildah_prints(base: tuple[Path, str], tmp_path: Path) -> None:
+    """The same Containerfile built by buildah and by pybuild: each template prints the same."""
+    need_tool("buildah")
+    root, _ = base
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(
+        "FROM busybox\nENV A=1 B=2\nEXPOSE 80 443/udp\nUSER app\nWORKDIR /tmp\nSTOPSIGNAL SIGTERM\n"
+        "HEALTHCHECK --interval=30s --timeout=1m30s --retries=2 CMD true\nVOLUME /data\n"
+        'ENTRYPOINT ["/bin/sh", "-c"]\nCMD ["echo hi"]\n')
+    pyb(root, "push", "busybox", f"oci:{tmp_path}/bb:busybox")
+    buildah = ["buildah", "--root", str(tmp_path / "b-root"), "--runroot", str(tmp_path / "b-run"),
+               "--storage-driver", "vfs"]
+
+    def run(*args: str) -> str:
+        proc = subprocess.run([*buildah, *args], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    try:
+        image = run("pull", "-q", f"oci:{tmp_path}/bb:busybox").strip()
+        run("tag", image, "busybox")
+        run("bud", "-q", "--isolation", "chroot", "--format", "docker", "-t", "same", str(ctx))
+        pyb(root, "bud", "-q", "--format", "docker", "-t", "same", str(ctx))
+        for template in ("{{.OCIv1.Config.Env}}", "{{.Docker.Config.Cmd}}", "{{.OCIv1.Config.Entrypoint}}",
+                         "{{.OCIv1.Config.ExposedPorts}}", "{{.OCIv1.Config.Volumes}}", "{{.OCIv1.Config.User}}",
+                         "{{.OCIv1.Config.WorkingDir}}", "{{.OCIv1.Config.StopSignal}}",
+                         "{{.Docker.Config.Healthcheck}}", "{{.Docker.Config.Healthcheck.Timeout}}",
+                         "{{.OCIv1.RootFS.Type}} {{len .OCIv1.RootFS.DiffIDs}}", "{{.OCIv1.Architecture}}",
+                         "{{range $k, $v := .OCIv1.Config.ExposedPorts}}{{$k}};{{end}}",
+                         "{{.FromImage}}", "{{.Docker.Config.OnBuild}} {{.Docker.Config.StopTimeout}}"):
+            theirs = run("inspect", "-f", template, "same")
+            ours = pyb(root, "inspect", "-f", template, "same").stdout.rstrip("\n")
+            assert ours == theirs, template
+    finally:
+        subprocess.run([*buildah, "rmi", "-a", "-f"], capture_output=True, timeout=120)
