@@ -40,6 +40,7 @@ class Renderer:
             mode = "tty" if self.err.isatty() and not os.environ.get("CI") else "plain"
         self.mode = mode
         self.live: LiveView | None = None
+        self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
         if self.mode == "json":
@@ -51,18 +52,21 @@ class Renderer:
                 self.err.write(f"WARN: {event.message}\n")
             return
         if self.mode == "tty":
-            if self.live is None and event.kind == "step" and "step" in event.data:
-                self.live = LiveView(self.err)  # a build: from here on the live view draws
-            if self.live is not None:
-                self.live.add(event)
+            with self._lock:  # stages run on threads of their own: one view for all
+                if self.live is None and event.kind == "step" and "step" in event.data:
+                    self.live = LiveView(self.err)  # a build: from here on the live view draws
+                live = self.live
+            if live is not None:
+                live.add(event)
                 return
         self._plain(event)
 
     def close(self, *, failed: bool = False) -> None:
         """The work ended: a live view draws its last frame (a failed step keeps its output)."""
-        if self.live is not None:
-            self.live.close(failed=failed)
-            self.live = None
+        with self._lock:
+            live, self.live = self.live, None
+        if live is not None:
+            live.close(failed=failed)
 
     def _plain(self, event: Event) -> None:
         kind = event.kind

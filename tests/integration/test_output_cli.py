@@ -141,6 +141,19 @@ def test_tty_progress_is_a_live_view_per_step(base: tuple[Path, str], tmp_path: 
     # not a terminal: the plain lines, as before
     plain = pyb(root, "bud", "--no-cache", str(ctx), check=False).stdout
     assert "STEP 2/2: RUN echo out1" in plain and "out1" in plain and "\x1b" not in plain
+    # stages running side by side share one view
+    (ctx / "Containerfile").write_text("FROM busybox AS a\nRUN echo a-out && sleep 1\nFROM busybox AS b\n"
+                                       "RUN echo b-out && sleep 1\nFROM busybox\nCOPY --from=a /etc/passwd /pa\n"
+                                       "COPY --from=b /etc/passwd /pb\n")
+    stages = run_on_tty([*argv[:-1], "--no-cache", str(ctx)], columns=100, lines=30)
+    assert stages.status == 0
+    both = [s for s in stages.screens if " => => # a-out" in s and " => => # b-out" in s]
+    assert both, "\n".join(stages.final)
+    final = [line for line in stages.final if line]
+    assert sum(line.startswith("[+] Building") for line in final) == 1 and "(7/7) FINISHED" in final[0], final
+    assert sorted(line.split(":")[0] for line in final[1:8]) == sorted(
+        [" => [1/3] STEP 1/2", " => [1/3] STEP 2/2", " => [2/3] STEP 1/2", " => [2/3] STEP 2/2",
+         " => [3/3] STEP 1/3", " => [3/3] STEP 2/3", " => [3/3] STEP 3/3"]), final
 
 
 def test_inspect_format_takes_buildahs_go_template_fields(app: tuple[Path, Path]) -> None:
