@@ -10,7 +10,9 @@ type prints as Go prints an ``interface{}`` holding decoded JSON.
 Supported: text, ``{{pipeline}}``, fields and chains (``.A.B``, ``$x.A``, ``(index .L 0).A``),
 ``|`` pipes, ``{{- -}}`` trimming, comments, ``if``/``else if``/``else``, ``range`` (with
 ``$i, $v :=``), ``with``, ``end``; functions ``index``, ``len``, ``json``, ``join``, ``lower``,
-``upper``, ``print``, ``printf``, ``println``, ``eq``, ``ne``, ``not``, ``and``, ``or``. Errors
+``upper``, ``print``, ``printf``, ``println``, ``eq``, ``ne``, ``lt``, ``le``, ``gt``, ``ge``,
+``not``, ``and``, ``or``. Not supported: method calls (``.Created.Year``), ``slice``, ``call``,
+``break``/``continue``; a nested non-nil pointer prints as ``&{...}`` where Go prints an address. Errors
 read as Go's (``template: format:1:8: executing "format" at <.A.Nope>: can't evaluate field
 Nope in type T``) and raise :class:`TemplateError`. Pure: no I/O.
 """
@@ -288,8 +290,8 @@ class Block:
     orelse: list[Block] = field(default_factory=list)
 
 
-FUNCTIONS = {"index", "len", "json", "join", "lower", "upper", "print", "printf", "println", "eq", "ne", "not",
-             "and", "or"}
+FUNCTIONS = {"index", "len", "json", "join", "lower", "upper", "print", "printf", "println", "eq", "ne", "lt", "le",
+             "gt", "ge", "not", "and", "or"}
 
 
 class _Parser:
@@ -739,6 +741,16 @@ def _eq(args: list[Value]) -> Value:
     return Value(any(args[0].data == a.data for a in args[1:]), BOOL)
 
 
+def _compare(test: Callable[[Any, Any], bool]) -> Callable[[list[Value]], Value]:
+    def call(args: list[Value]) -> Value:
+        _nargs(args, 2)
+        a, b = args[0].data, args[1].data
+        if type(a) is not type(b) or not isinstance(a, int | float | str):
+            raise _CallError("incompatible types for comparison")
+        return Value(test(a, b), BOOL)
+    return call
+
+
 def _and(args: list[Value]) -> Value:
     _nargs(args, 1, at_least=True)
     for a in args:
@@ -774,6 +786,10 @@ _FUNCS: dict[str, Callable[[list[Value]], Value]] = {
     "printf": _printf,
     "eq": _eq,
     "ne": lambda args: Value(not _eq(args).data, BOOL),
+    "lt": _compare(lambda a, b: a < b),
+    "le": _compare(lambda a, b: a <= b),
+    "gt": _compare(lambda a, b: a > b),
+    "ge": _compare(lambda a, b: a >= b),
     "not": _one(lambda v: Value(not _truth(v), BOOL)),
     "and": _and,
     "or": _or,

@@ -88,6 +88,7 @@ def fmt(template: str) -> str:
     ("{{json .OCIv1.Config.Entrypoint}}", '["/bin/sh","-c"]'),
     ('{{join .OCIv1.Config.Env ","}}', "PATH=/usr/bin:/bin,A=1,B=2"),
     ('{{if eq .OCIv1.OS "linux"}}yes{{end}}', "yes"),
+    ("{{if gt (len .OCIv1.Config.Env) 2}}many{{end}} {{lt 1 2}} {{ge 2 3}}", "many true false"),
     ("{{(index .History 1).Comment}}", "FROM localhost/busybox:latest"),
     ("{{$.Type}} {{.Container}}|", "pybuild 0.1.0 |"),
 ])
