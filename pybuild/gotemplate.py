@@ -524,7 +524,8 @@ class _Exec:
     def error(self, node: Node | Pipeline, msg: str) -> TemplateError:
         line = self.src.count("\n", 0, node.pos) + 1
         col = node.pos - (self.src.rfind("\n", 0, node.pos) + 1)
-        return TemplateError(f'template: {self.name}:{line}:{col}: executing "{self.name}" at <{node.text}>: {msg}')
+        context = node.text.replace("\n", "\\n")  # a raw string may hold one; the error stays one line
+        return TemplateError(f'template: {self.name}:{line}:{col}: executing "{self.name}" at <{context}>: {msg}')
 
     def run(self, blocks: list[Block], dot: Value, scope: list[dict[str, Value]]) -> None:
         for b in blocks:

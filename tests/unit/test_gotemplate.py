@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pybuild.builder.inspect_types import BUILDER_INFO
 from pybuild.gotemplate import TemplateError, go_duration, go_time, render
@@ -130,3 +132,19 @@ def test_go_time_and_duration_strings() -> None:
     assert go_time(None) == "0001-01-01 00:00:00 +0000 UTC"
     assert [go_duration(n) for n in (0, 1_500_000, 30_000_000_000, 90_000_000_000, 3_723_000_000_000)] == \
         ["0s", "1.5ms", "30s", "1m30s", "1h2m3s"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(['{{', '}}', '{{-', ' -}}', '.', 'OCIv1', 'Config', 'Env', 'Labels', '$',
+                                         '$x', ':=', ',', '|', '(', ')', '"k"', '`r`', '0', '1', 'index', 'len',
+                                         'json', 'range', 'if', 'else', 'with', 'end', 'printf', '"%s"', 'eq',
+                                         ' ', '\n', 'a', '/*', '*/', 'nil', 'true', 'Nope', 'Docker', 'Cmd',
+                                         'Healthcheck', 'History', '-', '\\', '"']), max_size=25))
+def test_any_template_renders_or_fails_with_one_line(pieces: list[str]) -> None:
+    template = "".join(pieces)
+    try:
+        out = fmt(template)
+    except TemplateError as e:
+        assert "\n" not in str(e) and str(e).startswith("template: format:")
+    else:
+        assert isinstance(out, str)
