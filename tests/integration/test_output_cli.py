@@ -142,8 +142,8 @@ def test_tty_progress_is_a_live_view_per_step(base: tuple[Path, str], tmp_path: 
     plain = pyb(root, "bud", "--no-cache", str(ctx), check=False).stdout
     assert "STEP 2/2: RUN echo out1" in plain and "out1" in plain and "\x1b" not in plain
     # stages running side by side share one view
-    (ctx / "Containerfile").write_text("FROM busybox AS a\nRUN echo a-out && sleep 1\nFROM busybox AS b\n"
-                                       "RUN echo b-out && sleep 1\nFROM busybox\nCOPY --from=a /etc/passwd /pa\n"
+    (ctx / "Containerfile").write_text("FROM busybox AS a\nRUN echo a-out && sleep 2\nFROM busybox AS b\n"
+                                       "RUN echo b-out && sleep 2\nFROM busybox\nCOPY --from=a /etc/passwd /pa\n"
                                        "COPY --from=b /etc/passwd /pb\n")
     stages = run_on_tty([*argv[:-1], "--no-cache", str(ctx)], columns=100, lines=30)
     assert stages.status == 0
