@@ -56,8 +56,11 @@ def _manifest(store: Store, img: Image) -> tuple[bytes, str]:
         return raw, img.manifest.get("mediaType") or spec.OCI_MANIFEST
     meta = store.image_meta(img.id)
     docker = meta.get("format") == "docker"
-    layers = [spec.Descriptor(spec.DOCKER_LAYER if docker else spec.OCI_LAYER, Digest(diff_id),
-                              int(store.layer_info(diff_id).get("size", 0))) for diff_id in img.layers]
+    try:
+        layers = [spec.Descriptor(spec.DOCKER_LAYER if docker else spec.OCI_LAYER, Digest(diff_id),
+                                  int(store.layer_info(diff_id).get("size", 0))) for diff_id in img.layers]
+    except PybuildError:  # a layer gone from the store: the rest of inspect still answers
+        return b"", ""
     config = spec.Descriptor(spec.DOCKER_CONFIG if docker else spec.OCI_CONFIG, img.digest, len(img.config_bytes))
     manifest = spec.Manifest(config, layers, media_type=spec.DOCKER_MANIFEST if docker else spec.OCI_MANIFEST,
                              annotations=meta.get("annotations") or None)
