@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pybuild.builder.inspect_types import BUILDER_INFO
-from pybuild.gotemplate import TemplateError, go_duration, go_time, render
+from pybuild.errors import ConfigError
+from pybuild.gotemplate import go_duration, go_time, render
 
 CONFIG = {
     "User": "app",
@@ -116,7 +117,7 @@ def test_prints_as_buildah(template: str, expected: str) -> None:
     ("{{.A", "template: format:1: unclosed action"),
 ])
 def test_errors_read_as_go_templates(template: str, message: str) -> None:
-    with pytest.raises(TemplateError) as e:
+    with pytest.raises(ConfigError) as e:
         fmt(template)
     assert str(e.value) == message
 
@@ -144,7 +145,7 @@ def test_any_template_renders_or_fails_with_one_line(pieces: list[str]) -> None:
     template = "".join(pieces)
     try:
         out = fmt(template)
-    except TemplateError as e:
+    except ConfigError as e:
         assert "\n" not in str(e) and str(e).startswith("template: format:")
     else:
         assert isinstance(out, str)
