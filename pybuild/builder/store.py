@@ -413,8 +413,12 @@ class Store:
         desc = manifest.layers[index]
         staging = self.scratch_dir("unpack")
         (staging / "diff").mkdir()
-        with self.layout.open_blob(desc.digest, desc.size) as blob:
-            got = apply_layer(blob, staging / "diff", whiteouts="overlay")
+        try:
+            with self.layout.open_blob(desc.digest, desc.size) as blob:
+                got = apply_layer(blob, staging / "diff", whiteouts="overlay")
+        except BaseException:  # a bomb, a bad tar, a full disk: no half-unpacked layer stays
+            remove_tree(staging)
+            raise
         if got != diff_id:
             remove_tree(staging)
             raise StoreError(f"layer {desc.digest} of image {image.id[:12]} has diff_id {got}, "

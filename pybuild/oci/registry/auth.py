@@ -116,7 +116,7 @@ class AuthSession:
     """Everything one registry's requests share: credentials, known challenge, tokens."""
 
     def __init__(self, registry: str, credentials: Credentials | None, *, verify: ssl.SSLContext | bool,
-                 insecure: bool, timeout: float = 60.0, transport: httpx.BaseTransport | None = None) -> None:
+                 insecure: bool, timeout: float | httpx.Timeout = 60.0, transport: httpx.BaseTransport | None = None) -> None:
         self.registry = registry  # host[:port] of the registry API, for messages and checks
         self.credentials = credentials
         self.verify = verify
