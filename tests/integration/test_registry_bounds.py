@@ -266,7 +266,10 @@ def test_a_gzip_bomb_pulled_into_the_store_stops_when_first_unpacked(registry: R
     assert pulled.returncode == 0, pulled.stderr  # the compressed blob is small: pulling is fine
     ctr = run(root, "from", f"{registry.host}/bounds/bomb-store:1", env=env)
     assert ctr.returncode == 0, ctr.stderr
-    proc = run(root, "mount", ctr.stdout.strip(), env=env)  # the first use unpacks the layer
+    try:
+        proc = run(root, "mount", ctr.stdout.strip(), env=env)  # the first use unpacks the layer
+    finally:
+        run(root, "rm", "--all", env=env)  # unmounts too, should a regression have mounted it
     line = one_error_line(proc)
     assert "exceeds the limit of 8.0 MiB (max_size of [layers])" in line
     assert leftovers(root) == []
