@@ -274,3 +274,22 @@ def test_a_gzip_bomb_pulled_into_the_store_stops_when_first_unpacked(registry: R
     assert "exceeds the limit of 8.0 MiB (max_size of [layers])" in line
     assert leftovers(root) == []
     assert not list((root / "layers").glob("*/diff")) if (root / "layers").exists() else True
+
+
+# --- buildah's --retry / --retry-delay ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("flags", "gets"), [(["--retry", "0"], 1), (["--retry", "2", "--retry-delay", "10ms"], 3)])
+def test_retry_flags_set_how_often_a_failed_request_is_tried(registry: Registry, proxy: FaultProxy, tmp_path: Path,
+                                                            flags: list[str], gets: int) -> None:
+    image = make_image("retry")
+    push(registry.host, "bounds/retry:1", image)
+    proxy.inject(Fault("GET", "/manifests/1", "status", times=10, status=503))
+    proc = run(tmp_path / "root", "pull", "-q", *flags, f"docker://{proxy.host}/bounds/retry:1", env={})
+    assert "HTTP 503" in one_error_line(proc)
+    assert len([p for m, p, _ in proxy.log if m == "GET" and p.endswith("/manifests/1")]) == gets
+
+
+def test_a_bad_retry_delay_is_one_line(tmp_path: Path) -> None:
+    proc = run(tmp_path / "root", "pull", "--retry-delay", "soon", "docker://127.0.0.1:1/app:1", env={})
+    assert "--retry-delay: 'soon' is not a duration" in one_error_line(proc)
