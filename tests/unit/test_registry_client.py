@@ -444,3 +444,14 @@ def test_a_blob_slower_than_the_blob_timeout_stops() -> None:
         with c.repository("a/b").open_blob(d, len(blob)) as f:
             f.read()
     assert "took longer than 100 ms (blob_timeout;" in str(e.value)
+
+
+def test_a_token_server_that_never_answers_names_the_bound() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.example":
+            raise httpx.ReadTimeout("timed out", request=request)
+        return httpx.Response(401, headers={"www-authenticate": 'Bearer realm="https://auth.example/token"'})
+
+    with client(handler, idle_timeout=4.0) as c, pytest.raises(RegistryError) as e:
+        c.repository("a/b").get_manifest("1")
+    assert str(e.value) == f"{HOST}: token server auth.example sent nothing for 4 s (idle_timeout)"
