@@ -6,7 +6,10 @@ Thread-safe (one ``httpx.Client`` shared; copy runs several blob transfers at on
 the Authorization header when the redirect leaves the registry's origin (CVE-2020-15157).
 Requests are retried with backoff on connection errors, 429 (honouring Retry-After) and
 5xx, a few attempts within a bounded time; a blob download that breaks mid-way resumes
-with ``Range`` from the bytes already delivered.
+with ``Range`` from the bytes already delivered. Time and size are bounded by the
+options (defaults from pybuild.conf, pybuild/oci/limits.py): connect and idle timeouts on
+every request (a timeout is not retried: it already waited as long as allowed), a total
+time per blob, and a largest blob a descriptor may claim.
 
 Errors are one line naming the image and what the registry said
 (``errors[0].code: message``); 401/403 -> :class:`AuthError`, 404 ->
