@@ -271,6 +271,7 @@ def test_a_gzip_bomb_pulled_into_the_store_stops_when_first_unpacked(registry: R
         proc = run(root, "mount", ctr.stdout.strip(), env=env)  # the first use unpacks the layer
         line = one_error_line(proc)
         assert "exceeds the limit of 8.0 MiB (max_size of [layers])" in line
+        assert f"layer {layer_digest(image)} of image" in line
         assert leftovers(root) == []  # before any other command could clean up after it
         assert not list(root.glob("layers/*/diff"))  # no unpacked layer was adopted
     finally:
