@@ -257,6 +257,18 @@ def test_a_gzip_bomb_stops_where_image_copy_recompresses(registry: Registry, tmp
         assert leftovers(layout) == []
 
 
+def test_a_gzip_bomb_stops_where_a_docker_archive_stores_layers_uncompressed(registry: Registry,
+                                                                             tmp_path: Path) -> None:
+    image = make_image("bomb to archive", files=BOMB)
+    push(registry.host, "bounds/bomb-archive:1", image)
+    out = tmp_path / "out"
+    proc = run(tmp_path / "root", "image", "copy", f"docker://{registry.host}/bounds/bomb-archive:1",
+               f"docker-archive:{out / 'bomb.tar'}:bomb:1", env=conf(tmp_path, layers={"max_size": "8MiB"}))
+    line = one_error_line(proc)
+    assert "exceeds the limit of 8.0 MiB (max_size of [layers])" in line and layer_digest(image) in line
+    assert list(out.iterdir()) == []  # neither the archive nor its staging directory
+
+
 @pytest.mark.root
 def test_a_gzip_bomb_pulled_into_the_store_stops_when_first_unpacked(registry: Registry, tmp_path: Path) -> None:
     image = make_image("bomb in store", files=BOMB)
