@@ -45,12 +45,8 @@ def _retry_policy() -> Any:
     from pybuild.oci.limits import parse_duration
     from pybuild.oci.registry.client import RetryPolicy
 
-    policy = RetryPolicy.configured()
-    if retries is not None:
-        policy.attempts = retries + 1
-    if delay is not None:
-        policy.base_delay = policy.max_delay = parse_duration(delay, "--retry-delay")
-    return policy
+    return RetryPolicy.configured().with_retries(
+        retries, parse_duration(delay, "--retry-delay") if delay is not None else None)
 
 
 def registry_flags(f: Any) -> Any:

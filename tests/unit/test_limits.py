@@ -70,6 +70,8 @@ def test_options_default_to_the_file_and_the_environment_wins(tmp_path: Path,
     opts = RegistryOptions()
     assert (opts.idle_timeout, opts.connect_timeout, opts.blob_timeout, opts.max_blob_size) == (5, 2, 600, 1 << 30)
     assert (opts.retry.attempts, opts.retry.base_delay, opts.retry.max_delay) == (2, 0.25, 0.25)
+    many = opts.retry.with_retries(10, 20.0)  # buildah's --retry 10 --retry-delay 20s: all 10 fit the budget
+    assert (many.attempts, many.base_delay) == (11, 20.0) and many.max_total >= 10 * 20.0
     timeout = opts.http_timeout()
     assert (timeout.connect, timeout.read, timeout.write, timeout.pool) == (2, 5, 5, 5)
     monkeypatch.setenv("PYBUILD_REGISTRY_IDLE_TIMEOUT", "1s")

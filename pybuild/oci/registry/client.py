@@ -81,15 +81,23 @@ class RetryPolicy:
 
     @classmethod
     def configured(cls) -> RetryPolicy:
-        """The default, with ``retry``/``retry_delay`` from pybuild.conf or the environment
-        (buildah's meaning: that many retries, a fixed delay between them)."""
+        """The default, with ``retry``/``retry_delay`` from pybuild.conf or the environment."""
         conf = limits_mod.current().registry
-        policy = cls()
-        if conf.retry is not None:
-            policy.attempts = conf.retry + 1
-        if conf.retry_delay is not None:
-            policy.base_delay = policy.max_delay = conf.retry_delay
-        return policy
+        return cls().with_retries(conf.retry, conf.retry_delay)
+
+    def with_retries(self, retries: int | None, delay: float | None) -> RetryPolicy:
+        """buildah's --retry/--retry-delay: that many retries, a fixed delay between them;
+        the time budget grows so that every retry asked for can happen."""
+        from dataclasses import replace
+
+        out = replace(self)
+        if retries is not None:
+            out.attempts = retries + 1
+        if delay is not None:
+            out.base_delay = out.max_delay = delay
+        if retries is not None or delay is not None:
+            out.max_total = self.max_total + out.attempts * out.max_delay
+        return out
 
 
 def _transfer_limits() -> limits_mod.TransferLimits:
