@@ -455,3 +455,25 @@ def test_a_token_server_that_never_answers_names_the_bound() -> None:
     with client(handler, idle_timeout=4.0) as c, pytest.raises(RegistryError) as e:
         c.repository("a/b").get_manifest("1")
     assert str(e.value) == f"{HOST}: token server auth.example sent nothing for 4 s (idle_timeout)"
+
+
+@pytest.mark.parametrize("path", ["/v2/a/b/manifests/1", "/v2/a/b/tags/list"])
+def test_a_document_that_stalls_or_breaks_mid_body_is_one_line(path: str) -> None:
+    def handler(fail: Exception) -> Handler:
+        def h(request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/v2/":
+                return httpx.Response(200)
+            return httpx.Response(200, stream=Pieces([b'{"tags": [', b""], fail={1: fail}),
+                                  headers={"content-type": "application/json"})
+        return h
+
+    def fetch(c: RegistryClient) -> object:
+        repo = c.repository("a/b")
+        return repo.get_manifest("1") if "manifests" in path else repo.list_tags()
+
+    with client(handler(httpx.ReadTimeout("timed out")), idle_timeout=2.0) as c, pytest.raises(RegistryError) as e:
+        fetch(c)
+    assert "sent nothing for 2 s (idle_timeout)" in str(e.value) and "\n" not in str(e.value)
+    with client(handler(httpx.RemoteProtocolError("peer closed"))) as c, pytest.raises(RegistryError) as e:
+        fetch(c)
+    assert "connection broke while reading the" in str(e.value)

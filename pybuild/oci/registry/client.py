@@ -424,13 +424,7 @@ class Repository:
             length = resp.headers.get("content-length")
             if length and length.isdigit() and int(length) > MAX_MANIFEST:
                 raise IntegrityError(f"manifest is larger than {MAX_MANIFEST} bytes", where=what)
-            try:
-                raw = _read_capped(resp, MAX_MANIFEST)
-            except RegistryError:
-                raise IntegrityError(f"manifest is larger than {MAX_MANIFEST} bytes", where=what) from None
-            except httpx.TransportError as e:
-                raise RegistryError(f"connection broke while reading the manifest: {_describe(e)}",
-                                    where=what) from None
+            raw = self._read_body(resp, MAX_MANIFEST, "manifest", what)
         finally:
             resp.close()
         if sep == "@":
@@ -457,6 +451,25 @@ class Repository:
             except IntegrityError:
                 pass
         return raw, media_type, actual
+
+    def _read_body(self, resp: httpx.Response, limit: int, what_body: str, what: str) -> bytes:
+        """A small reply read whole: over ``limit`` is an error, and so is a connection that
+        breaks or falls silent for ``idle_timeout`` (one line naming the bound, no retry)."""
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            for chunk in resp.iter_bytes():
+                total += len(chunk)
+                if total > limit:
+                    raise IntegrityError(f"{what_body} is larger than {limit} bytes", where=what)
+                chunks.append(chunk)
+        except httpx.TimeoutException as e:
+            raise RegistryError(f"reading the {what_body}: {timeout_message(e, self.client.host, self.client.options)}",
+                                where=what) from None
+        except httpx.TransportError as e:
+            raise RegistryError(f"connection broke while reading the {what_body}: {_describe(e)}",
+                                where=what) from None
+        return b"".join(chunks)
 
     def manifest_digest(self, reference: str) -> Digest | None:
         """HEAD a manifest: its digest (Docker-Content-Digest), or None when it does not exist."""
@@ -656,7 +669,7 @@ class Repository:
                 break
             resp = self.client.request("GET", path, auth=self.auth, what=what, params=params)
             try:
-                body = _read_capped(resp, MAX_TAGS_PAGE)
+                body = self._read_body(resp, MAX_TAGS_PAGE, "tag list", what)
             finally:
                 resp.close()
             try:
