@@ -125,6 +125,18 @@ def test_a_registry_that_accepts_and_never_answers_gives_up_naming_the_bound(tmp
     assert leftovers(tmp_path / "root") == []
 
 
+def test_a_request_the_registry_never_answers_is_not_retried(registry: Registry, proxy: FaultProxy,
+                                                              tmp_path: Path) -> None:
+    image = make_image("hang")
+    push(registry.host, "bounds/hang:1", image)
+    proxy.inject(Fault("GET", "/manifests/1", "hang", times=5))
+    proc = run(tmp_path / "root", "pull", "-q", f"docker://{proxy.host}/bounds/hang:1",
+               env=conf(tmp_path, registry={"idle_timeout": "1s"}))
+    line = one_error_line(proc)
+    assert f"{proxy.host}/bounds/hang:1: registry {proxy.host} sent nothing for 1 s (idle_timeout)" in line
+    assert len([p for m, p, _ in proxy.log if m == "GET" and p.endswith("/manifests/1")]) == 1
+
+
 def test_the_library_takes_the_bounds_as_options() -> None:
     server = SilentServer()
     try:
