@@ -22,11 +22,41 @@ def _registry_options(tls_verify: bool | None, creds: str | None, authfile: str 
         opts["authfile"] = authfile
     if cert_dir:
         opts["cert_dir"] = cert_dir
+    retry = _retry_policy()
+    if retry is not None:
+        opts["retry"] = retry
     return opts
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """--retry/--retry-delay travel in the context, so every verb's signature stays as it is."""
+    if value is not None:
+        ctx.meta[f"pybuild.{param.name}"] = value
+    return value
+
+
+def _retry_policy() -> Any:
+    """The RetryPolicy --retry/--retry-delay ask for (buildah's meaning), or None when unset."""
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.meta if ctx is not None else {}
+    retries, delay = meta.get("pybuild.retry"), meta.get("pybuild.retry_delay")
+    if retries is None and delay is None:
+        return None
+    from pybuild.oci.limits import parse_duration
+    from pybuild.oci.registry.client import RetryPolicy
+
+    return RetryPolicy.configured().with_retries(
+        retries, parse_duration(delay, "--retry-delay") if delay is not None else None)
+
+
 def registry_flags(f: Any) -> Any:
-    """--tls-verify, --creds, --authfile, --cert-dir, shared by every verb that talks to registries."""
+    """--tls-verify, --creds, --authfile, --cert-dir, --retry, --retry-delay, shared by every
+    verb that talks to registries."""
+    f = click.option("--retry-delay", default=None, expose_value=False, callback=_remember,
+                     help="Fixed delay between retries of a failed registry request, e.g. 2s "
+                          "(default: 0.5s doubling).")(f)
+    f = click.option("--retry", type=click.IntRange(min=0), default=None, expose_value=False, callback=_remember,
+                     help="Retries of a failed registry request (default 3).")(f)
     f = click.option("--cert-dir", type=click.Path(), default=None, help="CA and client certificates.")(f)
     f = click.option("--authfile", type=click.Path(), default=None, help="Credentials file (auth.json).")(f)
     f = click.option("--creds", default=None, help="USER[:PASSWORD] for the registry.")(f)

@@ -452,8 +452,8 @@ class DockerArchiveDestination:
             self._config = desc.digest
             return
         verified = VerifyingReader(stream, desc.digest, desc.size)
-        diff_id, _, _ = write_verified(decompressing_reader(verified), self._staging,  # type: ignore[arg-type]
-                                     "{hex}.tar")
+        plain = decompressing_reader(verified, where=f"{self.reference}: layer {desc.digest}")  # type: ignore[arg-type]
+        diff_id, _, _ = write_verified(plain, self._staging, "{hex}.tar")
         while verified.read(CHUNK):  # reach EOF so the compressed digest is checked too
             pass
         self._layer_files[desc.digest] = f"{diff_id.hex}.tar"

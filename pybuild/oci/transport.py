@@ -295,7 +295,7 @@ class _Copier:
             try:
                 reader = VerifyingReader(_Progress(raw, self.on_event, desc, "recompress"),  # type: ignore[arg-type]
                                          desc.digest, desc.size)
-                plain = decompressing_reader(reader)  # type: ignore[arg-type]
+                plain = decompressing_reader(reader, where=f"{self.src.reference}: layer {desc.digest}")  # type: ignore[arg-type]
                 out = HashingWriter(tmp)  # type: ignore[arg-type]
                 writer = CompressingWriter(out, want)  # type: ignore[arg-type]
                 while chunk := plain.read(CHUNK):
