@@ -270,18 +270,10 @@ def pull(source: str, *, store: Store | StrPath | None = None, name: str | None 
     """Copy an image into the store: a registry reference (``busybox``, ``host:5000/a/b:1``)
     or a transport spec (``oci:DIR[:REF]``, ``oci-archive:``, ``docker-archive:``, ``dir:``,
     ``docker://``). Registry options: ``tls_verify``, ``creds``, ``authfile``, ``cert_dir``."""
-    from pybuild.builder.store_transport import pull_into_store
-    from pybuild.oci.reference import Reference
-    from pybuild.oci.transport import is_transport_spec
+    from pybuild.builder.store_transport import pull_into_store, pull_spec
 
-    names = [name] if name else []
-    spec = source
-    if not is_transport_spec(source):
-        ref = str(Reference.parse(source))
-        spec = f"docker://{ref}"
-        names = names or [ref]
-    return pull_into_store(_open(store), spec, names=names, platform=platform, on_event=on_event,
-                           **registry_options)
+    return pull_into_store(_open(store), pull_spec(source), names=[name] if name else None, platform=platform,
+                           on_event=on_event, **registry_options)
 
 
 def push(image: str, destination: str, *, store: Store | StrPath | None = None, format: str | None = None,

@@ -227,10 +227,14 @@ def image_size(store: Store, image: Image) -> int:
 
 def pull_into_store(store: Store, source_spec: str, *, names: list[str] | None = None,
                     platform: str | None = None, on_event: Any = None, **options: Any) -> Image:
-    """Copy the image at ``source_spec`` (any transport) into the store; returns it."""
+    """Copy the image at ``source_spec`` (any transport) into the store; returns it.
+
+    ``names=None`` names it as buildah's pull does (:func:`pull_names`); ``[]`` leaves it unnamed."""
     from pybuild.oci.transport import copy_image, open_source
 
     src = open_source(source_spec, **options)
+    if names is None:
+        names = pull_names(source_spec, src)
     dst = StoreDestination(store, names)
     try:
         copy_image(src, dst, platform=platform, on_event=on_event)
@@ -240,6 +244,54 @@ def pull_into_store(store: Store, source_spec: str, *, names: list[str] | None =
         dst.close()
     assert dst.image is not None
     return dst.image
+
+
+def pull_spec(source: str) -> str:
+    """What ``pull SOURCE`` reads: a transport spec as given, a bare reference from its registry."""
+    from pybuild.oci.reference import Reference
+    from pybuild.oci.transport import is_transport_spec
+
+    return source if is_transport_spec(source) else f"docker://{Reference.parse(source)}"
+
+
+def pull_names(source_spec: str, src: Any = None) -> list[str]:
+    """The names buildah (containers/common's libimage) gives a pulled image.
+
+    ``docker://REF``: REF. ``oci:DIR[:REF]``: ``localhost/DIR:latest`` -- the layout's path, not
+    the REF that picked the image in it. ``oci-archive:FILE[:REF]``: the picked manifest's
+    ``org.opencontainers.image.ref.name`` (short names under localhost/). ``docker-archive:``:
+    the NAME:TAG asked for, else the archive's RepoTags. ``dir:``: none (the ID names it).
+    A name that is not a valid reference is dropped, as the image still lands under its ID."""
+    from pybuild.builder.store import normalize_name
+    from pybuild.errors import InvalidReference
+    from pybuild.oci.reference import Reference
+    from pybuild.oci.transport import split_spec
+
+    transport, rest = split_spec(source_spec)
+    candidates: list[tuple[str, bool]] = []  # (name, short names go under localhost/)
+    if transport == "docker":
+        candidates = [(rest, False)]
+    elif transport == "oci":
+        path = rest.split(":", 1)[0].lstrip("/")
+        candidates = [("localhost/" + path, True)]
+    elif transport == "oci-archive":
+        desc = getattr(src, "descriptor", None)
+        ref_name = (desc.annotations or {}).get(spec.ANNOTATION_REF_NAME) if desc is not None else None
+        if ref_name:
+            candidates = [(ref_name, True)]
+    elif transport == "docker-archive":
+        parts = rest.split(":", 1)
+        if len(parts) > 1 and parts[1] and not parts[1].startswith("@"):
+            candidates = [(parts[1], False)]
+        else:
+            candidates = [(t, False) for t in getattr(src, "repo_tags", None) or []]
+    out: list[str] = []
+    for name, local in candidates:
+        try:
+            out.append(normalize_name(name) if local else str(Reference.parse(name)))
+        except InvalidReference:
+            continue
+    return out
 
 
 def push_from_store(store: Store, image: Image, dest_spec: str, *, format: str | None = None,

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from pybuild import __version__
 from pybuild.cli.common import GlobalOptions
 
 # verb -> "module:attribute" (module relative to pybuild.cli). Add new verbs here.
@@ -78,7 +79,7 @@ class LazyGroup(click.Group):
               help="How working containers are layered (default: overlay where the kernel allows).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warn", "error"]), default="warn",
               help="How much to log; debug also shows tracebacks.")
-@click.version_option(package_name="pybuild", prog_name="pybuild")
+@click.version_option(version=__version__, prog_name="pybuild")
 @click.pass_context
 def cli(ctx: click.Context, root: str | None, runroot: str | None, storage_driver: str | None,
         log_level: str) -> None:

@@ -408,6 +408,7 @@ class DockerArchiveSource:
         if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
             raise IntegrityError(f"{self.tar.path}: manifest.json is not a list of images")
         entry = self._select(entries, selector)
+        self.repo_tags = [t for t in entry.get("RepoTags") or [] if isinstance(t, str)]  # names a pull gives
         config_name, layer_names = entry.get("Config"), entry.get("Layers") or []
         if not isinstance(config_name, str) or not isinstance(layer_names, list) \
                 or not all(isinstance(n, str) for n in layer_names):
@@ -501,8 +502,8 @@ class DockerArchiveDestination:
             self._config = desc.digest
             return
         verified = VerifyingReader(stream, desc.digest, desc.size)
-        diff_id, _, _ = write_verified(decompressing_reader(verified), self._staging,  # type: ignore[arg-type]
-                                     "{hex}.tar")
+        plain = decompressing_reader(verified, where=f"{self.reference}: layer {desc.digest}")  # type: ignore[arg-type]
+        diff_id, _, _ = write_verified(plain, self._staging, "{hex}.tar")
         while verified.read(CHUNK):  # reach EOF so the compressed digest is checked too
             pass
         self._layer_files[desc.digest] = f"{diff_id.hex}.tar"

@@ -21,6 +21,7 @@ from typing import BinaryIO
 from pybuild.errors import IntegrityError, PybuildError
 from pybuild.oci.compress import decompressing_reader
 from pybuild.oci.digest import CHUNK, Digest
+from pybuild.oci.limits import DecompressionLimits
 
 _QUEUED_CHUNKS = 16  # bounds the memory a slow decompressor makes the download wait on
 
@@ -60,11 +61,10 @@ class DiffIdTee:
 
     ``what`` names the layer in the error. Close it (or use ``with``) in every case."""
 
-    def __init__(self, raw: BinaryIO, diff_id: Digest | str, what: str, *, max_bytes: int | None = None) -> None:
-        from pybuild.oci.tarapply import Limits
-
+    def __init__(self, raw: BinaryIO, diff_id: Digest | str, what: str, *,
+                 limits: DecompressionLimits | None = None) -> None:
         self._raw = raw
-        self._max = Limits().max_bytes if max_bytes is None else max_bytes
+        self._limits = limits  # None: pybuild.conf's [layers] (a bomb stops with one line)
         self.diff_id = Digest(diff_id)
         self.what = what
         self.size = 0
@@ -79,12 +79,10 @@ class DiffIdTee:
     def _decompress(self) -> None:
         try:
             h = hashlib.new(self.diff_id.algorithm)
-            plain = decompressing_reader(self._feed)  # type: ignore[arg-type]
+            plain = decompressing_reader(self._feed, limits=self._limits, where=self.what)  # type: ignore[arg-type]
             while chunk := plain.read(CHUNK):
                 h.update(chunk)
                 self.size += len(chunk)
-                if self.size > self._max:  # a decompression bomb: stop reading it
-                    raise IntegrityError(f"{self.what}: decompresses to more than {self._max} bytes")
             self._got = Digest(f"{self.diff_id.algorithm}:{h.hexdigest()}")
         except BaseException as e:  # noqa: BLE001 - reported by _finish in the reading thread
             self._error = e

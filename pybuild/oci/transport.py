@@ -299,7 +299,8 @@ class _Copier:
                 out = HashingWriter(tmp)  # type: ignore[arg-type]
                 writer = CompressingWriter(out, want)  # type: ignore[arg-type]
                 try:
-                    plain = decompressing_reader(reader)  # type: ignore[arg-type]
+                    plain = decompressing_reader(reader,  # type: ignore[arg-type]
+                                                 where=f"{self.src.reference}: layer {desc.digest}")
                     while chunk := plain.read(CHUNK):
                         writer.write(chunk)
                 except PybuildError:

@@ -7,9 +7,10 @@ import io
 
 import pytest
 
-from pybuild.errors import IntegrityError
+from pybuild.errors import IntegrityError, UnsafeContentError
 from pybuild.oci.compress import CompressingWriter
 from pybuild.oci.diffid import DiffIdTee
+from pybuild.oci.limits import DecompressionLimits
 
 PLAIN = bytes(range(256)) * 4096 + b"tail"  # 1 MiB and a bit: several chunks
 
@@ -48,9 +49,10 @@ def test_wrong_diff_id_is_refused_in_one_line() -> None:
 
 def test_bomb_beyond_the_limit_is_refused() -> None:
     right = "sha256:" + hashlib.sha256(PLAIN).hexdigest()
-    with DiffIdTee(io.BytesIO(_compressed("gzip")), right, "layer x", max_bytes=1000) as tee:
+    with DiffIdTee(io.BytesIO(_compressed("gzip")), right, "layer x",
+                   limits=DecompressionLimits(max_size=1000)) as tee:
         _drain(tee)
-        with pytest.raises(IntegrityError, match="more than 1000 bytes"):
+        with pytest.raises(UnsafeContentError, match="exceeds the limit"):
             tee.check()
 
 
