@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pybuild.builder.store import atomic_write
+from pybuild.errors import StoreError
 
 _OPAQUE = "trusted.overlay.opaque"
 _CACHE = "links.json"  # beside a store layer's diff/: its link groups, computed once
@@ -123,8 +124,10 @@ def _make_parents(upper: Path, lowers: list[str], rel: str, made: dict[str, Any]
                 st = os.lstat(target)
                 touched[d] = (st.st_atime_ns, st.st_mtime_ns)
             continue
-        src = next(os.path.join(layer, d) for layer in lowers if os.path.isdir(os.path.join(layer, d))
-                   and not os.path.islink(os.path.join(layer, d)))
+        src = next((os.path.join(layer, d) for layer in lowers if os.path.isdir(os.path.join(layer, d))
+                    and not os.path.islink(os.path.join(layer, d))), None)
+        if src is None:  # cannot happen for a visible name; never guess a directory's metadata
+            raise StoreError(f"no layer holds the directory /{d} of a hard-linked file")
         st = os.lstat(src)
         os.mkdir(target)
         _copy_meta(src, st, target)
