@@ -20,18 +20,6 @@ pytestmark = [pytest.mark.root, pytest.mark.integration]
 DEFAULT_CAPS_HEX = "00000000800405fb"  # buildah's 11 default capabilities
 
 
-@pytest.fixture(params=["chroot", "oci"])
-def isolation(request: pytest.FixtureRequest) -> str:
-    if request.param == "oci":
-        need_tool("runc")
-    return str(request.param)
-
-
-@pytest.fixture
-def rootfs(tmp_path: Path) -> Path:
-    return make_rootfs(tmp_path / "rootfs")
-
-
 def sh(rootfs: Path, script: str, isolation: str, **kw: Any) -> tuple[int, str]:
     out = Collector()
     spec = RunSpec(rootfs=str(rootfs), argv=["/bin/sh", "-c", script], env=["PATH=/bin"], output=out, **kw)

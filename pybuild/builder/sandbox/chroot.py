@@ -7,7 +7,8 @@ Process shape (fork, not a helper interpreter: a RUN costs a few milliseconds)::
                           └─ fork ─► G   (PID 1 of the new ns) bind rootfs on itself, mount
                                          proc/sys/dev/etc files/extra mounts on targets opened
                                          inside it (openat2 RESOLVE_IN_ROOT), pivot_root into it,
-                                         mask /proc, drop capabilities, set ids, execve the step
+                                         mask /proc, install the seccomp filter, drop
+                                         capabilities, set ids, execve the step
 
 The step is PID 1 of its namespace, as under runc: when it exits the kernel
 kills whatever it left behind. C and G carry PR_SET_PDEATHSIG=SIGKILL, so
@@ -38,6 +39,7 @@ from typing import NoReturn
 
 from pybuild.builder.sandbox import caps as _caps
 from pybuild.builder.sandbox import linux as L
+from pybuild.builder.sandbox import seccomp as _seccomp
 from pybuild.builder.sandbox.spec import (
     RunSpec,
     check_stubs,
@@ -101,6 +103,7 @@ class _Plan:
     path_dirs: list[str]
     stdin: bool
     capture: bool
+    seccomp: _seccomp.Program | None  # compiled here, installed by the child before execve
 
 
 def run_chroot(spec: RunSpec) -> int:
@@ -146,6 +149,7 @@ def _make_plan(spec: RunSpec, root: str, tmp: str) -> _Plan:
     flags = L.CLONE_NEWNS | L.CLONE_NEWPID | L.CLONE_NEWUTS | L.CLONE_NEWIPC
     if spec.network == "none":
         flags |= L.CLONE_NEWNET
+    profile = _seccomp.step_profile(spec.seccomp, _caps.names_of(keep))
     env: dict[bytes, bytes] = {}
     for e in spec.env:
         k, sep, v = e.partition("=")
@@ -159,6 +163,7 @@ def _make_plan(spec: RunSpec, root: str, tmp: str) -> _Plan:
         no_new_privs=spec.no_new_privileges, cwd=spec.cwd, argv0=spec.argv[0],
         argv=[os.fsencode(a) for a in spec.argv], env=env,
         path_dirs=env_path(spec.env).split(":"), stdin=spec.stdin, capture=spec.output is not None,
+        seccomp=_seccomp.compile_filter(profile) if profile is not None else None,
     )
 
 
@@ -322,6 +327,10 @@ def _grandchild(plan: _Plan, status_w: int, out_w: int) -> NoReturn:  # pragma: 
         _enter_root(plan.root)
         _mask_proc()
         os.umask(0o022)
+        if plan.seccomp is not None and not plan.no_new_privs:
+            # without no_new_privs only CAP_SYS_ADMIN allows a filter: install it while held
+            # (runc's order); what follows (setuid, capset, chdir, execve) the profile allows
+            _seccomp.install(plan.seccomp)
         _drop_privileges(plan)
         try:
             os.chdir(plan.cwd)
@@ -336,6 +345,8 @@ def _grandchild(plan: _Plan, status_w: int, out_w: int) -> NoReturn:  # pragma: 
         exe = _look_path(plan)
         if exe is None:
             _report(status_w, "N", f"{plan.argv0}: executable file not found in $PATH", 127)
+        if plan.seccomp is not None and plan.no_new_privs:
+            _seccomp.install(plan.seccomp)  # as late as can be: only execve follows
         try:
             os.execve(exe, plan.argv, plan.env)
         except OSError as e:

@@ -23,6 +23,7 @@ from typing import Any
 from pybuild.builder.paths import resolve_in_root
 from pybuild.builder.sandbox.caps import current_bounding, mask, names_of
 from pybuild.builder.sandbox.chroot import MASKED_PATHS, READONLY_PATHS
+from pybuild.builder.sandbox.seccomp import step_profile
 from pybuild.builder.sandbox.spec import (
     RunSpec,
     check_stubs,
@@ -86,18 +87,22 @@ def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[s
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if spec.network == "none":
         namespaces.append({"type": "network"})
+    linux: dict[str, Any] = {
+        "namespaces": namespaces,
+        "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+        "maskedPaths": list(MASKED_PATHS),
+        "readonlyPaths": list(READONLY_PATHS),
+    }
+    profile = step_profile(spec.seccomp, allowed)
+    if profile is not None:
+        linux["seccomp"] = profile
     return {
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": root, "readonly": False},
         "hostname": spec.hostname,
         "mounts": mounts,
-        "linux": {
-            "namespaces": namespaces,
-            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            "maskedPaths": list(MASKED_PATHS),
-            "readonlyPaths": list(READONLY_PATHS),
-        },
+        "linux": linux,
     }
 
 
