@@ -89,3 +89,27 @@ def test_from_and_run_take_security_opts(root: Path) -> None:
         assert proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     finally:
         pyb(root, "rm", ctr, plain, check=False)
+
+
+def test_the_library_takes_security_opts(root: Path, tmp_path: Path) -> None:
+    import pybuild
+
+    (tmp_path / "Containerfile").write_text("FROM busybox\nRUN echo library\n" + PROBE)
+    printed: list[str] = []
+
+    def on_event(event: pybuild.Event) -> None:
+        if event.kind == "output":
+            printed.append(event.message)
+
+    store = pybuild.Store(root)
+    pybuild.build(tmp_path, store=store, security_opts=["seccomp=unconfined"], on_event=on_event)
+    assert field("".join(printed), "Seccomp") == "0"
+    with pytest.raises(pybuild.ConfigError, match="only label=disable"):
+        pybuild.build(tmp_path, store=store, security_opts=["label=user:x"])
+    ctr = store.from_image("busybox", security_opts=["no-new-privileges"])
+    try:
+        out: list[bytes] = []
+        ctr.run(["grep", "^NoNewPrivs:", "/proc/self/status"], output=out.append)
+        assert field(b"".join(out).decode(), "NoNewPrivs") == "1"
+    finally:
+        ctr.remove()
