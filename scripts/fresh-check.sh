@@ -35,7 +35,15 @@ if [ ! -d "$base" ]; then
   mv "$base.partial" "$base"
 fi
 
+# what a run killed outright (SIGKILL: no trap) left: its mounts died with its namespace
+for stale in "$cache"/run.*; do
+  [ -d "$stale" ] || continue
+  pid=$(cat "$stale/pid" 2>/dev/null || echo 0)
+  if [ "$pid" != 0 ] && kill -0 "$pid" 2>/dev/null; then continue; fi
+  findmnt -rn -o TARGET | grep -qF "$stale/" || rm -rf --one-file-system "$stale"
+done
 run=$(mktemp -d "$cache/run.XXXXXX")
+echo $$ > "$run/pid"
 root=$run/root
 cleanup() {
   local status=$?
