@@ -95,7 +95,7 @@ def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "
     ``security_opts`` (buildah's ``from --security-opt``) apply to every ``run`` in it."""
     from pybuild.builder.sandbox.security import parse_security_opts
 
-    parse_security_opts(security_opts)  # refused before anything is pulled or recorded
+    kept = parse_security_opts(security_opts).as_opts()  # refused before anything is pulled or recorded
     emit(on_event, STEP, f"FROM {ref}", op="from", image=ref)
     image = None if ref == "scratch" else resolve_image(store, ref, pull=pull, on_event=on_event,
                                                          **registry_options)
@@ -112,8 +112,8 @@ def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "
                 n += 1
                 chosen = f"{base}-{n}"
         wc = WorkingContainer.create(store, image, name=chosen, record=True)
-        if security_opts:
-            wc.state["security_opts"] = list(security_opts)
+        if kept:
+            wc.state["security_opts"] = kept
             wc.save()
         asked = _name_asked(ref, image)
         if asked:

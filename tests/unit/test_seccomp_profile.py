@@ -80,13 +80,15 @@ def test_compiled_filter_is_bpf_and_follows_the_document() -> None:
 ])
 def test_accepted_security_opts(values: list[str], expected: SecurityOptions) -> None:
     assert parse_security_opts(values) == expected
+    assert parse_security_opts(expected.as_opts()) == expected  # what a working container keeps
 
 
-def test_a_profile_file_is_read_and_named_by_its_content(tmp_path: Path) -> None:
+def test_a_profile_file_is_read_and_named_by_its_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     f = tmp_path / "p.json"
     f.write_text(json.dumps(PROFILE))
-    opts = parse_security_opts([f"seccomp={f}"])
-    assert opts.seccomp == str(f)
+    monkeypatch.chdir(tmp_path)
+    opts = parse_security_opts(["seccomp=p.json"])
+    assert opts.seccomp == str(f) and opts.as_opts() == [f"seccomp={f}"]  # relative to where it was given
     key = opts.cache_key()
     assert key is not None and str(tmp_path) not in json.dumps(key)
     assert SecurityOptions().cache_key() is None

@@ -30,6 +30,12 @@ class SecurityOptions:
     seccomp: str = DEFAULT
     no_new_privileges: bool = False
 
+    def as_opts(self) -> list[str]:
+        """The ``--security-opt`` values that give these options again (a profile by its absolute
+        path), for a working container to keep."""
+        out = [] if self.seccomp == DEFAULT else [f"seccomp={self.seccomp}"]
+        return out + (["no-new-privileges"] if self.no_new_privileges else [])
+
     def cache_key(self) -> dict[str, Any] | None:
         """What a RUN step's cache key must add (None for the defaults, so keys stay as they
         were); a profile counts by its content, never its host path."""
