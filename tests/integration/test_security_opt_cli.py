@@ -44,6 +44,19 @@ def test_bud_runs_steps_under_the_default_profile_and_unconfined(root: Path, tmp
     assert field(out.stdout + out.stderr, "NoNewPrivs") == "1"
 
 
+def test_a_syscall_the_default_profile_denies_fails_in_run(root: Path, tmp_path: Path) -> None:
+    # swapoff(2) is on the profile's deny list (EPERM); with CAP_SYS_ADMIN the kernel alone
+    # would look the path up and say ENOENT
+    (tmp_path / "Containerfile").write_text("FROM busybox\nRUN swapoff /nonexistent\n")
+    out = pyb(root, "bud", "--cap-add", "SYS_ADMIN", str(tmp_path), check=False)
+    assert out.returncode != 0
+    assert "swapoff: /nonexistent: Operation not permitted" in out.stdout + out.stderr
+    out = pyb(root, "bud", "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", str(tmp_path),
+              check=False)
+    assert out.returncode != 0
+    assert "swapoff: /nonexistent: No such file or directory" in out.stdout + out.stderr
+
+
 def test_bud_takes_a_profile_file(root: Path, tmp_path: Path) -> None:
     profile = tmp_path / "deny-mkdir.json"
     profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
