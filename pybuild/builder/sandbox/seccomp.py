@@ -21,7 +21,7 @@ import functools
 import json
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pybuild.builder.sandbox import linux as L
@@ -214,8 +214,8 @@ class Program:
     """A compiled filter, ready for :func:`install` in a forked child (no allocation there)."""
 
     bpf: bytes
-    _buffer: Any = None
-    _fprog: Any = None
+    _buffer: Any = field(init=False, repr=False)
+    _fprog: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._buffer = ctypes.create_string_buffer(self.bpf, len(self.bpf))
