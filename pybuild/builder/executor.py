@@ -128,6 +128,7 @@ class Build:
                                  build_contexts=opts.build_contexts)
         for name in opts.build_contexts:
             self.named_context(name)  # a bad --build-context fails before the first step
+        opts.run.security  # noqa: B018 - so does a bad --security-opt (or seccomp profile)
         problems = self.graph.unsupported()
         if problems:
             instr, reason = problems[0]

@@ -6,7 +6,10 @@ Plain dataclasses: the CLI fills them from flags, a library user from keywords.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pybuild.builder.sandbox.security import SecurityOptions
 
 
 @dataclass
@@ -17,15 +20,21 @@ class RunOptions:
     network: str = "host"  # host | none
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
-    security_opts: list[str] = field(default_factory=list)
+    security_opts: list[str] = field(default_factory=list)  # buildah's --security-opt values
     volumes: list[str] = field(default_factory=list)  # -v SRC:DST[:ro]
     add_hosts: list[str] = field(default_factory=list)  # NAME:IP
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> {src|env}
 
     @property
+    def security(self) -> SecurityOptions:
+        """``security_opts`` read (seccomp profile, no-new-privileges); ConfigError for a bad one."""
+        from pybuild.builder.sandbox.security import parse_security_opts
+
+        return parse_security_opts(self.security_opts)
+
+    @property
     def no_new_privileges(self) -> bool:
-        return any(o in ("no-new-privileges", "no-new-privileges=true", "no-new-privileges:true")
-                   for o in self.security_opts)
+        return self.security.no_new_privileges
 
 
 @dataclass

@@ -84,6 +84,7 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
     from pybuild.builder.sandbox.caps import apply_cap_changes
 
     ropts = b.opts.run
+    security = ropts.security
     isolation = ropts.isolation or sandbox.default_isolation()
     network = instr.network if instr.network and instr.network != "default" else ropts.network
     if network not in ("host", "none"):
@@ -107,7 +108,7 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
             rootfs=rootfs, argv=argv_for(st, instr), env=env, cwd=st.config.config.working_dir or "/",
             hostname=wc.id[:12], mounts=mounts, network=network,
             capabilities=apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), ropts.cap_add, ropts.cap_drop),
-            no_new_privileges=ropts.no_new_privileges, hosts=hosts_file(ropts.add_hosts, wc.id[:12]),
+            no_new_privileges=security.no_new_privileges, seccomp=security.seccomp, hosts=hosts_file(ropts.add_hosts, wc.id[:12]),
             resolv_conf=read_host_file("/etc/resolv.conf") if network == "host" else "",
             output=_output(b), scratch_dir=str(scratch),
         )

@@ -172,7 +172,9 @@ class RunHandler(Handler):
     def key_inputs(self, b: Build, st: StageState, instr: ins.Run) -> dict[str, Any]:
         from pybuild.builder import run_step
 
-        return {"instruction": _describe(instr), "argv": run_step.argv_for(st, instr),
+        security = b.opts.run.security.cache_key()  # only when not the default: old keys stay valid
+        extra = {"security": security} if security else {}
+        return {**extra, "instruction": _describe(instr), "argv": run_step.argv_for(st, instr),
                 "env": run_step.env_for(b, st), "user": st.config.config.user,
                 "workdir": st.config.config.working_dir, "network": instr.network or b.opts.run.network,
                 "mounts": run_step.mount_keys(b, st, instr), "platform": st.config.architecture,

@@ -88,8 +88,14 @@ def _name_asked(ref: str, image: Image | None) -> str | None:
 
 
 def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "missing",
-               on_event: EventCallback | None = None, **registry_options: Any) -> WorkingContainer:
-    """A new working container on image ``ref`` (``scratch``: an empty one), recorded in the store."""
+               security_opts: Sequence[str] = (), on_event: EventCallback | None = None,
+               **registry_options: Any) -> WorkingContainer:
+    """A new working container on image ``ref`` (``scratch``: an empty one), recorded in the store.
+
+    ``security_opts`` (buildah's ``from --security-opt``) apply to every ``run`` in it."""
+    from pybuild.builder.sandbox.security import parse_security_opts
+
+    kept = parse_security_opts(security_opts).as_opts()  # refused before anything is pulled or recorded
     emit(on_event, STEP, f"FROM {ref}", op="from", image=ref)
     image = None if ref == "scratch" else resolve_image(store, ref, pull=pull, on_event=on_event,
                                                          **registry_options)
@@ -106,6 +112,9 @@ def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "
                 n += 1
                 chosen = f"{base}-{n}"
         wc = WorkingContainer.create(store, image, name=chosen, record=True)
+        if kept:
+            wc.state["security_opts"] = kept
+            wc.save()
         asked = _name_asked(ref, image)
         if asked:
             wc.state["image_name"] = asked  # the name the user gave, not whichever the image has first
@@ -254,19 +263,22 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
         user: str | None = None, workdir: str | None = None, isolation: str | None = None,
         network: str = "host", mounts: Sequence[Any] = (), cap_add: Sequence[str] = (),
         cap_drop: Sequence[str] = (), add_hosts: Sequence[str] = (), hostname: str | None = None,
-        stdin: bool = False, output: Callable[[bytes], None] | None = None, check: bool = True,
-        on_event: EventCallback | None = None) -> int:
+        security_opts: Sequence[str] = (), stdin: bool = False, output: Callable[[bytes], None] | None = None,
+        check: bool = True, on_event: EventCallback | None = None) -> int:
     """Run ``argv`` in the container (its Env, User and WorkingDir unless overridden); the
     changes stay in the container. Returns the exit status; raises StepFailed when it is
-    not 0 and ``check``. Output goes to ``output`` or, without it, to OUTPUT events."""
+    not 0 and ``check``. Output goes to ``output`` or, without it, to OUTPUT events.
+    ``security_opts`` come after the ones the container was made with (later ones win)."""
     from pybuild.builder import sandbox
     from pybuild.builder.run_step import hosts_file, read_host_file
+    from pybuild.builder.sandbox.security import parse_security_opts
 
     argv = list(argv)
     if not argv:
         raise UserError("run needs a command")
     if network not in ("host", "none"):
         raise ConfigError(f"network mode {network!r} is not supported (host or none)")
+    security = parse_security_opts([*wc.state.get("security_opts", []), *security_opts])
     emit(on_event, STEP, "RUN " + shlex.join(argv), op="run", container=wc.name, argv=argv)
     cfg = wc.config.config
     run_env = list(cfg.env)
@@ -287,6 +299,7 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
         hostname=host, mounts=list(mounts), network=network,
         capabilities=sandbox.apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), list(cap_add),
                                                list(cap_drop)),
+        no_new_privileges=security.no_new_privileges, seccomp=security.seccomp,
         hosts=hosts_file(list(add_hosts), host),
         resolv_conf=read_host_file("/etc/resolv.conf") if network == "host" else "",
         output=output, stdin=stdin, scratch_dir=str(wc.store.scratch_dir("run")))

@@ -95,7 +95,8 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
               help="chroot | oci (default: $PYBUILD_ISOLATION, else oci when runc works)")
 @click.option("--cap-add", multiple=True)
 @click.option("--cap-drop", multiple=True)
-@click.option("--security-opt", "security_opts", multiple=True)
+@click.option("--security-opt", "security_opts", multiple=True,
+              help="seccomp=unconfined|FILE, no-new-privileges, apparmor=unconfined, label=disable.")
 @click.option("-v", "--volume", "volumes", multiple=True, help="SRC:DST[:ro] bind mount for RUN.")
 @click.option("--add-host", "add_hosts", multiple=True, help="NAME:IP for /etc/hosts in RUN.")
 @click.option("--unsetenv", multiple=True, help="Remove this variable from the image's Env.")

@@ -46,17 +46,20 @@ def _pull_policy(value: str) -> str:
 @click.option("--pull-always", is_flag=True, help="Same as --pull=always.")
 @click.option("--pull-never", is_flag=True, help="Same as --pull=never.")
 @click.option("-q", "--quiet", is_flag=True, help="No pull progress.")
+@click.option("--security-opt", "security_opts", multiple=True,
+              help="seccomp=unconfined|FILE, no-new-privileges, apparmor=unconfined, label=disable (every run).")
 @registry_flags
 @click.argument("image")
 @pass_globals
 def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool, pull_never: bool, quiet: bool,
-             tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
-             image: str) -> None:
+             security_opts: tuple[str, ...], tls_verify: bool | None, creds: str | None, authfile: str | None,
+             cert_dir: str | None, image: str) -> None:
     """Create a working container from IMAGE (or scratch); prints its name."""
     from pybuild.builder import workflow
 
     policy = "always" if pull_always else "never" if pull_never else _pull_policy(pull)
-    wc = workflow.from_image(opts.open_store(), image, name=name, pull=policy, on_event=_progress(quiet),
+    wc = workflow.from_image(opts.open_store(), image, name=name, pull=policy, security_opts=security_opts,
+                             on_event=_progress(quiet),
                              **_registry_options(tls_verify, creds, authfile, cert_dir))
     click.echo(wc.name)
 
@@ -75,6 +78,8 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
 @click.option("--cap-drop", multiple=True)
 @click.option("--add-host", "add_hosts", multiple=True, help="NAME:IP for /etc/hosts.")
 @click.option("--hostname", default=None)
+@click.option("--security-opt", "security_opts", multiple=True,
+              help="seccomp=unconfined|FILE, no-new-privileges, ... (after those given to from).")
 @click.option("-t", "--tty", is_flag=True, hidden=True, help="Accepted for buildah compatibility.")
 @click.option("--runtime", default=None, hidden=True)
 @click.argument("container")
@@ -82,8 +87,9 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
 @pass_globals
 def run_cmd(opts: GlobalOptions, isolation: str | None, network: str, user: str | None, workingdir: str | None,
             env: tuple[str, ...], mounts: tuple[str, ...], volumes: tuple[str, ...], cap_add: tuple[str, ...],
-            cap_drop: tuple[str, ...], add_hosts: tuple[str, ...], hostname: str | None, tty: bool,
-            runtime: str | None, container: str, command: tuple[str, ...]) -> None:
+            cap_drop: tuple[str, ...], add_hosts: tuple[str, ...], hostname: str | None,
+            security_opts: tuple[str, ...], tty: bool, runtime: str | None, container: str,
+            command: tuple[str, ...]) -> None:
     """Run COMMAND in CONTAINER (use -- before it); exits with the command's status."""
     from pybuild.builder import workflow
 
@@ -105,7 +111,8 @@ def run_cmd(opts: GlobalOptions, isolation: str | None, network: str, user: str 
 
     status = workflow.run(wc, argv, env=list(env), user=user, workdir=workingdir, isolation=isolation,
                           network=network, mounts=extra, cap_add=cap_add, cap_drop=cap_drop, add_hosts=add_hosts,
-                          hostname=hostname, stdin=True, output=output, check=False, on_event=_progress())
+                          hostname=hostname, security_opts=security_opts, stdin=True, output=output,
+                          check=False, on_event=_progress())
     if status != 0:
         sys.exit(status)
 
