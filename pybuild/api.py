@@ -34,14 +34,17 @@ class Store(_store.Store):
         super().__init__(root if root is not None else default_root(), storage_driver=storage_driver)
 
     def from_image(self, image: str = "scratch", *, name: str | None = None, pull: str = "missing",
-                   on_event: EventCallback | None = None, **registry_options: Any) -> WorkingContainer:
+                   security_opts: Sequence[str] = (), on_event: EventCallback | None = None,
+                   **registry_options: Any) -> WorkingContainer:
         """A new working container on ``image`` (a name, ID, transport spec, or ``scratch``),
         pulled first if needed per ``pull`` (always | missing | never). Named like buildah's:
         ``busybox-working-container``, then ``-1``, ``-2``... unless ``name`` is given.
+        ``security_opts`` (``seccomp=unconfined|FILE``, ``no-new-privileges``...) apply to its runs.
         The container is recorded in the store and outlives this process."""
         from pybuild.builder import workflow
 
-        wc = workflow.from_image(self, image, name=name, pull=pull, on_event=on_event, **registry_options)
+        wc = workflow.from_image(self, image, name=name, pull=pull, security_opts=security_opts,
+                                 on_event=on_event, **registry_options)
         return WorkingContainer(wc, on_event)
 
     def container(self, ref: str) -> WorkingContainer:
@@ -117,20 +120,23 @@ class WorkingContainer:
 
     def run(self, command: Sequence[str] | str, *, env: Mapping[str, str] | None = None, user: str | None = None,
             workdir: str | None = None, isolation: str | None = None, network: str = "host",
-            volumes: Sequence[str] = (), mounts: Sequence[str] = (), check: bool = True,
-            output: Callable[[bytes], None] | None = None, on_event: EventCallback | None = None) -> int:
+            volumes: Sequence[str] = (), mounts: Sequence[str] = (), security_opts: Sequence[str] = (),
+            check: bool = True, output: Callable[[bytes], None] | None = None,
+            on_event: EventCallback | None = None) -> int:
         """Run ``command`` (an argv list, or a string for ``/bin/sh -c``) inside the container.
 
         Its output goes to ``output`` if given, else to ``on_event`` as "output" events.
         ``volumes`` are ``SRC:DST[:ro]``; ``mounts`` are ``type=bind,src=..,dst=..``,
         ``type=tmpfs,dst=..`` or ``type=cache,dst=..[,id=..]``. Returns the exit status; a
-        non-zero status raises :class:`pybuild.StepFailed` unless ``check`` is false."""
+        non-zero status raises :class:`pybuild.StepFailed` unless ``check`` is false.
+        ``security_opts`` add to the container's own (``seccomp=unconfined``...)."""
         from pybuild.builder import workflow
 
         argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
         extra = [workflow.parse_volume(v) for v in volumes] + [workflow.parse_mount(m, self._wc.store) for m in mounts]
         return workflow.run(self._wc, argv, env=dict(env or {}), user=user, workdir=workdir, isolation=isolation,
-                            network=network, mounts=extra, check=check, output=output,
+                            network=network, mounts=extra, security_opts=security_opts, check=check,
+                            output=output,
                             on_event=self._events(on_event))
 
     def copy(self, src: StrPath | Sequence[StrPath], dest: str, *, chown: str | None = None,
@@ -242,13 +248,15 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
           store: Store | StrPath | None = None, layers: bool = True, no_cache: bool = False,
           pull: str = "missing", format: str = "oci", labels: Mapping[str, str] | None = None,
           annotations: Mapping[str, str] | None = None, squash: bool = False, timestamp: int | None = None,
-          isolation: str | None = None, network: str = "host", build_contexts: Mapping[str, StrPath] | None = None,
+          isolation: str | None = None, network: str = "host", security_opts: Sequence[str] = (),
+          build_contexts: Mapping[str, StrPath] | None = None,
           containerfile_text: str | None = None, on_event: EventCallback | None = None) -> Image:
     """Build the Containerfile (``file``, default ``Containerfile`` or ``Dockerfile`` in
     ``context``; or ``containerfile_text``) and return the image, named by ``tags``.
 
     ``on_event`` receives a "step" event as each step starts, "cache-hit" when a step
-    comes from the cache, "output" for what RUN steps print, and "image" at the end."""
+    comes from the cache, "output" for what RUN steps print, and "image" at the end.
+    ``security_opts`` are buildah's ``--security-opt`` values for RUN steps."""
     from pybuild.builder.executor import build as run_build
     from pybuild.builder.options import BuildOptions, OutputOptions, RunOptions
     from pybuild.errors import ConfigError
@@ -261,7 +269,8 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
                            containerfile_text=containerfile_text, build_args=dict(build_args or {}),
                            build_contexts={k: os.fspath(v) for k, v in (build_contexts or {}).items()},
                            target=target, layers=layers, no_cache=no_cache, pull=pull,
-                           run=RunOptions(isolation=isolation, network=network), output=out, on_event=on_event)
+                           run=RunOptions(isolation=isolation, network=network,
+                                          security_opts=list(security_opts)), output=out, on_event=on_event)
     return run_build(_open(store), options)
 
 
@@ -270,18 +279,10 @@ def pull(source: str, *, store: Store | StrPath | None = None, name: str | None 
     """Copy an image into the store: a registry reference (``busybox``, ``host:5000/a/b:1``)
     or a transport spec (``oci:DIR[:REF]``, ``oci-archive:``, ``docker-archive:``, ``dir:``,
     ``docker://``). Registry options: ``tls_verify``, ``creds``, ``authfile``, ``cert_dir``."""
-    from pybuild.builder.store_transport import pull_into_store
-    from pybuild.oci.reference import Reference
-    from pybuild.oci.transport import is_transport_spec
+    from pybuild.builder.store_transport import pull_into_store, pull_spec
 
-    names = [name] if name else []
-    spec = source
-    if not is_transport_spec(source):
-        ref = str(Reference.parse(source))
-        spec = f"docker://{ref}"
-        names = names or [ref]
-    return pull_into_store(_open(store), spec, names=names, platform=platform, on_event=on_event,
-                           **registry_options)
+    return pull_into_store(_open(store), pull_spec(source), names=[name] if name else None, platform=platform,
+                           on_event=on_event, **registry_options)
 
 
 def push(image: str, destination: str, *, store: Store | StrPath | None = None, format: str | None = None,

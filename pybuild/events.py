@@ -14,6 +14,7 @@ from typing import Any
 # Event kinds. Keep the set small; ``data`` carries the details.
 STEP = "step"  # a build step starts: data = {step, total, stage, instruction, line}
 CACHE_HIT = "cache-hit"  # a step was answered from the cache: data = {step, key}
+STEP_DONE = "step-done"  # a build step finished: data = {step, total, stage, duration (seconds), cached}
 OUTPUT = "output"  # bytes a RUN step wrote (message holds the decoded text)
 BLOB = "blob"  # blob transfer progress: data = {digest, done, total, action}
 IMAGE = "image"  # an image was written: data = {id, names}
@@ -46,5 +47,5 @@ def emit(callback: EventCallback | None, kind: str, message: str = "", **data: A
         callback(Event(kind, message, data))
 
 
-__all__ = ["Event", "EventCallback", "emit", "ignore", "STEP", "CACHE_HIT", "OUTPUT", "BLOB", "IMAGE",
-           "INFO", "WARNING"]
+__all__ = ["Event", "EventCallback", "emit", "ignore", "STEP", "CACHE_HIT", "STEP_DONE", "OUTPUT", "BLOB",
+           "IMAGE", "INFO", "WARNING"]

@@ -5,8 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 if [ "$(id -u)" != 0 ]; then echo "setup.sh: run as root" >&2; exit 1; fi
+# Every external command the tests, examples and scripts call, audited against a Debian 12
+# minbase (scripts/fresh-check.sh proves it): procps for ps/pgrep, gcc + libc6-dev for the
+# static escape probe of the sandbox tests, containers-common for the default seccomp profile,
+# mount for mount/umount.
 apt_packages=(buildah podman skopeo umoci runc docker-registry busybox-static apache2-utils
-              zstd bzip2 xz-utils time python3-venv python3-pip iproute2)
+              zstd bzip2 xz-utils time python3-venv python3-pip iproute2 procps mount
+              gcc libc6-dev golang-github-containers-common libseccomp2)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

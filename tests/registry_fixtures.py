@@ -270,7 +270,10 @@ class Fault:
     kinds: "reset" (half the body, then the connection drops), "corrupt" (one byte flipped),
     "paginate" (answer a tag list page by page, with Link headers),
     "status" (answer ``status`` with ``headers`` instead of forwarding), "redirect" (302 to
-    the proxy's BlobHost, which serves the same bytes from another origin).
+    the proxy's BlobHost, which serves the same bytes from another origin), "hang" (read
+    the request, never answer), "stall" (headers and half the body, then silence),
+    "endless" (the real headers and bytes, then zeros without end: ``status`` is ignored),
+    "trickle" (the body in pieces of ``piece`` bytes, flushed one by one).
     """
 
     method: str
@@ -279,6 +282,7 @@ class Fault:
     times: int = 1
     status: int = 503
     headers: dict[str, str] = field(default_factory=dict)
+    piece: int = 512
 
 
 class _QuietServer(http.server.ThreadingHTTPServer):
@@ -346,6 +350,7 @@ class FaultProxy:
         self.log: list[tuple[str, str, dict[str, str]]] = []
         self.blob_host = BlobHost()
         self._lock = threading.Lock()
+        self._stopping = threading.Event()  # ends the silences of "hang" and "stall"
         self._client = httpx.Client(follow_redirects=False, timeout=30)
         proxy = self
 
@@ -404,6 +409,10 @@ class FaultProxy:
         self.log.append((method, path, {k.lower(): v for k, v in headers.items()}))
         body = self._read_body(h)
         fault = self._take(method, path)
+        if fault is not None and fault.kind == "hang":
+            self._stopping.wait(120)
+            h.close_connection = True
+            return
         if fault is not None and fault.kind == "status":
             h.send_response(fault.status)
             for k, v in fault.headers.items():
@@ -426,6 +435,9 @@ class FaultProxy:
             return
         if fault is not None and fault.kind == "corrupt" and data:
             data = data[:-1] + bytes([data[-1] ^ 0xFF])
+        if fault is not None and fault.kind == "endless" and resp.status_code in (200, 206):
+            self._endless(h, resp, data, fault)
+            return
         h.send_response(resp.status_code)
         for k, v in resp.headers.multi_items():
             if k.lower() not in _HOP and k.lower() != "content-encoding":
@@ -436,6 +448,18 @@ class FaultProxy:
         h.end_headers()
         if method == "HEAD":
             return
+        if fault is not None and fault.kind == "stall" and len(data) > 1:
+            h.wfile.write(data[: len(data) // 2])
+            h.wfile.flush()
+            self._stopping.wait(120)
+            h.close_connection = True
+            return
+        if fault is not None and fault.kind == "trickle":
+            for i in range(0, len(data), fault.piece):
+                h.wfile.write(data[i:i + fault.piece])
+                h.wfile.flush()
+                time.sleep(0.005)
+            return
         if fault is not None and fault.kind == "reset" and len(data) > 1:
             h.wfile.write(data[: len(data) // 2])
             h.wfile.flush()
@@ -445,6 +469,26 @@ class FaultProxy:
             h.close_connection = True
             return
         h.wfile.write(data)
+
+    def _endless(self, h: http.server.BaseHTTPRequestHandler, resp: httpx.Response, data: bytes,
+                 fault: Fault) -> None:
+        """The real bytes, then zeros until the client hangs up; no Content-Length unless
+        the fault's headers carry one (a body "of size 10^15")."""
+        h.send_response(resp.status_code)
+        for k, v in resp.headers.multi_items():
+            if k.lower() not in _HOP and k.lower() != "content-encoding":
+                h.send_header(k, v)
+        for k, v in fault.headers.items():
+            h.send_header(k, v)
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.close_connection = True
+        zeros = bytes(64 << 10)
+        with contextlib.suppress(OSError):
+            h.wfile.write(data)
+            while not self._stopping.is_set():
+                h.wfile.write(zeros)
+                time.sleep(0.002)  # at most ~32 MB/s: a test's disk is not the thing under test
 
     def _paginate(self, h: http.server.BaseHTTPRequestHandler, path: str, headers: dict[str, str]) -> None:
         """Tag-list pagination as newer registries do it (distribution 2.8 ignores ?n=)."""
@@ -466,10 +510,43 @@ class FaultProxy:
         h.wfile.write(data)
 
     def stop(self) -> None:
+        self._stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self._client.close()
         self.blob_host.stop()
+
+
+class SilentServer:
+    """Accepts TCP connections on 127.0.0.1 and never sends a byte (not even a TLS reply):
+    the registry that hangs. ``accepted`` counts the connections it took."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.host = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.accepted = 0
+        self._conns: list[socket.socket] = []
+        self._stopping = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            self._conns.append(conn)  # held open, never answered
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        for c in self._conns:
+            with contextlib.suppress(OSError):
+                c.close()
 
 
 # --- test images --------------------------------------------------------------------------------------
@@ -511,16 +588,18 @@ class SampleImage:
 
 
 def make_image(text: str = "hello", *, arch: str = "amd64", layers: int = 1, compression: str = "gzip",
-               layer_size: int = 0) -> SampleImage:
-    """A tiny OCI image: ``layers`` layers holding ``text`` (plus ``layer_size`` random bytes)."""
+               layer_size: int = 0, files: dict[str, bytes] | None = None,
+               labels: dict[str, str] | None = None) -> SampleImage:
+    """A tiny OCI image: ``layers`` layers holding ``text`` (plus ``layer_size`` random bytes,
+    plus ``files``); ``labels`` go into the config (a large one makes a large config)."""
     blobs: dict[str, bytes] = {}
     layer_descs = []
     diff_ids = []
     for i in range(layers):
-        files = {f"file{i}.txt": f"{text} {i}\n".encode()}
+        layer_files = {f"file{i}.txt": f"{text} {i}\n".encode(), **(files or {})}
         if layer_size:
-            files["random.bin"] = os.urandom(layer_size)
-        blob = make_layer(files, compression)
+            layer_files["random.bin"] = os.urandom(layer_size)
+        blob = make_layer(layer_files, compression)
         import gzip
 
         import zstandard
@@ -538,7 +617,8 @@ def make_image(text: str = "hello", *, arch: str = "amd64", layers: int = 1, com
               "zstd": "application/vnd.oci.image.layer.v1.tar+zstd"}.get(compression,
                                                                           "application/vnd.oci.image.layer.v1.tar")
         layer_descs.append({"mediaType": mt, "digest": d, "size": len(blob)})
-    config = json.dumps({"architecture": arch, "os": "linux", "config": {"Cmd": ["/bin/sh"]},
+    container_config: dict[str, Any] = {"Cmd": ["/bin/sh"], **({"Labels": labels} if labels else {})}
+    config = json.dumps({"architecture": arch, "os": "linux", "config": container_config,
                          "rootfs": {"type": "layers", "diff_ids": diff_ids}}, sort_keys=True).encode()
     cd = "sha256:" + hashlib.sha256(config).hexdigest()
     blobs[cd] = config

@@ -2,7 +2,8 @@
 
 A working container is a directory ``ROOT/containers/ID/`` holding ``state.json``
 (its name, base image, layers and the image config being edited), ``upper/`` and
-``work/`` (the overlay's writable half) and ``merged/`` (the mount point).
+``work/`` (the overlay's writable half) and ``merged/`` (the mount point); ``aliases/``
+holds the stand-ins for layers the stack repeats (see lower_stack.py).
 Committing a step adopts ``upper/`` as a new layer by rename — its files are
 never copied — and starts a fresh ``upper/``.
 
@@ -152,11 +153,14 @@ class WorkingContainer:
         target = str(self.mountpoint)
         if is_mounted(target):
             unmount(target)
-        lowers = self._lower_dirs()
+        from pybuild.builder.lower_stack import distinct_lowers
+
+        lowers = distinct_lowers(self._lower_dirs(), self.dir / "aliases")
         if not lowers:
             empty = self.dir / "empty"
             empty.mkdir(exist_ok=True)
             lowers = [str(empty)]
+        self._prepare_link_groups()
         self._reset_work()
         mount_overlay(lowers, str(self.dir / "upper"), str(self.dir / "work"), target,
                       short_dir=str(self.dir / "l"))
@@ -180,6 +184,23 @@ class WorkingContainer:
         self.state["mounted"] = True
         self.save()
         return self.mountpoint
+
+    def _prepare_link_groups(self) -> None:
+        """Lower hard-link groups go into upper/ whole before a mount (see link_groups.py)."""
+        from pybuild.builder import link_groups
+
+        records = link_groups.prepare(self.dir / "upper", self._lower_dirs())
+        if records:
+            self.state.setdefault("link_groups", []).extend(records)
+
+    def _settle_link_groups(self) -> None:
+        """Unmounted: the placed groups nothing changed leave upper/ again."""
+        from pybuild.builder import link_groups
+
+        records = self.state.pop("link_groups", None)
+        if records:
+            link_groups.settle(self.dir / "upper", records)
+            self.save()
 
     def _missing_stubs(self, stubs: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
         root = str(self.mountpoint)
@@ -263,7 +284,18 @@ class WorkingContainer:
     # ------------------------------------------------------------------ committing
 
     def upper_is_empty(self) -> bool:
-        return not any(os.scandir(self.dir / "upper"))
+        """True when nothing changed since the last commit (vfs: by comparing the tree with
+        its snapshot, since its changes are made in rootfs/, not in upper/)."""
+        upper = self.dir / "upper"
+        if self.state.get("link_groups"):
+            self.unmount()
+            self._settle_link_groups()
+        if self.vfs and self.state.get("vfs_ready"):
+            from pybuild.builder import vfs
+
+            remove_tree(upper)
+            vfs.diff(self.mountpoint, vfs.load_snapshot(self.dir / "snapshot.json"), upper)
+        return not any(os.scandir(upper))
 
     def commit_layer(self, *, timestamp: int | None = None, clamp_mtime: int | None = None,
                      exclude: Callable[[str], bool] | None = None) -> str:
@@ -271,6 +303,7 @@ class WorkingContainer:
         from pybuild.oci.layer import layer_digests
 
         self.unmount()
+        self._settle_link_groups()
         upper = self.dir / "upper"
         if self.vfs:
             from pybuild.builder import vfs
@@ -305,6 +338,7 @@ class WorkingContainer:
             remove_tree(self.mountpoint)
             self.state["vfs_ready"] = False
         self.state["layers"] = list(layers)
+        self.state.pop("link_groups", None)
         self.save()
 
     def remove(self) -> None:

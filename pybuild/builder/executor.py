@@ -31,7 +31,7 @@ from pybuild.errors import (
     UnsupportedError,
     UserError,
 )
-from pybuild.events import CACHE_HIT, IMAGE, INFO, STEP, WARNING, emit
+from pybuild.events import CACHE_HIT, IMAGE, INFO, STEP, STEP_DONE, WARNING, emit
 from pybuild.oci.spec import History, ImageConfig, rfc3339
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -130,6 +130,7 @@ class Build:
                                  build_contexts=opts.build_contexts)
         for name in opts.build_contexts:
             self.named_context(name)  # a bad --build-context fails before the first step
+        opts.run.security  # noqa: B018 - so does a bad --security-opt (or seccomp profile)
         problems = self.graph.unsupported()
         if problems:
             instr, reason = problems[0]
@@ -206,7 +207,9 @@ class Build:
     def _run_stage(self, stage: Any) -> StageResult:
         from pybuild.builder import steps
 
+        started = time.monotonic()
         state = self._start_stage(stage)
+        self._step_done(state, started, cached=False)
         instructions = list(stage.instructions)
         onbuild = steps.onbuild_triggers(self, state)
         all_steps = [*onbuild, *instructions]
@@ -215,7 +218,8 @@ class Build:
         for instr in all_steps:
             if instr not in onbuild:
                 state.number += 1
-            self._step(state, instr)
+            started = time.monotonic()
+            self._step_done(state, started, cached=self._step(state, instr))
         if state.dirty or state.pending_workdirs:
             steps.flush_layer(self, state)
         result = StageResult(stage.index, state.container.layers, state.config, state.key, state.evaluator)
@@ -288,7 +292,14 @@ class Build:
         evaluator = StageEvaluator(stage, self.graph, base_env=list(config.config.env), build_args=self.build_args)
         return StageState(stage, wc, config, key, evaluator, total=total, prefix=prefix)
 
-    def _step(self, state: StageState, instr: Any) -> None:
+    def _step_done(self, state: StageState, started: float, *, cached: bool) -> None:
+        """The step's time goes into the event; renderers show it (BuildKit's "DONE 0.3s")."""
+        emit(self.on_event, STEP_DONE, step=state.number or 1, total=state.total,
+             stage=state.stage.name or state.stage.index, duration=round(time.monotonic() - started, 3),
+             cached=cached)
+
+    def _step(self, state: StageState, instr: Any) -> bool:
+        """Run or answer one step from the cache; True when the cache answered."""
         from pybuild.builder import steps
 
         emit(self.on_event, STEP, f"{state.prefix}STEP {state.number}/{state.total}: {instr.original}",
@@ -314,7 +325,7 @@ class Build:
                 state.evaluator.apply(expanded)
                 emit(self.on_event, CACHE_HIT, f"--> Using cache {hit['config'].split(':')[1]}",
                      step=state.number, key=key)
-                return
+                return True
             if self.opts.explain_cache:
                 emit(self.on_event, INFO, f"--> Cache miss: {cache.explain_miss(self.store, parent_key, key_inputs)}",
                      step=state.number, key=key)
@@ -334,6 +345,7 @@ class Build:
             emit(self.on_event, INFO, f"--> {config_digest.split(':')[1][:12]}")
         else:
             steps.note_step(self, state, expanded, handler)
+        return False
 
     # ------------------------------------------------------------------ images
 

@@ -6,7 +6,10 @@ Plain dataclasses: the CLI fills them from flags, a library user from keywords.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pybuild.builder.sandbox.security import SecurityOptions
 
 
 @dataclass
@@ -18,7 +21,7 @@ class RunOptions:
     network: str = "host"  # host | none
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
-    security_opts: list[str] = field(default_factory=list)
+    security_opts: list[str] = field(default_factory=list)  # buildah's --security-opt values
     volumes: list[str] = field(default_factory=list)  # -v SRC:DST[:ro]
     add_hosts: list[str] = field(default_factory=list)  # NAME:IP
     dns: list[str] = field(default_factory=list)  # --dns: nameservers for RUN's /etc/resolv.conf
@@ -27,9 +30,15 @@ class RunOptions:
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> {src|env}
 
     @property
+    def security(self) -> SecurityOptions:
+        """``security_opts`` read (seccomp profile, no-new-privileges); ConfigError for a bad one."""
+        from pybuild.builder.sandbox.security import parse_security_opts
+
+        return parse_security_opts(self.security_opts)
+
+    @property
     def no_new_privileges(self) -> bool:
-        return any(o in ("no-new-privileges", "no-new-privileges=true", "no-new-privileges:true")
-                   for o in self.security_opts)
+        return self.security.no_new_privileges
 
 
 @dataclass
@@ -38,7 +47,7 @@ class OutputOptions:
 
     tags: list[str] = field(default_factory=list)
     format: str = "oci"  # oci | docker
-    compression: str | None = None
+    compression: str | None = None  # the layers' compression when the image is pushed (gzip | zstd)
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     squash: bool = False
@@ -51,6 +60,15 @@ class OutputOptions:
     env: dict[str, str] = field(default_factory=dict)  # --env: set in the image's Env
     manifest: str | None = None  # --manifest: add the image to this list (made if absent)
     omit_history: bool = False  # --omit-history: the image's config carries no history
+
+    def __post_init__(self) -> None:
+        from pybuild.errors import ConfigError
+
+        if self.compression not in (None, "gzip", "zstd"):
+            raise ConfigError(f"invalid compression format {self.compression!r} (gzip or zstd)")
+        if self.compression == "zstd" and self.format == "docker":
+            raise ConfigError("zstd compression cannot be used with the docker format "
+                              "(Docker v2s2 has no zstd layer type)")
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """`bud -o/--output`: the built root filesystem written to a directory or a tar file.
 
 ``type=local,dest=DIR`` applies every layer onto DIR (whiteouts honoured);
-``type=tar,dest=FILE`` writes that tree as one tar (``-`` is stdout).
+``type=tar,dest=FILE`` writes that tree as one tar (``-`` is stdout, as is ``-o -``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from pybuild.errors import ConfigError
 
 
 def parse_output(spec: str) -> tuple[str, str]:
+    """(type, dest) of a ``-o`` value: ``-`` is a tar on stdout, a bare path a directory (buildah)."""
+    if spec.strip() == "-":
+        return "tar", "-"
     fields: dict[str, str] = {}
     for item in spec.split(","):
         k, sep, v = item.partition("=")

@@ -84,6 +84,7 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
     from pybuild.builder.sandbox.caps import apply_cap_changes
 
     ropts = b.opts.run
+    security = ropts.security
     isolation, runtime = sandbox.choose_runtime(ropts.isolation, ropts.runtime)
     isolation = isolation or sandbox.default_isolation()
     network = instr.network if instr.network and instr.network != "default" else ropts.network
@@ -108,8 +109,8 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
             rootfs=rootfs, argv=argv_for(st, instr), env=env, cwd=st.config.config.working_dir or "/",
             hostname=wc.id[:12], mounts=mounts, network=network,
             capabilities=apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), ropts.cap_add, ropts.cap_drop),
-            no_new_privileges=ropts.no_new_privileges, hosts=hosts_file(ropts.add_hosts, wc.id[:12]),
-            resolv_conf=resolv_conf(ropts, network),
+            no_new_privileges=security.no_new_privileges, seccomp=security.seccomp,
+            hosts=hosts_file(ropts.add_hosts, wc.id[:12]), resolv_conf=resolv_conf(ropts, network),
             output=_output(b), scratch_dir=str(scratch), runtime=runtime,
         )
         root = str(stack.enter_context(wc.mounted(sandbox.stub_paths(spec))))

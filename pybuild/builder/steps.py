@@ -172,7 +172,9 @@ class RunHandler(Handler):
     def key_inputs(self, b: Build, st: StageState, instr: ins.Run) -> dict[str, Any]:
         from pybuild.builder import run_step
 
-        return {"instruction": _describe(instr), "argv": run_step.argv_for(st, instr),
+        security = b.opts.run.security.cache_key()  # only when not the default: old keys stay valid
+        extra = {"security": security} if security else {}
+        return {**extra, "instruction": _describe(instr), "argv": run_step.argv_for(st, instr),
                 "env": run_step.env_for(b, st), "user": st.config.config.user,
                 "workdir": st.config.config.working_dir, "network": instr.network or b.opts.run.network,
                 "mounts": run_step.mount_keys(b, st, instr), "platform": st.config.architecture,
@@ -341,15 +343,19 @@ def write_final_image(b: Build, final: Any) -> Image:
     if out.format == "oci":
         drop_docker_only(config, b.on_event)
     config.rootfs_diff_ids = list(layers)  # type: ignore[arg-type]
-    config_bytes = config.to_json(docker=out.format == "docker")
+    from pybuild.builder.image_format import config_bytes as format_config
+
+    config_bytes = format_config(config, out.format)
     names = list(out.tags)
     if names:
         emit(b.on_event, INFO, f"COMMIT {names[0]}")
     else:
         emit(b.on_event, INFO, "COMMIT")
     img = b.store.add_image(config_bytes, layers, names=names, created=config.created or "")
-    if out.format == "docker" or out.annotations:
-        b.store.set_image_meta(img.id, {"format": out.format, "annotations": dict(out.annotations)})
+    if out.format == "docker" or out.annotations or out.compression or b.store.image_meta(img.id):
+        # the same image built again asks afresh (a compression asked before is not kept)
+        b.store.set_image_meta(img.id, {"format": out.format, "annotations": dict(out.annotations),
+                                        "compression": out.compression})
     emit(b.on_event, INFO, f"--> {img.id[:12]}")
     for n in b.store.image(img.id).names:
         if n in [_full(t) for t in names]:

@@ -45,6 +45,7 @@ from pybuild.errors import (
     PybuildError,
     StoreError,
     StoreVersionError,
+    UnsafeContentError,
 )
 from pybuild.oci.digest import Digest
 from pybuild.oci.layout import atomic_write_file as atomic_write
@@ -413,8 +414,14 @@ class Store:
         desc = manifest.layers[index]
         staging = self.scratch_dir("unpack")
         (staging / "diff").mkdir()
-        with self.layout.open_blob(desc.digest, desc.size) as blob:
-            got = apply_layer(blob, staging / "diff", whiteouts="overlay")
+        try:
+            with self.layout.open_blob(desc.digest, desc.size) as blob:
+                got = apply_layer(blob, staging / "diff", whiteouts="overlay")
+        except BaseException as e:  # a bomb, a bad tar, a full disk: no half-unpacked layer stays
+            remove_tree(staging)
+            if isinstance(e, UnsafeContentError) and e.where is None:  # say which layer (a bomb)
+                raise UnsafeContentError(e.message, where=f"layer {desc.digest} of image {image.id[:12]}") from e
+            raise
         if got != diff_id:
             remove_tree(staging)
             raise StoreError(f"layer {desc.digest} of image {image.id[:12]} has diff_id {got}, "
@@ -423,8 +430,9 @@ class Store:
 
         blobs = {compression_of(desc.media_type): {"digest": str(desc.digest), "size": desc.size,
                                                    "mediaType": desc.media_type}}
-        self.adopt_layer(staging / "diff", diff_id, size=desc.size, tar_options={"exact": False},
-                         blobs=blobs)
+        sizes = image.manifest.get("layer_sizes") or []  # uncompressed, measured on pull
+        self.adopt_layer(staging / "diff", diff_id, size=int(sizes[index]) if index < len(sizes) else desc.size,
+                         tar_options={"exact": False}, blobs=blobs)
         remove_tree(staging)
         return self.layer_dir(diff_id) / "diff"
 

@@ -47,7 +47,15 @@ class StoreSource:
         compression = self.compression or "gzip"
         media_type = spec.layer_media_type(compression)
         def blob(diff_id: str) -> spec.Descriptor:
-            entry = self.store.layer_blob(diff_id, compression, media_type, on_event=self.on_event)
+            try:
+                entry = self.store.layer_blob(diff_id, compression, media_type, on_event=self.on_event)
+            except StoreError:
+                # a pulled base layer cannot be re-made byte for byte from its unpacked tree:
+                # hand out the blob it came as; copy_image recompresses it if asked to
+                found = self._any_blob(diff_id)
+                if found is None:
+                    raise
+                return found
             return spec.Descriptor(media_type, Digest(entry["digest"]), int(entry["size"]))
 
         # a built layer's blob is made on first push (tar + compress): on both cores at once
@@ -58,6 +66,13 @@ class StoreSource:
         manifest = spec.Manifest(spec.Descriptor(spec.OCI_CONFIG, img.digest, len(config)), layers,
                                  annotations=annotations)
         return manifest.to_json(), spec.OCI_MANIFEST
+
+    def _any_blob(self, diff_id: str) -> spec.Descriptor | None:
+        for compression, entry in sorted(self.store.layer_info(diff_id).get("blobs", {}).items()):
+            if self.store.layout.has_blob(Digest(entry["digest"])):
+                mt = entry.get("mediaType") or spec.layer_media_type(compression)
+                return spec.Descriptor(mt, Digest(entry["digest"]), int(entry["size"]))
+        return None
 
     def get_blob(self, desc: spec.Descriptor) -> BinaryIO:
         path = self.store.root / "blobs" / desc.digest.algorithm / desc.digest.hex
@@ -83,13 +98,40 @@ class StoreDestination:
         self._manifest: tuple[bytes, str] | None = None
         self.image: Image | None = None
         self._added: set[str] = set()  # blobs this copy created, discarded if it never commits
+        self._diff_ids: dict[str, str] = {}  # layer blob digest -> the diff_id its config names
+        self._sizes: dict[str, int] = {}  # diff_id -> uncompressed size measured on the way in
+
+    def expect_manifest(self, doc: spec.Manifest) -> None:
+        """Called once the config is here, before the layers: learn each layer's diff_id, so
+        put_blob can check it as the layer streams in (see pybuild.oci.diffid)."""
+        config = spec.ImageConfig.from_json(self.store.layout.read_blob(doc.config.digest, doc.config.size))
+        diff_ids = [str(d) for d in config.rootfs_diff_ids]
+        layers = [d for d in doc.layers if spec.is_layer(d.media_type)]
+        if len(diff_ids) != len(layers):
+            raise IntegrityError(f"image {self.reference}: {len(layers)} layers but "
+                                 f"{len(diff_ids)} diff_ids in its config")
+        for desc, diff_id in zip(layers, diff_ids, strict=True):
+            if self._diff_ids.setdefault(str(desc.digest), diff_id) != diff_id:
+                raise IntegrityError(f"image {self.reference}: layer {desc.digest} is given two diff_ids "
+                                     f"({self._diff_ids[str(desc.digest)]} and {diff_id})")
 
     def has_blob(self, desc: spec.Descriptor) -> bool:
         return bool(self.store.layout.has_blob(desc.digest))
 
     def put_blob(self, desc: spec.Descriptor, stream: BinaryIO) -> None:
+        from pybuild.oci.diffid import DiffIdTee
+
         existed = self.store.layout.has_blob(desc.digest)
-        self.store.layout.put_blob(stream, desc.digest, desc.size)
+        diff_id = self._diff_ids.get(str(desc.digest))
+        tee = DiffIdTee(stream, diff_id, f"image {self.reference}: layer {desc.digest}") if diff_id else None
+        try:
+            self.store.layout.put_blob(tee or stream, desc.digest, desc.size,  # type: ignore[arg-type]
+                                       check=tee.check if tee else None)
+        finally:
+            if tee is not None:
+                tee.close()
+        if tee is not None and tee.size and diff_id:
+            self._sizes[diff_id] = tee.size
         if not existed:
             self._added.add(str(desc.digest))
 
@@ -114,24 +156,85 @@ class StoreDestination:
         if len(diff_ids) != len(layers):
             raise IntegrityError(f"image {self.reference}: {len(layers)} layers but "
                                  f"{len(diff_ids)} diff_ids in its config")
+        sizes = [self._layer_size(desc, diff_id) for desc, diff_id in zip(layers, diff_ids, strict=True)]
         manifest_digest, _ = self.store.layout.put_bytes(raw)
         media = doc.media_type or media_type
         self.image = self.store.add_image(config_bytes, diff_ids, names=self.names,
-                                          manifest={"digest": str(manifest_digest), "mediaType": media},
+                                          manifest={"digest": str(manifest_digest), "mediaType": media,
+                                                    "layer_sizes": sizes},
                                           created=config.created or "")
         self._added.clear()
+
+    def _layer_size(self, desc: spec.Descriptor, diff_id: str) -> int:
+        """The uncompressed size of a layer: measured on the way in, or known to the store, or
+        (a blob that was already here, skipped) measured now, checking its diff_id too."""
+        if diff_id in self._sizes:
+            return self._sizes[diff_id]
+        known = _known_layer_size(self.store, diff_id, str(desc.digest))
+        if known is not None:
+            return known
+        from pybuild.oci.diffid import DiffIdTee
+        from pybuild.oci.digest import CHUNK
+
+        with DiffIdTee(self.store.layout.open_blob(desc.digest, desc.size), diff_id,
+                       f"image {self.reference}: layer {desc.digest}") as tee:
+            while tee.read(CHUNK):
+                pass
+            tee.check()
+            return tee.size
 
     def close(self) -> None:
         if self.image is None:
             self.store.discard_blobs(self._added)
 
 
+def _known_layer_size(store: Store, diff_id: str, blob: str) -> int | None:
+    """The uncompressed size of layer ``diff_id`` if the store already knows ``blob`` to be
+    that layer (its unpacked copy was made from it, or a pulled image pairs the two)."""
+    if store.has_layer(diff_id):
+        info = store.layer_info(diff_id)
+        if any(b.get("digest") == blob for b in info.get("blobs", {}).values()):
+            return int(info.get("size", 0))
+    for img in store.images():
+        manifest = img.manifest or {}
+        sizes = manifest.get("layer_sizes")
+        if not sizes or diff_id not in img.layers:
+            continue
+        with contextlib.suppress(Exception):
+            doc = spec.parse_manifest(store.layout.read_blob(Digest(manifest["digest"])), manifest.get("mediaType"))
+            if not isinstance(doc, spec.Manifest):
+                continue
+            layers = [d for d in doc.layers if spec.is_layer(d.media_type)]
+            for desc, d, size in zip(layers, img.layers, sizes, strict=False):
+                if d == diff_id and str(desc.digest) == blob:
+                    return int(size)
+    return None
+
+
+def image_size(store: Store, image: Image) -> int:
+    """What `images` shows: the uncompressed size of the image's layers, the same however the
+    image arrived (built here, or pulled: measured on the way in) and whether or not its
+    layers are unpacked yet."""
+    pulled = (image.manifest or {}).get("layer_sizes") or []
+    total = 0
+    for i, diff_id in enumerate(image.layers):
+        if store.has_layer(diff_id):
+            total += int(store.layer_info(diff_id).get("size", 0))
+        elif i < len(pulled):
+            total += int(pulled[i])
+    return total
+
+
 def pull_into_store(store: Store, source_spec: str, *, names: list[str] | None = None,
                     platform: str | None = None, on_event: Any = None, **options: Any) -> Image:
-    """Copy the image at ``source_spec`` (any transport) into the store; returns it."""
+    """Copy the image at ``source_spec`` (any transport) into the store; returns it.
+
+    ``names=None`` names it as buildah's pull does (:func:`pull_names`); ``[]`` leaves it unnamed."""
     from pybuild.oci.transport import copy_image, open_source
 
     src = open_source(source_spec, **options)
+    if names is None:
+        names = pull_names(source_spec, src)
     dst = StoreDestination(store, names)
     try:
         copy_image(src, dst, platform=platform, on_event=on_event)
@@ -143,12 +246,77 @@ def pull_into_store(store: Store, source_spec: str, *, names: list[str] | None =
     return dst.image
 
 
+def pull_spec(source: str) -> str:
+    """What ``pull SOURCE`` reads: a transport spec as given, a bare reference from its registry."""
+    from pybuild.oci.reference import Reference
+    from pybuild.oci.transport import is_transport_spec
+
+    return source if is_transport_spec(source) else f"docker://{Reference.parse(source)}"
+
+
+def pull_names(source_spec: str, src: Any = None) -> list[str]:
+    """The names buildah (containers/common's libimage) gives a pulled image.
+
+    ``docker://REF``: REF. ``oci:DIR[:REF]``: ``localhost/DIR:latest`` -- the layout's path, not
+    the REF that picked the image in it. ``oci-archive:FILE[:REF]``: the picked manifest's
+    ``org.opencontainers.image.ref.name`` (short names under localhost/). ``docker-archive:``:
+    the NAME:TAG asked for, else the archive's RepoTags. ``dir:``: none (the ID names it).
+    A name that is not a valid reference is dropped, as the image still lands under its ID."""
+    from pybuild.builder.store import normalize_name
+    from pybuild.errors import InvalidReference
+    from pybuild.oci.reference import Reference
+    from pybuild.oci.transport import split_spec
+
+    transport, rest = split_spec(source_spec)
+    candidates: list[tuple[str, bool]] = []  # (name, short names go under localhost/)
+    if transport == "docker":
+        candidates = [(rest, False)]
+    elif transport == "oci":
+        path = rest.split(":", 1)[0].lstrip("/")
+        candidates = [("localhost/" + path, True)]
+    elif transport == "oci-archive":
+        desc = getattr(src, "descriptor", None)
+        ref_name = (desc.annotations or {}).get(spec.ANNOTATION_REF_NAME) if desc is not None else None
+        if ref_name:
+            candidates = [(ref_name, True)]
+    elif transport == "docker-archive":
+        parts = rest.split(":", 1)
+        if len(parts) > 1 and parts[1] and not parts[1].startswith("@"):
+            candidates = [(parts[1], False)]
+        else:
+            candidates = [(t, False) for t in getattr(src, "repo_tags", None) or []]
+    out: list[str] = []
+    for name, local in candidates:
+        try:
+            out.append(normalize_name(name) if local else str(Reference.parse(name)))
+        except InvalidReference:
+            continue
+    return out
+
+
 def push_from_store(store: Store, image: Image, dest_spec: str, *, format: str | None = None,
                     compression: str | None = None, on_event: Any = None, **options: Any) -> Digest:
-    """Copy ``image`` out of the store to ``dest_spec``; returns the manifest digest written."""
+    """Copy ``image`` out of the store to ``dest_spec``; returns the manifest digest written.
+
+    ``format`` and ``compression`` default to what the build asked (``bud --format docker``,
+    ``--compression-format zstd``); docker-archive is always Docker format, and a Docker
+    manifest never carries zstd (a default of zstd yields gzip there; asking for both is an
+    error). The layers are made before the destination is opened, and a destination that
+    is not committed is left as it was."""
+    from pybuild.errors import ConfigError
     from pybuild.oci.transport import copy_image, open_destination
 
+    meta = store.image_meta(image.id) if not image.manifest else {}
+    if format is None and meta.get("format") == "docker":
+        format = "docker"
+    if dest_spec.startswith("docker-archive:"):
+        format = "docker"
+    if compression is None and meta.get("compression") and not (format == "docker" and meta["compression"] == "zstd"):
+        compression = str(meta["compression"])
+    if format == "docker" and compression == "zstd":
+        raise ConfigError("zstd compression cannot be used with the docker format (Docker v2s2 has no zstd type)")
     src = StoreSource(store, image, compression=compression, on_event=on_event)
+    src.get_manifest()  # a layer that cannot be made fails here, before the destination exists
     dst = open_destination(dest_spec, **options)
     try:
         digest: Digest = copy_image(src, dst, format=format, compression=compression, on_event=on_event)

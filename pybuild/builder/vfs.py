@@ -59,9 +59,23 @@ def _copy_entry(src: str, st: os.stat_result, dst: str) -> None:
     _copy_meta(st, dst, symlink=stat.S_ISLNK(mode))
 
 
+def _copy_or_link(src: str, st: os.stat_result, dst: str, linked: dict[tuple[int, int], str]) -> None:
+    """Copy an entry; a further name of a hard-linked file already copied becomes a link to
+    that copy, so a link group stays one file (a write through one name reaches all)."""
+    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+        first = linked.get((st.st_dev, st.st_ino))
+        if first is not None and os.path.lexists(first):
+            _remove(dst)
+            os.link(first, dst)
+            return
+        linked[(st.st_dev, st.st_ino)] = dst
+    _copy_entry(src, st, dst)
+
+
 def apply_layer_dir(layer: Path, rootfs: Path) -> None:
     """Copy an overlay-form layer directory onto ``rootfs``, honouring its whiteouts."""
     dirs: list[tuple[os.stat_result, str]] = []
+    linked: dict[tuple[int, int], str] = {}
     for dirpath, dirnames, filenames in os.walk(layer):
         rel = os.path.relpath(dirpath, layer)
         target_dir = rootfs if rel == "." else rootfs / rel
@@ -78,7 +92,7 @@ def apply_layer_dir(layer: Path, rootfs: Path) -> None:
             if _is_whiteout(st):
                 _remove(dst)
                 continue
-            _copy_entry(src, st, dst)
+            _copy_or_link(src, st, dst, linked)
             if stat.S_ISDIR(st.st_mode):
                 dirs.append((st, dst))
         dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
@@ -89,7 +103,9 @@ def apply_layer_dir(layer: Path, rootfs: Path) -> None:
 def _entry(st: os.stat_result, path: str) -> list[Any]:
     link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
     size = st.st_size if not stat.S_ISDIR(st.st_mode) else 0
-    return [st.st_mode, st.st_uid, st.st_gid, size, st.st_mtime_ns, st.st_rdev, link]
+    # a regular file's link count: a link added or removed changes every name of the group
+    nlink = st.st_nlink if stat.S_ISREG(st.st_mode) else 0
+    return [st.st_mode, st.st_uid, st.st_gid, size, st.st_mtime_ns, st.st_rdev, link, nlink]
 
 
 def snapshot(rootfs: Path) -> dict[str, list[Any]]:
@@ -126,6 +142,7 @@ def diff(rootfs: Path, before: dict[str, list[Any]], out: Path) -> dict[str, lis
     changed = sorted(p for p, e in after.items() if before.get(p) != e)
     deleted = sorted(p for p in before if p not in after)
     made: set[str] = set()
+    linked: dict[tuple[int, int], str] = {}
 
     def ensure_parent(rel: str) -> None:
         parent = os.path.dirname(rel)
@@ -142,7 +159,7 @@ def diff(rootfs: Path, before: dict[str, list[Any]], out: Path) -> dict[str, lis
         src = rootfs / rel
         st = os.lstat(src)
         ensure_parent(rel)
-        _copy_entry(str(src), st, str(out / rel))
+        _copy_or_link(str(src), st, str(out / rel), linked)
         if stat.S_ISDIR(st.st_mode):
             _copy_meta(st, str(out / rel))
             made.add(rel)

@@ -92,11 +92,17 @@ RUN_DEFAULTS = ("isolation", "network", "cap_add", "cap_drop", "volumes", "add_h
 
 def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "missing",
                cidfile: str | None = None, run_defaults: Mapping[str, Any] | None = None,
-               on_event: EventCallback | None = None, **registry_options: Any) -> WorkingContainer:
+               security_opts: Sequence[str] = (), on_event: EventCallback | None = None,
+               **registry_options: Any) -> WorkingContainer:
     """A new working container on image ``ref`` (``scratch``: an empty one), recorded in the store;
     its ID is also written to ``cidfile`` (buildah's --cidfile). ``run_defaults`` (keys in
     RUN_DEFAULTS: buildah's `from --isolation --network --cap-add...`) are what each later
-    ``run`` in it starts from."""
+    ``run`` in it starts from.
+
+    ``security_opts`` (buildah's ``from --security-opt``) apply to every ``run`` in it."""
+    from pybuild.builder.sandbox.security import parse_security_opts
+
+    kept = parse_security_opts(security_opts).as_opts()  # refused before anything is pulled or recorded
     defaults = {k: v for k, v in (run_defaults or {}).items() if v}
     unknown = set(defaults) - set(RUN_DEFAULTS)
     if unknown:
@@ -121,6 +127,8 @@ def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "
                 n += 1
                 chosen = f"{base}-{n}"
         wc = WorkingContainer.create(store, image, name=chosen, record=True)
+        if kept:
+            wc.state["security_opts"] = kept
         if defaults:
             wc.state["run_defaults"] = {k: list(v) if isinstance(v, (list, tuple)) else v
                                         for k, v in defaults.items()}
@@ -290,15 +298,17 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
         user: str | None = None, workdir: str | None = None, isolation: str | None = None,
         network: str | None = None, mounts: Sequence[Any] = (), cap_add: Sequence[str] = (),
         cap_drop: Sequence[str] = (), add_hosts: Sequence[str] = (), hostname: str | None = None,
-        stdin: bool = False, output: Callable[[bytes], None] | None = None, check: bool = True,
-        runtime: str | None = None, on_event: EventCallback | None = None) -> int:
+        security_opts: Sequence[str] = (), stdin: bool = False, output: Callable[[bytes], None] | None = None,
+        check: bool = True, runtime: str | None = None, on_event: EventCallback | None = None) -> int:
     """Run ``argv`` in the container (its Env, User and WorkingDir unless overridden); the
     changes stay in the container. Returns the exit status; raises StepFailed when it is
     not 0 and ``check``. Output goes to ``output`` or, without it, to OUTPUT events.
+    ``security_opts`` come after the ones the container was made with (later ones win).
     What `from` was given (``run_defaults``) comes first: its isolation and network unless
     these are given, its capabilities, volumes and hosts before these."""
     from pybuild.builder import sandbox
     from pybuild.builder.run_step import hosts_file, read_host_file
+    from pybuild.builder.sandbox.security import parse_security_opts
 
     argv = list(argv)
     if not argv:
@@ -313,6 +323,7 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
     isolation, runtime = sandbox.choose_runtime(isolation, runtime)
     if network not in ("host", "none"):
         raise ConfigError(f"network mode {network!r} is not supported (host or none)")
+    security = parse_security_opts([*wc.state.get("security_opts", []), *security_opts])
     emit(on_event, STEP, "RUN " + shlex.join(argv), op="run", container=wc.name, argv=argv)
     cfg = wc.config.config
     run_env = list(cfg.env)
@@ -333,6 +344,7 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
         hostname=host, mounts=list(mounts), network=network,
         capabilities=sandbox.apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), list(cap_add),
                                                list(cap_drop)),
+        no_new_privileges=security.no_new_privileges, seccomp=security.seccomp,
         hosts=hosts_file(list(add_hosts), host),
         resolv_conf=read_host_file("/etc/resolv.conf") if network == "host" else "",
         output=output, stdin=stdin, scratch_dir=str(wc.store.scratch_dir("run")), runtime=runtime)
@@ -677,7 +689,9 @@ def commit(wc: WorkingContainer, name: str | None = None, *, format: str = "oci"
         drop_docker_only(out, on_event)
     destination = name if name and is_transport_spec(name) else None
     names = [name] if name and destination is None else []
-    image = wc.store.add_image(out.to_json(docker=format == "docker"), layers, names=names, created=created)
+    from pybuild.builder.image_format import config_bytes
+
+    image = wc.store.add_image(config_bytes(out, format), layers, names=names, created=created)
     annotations = dict(wc.state.get("annotations") or {})
     if format == "docker" or annotations:
         wc.store.set_image_meta(image.id, {"format": format, "annotations": annotations})

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from pybuild import __version__
 from pybuild.cli.common import GlobalOptions
 from pybuild.cli.pflag import Group
 from pybuild.cli.refused import Refused
@@ -82,7 +83,7 @@ class LazyGroup(Group):
               help="How working containers are layered (default: overlay where the kernel allows).")
 @click.option("--log-level", type=click.Choice(["trace", "debug", "info", "warn", "error", "fatal", "panic"]),
               default="warn", help="How much to log (buildah's levels); debug and trace also show tracebacks.")
-@click.version_option(None, "-v", "--version", package_name="pybuild", prog_name="pybuild")
+@click.version_option(__version__, "-v", "--version", prog_name="pybuild")
 @click.pass_context
 def cli(ctx: click.Context, root: str | None, storage_driver: str | None, log_level: str) -> None:
     """pybuild: build, store and move container images (buildah-style)."""

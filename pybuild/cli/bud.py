@@ -116,7 +116,8 @@ def _dns_servers(items: tuple[str, ...]) -> list[str]:
               help="chroot | oci (default: $BUILDAH_ISOLATION, $PYBUILD_ISOLATION, else oci when runc works)")
 @click.option("--cap-add", multiple=True)
 @click.option("--cap-drop", multiple=True)
-@click.option("--security-opt", "security_opts", multiple=True)
+@click.option("--security-opt", "security_opts", multiple=True,
+              help="seccomp=unconfined|FILE, no-new-privileges, apparmor=unconfined, label=disable.")
 @click.option("-v", "--volume", "volumes", multiple=True, help="SRC:DST[:ro] bind mount for RUN.")
 @click.option("--add-host", "add_hosts", multiple=True, help="NAME:IP for /etc/hosts in RUN.")
 @click.option("--dns", "dns", multiple=True, help="Nameserver for RUN's /etc/resolv.conf (instead of the host's).")
@@ -179,8 +180,9 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                               "can be built")
     from pybuild.builder.outputs import parse_output
 
-    for spec in outputs:
-        parse_output(spec)  # a bad -o is an error before anything is built
+    # a bad -o is an error before anything is built; `-o -` puts the tar on stdout, so
+    # progress and the image ID go to stderr
+    to_stdout = any(parse_output(spec) == ("tar", "-") for spec in outputs)
     if network not in ("host", "none"):
         raise ConfigError(f"--network {network}: not supported (host or none)")
     from pybuild.builder.workflow import parse_volume
@@ -213,13 +215,18 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                      dns=_dns_servers(dns), dns_search=list(dns_search), dns_options=list(dns_options),
                      secrets=_secrets(secrets))
     contexts = _kv(build_contexts, "--build-context")
-    renderer = Renderer("quiet" if quiet else ("plain" if progress == "plain" else progress))
+    renderer = Renderer("quiet" if quiet else progress, out=sys.stderr if to_stdout else None)
     options = BuildOptions(context=context, containerfile=file_, containerfile_text=text, build_args=args,
                            build_contexts=contexts, target=target, from_image=from_image, ignorefile=ignorefile, layers=layers,
                            no_cache=no_cache, explain_cache=explain_cache, pull=pull_policy, platform=platform,
                            jobs=jobs, run=run,
                            output=out, on_event=renderer,
                            registry=_registry_options(tls_verify, creds, authfile, cert_dir))
-    image = build(opts.open_store(), options)
+    try:
+        image = build(opts.open_store(), options)
+    except BaseException:
+        renderer.close(failed=True)
+        raise
+    renderer.close()
     if quiet or progress != "json":
-        click.echo(image.id)
+        click.echo(image.id, err=to_stdout)

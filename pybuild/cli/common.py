@@ -1,16 +1,13 @@
-"""What every command shares: global options, opening the store, rendering events."""
+"""What every command shares: global options, opening the store, rendering events (progress.py)."""
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from pybuild.events import Event
+from pybuild.cli.progress import Renderer, renderer_for
 
 if TYPE_CHECKING:
     from pybuild.builder.store import Store
@@ -47,85 +44,4 @@ def progress_option(f: Any) -> Any:
                         help="Progress display: auto, tty, plain or json (one event per line).")(f)
 
 
-def renderer_for(progress: str, quiet: bool, **kwargs: Any) -> Renderer:
-    return Renderer("quiet" if quiet else progress, **kwargs)
-
-
-class Renderer:
-    """Turns library events into output: plain lines, a terminal view, or JSON lines.
-
-    ``mode`` is auto|tty|plain|json|quiet; auto means tty on a terminal outside CI,
-    plain otherwise. Step headers and RUN output go to stdout like buildah's.
-    """
-
-    def __init__(self, mode: str = "auto", out: TextIO | None = None, err: TextIO | None = None) -> None:
-        self.out = out or sys.stdout
-        self.err = err or sys.stderr
-        if mode == "auto":
-            mode = "tty" if self.err.isatty() and not os.environ.get("CI") else "plain"
-        self.mode = mode
-        self._last_blob_line: dict[str, float] = {}
-        self.warnings = _log_level() not in ("error", "fatal", "panic")  # --log-level error: no WARN lines
-
-    def __call__(self, event: Event) -> None:
-        if event.kind == "warning" and not self.warnings:
-            return
-        if self.mode == "json":
-            self.out.write(json.dumps(event.to_json_dict(), default=str) + "\n")
-            self.out.flush()
-            return
-        if self.mode == "quiet":
-            if event.kind == "warning":
-                self.err.write(f"WARN: {event.message}\n")
-            return
-        kind = event.kind
-        if kind == "output":
-            self.out.write(event.message)
-            self.out.flush()
-        elif kind == "blob":
-            self._blob(event)
-        elif kind == "image":
-            return  # the command prints the image ID itself, last
-        elif kind == "warning":
-            self.err.write(f"WARN: {event.message}\n")
-            self.err.flush()
-        elif event.message:
-            self.out.write(event.message + "\n")
-            self.out.flush()
-
-    def _blob(self, event: Event) -> None:
-        data: dict[str, Any] = dict(event.data)
-        digest = str(data.get("digest", ""))
-        done, total = data.get("done", 0), data.get("total")
-        action = {"copy": "Copying blob", "skip": "Copying blob", "recompress": "Copying blob"}.get(
-            str(data.get("action", "")), str(data.get("action") or "Copying blob"))
-        if data.get("action") == "skip":
-            self.err.write(f"Copying blob {digest.split(':')[-1][:12]} skipped: already exists\n")
-            return
-        short = digest.split(":")[-1][:12]
-        if self.mode == "tty":
-            pct = f"{100 * done // total:3d}%" if total else ""
-            end = "\n" if total and done >= total else "\r"
-            self.err.write(f"{action} {short} {_human(done)}/{_human(total) if total else '?'} {pct}{end}")
-            self.err.flush()
-        elif data.get("finished") or (total and done >= total):
-            self.err.write(f"{action} {short} done ({_human(done)})\n")
-            self.err.flush()
-
-
-def _log_level() -> str:
-    """The running command's --log-level (warn outside a command, as for a library caller)."""
-    ctx = click.get_current_context(silent=True)
-    opts = ctx.find_object(GlobalOptions) if ctx is not None else None
-    return opts.log_level if opts is not None else "warn"
-
-
-def _human(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.1f}{unit}" if unit != "B" else f"{int(size)}B"
-        size /= 1024
-    return f"{size:.1f}GiB"
+__all__ = ["GlobalOptions", "Renderer", "pass_globals", "progress_option", "renderer_for"]

@@ -62,13 +62,16 @@ def _pull_policy(value: str) -> str:
 @click.option("--cap-drop", multiple=True, help="Capability later runs lose.")
 @click.option("-v", "--volume", "volumes", multiple=True, help="SRC:DST[:ro] bind mount for later runs.")
 @click.option("--add-host", "add_hosts", multiple=True, help="NAME:IP in /etc/hosts of later runs.")
+@click.option("--security-opt", "security_opts", multiple=True,
+              help="seccomp=unconfined|FILE, no-new-privileges, apparmor=unconfined, label=disable (every run).")
 @registry_flags
 @click.argument("image")
 @pass_globals
 def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool, pull_never: bool, quiet: bool,
              cidfile: str | None, platform: str | None, arch: str | None, os_: str | None, variant: str | None,
              isolation: str | None, network: str | None, cap_add: tuple[str, ...], cap_drop: tuple[str, ...],
-             volumes: tuple[str, ...], add_hosts: tuple[str, ...], tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
+             volumes: tuple[str, ...], add_hosts: tuple[str, ...], security_opts: tuple[str, ...],
+             tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
              image: str) -> None:
     """Create a working container from IMAGE (or scratch); prints its name."""
     from pybuild.builder import workflow
@@ -78,7 +81,8 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
     run_defaults = {"isolation": isolation, "network": network, "cap_add": cap_add, "cap_drop": cap_drop,
                     "volumes": volumes, "add_hosts": add_hosts}
     wc = workflow.from_image(opts.open_store(), image, name=name, pull=policy, cidfile=cidfile,
-                             run_defaults=run_defaults, on_event=_progress(quiet), **({"platform": chosen} if chosen else {}),
+                             run_defaults=run_defaults, security_opts=security_opts, on_event=_progress(quiet),
+                             **({"platform": chosen} if chosen else {}),
                              **_registry_options(tls_verify, creds, authfile, cert_dir))
     click.echo(wc.name)
 
@@ -98,6 +102,8 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
 @click.option("--cap-drop", multiple=True)
 @click.option("--add-host", "add_hosts", multiple=True, help="NAME:IP for /etc/hosts.")
 @click.option("--hostname", default=None)
+@click.option("--security-opt", "security_opts", multiple=True,
+              help="seccomp=unconfined|FILE, no-new-privileges, ... (after those given to from).")
 @click.option("-t", "--terminal", cls=Refused, is_flag=True, default=False, expose_value=False,
               reason="pybuild run has no pseudo-terminal yet (the command's output is a pipe)",
               help="Not supported yet: refused.")
@@ -107,7 +113,9 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
 @pass_globals
 def run_cmd(opts: GlobalOptions, isolation: str | None, network: str | None, user: str | None, workingdir: str | None,
             env: tuple[str, ...], mounts: tuple[str, ...], volumes: tuple[str, ...], cap_add: tuple[str, ...],
-            cap_drop: tuple[str, ...], add_hosts: tuple[str, ...], hostname: str | None, runtime: str | None, container: str, command: tuple[str, ...]) -> None:
+            cap_drop: tuple[str, ...], add_hosts: tuple[str, ...], hostname: str | None,
+            security_opts: tuple[str, ...], runtime: str | None, container: str,
+            command: tuple[str, ...]) -> None:
     """Run COMMAND in CONTAINER (use -- before it); exits with the command's status."""
     from pybuild.builder import workflow
     from pybuild.builder.sandbox import choose_runtime
@@ -127,8 +135,8 @@ def run_cmd(opts: GlobalOptions, isolation: str | None, network: str | None, use
 
     status = workflow.run(wc, argv, env=list(env), user=user, workdir=workingdir, isolation=isolation,
                           network=network, mounts=extra, cap_add=cap_add, cap_drop=cap_drop, add_hosts=add_hosts,
-                          hostname=hostname, stdin=True, output=output, check=False, runtime=runtime,
-                          on_event=_progress())
+                          hostname=hostname, security_opts=security_opts, stdin=True, output=output,
+                          check=False, runtime=runtime, on_event=_progress())
     if status != 0:
         sys.exit(status)
 

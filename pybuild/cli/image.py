@@ -44,11 +44,11 @@ def image_group() -> None:
 def _read_config(src: Any, desc: Any) -> bytes:
     from pybuild.errors import DigestMismatch
     from pybuild.oci import spec
-    from pybuild.oci.digest import Digest
+    from pybuild.oci.digest import Digest, read_upto
 
     reader = src.get_blob(desc)
     try:
-        raw: bytes = reader.read(spec.MAX_DOCUMENT_SIZE + 1)
+        raw = read_upto(reader, spec.MAX_DOCUMENT_SIZE + 1)
     finally:
         reader.close()
     if len(raw) != desc.size or Digest.of_bytes(raw, desc.digest.algorithm) != desc.digest:

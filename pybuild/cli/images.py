@@ -31,51 +31,35 @@ def _registry_options(tls_verify: bool | None, creds: str | None, authfile: str 
     return opts
 
 
-def _retry_policy() -> Any:
-    """--retry N and --retry-delay D of the running command, as a RetryPolicy (None: the default).
-
-    They reach here through the context rather than each verb's parameters: every verb with
-    registry_flags honours them without naming them."""
-    ctx = click.get_current_context(silent=True)
-    times, delay = (ctx.meta.get("pybuild.retry"), ctx.meta.get("pybuild.retry_delay")) if ctx else (None, None)
-    if times is None and delay is None:
-        return None
-    from pybuild.oci.registry.client import RetryPolicy
-
-    policy = RetryPolicy()
-    attempts = policy.attempts if times is None else int(times) + 1
-    if delay is None:
-        return RetryPolicy(attempts=attempts, max_total=max(policy.max_total, attempts * policy.max_delay))
-    # buildah waits the same delay between attempts
-    return RetryPolicy(attempts=attempts, base_delay=delay, max_delay=delay,
-                       max_total=max(policy.max_total, attempts * (delay + policy.max_delay)))
-
-
-def _to_meta(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """Keeps --retry / --retry-delay (in seconds, checked now) for _retry_policy."""
-    if value is not None and param.name == "retry_delay":
-        from pybuild.builder.containerfile.instructions import parse_duration
-        from pybuild.errors import ConfigError
-
-        text = str(value)
-        try:
-            value = parse_duration(text) / 1e9
-        except ValueError:
-            value = -1.0
-        if value < 0:
-            raise ConfigError(f"invalid --retry-delay {text!r}: a duration such as 2s or 500ms is wanted")
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """--retry/--retry-delay travel in the context, so every verb's signature stays as it is."""
     if value is not None:
         ctx.meta[f"pybuild.{param.name}"] = value
     return value
 
 
+def _retry_policy() -> Any:
+    """The RetryPolicy --retry/--retry-delay ask for (buildah's meaning), or None when unset."""
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.meta if ctx is not None else {}
+    retries, delay = meta.get("pybuild.retry"), meta.get("pybuild.retry_delay")
+    if retries is None and delay is None:
+        return None
+    from pybuild.oci.limits import parse_duration
+    from pybuild.oci.registry.client import RetryPolicy
+
+    return RetryPolicy.configured().with_retries(
+        retries, parse_duration(delay, "--retry-delay") if delay is not None else None)
+
+
 def registry_flags(f: Any) -> Any:
-    """--tls-verify, --creds, --authfile, --cert-dir, --retry, --retry-delay, shared by every verb
-    that talks to registries."""
-    f = click.option("--retry-delay", default=None, expose_value=False, callback=_to_meta,
-                     help="Wait this long between attempts (buildah: 2s; pybuild: 0.5s, doubling).")(f)
-    f = click.option("--retry", type=click.IntRange(min=0), default=None, expose_value=False, callback=_to_meta,
-                     help="Retry a failed registry request this many times (default 3).")(f)
+    """--tls-verify, --creds, --authfile, --cert-dir, --retry, --retry-delay, shared by every
+    verb that talks to registries."""
+    f = click.option("--retry-delay", default=None, expose_value=False, callback=_remember,
+                     help="Fixed delay between retries of a failed registry request, e.g. 2s "
+                          "(default: 0.5s doubling).")(f)
+    f = click.option("--retry", type=click.IntRange(min=0), default=None, expose_value=False, callback=_remember,
+                     help="Retries of a failed registry request (default 3).")(f)
     f = click.option("--cert-dir", type=click.Path(), default=None, help="CA and client certificates.")(f)
     f = click.option("--authfile", type=click.Path(), default=None, help="Credentials file (auth.json).")(f)
     f = click.option("--creds", default=None, help="USER[:PASSWORD] for the registry.")(f)
@@ -104,58 +88,23 @@ def pull_cmd(opts: GlobalOptions, quiet: bool, progress: str, platform: str | No
              os_: str | None, variant: str | None, policy: str, tls_verify: bool | None, creds: str | None,
              authfile: str | None, cert_dir: str | None, source: str) -> None:
     """Copy an image into the local store (docker://, oci:, oci-archive:, docker-archive:, dir:)."""
-    from pybuild.builder.store_transport import pull_into_store
-    from pybuild.oci.transport import is_transport_spec
+    from pybuild.builder.store_transport import pull_into_store, pull_names, pull_spec
 
     platform = platform_of(platform, os_, arch, variant)
     store = opts.open_store()
-    names: list[str] = []
-    spec = source
-    if not is_transport_spec(source):
-        from pybuild.oci.reference import Reference
-
-        ref = Reference.parse(source)
-        spec = f"docker://{ref}"
-        names = [str(ref)]
-    else:
-        names = _name_from_spec(source)
-    renderer = renderer_for(progress, quiet)
-    image = store.find_image(names[0]) if names and policy != "always" else None
+    spec = pull_spec(source)
+    names = pull_names(spec) if policy != "always" else []
+    image = store.find_image(names[0]) if names else None
     if image is None and policy == "never":
         from pybuild.errors import ImageNotFound
 
         raise ImageNotFound(f"image {names[0] if names else source} is not in the local store (--policy=never)")
-    image = image or pull_into_store(store, spec, names=names, platform=platform, on_event=renderer,
+    image = image or pull_into_store(store, spec, platform=platform, on_event=renderer_for(progress, quiet),
                                      **_registry_options(tls_verify, creds, authfile, cert_dir))
     if progress == "json" and not quiet:
         click.echo(json.dumps({"kind": "image", "message": image.id, "id": image.id, "names": image.names}))
     else:
         click.echo(image.id)
-
-
-def _name_from_spec(spec: str) -> list[str]:
-    """The name a pulled image gets: the reference in ``docker://REF``, the REF of ``oci:DIR:REF``."""
-    from pybuild.builder.store import normalize_name
-    from pybuild.errors import InvalidReference
-    from pybuild.oci.transport import split_spec
-
-    name, rest = split_spec(spec)
-    ref = ""
-    if name == "docker":
-        from pybuild.oci.reference import Reference
-
-        return [str(Reference.parse(rest))]
-    if name in ("oci", "oci-archive"):
-        _, sep, ref = rest.partition(":")
-    elif name == "docker-archive":
-        parts = rest.split(":", 1)
-        ref = parts[1] if len(parts) > 1 else ""
-    if not ref:
-        return []
-    try:
-        return [normalize_name(ref)]
-    except InvalidReference:
-        return []
 
 
 @command("push")
@@ -185,17 +134,7 @@ def push_cmd(opts: GlobalOptions, format_: str | None, compression_format: str |
     elif not is_transport_spec(destination):
         destination = f"docker://{destination}"
     fmt = "docker" if format_ == "v2s2" else format_
-    if fmt is None:
-        fmt = store.image_meta(img.id).get("format") if not img.manifest else None
-        if fmt == "oci":
-            fmt = None
-    if destination.startswith("docker-archive:"):
-        fmt = "docker"
     compression = "none" if disable_compression else compression_format
-    if fmt == "docker" and compression == "zstd":
-        from pybuild.errors import ConfigError
-
-        raise ConfigError("zstd compression cannot be used with --format docker (Docker v2s2 has no zstd type)")
     renderer = renderer_for(progress, quiet)
     digest = push_from_store(store, img, destination, format=fmt, compression=compression, on_event=renderer,
                              **_registry_options(tls_verify, creds, authfile, cert_dir))
@@ -256,13 +195,9 @@ def _manifest_digest(img: Any) -> str:
 
 
 def _size(store: Any, img: Any) -> int:
-    total = 0
-    for diff_id in img.layers:
-        try:
-            total += int(store.layer_info(diff_id).get("size", 0))
-        except Exception:  # noqa: BLE001 - a layer not unpacked yet: count its blob below
-            pass
-    return total
+    from pybuild.builder.store_transport import image_size
+
+    return image_size(store, img)
 
 
 def _ago(created: str) -> str:
@@ -330,12 +265,12 @@ def rmi_cmd(opts: GlobalOptions, force: bool, all_: bool, prune: bool, images: t
 
 @command("inspect")
 @click.option("-t", "--type", "type_", type=click.Choice(["image", "container"]), default=None)
-@click.option("-f", "--format", "format_", default=None, help="A Go-template-like path, e.g. {{.OCIv1.Config.Env}}.")
+@click.option("-f", "--format", "format_", default=None, help="A Go template over buildah's fields, e.g. {{.OCIv1.Config.Env}}.")
 @click.argument("name")
 @pass_globals
 def inspect_cmd(opts: GlobalOptions, type_: str | None, format_: str | None, name: str) -> None:
     """Print an image's (or working container's) configuration and manifest as JSON."""
-    from pybuild.builder.inspect import inspect_container, inspect_image
+    from pybuild.builder.inspect import format_info, inspect_container, inspect_image
     from pybuild.errors import ContainerNotFound, ImageNotFound
 
     store = opts.open_store()
@@ -353,36 +288,6 @@ def inspect_cmd(opts: GlobalOptions, type_: str | None, format_: str | None, nam
             except ImageNotFound:
                 raise ImageNotFound(f"no image or container named {name}") from None
     if format_:
-        click.echo(_template(format_, data))
+        click.echo(format_info(data, format_))
     else:
         click.echo(json.dumps(data, indent=4))
-
-
-def _template(fmt: str, data: Any) -> str:
-    """The {{.A.B}} subset of Go templates that scripts use with buildah inspect --format."""
-    import re
-
-    from pybuild.errors import UserError
-
-    def value(match: re.Match[str]) -> str:
-        expr = match.group(1).strip()
-        if expr.startswith("json "):
-            expr = expr[5:].strip()
-            as_json = True
-        else:
-            as_json = False
-        cur: Any = data
-        for part in [p for p in expr.split(".") if p]:
-            if isinstance(cur, dict) and part in cur:
-                cur = cur[part]
-            else:
-                raise UserError(f"--format: no field {part!r} in {expr!r}")
-        if as_json:
-            return json.dumps(cur)
-        if isinstance(cur, list):
-            return "[" + " ".join(str(x) for x in cur) + "]"
-        if isinstance(cur, dict):
-            return "map[" + " ".join(f"{k}:{v}" for k, v in cur.items()) + "]"
-        return "" if cur is None else str(cur)
-
-    return re.sub(r"\{\{(.*?)\}\}", value, fmt)

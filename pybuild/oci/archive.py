@@ -13,6 +13,7 @@ limit, and must end at a regular file.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -245,26 +246,42 @@ class OCISource:
 
 
 class OCIDestination:
-    """Writes into an OCI layout; the ref name appears in index.json at ``commit()``."""
+    """Writes into an OCI layout; the ref name appears in index.json at ``commit()``.
+
+    Closed without a commit (a push that failed), it leaves the destination as it was: a
+    layout it created is removed whole; in an existing one, the blobs it added that nothing
+    in index.json reaches are removed again."""
 
     supports_index = True
     parallel = 4  # put_blob writes each blob to its own temp file: safe from several threads
     verifies_blobs = True  # Layout.put_blob checks digest and size before the rename
 
-    def __init__(self, layout: Layout, ref: str | None, reference: str) -> None:
+    def __init__(self, layout: Layout, ref: str | None, reference: str, *,
+                 created: list[Path] | None = None) -> None:
         self.reference = reference
         self.layout = layout
         self.ref = ref
         self._top: Descriptor | None = None
+        self._created = list(created or [])  # what opening made (removed if never committed)
+        self._added: set[Digest] = set()
+        self._committed = False
 
     def has_blob(self, desc: Descriptor) -> bool:
         return self.layout.blob_size(desc.digest) == desc.size
 
+    def _note(self, digest: Digest, existed: bool) -> None:
+        if not existed:
+            self._added.add(digest)
+
     def put_blob(self, desc: Descriptor, stream: BinaryIO) -> None:
+        existed = self.layout.blob_size(desc.digest) is not None
         self.layout.put_blob(stream, desc.digest, desc.size)
+        self._note(desc.digest, existed)
 
     def put_manifest(self, raw: bytes, media_type: str, *, top_level: bool = True) -> None:
+        existed = self.layout.blob_size(Digest.of_bytes(raw)) is not None
         digest, size = self.layout.put_bytes(raw)
+        self._note(digest, existed)
         if top_level:
             self._top = Descriptor(media_type, digest, size)
 
@@ -272,9 +289,26 @@ class OCIDestination:
         if self._top is None:
             raise StoreError(f"{self.reference}: nothing to commit (no manifest written)")
         self.layout.set_ref(self.ref, self._top)
+        self._committed = True
 
     def close(self) -> None:
-        pass
+        if self._committed:
+            return
+        if self._created:
+            for path in self._created:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+            return
+        if not self._added:
+            return
+        with self.layout.lock():
+            live = self.layout.reachable(d.digest for d in self.layout.index().manifests)
+            for d in self._added - live:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.layout.blob_path(d))
 
 
 class OCIArchiveDestination(OCIDestination):
@@ -316,7 +350,23 @@ def open_oci_source(rest: str) -> OCISource:
 
 def open_oci_destination(rest: str) -> OCIDestination:
     path, ref = _split_ref(rest)
-    return OCIDestination(Layout.create(path), ref, f"oci:{rest}")
+    created = _would_create(Path(path))
+    return OCIDestination(Layout.create(path), ref, f"oci:{rest}", created=created)
+
+
+def _would_create(path: Path) -> list[Path]:
+    """What making a layout at ``path`` adds: its topmost missing directory, or, in an
+    existing directory that is not yet a layout, the layout's own entries."""
+    top = None
+    p = path.absolute()
+    while not os.path.lexists(p):
+        top, p = p, p.parent
+    if top is not None:
+        return [top]
+    if os.path.lexists(path / "oci-layout"):
+        return []
+    return [path / name for name in ("oci-layout", "index.json", "index.json.lock", "blobs")
+            if not os.path.lexists(path / name)]
 
 
 def open_oci_archive_source(rest: str) -> OCISource:
@@ -358,6 +408,7 @@ class DockerArchiveSource:
         if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
             raise IntegrityError(f"{self.tar.path}: manifest.json is not a list of images")
         entry = self._select(entries, selector)
+        self.repo_tags = [t for t in entry.get("RepoTags") or [] if isinstance(t, str)]  # names a pull gives
         config_name, layer_names = entry.get("Config"), entry.get("Layers") or []
         if not isinstance(config_name, str) or not isinstance(layer_names, list) \
                 or not all(isinstance(n, str) for n in layer_names):
@@ -451,8 +502,8 @@ class DockerArchiveDestination:
             self._config = desc.digest
             return
         verified = VerifyingReader(stream, desc.digest, desc.size)
-        diff_id, _, _ = write_verified(decompressing_reader(verified), self._staging,  # type: ignore[arg-type]
-                                     "{hex}.tar")
+        plain = decompressing_reader(verified, where=f"{self.reference}: layer {desc.digest}")  # type: ignore[arg-type]
+        diff_id, _, _ = write_verified(plain, self._staging, "{hex}.tar")
         while verified.read(CHUNK):  # reach EOF so the compressed digest is checked too
             pass
         self._layer_files[desc.digest] = f"{diff_id.hex}.tar"
@@ -545,25 +596,28 @@ class DirSource:
 
 
 class DirDestination:
-    """Writes skopeo's ``dir:`` format; an existing dir: directory is emptied first."""
+    """Writes skopeo's ``dir:`` format. The image is written into a directory beside DIR
+    and takes DIR's place at ``commit()``, so a push that fails leaves DIR as it was (an
+    existing dir: image's files are replaced only then)."""
 
     supports_index = True
 
     def __init__(self, path: str) -> None:
-        self.path = Path(path)
+        self.final = Path(path)
         self.reference = f"dir:{path}"
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            names = os.listdir(self.path)
+            names = os.listdir(self.final) if self.final.is_dir() else []
+        except OSError as e:
+            raise StoreError(f"cannot read {path}: {e.strerror}") from e
+        if names and "version" not in names:
+            raise ConfigError(f"{path} is not empty and not a dir: image; refusing to overwrite it")
+        if os.path.lexists(self.final) and not self.final.is_dir():
+            raise ConfigError(f"{path} exists and is not a directory")
+        try:
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+            self.path = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.tmp-", dir=self.final.parent))
         except OSError as e:
             raise StoreError(f"cannot create {path}: {e.strerror}") from e
-        if names:
-            if "version" not in names:
-                raise ConfigError(f"{path} is not empty and not a dir: image; refusing to overwrite it")
-            for name in names:
-                p = self.path / name
-                if p.is_symlink() or p.is_file():
-                    p.unlink()
         atomic_write_file(self.path / "version", DIR_VERSION)
 
     def has_blob(self, desc: Descriptor) -> bool:
@@ -578,10 +632,21 @@ class DirDestination:
         atomic_write_file(self.path / name, raw)
 
     def commit(self) -> None:
-        pass
+        """Swap the staged image in: DIR's old files go only once the new ones are complete."""
+        os.chmod(self.path, 0o755)
+        if self.final.is_dir():
+            for name in os.listdir(self.final):  # the old image: files only (checked at open)
+                p = self.final / name
+                if p.is_symlink() or p.is_file():
+                    p.unlink()
+            for name in os.listdir(self.path):
+                os.rename(self.path / name, self.final / name)
+            os.rmdir(self.path)
+        else:
+            os.rename(self.path, self.final)
 
     def close(self) -> None:
-        pass
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def open_dir_source(rest: str) -> DirSource:

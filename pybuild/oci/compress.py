@@ -3,17 +3,22 @@
 Never holds a whole layer in memory: readers and writers wrap file objects.
 Decompression sniffs the magic bytes rather than trusting a media type, as
 containers/image does, and stops at the first end of stream (trailing bytes
-after a gzip member are ignored by tar readers anyway).
+after a gzip member are ignored by tar readers anyway). Every decompressing
+reader is bounded (``DecompressionLimits``: a total size, and a ratio of output to
+input once past a floor), so a small blob expanding to terabytes stops with one
+line wherever layers are decompressed: unpacking, recompressing, archives.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import zlib
 from typing import BinaryIO
 
-from pybuild.errors import ConfigError
+from pybuild.errors import ConfigError, UnsafeContentError
+from pybuild.oci.limits import DecompressionLimits, current, human_size
 
 NONE = "none"
 GZIP = "gzip"
@@ -75,7 +80,7 @@ class _GzipReader(io.RawIOBase):
                 elif rest.strip(b"\0"):
                     self._eof = True  # trailing garbage: stop, as tar readers do
                 else:
-                    head = self._raw.read(2)
+                    head = _peek(self._raw, 2)  # a network stream may return one byte
                     if head.startswith(_GZIP_MAGIC):
                         self._buf += self._d.decompress(head, max(n, 1 << 16))
                     else:
@@ -85,28 +90,97 @@ class _GzipReader(io.RawIOBase):
         return len(data)
 
 
-def decompressing_reader(raw: BinaryIO, fmt: str | None = None) -> BinaryIO:
-    """A reader of the uncompressed bytes of ``raw`` (compression sniffed unless given)."""
+def decompressing_reader(raw: BinaryIO, fmt: str | None = None, *, limits: DecompressionLimits | None = None,
+                         where: str | None = None) -> BinaryIO:
+    """A reader of the uncompressed bytes of ``raw`` (compression sniffed unless given),
+    bounded by ``limits`` (default: pybuild.conf's ``[layers]``); ``where`` names the
+    blob in the error."""
     if fmt is None:
         head = _peek(raw)
         fmt = detect(head)
         raw = _Prefixed(head, raw)  # type: ignore[assignment]
+    if fmt == NONE:
+        return raw
+    counted = _Counting(raw)
+    inner: BinaryIO
     if fmt == GZIP:
-        return io.BufferedReader(_GzipReader(raw), 1 << 20)  # type: ignore[return-value]
-    if fmt == ZSTD:
+        inner = _GzipReader(counted)  # type: ignore[arg-type,assignment]
+    elif fmt == ZSTD:
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_size=1 << 20,
-                                                          read_across_frames=True)  # type: ignore[return-value]
-    if fmt == "bzip2":
+        inner = zstandard.ZstdDecompressor().stream_reader(  # type: ignore[assignment]
+            counted, read_size=1 << 20, read_across_frames=True)  # type: ignore[arg-type]
+    elif fmt == "bzip2":
         import bz2
 
-        return bz2.BZ2File(raw)  # type: ignore[return-value]
-    if fmt == "xz":
+        inner = bz2.BZ2File(counted)  # type: ignore[assignment]
+    elif fmt == "xz":
         import lzma
 
-        return lzma.LZMAFile(raw)  # type: ignore[return-value]
-    return raw
+        inner = lzma.LZMAFile(counted)  # type: ignore[arg-type,assignment]
+    else:
+        raise ConfigError(f"unknown compression format {fmt!r}")
+    bounded = _Bounded(inner, counted, limits or current().layers, where)
+    return io.BufferedReader(bounded, 1 << 20)  # type: ignore[return-value]
+
+
+class _Counting(io.RawIOBase):
+    """Counts the compressed bytes the decompressor consumed (the ratio's denominator)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._raw.read(len(b))
+        b[: len(data)] = data
+        self.count += len(data)
+        return len(data)
+
+    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+        data = self._raw.read(n) or b""
+        self.count += len(data)
+        return data
+
+
+class _Bounded(io.RawIOBase):
+    """Stops a decompression bomb: more than ``max_size`` bytes out, or (past ``ratio_floor``)
+    more than ``max_ratio`` bytes out per byte in."""
+
+    def __init__(self, inner: BinaryIO, counted: _Counting, limits: DecompressionLimits,
+                 where: str | None) -> None:
+        self._inner = inner
+        self._counted = counted
+        self._limits = limits
+        self._where = where
+        self.out = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        n = self._inner.readinto(b)  # type: ignore[attr-defined]
+        if not n:
+            return 0
+        self.out += n
+        lim = self._limits
+        if self.out > lim.max_size:
+            raise UnsafeContentError(f"decompressed data exceeds the limit of {human_size(lim.max_size)} "
+                                     "(max_size of [layers]): a decompression bomb?", where=self._where)
+        if self.out > lim.ratio_floor and self.out > lim.max_ratio * max(self._counted.count, 1):
+            raise UnsafeContentError(
+                f"decompressed data is over {lim.max_ratio:g} times its compressed size "
+                f"({human_size(self.out)} from {human_size(self._counted.count)}; max_ratio of [layers]): "
+                "a decompression bomb?", where=self._where)
+        return int(n)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._inner.close()
+        super().close()
 
 
 class _Prefixed(io.RawIOBase):
@@ -137,10 +211,11 @@ class _Prefixed(io.RawIOBase):
         return super().read(n) or b""
 
 
-def _peek(raw: BinaryIO) -> bytes:
+def _peek(raw: BinaryIO, n: int = 6) -> bytes:
+    """The first ``n`` bytes (fewer only at EOF): one read() may return less."""
     head = b""
-    while len(head) < 6:
-        chunk = raw.read(6 - len(head))
+    while len(head) < n:
+        chunk = raw.read(n - len(head))
         if not chunk:
             break
         head += chunk

@@ -70,6 +70,20 @@ def is_digest(value: str) -> bool:
     return True
 
 
+def read_upto(stream: BinaryIO, limit: int) -> bytes:
+    """Up to ``limit`` bytes, reading until EOF: one ``read(n)`` of a network stream (or a
+    decompressor) may return any part of the n bytes asked for."""
+    parts: list[bytes] = []
+    got = 0
+    while got < limit:
+        chunk = stream.read(min(CHUNK, limit - got))
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
 class HashingWriter:
     """A write-only file wrapper that hashes and counts what passes through."""
 

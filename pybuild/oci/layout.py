@@ -21,7 +21,7 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
@@ -122,11 +122,14 @@ def open_regular_beneath(root: str | os.PathLike[str], relpath: str) -> BinaryIO
 
 def write_verified(stream: BinaryIO, directory: str | os.PathLike[str], final_name: str,
                    digest: Digest | None = None, size: int | None = None,
-                   algorithm: str = "sha256", where: str = "") -> tuple[Digest, int, bool]:
+                   algorithm: str = "sha256", where: str = "",
+                   check: Callable[[], None] | None = None) -> tuple[Digest, int, bool]:
     """Stream into a temp file in ``directory``, verify, fsync, rename to ``final_name``.
 
     ``final_name`` may contain ``{hex}``, filled in from the computed digest. Returns
     (digest, size, created). A mismatch removes the temp file and raises DigestMismatch.
+    ``check``, once the digest is verified, may raise to refuse the blob all the same
+    (a layer whose diff_id is wrong).
     """
     directory = os.fspath(directory)
     algorithm = digest.algorithm if digest is not None else algorithm
@@ -146,6 +149,8 @@ def write_verified(stream: BinaryIO, directory: str | os.PathLike[str], final_na
             got = hw.digest
             if digest is not None and got != digest:
                 raise DigestMismatch(f"{where}blob content has digest {got}, expected {digest}")
+            if check is not None:
+                check()
             f.flush()
             os.fchmod(f.fileno(), 0o644)
             os.fsync(f.fileno())
@@ -228,8 +233,9 @@ class Layout:
         return st.st_size if stat.S_ISREG(st.st_mode) else None
 
     def put_blob(self, stream: BinaryIO, digest: Digest | str | None = None,
-                 size: int | None = None) -> tuple[Digest, int]:
-        """Store a blob; it becomes visible only once digest (and size) are verified.
+                 size: int | None = None, check: Callable[[], None] | None = None) -> tuple[Digest, int]:
+        """Store a blob; it becomes visible only once digest (and size) are verified, and
+        ``check`` (if given) has not raised.
 
         A blob already present with the right size is not rewritten (the stream is
         not read in that case).
@@ -243,7 +249,7 @@ class Layout:
             if have is not None and (size is None or have == size):
                 return expected, have
         got, n, _ = write_verified(stream, self.path / "blobs", f"{algorithm}/{{hex}}", expected, size,
-                                   algorithm, where=f"{self.path}: ")
+                                   algorithm, where=f"{self.path}: ", check=check)
         return got, n
 
     def put_bytes(self, data: bytes, digest: Digest | str | None = None) -> tuple[Digest, int]:

@@ -36,6 +36,7 @@ from pybuild.errors import IntegrityError, PybuildError, StoreError, UnsafeConte
 from pybuild.events import WARNING, EventCallback, emit
 from pybuild.oci.compress import decompressing_reader
 from pybuild.oci.digest import Digest
+from pybuild.oci.limits import DecompressionLimits, current
 
 BLOCK = 512
 READ_SIZE = 1 << 20
@@ -47,11 +48,23 @@ _HEADER_ONLY = {b"1", b"2", b"3", b"4", b"5", b"6"}
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds that stop decompression bombs and hostile headers."""
+    """Bounds that stop decompression bombs and hostile headers.
 
-    max_bytes: int = 64 << 30  # uncompressed tar bytes
+    ``None`` takes the value of pybuild.conf's ``[layers]`` (pybuild/oci/limits.py):
+    ``max_bytes`` its ``max_size``, ``max_ratio`` and ``ratio_floor`` the same names."""
+
+    max_bytes: int | None = None  # uncompressed tar bytes
     max_entries: int = 5_000_000
     max_header_bytes: int = 1 << 20  # one PAX header or GNU long name/link
+    max_ratio: float | None = None  # uncompressed / compressed bytes, past ratio_floor
+    ratio_floor: int | None = None
+
+    def decompression(self) -> DecompressionLimits:
+        conf = current().layers
+        return DecompressionLimits(
+            max_size=conf.max_size if self.max_bytes is None else self.max_bytes,
+            max_ratio=conf.max_ratio if self.max_ratio is None else self.max_ratio,
+            ratio_floor=conf.ratio_floor if self.ratio_floor is None else self.ratio_floor)
 
 
 class _Reader:
@@ -646,7 +659,8 @@ def apply_tar(stream: BinaryIO, target: bytes | str | os.PathLike[str], *, white
     if whiteouts not in ("overlay", "apply"):
         raise ValueError(f"whiteouts must be 'overlay' or 'apply', not {whiteouts!r}")
     limits = limits or Limits()
-    reader = _Reader(decompressing_reader(stream), limits.max_bytes)
+    bounds = limits.decompression()
+    reader = _Reader(decompressing_reader(stream, limits=bounds), bounds.max_size)
     where = os.fsdecode(target)
     try:
         applier = _Applier(os.fsencode(target), whiteouts, on_event)

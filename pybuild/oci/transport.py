@@ -29,6 +29,7 @@ from pybuild.errors import (
     ImageNotFound,
     IntegrityError,
     InvalidReference,
+    PybuildError,
     UnsupportedError,
 )
 from pybuild.events import BLOB, INFO, EventCallback, emit
@@ -295,11 +296,20 @@ class _Copier:
             try:
                 reader = VerifyingReader(_Progress(raw, self.on_event, desc, "recompress"),  # type: ignore[arg-type]
                                          desc.digest, desc.size)
-                plain = decompressing_reader(reader)  # type: ignore[arg-type]
                 out = HashingWriter(tmp)  # type: ignore[arg-type]
                 writer = CompressingWriter(out, want)  # type: ignore[arg-type]
-                while chunk := plain.read(CHUNK):
-                    writer.write(chunk)
+                try:
+                    plain = decompressing_reader(reader,  # type: ignore[arg-type]
+                                                 where=f"{self.src.reference}: layer {desc.digest}")
+                    while chunk := plain.read(CHUNK):
+                        writer.write(chunk)
+                except PybuildError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - zlib/zstd: say whether the blob is corrupt
+                    while reader.read(CHUNK):
+                        pass  # a blob that is not what its digest says raises DigestMismatch here
+                    raise IntegrityError(f"{self.src.reference}: layer {desc.digest} cannot be "
+                                         f"decompressed: {e}") from None
                 writer.close()
                 while reader.read(CHUNK):
                     pass
@@ -324,6 +334,9 @@ class _Copier:
                 raise ConfigError("zstd compression cannot be used with the docker format")
             docker_out = False  # a Docker manifest cannot carry zstd: write OCI, as containers/image does
         self.copy_blob(doc.config)
+        expect = getattr(self.dst, "expect_manifest", None)
+        if expect is not None:  # a destination that checks layers against the config (the store)
+            expect(doc)
 
         def copy_layer(layer: Descriptor) -> Descriptor:
             want = self.compression

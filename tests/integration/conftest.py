@@ -9,6 +9,21 @@ from pathlib import Path
 
 import pytest
 from registry_fixtures import FaultProxy, Registry, TokenServer
+from sandbox_helpers import make_rootfs, need_tool
+
+
+@pytest.fixture(params=["chroot", "oci"])
+def isolation(request: pytest.FixtureRequest) -> str:
+    """Sandbox tests run once per isolation (oci skipped without runc)."""
+    if request.param == "oci":
+        need_tool("runc")
+    return str(request.param)
+
+
+@pytest.fixture
+def rootfs(tmp_path: Path) -> Path:
+    """A busybox rootfs for sandbox tests (tests/sandbox_helpers.make_rootfs)."""
+    return make_rootfs(tmp_path / "rootfs")
 
 
 def _need_registry() -> None:

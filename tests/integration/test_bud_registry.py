@@ -34,8 +34,8 @@ def test_from_a_local_registry_pulls_and_builds(base: tuple[Path, str], registry
     app = by_name["localhost/app:latest"]
     assert out.stdout.strip().splitlines()[-1] == app["id"]
     # the base's layers are under the new image's: 3 from busybox, 1 from the RUN
-    history = pyb(fresh, "inspect", "--format", "{{json .OCIv1.rootfs.diff_ids}}", "app").stdout
-    base_ids = pyb(fresh, "inspect", "--format", "{{json .OCIv1.rootfs.diff_ids}}", image_id).stdout
+    history = pyb(fresh, "inspect", "--format", "{{json .OCIv1.RootFS.DiffIDs}}", "app").stdout
+    base_ids = pyb(fresh, "inspect", "--format", "{{json .OCIv1.RootFS.DiffIDs}}", image_id).stdout
     assert history.startswith(base_ids.strip()[:-1])
 
 

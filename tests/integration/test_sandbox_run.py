@@ -20,18 +20,6 @@ pytestmark = [pytest.mark.root, pytest.mark.integration]
 DEFAULT_CAPS_HEX = "00000000800405fb"  # buildah's 11 default capabilities
 
 
-@pytest.fixture(params=["chroot", "oci"])
-def isolation(request: pytest.FixtureRequest) -> str:
-    if request.param == "oci":
-        need_tool("runc")
-    return str(request.param)
-
-
-@pytest.fixture
-def rootfs(tmp_path: Path) -> Path:
-    return make_rootfs(tmp_path / "rootfs")
-
-
 def sh(rootfs: Path, script: str, isolation: str, **kw: Any) -> tuple[int, str]:
     out = Collector()
     spec = RunSpec(rootfs=str(rootfs), argv=["/bin/sh", "-c", script], env=["PATH=/bin"], output=out, **kw)
@@ -440,3 +428,11 @@ def test_over_an_overlay_rootfs(tmp_path: Path, isolation: str) -> None:
         unmount(str(tmp_path / "merged"))
     assert (tmp_path / "upper" / "made").read_text() == "built\n"
     assert sorted(p.name for p in (tmp_path / "upper").iterdir()) == ["made"]
+
+
+def test_stdout_and_stderr_keep_their_order(rootfs: Path, isolation: str) -> None:
+    """One stream, in the order the step wrote it (runc run's two copying pipes reordered it)."""
+    script = "for i in 1 2 3 4 5 6 7 8; do echo out$i; echo err$i >&2; done"
+    status, text = sh(rootfs, script, isolation)
+    assert status == 0
+    assert text.split() == [f"{s}{i}" for i in range(1, 9) for s in ("out", "err")]

@@ -518,7 +518,7 @@ def test_retry_flags_become_the_retry_policy() -> None:
 def test_a_bad_retry_delay_is_one_line() -> None:
     proc = _pybuild("pull", "--retry-delay", "soon", "busybox")
     assert proc.returncode == 125
-    assert proc.stderr.strip() == "Error: invalid --retry-delay 'soon': a duration such as 2s or 500ms is wanted"
+    assert proc.stderr.strip() == 'Error: --retry-delay: \'soon\' is not a duration (e.g. "30s", "500ms", "2m")'
 
 
 # Options not passed to their command's function, and why that is not "accepted and ignored".

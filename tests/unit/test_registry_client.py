@@ -294,3 +294,186 @@ def test_refused_mount_uploads_into_the_session_the_registry_opened() -> None:
     assert calls[0][2] == {"mount": d, "from": "src/repo"}
     assert [m for m, _, _ in calls] == ["POST", "PUT"]
     assert calls[1][1:] == ("/v2/dst/blobs/uploads/m1", {"_state": "q", "digest": d})
+
+
+# --- bounds: pieces, stalls, sizes, timeouts (issue 11 item 8, issue 10 item 13) ----------------
+
+
+class Pieces(httpx.SyncByteStream):
+    """A body delivered in pieces; ``fail`` raises at one piece (a stall), ``after`` runs between."""
+
+    def __init__(self, pieces: list[bytes], fail: dict[int, Exception] | None = None,
+                 after: Callable[[], None] | None = None) -> None:
+        self.pieces = pieces
+        self.fail = fail or {}
+        self.after = after
+
+    def __iter__(self) -> Any:
+        for i, p in enumerate(self.pieces):
+            if i in self.fail:
+                raise self.fail[i]
+            yield p
+            if self.after:
+                self.after()
+
+
+def blob_server(blob: bytes, bodies: list[Pieces], seen: list[httpx.Request] | None = None,
+                headers: dict[str, str] | None = None) -> Handler:
+    """Answers /v2/ and GETs of the blob with the next of ``bodies`` (Range honoured by slicing)."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/":
+            return httpx.Response(200)
+        if seen is not None:
+            seen.append(request)
+        rng = request.headers.get("range")
+        if rng:
+            start = int(rng[6:].split("-")[0])
+            return httpx.Response(206, stream=Pieces([blob[start:]]),
+                                  headers={"content-range": f"bytes {start}-{len(blob) - 1}/{len(blob)}"})
+        return httpx.Response(200, stream=bodies.pop(0), headers=headers or {})
+    return handler
+
+
+def test_read_returns_every_byte_asked_for_when_the_body_arrives_in_pieces() -> None:
+    blob = bytes(range(256)) * 20  # a 5 KiB config arriving 512 bytes at a time
+    d = _digest(blob)
+    pieces = [blob[i:i + 512] for i in range(0, len(blob), 512)]
+    with client(blob_server(blob, [Pieces(pieces)])) as c, c.repository("a/b").open_blob(d, len(blob)) as f:
+        assert f.read(4 << 20) == blob
+
+
+def test_inspect_reads_the_whole_config_when_it_arrives_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pybuild.oci.registry import transport
+
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "config": {"Labels": {f"k{i}": "v" * 50 for i in range(100)}}}).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "digest": _digest(config), "size": len(config)},
+                           "layers": []}).encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/manifests/1"):
+            return httpx.Response(200, content=manifest,
+                                  headers={"content-type": "application/vnd.oci.image.manifest.v1+json"})
+        if request.url.path.endswith(_digest(config)):
+            return httpx.Response(200, stream=Pieces([config[i:i + 700] for i in range(0, len(config), 700)]))
+        return httpx.Response(200)
+
+    real = transport.RegistryClient
+
+    def mocked(registry: str, options: Any = None, *, insecure: bool = False) -> RegistryClient:
+        return real(registry, options, insecure=insecure, transport=httpx.MockTransport(handler))
+
+    monkeypatch.setattr(transport, "RegistryClient", mocked)
+    out = transport.inspect(f"{HOST}/a/b:1", RegistryOptions(retry=FAST))
+    assert out["raw_config"] == config
+
+
+def test_one_stall_mid_body_is_resumed_the_second_ends_the_blob() -> None:
+    blob = b"x" * 3000
+    d = _digest(blob)
+    stall = httpx.ReadTimeout("timed out")
+    seen: list[httpx.Request] = []
+    once = [Pieces([blob[:1000], b""], fail={1: stall})]
+    with client(blob_server(blob, once, seen), idle_timeout=7.0) as c, \
+            c.repository("a/b").open_blob(d, len(blob)) as f:
+        assert f.read() == blob
+    assert seen[-1].headers["range"] == "bytes=1000-"
+
+    def stalls_then_stalls(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/":
+            return httpx.Response(200)
+        return httpx.Response(200, stream=Pieces([blob[:1000], b""], fail={1: stall}))
+
+    with client(stalls_then_stalls, idle_timeout=7.0) as c, pytest.raises(RegistryError) as e:
+        with c.repository("a/b").open_blob(d, len(blob)) as f:
+            f.read()
+    assert "stalled at byte 1000" in str(e.value) and "7 s (idle_timeout)" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_a_timeout_is_not_retried() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/":
+            return httpx.Response(200)
+        calls.append(request)
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with client(handler, idle_timeout=3.0) as c, pytest.raises(RegistryError) as e:
+        c.repository("a/b").get_manifest("1")
+    assert len(calls) == 1
+    assert str(e.value) == f"{HOST}/a/b:1: registry {HOST} sent nothing for 3 s (idle_timeout)"
+
+
+def test_a_descriptor_over_the_maximum_is_refused_without_a_request() -> None:
+    seen: list[httpx.Request] = []
+    with client(blob_server(b"", [], seen), max_blob_size=1 << 20) as c, pytest.raises(IntegrityError) as e:
+        c.repository("a/b").open_blob("sha256:" + "a" * 64, 10**15)
+    assert "claims 1000000000000000 bytes, more than max_blob_size (1.0 MiB)" in str(e.value)
+    assert seen == []
+
+
+def test_bytes_after_the_descriptors_size_are_never_read_and_more_announced_is_refused() -> None:
+    blob = b"the blob"
+    d = _digest(blob)
+    endless_calls = [0]
+
+    def more() -> None:
+        endless_calls[0] += 1
+
+    junk = Pieces([blob + b"junk", b"more junk"] + [b"z" * 100] * 50, after=more)
+    with client(blob_server(blob, [junk])) as c, c.repository("a/b").open_blob(d, len(blob)) as f:
+        assert f.read() == blob
+    assert endless_calls[0] <= 1  # stopped at the size: the rest of the body was never pulled
+
+    announced = blob_server(blob, [Pieces([blob])], headers={"content-length": str(10**12)})
+    with client(announced) as c, pytest.raises(DigestMismatch, match="announces 1000000000000 bytes"):
+        c.repository("a/b").open_blob(d, len(blob))
+
+
+def test_a_blob_slower_than_the_blob_timeout_stops() -> None:
+    import time
+
+    blob = b"y" * 4000
+    d = _digest(blob)
+    slow = Pieces([blob[i:i + 100] for i in range(0, len(blob), 100)], after=lambda: time.sleep(0.02))
+    with client(blob_server(blob, [slow]), blob_timeout=0.1) as c, pytest.raises(RegistryError) as e:
+        with c.repository("a/b").open_blob(d, len(blob)) as f:
+            f.read()
+    assert "took longer than 100 ms (blob_timeout;" in str(e.value)
+
+
+def test_a_token_server_that_never_answers_names_the_bound() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.example":
+            raise httpx.ReadTimeout("timed out", request=request)
+        return httpx.Response(401, headers={"www-authenticate": 'Bearer realm="https://auth.example/token"'})
+
+    with client(handler, idle_timeout=4.0) as c, pytest.raises(RegistryError) as e:
+        c.repository("a/b").get_manifest("1")
+    assert str(e.value) == f"{HOST}: token server auth.example sent nothing for 4 s (idle_timeout)"
+
+
+@pytest.mark.parametrize("path", ["/v2/a/b/manifests/1", "/v2/a/b/tags/list"])
+def test_a_document_that_stalls_or_breaks_mid_body_is_one_line(path: str) -> None:
+    def handler(fail: Exception) -> Handler:
+        def h(request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/v2/":
+                return httpx.Response(200)
+            return httpx.Response(200, stream=Pieces([b'{"tags": [', b""], fail={1: fail}),
+                                  headers={"content-type": "application/json"})
+        return h
+
+    def fetch(c: RegistryClient) -> object:
+        repo = c.repository("a/b")
+        return repo.get_manifest("1") if "manifests" in path else repo.list_tags()
+
+    with client(handler(httpx.ReadTimeout("timed out")), idle_timeout=2.0) as c, pytest.raises(RegistryError) as e:
+        fetch(c)
+    assert "sent nothing for 2 s (idle_timeout)" in str(e.value) and "\n" not in str(e.value)
+    with client(handler(httpx.RemoteProtocolError("peer closed"))) as c, pytest.raises(RegistryError) as e:
+        fetch(c)
+    assert "connection broke while reading the" in str(e.value)

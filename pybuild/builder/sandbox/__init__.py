@@ -8,6 +8,9 @@ Two backends run the same :class:`RunSpec`:
 
 Neither writes into the rootfs: the caller provides every mount point listed by
 :func:`stub_paths` (the working container supplies them from a read-only layer).
+Both run a step under containers-common's default seccomp profile unless
+``RunSpec.seccomp`` says otherwise (:mod:`.seccomp`; ``--security-opt`` is read by
+:mod:`.security`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ Process shape (fork, not a helper interpreter: a RUN costs a few milliseconds)::
                           └─ fork ─► G   (PID 1 of the new ns) bind rootfs on itself, mount
                                          proc/sys/dev/etc files/extra mounts on targets opened
                                          inside it (openat2 RESOLVE_IN_ROOT), pivot_root into it,
-                                         mask /proc, drop capabilities, set ids, execve the step
+                                         mask /proc, install the seccomp filter, drop
+                                         capabilities, set ids, execve the step
 
 The step is PID 1 of its namespace, as under runc: when it exits the kernel
 kills whatever it left behind. C and G carry PR_SET_PDEATHSIG=SIGKILL, so
@@ -32,12 +33,13 @@ import socket  # noqa: F401 - loaded before fork for linux.set_loopback_up
 import stat
 import struct  # noqa: F401 - loaded before fork for linux.set_loopback_up
 import tempfile
-import threading
 from dataclasses import dataclass
 from typing import NoReturn
 
 from pybuild.builder.sandbox import caps as _caps
+from pybuild.builder.sandbox import forking as F
 from pybuild.builder.sandbox import linux as L
+from pybuild.builder.sandbox import seccomp as _seccomp
 from pybuild.builder.sandbox.spec import (
     RunSpec,
     check_stubs,
@@ -47,10 +49,6 @@ from pybuild.builder.sandbox.spec import (
     validate,
 )
 from pybuild.errors import SandboxError
-
-# Forks of concurrent steps must not inherit each other's pipe ends (a stray
-# writer would keep a status pipe from ever reaching EOF).
-_FORK_LOCK = threading.Lock()
 
 MASKED_PATHS = ("/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                 "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi")
@@ -101,6 +99,7 @@ class _Plan:
     path_dirs: list[str]
     stdin: bool
     capture: bool
+    seccomp: _seccomp.Program | None  # compiled here, installed by the child before execve
 
 
 def run_chroot(spec: RunSpec) -> int:
@@ -146,6 +145,7 @@ def _make_plan(spec: RunSpec, root: str, tmp: str) -> _Plan:
     flags = L.CLONE_NEWNS | L.CLONE_NEWPID | L.CLONE_NEWUTS | L.CLONE_NEWIPC
     if spec.network == "none":
         flags |= L.CLONE_NEWNET
+    profile = _seccomp.step_profile(spec.seccomp, _caps.names_of(keep))
     env: dict[bytes, bytes] = {}
     for e in spec.env:
         k, sep, v = e.partition("=")
@@ -159,74 +159,26 @@ def _make_plan(spec: RunSpec, root: str, tmp: str) -> _Plan:
         no_new_privs=spec.no_new_privileges, cwd=spec.cwd, argv0=spec.argv[0],
         argv=[os.fsencode(a) for a in spec.argv], env=env,
         path_dirs=env_path(spec.env).split(":"), stdin=spec.stdin, capture=spec.output is not None,
+        seccomp=_seccomp.compile_filter(profile) if profile is not None else None,
     )
 
 
 def _fork_and_wait(spec: RunSpec, plan: _Plan) -> int:
     parent = os.getpid()
-    with _FORK_LOCK:
-        status_r, status_w = os.pipe()
-        if plan.capture:
-            out_r, out_w = os.pipe()
-        else:
-            out_r, out_w = -1, -1
-        try:
-            pid = os.fork()
-        except OSError:
-            for fd in (status_r, status_w, out_r, out_w):
-                if fd >= 0:
-                    os.close(fd)
-            raise
-        if pid == 0:  # pragma: no cover - runs in the child
-            _child(plan, parent, status_w, out_w)
-        os.close(status_w)
-        if out_w >= 0:
-            os.close(out_w)
-    reaped = False
-    try:
-        report = _read_all(status_r)
-        os.close(status_r)
-        status_r = -1
+    with F.forked(lambda status_w, out_w: _child(plan, parent, status_w, out_w), plan.capture) as child:
+        report = F.read_all(child.status_r)
         if report:
             kind, _, message = report.decode(errors="replace").partition(":")
-            _, wstatus = os.waitpid(pid, 0)
-            reaped = True
+            child.wait()
             if kind == "S":
                 raise SandboxError(message.strip(), where=spec.rootfs)
             # the command could not be executed: say why on the step's output, like buildah
             if spec.output is not None:
                 spec.output(message.encode())
             return 126 if kind == "X" else 127
-        if out_r >= 0:
-            while True:
-                chunk = os.read(out_r, 65536)
-                if not chunk:
-                    break
-                assert spec.output is not None
-                spec.output(chunk)
-        _, wstatus = os.waitpid(pid, 0)
-        reaped = True
-        code = os.waitstatus_to_exitcode(wstatus)
-        return code if code >= 0 else 128 - code
-    finally:
-        for fd in (status_r, out_r):
-            if fd >= 0:
-                os.close(fd)
-        if not reaped:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            os.waitpid(pid, 0)
-
-
-def _read_all(fd: int) -> bytes:
-    data = b""
-    while True:
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            return data
-        data += chunk
+        if child.out_r >= 0:
+            F.pump(child.out_r, spec.output)
+        return F.exit_status(child.wait())
 
 
 # ---------------------------------------------------------------- the child side
@@ -239,31 +191,15 @@ def _report(fd: int, kind: str, message: str, code: int) -> NoReturn:  # pragma:
         os._exit(code)
 
 
-def _reset_signals() -> None:  # pragma: no cover
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGQUIT,
-                signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
-
-
-def _close_fds_except(keep: list[int]) -> None:  # pragma: no cover
-    lo = 3
-    for fd in sorted(f for f in keep if f >= 3):
-        if fd > lo:
-            os.closerange(lo, fd)
-        lo = fd + 1
-    os.closerange(lo, 1 << 20)
-
-
 def _child(plan: _Plan, parent: int, status_w: int, out_w: int) -> NoReturn:  # pragma: no cover
     """C: new namespaces, then fork G and wait for it. Never returns."""
     try:
         gc.disable()
-        _reset_signals()
+        F.reset_signals()
         L.prctl(L.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:
             os._exit(_EXIT_SETUP)
-        _close_fds_except([status_w, out_w])
+        F.close_fds_except([status_w, out_w])
         L.unshare(plan.flags)
         if plan.network_none:
             L.set_loopback_up()
@@ -276,8 +212,7 @@ def _child(plan: _Plan, parent: int, status_w: int, out_w: int) -> NoReturn:  # 
         if out_w >= 0:
             os.close(out_w)
         _, wstatus = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(wstatus)
-        os._exit(code if code >= 0 else 128 - code)
+        os._exit(F.exit_status(wstatus))
     except BaseException as e:  # noqa: BLE001 - the child must never return into pybuild
         _report(status_w, "S", _describe(e), _EXIT_SETUP)
     os._exit(_EXIT_SETUP)
@@ -322,6 +257,10 @@ def _grandchild(plan: _Plan, status_w: int, out_w: int) -> NoReturn:  # pragma: 
         _enter_root(plan.root)
         _mask_proc()
         os.umask(0o022)
+        if plan.seccomp is not None and not plan.no_new_privs:
+            # without no_new_privs only CAP_SYS_ADMIN allows a filter: install it while held
+            # (runc's order); what follows (setuid, capset, chdir, execve) the profile allows
+            _seccomp.install(plan.seccomp)
         _drop_privileges(plan)
         try:
             os.chdir(plan.cwd)
@@ -332,10 +271,12 @@ def _grandchild(plan: _Plan, status_w: int, out_w: int) -> NoReturn:  # pragma: 
             os.dup2(null, 0)
         os.dup2(out_w if out_w >= 0 else null, 1)
         os.dup2(out_w if out_w >= 0 else null, 2)
-        _close_fds_except([status_w])
+        F.close_fds_except([status_w])
         exe = _look_path(plan)
         if exe is None:
             _report(status_w, "N", f"{plan.argv0}: executable file not found in $PATH", 127)
+        if plan.seccomp is not None and plan.no_new_privs:
+            _seccomp.install(plan.seccomp)  # as late as can be: only execve follows
         try:
             os.execve(exe, plan.argv, plan.env)
         except OSError as e:

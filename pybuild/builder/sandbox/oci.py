@@ -10,19 +10,24 @@ its id. crun is not used: it refuses to run on the hosts pybuild targets.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import posixpath
 import secrets
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
-from typing import Any
+from typing import Any, NoReturn
 
 from pybuild.builder.paths import resolve_in_root
+from pybuild.builder.sandbox import forking as F
+from pybuild.builder.sandbox import linux as L
 from pybuild.builder.sandbox.caps import current_bounding, mask, names_of
 from pybuild.builder.sandbox.chroot import MASKED_PATHS, READONLY_PATHS
+from pybuild.builder.sandbox.seccomp import step_profile
 from pybuild.builder.sandbox.spec import (
     RunSpec,
     check_stubs,
@@ -90,18 +95,22 @@ def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[s
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if spec.network == "none":
         namespaces.append({"type": "network"})
+    linux: dict[str, Any] = {
+        "namespaces": namespaces,
+        "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+        "maskedPaths": list(MASKED_PATHS),
+        "readonlyPaths": list(READONLY_PATHS),
+    }
+    profile = step_profile(spec.seccomp, allowed)
+    if profile is not None:
+        linux["seccomp"] = profile
     return {
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": root, "readonly": False},
         "hostname": spec.hostname,
         "mounts": mounts,
-        "linux": {
-            "namespaces": namespaces,
-            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            "maskedPaths": list(MASKED_PATHS),
-            "readonlyPaths": list(READONLY_PATHS),
-        },
+        "linux": linux,
     }
 
 
@@ -137,7 +146,6 @@ def run_oci(spec: RunSpec) -> int:
     tmp = tempfile.mkdtemp(prefix="pybuild-oci-", dir=spec.scratch_dir)
     cid = "pybuild-" + secrets.token_hex(8)
     state = os.path.join(tmp, "state")
-    proc: subprocess.Popen[bytes] | None = None
     try:
         if os.path.commonpath([root, tmp]) == root:
             raise SandboxError("the temporary directory lies inside the rootfs", where=tmp)
@@ -155,31 +163,9 @@ def run_oci(spec: RunSpec) -> int:
         os.mkdir(bundle, 0o700)
         with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as f:
             json.dump(bundle_config(spec, root, etc_files), f)
-        capture = spec.output is not None
-        proc = subprocess.Popen(
-            [runc, "--root", state, "run", "--bundle", bundle, cid],
-            stdin=None if spec.stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-            stderr=subprocess.STDOUT if capture else subprocess.DEVNULL,
-            close_fds=True, cwd=tmp,
-        )
-        if capture:
-            assert proc.stdout is not None and spec.output is not None
-            while True:
-                chunk = os.read(proc.stdout.fileno(), 65536)
-                if not chunk:
-                    break
-                spec.output(chunk)
-        code = proc.wait()
-        return code if code >= 0 else 128 - code
+        return _run_monitored(runc, state, bundle, cid, tmp, spec)
     finally:
-        if proc is not None:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
-        if os.path.exists(os.path.join(state, cid)):  # runc run removes it when the step ends normally
+        if os.path.exists(os.path.join(state, cid)):  # stopped (or, if interrupted, running): remove it
             subprocess.run([runc, "--root", state, "delete", "--force", cid], stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -195,6 +181,70 @@ def _recorded_runtime(step_dir: str) -> str | None:
     except OSError:
         return None
     return path if os.path.isabs(path) and os.path.isfile(path) and os.access(path, os.X_OK) else None
+
+
+def _run_monitored(runc: str, state: str, bundle: str, cid: str, cwd: str, spec: RunSpec) -> int:
+    """``runc create`` + ``runc start`` under a monitor process that waits for the step.
+
+    Not ``runc run``: in the foreground runc copies the step's stdout and stderr through two
+    pipes of its own, so "echo out; echo err >&2" could arrive as "err out". Created
+    containers get pybuild's pipe itself as both (runc's pass-through mode), in order. The
+    step is then no child of runc's to wait for, so a forked monitor becomes a child
+    subreaper: the step is reparented to it when ``runc create`` exits, and it reports
+    the step's exit status on a pipe."""
+    env = dict(os.environ)
+    with F.forked(lambda status_w, out_w: _monitor(runc, state, bundle, cid, cwd, env, spec.stdin, out_w, status_w),
+                  spec.output is not None) as monitor:
+        if monitor.out_r >= 0:
+            F.pump(monitor.out_r, spec.output)
+        report = F.read_all(monitor.status_r)
+        monitor.wait()
+    kind, _, value = report.decode(errors="replace").partition(":")
+    if kind in ("E", "R"):  # the step's status, or a failed runc command's (its message was output)
+        return int(value)
+    raise SandboxError(value.strip() or "the runc monitor died", where=spec.rootfs)
+
+
+def _monitor(runc: str, state: str, bundle: str, cid: str, cwd: str, env: dict[str, str], stdin: bool,
+             out_w: int, status_w: int) -> NoReturn:  # pragma: no cover - runs in the forked child
+    parent = os.getppid()
+    try:
+        gc.disable()
+        F.reset_signals()
+        L.prctl(L.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(125)
+        L.prctl(L.PR_SET_CHILD_SUBREAPER, 1)
+        null = os.open("/dev/null", os.O_RDWR)
+        if not stdin:
+            os.dup2(null, 0)
+        os.dup2(out_w if out_w >= 0 else null, 1)
+        os.dup2(out_w if out_w >= 0 else null, 2)
+        F.close_fds_except([status_w])
+        os.chdir(cwd)
+        pid_file = os.path.join(cwd, "step.pid")
+        step = 0
+        for args in (["create", "--bundle", bundle, "--pid-file", pid_file, cid], ["start", cid]):
+            child = os.posix_spawn(runc, [runc, "--root", state, *args], env)
+            _, wstatus = os.waitpid(child, 0)
+            code = F.exit_status(wstatus)
+            if code != 0:
+                os.write(status_w, f"R:{code}".encode())
+                os._exit(0)
+            if not step:
+                with open(pid_file, "rb") as f:
+                    step = int(f.read().strip())
+        while True:  # the step, and anything else handed to this subreaper
+            child, wstatus = os.waitpid(-1, 0)
+            if child == step:
+                break
+        os.write(status_w, f"E:{F.exit_status(wstatus)}".encode())
+        os._exit(0)
+    except BaseException as e:  # noqa: BLE001 - the child must never return into pybuild
+        try:
+            os.write(status_w, f"S:runc monitor: {e}".encode(errors="replace"))
+        finally:
+            os._exit(125)
 
 
 def reap(scratch: str) -> None:

@@ -49,6 +49,8 @@ class RunSpec:
     network: str = "host"  # "host" | "none"
     capabilities: list[str] = field(default_factory=lambda: list(DEFAULT_CAPABILITIES))
     no_new_privileges: bool = False
+    # "default" (containers-common's profile, as buildah), "unconfined", or a profile file's path
+    seccomp: str = "default"
     hosts: str = ""  # full content of the step's /etc/hosts
     resolv_conf: str = ""  # full content of the step's /etc/resolv.conf
     output: Callable[[bytes], None] | None = None  # stdout+stderr chunks; None discards them

@@ -116,7 +116,7 @@ class AuthSession:
     """Everything one registry's requests share: credentials, known challenge, tokens."""
 
     def __init__(self, registry: str, credentials: Credentials | None, *, verify: ssl.SSLContext | bool,
-                 insecure: bool, timeout: float = 60.0, transport: httpx.BaseTransport | None = None) -> None:
+                 insecure: bool, timeout: float | httpx.Timeout = 60.0, transport: httpx.BaseTransport | None = None) -> None:
         self.registry = registry  # host[:port] of the registry API, for messages and checks
         self.credentials = credentials
         self.verify = verify
@@ -220,6 +220,12 @@ class AuthSession:
                 body = _read_capped(resp, MAX_TOKEN_BODY)
             finally:
                 resp.close()
+        except httpx.TimeoutException as e:
+            t = self._timeout if isinstance(self._timeout, httpx.Timeout) else httpx.Timeout(self._timeout)
+            what = (f"cannot connect to token server {_host_of(url)} within {t.connect:g} s (connect_timeout)"
+                    if isinstance(e, httpx.ConnectTimeout)
+                    else f"token server {_host_of(url)} sent nothing for {t.read:g} s (idle_timeout)")
+            raise RegistryError(what, where=self.registry) from None
         except httpx.TransportError as e:
             raise RegistryError(f"cannot reach token server {_host_of(url)}: {type(e).__name__}",
                                 where=self.registry) from None

@@ -6,7 +6,10 @@ Thread-safe (one ``httpx.Client`` shared; copy runs several blob transfers at on
 the Authorization header when the redirect leaves the registry's origin (CVE-2020-15157).
 Requests are retried with backoff on connection errors, 429 (honouring Retry-After) and
 5xx, a few attempts within a bounded time; a blob download that breaks mid-way resumes
-with ``Range`` from the bytes already delivered.
+with ``Range`` from the bytes already delivered. Time and size are bounded by the
+options (defaults from pybuild.conf, pybuild/oci/limits.py): connect and idle timeouts on
+every request (a timeout is not retried: it already waited as long as allowed), a total
+time per blob, and a largest blob a descriptor may claim.
 
 Errors are one line naming the image and what the registry said
 (``errors[0].code: message``); 401/403 -> :class:`AuthError`, 404 ->
@@ -29,6 +32,7 @@ import httpx
 
 from pybuild.errors import AuthError, DigestMismatch, IntegrityError, RegistryError, RegistryNotFound
 from pybuild.events import BLOB, EventCallback, emit
+from pybuild.oci import limits as limits_mod
 from pybuild.oci import spec
 from pybuild.oci.digest import CHUNK, Digest
 from pybuild.oci.registry import credentials as creds_mod
@@ -75,6 +79,30 @@ class RetryPolicy:
     max_total: float = 90.0
     max_resumes: int = 5
 
+    @classmethod
+    def configured(cls) -> RetryPolicy:
+        """The default, with ``retry``/``retry_delay`` from pybuild.conf or the environment."""
+        conf = limits_mod.current().registry
+        return cls().with_retries(conf.retry, conf.retry_delay)
+
+    def with_retries(self, retries: int | None, delay: float | None) -> RetryPolicy:
+        """buildah's --retry/--retry-delay: that many retries, a fixed delay between them;
+        the time budget grows so that every retry asked for can happen."""
+        from dataclasses import replace
+
+        out = replace(self)
+        if retries is not None:
+            out.attempts = retries + 1
+        if delay is not None:
+            out.base_delay = out.max_delay = delay
+        if retries is not None or delay is not None:
+            out.max_total = self.max_total + out.attempts * out.max_delay
+        return out
+
+
+def _transfer_limits() -> limits_mod.TransferLimits:
+    return limits_mod.current().registry
+
 
 @dataclass
 class RegistryOptions:
@@ -90,9 +118,18 @@ class RegistryOptions:
     chunk_size: int = CHUNK_SIZE
     force_chunked: bool = False
     mount_from: dict[str, str] = field(default_factory=dict)  # digest -> repository to mount from
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    timeout: float = 60.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy.configured)
+    # time and size bounds (seconds, bytes); defaults from pybuild.conf, see pybuild/oci/limits.py
+    connect_timeout: float = field(default_factory=lambda: _transfer_limits().connect_timeout)
+    idle_timeout: float = field(default_factory=lambda: _transfer_limits().idle_timeout)
+    blob_timeout: float = field(default_factory=lambda: _transfer_limits().blob_timeout)
+    max_blob_size: int = field(default_factory=lambda: _transfer_limits().max_blob_size)
     user_agent: str = "pybuild"
+
+    def http_timeout(self) -> httpx.Timeout:
+        """Connect (with the TLS handshake) bounded by ``connect_timeout``; every wait for a
+        byte to arrive or leave, or for a pooled connection, by ``idle_timeout``."""
+        return httpx.Timeout(self.idle_timeout, connect=self.connect_timeout)
 
 
 def _ssl_context(host: str, options: RegistryOptions, verify: bool) -> ssl.SSLContext:
@@ -193,11 +230,12 @@ class RegistryClient:
         self._verify_ctx = _ssl_context(self.host, self.options, verify=not self.insecure)
         cred = creds_mod.lookup(registry, authfile=self.options.authfile, creds=self.options.creds)
         self.session = AuthSession(self.host, cred, verify=self._verify_ctx if not self.insecure else False,
-                                   insecure=self.insecure, timeout=self.options.timeout, transport=transport)
+                                   insecure=self.insecure, timeout=self.options.http_timeout(),
+                                   transport=transport)
         self._transport = transport
         limits = httpx.Limits(max_connections=16, max_keepalive_connections=8)
         self._http = httpx.Client(verify=self._verify_ctx, follow_redirects=False, trust_env=True,
-                                  timeout=httpx.Timeout(self.options.timeout, connect=30.0), limits=limits,
+                                  timeout=self.options.http_timeout(), limits=limits,
                                   headers={"User-Agent": self.options.user_agent}, transport=transport)
         self._foreign: httpx.Client | None = None
         self._base: str | None = None
@@ -298,6 +336,10 @@ class RegistryClient:
             try:
                 resp = http.send(build(), auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
                                  stream=True)
+            except httpx.TimeoutException as e:
+                # not retried: the wait was already as long as the user allows for silence,
+                # and a retry would multiply it (a server that accepts and never answers)
+                raise RegistryError(timeout_message(e, self.host, self.options), where=what) from None
             except httpx.TransportError as e:
                 if last_try or time.monotonic() + self._delay(attempt) > deadline:
                     raise RegistryError(f"cannot reach registry {self.host}: {_describe(e)}", where=what) from None
@@ -326,12 +368,26 @@ class RegistryClient:
                     # built only here: loading the CA bundle costs tens of milliseconds
                     strict = _ssl_context(self.host, self.options, verify=True)
                     self._foreign = httpx.Client(verify=strict, follow_redirects=False,
-                                                 timeout=httpx.Timeout(self.options.timeout, connect=30.0),
+                                                 timeout=self.options.http_timeout(),
                                                  headers={"User-Agent": self.options.user_agent},
                                                  transport=self._transport)
         foreign = self._foreign
         return self._send_retrying(lambda: foreign.build_request("GET", url, headers=headers),
                                    auth=None, what=what, client=foreign)
+
+
+def timeout_message(e: httpx.TimeoutException, host: str, options: RegistryOptions) -> str:
+    """What timed out, for how long, and which setting bounds it."""
+    if isinstance(e, httpx.ConnectTimeout):
+        return (f"cannot connect to registry {host}: no answer within "
+                f"{limits_mod.describe(options.connect_timeout)} (connect_timeout)")
+    if isinstance(e, httpx.WriteTimeout):
+        return (f"registry {host} took nothing for {limits_mod.describe(options.idle_timeout)} "
+                "(idle_timeout)")
+    if isinstance(e, httpx.PoolTimeout):
+        return (f"no free connection to registry {host} within "
+                f"{limits_mod.describe(options.idle_timeout)} (idle_timeout)")
+    return f"registry {host} sent nothing for {limits_mod.describe(options.idle_timeout)} (idle_timeout)"
 
 
 def _describe(e: Exception) -> str:
@@ -368,13 +424,7 @@ class Repository:
             length = resp.headers.get("content-length")
             if length and length.isdigit() and int(length) > MAX_MANIFEST:
                 raise IntegrityError(f"manifest is larger than {MAX_MANIFEST} bytes", where=what)
-            try:
-                raw = _read_capped(resp, MAX_MANIFEST)
-            except RegistryError:
-                raise IntegrityError(f"manifest is larger than {MAX_MANIFEST} bytes", where=what) from None
-            except httpx.TransportError as e:
-                raise RegistryError(f"connection broke while reading the manifest: {_describe(e)}",
-                                    where=what) from None
+            raw = self._read_body(resp, MAX_MANIFEST, "manifest", what)
         finally:
             resp.close()
         if sep == "@":
@@ -401,6 +451,25 @@ class Repository:
             except IntegrityError:
                 pass
         return raw, media_type, actual
+
+    def _read_body(self, resp: httpx.Response, limit: int, what_body: str, what: str) -> bytes:
+        """A small reply read whole: over ``limit`` is an error, and so is a connection that
+        breaks or falls silent for ``idle_timeout`` (one line naming the bound, no retry)."""
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            for chunk in resp.iter_bytes():
+                total += len(chunk)
+                if total > limit:
+                    raise IntegrityError(f"{what_body} is larger than {limit} bytes", where=what)
+                chunks.append(chunk)
+        except httpx.TimeoutException as e:
+            raise RegistryError(f"reading the {what_body}: {timeout_message(e, self.client.host, self.client.options)}",
+                                where=what) from None
+        except httpx.TransportError as e:
+            raise RegistryError(f"connection broke while reading the {what_body}: {_describe(e)}",
+                                where=what) from None
+        return b"".join(chunks)
 
     def manifest_digest(self, reference: str) -> Digest | None:
         """HEAD a manifest: its digest (Docker-Content-Digest), or None when it does not exist."""
@@ -440,8 +509,16 @@ class Repository:
 
     def open_blob(self, digest: str, size: int | None = None,
                   on_progress: Callable[[int], None] | None = None) -> BlobReader:
-        """A stream of the blob's bytes that resumes with Range after a dropped connection."""
-        reader = BlobReader(self, Digest(digest), size, on_progress)
+        """A stream of the blob's bytes that resumes with Range after a dropped connection.
+
+        A ``size`` above ``max_blob_size`` is refused before any request: a descriptor
+        claiming a petabyte would otherwise fill the disk with whatever the server sends."""
+        d = Digest(digest)
+        limit = self.client.options.max_blob_size
+        if size is not None and size > limit:
+            raise IntegrityError(f"blob {d} claims {size} bytes, more than max_blob_size "
+                                 f"({limits_mod.human_size(limit)})", where=self.display)
+        reader = BlobReader(self, d, size, on_progress)
         reader.open()
         remember_location(self.client.registry, self.name, reader.digest)
         return reader
@@ -513,11 +590,15 @@ class Repository:
             resp.close()
             location = self._location(resp, what)
         sent = [0]
+        deadline = time.monotonic() + opts.blob_timeout
 
         def chunk_body(n: int) -> Callable[[], Iterator[bytes]]:
             def gen() -> Iterator[bytes]:
                 left = n
                 while left > 0:
+                    if time.monotonic() > deadline:
+                        raise RegistryError(f"blob upload took longer than {limits_mod.describe(opts.blob_timeout)}"
+                                            f" (blob_timeout; {sent[0]} of {size} bytes sent)", where=what)
                     data = stream.read(min(CHUNK, left))
                     if not data:
                         raise DigestMismatch(f"blob source ended {left} bytes early (expected {size})",
@@ -588,7 +669,7 @@ class Repository:
                 break
             resp = self.client.request("GET", path, auth=self.auth, what=what, params=params)
             try:
-                body = _read_capped(resp, MAX_TAGS_PAGE)
+                body = self._read_body(resp, MAX_TAGS_PAGE, "tag list", what)
             finally:
                 resp.close()
             try:
@@ -621,8 +702,11 @@ class BlobReader(io.RawIOBase):
     """A blob's bytes as a file; a broken connection is resumed with ``Range: bytes=N-``.
 
     The bytes are not verified here — the ImageDestination's put_blob does that (digest and
-    size) before anything becomes visible — but a reply longer than the descriptor's size
-    is cut short as an error.
+    size) before anything becomes visible — but the reader stops at the descriptor's size
+    (a body that never ends, or junk after the blob, is not read), refuses a reply whose
+    Content-Length announces more, and gives up when the whole transfer outlasts ``blob_timeout``. A stall
+    (nothing for ``idle_timeout``) is resumed once, as a dropped connection; a second one
+    ends the transfer. ``read(n)`` returns ``n`` bytes unless the blob ends first.
     """
 
     def __init__(self, repo: Repository, digest: Digest, size: int | None,
@@ -633,16 +717,23 @@ class BlobReader(io.RawIOBase):
         self.size = size
         self.offset = 0
         self.resumes = 0
+        self.stalls = 0
         self._resp: httpx.Response | None = None
         self._iter: Iterator[bytes] | None = None
         self._buf = b""
         self._eof = False
         self._on_progress = on_progress
+        self._deadline = time.monotonic() + repo.client.options.blob_timeout
+
+    @property
+    def _where(self) -> str:
+        return self.repo._what(f"@{self.digest}")
 
     def readable(self) -> bool:
         return True
 
     def open(self) -> None:
+        self._check_deadline()
         resp = self.repo._get_blob_response(self.digest, self.offset)
         skip = 0
         if self.offset:
@@ -651,16 +742,25 @@ class BlobReader(io.RawIOBase):
                 if start != self.offset:
                     resp.close()
                     raise RegistryError(f"registry resumed the blob at byte {start}, asked {self.offset}",
-                                        where=self.repo._what(f"@{self.digest}"))
+                                        where=self._where)
             else:
                 skip = self.offset  # no Range support: read again from the start, drop what we have
+        announced = resp.headers.get("content-length", "")
+        if self.size is not None and announced.isdigit() and int(announced) + self.offset - skip > self.size:
+            resp.close()
+            raise DigestMismatch(f"registry announces {int(announced) + self.offset - skip} bytes, the "
+                                 f"descriptor {self.size}", where=self._where)
         self._resp = resp
         if resp.is_stream_consumed:  # already read (an in-memory transport)
             self._iter = iter([resp.content])
         else:
             self._iter = resp.iter_raw()  # no chunk_size: a partial buffer would be lost on a reset
         while skip:
-            data = next(self._iter, b"")
+            try:
+                data = self._next_raw()
+            except httpx.TransportError as e:
+                raise RegistryError(f"blob download broke again while skipping to byte {self.offset}: "
+                                    f"{_describe(e)}", where=self._where) from None
             if not data:
                 break
             if len(data) > skip:
@@ -669,11 +769,23 @@ class BlobReader(io.RawIOBase):
             else:
                 skip -= len(data)
 
-    def _next_chunk(self) -> bytes:
+    def _next_raw(self) -> bytes:
         assert self._iter is not None
+        try:
+            return next(self._iter, b"")
+        except httpx.TimeoutException as e:
+            if self.stalls:  # the second stall: the registry, not the connection, is stuck
+                raise RegistryError(f"blob download stalled at byte {self.offset}: "
+                                    f"{timeout_message(e, self.repo.client.host, self.repo.client.options)}",
+                                    where=self._where) from None
+            self.stalls += 1
+            raise
+
+    def _next_chunk(self) -> bytes:
         while True:
+            self._check_deadline()
             try:
-                data = next(self._iter, b"")
+                data = self._next_raw()
             except httpx.TransportError as e:
                 self._resume(e)
                 continue
@@ -682,15 +794,21 @@ class BlobReader(io.RawIOBase):
                 continue
             return data
 
+    def _check_deadline(self) -> None:
+        if time.monotonic() > self._deadline:
+            opts = self.repo.client.options
+            total = "" if self.size is None else f" of {self.size}"
+            raise RegistryError(f"blob download took longer than {limits_mod.describe(opts.blob_timeout)} "
+                                f"(blob_timeout; {self.offset}{total} bytes received)", where=self._where)
+
     def _resume(self, error: Exception | None) -> None:
         policy = self.repo.client.options.retry
-        what = self.repo._what(f"@{self.digest}")
         if self._resp is not None:
             self._resp.close()
         if self.resumes >= policy.max_resumes:
             why = _describe(error) if error else "connection closed early"
             raise RegistryError(f"blob download broke at byte {self.offset} ({why}); gave up after "
-                                f"{self.resumes} resumes", where=what)
+                                f"{self.resumes} resumes", where=self._where)
         self.resumes += 1
         time.sleep(min(policy.base_delay * (2 ** (self.resumes - 1)), policy.max_delay))
         self.open()
@@ -698,21 +816,45 @@ class BlobReader(io.RawIOBase):
     def readinto(self, b: Any) -> int:
         if self._eof:
             return 0
+        if self.size is not None and self.offset >= self.size and not self._buf:
+            self._finish()  # the descriptor's size: never wait for (or take) more
+            return 0
         if not self._buf:
             self._buf = self._next_chunk()
             if not self._buf:
-                self._eof = True
+                self._finish()
                 return 0
+            if self.size is not None and self.offset + len(self._buf) > self.size:
+                # what follows the descriptor's size is not the blob: never taken, never awaited
+                self._buf = self._buf[: self.size - self.offset]
         n = min(len(b), len(self._buf))
         b[:n] = self._buf[:n]
         self._buf = self._buf[n:]
         self.offset += n
-        if self.size is not None and self.offset > self.size:
-            raise DigestMismatch(f"blob {self.digest} is larger than its descriptor's {self.size} bytes",
-                                 where=self.repo.display)
         if self._on_progress:
             self._on_progress(self.offset)
         return n
+
+    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+        """``n`` bytes, fewer only at the end of the blob (RawIOBase would return one chunk)."""
+        if n is None or n < 0:
+            return self.readall()
+        parts: list[bytes] = []
+        left = n
+        while left > 0:
+            buf = bytearray(min(left, 1 << 20))
+            got = self.readinto(buf)
+            if not got:
+                break
+            parts.append(bytes(buf[:got]))
+            left -= got
+        return b"".join(parts)
+
+    def _finish(self) -> None:
+        self._eof = True
+        if self._resp is not None:
+            self._resp.close()
+            self._resp = None
 
     def close(self) -> None:
         if self._resp is not None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pybuild.errors import ConfigError
+from pybuild.oci.limits import containers_config_path
 
 SYSTEM_PATH = "/etc/containers/registries.conf"
 SYSTEM_DROPIN_DIR = "/etc/containers/registries.conf.d"
@@ -81,17 +82,7 @@ class RegistriesConfig:
 
 def config_path(override: str | None = None) -> str | None:
     """The registries.conf that applies, or None when there is none."""
-    if override:
-        return override
-    env = os.environ.get("CONTAINERS_REGISTRIES_CONF")
-    if env:
-        return env
-    user = Path(os.path.expanduser("~")) / ".config" / "containers" / "registries.conf"
-    if user.is_file():
-        return str(user)
-    if os.path.isfile(SYSTEM_PATH):
-        return SYSTEM_PATH
-    return None
+    return containers_config_path("registries.conf", "CONTAINERS_REGISTRIES_CONF", SYSTEM_PATH, override)
 
 
 def load(override: str | None = None) -> RegistriesConfig:

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 from pybuild.errors import AuthError, ConfigError, InvalidReference, RegistryError, RegistryNotFound
 from pybuild.events import EventCallback
 from pybuild.oci import spec
-from pybuild.oci.digest import Digest
+from pybuild.oci.digest import Digest, read_upto
 from pybuild.oci.reference import Reference, is_short_name
 from pybuild.oci.registry import config as config_mod
 from pybuild.oci.registry.client import (
@@ -333,7 +333,7 @@ def inspect(ref: str, options: RegistryOptions | None = None, *, platform: str |
             raise RegistryError("an index lists another index for this platform", where=src.reference)
         reader = src.get_blob(doc.config)
         try:
-            cfg = reader.read(spec.MAX_DOCUMENT_SIZE + 1)
+            cfg = read_upto(reader, spec.MAX_DOCUMENT_SIZE + 1)
         finally:
             with contextlib.suppress(Exception):
                 reader.close()
