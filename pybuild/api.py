@@ -32,6 +32,9 @@ class Store(_store.Store):
 
     def __init__(self, root: StrPath | None = None, *, storage_driver: str | None = None) -> None:
         super().__init__(root if root is not None else default_root(), storage_driver=storage_driver)
+        from pybuild.builder.recovery import recover
+
+        recover(self)  # what dead processes left (as the command line does when it opens a store)
 
     def from_image(self, image: str = "scratch", *, name: str | None = None, pull: str = "missing",
                    on_event: EventCallback | None = None, **registry_options: Any) -> WorkingContainer:

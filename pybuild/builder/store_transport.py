@@ -85,7 +85,7 @@ class StoreDestination:
         self._added: set[str] = set()  # blobs this copy created, discarded if it never commits
 
     def has_blob(self, desc: spec.Descriptor) -> bool:
-        return bool(self.store.layout.has_blob(desc.digest))
+        return self.store.reuse_blob(desc.digest, desc.size)  # leased, and only at the right size
 
     def put_blob(self, desc: spec.Descriptor, stream: BinaryIO) -> None:
         existed = self.store.layout.has_blob(desc.digest)
