@@ -35,6 +35,7 @@ umask; only its owner may read or replace images, blobs and the cache.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -202,6 +203,8 @@ class Store:
         with self._thread_lock:
             if self._lease is None:
                 self._lease = Lease(self)
+                if self._lease_depth == 0:  # held outside leased(): until the process ends
+                    atexit.register(self._lease.release)
             lease = self._lease
         lease.add(blobs=blobs, layers=layers)
 
