@@ -265,7 +265,9 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
                            build_contexts={k: os.fspath(v) for k, v in (build_contexts or {}).items()},
                            target=target, layers=layers, no_cache=no_cache, pull=pull,
                            run=RunOptions(isolation=isolation, network=network), output=out, on_event=on_event)
-    return run_build(_open(store), options)
+    s = _open(store)
+    with s.leased():  # what the build writes is protected from other processes' gc until recorded
+        return run_build(s, options)
 
 
 def pull(source: str, *, store: Store | StrPath | None = None, name: str | None = None,
@@ -283,8 +285,9 @@ def pull(source: str, *, store: Store | StrPath | None = None, name: str | None 
         ref = str(Reference.parse(source))
         spec = f"docker://{ref}"
         names = names or [ref]
-    return pull_into_store(_open(store), spec, names=names, platform=platform, on_event=on_event,
-                           **registry_options)
+    s = _open(store)
+    with s.leased():
+        return pull_into_store(s, spec, names=names, platform=platform, on_event=on_event, **registry_options)
 
 
 def push(image: str, destination: str, *, store: Store | StrPath | None = None, format: str | None = None,
@@ -296,8 +299,9 @@ def push(image: str, destination: str, *, store: Store | StrPath | None = None, 
 
     s = _open(store)
     dest = destination if is_transport_spec(destination) else f"docker://{destination}"
-    return push_from_store(s, s.image(image), dest, format=format, compression=compression, on_event=on_event,
-                           **registry_options)
+    with s.leased():
+        return push_from_store(s, s.image(image), dest, format=format, compression=compression,
+                               on_event=on_event, **registry_options)
 
 
 def copy(source: str, destination: str, *, platform: str | None = None, all_platforms: bool = False,

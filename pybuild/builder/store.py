@@ -12,6 +12,7 @@ On disk (ROOT is ``--root``)::
     ROOT/containers/ID/       working containers (see container.py)
     ROOT/cache/               the step cache (see cache.py)
     ROOT/tmp/                 scratch space on the same filesystem, for atomic renames
+    ROOT/leases/              what live processes write or reuse before a record names it
 
 Why layers are kept unpacked and not always as blobs: a built step's layer *is*
 its overlay upper directory, moved into place without copying; its tar blob is

@@ -148,6 +148,7 @@ def push_from_store(store: Store, image: Image, dest_spec: str, *, format: str |
     """Copy ``image`` out of the store to ``dest_spec``; returns the manifest digest written."""
     from pybuild.oci.transport import copy_image, open_destination
 
+    image = store.hold_image(image)  # a concurrent rmi + gc cannot take its blobs mid-push
     src = StoreSource(store, image, compression=compression, on_event=on_event)
     dst = open_destination(dest_spec, **options)
     try:
