@@ -87,9 +87,8 @@ def held(store: Store, *, mine: Path | None = None) -> tuple[set[str], set[str]]
             continue
         data = _read(path)
         if data is None:
-            continue  # being written (atomic rename): not ours to judge yet
-        start = data.get("start")
-        if not pid_alive(int(data.get("pid") or 0), start if isinstance(start, int) else None):
+            continue  # unreadable (files are renamed in whole): not ours to judge
+        if not _holder_alive(data):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             continue
@@ -99,14 +98,22 @@ def held(store: Store, *, mine: Path | None = None) -> tuple[set[str], set[str]]
 
 
 def expire(store: Store) -> int:
-    """Remove the leases of dead processes; how many there were."""
+    """Remove the leases of dead processes; how many there were. Every command runs this
+    when it opens the store, so it takes the lock only when there is something to remove."""
     directory = store.root / LEASE_DIR
-    if not directory.is_dir():
+    dead = [p for p in directory.glob("*.json") if not _holder_alive(_read(p))]
+    if not dead:
         return 0
-    before = sum(1 for _ in directory.glob("*.json"))
     with store.lock():
         held(store)
-    return before - sum(1 for _ in directory.glob("*.json"))
+    return sum(1 for p in dead if not p.exists())
+
+
+def _holder_alive(data: dict[str, Any] | None) -> bool:
+    if data is None:
+        return True  # unreadable: not ours to judge
+    start = data.get("start")
+    return pid_alive(int(data.get("pid") or 0), start if isinstance(start, int) else None)
 
 
 __all__ = ["Lease", "held", "expire", "LEASE_DIR"]
