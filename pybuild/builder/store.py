@@ -320,6 +320,11 @@ class Store:
         or layer a concurrent gc removed; the stored manifest of an intact image is kept
         (a second manifest for the same config may describe its layers wrongly)."""
         self.hold(layers=layers)
+        if manifest is None:  # a built image: its layers must be unpacked (push makes blobs of them)
+            from pybuild.builder.container import ensure_layer_any
+
+            for diff_id in layers:
+                ensure_layer_any(self, diff_id, "the image")
         digest, _ = self.layout.put_bytes(config_bytes)
         image_id = Digest(digest).hex
         full_names = [normalize_name(n) for n in names]
