@@ -103,14 +103,15 @@ class FileLock:
         self._depth = 0
 
     @contextlib.contextmanager
-    def hold(self, timeout: float | None = None) -> Iterator[None]:
-        """Hold the lock for the block; TimeoutError after ``timeout`` seconds (None: wait)."""
+    def hold(self, timeout: float | None = None, error: BaseException | None = None) -> Iterator[None]:
+        """Hold the lock for the block; after ``timeout`` seconds (None: wait) raise ``error``
+        (default TimeoutError)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         if not self._thread_lock.acquire(timeout=-1 if timeout is None else timeout):
-            raise TimeoutError(str(self.path))
+            raise error or TimeoutError(str(self.path))
         try:
             if self._depth == 0:
-                self._fd = self._flock(deadline)
+                self._fd = self._flock(deadline, error)
             self._depth += 1
             try:
                 yield
@@ -122,7 +123,7 @@ class FileLock:
         finally:
             self._thread_lock.release()
 
-    def _flock(self, deadline: float | None) -> int:
+    def _flock(self, deadline: float | None, error: BaseException | None) -> int:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, self.mode)
         try:
             if deadline is None:
@@ -134,7 +135,7 @@ class FileLock:
                     return fd
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise TimeoutError(str(self.path)) from None
+                        raise error or TimeoutError(str(self.path)) from None
                     time.sleep(0.02)
         except BaseException:
             os.close(fd)

@@ -188,11 +188,8 @@ class Store:
 
         Re-entrant within this object (a lease taken inside ``add_image`` must not wait
         for itself), and one thread at a time: pulls put blobs from several threads."""
-        try:
-            with self._flock.hold(timeout):
-                yield
-        except TimeoutError:
-            raise LockTimeout(f"timed out waiting for the store lock at {self.root}") from None
+        with self._flock.hold(timeout, LockTimeout(f"timed out waiting for the store lock at {self.root}")):
+            yield
 
     # ------------------------------------------------------------------ leases
 
