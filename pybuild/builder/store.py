@@ -479,7 +479,12 @@ class Store:
         staging = self.scratch_dir("layer")
         os.rename(diff_dir, staging / "diff")
         info = {"diff_id": str(diff_id), "size": size, "tar_options": tar_options, "blobs": blobs or {}}
-        atomic_write(staging / "info.json", json.dumps(info, sort_keys=True).encode())
+        try:
+            atomic_write(staging / "info.json", json.dumps(info, sort_keys=True).encode())
+        except BaseException:
+            os.rename(staging / "diff", diff_dir)  # a full disk: the container keeps its changes
+            remove_tree(staging)
+            raise
         try:
             os.rename(staging, final)
         except OSError:
