@@ -23,6 +23,7 @@ from pybuild.fsutil import TMP_PREFIX, pid_alive, remove_tree, tmp_owner
 
 LEGACY_TMP_AGE = 3600.0  # temp files without an owner's PID (older pybuild): removed after an hour
 ORPHAN_DIR_AGE = 60.0  # a container dir without state.json: being created for at most this long
+_CONTENT_DIRS = ("diff", "upper", "merged", "work", "rootfs", "stubs", "mounts")  # image content: not walked
 
 
 def open_store(root: str | os.PathLike[str], *, storage_driver: str | None = None) -> Store:
@@ -55,9 +56,7 @@ def sweep(store: Store) -> None:
     recover(store)
     for sub in ("layers", "containers", "cache"):
         for dirpath, dirnames, files in os.walk(store.root / sub):
-            if os.path.basename(dirpath) in ("diff", "upper", "merged", "work", "rootfs", "mounts"):
-                dirnames.clear()  # image content, not our records
-                continue
+            dirnames[:] = [d for d in dirnames if d not in _CONTENT_DIRS]  # image content, not records
             if any(f.startswith(TMP_PREFIX) for f in files):
                 clean_temp_files(Path(dirpath))
 
