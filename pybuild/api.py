@@ -32,6 +32,9 @@ class Store(_store.Store):
 
     def __init__(self, root: StrPath | None = None, *, storage_driver: str | None = None) -> None:
         super().__init__(root if root is not None else default_root(), storage_driver=storage_driver)
+        from pybuild.builder.recovery import recover
+
+        recover(self)  # what dead processes left (as the command line does when it opens a store)
 
     def from_image(self, image: str = "scratch", *, name: str | None = None, pull: str = "missing",
                    security_opts: Sequence[str] = (), on_event: EventCallback | None = None,
@@ -271,7 +274,9 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
                            target=target, layers=layers, no_cache=no_cache, pull=pull,
                            run=RunOptions(isolation=isolation, network=network,
                                           security_opts=list(security_opts)), output=out, on_event=on_event)
-    return run_build(_open(store), options)
+    s = _open(store)
+    with s.leased():  # what the build writes is protected from other processes' gc until recorded
+        return run_build(s, options)
 
 
 def pull(source: str, *, store: Store | StrPath | None = None, name: str | None = None,
@@ -281,8 +286,10 @@ def pull(source: str, *, store: Store | StrPath | None = None, name: str | None 
     ``docker://``). Registry options: ``tls_verify``, ``creds``, ``authfile``, ``cert_dir``."""
     from pybuild.builder.store_transport import pull_into_store, pull_spec
 
-    return pull_into_store(_open(store), pull_spec(source), names=[name] if name else None, platform=platform,
-                           on_event=on_event, **registry_options)
+    s = _open(store)
+    with s.leased():
+        return pull_into_store(s, pull_spec(source), names=[name] if name else None, platform=platform,
+                               on_event=on_event, **registry_options)
 
 
 def push(image: str, destination: str, *, store: Store | StrPath | None = None, format: str | None = None,
@@ -294,8 +301,9 @@ def push(image: str, destination: str, *, store: Store | StrPath | None = None, 
 
     s = _open(store)
     dest = destination if is_transport_spec(destination) else f"docker://{destination}"
-    return push_from_store(s, s.image(image), dest, format=format, compression=compression, on_event=on_event,
-                           **registry_options)
+    with s.leased():
+        return push_from_store(s, s.image(image), dest, format=format, compression=compression,
+                               on_event=on_event, **registry_options)
 
 
 def copy(source: str, destination: str, *, platform: str | None = None, all_platforms: bool = False,

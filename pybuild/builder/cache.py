@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,8 @@ def lookup(store: Store, key: str) -> dict[str, Any] | None:
         entry: dict[str, Any] = json.loads(_entry_path(store, key).read_bytes())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+    # leased before the check, so a prune cannot take them between the check and their use
+    store.hold(blobs=[entry["config"]], layers=entry.get("layers", []))
     if not all(store.has_layer(d) for d in entry.get("layers", [])):
         return None
     if not store.layout.has_blob(entry["config"]):
@@ -49,16 +52,16 @@ def record(store: Store, key: str, *, layers: list[str], config: str, inputs: di
 
     With ``parent``, the key is also listed under its parent, so a later miss after the
     same parent can be explained by comparing inputs (:func:`explain_miss`)."""
-    from pybuild.builder.store import atomic_write
+    from pybuild.fsutil import atomic_write, make_dirs
 
     path = _entry_path(store, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     atomic_write(path, json.dumps({"layers": layers, "config": config, "inputs": inputs},
                                   sort_keys=True, default=str).encode())
     if parent:
         children = store.root / "cache" / "children" / parent[:2] / parent
-        children.mkdir(parents=True, exist_ok=True)
-        (children / key).touch()
+        make_dirs(children)
+        os.close(os.open(children / key, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
 
 
 def explain_miss(store: Store, parent: str, inputs: dict[str, Any]) -> str:

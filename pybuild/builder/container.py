@@ -63,10 +63,14 @@ class WorkingContainer:
         }
         wc = cls(store, state)
         wc.dir.mkdir(parents=True)
-        for sub in ("upper", "work", "merged"):
-            (wc.dir / sub).mkdir()
-        wc._config = config
-        wc.save()
+        try:
+            for sub in ("upper", "work", "merged"):
+                (wc.dir / sub).mkdir()
+            wc._config = config
+            wc.save()
+        except BaseException:
+            remove_tree(wc.dir)  # no half-made container without state.json (a full disk)
+            raise
         return wc
 
     @classmethod

@@ -364,6 +364,7 @@ class Build:
                 raise ImageNotFound(f"image {name} is not in the local store (--pull=never)",
                                     where=f"{self.containerfile_name}:{line}" if line else None)
             img = self._pull(name, line)
+        img = self.store.hold_image(img)  # leased for the build: a concurrent prune spares it
         with self._lock:
             self._image_cache[name] = img
         return img

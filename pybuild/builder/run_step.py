@@ -336,6 +336,7 @@ def _secret_mount(b: Build, m: ins.MountSpec, env: list[str]) -> Iterator[Any]:
             yield None
             return
     scratch = b.store.scratch_dir("secret")
+    in_memory = _private_tmpfs(scratch, len(data))
     try:
         os.chmod(scratch, 0o700)
         path = scratch / "secret"
@@ -348,4 +349,22 @@ def _secret_mount(b: Build, m: ins.MountSpec, env: list[str]) -> Iterator[Any]:
         target = m.target or f"/run/secrets/{secret_id}"
         yield Mount(target=target, source=str(path), type="bind", readonly=True)
     finally:
+        if in_memory:
+            from pybuild.builder.sandbox.overlay import unmount
+
+            unmount(str(scratch))
         remove_tree(scratch)
+
+
+def _private_tmpfs(path: Path, size: int) -> bool:
+    """Mount a small tmpfs on ``path`` so a secret never reaches the store's disk, even if
+    pybuild is killed (the next command unmounts a dead build's scratch dirs); False when
+    mounting is not allowed (the secret then lives in the 0700 scratch dir)."""
+    from pybuild.builder.sandbox import linux
+
+    try:
+        linux.mount("tmpfs", str(path), "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
+                    f"mode=0700,size={size + 65536},nr_inodes=16")
+    except OSError:
+        return False
+    return True

@@ -12,6 +12,7 @@ On disk (ROOT is ``--root``)::
     ROOT/containers/ID/       working containers (see container.py)
     ROOT/cache/               the step cache (see cache.py)
     ROOT/tmp/                 scratch space on the same filesystem, for atomic renames
+    ROOT/leases/              what live processes write or reuse before a record names it
 
 Why layers are kept unpacked and not always as blobs: a built step's layer *is*
 its overlay upper directory, moved into place without copying; its tar blob is
@@ -21,18 +22,26 @@ unpacked the first time a build stands on it.
 
 Crash safety: every file becomes visible by rename after fsync; an image record is
 written only after its config blob and layers exist, so a name never points at a
-missing image; leftovers in tmp/ from dead processes are removed on open.
+missing image; what dead processes leave is removed by :mod:`recovery` when a
+command opens the store.
+
+Concurrency: content a process writes or reuses is leased to it (:mod:`leases`) before
+it is written or checked for, and gc spares leased content, so a ``prune`` beside a
+build or pull never deletes what the build's record is about to name. Records are
+read, checked and rewritten inside the store lock.
+
+Permissions: the store is created 0700 (as containers/storage does), whatever the
+umask; only its owner may read or replace images, blobs and the cache.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
-import fcntl
 import json
 import os
-import shutil
 import tempfile
-import time
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,11 +56,12 @@ from pybuild.errors import (
     StoreVersionError,
     UnsafeContentError,
 )
+from pybuild.fsutil import FileLock, atomic_write, fsync_dir, pid_alive, remove_tree, tree_size
 from pybuild.oci.digest import Digest
-from pybuild.oci.layout import atomic_write_file as atomic_write
-from pybuild.oci.layout import fsync_dir
 
 STORE_VERSION = "1"
+STORE_MODE = 0o700  # the root and its directories, whatever the umask
+_SUBDIRS = ("layers", "containers", "cache", "tmp", "blobs", "leases")
 
 
 def default_root() -> str:
@@ -98,17 +108,6 @@ class Image:
                    rec.get("manifest"), rec.get("created", ""), store)
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` still exists (its scratch files and containers are in use)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Store:
     """The store under ``root``; cheap to open (nothing is read until asked)."""
 
@@ -116,6 +115,10 @@ class Store:
         self.root = Path(root).absolute()
         self.storage_driver = storage_driver
         self._layout: Any = None
+        self._thread_lock = threading.RLock()  # guards the lease below
+        self._flock = FileLock(self.root / "lock")
+        self._lease: Any = None
+        self._lease_depth = 0
         self._ensure()
 
     # ------------------------------------------------------------------ opening
@@ -133,15 +136,14 @@ class Store:
                 raise StoreVersionError(
                     f"store at {self.root} has format version {found}, this pybuild reads {STORE_VERSION}"
                     " (use another --root, or remove the store)")
-            self._clean_tmp()
-            from pybuild.builder.container import cleanup_dead
-
-            cleanup_dead(self)  # a killed build's working containers, still mounted
             return
         try:
-            for sub in ("layers", "containers", "cache", "tmp"):
-                (self.root / sub).mkdir(parents=True, exist_ok=True)
-        except PermissionError as e:
+            self.root.mkdir(parents=True, exist_ok=True, mode=STORE_MODE)
+            os.chmod(self.root, STORE_MODE)  # mkdir's mode is filtered by the umask
+            for sub in _SUBDIRS:
+                (self.root / sub).mkdir(exist_ok=True, mode=STORE_MODE)
+                os.chmod(self.root / sub, STORE_MODE)
+        except OSError as e:
             raise StoreError(f"cannot create the store at {self.root}: {e.strerror}") from e
         from pybuild.oci.layout import Layout
 
@@ -150,31 +152,21 @@ class Store:
             atomic_write(self.root / "images.json", b"[]\n")
         atomic_write(version, STORE_VERSION.encode() + b"\n")
 
-    def _clean_tmp(self) -> None:
-        """Remove scratch entries left by processes that died (``tmp/PID-...``)."""
-        tmp = self.root / "tmp"
-        try:
-            entries = list(os.scandir(tmp))
-        except FileNotFoundError:
-            tmp.mkdir(parents=True, exist_ok=True)
-            return
-        for entry in entries:
-            pid_text = entry.name.split("-", 1)[0]
-            if pid_text.isdigit() and not pid_alive(int(pid_text)):
-                if entry.name.split("-", 2)[1:2] == ["run"]:
-                    from pybuild.builder.sandbox.oci import reap
-
-                    reap(entry.path)  # a killed build's runc step would otherwise run on
-                _unmount_under(entry.path)  # a killed RUN leaves its rw-bind overlay mounted
-                remove_tree(Path(entry.path))
-
     @property
     def layout(self) -> Any:
         if self._layout is None:
             from pybuild.oci.layout import Layout
 
-            self._layout = Layout.open(self.root)
+            layout = Layout.open(self.root)
+            layout.on_put = lambda digest: self.hold(blobs=[str(digest)])
+            self._layout = layout
         return self._layout
+
+    def check(self, *, quiescent: bool = False) -> list[str]:
+        """Problems in the store, one line each (see :mod:`pybuild.builder.fsck`)."""
+        from pybuild.builder.fsck import check
+
+        return check(self, quiescent=quiescent)
 
     def info(self) -> dict[str, Any]:
         return {"GraphRoot": str(self.root), "GraphDriverName": self.driver(),
@@ -193,25 +185,85 @@ class Store:
 
     @contextlib.contextmanager
     def lock(self, timeout: float = 300.0) -> Iterator[None]:
-        """Exclusive store lock for mutations; readers rely on atomic renames instead."""
-        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        """Exclusive store lock for mutations; readers rely on atomic renames instead.
+
+        Re-entrant within this object (a lease taken inside ``add_image`` must not wait
+        for itself), and one thread at a time: pulls put blobs from several threads."""
+        with self._flock.hold(timeout, LockTimeout(f"timed out waiting for the store lock at {self.root}")):
+            yield
+
+    # ------------------------------------------------------------------ leases
+
+    def hold(self, *, blobs: list[str] | tuple[str, ...] = (), layers: list[str] | tuple[str, ...] = ()) -> None:
+        """Lease ``blobs`` and ``layers`` to this process, so no gc deletes them; call it
+        *before* writing content or checking that it is there."""
+        from pybuild.builder.leases import Lease
+
+        with self._thread_lock:
+            if self._lease is None:
+                self._lease = Lease(self)
+                if self._lease_depth == 0:  # held outside leased(): until the process ends
+                    atexit.register(self._lease.release)
+            lease = self._lease
+        lease.add(blobs=blobs, layers=layers)
+
+    @contextlib.contextmanager
+    def leased(self) -> Iterator[None]:
+        """Hold what the block writes or reuses until it ends (by then its records keep it)."""
+        with self._thread_lock:
+            self._lease_depth += 1
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise LockTimeout(f"timed out waiting for the store lock at {self.root}") from None
-                    time.sleep(0.02)
             yield
         finally:
-            os.close(fd)
+            with self._thread_lock:
+                self._lease_depth -= 1
+                lease = self._lease if self._lease_depth == 0 else None
+                if lease is not None:
+                    self._lease = None
+            if lease is not None:
+                lease.release()
+
+    def reuse_blob(self, digest: str, size: int | None) -> bool:
+        """Whether blob ``digest`` is stored with ``size`` bytes, leasing it first so that it
+        stays (the store's blobs were verified by digest when written)."""
+        self.hold(blobs=[str(digest)])
+        return bool(self.layout.has_blob(Digest(digest), size))
+
+    def hold_image(self, image: Image) -> Image:
+        """Lease everything ``image`` is made of (config, manifest, layer blobs, layers), for
+        a build standing on it; raises ImageNotFound if it was removed meanwhile."""
+        blobs = [str(image.digest)]
+        if image.manifest:
+            blobs.append(image.manifest["digest"])
+            blobs += [str(d.digest) for d in self._manifest_layers(image)]
+        self.hold(blobs=blobs, layers=image.layers)
+        if not any(r["id"] == image.id for r in self._read_records()):
+            raise ImageNotFound(f"image {image.names[0] if image.names else image.id[:12]} was removed "
+                                "while it was in use")
+        return image
+
+    def _manifest_layers(self, image: Image) -> list[Any]:
+        from pybuild.oci.spec import Manifest, parse_manifest
+
+        if not image.manifest:
+            return []
+        try:
+            m = parse_manifest(self.layout.read_blob(Digest(image.manifest["digest"])),
+                               image.manifest.get("mediaType"))
+        except PybuildError:
+            return []
+        return list(m.layers) if isinstance(m, Manifest) else []
 
     def scratch_dir(self, purpose: str = "work") -> Path:
         """A fresh directory under tmp/ named after this process (removed on open if we die)."""
-        return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{purpose}-", dir=self.root / "tmp"))
+        try:
+            return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{purpose}-", dir=self.root / "tmp"))
+        except OSError as e:
+            from pybuild.fsutil import disk_full, is_disk_full
+
+            if is_disk_full(e):
+                raise disk_full(e, self.root / "tmp") from None
+            raise
 
     # ------------------------------------------------------------------ image records
 
@@ -260,11 +312,22 @@ class Store:
 
     def add_image(self, config_bytes: bytes, layers: list[str], *, names: list[str] = (),  # type: ignore[assignment]
                   manifest: dict[str, Any] | None = None, created: str = "") -> Image:
-        """Record an image whose config blob and layers already exist; move ``names`` to it."""
+        """Record an image whose layers (and manifest blobs) already exist; move ``names`` to it.
+
+        Inside the lock the content is checked once more, so a record never names a blob
+        or layer a concurrent gc removed; the stored manifest of an intact image is kept
+        (a second manifest for the same config may describe its layers wrongly)."""
+        self.hold(layers=layers)
+        if manifest is None:  # a built image: its layers must be unpacked (push makes blobs of them)
+            from pybuild.builder.container import ensure_layer_any
+
+            for diff_id in layers:
+                ensure_layer_any(self, diff_id, "the image")
         digest, _ = self.layout.put_bytes(config_bytes)
         image_id = Digest(digest).hex
         full_names = [normalize_name(n) for n in names]
         with self.lock():
+            self._check_content(image_id, layers, manifest)
             records = self._read_records()
             for rec in records:
                 rec["names"] = [n for n in rec.get("names", []) if n not in full_names]
@@ -272,8 +335,10 @@ class Store:
             if existing is None:
                 existing = {"id": image_id, "names": [], "layers": layers, "created": created}
                 records.append(existing)
+            keep_manifest = (existing.get("manifest") and existing.get("layers") == layers
+                             and not self._content_problems(image_id, layers, existing["manifest"]))
             existing["layers"] = layers
-            if manifest is not None:
+            if manifest is not None and not keep_manifest:
                 existing["manifest"] = manifest
             for n in full_names:
                 if n not in existing["names"]:
@@ -281,10 +346,41 @@ class Store:
             self._write_records(records)
         return Image.from_record(existing, self)
 
+    def _check_content(self, image_id: str, layers: list[str], manifest: dict[str, Any] | None) -> None:
+        problems = self._content_problems(image_id, layers, manifest)
+        if problems:
+            raise StoreError(f"image {image_id[:12]} cannot be recorded: {problems[0]}")
+
+    def _content_problems(self, image_id: str, layers: list[str], manifest: dict[str, Any] | None) -> list[str]:
+        """What is missing for a record of ``image_id`` (sizes checked against the manifest)."""
+        from pybuild.oci.spec import Manifest, is_layer, parse_manifest
+
+        out: list[str] = []
+        if not self.layout.has_blob(Digest("sha256:" + image_id)):
+            out.append(f"config blob sha256:{image_id} is missing")
+        descs: list[Any] = []
+        if manifest is not None:
+            try:
+                m = parse_manifest(self.layout.read_blob(Digest(manifest["digest"])), manifest.get("mediaType"))
+            except PybuildError as e:
+                return [*out, f"manifest {manifest['digest']}: {e}"]
+            if not isinstance(m, Manifest):
+                return [*out, f"manifest {manifest['digest']} is an index"]
+            if m.config.digest.hex != image_id:
+                out.append(f"manifest {manifest['digest']} names config {m.config.digest}")
+            descs = [d for d in m.layers if is_layer(d.media_type)]
+            for d in (m.config, *descs):
+                if not self.layout.has_blob(d.digest, d.size):
+                    out.append(f"blob {d.digest} of {d.size} bytes is missing")
+        for i, diff_id in enumerate(layers):
+            if not self.has_layer(diff_id) and i >= len(descs):
+                out.append(f"layer {diff_id} is missing")
+        return out
+
     def tag(self, ref: str, *names: str) -> Image:
-        img = self.image(ref)
         full = [normalize_name(n) for n in names]
         with self.lock():
+            img = self.image(ref)
             records = self._read_records()
             for rec in records:
                 if rec["id"] == img.id:
@@ -292,12 +388,12 @@ class Store:
                 else:
                     rec["names"] = [n for n in rec.get("names", []) if n not in full]
             self._write_records(records)
-        return self.image(img.id)
+            return self.image(img.id)
 
     def untag(self, ref: str, name: str) -> None:
-        img = self.image(ref)
         full = normalize_name(name)
         with self.lock():
+            img = self.image(ref)
             records = self._read_records()
             for rec in records:
                 if rec["id"] == img.id:
@@ -307,14 +403,12 @@ class Store:
     def remove_image(self, ref: str, *, force: bool = False) -> tuple[str, bool]:
         """Remove a name (when ``ref`` is a name of an image with several) or the image.
 
-        Returns (image id, whether the image itself was removed)."""
-        img = self.image(ref)
-        by_name = None
-        for candidate in _name_candidates(ref):
-            if candidate in img.names:
-                by_name = candidate
-                break
+        The image is looked up inside the lock: of several ``rmi`` of one name at once,
+        one removes it and the others find it gone. Returns (image id, whether the image
+        itself was removed)."""
         with self.lock():
+            img = self.image(ref)
+            by_name = next((c for c in _name_candidates(ref) if c in img.names), None)
             records = self._read_records()
             rec = next(r for r in records if r["id"] == img.id)
             if by_name is not None and len(rec["names"]) > 1:
@@ -379,13 +473,19 @@ class Store:
         If the layer is already present, ``diff_dir`` is removed instead. The move is
         a rename, so a step's upper directory becomes a layer without copying."""
         final = self.layer_dir(diff_id)
+        self.hold(layers=[str(diff_id)])
         if self.has_layer(diff_id):
             remove_tree(diff_dir)
             return final / "diff"
         staging = self.scratch_dir("layer")
         os.rename(diff_dir, staging / "diff")
         info = {"diff_id": str(diff_id), "size": size, "tar_options": tar_options, "blobs": blobs or {}}
-        atomic_write(staging / "info.json", json.dumps(info, sort_keys=True).encode())
+        try:
+            atomic_write(staging / "info.json", json.dumps(info, sort_keys=True).encode())
+        except BaseException:
+            os.rename(staging / "diff", diff_dir)  # a full disk: the container keeps its changes
+            remove_tree(staging)
+            raise
         try:
             os.rename(staging, final)
         except OSError:
@@ -412,28 +512,36 @@ class Store:
         if not isinstance(manifest, Manifest):
             raise StoreError(f"image {image.id[:12]} records an index, not a manifest")
         desc = manifest.layers[index]
+        self.hold(blobs=[str(desc.digest)], layers=[diff_id])
         staging = self.scratch_dir("unpack")
-        (staging / "diff").mkdir()
         try:
-            with self.layout.open_blob(desc.digest, desc.size) as blob:
-                got = apply_layer(blob, staging / "diff", whiteouts="overlay")
-        except BaseException as e:  # a bomb, a bad tar, a full disk: no half-unpacked layer stays
-            remove_tree(staging)
-            if isinstance(e, UnsafeContentError) and e.where is None:  # say which layer (a bomb)
-                raise UnsafeContentError(e.message, where=f"layer {desc.digest} of image {image.id[:12]}") from e
-            raise
-        if got != diff_id:
-            remove_tree(staging)
-            raise StoreError(f"layer {desc.digest} of image {image.id[:12]} has diff_id {got}, "
-                             f"its config says {diff_id}")
-        from pybuild.oci.spec import compression_of
+            (staging / "diff").mkdir()
+            try:
+                with self.layout.open_blob(desc.digest, desc.size) as blob:
+                    got = apply_layer(blob, staging / "diff", whiteouts="overlay")
+            except UnsafeContentError as e:  # a bomb: say which layer
+                if e.where is None:
+                    raise UnsafeContentError(e.message, where=f"layer {desc.digest} of image {image.id[:12]}") from e
+                raise
+            except OSError as e:
+                from pybuild.fsutil import disk_full, is_disk_full
 
-        blobs = {compression_of(desc.media_type): {"digest": str(desc.digest), "size": desc.size,
-                                                   "mediaType": desc.media_type}}
-        sizes = image.manifest.get("layer_sizes") or []  # uncompressed, measured on pull
-        self.adopt_layer(staging / "diff", diff_id, size=int(sizes[index]) if index < len(sizes) else desc.size,
-                         tar_options={"exact": False}, blobs=blobs)
-        remove_tree(staging)
+                if is_disk_full(e):
+                    raise disk_full(e, f"layer {diff_id} (unpacking into {self.root / 'tmp'})") from None
+                raise
+            if got != diff_id:
+                raise StoreError(f"layer {desc.digest} of image {image.id[:12]} has diff_id {got}, "
+                                 f"its config says {diff_id}")
+            from pybuild.oci.spec import compression_of
+
+            blobs = {compression_of(desc.media_type): {"digest": str(desc.digest), "size": desc.size,
+                                                       "mediaType": desc.media_type}}
+            sizes = image.manifest.get("layer_sizes") or []  # uncompressed, measured on pull
+            self.adopt_layer(staging / "diff", diff_id,
+                             size=int(sizes[index]) if index < len(sizes) else desc.size,
+                             tar_options={"exact": False}, blobs=blobs)
+        finally:
+            remove_tree(staging)  # a bomb, a bad tar, a full disk: no half-unpacked layer stays
         return self.layer_dir(diff_id) / "diff"
 
     def layer_blob(self, diff_id: str, compression: str, media_type: str,
@@ -501,6 +609,12 @@ class Store:
         ck_layers, ck_blobs = cache_mod.referenced(self)
         keep_layers |= ck_layers
         keep_blobs |= ck_blobs
+        from pybuild.builder import leases
+
+        mine = self._lease.path if self._lease is not None else None
+        leased_layers, leased_blobs = leases.held(self, mine=mine)  # other builds and pulls in flight
+        keep_layers |= leased_layers
+        keep_blobs |= leased_blobs
         from pybuild.builder import manifest_list
 
         keep_blobs |= manifest_list.referenced(self)  # manifest lists: index, instance manifests, blobs
@@ -523,7 +637,10 @@ class Store:
                     (self.root / "blobs" / "sha256" / Digest(d).hex).unlink()
 
     def gc(self) -> dict[str, int]:
-        """Remove layers and blobs that no image, container or cache entry uses."""
+        """Remove layers and blobs that no image, container, cache entry or lease uses.
+
+        The leases of other Store objects (other processes, as a rule) are honoured; this
+        object's own is not, so a program that writes and then collects sees its garbage go."""
         freed = {"layers": 0, "blobs": 0, "bytes": 0}
         with self.lock():
             keep_layers, keep_blobs = self._referenced()
@@ -544,64 +661,6 @@ class Store:
                         b.unlink()
                         freed["blobs"] += 1
         return freed
-
-
-def _unmount_under(path: str) -> None:
-    """Unmount every mount at or below ``path``, deepest first (never following it)."""
-    import re
-
-    prefix = os.path.abspath(path)
-    found: list[str] = []
-    try:
-        with open("/proc/self/mountinfo") as f:
-            for line in f:
-                fields = line.split()
-                if len(fields) < 5:
-                    continue
-                mp = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
-                if mp == prefix or mp.startswith(prefix + "/"):
-                    found.append(mp)
-    except OSError:
-        return
-    if not found:
-        return
-    from pybuild.builder.sandbox.overlay import unmount
-
-    for mp in sorted(found, key=len, reverse=True):
-        with contextlib.suppress(PybuildError):
-            unmount(mp)
-
-
-def remove_tree(path: Path) -> None:
-    """Remove a tree we own, even with read-only dirs or immutable-looking modes inside."""
-    if not os.path.lexists(path):
-        return
-    if not path.is_dir() or path.is_symlink():
-        path.unlink()
-        return
-
-    def onerror(func: Any, p: str, exc: Any) -> None:
-        try:
-            parent = os.path.dirname(p)
-            os.chmod(parent, 0o700)
-            if os.path.isdir(p) and not os.path.islink(p):
-                os.chmod(p, 0o700)
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                os.unlink(p)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=onerror)
-
-
-def tree_size(path: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for f in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
-    return total
 
 
 def normalize_name(name: str) -> str:
@@ -647,3 +706,8 @@ def _overlay_supported() -> bool:
             return any(line.split()[-1] == "overlay" for line in f if line.strip())
     except OSError:
         return False
+
+
+__all__ = ["Image", "Store", "STORE_VERSION", "STORE_MODE", "default_root", "normalize_name",
+           # file helpers of pybuild.fsutil, re-exported for the engine's modules
+           "atomic_write", "fsync_dir", "pid_alive", "remove_tree", "tree_size"]

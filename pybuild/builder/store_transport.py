@@ -116,7 +116,7 @@ class StoreDestination:
                                      f"({self._diff_ids[str(desc.digest)]} and {diff_id})")
 
     def has_blob(self, desc: spec.Descriptor) -> bool:
-        return bool(self.store.layout.has_blob(desc.digest))
+        return self.store.reuse_blob(desc.digest, desc.size)  # leased, and only at the right size
 
     def put_blob(self, desc: spec.Descriptor, stream: BinaryIO) -> None:
         from pybuild.oci.diffid import DiffIdTee
@@ -306,6 +306,7 @@ def push_from_store(store: Store, image: Image, dest_spec: str, *, format: str |
     from pybuild.errors import ConfigError
     from pybuild.oci.transport import copy_image, open_destination
 
+    image = store.hold_image(image)  # a concurrent rmi + gc cannot take its blobs mid-push
     meta = store.image_meta(image.id) if not image.manifest else {}
     if format is None and meta.get("format") == "docker":
         format = "docker"

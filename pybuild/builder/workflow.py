@@ -68,7 +68,7 @@ def resolve_image(store: Store, ref: str, *, pull: str = "missing", on_event: Ev
     if not transport and pull != "always":
         found = store.find_image(ref)
         if found is not None:
-            return found
+            return store.hold_image(found)  # leased while this process uses it
         if pull == "never":
             raise ImageNotFound(f"image {ref} is not in the local store (--pull=never)")
     if transport:
@@ -347,7 +347,7 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
         no_new_privileges=security.no_new_privileges, seccomp=security.seccomp,
         hosts=hosts_file(list(add_hosts), host),
         resolv_conf=read_host_file("/etc/resolv.conf") if network == "host" else "",
-        output=output, stdin=stdin, scratch_dir=str(wc.store.scratch_dir("run")), runtime=runtime)
+        output=output, stdin=stdin, scratch_dir=str(wc.store.scratch_dir(f"run-{wc.id[:12]}")), runtime=runtime)
     try:
         status = _run_in(wc, spec, user, isolation)
     finally:
@@ -734,9 +734,11 @@ def prune(store: Store, *, all_images: bool = False, force: bool = False,
     every image no container uses), the step cache, RUN cache mounts, then unused layers and
     blobs. ``force`` (buildah's): first remove the working containers that use those images."""
     from pybuild.builder import cache
+    from pybuild.builder.recovery import sweep
 
     before = tree_size(store.root)
     report = PruneReport(containers=cleanup_dead(store))
+    sweep(store)  # dead writers' temp files, half-made containers, expired leases
     containers = WorkingContainer.all(store)
     if force:
         doomed = {img.id for img in store.images() if all_images or not img.names}

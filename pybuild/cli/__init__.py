@@ -156,6 +156,13 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(141)
+    except OSError as e:
+        from pybuild.fsutil import is_disk_full
+
+        if not is_disk_full(e):
+            raise
+        click.echo(f"Error: cannot write {e.filename or 'to disk'}: {e.strerror}", err=True)  # one line, anywhere
+        sys.exit(125)
     except PybuildError as e:
         if debug:
             import traceback

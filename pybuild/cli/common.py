@@ -29,9 +29,9 @@ class GlobalOptions:
         return default_root()
 
     def open_store(self) -> Store:
-        from pybuild.builder.store import Store
+        from pybuild.builder.recovery import open_store
 
-        return Store(self.root, storage_driver=self.storage_driver)
+        return open_store(self.root, storage_driver=self.storage_driver)
 
 
 pass_globals = click.make_pass_decorator(GlobalOptions)

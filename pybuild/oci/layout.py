@@ -27,6 +27,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pybuild.errors import DigestMismatch, ImageNotFound, IntegrityError, StoreError
+from pybuild.fsutil import (
+    FileLock,
+    atomic_file,
+    atomic_write,
+    disk_full,
+    fsync_dir,
+    is_disk_full,
+    make_dirs,
+    tmp_prefix,
+)
 from pybuild.oci.digest import CHUNK, Digest, HashingWriter, VerifyingReader
 from pybuild.oci.spec import (
     ANNOTATION_REF_NAME,
@@ -44,42 +54,11 @@ from pybuild.oci.spec import (
 
 LAYOUT_VERSION = "1.0.0"
 MAX_INDEX_SIZE = 64 << 20  # our own index.json may list many images
-_TMP_PREFIX = ".tmp-"
-
-
-def fsync_dir(path: str | os.PathLike[str]) -> None:
-    """Make a rename or unlink in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def atomic_file(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[BinaryIO]:
-    """A file to stream into that appears at ``path`` whole or not at all: written beside it,
-    fsynced and renamed over it when the block ends, removed if the block fails."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_TMP_PREFIX}{path.name}-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
 
 
 def atomic_write_file(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
     """Write ``data`` to a temp file beside ``path``, fsync, rename over it, fsync the dir."""
-    with atomic_file(path, mode) as f:
-        f.write(data)
+    atomic_write(path, data, mode)
 
 
 def open_regular_beneath(root: str | os.PathLike[str], relpath: str) -> BinaryIO:
@@ -123,17 +102,24 @@ def open_regular_beneath(root: str | os.PathLike[str], relpath: str) -> BinaryIO
 def write_verified(stream: BinaryIO, directory: str | os.PathLike[str], final_name: str,
                    digest: Digest | None = None, size: int | None = None,
                    algorithm: str = "sha256", where: str = "",
-                   check: Callable[[], None] | None = None) -> tuple[Digest, int, bool]:
+                   check: Callable[[], None] | None = None,
+                   before_rename: Callable[[Digest], None] | None = None) -> tuple[Digest, int, bool]:
     """Stream into a temp file in ``directory``, verify, fsync, rename to ``final_name``.
 
     ``final_name`` may contain ``{hex}``, filled in from the computed digest. Returns
     (digest, size, created). A mismatch removes the temp file and raises DigestMismatch.
     ``check``, once the digest is verified, may raise to refuse the blob all the same
-    (a layer whose diff_id is wrong).
+    (a layer whose diff_id is wrong). ``before_rename(digest)`` runs once the content is
+    verified and checked, before it becomes visible.
     """
     directory = os.fspath(directory)
     algorithm = digest.algorithm if digest is not None else algorithm
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=_TMP_PREFIX)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=tmp_prefix())
+    except OSError as e:
+        if is_disk_full(e):
+            raise disk_full(e, f"{where}blob {digest or ''} in {directory}") from None
+        raise
     try:
         with os.fdopen(fd, "wb") as f:
             hw = HashingWriter(f, algorithm)  # type: ignore[arg-type]
@@ -154,12 +140,16 @@ def write_verified(stream: BinaryIO, directory: str | os.PathLike[str], final_na
             f.flush()
             os.fchmod(f.fileno(), 0o644)
             os.fsync(f.fileno())
+        if before_rename is not None:
+            before_rename(got)
         final = os.path.join(directory, final_name.format(hex=got.hex))
         created = not os.path.lexists(final)
         os.rename(tmp, final)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if is_disk_full(e):
+            raise disk_full(e, f"blob {digest or ''} in {directory}") from None  # type: ignore[arg-type]
         raise
     fsync_dir(os.path.dirname(final))
     return got, hw.size, created
@@ -170,8 +160,10 @@ class Layout:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._lock_depth = 0
-        self._lock_fd: int | None = None
+        self._lock = FileLock(self.path / "index.json.lock", 0o644)
+        # called with a blob's digest before it is reused or made visible: the store leases it
+        # there, so a gc in another process cannot take it before a record refers to it
+        self.on_put: Callable[[Digest], None] | None = None
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -180,8 +172,7 @@ class Layout:
         """Create a layout (or open the one already there, unchanged)."""
         root = Path(path)
         try:
-            root.mkdir(parents=True, exist_ok=True)
-            (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+            make_dirs(root / "blobs" / "sha256")
         except OSError as e:
             raise StoreError(f"cannot create OCI layout: {e.strerror}", where=str(root)) from e
         if not (root / "oci-layout").exists():
@@ -217,12 +208,14 @@ class Layout:
         d = Digest(digest)
         return self.path / "blobs" / d.algorithm / d.hex
 
-    def has_blob(self, digest: Digest | str) -> bool:
+    def has_blob(self, digest: Digest | str, size: int | None = None) -> bool:
+        """Whether the blob is here (a regular file), and of ``size`` bytes when given: a
+        blob is reused only when it is what the descriptor says."""
         try:
             st = os.lstat(self.blob_path(digest))
         except FileNotFoundError:
             return False
-        return stat.S_ISREG(st.st_mode)
+        return stat.S_ISREG(st.st_mode) and (size is None or st.st_size == size)
 
     def blob_size(self, digest: Digest | str) -> int | None:
         """Size of a stored blob, or None when it is absent (or not a regular file)."""
@@ -238,24 +231,26 @@ class Layout:
         ``check`` (if given) has not raised.
 
         A blob already present with the right size is not rewritten (the stream is
-        not read in that case).
+        not read in that case): blobs here were verified when they were written.
         """
         expected = Digest(digest) if digest is not None else None
         algorithm = expected.algorithm if expected else "sha256"
         blobdir = self.path / "blobs" / algorithm
         blobdir.mkdir(parents=True, exist_ok=True)
         if expected is not None:
+            if self.on_put is not None:
+                self.on_put(expected)
             have = self.blob_size(expected)
             if have is not None and (size is None or have == size):
                 return expected, have
         got, n, _ = write_verified(stream, self.path / "blobs", f"{algorithm}/{{hex}}", expected, size,
-                                   algorithm, where=f"{self.path}: ", check=check)
+                                   algorithm, where=f"{self.path}: ", check=check, before_rename=self.on_put)
         return got, n
 
     def put_bytes(self, data: bytes, digest: Digest | str | None = None) -> tuple[Digest, int]:
         import io
 
-        return self.put_blob(io.BytesIO(data), digest, len(data))
+        return self.put_blob(io.BytesIO(data), digest or Digest.of_bytes(data), len(data))
 
     def open_raw(self, digest: Digest | str, size: int | None) -> BinaryIO:
         """The blob's bytes as stored, unverified (for callers that verify while streaming)."""
@@ -302,22 +297,8 @@ class Layout:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Exclusive flock on ``index.json.lock`` (re-entrant within this object)."""
-        if self._lock_depth == 0:
-            fd = os.open(self.path / "index.json.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except BaseException:
-                os.close(fd)
-                raise
-            self._lock_fd = fd
-        self._lock_depth += 1
-        try:
+        with self._lock.hold():
             yield
-        finally:
-            self._lock_depth -= 1
-            if self._lock_depth == 0 and self._lock_fd is not None:
-                os.close(self._lock_fd)  # releases the flock
-                self._lock_fd = None
 
     def index(self) -> Index:
         try:
@@ -460,5 +441,5 @@ def _parse_big_index(raw: bytes) -> Index:
     return Index([Descriptor.from_dict(e) for e in doc["manifests"]])
 
 
-__all__ = ["Layout", "LAYOUT_VERSION", "atomic_write_file", "fsync_dir", "open_regular_beneath",
+__all__ = ["Layout", "LAYOUT_VERSION", "atomic_file", "atomic_write_file", "fsync_dir", "open_regular_beneath",
            "write_verified"]
