@@ -363,7 +363,6 @@ TESTS = Path(__file__).resolve().parents[1]
 # Options no test uses yet (each read by its command, see above): a new option must come with a
 # test, or be listed here with the reason it has none. An entry that gains a test may be dropped.
 UNTESTED: set[str] = {
-    "bud --security-opt",  # issue 10 item 11 (seccomp and the other options) brings its tests
     # registry flags: one declaration, one translation (images.registry_flags), shown per verb
     # in tests/integration/test_cli_flag_effects.py, not yet through pin
     "pin --creds", "pin --cert-dir",
