@@ -96,8 +96,11 @@ def _source_root(b: Build, st: StageState, instr: ins.Copy) -> Iterator[copier.S
         wc.remove()
 
 
-def resolve_owner(root: str, chown: str | None, where: str) -> tuple[int, int] | None:
-    """``--chown`` as uid/gid, names looked up in the container's own passwd/group (as data)."""
+def resolve_owner(root: str, chown: str | None, where: str, *, strict: bool = True) -> tuple[int, int] | None:
+    """``--chown`` as uid/gid, names looked up in the container's own passwd/group (as data).
+
+    A number alone gives uid and gid alike (BuildKit's chown rule). ``strict=False`` is
+    BuildKit's rule for the owner of WORKDIR's directories: a name not found is 0."""
     if not chown:
         return None
     from pybuild.builder.sandbox.users import read_group, read_passwd
@@ -111,16 +114,19 @@ def resolve_owner(root: str, chown: str | None, where: str) -> tuple[int, int] |
     else:
         entry = next((p for p in read_passwd(root) if p.name == user), None)
         if entry is None:
-            raise UserError(f"--chown: unknown user {user!r} (not in the image's /etc/passwd)", where=where)
-        uid, gid = entry.uid, entry.gid
+            if strict:
+                raise UserError(f"--chown: unknown user {user!r} (not in the image's /etc/passwd)", where=where)
+            uid, gid = 0, 0
+        else:
+            uid, gid = entry.uid, entry.gid
     if sep and group:
         if group.isdigit():
             gid = int(group)
         else:
             g = next((e for e in read_group(root) if e.name == group), None)
-            if g is None:
+            if g is None and strict:
                 raise UserError(f"--chown: unknown group {group!r} (not in the image's /etc/group)", where=where)
-            gid = g.gid
+            gid = g.gid if g is not None else 0
     return uid, gid
 
 
@@ -138,11 +144,9 @@ def copy(b: Build, st: StageState, instr: ins.Copy) -> None:
         selected = (copier.select_sources(src_root, local, where=instr.where, instruction=instr.keyword)
                     if src_root else [])
         root = str(stack.enter_context(st.container.mounted()))
-        from pybuild.builder.paths import makedirs_in_root
+        from pybuild.builder.steps import ensure_workdirs
 
-        for path in st.pending_workdirs:
-            makedirs_in_root(root, path)
-        st.pending_workdirs.clear()
+        ensure_workdirs(st, root)
         opts = copier.CopyOptions(owner=resolve_owner(root, instr.chown, instr.where), chmod=chmod,
                                   keep_owner=bool(src_root and src_root.keeps_owner), parents=instr.parents,
                                   exclude=src_root.exclude if src_root else None)

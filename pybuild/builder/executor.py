@@ -57,7 +57,8 @@ class StageState:
     config: ImageConfig
     key: str
     evaluator: Any
-    pending_workdirs: list[str] = field(default_factory=list)
+    # WORKDIRs not made yet: (path, USER then); the next layer creates them (as buildah does)
+    pending_workdirs: list[tuple[str, str]] = field(default_factory=list)
     dirty: bool = False  # the upper dir holds changes not yet committed (--layers=false)
     history_pending: list[History] = field(default_factory=list)
     last_layer_history: int | None = None  # --layers=false: the pending entry that owns the layer
@@ -310,6 +311,7 @@ class Build:
                 state.config = ImageConfig.from_json(self.store.layout.read_blob(hit["config"]))
                 state.key = key
                 state.evaluator.apply(expanded)
+                handler.replay(state, expanded)
                 emit(self.on_event, CACHE_HIT, f"--> Using cache {hit['config'].split(':')[1]}",
                      step=state.number, key=key)
                 return

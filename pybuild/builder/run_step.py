@@ -112,9 +112,9 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
             output=_output(b), scratch_dir=str(scratch),
         )
         root = str(stack.enter_context(wc.mounted(sandbox.stub_paths(spec))))
-        for path in st.pending_workdirs:
-            makedirs_in_root(root, path)
-        st.pending_workdirs.clear()
+        from pybuild.builder.steps import ensure_workdirs
+
+        ensure_workdirs(st, root)
         try:
             uid, gid, groups, _home = sandbox.resolve_user(root, st.config.config.user or "")
         except UserError as e:
