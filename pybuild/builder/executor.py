@@ -127,6 +127,9 @@ class Build:
         self.build_args = build_args
         self.graph = build_graph(doc, build_args=build_args, target=opts.target,
                                  build_contexts=opts.build_contexts)
+        from pybuild.builder.containerfile.check import preflight
+
+        preflight(self.graph)  # a bad EXPOSE, STOPSIGNAL, ADD --checksum... before the first step
         for name in opts.build_contexts:
             self.named_context(name)  # a bad --build-context fails before the first step
         problems = self.graph.unsupported()

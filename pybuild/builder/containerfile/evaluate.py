@@ -179,6 +179,9 @@ class StageEvaluator:
         elif isinstance(instr, StopSignal):
             changes["signal"] = w(instr.signal)
         result = dataclasses.replace(instr, **changes) if changes else instr
+        from pybuild.builder.containerfile.check import check_values
+
+        check_values(result)
         self._expanded[id(result)] = result
         return result
 
