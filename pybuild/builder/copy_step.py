@@ -74,24 +74,32 @@ def _exclude(instr: ins.Copy) -> Any:
 
 @contextlib.contextmanager
 def _source_root(b: Build, st: StageState, instr: ins.Copy) -> Iterator[copier.SourceRoot]:
-    from pybuild.builder.container import WorkingContainer
-
     if not instr.from_:
         yield copier.SourceRoot(b.context, "context", ignore=_ignore(b, instr), exclude=_exclude(instr))
         return
-    kind, ref = b.resolve_from(st.stage, instr.from_)
+    with from_root(b, st, instr.from_, instr.line) as (kind, root):
+        yield copier.SourceRoot(root, kind, exclude=_exclude(instr))
+
+
+@contextlib.contextmanager
+def from_root(b: Build, st: StageState, from_: str, line: int | None) -> Iterator[tuple[str, str]]:
+    """The root directory a ``--from`` / ``from=`` names, with its kind ("context", "stage",
+    "image"): a named context as it is, a stage or an image mounted for the duration."""
+    from pybuild.builder.container import WorkingContainer
+
+    kind, ref = b.resolve_from(st.stage, from_)
     if kind == "context":
-        yield copier.SourceRoot(ref, "context", exclude=_exclude(instr))
+        yield kind, ref
         return
     if kind == "stage":
         wc = WorkingContainer.create(b.store, None, record=False)
         wc.state["layers"] = list(b.results[ref].layers)
         wc.save()
     else:
-        wc = WorkingContainer.create(b.store, b.resolve_image(ref, line=instr.line), record=False)
+        wc = WorkingContainer.create(b.store, b.resolve_image(ref, line=line), record=False)
     try:
         with wc.mounted() as root:
-            yield copier.SourceRoot(str(root), "stage" if kind == "stage" else "image", exclude=_exclude(instr))
+            yield kind, str(root)
     finally:
         wc.remove()
 
@@ -152,7 +160,7 @@ def copy(b: Build, st: StageState, instr: ins.Copy) -> None:
                                   exclude=src_root.exclude if src_root else None)
         for h in instr.heredocs:
             copier.write_file_into_rootfs(root, instr.dest, workdir, h.name, h.body.encode(), opts)
-        if len(instr.sources) + len(instr.heredocs) > 1 and not instr.dest.endswith("/"):
+        if len(instr.sources) + len(instr.heredocs) > 1 and not copier.names_directory(instr.dest):
             from pybuild.builder.paths import container_join, resolve_in_root
 
             if not os.path.isdir(resolve_in_root(root, container_join(workdir, instr.dest))):
