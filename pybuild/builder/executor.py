@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import threading
 import time
@@ -324,6 +325,10 @@ class Build:
         try:
             handler.execute(self, state, expanded)
         except PybuildError as e:
+            # every error of a step names its line; another place (a path, an image) goes in the text
+            if e.where is not None and not re.search(r":\d+\Z", e.where):
+                e.message = f"{e.where}: {e.message}"
+                e.where = None
             if e.where is None:
                 e.where = f"{self.containerfile_name}:{instr.line}"
             raise

@@ -1,14 +1,14 @@
 """Fuzzed instruction arguments through the executor (not only the parser): every build
 either succeeds or stops with one PybuildError naming ``Containerfile:LINE``, never another
 exception. In-process over a vfs store, FROM scratch with a small context: no root, no RUN
-(the sandbox has its own tests). Example counts are bounded for CI."""
+(tests/integration/test_run_fuzz.py drives RUN's options). Example counts are bounded."""
 
 from __future__ import annotations
 
 import re
-import tempfile
-from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,36 +26,45 @@ WORDS = ["80", "80/tcp", "/udp", "0", "65536", "1-2", "9-3", "a:b:c", "[::1]:80:
          "/a/b", "a b", "\"q\"", "'s'", "[\"a\",", "\"b\"]", "[]", "$X", "${X:-d}", "${X:?gone}", "${Y}", "=",
          "K=V", "K=", "=V", "\\", "`", "#", "\x00", "\u00e9", "http://127.0.0.1:9/x", "<<EOF", "nobody", "1000:1000",
          "RUN", "COPY", "FROM", "ONBUILD"]
-
-fuzz = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                         HealthCheck.function_scoped_fixture])
-WORKDIR = Path(tempfile.mkdtemp(prefix="pybuild-fuzz-"))
-STORE = vfs_store(WORKDIR / "store")
-CONTEXT = WORKDIR / "ctx"
-(CONTEXT / "dir").mkdir(parents=True)
-(CONTEXT / "f").write_text("f")
-(CONTEXT / "dir" / "a.txt").write_text("a")
 WHERE = re.compile(r"Containerfile:\d+\Z")
 
+fuzz = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 lines = st.tuples(st.sampled_from(KEYWORDS), st.lists(st.sampled_from(WORDS) | st.text(max_size=6), max_size=5))
 
 
-def check(text: str, **options: object) -> None:
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    work = tmp_path_factory.mktemp("fuzz")
+    ctx = work / "ctx"
+    (ctx / "dir").mkdir(parents=True)
+    (ctx / "f").write_text("f")
+    (ctx / "dir" / "a.txt").write_text("a")
+    return {"store": vfs_store(work / "store"), "context": ctx}
+
+
+def check(world: dict[str, Any], text: str, **options: Any) -> None:
+    """Build ``text``: success, or a PybuildError of one line that names Containerfile:LINE."""
     try:
-        pybuild.build(CONTEXT, store=STORE, containerfile_text=text, build_args={"X": "1"}, **options)
+        pybuild.build(world["context"], store=world["store"], containerfile_text=text,
+                      build_args={"X": "1"}, **options)
     except PybuildError as e:
         assert e.where and WHERE.match(e.where), f"{type(e).__name__} without file:line: {e}"
         assert "\n" not in str(e).strip()
 
 
 @fuzz
-@given(st.lists(lines, min_size=1, max_size=5))
-def test_instruction_arguments_through_the_executor(body: list[tuple[str, list[str]]]) -> None:
-    text = "FROM scratch\nARG X\n" + "".join(f"{kw} {' '.join(args)}\n" for kw, args in body)
-    check(text)
+@given(body=st.lists(lines, min_size=1, max_size=5))
+def test_instruction_arguments_through_the_executor(world: dict[str, Any],
+                                                    body: list[tuple[str, list[str]]]) -> None:
+    check(world, "FROM scratch\nARG X\n" + "".join(f"{kw} {' '.join(args)}\n" for kw, args in body))
 
 
 @fuzz
-@given(st.sampled_from(KEYWORDS), st.text(max_size=40))
-def test_one_instruction_with_any_text(keyword: str, args: str) -> None:
-    check(f"FROM scratch\n{keyword} {args}\nCOPY f /after\n", layers=False)
+@given(keyword=st.sampled_from(KEYWORDS), args=st.text(max_size=40))
+def test_one_instruction_with_any_text(world: dict[str, Any], keyword: str, args: str) -> None:
+    check(world, f"FROM scratch\n{keyword} {args}\nCOPY f /after\n", layers=False)
+
+
+def test_a_nul_in_a_path_is_a_file_line_error(world: dict[str, Any]) -> None:
+    for line in ("COPY \x00 /a", "ADD f /\x00", "WORKDIR /\x00", "VOLUME /v\x00"):
+        check(world, f"FROM scratch\n{line}\n")
