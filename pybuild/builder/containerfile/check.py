@@ -86,7 +86,9 @@ def _checked_texts(instr: ins.Instruction) -> list[str] | None:
     if isinstance(instr, ins.Copy):
         return [*instr.sources, instr.dest, getattr(instr, "checksum", None) or "", instr.chown or "",
                 instr.chmod or "", *(f.body for f in instr.heredocs if f.expand)]
-    if isinstance(instr, ins.Workdir | ins.Volume | ins.Run):
+    if isinstance(instr, ins.Run):  # a deferred mount's values are all expanded at its step
+        return [*_paths(instr), *(m.raw for m in instr.mounts if m.deferred)]
+    if isinstance(instr, ins.Workdir | ins.Volume):
         return _paths(instr)
     return None
 

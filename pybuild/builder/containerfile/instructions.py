@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -78,6 +79,7 @@ class MountSpec:
     size: int | None = None  # tmpfs, bytes
     env: str | None = None  # secret exposed as an environment variable
     raw: str = ""  # the option text as written (for cache keys and messages)
+    deferred: bool = False  # a value holds a variable: parsed and checked once expanded
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -419,12 +421,25 @@ def _bool_value(key: str, value: str | None) -> bool:
     raise _Err(f"invalid value for {key}: {value}")
 
 
-def parse_mount(text: str) -> MountSpec:
-    """One ``--mount`` value (CSV of key=value) -> MountSpec, with BuildKit's checks."""
+def parse_mount(text: str, expand: Callable[[str], str] | None = None) -> MountSpec:
+    """One ``--mount`` value (CSV of key=value) -> MountSpec, with BuildKit's checks.
+
+    As BuildKit's parseMount: without ``expand`` (when the instruction is typed), a value
+    holding a variable defers the whole mount to its step (``deferred``; ``from=`` may hold
+    none); with ``expand`` (the stage's ARG/ENV), every value is expanded, then checked."""
     try:
         fields_ = next(csv.reader([text]), [])
     except csv.Error as e:
         raise _Err(f"invalid mount {text!r}: {e}") from None
+    if expand is None:
+        for f in fields_:
+            key, has_value, value = f.partition("=")
+            if has_value and "$" in value[:-1]:
+                if key.strip().lower() == "from":
+                    raise _Err("'from' doesn't support variable expansion, define alias stage instead")
+                return MountSpec(raw=text, deferred=True)
+    else:
+        fields_ = [f"{k}={expand(v)}" if sep else f for k, sep, v in (f.partition("=") for f in fields_)]
     opts: dict[str, Any] = {}
     mount_type = "bind"
     for f in fields_:
