@@ -70,3 +70,19 @@ def test_workdir_hit_then_a_chown_copy_leaves_the_workdir_root_s(tmp_path: Path)
     assert image_tree(store, hit) == image_tree(store, cold)
     assert image_tree(store, hit)["wd"][2:4] == (0, 0)
     assert image_tree(store, hit)["wd/sub"][2:4] == (1500, 1600)
+
+
+def test_explain_cache_after_a_workdir_names_the_input_that_changed(tmp_path: Path) -> None:
+    from tests.cli_helpers import pyb
+
+    ctx = _context(tmp_path, f="one")
+    (ctx / "Containerfile").write_text("FROM scratch\nWORKDIR /app\nCOPY f .\n")
+    root = tmp_path / "store"
+    pyb(root, "--storage-driver", "vfs", "bud", str(ctx))
+    again = pyb(root, "--storage-driver", "vfs", "bud", "--explain-cache", str(ctx)).stdout
+    assert "Cache miss" not in again, again  # was: "the cached result's layers are no longer in the store"
+    (ctx / "f").write_text("two")
+    out = pyb(root, "--storage-driver", "vfs", "bud", "--explain-cache", str(ctx)).stdout
+    miss = [line for line in out.splitlines() if "Cache miss" in line]
+    assert len(miss) == 1 and "sources" in miss[0], out
+    assert "pending_workdirs" not in miss[0] and "no longer in the store" not in miss[0]
