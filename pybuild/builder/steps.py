@@ -112,7 +112,10 @@ def _command_argv(st: StageState, command: list[str] | str) -> list[str]:
 class CmdHandler(Handler):
     def execute(self, b: Build, st: StageState, instr: ins.Cmd) -> None:
         st.config.config.cmd = _command_argv(st, instr.command)
-        st.cmd_set = True
+        self.replay(st, instr)
+
+    def replay(self, st: StageState, instr: ins.Cmd) -> None:
+        st.cmd_set = True  # a later ENTRYPOINT keeps this CMD, hit or run
 
 
 class EntrypointHandler(Handler):

@@ -1,5 +1,6 @@
 """WORKDIR and the step cache: a directory made by WORKDIR belongs to the USER then (as
-BuildKit's mkdir -p does), and a rebuild gives the same image whether WORKDIR ran or hit."""
+BuildKit's mkdir -p does), and a rebuild gives the same image whether a step ran or hit
+(what WORKDIR leaves pending, and a CMD that a later ENTRYPOINT keeps)."""
 
 from __future__ import annotations
 
@@ -86,3 +87,12 @@ def test_explain_cache_after_a_workdir_names_the_input_that_changed(tmp_path: Pa
     miss = [line for line in out.splitlines() if "Cache miss" in line]
     assert len(miss) == 1 and "sources" in miss[0], out
     assert "pending_workdirs" not in miss[0] and "no longer in the store" not in miss[0]
+
+
+def test_a_cmd_from_the_cache_is_kept_by_a_later_entrypoint(tmp_path: Path) -> None:
+    store = vfs_store(tmp_path / "store")
+    ctx = _context(tmp_path)
+    build(store, ctx, 'FROM scratch\nCMD ["kept"]\nENV A=1\n')  # caches the CMD step only
+    image, events = build(store, ctx, 'FROM scratch\nCMD ["kept"]\nENTRYPOINT ["/run"]\n')
+    assert events.hits == 1
+    assert image.config.config.cmd == ["kept"]
