@@ -27,11 +27,9 @@ def _cases() -> list[Path]:
     return found
 
 
-# an image whose layer list repeats a diff_id cannot be mounted yet (issue 10 item 2, another
-# change): the second identical ADD of case 62 makes one; drop this mark once that lands
-REPEATED_LAYER = {"62-add-tar-owners"}
-CASES = [pytest.param(c, id=c.name, marks=[pytest.mark.xfail(reason="repeated diff_id (issue 10 item 2)")]
-                      if c.name in REPEATED_LAYER else []) for c in _cases()]
+# case 62 (two identical ADDs: an image repeating a diff_id) needs main's repeated-layer
+# mounts (issue 10 item 2, merged from h-layers)
+CASES = [pytest.param(c, id=c.name) for c in _cases()]
 
 
 def _flags(case: Path) -> list[str]:
