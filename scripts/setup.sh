@@ -11,10 +11,16 @@ if [ "$(id -u)" != 0 ]; then echo "setup.sh: run as root" >&2; exit 1; fi
 # mount for mount/umount.
 apt_packages=(buildah podman skopeo umoci runc docker-registry busybox-static apache2-utils
               zstd bzip2 xz-utils time python3-venv python3-pip iproute2 procps mount
-              gcc libc6-dev golang-github-containers-common libseccomp2)
+              gcc libc6-dev golang-github-containers-common libseccomp2 qemu-user-static)
+# arm64 packages are downloaded (never installed) by the multi-platform tests: busybox-static:arm64
+# is their arm64 base (tests/platform_helpers.py); qemu-user-static runs it through binfmt_misc
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  dpkg --add-architecture arm64
+  need_update=yes
+fi
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
+if [ ${#missing[@]} -gt 0 ] || [ "${need_update:-no}" = yes ]; then
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

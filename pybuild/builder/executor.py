@@ -89,7 +89,7 @@ class Build:
         self.containerfile_name = "Containerfile"
         self.graph: Any = None
         self.ignore: Any = None
-        self._image_cache: dict[str, Image] = {}
+        self._image_cache: dict[tuple[str, str], Image] = {}
         self.prefixes: dict[int, str] = {}
 
     # ------------------------------------------------------------------ setup
@@ -112,6 +112,7 @@ class Build:
         from pybuild.builder.graph import build_graph
 
         opts = self.opts
+        self._target_platform()  # a bad --platform is an error before the Containerfile is read
         cf_path: Path | None = None
         if opts.containerfile_text is not None:
             doc = parse(opts.containerfile_text, opts.containerfile or "Containerfile")
@@ -129,19 +130,47 @@ class Build:
             build_args.setdefault("SOURCE_DATE_EPOCH", str(opts.output.source_date_epoch))
         self.build_args = build_args
         self.graph = build_graph(doc, build_args=build_args, target=opts.target,
-                                 build_contexts=opts.build_contexts)
+                                 build_contexts=opts.build_contexts, platform=self._target_platform())
         from pybuild.builder.containerfile.check import preflight
 
         preflight(self.graph)  # a bad EXPOSE, STOPSIGNAL, ADD --checksum... before the first step
         for name in opts.build_contexts:
             self.named_context(name)  # a bad --build-context fails before the first step
         opts.run.security  # noqa: B018 - so does a bad --security-opt (or seccomp profile)
+        self._check_platforms()
         problems = self.graph.unsupported()
         if problems:
             instr, reason = problems[0]
             raise UnsupportedError(f"{reason}: not supported yet",
                                    where=f"{self.containerfile_name}:{instr.line}")
         self.ignore = load_ignore(Path(self.context), cf_path, Path(opts.ignorefile) if opts.ignorefile else None)
+
+    def _target_platform(self) -> str | None:
+        """--platform, checked (a name images use); None: the host's."""
+        from pybuild.oci.platform_host import parse_platform
+
+        return str(parse_platform(self.opts.platform, "--platform")) if self.opts.platform else None
+
+    def stage_platform(self, stage: Any) -> Any:
+        """The platform a stage's base is pulled for and its RUN steps execute as."""
+        from pybuild.oci.platform_host import parse_platform
+
+        if stage.platform:
+            return parse_platform(stage.platform, f"{self.containerfile_name}:{stage.from_instruction.line}: "
+                                                  "FROM --platform")
+        return parse_platform(self.graph.platform, "--platform")
+
+    def _check_platforms(self) -> None:
+        """A stage with RUN steps needs its platform's binaries to run here (natively or by a
+        binfmt_misc handler); stages without RUN (COPY --from a native build stage) need nothing."""
+        from pybuild.builder.containerfile.instructions import Run
+        from pybuild.oci.platform_host import check_runnable
+
+        for stage in self.graph.stages:
+            p = self.stage_platform(stage)
+            run = next((i for i in stage.instructions if isinstance(i, Run)), None)
+            if run is not None:
+                check_runnable(p, f"RUN at {self.containerfile_name}:{run.line}")
 
     def _find_containerfile(self) -> Path:
         given = self.opts.containerfile
@@ -240,10 +269,11 @@ class Build:
              total=total, stage=stage.name or stage.index, line=line)
         base_image: Image | None = None
         parent: StageResult | None = None
+        platform = self.stage_platform(stage)
         if stage.base_kind == "scratch":
-            config = _scratch_config()
+            config = _platform_config(_scratch_config(), platform)
             config.config.env = [f"PATH={DEFAULT_PATH}"]  # as buildah and BuildKit set it
-            key = cache.make_key({"base": "scratch", "platform": config.architecture})
+            key = cache.make_key({"base": "scratch", "platform": str(platform)})
             layers: list[str] = []
         elif stage.base_kind == "stage":
             parent = self.results[stage.base_stage]
@@ -254,8 +284,8 @@ class Build:
             kind, ref = self.named_context(stage.base) if stage.base_kind == "context" else ("image", stage.base)
             if kind == "context":
                 return self._start_from_directory(stage, ref, total, prefix)
-            base_image = self.resolve_image(ref, line=line)
-            config = base_image.config
+            base_image = self.resolve_image(ref, line=line, platform=platform)
+            config = _platform_config(base_image.config, platform)
             key = cache.make_key({"base": base_image.id})
             layers = list(base_image.layers)
         wc = WorkingContainer.create(self.store, base_image, config=config, record=False)
@@ -359,24 +389,30 @@ class Build:
 
     # ------------------------------------------------------------------ images
 
-    def resolve_image(self, name: str, *, line: int | None = None) -> Image:
-        """A base or --from image: from the local store (per --pull), else pulled."""
+    def resolve_image(self, name: str, *, line: int | None = None, platform: Any = None) -> Image:
+        """A base or --from image for ``platform`` (default: the build's target): from the
+        local store (per --pull) when it is that platform's, else pulled for it."""
+        from pybuild.oci.spec import Platform
+
+        want = platform or Platform.parse(self.graph.platform)
         with self._lock:
-            cached = self._image_cache.get(name)
+            cached = self._image_cache.get((name, str(want)))
         if cached is not None:
             return cached
         policy = self.opts.pull
         img = None
         if policy != "always" and not _is_transport(name):  # oci:/archive: sources are always read
             img = self.store.find_image(name)
+            if img is not None and not _config_platform(img.config).matches(want):
+                img = None  # another platform's image under that name: pull the one asked for
         if img is None:
             if policy == "never" and not _is_transport(name):
-                raise ImageNotFound(f"image {name} is not in the local store (--pull=never)",
+                raise ImageNotFound(f"image {name} for {want} is not in the local store (--pull=never)",
                                     where=f"{self.containerfile_name}:{line}" if line else None)
-            img = self._pull(name, line)
+            img = self._pull(name, line, want)
         img = self.store.hold_image(img)  # leased for the build: a concurrent prune spares it
         with self._lock:
-            self._image_cache[name] = img
+            self._image_cache[(name, str(want))] = img
         return img
 
     def resolve_from(self, stage: Any, value: str) -> tuple[str, Any]:
@@ -405,13 +441,13 @@ class Build:
             raise UserError(f"--build-context {name}={value}: not a directory")
         return "context", path
 
-    def _pull(self, name: str, line: int | None) -> Image:
+    def _pull(self, name: str, line: int | None, platform: Any) -> Image:
         from pybuild.builder.store_transport import pull_into_store
 
         spec = name if _is_transport(name) else f"docker://{name}"
         try:
             return pull_into_store(self.store, spec, names=[] if _is_transport(name) else [name],
-                                   on_event=self.on_event, **self.opts.registry)
+                                   platform=str(platform), on_event=self.on_event, **self.opts.registry)
         except PybuildError as e:
             if line:  # the Containerfile line is the place a user looks; the registry goes in the text
                 if e.where:
@@ -433,6 +469,21 @@ class Build:
             with contextlib.suppress(Exception):
                 wc.remove()
         self.containers.clear()
+
+
+def _config_platform(config: ImageConfig) -> Any:
+    from pybuild.oci.spec import Platform
+
+    return Platform(config.os or "linux", config.architecture or "", config.variant or None)
+
+
+def _platform_config(config: ImageConfig, platform: Any) -> ImageConfig:
+    """The stage's config names the platform it is built for (BuildKit sets it so)."""
+    if _config_platform(config).matches(platform):
+        return config
+    config = config.copy()
+    config.os, config.architecture, config.variant = platform.os, platform.architecture, platform.variant
+    return config
 
 
 def _is_transport(name: str) -> bool:

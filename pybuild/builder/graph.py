@@ -116,14 +116,8 @@ class StepGraph:
 
     def unsupported(self) -> list[tuple[Instruction, str]]:
         """Every instruction of the reached stages that pybuild cannot execute yet, with why."""
-        from pybuild.oci.spec import Platform
-
         out: list[tuple[Instruction, str]] = []
-        host = Platform.parse(self.build_platform)
         for s in self.stages:
-            if s.platform and not Platform.parse(s.platform).matches(host):
-                out.append((s.from_instruction, f"FROM --platform={s.platform} (only the host's platform, "
-                                                f"{self.build_platform}, can be built)"))
             for instr in s.instructions:
                 reason = unsupported(instr)
                 if reason:

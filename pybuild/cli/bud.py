@@ -104,8 +104,9 @@ def _dns_servers(items: tuple[str, ...]) -> list[str]:
 @click.option("--pull", cls=OptionalValue, bare="true", default="missing", metavar="[=POLICY]",
               help="always | missing | never (also true/false); --pull alone: true (always).")
 @click.option("-o", "--output", "outputs", multiple=True, help="type=local,dest=DIR | type=tar,dest=FILE")
-@click.option("--platform", default=None, help="Only the host's platform is supported.")
-@click.option("--arch", default=None, help="As --platform linux/ARCH (only the host's).")
+@click.option("--platform", default=None,
+              help="OS/ARCH[/VARIANT][,...]: the platforms to build for (any `pybuild info` lists as runnable).")
+@click.option("--arch", default=None, help="As --platform linux/ARCH.")
 @click.option("--os", "os_", default=None, help="As --platform OS/ARCH (only linux).")
 @click.option("--variant", default=None, help="As --platform OS/ARCH/VARIANT.")
 @click.option("--jobs", type=int, default=None, help="Stages to run at once.")
@@ -165,19 +166,11 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
     """Build an image from a Containerfile (or Dockerfile) in CONTEXT."""
     from pybuild.builder.executor import build
     from pybuild.builder.options import BuildOptions, OutputOptions, RunOptions
-    from pybuild.oci.platform_host import host_platform
-
     pull_policy = {"true": "always", "false": "missing", "always": "always", "missing": "missing",
                    "never": "never", "ifmissing": "missing", "ifnewer": "missing", "newer": "missing"}.get(pull.lower())
     if pull_policy is None:
         raise ConfigError(f"invalid --pull {pull!r} (always, missing or never)")
     platform = platform_of(platform, os_, arch, variant)
-    if platform:
-        hp = host_platform()
-        wanted = platform.split("/")
-        if len(wanted) < 2 or wanted[0] != "linux" or wanted[1] != hp.architecture:
-            raise ConfigError(f"--platform {platform}: only the host's platform (linux/{hp.architecture}) "
-                              "can be built")
     from pybuild.builder.outputs import parse_output
 
     # a bad -o is an error before anything is built; `-o -` puts the tar on stdout, so
@@ -222,7 +215,15 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                            jobs=jobs, run=run,
                            output=out, on_event=renderer,
                            registry=_registry_options(tls_verify, creds, authfile, cert_dir))
+    from pybuild.builder.multiplatform import build_platforms, is_multi
+
     try:
+        if is_multi(options):
+            result = build_platforms(opts.open_store(), options)
+            renderer.close()
+            click.echo(result.digest.split(":")[-1] if result.digest else
+                       "\n".join(i.id for i in result.images.values()), err=to_stdout)
+            return
         image = build(opts.open_store(), options)
     except BaseException:
         renderer.close(failed=True)

@@ -38,7 +38,7 @@ def _arch() -> str:
 def info_cmd(opts: GlobalOptions) -> None:
     """Print the host and store configuration as JSON."""
     from pybuild import __version__
-    from pybuild.oci.platform_host import host_platform
+    from pybuild.oci.platform_host import host_platform, runnable_platforms
 
     store: dict[str, object] = {"GraphRoot": opts.root}
     isolation = "unknown"
@@ -57,7 +57,9 @@ def info_cmd(opts: GlobalOptions) -> None:
     out = {
         "host": {"os": "linux", "arch": hp.architecture, "variant": hp.variant or "",
                  "kernel": platform.release(), "python": sys.version.split()[0],
-                 "DefaultIsolation": isolation},
+                 "DefaultIsolation": isolation,
+                 # what bud --platform can build RUN steps for: native, or a binfmt_misc handler (F flag)
+                 "platforms": runnable_platforms()},
         "store": store,
         "version": __version__,
     }

@@ -232,8 +232,8 @@ def test_images_noheading(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["bud", "--arch", "nosucharch"], "--platform linux/nosucharch: only the host's platform"),
-    (["bud", "--os", "windows"], "--platform windows/"),
+    (["bud", "--arch", "nosucharch"], "--platform linux/nosucharch: unknown architecture 'nosucharch'"),
+    (["bud", "--os", "windows"], "--platform windows/amd64: only linux images can be built"),
     (["bud", "--arch", "arm64", "--platform", "linux/arm64"], "give --platform or --os/--arch/--variant, not both"),
 ])
 def test_bud_arch_and_os_are_platform(tmp_path: Path, args: list[str], message: str) -> None:

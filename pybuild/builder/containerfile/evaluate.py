@@ -72,7 +72,7 @@ class StageEvaluator:
         doc = graph.document
         self.lexer = Lexer(escape or (doc.escape if doc else "\\"))
         self.heredoc_lexer = Lexer(self.lexer.escape, skip_quotes=True)
-        target = stage.platform or platform or graph.platform
+        target = platform or graph.platform  # BuildKit: TARGET* name the build's result, in every stage
         self.auto_args = platform_args(target, graph.build_platform)
         if base_env is None and parent is not None:
             self.env: dict[str, str] = dict(parent.env)

@@ -1,0 +1,79 @@
+"""One build for several platforms (``--platform linux/amd64,linux/arm64``): each platform
+built in turn, the images collected into manifest lists in the store.
+
+``--manifest NAME`` adds the images to the list NAME (made when absent), as buildah does;
+each ``-t NAME`` becomes a list of exactly these images (BuildKit's behaviour: the tag names
+the index). The per-platform images themselves stay unnamed; the lists keep them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from pybuild.builder.options import BuildOptions
+from pybuild.builder.store import Image, Store
+from pybuild.errors import ConfigError
+
+
+@dataclass
+class MultiPlatformResult:
+    """The image built for each platform (in the order asked) and the lists written."""
+
+    images: dict[str, Image]
+    lists: list[str]  # full names
+    digest: str  # the index digest of the first list
+
+
+def split_platforms(text: str) -> list[str]:
+    """``linux/amd64,linux/arm64`` -> each platform once, checked; one line when one is bad."""
+    from pybuild.oci.platform_host import parse_platform
+
+    out: list[str] = []
+    for part in text.split(","):
+        if not part.strip():
+            raise ConfigError(f"--platform {text}: an empty platform in the list")
+        p = str(parse_platform(part.strip(), "--platform"))
+        if p in out:
+            raise ConfigError(f"--platform {text}: {p} is given twice")
+        out.append(p)
+    return out
+
+
+def is_multi(options: BuildOptions) -> bool:
+    return bool(options.platform and "," in options.platform)
+
+
+def build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
+    """Build ``options`` once per platform of ``options.platform``, then write the lists."""
+    from pybuild.builder import manifest_list
+    from pybuild.builder.executor import build
+
+    platforms = split_platforms(options.platform or "")
+    out = options.output
+    if out.outputs or out.iidfile:
+        raise ConfigError("-o/--output and --iidfile take one image: give one --platform "
+                          "(or use --manifest and push the list)")
+    each_out = dataclasses.replace(out, tags=[], manifest=None, iidfile=None)
+    images: dict[str, Image] = {}
+    for p in platforms:
+        images[p] = build(store, dataclasses.replace(options, platform=p, output=each_out))
+    names: list[str] = []
+    if out.manifest:
+        lst = manifest_list.create(store, out.manifest, amend=True)
+        for img in images.values():
+            manifest_list.add(store, lst.name, img.id)
+        names.append(lst.name)
+    for tag in out.tags:
+        existing = manifest_list.find(store, tag)
+        if existing is not None:
+            manifest_list.delete(store, existing.name)
+        lst = manifest_list.create(store, tag)
+        for img in images.values():
+            manifest_list.add(store, lst.name, img.id)
+        names.append(lst.name)
+    digest = str(manifest_list.get(store, names[0]).digest) if names else ""
+    return MultiPlatformResult(images, names, digest)
+
+
+__all__ = ["MultiPlatformResult", "build_platforms", "is_multi", "split_platforms"]

@@ -1,0 +1,141 @@
+"""Multi-platform builds (issue 16): `bud --platform` for arm64 under qemu-user-static
+(registered in binfmt_misc by the test setup when it is not), a two-platform manifest list
+pushed to a registry and read back by skopeo, and the cross-compilation pattern."""
+
+from __future__ import annotations
+
+import json
+import platform
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cli_helpers import pyb, skopeo
+from platform_helpers import aarch64_binfmt, two_platform_base
+from registry_fixtures import Registry
+
+pytestmark = [pytest.mark.root, pytest.mark.integration]
+
+if platform.machine() != "x86_64":
+    pytest.skip("these tests build arm64 on an amd64 host", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def emulation() -> Iterator[None]:
+    with aarch64_binfmt():
+        yield
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return two_platform_base(tmp_path_factory.mktemp("base") / "layout")
+
+
+def _context(tmp: Path, text: str) -> Path:
+    ctx = tmp / "ctx"
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Containerfile").write_text(text)
+    return ctx
+
+
+def _elf_machine(path: Path) -> int:
+    head = path.read_bytes()[:20]
+    return int.from_bytes(head[18:20], "little")
+
+
+ARGS_FILE = """FROM {base}
+ARG TARGETPLATFORM
+ARG TARGETARCH
+ARG BUILDPLATFORM
+RUN uname -m > /arch && echo "$TARGETPLATFORM $TARGETARCH $BUILDPLATFORM" > /args
+"""
+
+
+def test_arm64_build_runs_under_emulation(emulation: None, base: str, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    ctx = _context(tmp_path, ARGS_FILE.format(base=base))
+    out = tmp_path / "out"
+    pyb(root, "bud", "--platform", "linux/arm64", "-t", "app-arm", "-o", f"type=local,dest={out}", str(ctx))
+    assert (out / "arch").read_text() == "aarch64\n"
+    assert (out / "args").read_text() == "linux/arm64 arm64 linux/amd64\n"
+    assert _elf_machine(out / "bin" / "busybox") == 0xB7  # the arm64 base was picked from the index
+    config = json.loads(pyb(root, "inspect", "app-arm").stdout)["OCIv1"]
+    assert (config["os"], config["architecture"]) == ("linux", "arm64")
+
+
+def test_two_platforms_into_a_manifest_pushed_with_all(emulation: None, base: str, tmp_path: Path,
+                                                       registry: Registry) -> None:
+    root = tmp_path / "root"
+    ctx = _context(tmp_path, ARGS_FILE.format(base=base))
+    pyb(root, "bud", "--platform", "linux/amd64,linux/arm64", "--manifest", "app", str(ctx))
+    dest = f"docker://{registry.host}/plat/app:1"
+    pyb(root, "manifest", "push", "--all", "--tls-verify=false", "app", dest)
+    index = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", dest).stdout)
+    arches = sorted(m["platform"]["architecture"] for m in index["manifests"])
+    assert arches == ["amd64", "arm64"]
+    for arch, machine in (("amd64", "x86_64"), ("arm64", "aarch64")):
+        pulled = tmp_path / f"pulled-{arch}"
+        skopeo("copy", "--src-tls-verify=false", "--override-arch", arch, dest, f"dir:{pulled}")
+        cfg = json.loads(skopeo("inspect", "--config", "--raw", f"dir:{pulled}").stdout)
+        assert cfg["architecture"] == arch
+        assert _file_in_last_layer(pulled, "arch") == f"{machine}\n".encode()
+
+
+def _file_in_last_layer(image_dir: Path, name: str) -> bytes:
+    """A file of the top layer of a skopeo ``dir:`` image (what the last RUN wrote)."""
+    manifest = json.loads((image_dir / "manifest.json").read_bytes())
+    blob = image_dir / manifest["layers"][-1]["digest"].split(":")[1]
+    with tarfile.open(blob) as tar:
+        member = tar.extractfile(name)
+        assert member is not None
+        return member.read()
+
+
+def test_tag_with_several_platforms_names_a_list(emulation: None, base: str, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    ctx = _context(tmp_path, ARGS_FILE.format(base=base))
+    pyb(root, "bud", "--platform", "linux/amd64,linux/arm64", "-t", "multi", str(ctx))
+    index = json.loads(pyb(root, "manifest", "inspect", "multi").stdout)
+    assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == ["amd64", "arm64"]
+
+
+CROSS_FILE = """FROM --platform=$BUILDPLATFORM {base} AS build
+ARG TARGETARCH
+RUN echo "built on $(uname -m) for $TARGETARCH" > /out
+FROM {base}
+COPY --from=build /out /out
+"""
+
+
+def test_cross_pattern_runs_the_build_stage_natively(base: str, tmp_path: Path) -> None:
+    # no emulation fixture: the target stage has no RUN, so arm64 needs no qemu
+    root = tmp_path / "root"
+    ctx = _context(tmp_path, CROSS_FILE.format(base=base))
+    out = tmp_path / "out"
+    pyb(root, "bud", "--platform", "linux/arm64", "-o", f"type=local,dest={out}", str(ctx))
+    assert (out / "out").read_text() == "built on x86_64 for arm64\n"
+    assert _elf_machine(out / "bin" / "busybox") == 0xB7
+
+
+@pytest.mark.parametrize("value, words", [
+    ("linux/sparc", ["unknown architecture 'sparc'"]),
+    ("linux/arm64/v3", ["unknown variant 'v3'"]),
+    ("windows/amd64", ["only linux"]),
+    ("linux/s390x", ["linux/s390x cannot run here", "qemu-user-static", "binfmt"]),
+])
+def test_bad_platforms_are_one_line(base: str, tmp_path: Path, value: str, words: list[str]) -> None:
+    root = tmp_path / "root"
+    ctx = _context(tmp_path, ARGS_FILE.format(base=base))
+    proc = pyb(root, "bud", "--platform", value, str(ctx), check=False)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for w in words:
+        assert w in lines[0]
+
+
+def test_info_lists_the_emulated_platform(emulation: None, tmp_path: Path) -> None:
+    info = json.loads(pyb(tmp_path / "root", "info").stdout)
+    assert info["host"]["platforms"][0] == "linux/amd64"
+    assert "linux/arm64" in info["host"]["platforms"]
