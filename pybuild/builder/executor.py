@@ -403,7 +403,7 @@ class Build:
         img = None
         if policy != "always" and not _is_transport(name):  # oci:/archive: sources are always read
             img = self.store.find_image(name)
-            if img is not None and not _config_platform(img.config).matches(want):
+            if img is not None and want.match_rank(_config_platform(img.config)) is None:
                 img = None  # another platform's image under that name: pull the one asked for
         if img is None:
             if policy == "never" and not _is_transport(name):

@@ -165,6 +165,17 @@ def _str_list(value: Any, what: str) -> list[str] | None:
 # --- Platform ---------------------------------------------------------------------------------
 
 _DEFAULT_VARIANT = {"arm64": "v8", "arm": "v7", "amd64": "v1"}
+# newest first: a machine of one variant runs the binaries of every variant after it
+_RUNS_VARIANTS = {"arm": ("v8", "v7", "v6", "v5"), "amd64": ("v4", "v3", "v2", "v1"), "arm64": ("v9", "v8")}
+
+
+def pick_platform(manifests: list[Descriptor], want: Platform) -> Descriptor | None:
+    """The index entry whose platform suits ``want`` best (containerd's order); attestation
+    entries (unknown/unknown) never match."""
+    ranked = [(rank, i, d) for i, d in enumerate(manifests)
+              if d.platform is not None and not d.platform.is_unknown()
+              and (rank := want.match_rank(d.platform)) is not None]
+    return min(ranked, key=lambda t: (t[0], t[1]))[2] if ranked else None
 
 
 @dataclass(frozen=True)
@@ -194,6 +205,20 @@ class Platform:
         """Same os and architecture, and the same variant once defaults are filled in."""
         return (self.os == other.os and self.architecture == other.architecture
                 and self.normalized_variant() == other.normalized_variant())
+
+    def match_rank(self, image: Platform) -> int | None:
+        """How well an image built for ``image`` suits this wanted platform, as containerd's
+        matcher: 0 for the same variant, 1, 2... for older ones this one also runs (arm/v7
+        runs v6 and v5; amd64/v3 runs v2 and v1), None when it cannot run it."""
+        if self.os != image.os or self.architecture != image.architecture:
+            return None
+        order = _RUNS_VARIANTS.get(self.architecture, ())
+        want, have = self.normalized_variant(), image.normalized_variant()
+        if want == have:
+            return 0
+        if want in order and have in order and order.index(have) > order.index(want):
+            return order.index(have) - order.index(want)
+        return None
 
     def is_unknown(self) -> bool:
         """Attestation and signature entries are listed as unknown/unknown."""

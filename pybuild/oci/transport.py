@@ -47,6 +47,7 @@ from pybuild.oci.spec import (
     is_layer,
     layer_media_type,
     parse_manifest,
+    pick_platform,
     to_docker_manifest,
     to_oci_manifest,
 )
@@ -197,9 +198,9 @@ def select_manifest(index: Index, platform: Platform | str | None = None, where:
     """The index entry for ``platform`` (default: this host), skipping attestations."""
     want = _want_platform(platform)
     entries = [d for d in index.manifests if not (d.platform and d.platform.is_unknown())]
-    for desc in entries:
-        if desc.platform is not None and want.matches(desc.platform):
-            return desc
+    best = pick_platform(entries, want)
+    if best is not None:
+        return best
     if len(entries) == 1 and entries[0].platform is None:
         return entries[0]
     available = ", ".join(str(d.platform) for d in entries if d.platform) or "none"

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from pybuild.errors import ConfigError
+from pybuild.errors import ConfigError, ImageNotFound
+from pybuild.oci.digest import Digest
 from pybuild.oci.platform_host import check_runnable, parse_platform, runnable_platforms
+from pybuild.oci.spec import OCI_MANIFEST, Descriptor, Index, Platform
+from pybuild.oci.transport import select_manifest
 
 AARCH64 = "7f454c460201010000000000000000000200b700"
 ARM = "7f454c4601010100000000000000000002002800"
@@ -61,3 +64,30 @@ def test_bad_platform_names_are_one_line(text: str, message: str) -> None:
 def test_good_platform_names() -> None:
     assert str(parse_platform("arm64")) == "linux/arm64"
     assert str(parse_platform("linux/arm/v7")) == "linux/arm/v7"
+
+
+def _index(*platforms: str) -> Index:
+    return Index([Descriptor(OCI_MANIFEST, Digest.of_bytes(p.encode()), 1, platform=Platform.parse(p))
+                  for p in platforms])
+
+
+@pytest.mark.parametrize("entries, want, picked", [
+    (["linux/arm/v6", "linux/arm/v7", "linux/arm64"], "linux/arm/v7", "linux/arm/v7"),
+    (["linux/arm/v5", "linux/arm/v6"], "linux/arm/v7", "linux/arm/v6"),  # the newest it still runs
+    (["linux/arm64/v8", "linux/amd64"], "linux/arm64", "linux/arm64/v8"),  # arm64 = arm64/v8
+    (["linux/amd64", "linux/arm64"], "linux/arm64/v8", "linux/arm64"),
+    (["linux/amd64/v2", "linux/amd64/v3"], "linux/amd64/v3", "linux/amd64/v3"),
+    (["unknown/unknown", "linux/amd64"], "linux/amd64", "linux/amd64"),
+])
+def test_index_entries_are_picked_as_containerd(entries: list[str], want: str, picked: str) -> None:
+    assert str(select_manifest(_index(*entries), want).platform) == picked
+
+
+@pytest.mark.parametrize("entries, want", [
+    (["linux/arm/v7", "linux/arm/v8"], "linux/arm/v6"),  # an older machine cannot run newer code
+    (["linux/amd64"], "linux/arm64"),
+])
+def test_no_runnable_entry_is_an_error_naming_what_there_is(entries: list[str], want: str) -> None:
+    with pytest.raises(ImageNotFound) as e:
+        select_manifest(_index(*entries), want)
+    assert f"no image for platform {want}" in str(e.value) and entries[0] in str(e.value)

@@ -299,10 +299,7 @@ def _pick_platform(index: spec.Index, platform: str | None) -> spec.Descriptor |
 
         hp = host_platform()
         want = spec.Platform(hp.os, hp.architecture, hp.variant)
-    for d in index.manifests:
-        if d.platform is not None and not d.platform.is_unknown() and d.platform.matches(want):
-            return d
-    return None
+    return spec.pick_platform(index.manifests, want)
 
 
 def inspect(ref: str, options: RegistryOptions | None = None, *, platform: str | None = None) -> dict[str, Any]:
