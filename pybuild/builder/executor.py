@@ -392,6 +392,7 @@ class Build:
     def resolve_image(self, name: str, *, line: int | None = None, platform: Any = None) -> Image:
         """A base or --from image for ``platform`` (default: the build's target): from the
         local store (per --pull) when it is that platform's, else pulled for it."""
+        from pybuild.oci.platform_host import config_platform
         from pybuild.oci.spec import Platform
 
         want = platform or Platform.parse(self.graph.platform)
@@ -403,7 +404,7 @@ class Build:
         img = None
         if policy != "always" and not _is_transport(name):  # oci:/archive: sources are always read
             img = self.store.find_image(name)
-            if img is not None and want.match_rank(_config_platform(img.config)) is None:
+            if img is not None and want.match_rank(config_platform(img.config)) is None:
                 img = None  # another platform's image under that name: pull the one asked for
         if img is None:
             if policy == "never" and not _is_transport(name):
@@ -471,15 +472,11 @@ class Build:
         self.containers.clear()
 
 
-def _config_platform(config: ImageConfig) -> Any:
-    from pybuild.oci.spec import Platform
-
-    return Platform(config.os or "linux", config.architecture or "", config.variant or None)
-
-
 def _platform_config(config: ImageConfig, platform: Any) -> ImageConfig:
     """The stage's config names the platform it is built for (BuildKit sets it so)."""
-    if _config_platform(config).matches(platform):
+    from pybuild.oci.platform_host import config_platform
+
+    if config_platform(config).matches(platform):
         return config
     config = config.copy()
     config.os, config.architecture, config.variant = platform.os, platform.architecture, platform.variant

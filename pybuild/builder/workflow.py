@@ -58,19 +58,23 @@ _TRANSPORTS = ("oci", "oci-archive", "docker-archive", "dir", "docker")
 
 def resolve_image(store: Store, ref: str, *, pull: str = "missing", on_event: EventCallback | None = None,
                   **registry_options: Any) -> Image:
-    """The image ``ref`` names: from the store (per the pull policy) or pulled into it."""
+    """The image ``ref`` names: from the store (per the pull policy) or pulled into it; with
+    ``platform=`` (in ``registry_options``) a stored image of another platform does not count."""
     from pybuild.builder.store_transport import pull_into_store
+    from pybuild.oci.platform_host import config_platform, parse_platform
     from pybuild.oci.transport import is_transport_spec
 
     if pull not in PULL_POLICIES:
         raise ConfigError(f"invalid pull policy {pull!r} (always, missing or never)")
+    want = parse_platform(registry_options["platform"], "--platform") if registry_options.get("platform") else None
     transport = is_transport_spec(ref)
     if not transport and pull != "always":
         found = store.find_image(ref)
-        if found is not None:
+        if found is not None and (want is None or want.match_rank(config_platform(found.config)) is not None):
             return store.hold_image(found)  # leased while this process uses it
         if pull == "never":
-            raise ImageNotFound(f"image {ref} is not in the local store (--pull=never)")
+            raise ImageNotFound(f"image {ref}{f' for {want}' if want else ''} is not in the local store "
+                                "(--pull=never)")
     if transport:
         return pull_into_store(store, ref, names=[], on_event=on_event, **registry_options)
     from pybuild.oci.reference import Reference
@@ -313,6 +317,10 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
     argv = list(argv)
     if not argv:
         raise UserError("run needs a command")
+    from pybuild.oci.platform_host import KNOWN_ARCHES, check_runnable, config_platform
+
+    if wc.config.architecture in KNOWN_ARCHES:  # an arm64 container needs arm64 binaries to run here
+        check_runnable(config_platform(wc.config), f"run in {wc.name}")
     defaults = dict(wc.state.get("run_defaults") or {})
     isolation = isolation or defaults.get("isolation")
     network = network or defaults.get("network") or "host"

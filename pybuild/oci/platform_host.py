@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import platform
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pybuild.errors import ConfigError
 
@@ -69,6 +69,13 @@ def parse_platform(text: str, where: str = "platform") -> Platform:
         known = ", ".join(v for v in variants if v) or "none"
         raise ConfigError(f"{where} {text}: unknown variant {p.variant!r} for {p.architecture} (known: {known})")
     return p
+
+
+def config_platform(config: Any) -> Platform:
+    """The platform an image config names (an ImageConfig; os defaults to linux)."""
+    from pybuild.oci.spec import Platform
+
+    return Platform(config.os or "linux", config.architecture or "", config.variant or None)
 
 
 def _binfmt_arches(root: str = BINFMT_DIR) -> set[str]:

@@ -139,3 +139,28 @@ def test_info_lists_the_emulated_platform(emulation: None, tmp_path: Path) -> No
     info = json.loads(pyb(tmp_path / "root", "info").stdout)
     assert info["host"]["platforms"][0] == "linux/amd64"
     assert "linux/arm64" in info["host"]["platforms"]
+
+
+def test_working_container_under_emulation(emulation: None, base: str, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    host_ctr = pyb(root, "from", "--name", "host", base).stdout.strip()  # the host's platform, stored as busybox
+    assert pyb(root, "run", host_ctr, "--", "uname", "-m").stdout == "x86_64\n"
+    ctr = pyb(root, "from", "--arch", "arm64", base).stdout.strip()
+    assert pyb(root, "run", ctr, "--", "uname", "-m").stdout == "aarch64\n"
+    info = json.loads(pyb(root, "inspect", "--type", "container", ctr).stdout)
+    assert info["OCIv1"]["architecture"] == "arm64"
+    pyb(root, "commit", ctr, "arm-img")
+    assert json.loads(pyb(root, "inspect", "arm-img").stdout)["OCIv1"]["architecture"] == "arm64"
+    # a stored image of another platform is not taken for the one asked: arm-img has no amd64 one
+    proc = pyb(root, "from", "--pull=never", "--platform", "linux/amd64", "arm-img", check=False)
+    assert proc.returncode != 0 and "arm-img for linux/amd64 is not in the local store" in proc.stderr
+
+
+def test_run_in_a_container_of_a_platform_that_cannot_run_is_one_line(base: str, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    ctr = pyb(root, "from", "scratch").stdout.strip()
+    pyb(root, "config", "--arch", "s390x", ctr)
+    proc = pyb(root, "run", ctr, "--", "true", check=False)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and len(lines) == 1, proc.stderr
+    assert "platform linux/s390x cannot run here" in lines[0] and "qemu-user-static" in lines[0]
