@@ -296,14 +296,14 @@ def push(image: str, destination: str, *, store: Store | StrPath | None = None, 
          compression: str | None = None, on_event: EventCallback | None = None, **registry_options: Any) -> Digest:
     """Copy ``image`` from the store to ``destination`` (a transport spec, or a registry
     reference); returns the digest of the manifest written."""
-    from pybuild.builder.store_transport import push_from_store
+    from pybuild.builder.store_transport import push_named
     from pybuild.oci.transport import is_transport_spec
 
     s = _open(store)
     dest = destination if is_transport_spec(destination) else f"docker://{destination}"
     with s.leased():
-        return push_from_store(s, s.image(image), dest, format=format, compression=compression,
-                               on_event=on_event, **registry_options)
+        return push_named(s, image, dest, format=format, compression=compression,
+                          on_event=on_event, **registry_options)
 
 
 def copy(source: str, destination: str, *, platform: str | None = None, all_platforms: bool = False,

@@ -41,15 +41,60 @@ def split_platforms(text: str) -> list[str]:
 
 
 def is_multi(options: BuildOptions) -> bool:
-    return bool(options.platform and "," in options.platform)
+    return bool(options.all_platforms or (options.platform and "," in options.platform))
+
+
+def base_platforms(store: Store, options: BuildOptions) -> list[str]:
+    """``--all-platforms`` (buildah's): every platform the final stage's base image index lists
+    (a local manifest list, or an index at a transport or registry)."""
+    import contextlib
+
+    from pybuild.builder import manifest_list
+    from pybuild.builder.executor import Build, _is_transport
+    from pybuild.oci.spec import Index, parse_manifest
+    from pybuild.oci.transport import open_source
+
+    b = Build(store, dataclasses.replace(options, platform=None))
+    b.load()
+    stage = b.graph.final
+    while stage.base_kind == "stage":
+        stage = b.graph.all_stages[stage.base_stage]
+    if stage.base_kind != "image":
+        raise ConfigError(f"--all-platforms: the final stage is built FROM {stage.base}, which lists no platforms")
+    lst = None if _is_transport(stage.base) else manifest_list.find(store, stage.base)
+    if lst is not None:
+        doc: object = lst.index
+    else:
+        src = open_source(stage.base if _is_transport(stage.base) else f"docker://{stage.base}", **options.registry)
+        try:
+            raw, media_type = src.get_manifest()
+        finally:
+            with contextlib.suppress(Exception):
+                src.close()
+        doc = parse_manifest(raw, media_type)
+    if not isinstance(doc, Index):
+        raise ConfigError(f"--all-platforms: {stage.base} is a single image, not an index of platforms")
+    out: list[str] = []
+    for d in doc.manifests:
+        if d.platform is not None and not d.platform.is_unknown() and str(d.platform) not in out:
+            out.append(str(d.platform))
+    if not out:
+        raise ConfigError(f"--all-platforms: the index of {stage.base} names no platform")
+    return out
 
 
 def build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
     """Build ``options`` once per platform of ``options.platform``, then write the lists."""
     from pybuild.builder import manifest_list
     from pybuild.builder.executor import build
+    from pybuild.oci.platform_host import parse_platform
 
-    platforms = split_platforms(options.platform or "")
+    if options.all_platforms:
+        if options.platform:
+            raise ConfigError("give --platform or --all-platforms, not both")
+        platforms = [str(parse_platform(p, "--all-platforms: the base's")) for p in base_platforms(store, options)]
+    else:
+        platforms = split_platforms(options.platform or "")
     out = options.output
     if out.outputs or out.iidfile:
         raise ConfigError("-o/--output and --iidfile take one image: give one --platform "
@@ -57,7 +102,7 @@ def build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
     each_out = dataclasses.replace(out, tags=[], manifest=None, iidfile=None)
     images: dict[str, Image] = {}
     for p in platforms:
-        images[p] = build(store, dataclasses.replace(options, platform=p, output=each_out))
+        images[p] = build(store, dataclasses.replace(options, platform=p, all_platforms=False, output=each_out))
     names: list[str] = []
     if out.manifest:
         lst = manifest_list.create(store, out.manifest, amend=True)
@@ -76,4 +121,4 @@ def build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
     return MultiPlatformResult(images, names, digest)
 
 
-__all__ = ["MultiPlatformResult", "build_platforms", "is_multi", "split_platforms"]
+__all__ = ["MultiPlatformResult", "base_platforms", "build_platforms", "is_multi", "split_platforms"]

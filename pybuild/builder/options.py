@@ -87,7 +87,8 @@ class BuildOptions:
     no_cache: bool = False
     explain_cache: bool = False  # say which input changed when a step misses the cache
     pull: str = "missing"  # always | missing | never
-    platform: str | None = None
+    platform: str | None = None  # OS/ARCH[/VARIANT], or several joined by commas (builder/multiplatform.py)
+    all_platforms: bool = False  # --all-platforms: each platform the base's index lists
     jobs: int | None = None  # independent stages at once (default: 2)
     run: RunOptions = field(default_factory=RunOptions)
     output: OutputOptions = field(default_factory=OutputOptions)

@@ -294,6 +294,20 @@ def pull_names(source_spec: str, src: Any = None) -> list[str]:
     return out
 
 
+def push_named(store: Store, name: str, dest_spec: str, *, format: str | None = None,
+               compression: str | None = None, on_event: Any = None, **options: Any) -> Digest:
+    """``push NAME``: the image NAME, or, when NAME is a manifest list (a multi-platform build's
+    ``-t``/``--manifest``), the list with every instance; returns the top-level digest written."""
+    if store.find_image(name) is None:
+        from pybuild.builder import manifest_list
+
+        if manifest_list.find(store, name) is not None:
+            return manifest_list.push(store, name, dest_spec, format=format, compression=compression,
+                                      on_event=on_event, **options)
+    return push_from_store(store, store.image(name), dest_spec, format=format, compression=compression,
+                           on_event=on_event, **options)
+
+
 def push_from_store(store: Store, image: Image, dest_spec: str, *, format: str | None = None,
                     compression: str | None = None, on_event: Any = None, **options: Any) -> Digest:
     """Copy ``image`` out of the store to ``dest_spec``; returns the manifest digest written.

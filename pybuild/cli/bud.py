@@ -106,6 +106,7 @@ def _dns_servers(items: tuple[str, ...]) -> list[str]:
 @click.option("-o", "--output", "outputs", multiple=True, help="type=local,dest=DIR | type=tar,dest=FILE")
 @click.option("--platform", default=None,
               help="OS/ARCH[/VARIANT][,...]: the platforms to build for (any `pybuild info` lists as runnable).")
+@click.option("--all-platforms", is_flag=True, help="Build for every platform the base image's index lists.")
 @click.option("--arch", default=None, help="As --platform linux/ARCH.")
 @click.option("--os", "os_", default=None, help="As --platform OS/ARCH (only linux).")
 @click.option("--variant", default=None, help="As --platform OS/ARCH/VARIANT.")
@@ -152,7 +153,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
             labels: tuple[str, ...], annotations: tuple[str, ...], format_: str | None,
             compression_format: str | None, iidfile: str | None, squash: bool, layers: bool, no_cache: bool,
             explain_cache: bool,
-            pull: str, outputs: tuple[str, ...], platform: str | None, arch: str | None, os_: str | None,
+            pull: str, outputs: tuple[str, ...], platform: str | None, all_platforms: bool, arch: str | None, os_: str | None,
             variant: str | None, jobs: int | None,
             secrets: tuple[str, ...], network: str, isolation: str | None, cap_add: tuple[str, ...],
             cap_drop: tuple[str, ...], security_opts: tuple[str, ...], volumes: tuple[str, ...],
@@ -212,6 +213,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
     options = BuildOptions(context=context, containerfile=file_, containerfile_text=text, build_args=args,
                            build_contexts=contexts, target=target, from_image=from_image, ignorefile=ignorefile, layers=layers,
                            no_cache=no_cache, explain_cache=explain_cache, pull=pull_policy, platform=platform,
+                           all_platforms=all_platforms,
                            jobs=jobs, run=run,
                            output=out, on_event=renderer,
                            registry=_registry_options(tls_verify, creds, authfile, cert_dir))

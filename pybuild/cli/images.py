@@ -123,12 +123,12 @@ def pull_cmd(opts: GlobalOptions, quiet: bool, progress: str, platform: str | No
 def push_cmd(opts: GlobalOptions, format_: str | None, compression_format: str | None, disable_compression: bool,
              digestfile: str | None, quiet: bool, progress: str, tls_verify: bool | None, creds: str | None,
              authfile: str | None, cert_dir: str | None, image: str, destination: str | None) -> None:
-    """Copy an image from the local store to DESTINATION (any transport; default docker://IMAGE)."""
-    from pybuild.builder.store_transport import push_from_store
+    """Copy an image (or a manifest list and its instances) from the local store to DESTINATION
+    (any transport; default docker://IMAGE)."""
+    from pybuild.builder.store_transport import push_named
     from pybuild.oci.transport import is_transport_spec
 
     store = opts.open_store()
-    img = store.image(image)
     if destination is None:
         destination = f"docker://{image}"
     elif not is_transport_spec(destination):
@@ -136,7 +136,7 @@ def push_cmd(opts: GlobalOptions, format_: str | None, compression_format: str |
     fmt = "docker" if format_ == "v2s2" else format_
     compression = "none" if disable_compression else compression_format
     renderer = renderer_for(progress, quiet)
-    digest = push_from_store(store, img, destination, format=fmt, compression=compression, on_event=renderer,
+    digest = push_named(store, image, destination, format=fmt, compression=compression, on_event=renderer,
                              **_registry_options(tls_verify, creds, authfile, cert_dir))
     if digestfile:
         with open(digestfile, "w") as f:

@@ -92,12 +92,18 @@ def _file_in_last_layer(image_dir: Path, name: str) -> bytes:
         return member.read()
 
 
-def test_tag_with_several_platforms_names_a_list(emulation: None, base: str, tmp_path: Path) -> None:
+def test_tag_with_several_platforms_names_a_list_push_sends_it_all(emulation: None, base: str, tmp_path: Path,
+                                                                   registry: Registry) -> None:
     root = tmp_path / "root"
     ctx = _context(tmp_path, ARGS_FILE.format(base=base))
     pyb(root, "bud", "--platform", "linux/amd64,linux/arm64", "-t", "multi", str(ctx))
     index = json.loads(pyb(root, "manifest", "inspect", "multi").stdout)
     assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == ["amd64", "arm64"]
+    dest = f"docker://{registry.host}/plat/multi:1"
+    pyb(root, "push", "--tls-verify=false", "multi", dest)
+    assert json.loads(skopeo("inspect", "--raw", "--tls-verify=false", dest).stdout) == index
+    # skopeo verifies every blob of every instance as it copies
+    skopeo("copy", "--all", "--src-tls-verify=false", dest, f"oci:{tmp_path}/copied:multi")
 
 
 CROSS_FILE = """FROM --platform=$BUILDPLATFORM {base} AS build
@@ -164,3 +170,13 @@ def test_run_in_a_container_of_a_platform_that_cannot_run_is_one_line(base: str,
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode != 0 and len(lines) == 1, proc.stderr
     assert "platform linux/s390x cannot run here" in lines[0] and "qemu-user-static" in lines[0]
+
+
+def test_all_platforms_builds_each_platform_of_the_base_index(emulation: None, base: str, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    ctx = _context(tmp_path, ARGS_FILE.format(base=base))
+    pyb(root, "bud", "--all-platforms", "--manifest", "every", str(ctx))
+    index = json.loads(pyb(root, "manifest", "inspect", "every").stdout)
+    assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == ["amd64", "arm64"]
+    proc = pyb(root, "bud", "--all-platforms", "--platform", "linux/arm64", str(ctx), check=False)
+    assert proc.returncode != 0 and "give --platform or --all-platforms, not both" in proc.stderr
