@@ -30,7 +30,8 @@ VERBS = [("(global)", "", ()), ("bud", "bud", ("bud",)), ("from", "from", ("from
          ("version", "version", ("version",)),
          ("manifest create", "manifest create", ("manifest", "create")), ("manifest add", "manifest add", ("manifest", "add")),
          ("manifest inspect", "manifest inspect", ("manifest", "inspect")), ("manifest push", "manifest push", ("manifest", "push")),
-         ("manifest remove", "manifest remove", ("manifest", "remove")), ("manifest rm", "manifest rm", ("manifest", "rm")), ("manifest exists", "manifest exists", ("manifest", "exists"))]
+         ("manifest remove", "manifest remove", ("manifest", "remove")), ("manifest rm", "manifest rm", ("manifest", "rm")), ("manifest exists", "manifest exists", ("manifest", "exists")),
+         ("manifest annotate", "manifest annotate", ("manifest", "annotate"))]
 
 
 # what differs, flag by flag ("VERB --flag"; global flags under "(global)")
@@ -118,6 +119,7 @@ NOTES = {
  "bud --identity-label": "missing (pybuild adds no io.buildah.version label)",
  "pull --policy": "differs: default `always`, as `docker pull` (buildah: `missing`)",
  "bud --env": "same (`KEY=VALUE`; `KEY` alone: its value here, nothing when unset)",
+ "manifest annotate --features": "differs: refused with one line (OCI indexes have no platform features)",
  "from --platform": "same: picks from an index when pulling; a local image of another platform is pulled again",
  "from --arch": "differs: as `--platform` (picks from an index when pulling)",
  "from --os": "differs: as `--platform` (picks from an index when pulling)",

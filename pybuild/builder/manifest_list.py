@@ -280,6 +280,31 @@ def remove(store: Store, name: str, digest: str) -> None:
     _save(store, replace(lst.index, manifests=entries), lst.name, instances)
 
 
+def annotate(store: Store, name: str, instance: str, *, arch: str | None = None, os: str | None = None,
+             variant: str | None = None, os_version: str | None = None, os_features: list[str] | None = None,
+             features: list[str] | None = None, annotations: dict[str, str] | None = None) -> Digest:
+    """buildah's ``manifest annotate``: change the platform or annotations the list records for
+    ``instance`` (its digest, or a local image whose manifest is in the list); returns its digest."""
+    if features:
+        raise UserError("manifest annotate --features: not supported (OCI indexes have no platform features)")
+    lst = get(store, name)
+    digest = instance if instance.startswith("sha256:") else None
+    if digest is None and store.find_image(instance) is not None:
+        digest = str(Digest.of_bytes(_from_store(store, instance, None).raw))
+    entries = list(lst.index.manifests)
+    at = next((i for i, e in enumerate(entries) if str(e.digest) == digest), None)
+    if at is None:
+        raise ImageNotFound(f"manifest list {lst.name} has no instance {instance}")
+    old = entries[at]
+    p = old.platform or spec.Platform("", "")
+    p = replace(p, os=os or p.os, architecture=arch or p.architecture, variant=variant or p.variant,
+                os_version=os_version or p.os_version, os_features=tuple(os_features) if os_features else p.os_features)
+    merged = {**(old.annotations or {}), **(annotations or {})}
+    entries[at] = replace(old, platform=p, annotations=merged or None)
+    _save(store, replace(lst.index, manifests=entries), lst.name, lst.instances)
+    return old.digest
+
+
 # --- pushing ---------------------------------------------------------------------------------------
 
 

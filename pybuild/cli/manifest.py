@@ -79,6 +79,30 @@ def add_cmd(opts: GlobalOptions, arch: str | None, os_: str | None, variant: str
         click.echo(f"added {d}", err=True)
 
 
+@manifest_group.command("annotate")
+@click.option("--arch", default=None, help="Architecture to record for the instance.")
+@click.option("--os", "os_", default=None, help="OS to record.")
+@click.option("--variant", default=None, help="Architecture variant to record.")
+@click.option("--os-version", default=None, help="OS version to record.")
+@click.option("--os-features", multiple=True, help="OS features to record.")
+@click.option("--features", multiple=True, help="Platform features (refused: OCI indexes have none).")
+@click.option("--annotation", "annotations", multiple=True, help="KEY=VALUE on the list's entry.")
+@click.argument("name")
+@click.argument("image")
+@pass_globals
+def annotate_cmd(opts: GlobalOptions, arch: str | None, os_: str | None, variant: str | None, os_version: str | None,
+                 os_features: tuple[str, ...], features: tuple[str, ...], annotations: tuple[str, ...], name: str,
+                 image: str) -> None:
+    """Change what the list NAME records for IMAGE (an instance's digest or a local image)."""
+    from pybuild.builder import manifest_list
+
+    store = opts.open_store()
+    digest = manifest_list.annotate(store, name, image, arch=arch, os=os_, variant=variant, os_version=os_version,
+                                    os_features=list(os_features), features=list(features),
+                                    annotations=_kv(annotations))
+    click.echo(digest.hex)
+
+
 @manifest_group.command("remove")
 @click.argument("name")
 @click.argument("digest")

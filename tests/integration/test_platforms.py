@@ -180,3 +180,26 @@ def test_all_platforms_builds_each_platform_of_the_base_index(emulation: None, b
     assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == ["amd64", "arm64"]
     proc = pyb(root, "bud", "--all-platforms", "--platform", "linux/arm64", str(ctx), check=False)
     assert proc.returncode != 0 and "give --platform or --all-platforms, not both" in proc.stderr
+
+
+def test_manifest_annotate_changes_an_instance_entry(emulation: None, base: str, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    ctx = _context(tmp_path, ARGS_FILE.format(base=base))
+    pyb(root, "bud", "--platform", "linux/amd64,linux/arm64", "--manifest", "ann", str(ctx))
+    arm = next(m for m in json.loads(pyb(root, "manifest", "inspect", "ann").stdout)["manifests"]
+               if m["platform"]["architecture"] == "arm64")
+    pyb(root, "manifest", "annotate", "--variant", "v8", "--annotation", "team=plat", "ann", arm["digest"])
+    after = next(m for m in json.loads(pyb(root, "manifest", "inspect", "ann").stdout)["manifests"]
+                 if m["digest"] == arm["digest"])
+    assert after["platform"] == {"architecture": "arm64", "os": "linux", "variant": "v8"}
+    assert after["annotations"] == {"team": "plat"}
+    proc = pyb(root, "manifest", "annotate", "--arch", "s390x", "ann", "sha256:" + "0" * 64, check=False)
+    assert proc.returncode != 0 and "has no instance sha256:000" in proc.stderr
+    pyb(root, "manifest", "annotate", "--os", "linux", "--os-version", "6.1", "--os-features", "f1", "ann",
+        arm["digest"])
+    after = next(m for m in json.loads(pyb(root, "manifest", "inspect", "ann").stdout)["manifests"]
+                 if m["digest"] == arm["digest"])
+    assert (after["platform"]["os.version"], after["platform"]["os.features"]) == ("6.1", ["f1"])
+    proc = pyb(root, "manifest", "annotate", "--features", "sse4", "ann", arm["digest"], check=False)
+    assert proc.returncode != 0 and proc.stderr.strip().splitlines() == [
+        "Error: manifest annotate --features: not supported (OCI indexes have no platform features)"]
