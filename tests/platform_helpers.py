@@ -21,10 +21,13 @@ from registry_fixtures import SampleImage, write_oci_layout
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 QEMU_AARCH64 = "/usr/bin/qemu-aarch64-static"
+# Debian's name for it that tells qemu the kernel preserves argv[0] (the P flag): busybox
+# applets reached through symlinks (`ls | wc -l`) need their own name as argv[0]
+QEMU_AARCH64_P = "/usr/libexec/qemu-binfmt/aarch64-binfmt-P"
 # the ELF header of an aarch64 executable, as Debian's qemu-user-static registers it
 AARCH64_MAGIC = r"\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00"
 AARCH64_MASK = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"
-APPLETS = ("sh", "uname", "cat", "echo", "ls", "mkdir", "touch", "true", "test", "file")
+APPLETS = ("sh", "uname", "cat", "echo", "ls", "mkdir", "touch", "true", "test", "wc", "du", "rm", "cp", "id", "env")
 CACHE = Path("/var/tmp/pybuild-test-cache")
 
 
@@ -62,7 +65,8 @@ def aarch64_binfmt() -> Iterator[None]:
         pytest.skip(f"{handler} runs aarch64 binaries without the F flag (chroots cannot use it)")
     if handler is None:
         added = BINFMT / "pybuild-test-aarch64"
-        (BINFMT / "register").write_text(f":{added.name}:M::{AARCH64_MAGIC}:{AARCH64_MASK}:{QEMU_AARCH64}:F")
+        interpreter, flags = (QEMU_AARCH64_P, "PF") if os.path.exists(QEMU_AARCH64_P) else (QEMU_AARCH64, "F")
+        (BINFMT / "register").write_text(f":{added.name}:M::{AARCH64_MAGIC}:{AARCH64_MASK}:{interpreter}:{flags}")
     try:
         yield
     finally:
@@ -123,13 +127,15 @@ def _busybox_layer(busybox: Path) -> bytes:
 
 
 def busybox_image(busybox: Path, arch: str, variant: str | None = None) -> SampleImage:
-    """A one-layer busybox image for ``arch`` (gzip layer, config naming the platform)."""
+    """A one-layer busybox image for ``arch`` (gzip layer, config naming the platform, a
+    history entry for the layer: buildah refuses a base whose history lists fewer layers)."""
     raw = _busybox_layer(busybox)
     blob = gzip.compress(raw, mtime=0)
     layer = "sha256:" + hashlib.sha256(blob).hexdigest()
     config_doc = {"architecture": arch, "os": "linux",
                   "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
-                  "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]}}
+                  "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]},
+                  "history": [{"created": "1970-01-01T00:00:00Z", "created_by": f"busybox-static ({arch})"}]}
     if variant:
         config_doc["variant"] = variant
     config = json.dumps(config_doc, sort_keys=True).encode()
