@@ -286,7 +286,10 @@ class Build:
                 return self._start_from_directory(stage, ref, total, prefix)
             base_image = self.resolve_image(ref, line=line, platform=platform)
             config = _platform_config(base_image.config, platform)
-            key = cache.make_key({"base": base_image.id})
+            # a base used for a platform it does not name (arm/v7 on an arm/v6 image) keys apart,
+            # so no step's cached config (naming the other platform) answers for this one
+            key = cache.make_key({"base": base_image.id} if config is base_image.config
+                                 else {"base": base_image.id, "platform": str(platform)})
             layers = list(base_image.layers)
         wc = WorkingContainer.create(self.store, base_image, config=config, record=False)
         with self._lock:

@@ -203,3 +203,24 @@ def test_manifest_annotate_changes_an_instance_entry(emulation: None, base: str,
     proc = pyb(root, "manifest", "annotate", "--features", "sse4", "ann", arm["digest"], check=False)
     assert proc.returncode != 0 and proc.stderr.strip().splitlines() == [
         "Error: manifest annotate --features: not supported (OCI indexes have no platform features)"]
+
+
+def test_one_base_image_for_two_variants_keys_apart(base: str, tmp_path: Path) -> None:
+    """amd64/v2 and amd64/v3 both run a plain amd64 (v1) image: both builds use it, and neither
+    takes the other's cached steps (whose config names the other variant)."""
+    import shutil
+
+    from platform_helpers import busybox_image
+    from registry_fixtures import write_oci_layout
+
+    host = shutil.which("busybox")
+    assert host
+    layout = tmp_path / "v6"
+    write_oci_layout(layout, {"b": [("amd64", busybox_image(Path(host), "amd64"))]})
+    # no RUN: the host cannot run arm code without a handler, and ENV is enough to show the key
+    ctx = _context(tmp_path, f"FROM oci:{layout}:b\nENV A=1\n")
+    root = tmp_path / "root"
+    pyb(root, "bud", "--platform", "linux/amd64/v2", "-t", "v2", str(ctx))
+    pyb(root, "bud", "--platform", "linux/amd64/v3", "-t", "v3", str(ctx))
+    variants = [json.loads(pyb(root, "inspect", name).stdout)["OCIv1"].get("variant") for name in ("v2", "v3")]
+    assert variants == ["v2", "v3"]
