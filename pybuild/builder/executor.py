@@ -170,7 +170,7 @@ class Build:
             p = self.stage_platform(stage)
             run = next((i for i in stage.instructions if isinstance(i, Run)), None)
             if run is not None:
-                check_runnable(p, f"RUN at {self.containerfile_name}:{run.line}")
+                check_runnable(p, "its RUN steps", where=f"{self.containerfile_name}:{run.line}")
 
     def _find_containerfile(self) -> Path:
         given = self.opts.containerfile

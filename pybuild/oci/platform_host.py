@@ -125,8 +125,8 @@ def can_run(p: Platform, binfmt_dir: str = BINFMT_DIR) -> bool:
     return p.os == "linux" and f"linux/{p.architecture}" in runnable_platforms(binfmt_dir)
 
 
-def check_runnable(p: Platform, why: str, binfmt_dir: str = BINFMT_DIR) -> None:
+def check_runnable(p: Platform, why: str, binfmt_dir: str = BINFMT_DIR, *, where: str | None = None) -> None:
     """Refuse, in one line, a platform whose binaries this kernel cannot execute."""
     if not can_run(p, binfmt_dir):
-        raise ConfigError(f"platform {p} cannot run here ({why}; runnable: "
-                          f"{', '.join(runnable_platforms(binfmt_dir))}): {HOW_TO_ENABLE}")
+        raise ConfigError(f"platform {p} cannot run here (for {why}; runnable: "
+                          f"{', '.join(runnable_platforms(binfmt_dir))}): {HOW_TO_ENABLE}", where=where)

@@ -36,11 +36,11 @@ def test_handlers_with_the_f_flag_make_their_platform_runnable(tmp_path: Path) -
     (d / "register").write_text("")
     (d / "status").write_text("enabled\n")
     assert runnable_platforms(str(d)) == ["linux/amd64", "linux/386", "linux/arm64"]
-    check_runnable(parse_platform("linux/arm64/v8"), "RUN at Containerfile:2", str(d))
+    check_runnable(parse_platform("linux/arm64/v8"), "its RUN steps", str(d))
     with pytest.raises(ConfigError) as e:
-        check_runnable(parse_platform("linux/arm/v7"), "RUN at Containerfile:2", str(d))
+        check_runnable(parse_platform("linux/arm/v7"), "its RUN steps", str(d), where="Containerfile:2")
     text = str(e.value)
-    assert "\n" not in text and "linux/arm/v7 cannot run here (RUN at Containerfile:2" in text
+    assert "\n" not in text and text.startswith("Containerfile:2: platform linux/arm/v7 cannot run here (for its RUN steps")
     assert "qemu-user-static" in text and "F flag" in text
 
 
