@@ -157,3 +157,15 @@ def two_platform_base(layout: Path) -> str:
     images = [("amd64", busybox_image(Path(host), "amd64")), ("arm64", busybox_image(arm64_busybox(), "arm64"))]
     write_oci_layout(layout, {"busybox": images})
     return f"oci:{layout}:busybox"
+
+
+def unrunnable_platform() -> str:
+    """A platform whose binaries cannot run here (a host whose systemd registered every qemu
+    handler has none: then the test skips)."""
+    from pybuild.oci.platform_host import KNOWN_ARCHES, runnable_platforms
+
+    runnable = runnable_platforms()
+    for arch in ("s390x", "ppc64le", "riscv64", *sorted(KNOWN_ARCHES)):
+        if f"linux/{arch}" not in runnable:
+            return f"linux/{arch}"
+    pytest.skip("every known platform can run here (binfmt_misc handlers for all of them)")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import pyb, skopeo
-from platform_helpers import aarch64_binfmt, two_platform_base
+from platform_helpers import aarch64_binfmt, two_platform_base, unrunnable_platform
 from registry_fixtures import Registry
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
@@ -128,9 +128,12 @@ def test_cross_pattern_runs_the_build_stage_natively(base: str, tmp_path: Path) 
     ("linux/sparc", ["unknown architecture 'sparc'"]),
     ("linux/arm64/v3", ["unknown variant 'v3'"]),
     ("windows/amd64", ["only linux"]),
-    ("linux/s390x", ["linux/s390x cannot run here", "qemu-user-static", "binfmt"]),
+    ("UNRUNNABLE", ["UNRUNNABLE cannot run here (for its RUN steps", "qemu-user-static", "binfmt"]),
 ])
 def test_bad_platforms_are_one_line(base: str, tmp_path: Path, value: str, words: list[str]) -> None:
+    if value == "UNRUNNABLE":
+        value = unrunnable_platform()
+        words = [w.replace("UNRUNNABLE", value) for w in words]
     root = tmp_path / "root"
     ctx = _context(tmp_path, ARGS_FILE.format(base=base))
     proc = pyb(root, "bud", "--platform", value, str(ctx), check=False)
@@ -164,12 +167,21 @@ def test_working_container_under_emulation(emulation: None, base: str, tmp_path:
 
 def test_run_in_a_container_of_a_platform_that_cannot_run_is_one_line(base: str, tmp_path: Path) -> None:
     root = tmp_path / "root"
+    platform = unrunnable_platform()
     ctr = pyb(root, "from", "scratch").stdout.strip()
-    pyb(root, "config", "--arch", "s390x", ctr)
+    pyb(root, "config", "--arch", platform.split("/")[1], ctr)
     proc = pyb(root, "run", ctr, "--", "true", check=False)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode != 0 and len(lines) == 1, proc.stderr
-    assert "platform linux/s390x cannot run here" in lines[0] and "qemu-user-static" in lines[0]
+    assert f"platform {platform} cannot run here" in lines[0] and "qemu-user-static" in lines[0]
+
+
+def test_from_platform_that_cannot_run_names_its_line(base: str, tmp_path: Path) -> None:
+    platform = unrunnable_platform()
+    ctx = _context(tmp_path, f"FROM --platform={platform} {base}\nENV A=1\nRUN true\n")
+    proc = pyb(tmp_path / "root", "bud", str(ctx), check=False)
+    [line] = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and "Containerfile:3: platform " + platform + " cannot run here" in line, line
 
 
 def test_all_platforms_builds_each_platform_of_the_base_index(emulation: None, base: str, tmp_path: Path) -> None:
