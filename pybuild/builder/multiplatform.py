@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from pybuild.builder.options import BuildOptions
-from pybuild.builder.store import Image, Store
+from pybuild.builder.store import Image, Store, normalize_name
 from pybuild.errors import ConfigError
 
 
@@ -113,6 +113,9 @@ def build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
         existing = manifest_list.find(store, tag)
         if existing is not None:
             manifest_list.delete(store, existing.name)
+        old = store.find_image(tag)
+        if old is not None:  # the name now means the list (an image keeping it would shadow it)
+            store.untag(old.id, normalize_name(tag))
         lst = manifest_list.create(store, tag)
         for img in images.values():
             manifest_list.add(store, lst.name, img.id)

@@ -96,6 +96,7 @@ def test_tag_with_several_platforms_names_a_list_push_sends_it_all(emulation: No
                                                                    registry: Registry) -> None:
     root = tmp_path / "root"
     ctx = _context(tmp_path, ARGS_FILE.format(base=base))
+    pyb(root, "bud", "-t", "multi", str(ctx))  # an image of that name first: the list takes the name
     pyb(root, "bud", "--platform", "linux/amd64,linux/arm64", "-t", "multi", str(ctx))
     index = json.loads(pyb(root, "manifest", "inspect", "multi").stdout)
     assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == ["amd64", "arm64"]
