@@ -237,3 +237,16 @@ def test_one_base_image_for_two_variants_keys_apart(base: str, tmp_path: Path) -
     pyb(root, "bud", "--platform", "linux/amd64/v3", "-t", "v3", str(ctx))
     variants = [json.loads(pyb(root, "inspect", name).stdout)["OCIv1"].get("variant") for name in ("v2", "v3")]
     assert variants == ["v2", "v3"]
+
+
+def test_cross_pattern_needs_no_emulation_for_the_target(base: str, tmp_path: Path) -> None:
+    """A platform this host cannot run is built when every RUN is in a $BUILDPLATFORM stage."""
+    platform = unrunnable_platform()
+    ctx = _context(tmp_path, f"FROM --platform=$BUILDPLATFORM {base} AS build\nARG TARGETARCH\n"
+                             "RUN echo \"for $TARGETARCH\" > /out\nFROM scratch\nCOPY --from=build /out /out\n")
+    root = tmp_path / "root"
+    out = tmp_path / "out"
+    pyb(root, "bud", "--platform", platform, "-t", "cross", "-o", f"type=local,dest={out}", str(ctx))
+    assert (out / "out").read_text() == f"for {platform.split('/')[1]}\n"
+    config = json.loads(pyb(root, "inspect", "cross").stdout)["OCIv1"]
+    assert f"{config['os']}/{config['architecture']}" == platform
