@@ -1,5 +1,5 @@
-"""One build for several platforms (``--platform linux/amd64,linux/arm64``): each platform
-built in turn, the images collected into manifest lists in the store.
+"""One build for several platforms (``--platform linux/amd64,linux/arm64``): the platforms
+built side by side (a core each), the images collected into manifest lists in the store.
 
 ``--manifest NAME`` adds the images to the list NAME (made when absent), as buildah does;
 each ``-t NAME`` becomes a list of exactly these images (BuildKit's behaviour: the tag names
@@ -9,11 +9,14 @@ the index). The per-platform images themselves stay unnamed; the lists keep them
 from __future__ import annotations
 
 import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pybuild.builder.options import BuildOptions
 from pybuild.builder.store import Image, Store, normalize_name
 from pybuild.errors import ConfigError
+from pybuild.events import OUTPUT, Event, EventCallback
 
 
 @dataclass
@@ -38,6 +41,19 @@ def split_platforms(text: str) -> list[str]:
             raise ConfigError(f"--platform {text}: {p} is given twice")
         out.append(p)
     return out
+
+
+def _for_platform(on_event: EventCallback | None, platform: str) -> EventCallback | None:
+    """Events of one platform's build, their lines prefixed with it (BuildKit's ``[linux/arm64 ...]``)."""
+    if on_event is None:
+        return None
+    callback = on_event
+
+    def forward(event: Event) -> None:
+        message = event.message if event.kind == OUTPUT or not event.message else f"[{platform}] {event.message}"
+        callback(Event(event.kind, message, {**dict(event.data), "platform": platform}))
+
+    return forward
 
 
 def is_multi(options: BuildOptions) -> bool:
@@ -100,9 +116,12 @@ def build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
         raise ConfigError("-o/--output and --iidfile take one image: give one --platform "
                           "(or use --manifest and push the list)")
     each_out = dataclasses.replace(out, tags=[], manifest=None, iidfile=None)
-    images: dict[str, Image] = {}
-    for p in platforms:
-        images[p] = build(store, dataclasses.replace(options, platform=p, all_platforms=False, output=each_out))
+    jobs = max(1, min(len(platforms), os.cpu_count() or 1))  # qemu is CPU-bound: a core each
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="platform") as pool:
+        futures = {p: pool.submit(build, store, dataclasses.replace(
+            options, platform=p, all_platforms=False, output=each_out,
+            on_event=_for_platform(options.on_event, p))) for p in platforms}
+    images: dict[str, Image] = {p: f.result() for p, f in futures.items()}  # the first failure, raised
     names: list[str] = []
     if out.manifest:
         lst = manifest_list.create(store, out.manifest, amend=True)

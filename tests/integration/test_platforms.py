@@ -68,7 +68,9 @@ def test_two_platforms_into_a_manifest_pushed_with_all(emulation: None, base: st
                                                        registry: Registry) -> None:
     root = tmp_path / "root"
     ctx = _context(tmp_path, ARGS_FILE.format(base=base))
-    pyb(root, "bud", "--platform", "linux/amd64,linux/arm64", "--manifest", "app", str(ctx))
+    proc = pyb(root, "bud", "--platform", "linux/amd64,linux/arm64", "--manifest", "app", str(ctx))
+    for p in ("linux/amd64", "linux/arm64"):  # the platforms build side by side: each line says whose it is
+        assert f"[{p}] STEP 5/5: RUN uname -m" in proc.stdout + proc.stderr
     dest = f"docker://{registry.host}/plat/app:1"
     pyb(root, "manifest", "push", "--all", "--tls-verify=false", "app", dest)
     index = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", dest).stdout)
