@@ -252,3 +252,16 @@ def test_cross_pattern_needs_no_emulation_for_the_target(base: str, tmp_path: Pa
     assert (out / "out").read_text() == f"for {platform.split('/')[1]}\n"
     config = json.loads(pyb(root, "inspect", "cross").stdout)["OCIv1"]
     assert f"{config['os']}/{config['architecture']}" == platform
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--platform", "linux/amd64,linux/arm64", "-o", "type=local,dest=out"], "-o/--output and --iidfile take one image"),
+    (["--platform", "linux/amd64,,linux/arm64"], "an empty platform in the list"),
+    (["--platform", "linux/amd64,linux/amd64"], "linux/amd64 is given twice"),
+])
+def test_bad_multi_platform_requests_are_one_line(base: str, tmp_path: Path, args: list[str], message: str) -> None:
+    ctx = _context(tmp_path, ARGS_FILE.format(base=base))
+    proc = pyb(tmp_path / "root", "bud", *args, str(ctx), check=False)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and len(lines) == 1 and message in lines[0], proc.stderr
+    assert "STEP" not in proc.stdout  # refused before anything is built
