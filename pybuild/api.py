@@ -253,9 +253,12 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
           annotations: Mapping[str, str] | None = None, squash: bool = False, timestamp: int | None = None,
           isolation: str | None = None, network: str = "host", security_opts: Sequence[str] = (),
           build_contexts: Mapping[str, StrPath] | None = None,
-          containerfile_text: str | None = None, on_event: EventCallback | None = None) -> Image:
+          containerfile_text: str | None = None, platform: str | None = None,
+          on_event: EventCallback | None = None) -> Image:
     """Build the Containerfile (``file``, default ``Containerfile`` or ``Dockerfile`` in
     ``context``; or ``containerfile_text``) and return the image, named by ``tags``.
+    ``platform`` (``linux/arm64``...) builds for that platform (its RUN steps must be able to
+    run here: ``pybuild info`` lists which); several at once: ``builder.multiplatform``.
 
     ``on_event`` receives a "step" event as each step starts, "cache-hit" when a step
     comes from the cache, "output" for what RUN steps print, and "image" at the end.
@@ -271,7 +274,7 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
     options = BuildOptions(context=os.fspath(context), containerfile=os.fspath(file) if file is not None else None,
                            containerfile_text=containerfile_text, build_args=dict(build_args or {}),
                            build_contexts={k: os.fspath(v) for k, v in (build_contexts or {}).items()},
-                           target=target, layers=layers, no_cache=no_cache, pull=pull,
+                           target=target, layers=layers, no_cache=no_cache, pull=pull, platform=platform,
                            run=RunOptions(isolation=isolation, network=network,
                                           security_opts=list(security_opts)), output=out, on_event=on_event)
     s = _open(store)

@@ -25,6 +25,7 @@ from pybuild.builder.options import BuildOptions
 from pybuild.builder.store import Image, Store
 from pybuild.errors import (
     BuildError,
+    ConfigError,
     ContainerfileError,
     ImageNotFound,
     PybuildError,
@@ -149,6 +150,9 @@ class Build:
         """--platform, checked (a name images use); None: the host's."""
         from pybuild.oci.platform_host import parse_platform
 
+        if self.opts.platform and "," in self.opts.platform:
+            raise ConfigError(f"--platform {self.opts.platform}: one build makes one image "
+                              "(several platforms: builder.multiplatform.build_platforms)")
         return str(parse_platform(self.opts.platform, "--platform")) if self.opts.platform else None
 
     def stage_platform(self, stage: Any) -> Any:

@@ -265,3 +265,21 @@ def test_bad_multi_platform_requests_are_one_line(base: str, tmp_path: Path, arg
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode != 0 and len(lines) == 1 and message in lines[0], proc.stderr
     assert "STEP" not in proc.stdout  # refused before anything is built
+
+
+def test_library_build_for_a_platform(emulation: None, base: str, tmp_path: Path) -> None:
+    import pybuild
+    from pybuild.builder.multiplatform import build_platforms
+    from pybuild.builder.options import BuildOptions, OutputOptions
+
+    store = pybuild.Store(tmp_path / "root")
+    ctx = _context(tmp_path, ARGS_FILE.format(base=base))
+    image = pybuild.build(ctx, tags=["lib-arm"], store=store, platform="linux/arm64")
+    assert image.config.architecture == "arm64"
+    with pytest.raises(pybuild.PybuildError, match="one build makes one image"):
+        pybuild.build(ctx, store=store, platform="linux/amd64,linux/arm64")
+    result = build_platforms(store, BuildOptions(context=str(ctx), platform="linux/amd64,linux/arm64",
+                                                 output=OutputOptions(manifest="lib-list")))
+    assert sorted(result.images) == ["linux/amd64", "linux/arm64"]
+    assert result.images["linux/arm64"].id == image.id  # the same inputs: the cache answers every step
+    assert result.lists == ["localhost/lib-list:latest"]
