@@ -16,7 +16,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pybuild.builder import cache
 from pybuild.builder.container import WorkingContainer, _scratch_config
@@ -34,6 +34,9 @@ from pybuild.errors import (
 )
 from pybuild.events import CACHE_HIT, IMAGE, INFO, STEP, STEP_DONE, WARNING, emit
 from pybuild.oci.spec import History, ImageConfig, rfc3339
+
+if TYPE_CHECKING:
+    from pybuild.builder.sandbox.spec import Sandbox
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -72,9 +75,10 @@ class StageState:
 class Build:
     """One build: created per call of :func:`build`; holds what stages share."""
 
-    def __init__(self, store: Store, options: BuildOptions) -> None:
+    def __init__(self, store: Store, options: BuildOptions, sandbox: Sandbox | None = None) -> None:
         self.store = store
         self.opts = options
+        self.sandbox = sandbox  # what runs RUN steps; None: the real backends (sandbox.run)
         self.on_event = options.on_event
         self.context = context_path(options.context)
         self.results: dict[int, StageResult] = {}
@@ -460,9 +464,10 @@ def _display_name(path: Path) -> str:
         return str(path)
 
 
-def build(store: Store, options: BuildOptions) -> Image:
-    """Build ``options.containerfile`` in ``options.context``; returns the image written."""
-    b = Build(store, options)
+def build(store: Store, options: BuildOptions, *, sandbox: Sandbox | None = None) -> Image:
+    """Build ``options.containerfile`` in ``options.context``; returns the image written.
+    ``sandbox`` runs the RUN steps (default: the real isolation; tests pass a fake)."""
+    b = Build(store, options, sandbox)
     try:
         return b.run()
     except KeyboardInterrupt:

@@ -129,7 +129,7 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
         cwd = spec.cwd
         if not os.path.isdir(resolve_in_root(root, cwd)):
             makedirs_in_root(root, cwd)
-        status = sandbox.run(spec, isolation)
+        status = (b.sandbox or sandbox).run(spec, isolation)
     if status != 0:
         raise StepFailed(f'building at STEP "{instr.original}": while running runtime: exit status {status}',
                          where=instr.where, status=status)

@@ -13,6 +13,7 @@ import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from pybuild.builder.paths import resolve_in_root
 from pybuild.builder.sandbox.caps import DEFAULT_CAPABILITIES
@@ -59,6 +60,14 @@ class RunSpec:
     # folder named after its process, so what a killed build left running can be reaped
     scratch_dir: str | None = None
     runtime: str | None = None  # oci isolation: the runtime's path (None: runc from PATH)
+
+
+class Sandbox(Protocol):
+    """What runs a RUN step: the real backends (the :mod:`pybuild.builder.sandbox` module
+    itself) or a stand-in such as :class:`pybuild.builder.sandbox.fake.FakeSandbox`, so the
+    executor can be driven without root."""
+
+    def run(self, spec: RunSpec, isolation: str = "chroot") -> int: ...
 
 
 # Paths a step always gets mounted over, with whether each is a directory.
