@@ -22,6 +22,7 @@ from pybuild.builder import cache
 from pybuild.builder.container import WorkingContainer, _scratch_config
 from pybuild.builder.copier import ContentHashCache, context_path
 from pybuild.builder.options import BuildOptions
+from pybuild.builder.paths import DEFAULT_PATH
 from pybuild.builder.store import Image, Store
 from pybuild.errors import (
     BuildError,
@@ -34,11 +35,10 @@ from pybuild.errors import (
 )
 from pybuild.events import CACHE_HIT, IMAGE, INFO, STEP, STEP_DONE, WARNING, emit
 from pybuild.oci.spec import History, ImageConfig, rfc3339
+from pybuild.oci.transport import is_transport_spec as _is_transport
 
 if TYPE_CHECKING:
     from pybuild.builder.sandbox.spec import Sandbox
-
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass
@@ -437,10 +437,6 @@ class Build:
             with contextlib.suppress(Exception):
                 wc.remove()
         self.containers.clear()
-
-
-def _is_transport(name: str) -> bool:
-    return name.split(":", 1)[0] in ("oci", "oci-archive", "docker-archive", "dir", "docker")
 
 
 def _replace_first_from(doc: Any, image: str) -> Any:

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from pybuild.builder.container import WorkingContainer, cleanup_dead
+from pybuild.builder.paths import DEFAULT_PATH
 from pybuild.builder.store import Image, Store, remove_tree, tree_size
 from pybuild.errors import ConfigError, ImageNotFound, StepFailed, UserError
 from pybuild.events import IMAGE, INFO, OUTPUT, STEP, EventCallback, emit
 from pybuild.oci.spec import History, rfc3339
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PULL_POLICIES = ("always", "missing", "never")
 
 
@@ -45,15 +45,14 @@ def container_base_name(ref: str, image: Image | None) -> str:
         if not image.names:
             return "working-container"
         name = image.names[0]
-    if ":" in name.split("/")[0] and name.split(":", 1)[0] in _TRANSPORTS:
+    from pybuild.oci.transport import is_transport_spec
+
+    if is_transport_spec(name):
         name = name.split(":", 1)[1]
     name = name.split("@", 1)[0].rstrip("/")
     last = name.rsplit("/", 1)[-1]
     last = last.split(":", 1)[0] or "working"
     return f"{last}-working-container"
-
-
-_TRANSPORTS = ("oci", "oci-archive", "docker-archive", "dir", "docker")
 
 
 def resolve_image(store: Store, ref: str, *, pull: str = "missing", on_event: EventCallback | None = None,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pybuild.builder.paths import resolve_in_root
+from pybuild.builder.paths import DEFAULT_PATH, resolve_in_root
 from pybuild.builder.sandbox.caps import DEFAULT_CAPABILITIES
 from pybuild.errors import SandboxError, UnsafeContentError
 
@@ -178,7 +178,7 @@ def env_path(env: list[str]) -> str:
     for e in env:
         if e.startswith("PATH="):
             value = e[5:]
-    return value if value is not None else "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    return value if value is not None else DEFAULT_PATH
 
 
 __all__ = ["Mount", "RunSpec", "BASE_STUBS", "stub_paths", "check_stubs", "validate", "tmpfs_data",
