@@ -14,7 +14,7 @@ from pybuild.builder.containerfile import instructions as ins
 from pybuild.builder.paths import container_join, makedirs_in_root
 from pybuild.errors import UserError
 from pybuild.events import IMAGE, INFO, WARNING, emit
-from pybuild.oci.spec import History
+from pybuild.oci.spec import History, healthcheck
 
 if TYPE_CHECKING:
     from pybuild.builder.executor import Build, StageState
@@ -138,16 +138,9 @@ class StopSignalHandler(Handler):
 
 class HealthcheckHandler(Handler):
     def execute(self, b: Build, st: StageState, instr: ins.Healthcheck) -> None:
-        if instr.test is None:
-            st.config.config.healthcheck = {"Test": ["NONE"]}
-            return
-        hc: dict[str, Any] = {"Test": list(instr.test)}
-        for key, value in (("Interval", instr.interval), ("Timeout", instr.timeout),
-                           ("StartPeriod", instr.start_period), ("StartInterval", instr.start_interval),
-                           ("Retries", instr.retries)):
-            if value:
-                hc[key] = value
-        st.config.config.healthcheck = hc
+        st.config.config.healthcheck = healthcheck(
+            instr.test, interval=instr.interval, timeout=instr.timeout, start_period=instr.start_period,
+            start_interval=instr.start_interval, retries=instr.retries or None)
 
 
 class OnbuildHandler(Handler):

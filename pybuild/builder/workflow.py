@@ -27,7 +27,7 @@ from pybuild.builder.paths import DEFAULT_PATH
 from pybuild.builder.store import Image, Store, remove_tree, tree_size
 from pybuild.errors import ConfigError, ImageNotFound, StepFailed, UserError
 from pybuild.events import IMAGE, INFO, OUTPUT, STEP, EventCallback, emit
-from pybuild.oci.spec import History, rfc3339
+from pybuild.oci.spec import History, healthcheck, rfc3339
 
 PULL_POLICIES = ("always", "missing", "never")
 
@@ -519,12 +519,14 @@ def _expand(value: str, env: list[str]) -> str:
 
 
 def _duration(value: str, flag: str) -> int:
-    """A Go duration (``30s``, ``1m30s``, ``500ms``) in nanoseconds, as Docker configs keep it."""
-    units = {"ns": 1, "us": 1000, "µs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", value)
-    if not parts or "".join(a + b for a, b in parts) != value:
-        raise ConfigError(f"invalid {flag} {value!r} (a duration such as 30s or 1m30s)")
-    return int(sum(float(n) * units[u] for n, u in parts))
+    """A Go duration (``30s``, ``1m30s``, ``500ms``) in nanoseconds, as Docker configs keep it
+    (the grammar of HEALTHCHECK's flags: Go's time.ParseDuration, as buildah reads them)."""
+    from pybuild.builder.containerfile.golang import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise ConfigError(f"invalid {flag} {value!r} (a duration such as 30s or 1m30s): {e}") from None
 
 
 def apply_config(wc: WorkingContainer, changes: ConfigChanges, *, on_event: EventCallback | None = None) -> None:
@@ -627,20 +629,17 @@ def _apply_healthcheck(cfg: Any, changes: ConfigChanges) -> None:
                 else:
                     test = ["CMD-SHELL", hc.strip()]
         if test == [] or test == ["NONE"] or hc == "":
-            cfg.healthcheck = {"Test": ["NONE"]} if test == ["NONE"] else None
+            cfg.healthcheck = healthcheck(None) if test == ["NONE"] else None
             return
-        cfg.healthcheck = {"Test": test}
-    timings = (("Interval", changes.healthcheck_interval), ("Timeout", changes.healthcheck_timeout),
-               ("StartPeriod", changes.healthcheck_start_period),
-               ("StartInterval", changes.healthcheck_start_interval))
-    if any(v for _, v in timings) or changes.healthcheck_retries is not None:
+        cfg.healthcheck = healthcheck(test)
+    timings = {"interval": changes.healthcheck_interval, "timeout": changes.healthcheck_timeout,
+               "start_period": changes.healthcheck_start_period,
+               "start_interval": changes.healthcheck_start_interval}
+    if any(timings.values()) or changes.healthcheck_retries is not None:
         if cfg.healthcheck is None:
             raise ConfigError("--healthcheck-* options need a --healthcheck command")
-        for key, value in timings:
-            if value:
-                cfg.healthcheck[key] = _duration(value, "--healthcheck-" + key.lower())
-        if changes.healthcheck_retries is not None:
-            cfg.healthcheck["Retries"] = changes.healthcheck_retries
+        durations = {k: _duration(v, "--healthcheck-" + k.replace("_", "")) for k, v in timings.items() if v}
+        cfg.healthcheck = healthcheck(None, base=cfg.healthcheck, retries=changes.healthcheck_retries, **durations)
 
 
 # ---------------------------------------------------------------------- commit
