@@ -359,7 +359,7 @@ def write_final_image(b: Build, final: Any) -> Image:
         layers, config = _squash(b, final, config)
     if out.format == "oci":
         drop_docker_only(config, b.on_event)
-    config.rootfs_diff_ids = list(layers)  # type: ignore[arg-type]
+    config.rootfs_diff_ids = list(layers)
     from pybuild.builder.image_format import config_bytes as format_config
 
     config_bytes = format_config(config, out.format)

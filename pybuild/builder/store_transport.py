@@ -125,7 +125,7 @@ class StoreDestination:
         diff_id = self._diff_ids.get(str(desc.digest))
         tee = DiffIdTee(stream, diff_id, f"image {self.reference}: layer {desc.digest}") if diff_id else None
         try:
-            self.store.layout.put_blob(tee or stream, desc.digest, desc.size,  # type: ignore[arg-type]
+            self.store.layout.put_blob(tee or stream, desc.digest, desc.size,
                                        check=tee.check if tee else None)
         finally:
             if tee is not None:

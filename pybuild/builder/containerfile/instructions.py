@@ -637,8 +637,8 @@ def _copy(node: Node, fl: _Flags, c: dict[str, Any], add: bool) -> Copy:
         if checksum is not None and not re.match(r"(sha256|sha384|sha512):[0-9a-f]+\Z", checksum):
             raise _Err(f"invalid checksum {checksum!r} (expected sha256:<hex>)")
         return Add(checksum=checksum, keep_git_dir=bool(v.get("keep-git-dir")), unpack=v.get("unpack"),
-                   **common)  # type: ignore[arg-type]
-    return Copy(from_=v.get("from"), parents=bool(v.get("parents")), **common)  # type: ignore[arg-type]
+                   **common)
+    return Copy(from_=v.get("from"), parents=bool(v.get("parents")), **common)
 
 
 def _healthcheck(node: Node, fl: _Flags, c: dict[str, Any]) -> Healthcheck:
