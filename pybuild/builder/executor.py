@@ -35,7 +35,6 @@ from pybuild.errors import (
 )
 from pybuild.events import CACHE_HIT, IMAGE, INFO, STEP, STEP_DONE, WARNING, emit
 from pybuild.oci.spec import History, ImageConfig, rfc3339
-from pybuild.oci.transport import is_transport_spec as _is_transport
 
 if TYPE_CHECKING:
     from pybuild.builder.sandbox.spec import Sandbox
@@ -364,21 +363,12 @@ class Build:
     # ------------------------------------------------------------------ images
 
     def resolve_image(self, name: str, *, line: int | None = None) -> Image:
-        """A base or --from image: from the local store (per --pull), else pulled."""
+        """A base or --from image: from the local store (per --pull), else pulled; once per build."""
         with self._lock:
             cached = self._image_cache.get(name)
         if cached is not None:
             return cached
-        policy = self.opts.pull
-        img = None
-        if policy != "always" and not _is_transport(name):  # oci:/archive: sources are always read
-            img = self.store.find_image(name)
-        if img is None:
-            if policy == "never" and not _is_transport(name):
-                raise ImageNotFound(f"image {name} is not in the local store (--pull=never)",
-                                    where=f"{self.containerfile_name}:{line}" if line else None)
-            img = self._pull(name, line)
-        img = self.store.hold_image(img)  # leased for the build: a concurrent prune spares it
+        img = self._resolve(name, line)
         with self._lock:
             self._image_cache[name] = img
         return img
@@ -409,13 +399,12 @@ class Build:
             raise UserError(f"--build-context {name}={value}: not a directory")
         return "context", path
 
-    def _pull(self, name: str, line: int | None) -> Image:
-        from pybuild.builder.store_transport import pull_into_store
+    def _resolve(self, name: str, line: int | None) -> Image:
+        from pybuild.builder.store_transport import resolve_image
 
-        spec = name if _is_transport(name) else f"docker://{name}"
         try:
-            return pull_into_store(self.store, spec, names=[] if _is_transport(name) else [name],
-                                   on_event=self.on_event, **self.opts.registry)
+            return resolve_image(self.store, name, pull=self.opts.pull, on_event=self.on_event,
+                                 **self.opts.registry)
         except PybuildError as e:
             if line:  # the Containerfile line is the place a user looks; the registry goes in the text
                 if e.where:

@@ -25,12 +25,10 @@ from typing import Any
 from pybuild.builder.container import WorkingContainer, cleanup_dead
 from pybuild.builder.paths import DEFAULT_PATH
 from pybuild.builder.store import Image, Store, remove_tree, tree_size
-from pybuild.errors import ConfigError, ImageNotFound, StepFailed, UserError
+from pybuild.builder.store_transport import PULL_POLICIES, resolve_image
+from pybuild.errors import ConfigError, StepFailed, UserError
 from pybuild.events import IMAGE, INFO, OUTPUT, STEP, EventCallback, emit
 from pybuild.oci.spec import History, healthcheck, rfc3339
-
-PULL_POLICIES = ("always", "missing", "never")
-
 
 # ---------------------------------------------------------------------- from
 
@@ -53,29 +51,6 @@ def container_base_name(ref: str, image: Image | None) -> str:
     last = name.rsplit("/", 1)[-1]
     last = last.split(":", 1)[0] or "working"
     return f"{last}-working-container"
-
-
-def resolve_image(store: Store, ref: str, *, pull: str = "missing", on_event: EventCallback | None = None,
-                  **registry_options: Any) -> Image:
-    """The image ``ref`` names: from the store (per the pull policy) or pulled into it."""
-    from pybuild.builder.store_transport import pull_into_store
-    from pybuild.oci.transport import is_transport_spec
-
-    if pull not in PULL_POLICIES:
-        raise ConfigError(f"invalid pull policy {pull!r} (always, missing or never)")
-    transport = is_transport_spec(ref)
-    if not transport and pull != "always":
-        found = store.find_image(ref)
-        if found is not None:
-            return store.hold_image(found)  # leased while this process uses it
-        if pull == "never":
-            raise ImageNotFound(f"image {ref} is not in the local store (--pull=never)")
-    if transport:
-        return pull_into_store(store, ref, names=[], on_event=on_event, **registry_options)
-    from pybuild.oci.reference import Reference
-
-    name = str(Reference.parse(ref))
-    return pull_into_store(store, f"docker://{name}", names=[name], on_event=on_event, **registry_options)
 
 
 def _name_asked(ref: str, image: Image | None) -> str | None:
