@@ -27,7 +27,7 @@ from pybuild.builder.paths import DEFAULT_PATH
 from pybuild.builder.store import Image, Store, remove_tree, tree_size
 from pybuild.builder.store_transport import PULL_POLICIES, resolve_image
 from pybuild.errors import ConfigError, StepFailed, UserError
-from pybuild.events import IMAGE, INFO, OUTPUT, STEP, EventCallback, emit
+from pybuild.events import INFO, OUTPUT, STEP, EventCallback, emit
 from pybuild.oci.spec import History, healthcheck, rfc3339
 
 # ---------------------------------------------------------------------- from
@@ -629,7 +629,8 @@ def commit(wc: WorkingContainer, name: str | None = None, *, format: str = "oci"
     ``manifest``: the image also joins that manifest list (made when absent); ``unsetenv``:
     variables left out of the image's Env (the container keeps them); ``omit_history``: the
     image's config carries no history."""
-    from pybuild.builder.steps import add_to_list, drop_docker_only, squash_layers
+    from pybuild.builder.commit import announce, drop_docker_only, write_image
+    from pybuild.builder.steps import squash_layers
     from pybuild.oci.transport import is_transport_spec
 
     if format not in ("oci", "docker"):
@@ -662,23 +663,15 @@ def commit(wc: WorkingContainer, name: str | None = None, *, format: str = "oci"
         drop_docker_only(out, on_event)
     destination = name if name and is_transport_spec(name) else None
     names = [name] if name and destination is None else []
-    from pybuild.builder.image_format import config_bytes
-
-    image = wc.store.add_image(config_bytes(out, format), layers, names=names, created=created)
     annotations = dict(wc.state.get("annotations") or {})
-    if format == "docker" or annotations:
-        wc.store.set_image_meta(image.id, {"format": format, "annotations": annotations})
+    image = write_image(wc.store, out, layers, format=format, names=names, created=created,
+                        meta={"format": format, "annotations": annotations})
     if destination is not None:
         from pybuild.builder.store_transport import push_from_store
 
         push_from_store(wc.store, image, destination, format=format if format == "docker" else None,
                         on_event=on_event, **registry_options)
-    emit(on_event, IMAGE, image.id, id=image.id, names=names)
-    if iidfile:
-        with open(iidfile, "w") as f:
-            f.write("sha256:" + image.id)
-    if manifest:
-        add_to_list(wc.store, manifest, image.id)
+    announce(wc.store, image, names=names, iidfile=iidfile, manifest=manifest, on_event=on_event)
     if rm:
         wc.remove()
     elif user_mounted:
