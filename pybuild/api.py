@@ -98,11 +98,11 @@ class WorkingContainer:
 
     @property
     def name(self) -> str:
-        return self._wc.name  # type: ignore[no-any-return]
+        return self._wc.name
 
     @property
     def id(self) -> str:
-        return self._wc.id  # type: ignore[no-any-return]
+        return self._wc.id
 
     @property
     def image(self) -> str:
@@ -219,7 +219,7 @@ class WorkingContainer:
         """Where the root filesystem is mounted, or None when it is not."""
         from pybuild.builder import workflow
 
-        return self._wc.mountpoint if workflow.is_mounted(self._wc) else None  # type: ignore[no-any-return]
+        return self._wc.mountpoint if workflow.is_mounted(self._wc) else None
 
     def rename(self, new_name: str) -> None:
         """Give the container another name (unique in the store)."""

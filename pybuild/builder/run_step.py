@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pybuild.builder.containerfile import instructions as ins
-from pybuild.builder.paths import container_join, makedirs_in_root, resolve_in_root
+from pybuild.builder.paths import DEFAULT_PATH, container_join, makedirs_in_root, resolve_in_root
 from pybuild.builder.store import remove_tree
 from pybuild.errors import ConfigError, ContextError, StepFailed, UserError
 from pybuild.events import OUTPUT, emit
@@ -25,8 +25,6 @@ from pybuild.events import OUTPUT, emit
 if TYPE_CHECKING:
     from pybuild.builder.executor import Build, StageState
     from pybuild.builder.store import Store
-
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def argv_for(st: StageState, instr: ins.Run) -> list[str]:
@@ -129,7 +127,7 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
         cwd = spec.cwd
         if not os.path.isdir(resolve_in_root(root, cwd)):
             makedirs_in_root(root, cwd)
-        status = sandbox.run(spec, isolation)
+        status = (b.sandbox or sandbox).run(spec, isolation)
     if status != 0:
         raise StepFailed(f'building at STEP "{instr.original}": while running runtime: exit status {status}',
                          where=instr.where, status=status)

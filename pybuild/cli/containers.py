@@ -373,9 +373,9 @@ def rename_cmd(opts: GlobalOptions, container: str, new_name: str) -> None:
 def prune_cmd(opts: GlobalOptions, all_: bool, force: bool) -> None:
     """Remove dangling images, the build cache, and layers and blobs nothing uses."""
     from pybuild.builder import workflow
-    from pybuild.cli.images import _human
+    from pybuild.cli.progress import human_size
 
     report = workflow.prune(opts.open_store(), all_images=all_, force=force)
     for image_id in report.images:
         click.echo(image_id)
-    click.echo(f"Total reclaimed space: {_human(report.freed_bytes)}", err=True)
+    click.echo(f"Total reclaimed space: {human_size(report.freed_bytes)}", err=True)

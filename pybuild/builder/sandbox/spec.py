@@ -13,8 +13,9 @@ import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from pybuild.builder.paths import resolve_in_root
+from pybuild.builder.paths import DEFAULT_PATH, resolve_in_root
 from pybuild.builder.sandbox.caps import DEFAULT_CAPABILITIES
 from pybuild.errors import SandboxError, UnsafeContentError
 
@@ -59,6 +60,14 @@ class RunSpec:
     # folder named after its process, so what a killed build left running can be reaped
     scratch_dir: str | None = None
     runtime: str | None = None  # oci isolation: the runtime's path (None: runc from PATH)
+
+
+class Sandbox(Protocol):
+    """What runs a RUN step: the real backends (the :mod:`pybuild.builder.sandbox` module
+    itself) or a stand-in such as :class:`pybuild.builder.sandbox.fake.FakeSandbox`, so the
+    executor can be driven without root."""
+
+    def run(self, spec: RunSpec, isolation: str = "chroot") -> int: ...
 
 
 # Paths a step always gets mounted over, with whether each is a directory.
@@ -169,7 +178,7 @@ def env_path(env: list[str]) -> str:
     for e in env:
         if e.startswith("PATH="):
             value = e[5:]
-    return value if value is not None else "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    return value if value is not None else DEFAULT_PATH
 
 
 __all__ = ["Mount", "RunSpec", "BASE_STUBS", "stub_paths", "check_stubs", "validate", "tmpfs_data",
