@@ -176,7 +176,7 @@ class RunHandler(Handler):
         extra = {"security": security} if security else {}
         return {**extra, "instruction": _describe(instr), "argv": run_step.argv_for(st, instr),
                 "env": run_step.env_for(b, st), "user": st.config.config.user,
-                "workdir": st.config.config.working_dir, "network": instr.network or b.opts.run.network,
+                "workdir": st.config.config.working_dir, "network": run_step.key_network(b, instr),
                 "mounts": run_step.mount_keys(b, st, instr), "platform": st.config.architecture,
                 "volumes": b.opts.run.volumes, "caps": [b.opts.run.cap_add, b.opts.run.cap_drop],
                 "pending_workdirs": st.pending_workdirs}

@@ -95,6 +95,8 @@ def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[s
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if spec.network == "none":
         namespaces.append({"type": "network"})
+    elif spec.network == "ns":
+        namespaces.append({"type": "network", "path": spec.netns})
     linux: dict[str, Any] = {
         "namespaces": namespaces,
         "resources": {"devices": [{"allow": False, "access": "rwm"}]},

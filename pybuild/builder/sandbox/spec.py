@@ -46,7 +46,8 @@ class RunSpec:
     additional_gids: list[int] = field(default_factory=list)
     hostname: str = "pybuild"
     mounts: list[Mount] = field(default_factory=list)
-    network: str = "host"  # "host" | "none"
+    network: str = "host"  # "host" | "none" | "ns" (join ``netns``: a private network or ns:PATH)
+    netns: str = ""  # the network namespace file a "ns" step joins
     capabilities: list[str] = field(default_factory=lambda: list(DEFAULT_CAPABILITIES))
     no_new_privileges: bool = False
     # "default" (containers-common's profile, as buildah), "unconfined", or a profile file's path
@@ -128,8 +129,10 @@ def validate(spec: RunSpec) -> None:
     """Refuse a spec the sandbox cannot run faithfully, before anything is forked."""
     if not spec.argv:
         raise SandboxError("nothing to run: empty command")
-    if spec.network not in ("host", "none"):
-        raise SandboxError(f"network mode {spec.network!r} is not supported (host or none)")
+    if spec.network not in ("host", "none", "ns"):
+        raise SandboxError(f"network mode {spec.network!r} is not supported (host, none or ns)")
+    if spec.network == "ns" and not os.path.exists(spec.netns):
+        raise SandboxError(f"network namespace {spec.netns!r} does not exist")
     if not spec.cwd.startswith("/"):
         raise SandboxError(f"working directory {spec.cwd!r} is not absolute")
     if "\0" in spec.hostname or "/" in spec.hostname or len(spec.hostname.encode()) > 64:
