@@ -26,6 +26,7 @@ class RunOptions:
     security_opts: list[str] = field(default_factory=list)  # buildah's --security-opt values
     volumes: list[str] = field(default_factory=list)  # -v SRC:DST[:ro]
     add_hosts: list[str] = field(default_factory=list)  # NAME:IP
+    no_hosts: bool = False  # --no-hosts: RUN sees the image's own /etc/hosts
     dns: list[str] = field(default_factory=list)  # --dns: nameservers for RUN's /etc/resolv.conf
     dns_search: list[str] = field(default_factory=list)
     dns_options: list[str] = field(default_factory=list)

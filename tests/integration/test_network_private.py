@@ -222,3 +222,13 @@ def test_killed_build_leaves_no_network_after_the_next_command(root: Path, tmp_p
     assert _leftovers() != []  # a killed build leaves its set-up ...
     pybuild(root, "images")  # ... until the next command opens a store
     assert _leftovers() == []
+
+
+def test_no_hosts_leaves_the_images_own_file(root: Path, tmp_path: Path) -> None:
+    text = "FROM busybox\nRUN echo '10.7.7.7 mine' > /etc/hosts\nRUN cat /etc/hosts > /h\n"
+    _bud(root, tmp_path, text, "--no-hosts")
+    assert _file(root, "/h") == "10.7.7.7 mine\n"
+    _bud(root, tmp_path, text)  # without it the step writes into its bind-mounted copy, not the layer
+    assert "10.7.7.7" not in _file(root, "/h")
+    proc = _bud(root, tmp_path, text, "--no-hosts", "--add-host", "a:10.1.1.1", check=False)
+    assert proc.returncode != 0 and "--no-hosts and --add-host conflict" in proc.stderr

@@ -52,7 +52,7 @@ class RunSpec:
     no_new_privileges: bool = False
     # "default" (containers-common's profile, as buildah), "unconfined", or a profile file's path
     seccomp: str = "default"
-    hosts: str = ""  # full content of the step's /etc/hosts
+    hosts: str | None = ""  # full content of the step's /etc/hosts; None: the image's own (--no-hosts)
     resolv_conf: str = ""  # full content of the step's /etc/resolv.conf
     output: Callable[[bytes], None] | None = None  # stdout+stderr chunks; None discards them
     stdin: bool = False  # False: /dev/null; True: the caller's standard input
@@ -89,7 +89,7 @@ def _normal_target(target: str) -> str:
 
 def stub_paths(spec: RunSpec) -> list[tuple[str, bool]]:
     """Mount points that must exist inside ``spec.rootfs``: (container path, is_dir)."""
-    out = list(BASE_STUBS)
+    out = [s for s in BASE_STUBS if spec.hosts is not None or s[0] != "/etc/hosts"]
     seen = {p for p, _ in out}
     for m in spec.mounts:
         target = _normal_target(m.target)
