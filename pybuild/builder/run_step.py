@@ -159,11 +159,13 @@ def step_network(b: Build, instr: ins.Run) -> str:
     the build runs on the host network anyway."""
     ropts = b.opts.run
     build_mode = effective_mode(ropts.network)
-    with b._lock:
-        if build_mode == "host" and ropts.network in (None, "", "default") and not b.network_fallback_said:
-            b.network_fallback_said = True
-            emit(b.on_event, WARNING, f"private networking cannot be set up ({unavailable()}): "
-                                      "RUN steps use the host's network")
+    say = False
+    if build_mode == "host" and ropts.network in (None, "", "default"):
+        with b._lock:
+            say, b.network_fallback_said = not b.network_fallback_said, True
+    if say:
+        emit(b.on_event, WARNING, f"private networking cannot be set up ({unavailable()}): "
+                                  "RUN steps use the host's network")
     if instr.network == "host" and build_mode != "host" and "network.host" not in ropts.allow:
         raise ConfigError("RUN --network=host needs the build to allow it: --allow network.host",
                           where=instr.where)
