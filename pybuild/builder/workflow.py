@@ -318,7 +318,8 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
         raise UserError("run needs a command")
     defaults = dict(wc.state.get("run_defaults") or {})
     isolation = isolation or defaults.get("isolation")
-    requested = network or defaults.get("network") or "default"
+    given = network if network not in (None, "", "default") else None
+    requested = given or defaults.get("network") or "default"
     network = effective_mode(check_mode(requested))
     cap_add = [*defaults.get("cap_add", ()), *cap_add]
     cap_drop = [*defaults.get("cap_drop", ()), *cap_drop]
