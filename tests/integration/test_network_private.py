@@ -232,3 +232,26 @@ def test_no_hosts_leaves_the_images_own_file(root: Path, tmp_path: Path) -> None
     assert "10.7.7.7" not in _file(root, "/h")
     proc = _bud(root, tmp_path, text, "--no-hosts", "--add-host", "a:10.1.1.1", check=False)
     assert proc.returncode != 0 and "--no-hosts and --add-host conflict" in proc.stderr
+
+
+@pytest.mark.parametrize("isolation", ["chroot", "oci"])
+def test_ns_path_joins_a_namespace_the_test_made(root: Path, tmp_path: Path, isolation: str) -> None:
+    ns = tmp_path / "netns"
+    ns.touch()
+    subprocess.run(["unshare", f"--net={ns}", "true"], check=True, timeout=30)
+    try:
+        subprocess.run(["nsenter", f"--net={ns}", "ip", "link", "add", "probe0", "type", "veth",
+                        "peer", "name", "probe1"], check=True,
+                       timeout=30)
+        _bud(root, tmp_path, "FROM busybox\nRUN ls /sys/class/net > /links\n", "--isolation", isolation,
+             "--network", f"ns:{ns}")
+        assert _file(root, "/links").split() == ["lo", "probe0", "probe1"]
+        ctr = pybuild(root, "from", "busybox").stdout.strip()
+        out = pybuild(root, "run", "--isolation", isolation, "--network", f"ns:{ns}", ctr, "--", "ls",
+                      "/sys/class/net").stdout
+        assert out.split() == ["lo", "probe0", "probe1"]
+    finally:
+        subprocess.run(["umount", str(ns)], check=False, timeout=30)
+    proc = _bud(root, tmp_path, "FROM busybox\nRUN true\n", "--network", f"ns:{tmp_path}/absent", check=False)
+    assert proc.returncode != 0 and "absent" in proc.stderr and "does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
