@@ -94,6 +94,7 @@ class Build:
         self.ignore: Any = None
         self._image_cache: dict[str, Image] = {}
         self.prefixes: dict[int, str] = {}
+        self.network_fallback_said = False  # "private networking cannot be set up" is said once
 
     # ------------------------------------------------------------------ setup
 

@@ -190,10 +190,15 @@ class RunHandler(Handler):
         from pybuild.builder import run_step
 
         security = b.opts.run.security.cache_key()  # only when not the default: old keys stay valid
-        extra = {"security": security} if security else {}
+        extra: dict[str, Any] = {"security": security} if security else {}
+        ropts = b.opts.run
+        if ropts.no_hosts or ropts.add_hosts or ropts.dns or ropts.dns_search or ropts.dns_options:
+            # what the step's /etc/hosts and resolv.conf say (BuildKit keys extra hosts too);
+            # only when given, so the keys of builds without them stay valid
+            extra["etc"] = [ropts.no_hosts, ropts.add_hosts, ropts.dns, ropts.dns_search, ropts.dns_options]
         return {**extra, "instruction": _describe(instr), "argv": run_step.argv_for(st, instr),
                 "env": run_step.env_for(b, st), "user": st.config.config.user,
-                "workdir": st.config.config.working_dir, "network": instr.network or b.opts.run.network,
+                "workdir": st.config.config.working_dir, "network": run_step.key_network(b, instr),
                 "mounts": run_step.mount_keys(b, st, instr), "platform": st.config.architecture,
                 "volumes": b.opts.run.volumes, "caps": [b.opts.run.cap_add, b.opts.run.cap_drop],
                 "pending_workdirs": _pending(st)}

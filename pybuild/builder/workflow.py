@@ -27,7 +27,7 @@ from pybuild.builder.paths import DEFAULT_PATH
 from pybuild.builder.store import Image, Store, remove_tree, tree_size
 from pybuild.builder.store_transport import PULL_POLICIES, resolve_image
 from pybuild.errors import ConfigError, StepFailed, UserError
-from pybuild.events import INFO, OUTPUT, STEP, EventCallback, emit
+from pybuild.events import INFO, OUTPUT, STEP, WARNING, EventCallback, emit
 from pybuild.oci.spec import History, healthcheck, rfc3339
 
 # ---------------------------------------------------------------------- from
@@ -81,8 +81,10 @@ def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "
     unknown = set(defaults) - set(RUN_DEFAULTS)
     if unknown:
         raise ConfigError(f"unknown run defaults {sorted(unknown)}")
-    if defaults.get("network", "host") not in ("host", "none"):
-        raise ConfigError(f"--network {defaults['network']}: not supported (host or none)")
+    if defaults.get("network"):
+        from pybuild.builder.sandbox.network import check_mode
+
+        check_mode(defaults["network"])
     for volume in defaults.get("volumes", ()):
         parse_volume(volume)  # a bad -v now, not at the first run
     emit(on_event, STEP, f"FROM {ref}", op="from", image=ref)
@@ -281,7 +283,8 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
     What `from` was given (``run_defaults``) comes first: its isolation and network unless
     these are given, its capabilities, volumes and hosts before these."""
     from pybuild.builder import sandbox
-    from pybuild.builder.run_step import hosts_file, read_host_file
+    from pybuild.builder.sandbox.network import check_mode, effective_mode, joined, unavailable
+    from pybuild.builder.sandbox.resolv import hosts_file, resolv_conf
     from pybuild.builder.sandbox.security import parse_security_opts
 
     argv = list(argv)
@@ -289,14 +292,14 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
         raise UserError("run needs a command")
     defaults = dict(wc.state.get("run_defaults") or {})
     isolation = isolation or defaults.get("isolation")
-    network = network or defaults.get("network") or "host"
+    given = network if network not in (None, "", "default") else None
+    requested = given or defaults.get("network") or "default"
+    network = effective_mode(check_mode(requested))
     cap_add = [*defaults.get("cap_add", ()), *cap_add]
     cap_drop = [*defaults.get("cap_drop", ()), *cap_drop]
     add_hosts = [*defaults.get("add_hosts", ()), *add_hosts]
     mounts = [*(parse_volume(v) for v in defaults.get("volumes", ())), *mounts]
     isolation, runtime = sandbox.choose_runtime(isolation, runtime)
-    if network not in ("host", "none"):
-        raise ConfigError(f"network mode {network!r} is not supported (host or none)")
     security = parse_security_opts([*wc.state.get("security_opts", []), *security_opts])
     emit(on_event, STEP, "RUN " + shlex.join(argv), op="run", container=wc.name, argv=argv)
     cfg = wc.config.config
@@ -313,19 +316,22 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
         def output(chunk: bytes) -> None:
             emit(on_event, OUTPUT, chunk.decode("utf-8", "replace"))
     host = hostname or wc.id[:12]
-    spec = sandbox.RunSpec(
-        rootfs=str(wc.mountpoint), argv=argv, env=run_env, cwd=workdir or cfg.working_dir or "/",
-        hostname=host, mounts=list(mounts), network=network,
-        capabilities=sandbox.apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), list(cap_add),
-                                               list(cap_drop)),
-        no_new_privileges=security.no_new_privileges, seccomp=security.seccomp,
-        hosts=hosts_file(list(add_hosts), host),
-        resolv_conf=read_host_file("/etc/resolv.conf") if network == "host" else "",
-        output=output, stdin=stdin, scratch_dir=str(wc.store.scratch_dir(f"run-{wc.id[:12]}")), runtime=runtime)
-    try:
-        status = _run_in(wc, spec, user, isolation)
-    finally:
-        remove_tree(Path(spec.scratch_dir or ""))
+    if requested == "default" and network == "host":
+        emit(on_event, WARNING, f"private networking cannot be set up ({unavailable()}): the host's network is used")
+    with joined(network) as (net, netns, setup):
+        spec = sandbox.RunSpec(
+            rootfs=str(wc.mountpoint), argv=argv, env=run_env, cwd=workdir or cfg.working_dir or "/",
+            hostname=host, mounts=list(mounts), network=net, netns=netns,
+            capabilities=sandbox.apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), list(cap_add),
+                                                   list(cap_drop)),
+            no_new_privileges=security.no_new_privileges, seccomp=security.seccomp,
+            hosts=hosts_file(list(add_hosts), host, *((setup.address, setup.gateway) if setup else ())),
+            resolv_conf=resolv_conf(network, gateway=setup.gateway if setup else None),
+            output=output, stdin=stdin, scratch_dir=str(wc.store.scratch_dir(f"run-{wc.id[:12]}")), runtime=runtime)
+        try:
+            status = _run_in(wc, spec, user, isolation)
+        finally:
+            remove_tree(Path(spec.scratch_dir or ""))
     if status != 0 and check:
         raise StepFailed(f"running {shlex.join(argv)}: exit status {status}", where=wc.name or wc.id[:12],
                          status=status)
