@@ -16,12 +16,13 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pybuild.builder import cache
 from pybuild.builder.container import WorkingContainer, _scratch_config
 from pybuild.builder.copier import ContentHashCache, context_path
 from pybuild.builder.options import BuildOptions
+from pybuild.builder.paths import DEFAULT_PATH
 from pybuild.builder.store import Image, Store
 from pybuild.errors import (
     BuildError,
@@ -36,7 +37,8 @@ from pybuild.errors import (
 from pybuild.events import CACHE_HIT, IMAGE, INFO, STEP, STEP_DONE, WARNING, emit
 from pybuild.oci.spec import History, ImageConfig, rfc3339
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+if TYPE_CHECKING:
+    from pybuild.builder.sandbox.spec import Sandbox
 
 
 @dataclass
@@ -73,9 +75,10 @@ class StageState:
 class Build:
     """One build: created per call of :func:`build`; holds what stages share."""
 
-    def __init__(self, store: Store, options: BuildOptions) -> None:
+    def __init__(self, store: Store, options: BuildOptions, sandbox: Sandbox | None = None) -> None:
         self.store = store
         self.opts = options
+        self.sandbox = sandbox  # what runs RUN steps; None: the real backends (sandbox.run)
         self.on_event = options.on_event
         self.context = context_path(options.context)
         self.results: dict[int, StageResult] = {}
@@ -92,6 +95,7 @@ class Build:
         self.ignore: Any = None
         self._image_cache: dict[tuple[str, str], Image] = {}
         self.prefixes: dict[int, str] = {}
+        self.network_fallback_said = False  # "private networking cannot be set up" is said once
 
     # ------------------------------------------------------------------ setup
 
@@ -397,9 +401,8 @@ class Build:
     # ------------------------------------------------------------------ images
 
     def resolve_image(self, name: str, *, line: int | None = None, platform: Any = None) -> Image:
-        """A base or --from image for ``platform`` (default: the build's target): from the
-        local store (per --pull) when it is that platform's, else pulled for it."""
-        from pybuild.oci.platform_host import config_platform
+        """A base or --from image for ``platform`` (default: the build's target): from the local
+        store (per --pull) when it is that platform's, else pulled for it; once per build."""
         from pybuild.oci.spec import Platform
 
         want = platform or Platform.parse(self.graph.platform)
@@ -407,18 +410,7 @@ class Build:
             cached = self._image_cache.get((name, str(want)))
         if cached is not None:
             return cached
-        policy = self.opts.pull
-        img = None
-        if policy != "always" and not _is_transport(name):  # oci:/archive: sources are always read
-            img = self.store.find_image(name)
-            if img is not None and want.match_rank(config_platform(img.config)) is None:
-                img = None  # another platform's image under that name: pull the one asked for
-        if img is None:
-            if policy == "never" and not _is_transport(name):
-                raise ImageNotFound(f"image {name} for {want} is not in the local store (--pull=never)",
-                                    where=f"{self.containerfile_name}:{line}" if line else None)
-            img = self._pull(name, line, want)
-        img = self.store.hold_image(img)  # leased for the build: a concurrent prune spares it
+        img = self._resolve(name, line, want)
         with self._lock:
             self._image_cache[(name, str(want))] = img
         return img
@@ -449,13 +441,12 @@ class Build:
             raise UserError(f"--build-context {name}={value}: not a directory")
         return "context", path
 
-    def _pull(self, name: str, line: int | None, platform: Any) -> Image:
-        from pybuild.builder.store_transport import pull_into_store
+    def _resolve(self, name: str, line: int | None, platform: Any) -> Image:
+        from pybuild.builder.store_transport import resolve_image
 
-        spec = name if _is_transport(name) else f"docker://{name}"
         try:
-            return pull_into_store(self.store, spec, names=[] if _is_transport(name) else [name],
-                                   platform=str(platform), on_event=self.on_event, **self.opts.registry)
+            return resolve_image(self.store, name, pull=self.opts.pull, on_event=self.on_event,
+                                 platform=str(platform), **self.opts.registry)
         except PybuildError as e:
             if line:  # the Containerfile line is the place a user looks; the registry goes in the text
                 if e.where:
@@ -479,21 +470,6 @@ class Build:
         self.containers.clear()
 
 
-def _platform_config(config: ImageConfig, platform: Any) -> ImageConfig:
-    """The stage's config names the platform it is built for (BuildKit sets it so)."""
-    from pybuild.oci.platform_host import config_platform
-
-    if config_platform(config).matches(platform):
-        return config
-    config = config.copy()
-    config.os, config.architecture, config.variant = platform.os, platform.architecture, platform.variant
-    return config
-
-
-def _is_transport(name: str) -> bool:
-    return name.split(":", 1)[0] in ("oci", "oci-archive", "docker-archive", "dir", "docker")
-
-
 def _replace_first_from(doc: Any, image: str) -> Any:
     """``bud --from IMAGE`` (buildah's): the first FROM builds on IMAGE instead."""
     import dataclasses
@@ -515,9 +491,21 @@ def _display_name(path: Path) -> str:
         return str(path)
 
 
-def build(store: Store, options: BuildOptions) -> Image:
-    """Build ``options.containerfile`` in ``options.context``; returns the image written."""
-    b = Build(store, options)
+def _platform_config(config: ImageConfig, platform: Any) -> ImageConfig:
+    """The stage's config names the platform it is built for (BuildKit sets it so)."""
+    from pybuild.oci.platform_host import config_platform
+
+    if config_platform(config).matches(platform):
+        return config
+    config = config.copy()
+    config.os, config.architecture, config.variant = platform.os, platform.architecture, platform.variant
+    return config
+
+
+def build(store: Store, options: BuildOptions, *, sandbox: Sandbox | None = None) -> Image:
+    """Build ``options.containerfile`` in ``options.context``; returns the image written.
+    ``sandbox`` runs the RUN steps (default: the real isolation; tests pass a fake)."""
+    b = Build(store, options, sandbox)
     try:
         return b.run()
     except KeyboardInterrupt:

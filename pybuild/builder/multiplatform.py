@@ -66,8 +66,9 @@ def base_platforms(store: Store, options: BuildOptions) -> list[str]:
     import contextlib
 
     from pybuild.builder import manifest_list
-    from pybuild.builder.executor import Build, _is_transport
+    from pybuild.builder.executor import Build
     from pybuild.oci.spec import Index, parse_manifest
+    from pybuild.oci.transport import is_transport_spec as _is_transport
     from pybuild.oci.transport import open_source
 
     b = Build(store, dataclasses.replace(options, platform=None))

@@ -157,7 +157,7 @@ def open_source(spec: str, **options: Any) -> ImageSource:
     if name == "dir":
         return archive.open_dir_source(rest)
     if name == "docker":
-        return _registry_module().open_source(rest, **options)  # type: ignore[no-any-return]
+        return _registry_module().open_source(rest, **options)
     raise InvalidReference(f"unknown transport {name!r} in {spec!r} (known: {', '.join(transports())})")
 
 
@@ -177,7 +177,7 @@ def open_destination(spec: str, **options: Any) -> ImageDestination:
     if name == "dir":
         return archive.open_dir_destination(rest)
     if name == "docker":
-        return _registry_module().open_destination(rest, **options)  # type: ignore[no-any-return]
+        return _registry_module().open_destination(rest, **options)
     raise InvalidReference(f"unknown transport {name!r} in {spec!r} (known: {', '.join(transports())})")
 
 
@@ -297,7 +297,7 @@ class _Copier:
             try:
                 reader = VerifyingReader(_Progress(raw, self.on_event, desc, "recompress"),  # type: ignore[arg-type]
                                          desc.digest, desc.size)
-                out = HashingWriter(tmp)  # type: ignore[arg-type]
+                out = HashingWriter(tmp)
                 writer = CompressingWriter(out, want)  # type: ignore[arg-type]
                 try:
                     plain = decompressing_reader(reader,  # type: ignore[arg-type]
@@ -323,7 +323,7 @@ class _Copier:
             else:
                 tmp.seek(0)
                 self._event(new, "copy", 0)
-                self.dst.put_blob(new, tmp)  # type: ignore[arg-type]
+                self.dst.put_blob(new, tmp)
                 self._event(new, "copy", new.size)
         self._recompressed[key] = new
         return new
