@@ -26,6 +26,7 @@ from pybuild.builder.container import WorkingContainer, cleanup_dead
 from pybuild.builder.store import Image, Store, remove_tree, tree_size
 from pybuild.errors import ConfigError, ImageNotFound, StepFailed, UserError
 from pybuild.events import IMAGE, INFO, OUTPUT, STEP, EventCallback, emit
+from pybuild.lazyre import lazy
 from pybuild.oci.spec import History, rfc3339
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -510,7 +511,7 @@ def _command(value: list[str] | str, shell_form: bool) -> list[str] | None:
         raise ConfigError(f"cannot split command {value!r}: {e}") from None
 
 
-_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_VAR = lazy(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
 def _expand(value: str, env: list[str]) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from pybuild.builder.containerfile.parser import Document, Heredoc, Node
 from pybuild.errors import ContainerfileError
+from pybuild.lazyre import lazy
 
 __all__ = [
     "Instruction", "From", "Run", "MountSpec", "Copy", "Add", "InlineFile", "Env", "Arg", "Label",
@@ -291,7 +292,7 @@ class _Err(Exception):
 
 _DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
                    "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
-_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)([^0-9.]+)")
+_DURATION_PART = lazy(r"([0-9]*(?:\.[0-9]*)?)([^0-9.]+)")
 
 
 def parse_duration(text: str) -> int:
@@ -323,8 +324,8 @@ def parse_duration(text: str) -> int:
     return -total if neg else total
 
 
-_OCTAL = re.compile(r"[0-7]{1,4}\Z")
-_SYMBOLIC = re.compile(r"[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+\Z")
+_OCTAL = lazy(r"[0-7]{1,4}\Z")
+_SYMBOLIC = lazy(r"[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+\Z")
 
 
 def validate_chmod(value: str) -> None:
@@ -363,7 +364,7 @@ def expose_ports(ports: list[str] | tuple[str, ...]) -> list[str]:
 
 
 _MOUNT_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
-_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([kmgtp]?)i?b?\Z", re.I)
+_SIZE = lazy(r"([0-9]+(?:\.[0-9]+)?)\s*([kmgtp]?)i?b?\Z", re.I)
 
 
 def _parse_size(value: str) -> int:
@@ -502,7 +503,7 @@ def is_git_source(src: str) -> bool:
 
 # --- node -> typed ----------------------------------------------------------
 
-_STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*\Z")
+_STAGE_NAME = lazy(r"[a-z][a-z0-9\-_.]*\Z")
 
 
 def _common(node: Node, filename: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ start when one is missing rather than creating it.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pybuild.builder.paths import resolve_in_root
 from pybuild.builder.sandbox.caps import DEFAULT_CAPABILITIES
 from pybuild.errors import SandboxError, UnsafeContentError
+from pybuild.lazyre import lazy
 
 
 @dataclass
@@ -68,7 +68,7 @@ BASE_STUBS: tuple[tuple[str, bool], ...] = (
 )
 
 _TMPFS_KEYS = {"size", "mode", "uid", "gid", "nr_inodes"}
-_OPTION_VALUE = re.compile(r"^[0-9A-Za-z._%-]*$")
+_OPTION_VALUE = lazy(r"^[0-9A-Za-z._%-]*$")
 
 
 def _normal_target(target: str) -> str:
