@@ -13,6 +13,7 @@ trap 'rm -rf "$work"' EXIT
 cp -r "$shared/cases" "$work/cases"
 chmod -R u+w "$work/cases"
 for o in tests/difftest-overrides/*/; do
+  [ -d "$o" ] || continue  # no overrides at all
   cp -r "$o". "$work/cases/$(basename "$o")/"
 done
 pybuild=${PYBUILD:-$(command -v pybuild)}

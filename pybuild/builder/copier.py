@@ -103,17 +103,28 @@ def select_sources(root: SourceRoot, patterns: list[str], *, where: str | None =
                    instruction: str = "COPY") -> list[Selected]:
     """Expand ``patterns`` (paths or Go-style wildcards) inside ``root``.
 
-    A plain path that does not exist, or a wildcard matching nothing, is an error
-    naming the source."""
+    A plain path that does not exist is an error naming the source; so is a wildcard
+    matching nothing, unless another source selects something (BuildKit's
+    AllowEmptyWildcard beside other sources)."""
     out: list[Selected] = []
+    empty: ContextError | None = None
     for pattern in patterns:
         before, pivot_sep, _after = pattern.partition("/./")
         pivot = _clean_source(before, where or "", root.kind).rstrip("/") if pivot_sep else ""
         start = len(out)
-        _select_one(root, pattern, out, where, instruction)
+        try:
+            _select_one(root, pattern, out, where, instruction)
+        except _NothingMatches as e:
+            empty = empty or e
         for sel in out[start:]:
             sel.pivot = pivot
+    if empty is not None and not out:
+        raise empty
     return out
+
+
+class _NothingMatches(ContextError):
+    """A wildcard source that matched nothing (fatal only when no other source selects)."""
 
 
 def _select_one(root: SourceRoot, pattern: str, out: list[Selected], where: str | None,
@@ -131,8 +142,8 @@ def _select_one(root: SourceRoot, pattern: str, out: list[Selected], where: str 
         return
     matches = [m for m in _glob(root, rel) if not _excluded_file(root, m)]
     if not matches:
-        raise ContextError(f"{instruction} {pattern}: no source files were specified (nothing matches)",
-                           where=where)
+        raise _NothingMatches(f"{instruction} {pattern}: no source files were specified (nothing matches)",
+                              where=where)
     out.extend(matches)
 
 
@@ -389,6 +400,12 @@ class CopyOptions:
     exclude: Any = None  # --exclude matcher (see SourceRoot.exclude)
 
 
+def names_directory(dest: str) -> bool:
+    """A COPY/ADD destination that says "a directory" (``/app/``, ``/app/.``, ``.``), as
+    Docker's and BuildKit's rule reads it."""
+    return dest.endswith(("/", "/.")) or dest in (".", "./")
+
+
 def copy_into_rootfs(rootfs: str, selected: list[Selected], dest: str, workdir: str, opts: CopyOptions,
                      *, ignore: Any = None, where: str | None = None,
                      unpack: Callable[[Selected, str, Callable[[], str]], bool] | None = None) -> CopyResult:
@@ -397,7 +414,7 @@ def copy_into_rootfs(rootfs: str, selected: list[Selected], dest: str, workdir: 
     ``unpack(sel, dest, make_dest_dir)`` (ADD) may take over a file source (an archive): it
     calls ``make_dest_dir()`` for the host path of the destination directory and returns True."""
     dest_path = container_join(workdir or "/", dest)
-    dest_is_dir = dest_path.endswith("/") or dest in (".", "./")
+    dest_is_dir = names_directory(dest)
     if len(selected) > 1 or any(s.is_dir and False for s in selected):
         if not dest_is_dir:
             existing = resolve_in_root(rootfs, dest_path)
@@ -559,7 +576,7 @@ def write_file_into_rootfs(rootfs: str, dest: str, workdir: str, name: str, data
     """Write inline content (a COPY heredoc) as ``dest`` (a directory when it ends in /)."""
     dest_path = container_join(workdir or "/", dest)
     existing = resolve_in_root(rootfs, dest_path)
-    if dest_path.endswith("/") or os.path.isdir(existing):
+    if names_directory(dest) or os.path.isdir(existing):
         parent = makedirs_in_root(rootfs, dest_path.rstrip("/") or "/")
         target_name = name
     else:

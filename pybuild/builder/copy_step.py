@@ -75,30 +75,41 @@ def _exclude(instr: ins.Copy) -> Any:
 
 @contextlib.contextmanager
 def _source_root(b: Build, st: StageState, instr: ins.Copy) -> Iterator[copier.SourceRoot]:
-    from pybuild.builder.container import WorkingContainer
-
     if not instr.from_:
         yield copier.SourceRoot(b.context, "context", ignore=_ignore(b, instr), exclude=_exclude(instr))
         return
-    kind, ref = b.resolve_from(st.stage, instr.from_)
+    with from_root(b, st, instr.from_, instr.line) as (kind, root):
+        yield copier.SourceRoot(root, kind, exclude=_exclude(instr))
+
+
+@contextlib.contextmanager
+def from_root(b: Build, st: StageState, from_: str, line: int | None) -> Iterator[tuple[str, str]]:
+    """The root directory a ``--from`` / ``from=`` names, with its kind ("context", "stage",
+    "image"): a named context as it is, a stage or an image mounted for the duration."""
+    from pybuild.builder.container import WorkingContainer
+
+    kind, ref = b.resolve_from(st.stage, from_)
     if kind == "context":
-        yield copier.SourceRoot(ref, "context", exclude=_exclude(instr))
+        yield kind, ref
         return
     if kind == "stage":
         wc = WorkingContainer.create(b.store, None, record=False)
         wc.state["layers"] = list(b.results[ref].layers)
         wc.save()
     else:
-        wc = WorkingContainer.create(b.store, b.resolve_image(ref, line=instr.line), record=False)
+        wc = WorkingContainer.create(b.store, b.resolve_image(ref, line=line), record=False)
     try:
         with wc.mounted() as root:
-            yield copier.SourceRoot(str(root), "stage" if kind == "stage" else "image", exclude=_exclude(instr))
+            yield kind, str(root)
     finally:
         wc.remove()
 
 
-def resolve_owner(root: str, chown: str | None, where: str) -> tuple[int, int] | None:
-    """``--chown`` as uid/gid, names looked up in the container's own passwd/group (as data)."""
+def resolve_owner(root: str, chown: str | None, where: str, *, strict: bool = True) -> tuple[int, int] | None:
+    """``--chown`` as uid/gid, names looked up in the container's own passwd/group (as data).
+
+    A number alone gives uid and gid alike (BuildKit's chown rule). ``strict=False`` is
+    BuildKit's rule for the owner of WORKDIR's directories: a name not found is 0."""
     if not chown:
         return None
     from pybuild.builder.sandbox.users import read_group, read_passwd
@@ -112,16 +123,19 @@ def resolve_owner(root: str, chown: str | None, where: str) -> tuple[int, int] |
     else:
         entry = next((p for p in read_passwd(root) if p.name == user), None)
         if entry is None:
-            raise UserError(f"--chown: unknown user {user!r} (not in the image's /etc/passwd)", where=where)
-        uid, gid = entry.uid, entry.gid
+            if strict:
+                raise UserError(f"--chown: unknown user {user!r} (not in the image's /etc/passwd)", where=where)
+            uid, gid = 0, 0
+        else:
+            uid, gid = entry.uid, entry.gid
     if sep and group:
         if group.isdigit():
             gid = int(group)
         else:
             g = next((e for e in read_group(root) if e.name == group), None)
-            if g is None:
+            if g is None and strict:
                 raise UserError(f"--chown: unknown group {group!r} (not in the image's /etc/group)", where=where)
-            gid = g.gid
+            gid = g.gid if g is not None else 0
     return uid, gid
 
 
@@ -139,17 +153,15 @@ def copy(b: Build, st: StageState, instr: ins.Copy) -> None:
         selected = (copier.select_sources(src_root, local, where=instr.where, instruction=instr.keyword)
                     if src_root else [])
         root = str(stack.enter_context(st.container.mounted()))
-        from pybuild.builder.paths import makedirs_in_root
+        from pybuild.builder.steps import ensure_workdirs
 
-        for path in st.pending_workdirs:
-            makedirs_in_root(root, path)
-        st.pending_workdirs.clear()
+        ensure_workdirs(st, root)
         opts = copier.CopyOptions(owner=resolve_owner(root, instr.chown, instr.where), chmod=chmod,
                                   keep_owner=bool(src_root and src_root.keeps_owner), parents=instr.parents,
                                   exclude=src_root.exclude if src_root else None)
         for h in instr.heredocs:
             copier.write_file_into_rootfs(root, instr.dest, workdir, h.name, h.body.encode(), opts)
-        if len(instr.sources) + len(instr.heredocs) > 1 and not instr.dest.endswith("/"):
+        if len(instr.sources) + len(instr.heredocs) > 1 and not copier.names_directory(instr.dest):
             from pybuild.builder.paths import container_join, resolve_in_root
 
             if not os.path.isdir(resolve_in_root(root, container_join(workdir, instr.dest))):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import threading
 import time
@@ -57,7 +58,8 @@ class StageState:
     config: ImageConfig
     key: str
     evaluator: Any
-    pending_workdirs: list[str] = field(default_factory=list)
+    # WORKDIRs not made yet: (path, USER then); the next layer creates them (as buildah does)
+    pending_workdirs: list[tuple[str, str]] = field(default_factory=list)
     dirty: bool = False  # the upper dir holds changes not yet committed (--layers=false)
     history_pending: list[History] = field(default_factory=list)
     last_layer_history: int | None = None  # --layers=false: the pending entry that owns the layer
@@ -128,6 +130,9 @@ class Build:
         self.build_args = build_args
         self.graph = build_graph(doc, build_args=build_args, target=opts.target,
                                  build_contexts=opts.build_contexts)
+        from pybuild.builder.containerfile.check import preflight
+
+        preflight(self.graph)  # a bad EXPOSE, STOPSIGNAL, ADD --checksum... before the first step
         for name in opts.build_contexts:
             self.named_context(name)  # a bad --build-context fails before the first step
         opts.run.security  # noqa: B018 - so does a bad --security-opt (or seccomp profile)
@@ -323,6 +328,7 @@ class Build:
                 state.config = ImageConfig.from_json(self.store.layout.read_blob(hit["config"]))
                 state.key = key
                 state.evaluator.apply(expanded)
+                handler.replay(state, expanded)
                 emit(self.on_event, CACHE_HIT, f"--> Using cache {hit['config'].split(':')[1]}",
                      step=state.number, key=key)
                 return True
@@ -332,6 +338,10 @@ class Build:
         try:
             handler.execute(self, state, expanded)
         except PybuildError as e:
+            # every error of a step names its line; another place (a path, an image) goes in the text
+            if e.where is not None and not re.search(r":\d+\Z", e.where):
+                e.message = f"{e.where}: {e.message}"
+                e.where = None
             if e.where is None:
                 e.where = f"{self.containerfile_name}:{instr.line}"
             raise

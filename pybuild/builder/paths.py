@@ -98,6 +98,9 @@ def makedirs_in_root(root: str, path: str, mode: int = 0o755, uid: int = 0, gid:
             if not stat.S_ISDIR(st.st_mode):
                 raise UnsafeContentError(f"{current} exists in the container and is not a directory")
         except FileNotFoundError:
+            parent = os.path.dirname(host)
+            if not os.path.isdir(parent):  # reached through a dangling symlink: make its target's parents
+                makedirs_in_root(root, "/" + os.path.relpath(parent, root), mode, uid, gid)
             os.mkdir(host, mode)
             os.chmod(host, mode)
             if os.geteuid() == 0:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pybuild.builder.containerfile import instructions as ins
-from pybuild.builder.paths import makedirs_in_root, resolve_in_root
+from pybuild.builder.paths import container_join, makedirs_in_root, resolve_in_root
 from pybuild.builder.store import remove_tree
 from pybuild.errors import ConfigError, ContextError, StepFailed, UserError
 from pybuild.events import OUTPUT, emit
@@ -56,6 +56,8 @@ def mount_keys(b: Build, st: StageState, instr: ins.Run) -> list[Any]:
             out.append(["bind", m.target, m.source, m.from_, m.readonly, _bind_content_key(b, st, m, instr.line)])
         elif m.type == "secret":
             out.append(["secret", m.id, m.target, m.env, m.required])
+        elif m.type == "cache" and m.from_:
+            out.append([m.type, m.raw, _bind_content_key(b, st, m, instr.line)])
         else:
             out.append([m.type, m.raw])
     return out
@@ -113,10 +115,12 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
             hosts=hosts_file(ropts.add_hosts, wc.id[:12]), resolv_conf=resolv_conf(ropts, network),
             output=_output(b), scratch_dir=str(scratch), runtime=runtime,
         )
+        from pybuild.builder.steps import ensure_workdirs
+
+        if st.pending_workdirs:  # made before the mount points, which would seem to hold them
+            with wc.mounted() as plain:
+                ensure_workdirs(st, str(plain))
         root = str(stack.enter_context(wc.mounted(sandbox.stub_paths(spec))))
-        for path in st.pending_workdirs:
-            makedirs_in_root(root, path)
-        st.pending_workdirs.clear()
         try:
             uid, gid, groups, _home = sandbox.resolve_user(root, st.config.config.user or "")
         except UserError as e:
@@ -192,7 +196,7 @@ def _run_mounts(b: Build, st: StageState, instr: ins.Run, env: list[str]) -> Ite
             if m.type == "bind":
                 mounts.append(stack.enter_context(_bind_mount(b, st, m, instr.line)))
             elif m.type == "cache":
-                mounts.append(stack.enter_context(_cache_mount(b, m)))
+                mounts.append(stack.enter_context(_cache_mount(b, st, m, instr.line)))
             elif m.type == "tmpfs":
                 opts = {"size": str(m.size)} if m.size else {}
                 mounts.append(Mount(target=m.target, source=None, type="tmpfs", readonly=False, options=opts))
@@ -202,29 +206,26 @@ def _run_mounts(b: Build, st: StageState, instr: ins.Run, env: list[str]) -> Ite
                     mounts.append(mnt)
             else:
                 raise UserError(f"RUN --mount=type={m.type} is not supported yet", where=instr.where)
+        workdir = st.config.config.working_dir or "/"
+        for mount in mounts:  # a relative target is under WORKDIR (BuildKit's dispatchRunMounts)
+            mount.target = container_join(workdir, mount.target)
         yield mounts
 
 
 @contextlib.contextmanager
+def _from_root(b: Build, st: StageState, from_: str, instr_line: int | None) -> Iterator[str]:
+    from pybuild.builder.copy_step import from_root
+
+    with from_root(b, st, from_, instr_line) as (_kind, root):
+        yield root
+
+
+@contextlib.contextmanager
 def _bind_mount(b: Build, st: StageState, m: ins.MountSpec, instr_line: int | None) -> Iterator[Any]:
-    from pybuild.builder.container import WorkingContainer
     from pybuild.builder.sandbox import Mount
     with contextlib.ExitStack() as stack:
         if m.from_:
-            kind, ref = b.resolve_from(st.stage, m.from_)
-            if kind == "context":
-                base = ref
-            else:
-                if kind == "stage":
-                    layers = b.results[ref].layers
-                    wc = WorkingContainer.create(b.store, None, record=False)
-                    wc.state["layers"] = list(layers)
-                    wc.save()
-                else:
-                    img = b.resolve_image(ref, line=instr_line)
-                    wc = WorkingContainer.create(b.store, img, record=False)
-                stack.callback(wc.remove)
-                base = str(stack.enter_context(wc.mounted()))
+            base = stack.enter_context(_from_root(b, st, m.from_, instr_line))
             source = resolve_in_root(base, m.source or "/")
         else:
             base = b.context
@@ -255,10 +256,47 @@ def _bind_mount(b: Build, st: StageState, m: ins.MountSpec, instr_line: int | No
 
 
 @contextlib.contextmanager
-def _cache_mount(b: Build, m: ins.MountSpec) -> Iterator[Any]:
-    with cache_mount(b.store, m.id or m.target, m.target, sharing=m.sharing, readonly=m.readonly,
+def _cache_mount(b: Build, st: StageState, m: ins.MountSpec, instr_line: int | None) -> Iterator[Any]:
+    """A cache mount; with ``from=`` it is a cache of its own for that base, made first as a
+    copy of the base's ``source`` directory (BuildKit's cache mount over a from state)."""
+    cache_id = m.id or m.target
+    if m.from_:
+        base_key = _bind_content_key(b, st, m, instr_line)
+        cache_id = f"{cache_id}\0from={base_key}\0source={m.source or '/'}"
+        if not cache_dir_exists(b.store, cache_id):
+            with _from_root(b, st, m.from_, instr_line) as base:
+                seed = resolve_in_root(base, m.source or "/")
+                if not os.path.isdir(seed):
+                    raise ContextError(f"RUN --mount=type=cache,from={m.from_}: {m.source or '/'} is not a "
+                                       "directory there")
+                seed_cache_dir(b.store, cache_id, seed)
+    with cache_mount(b.store, cache_id, m.target, sharing=m.sharing, readonly=m.readonly,
                      mode=m.mode, uid=m.uid, gid=m.gid) as mount:
         yield mount
+
+
+def _cache_path(store: Store, cache_id: str) -> Path:
+    return store.root / "cache" / "mounts" / hashlib.sha256(cache_id.encode()).hexdigest()[:32]
+
+
+def cache_dir_exists(store: Store, cache_id: str) -> bool:
+    return _cache_path(store, cache_id).is_dir()
+
+
+def seed_cache_dir(store: Store, cache_id: str, source: str) -> None:
+    """Create cache ``cache_id`` as a copy of ``source`` (aside, then renamed into place, so a
+    build killed meanwhile leaves no half-seeded cache)."""
+    import shutil
+
+    path = _cache_path(store, cache_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = store.scratch_dir("cacheseed")
+    try:
+        shutil.copytree(source, scratch / "dir", symlinks=True)
+        with contextlib.suppress(FileExistsError, OSError):
+            os.rename(scratch / "dir", path)  # another build seeded it first: keep theirs
+    finally:
+        remove_tree(scratch)
 
 
 def cache_dir(store: Store, cache_id: str, *, mode: int | None = None, uid: int | None = None,
@@ -267,10 +305,8 @@ def cache_dir(store: Store, cache_id: str, *, mode: int | None = None, uid: int 
 
     Named by a hash of the id, never by the id itself: an id is text from a Containerfile
     and could hold ``..`` (CVE-2024-9675)."""
-    name = hashlib.sha256(cache_id.encode()).hexdigest()[:32]
-    base = store.root / "cache" / "mounts"
-    base.mkdir(parents=True, exist_ok=True)
-    path = base / name
+    path = _cache_path(store, cache_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         _make_cache_dir(path, mode, uid, gid)
     return path

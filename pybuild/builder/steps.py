@@ -33,6 +33,12 @@ class Handler:
     def execute(self, b: Build, st: StageState, instr: Any) -> None:
         raise NotImplementedError
 
+    def replay(self, st: StageState, instr: Any) -> None:
+        """On a cache hit: redo what the step leaves beyond its layers and config (the
+        state a later step's key and work depend on), so a hit and a run end alike."""
+        if self.makes_layer:
+            st.pending_workdirs.clear()  # the cached layer holds them, as the run made them
+
     def created_by(self, st: StageState, instr: Any) -> str:
         return f"/bin/sh -c #(nop) {instr.original}"
 
@@ -81,7 +87,11 @@ class WorkdirHandler(Handler):
     def execute(self, b: Build, st: StageState, instr: ins.Workdir) -> None:
         path = container_join(st.config.config.working_dir or "/", instr.path).rstrip("/") or "/"
         st.config.config.working_dir = path
-        st.pending_workdirs.append(path)
+        self.replay(st, instr)
+
+    def replay(self, st: StageState, instr: ins.Workdir) -> None:
+        # the directory is made by the next layer; a hit must leave it pending too
+        st.pending_workdirs.append((st.config.config.working_dir or "/", st.config.config.user or ""))
 
 
 class UserHandler(Handler):
@@ -102,7 +112,10 @@ def _command_argv(st: StageState, command: list[str] | str) -> list[str]:
 class CmdHandler(Handler):
     def execute(self, b: Build, st: StageState, instr: ins.Cmd) -> None:
         st.config.config.cmd = _command_argv(st, instr.command)
-        st.cmd_set = True
+        self.replay(st, instr)
+
+    def replay(self, st: StageState, instr: ins.Cmd) -> None:
+        st.cmd_set = True  # a later ENTRYPOINT keeps this CMD, hit or run
 
 
 class EntrypointHandler(Handler):
@@ -160,9 +173,20 @@ class ArgHandler(Handler):
 # ---------------------------------------------------------------------- steps with layers
 
 
-def _ensure_workdirs(st: StageState, root: str) -> None:
-    for path in st.pending_workdirs:
-        makedirs_in_root(root, path)
+def _pending(st: StageState) -> list[list[str]]:
+    """The pending WORKDIRs as a key input: a copy (the list is emptied when they are made,
+    and the recorded inputs must say what the key was made of)."""
+    return [[path, user] for path, user in st.pending_workdirs]
+
+
+def ensure_workdirs(st: StageState, root: str) -> None:
+    """Make the pending WORKDIRs in ``root``, as BuildKit does: ``mkdir -p`` whose new
+    directories (parents included) belong to the USER in effect at the WORKDIR."""
+    from pybuild.builder.copy_step import resolve_owner
+
+    for path, user in st.pending_workdirs:
+        uid, gid = resolve_owner(root, user, "WORKDIR", strict=False) or (0, 0)
+        makedirs_in_root(root, path, uid=uid, gid=gid)
     st.pending_workdirs.clear()
 
 
@@ -179,7 +203,7 @@ class RunHandler(Handler):
                 "workdir": st.config.config.working_dir, "network": instr.network or b.opts.run.network,
                 "mounts": run_step.mount_keys(b, st, instr), "platform": st.config.architecture,
                 "volumes": b.opts.run.volumes, "caps": [b.opts.run.cap_add, b.opts.run.cap_drop],
-                "pending_workdirs": st.pending_workdirs}
+                "pending_workdirs": _pending(st)}
 
     def execute(self, b: Build, st: StageState, instr: ins.Run) -> None:
         from pybuild.builder import run_step
@@ -200,7 +224,7 @@ class CopyHandler(Handler):
         from pybuild.builder import copy_step
 
         return {"instruction": _describe(instr), "sources": copy_step.source_key(b, st, instr),
-                "workdir": st.config.config.working_dir, "pending_workdirs": st.pending_workdirs}
+                "workdir": st.config.config.working_dir, "pending_workdirs": _pending(st)}
 
     def execute(self, b: Build, st: StageState, instr: ins.Copy) -> None:
         from pybuild.builder import copy_step
@@ -243,7 +267,7 @@ def commit_step(b: Build, st: StageState, instr: Any, handler: Handler) -> str:
     if handler.makes_layer or st.dirty:
         if st.pending_workdirs:
             with st.container.mounted() as root:
-                _ensure_workdirs(st, str(root))
+                ensure_workdirs(st, str(root))
         diff_id = st.container.commit_layer(**_tar_options(b))
         st.config.rootfs_diff_ids.append(diff_id)  # type: ignore[arg-type]
         made_layer = True
@@ -263,7 +287,7 @@ def flush_layer(b: Build, st: StageState) -> None:
     """End of a stage: commit what is left (the one layer of --layers=false, pending WORKDIRs)."""
     if st.pending_workdirs:
         with st.container.mounted() as root:
-            _ensure_workdirs(st, str(root))
+            ensure_workdirs(st, str(root))
         st.dirty = True
     if st.dirty:
         diff_id = st.container.commit_layer(**_tar_options(b))

@@ -211,3 +211,26 @@ def test_unsupported_features_parse_and_are_reported() -> None:
     assert "git repository" in (I.unsupported(one("ADD git@github.com:a/b.git /src\n")) or "")
     assert I.unsupported(one("ADD https://example.com/x.tar.gz /src\n")) is None
     assert I.unsupported(one("RUN --mount=type=cache,target=/c x\n")) is None
+
+
+def test_a_mount_value_with_a_variable_is_parsed_once_expanded() -> None:
+    from pybuild.builder.containerfile.evaluate import StageEvaluator
+    from pybuild.builder.graph import build_graph
+
+    r = one("RUN --mount=type=$T,target=$D x\n")
+    assert isinstance(r, I.Run) and r.mounts[0].deferred
+    assert "'from' doesn't support variable expansion" in err("RUN --mount=from=$S,target=/x x\n")
+    text = "FROM scratch\nARG T=cache\nARG D=/c\nARG S=locked\nRUN --mount=type=$T,target=$D,sharing=$S x\n" \
+           "ARG T=nope\nRUN --mount=type=$T,target=/x y\n"
+    graph = build_graph(parse(text, "Cf"), platform="linux/amd64", build_platform="linux/amd64")
+    ev = StageEvaluator(graph.stages[0], graph)
+    instrs = list(graph.stages[0].instructions)
+    for instr in instrs[:3]:
+        ev.apply(ev.expand(instr))
+    run = ev.expand(instrs[3])
+    assert isinstance(run, I.Run)
+    m = run.mounts[0]
+    assert (m.type, m.target, m.sharing, m.id, m.deferred) == ("cache", "/c", "locked", "/c", False)
+    ev.apply(ev.expand(instrs[4]))
+    with pytest.raises(ContainerfileError, match=r"Cf:7: RUN: --mount=type=\$T,target=/x: unsupported mount type 'nope'"):
+        ev.expand(instrs[5])

@@ -100,3 +100,19 @@ def test_chmod_octal_and_symbolic() -> None:
     assert cap_x is not None and cap_x(0o644, False) == 0o644 and cap_x(0o644, True) == 0o755
     with pytest.raises(Exception, match="invalid --chmod"):
         parse_chmod("u+q")
+
+
+def test_a_wildcard_matching_nothing_beside_other_sources_is_no_error(ctx: Path) -> None:
+    got = [s.rel for s in select_sources(SourceRoot(str(ctx)), ["a.txt", "nomatch*", "b.*"])]
+    assert got == ["a.txt", "b.txt"]
+    with pytest.raises(ContextError, match="nomatch\\*: no source files were specified"):
+        select_sources(SourceRoot(str(ctx)), ["nomatch*", "none?"])
+    with pytest.raises(ContextError, match="missing: no such file"):  # a plain path must exist
+        select_sources(SourceRoot(str(ctx)), ["a.txt", "missing"])
+
+
+def test_a_destination_ending_in_slash_dot_names_a_directory() -> None:
+    from pybuild.builder.copier import names_directory
+
+    assert all(names_directory(d) for d in ("/app/", "/app/.", "rel/.", ".", "./"))
+    assert not any(names_directory(d) for d in ("/app", "/app/..", "/app.", "rel"))

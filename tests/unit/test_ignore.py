@@ -73,3 +73,17 @@ def test_lookup_order(tmp_path: Path) -> None:
     explicit.write_text("mine\n")
     got = load_ignore(tmp_path, cf, explicit)
     assert got is not None and got.excluded("mine") and not got.excluded("cfc")
+
+
+def test_an_ignore_file_linking_out_of_the_context_counts_as_absent(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.write_text("*\n")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / ".dockerignore").symlink_to(outside)
+    assert load_ignore(ctx) is None
+    (ctx / ".dockerignore").unlink()
+    (ctx / "patterns").write_text("*.md\n")
+    (ctx / ".dockerignore").symlink_to("patterns")  # inside the context: followed
+    matcher = load_ignore(ctx)
+    assert matcher is not None and matcher.excluded("a.md")

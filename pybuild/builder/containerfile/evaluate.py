@@ -179,6 +179,9 @@ class StageEvaluator:
         elif isinstance(instr, StopSignal):
             changes["signal"] = w(instr.signal)
         result = dataclasses.replace(instr, **changes) if changes else instr
+        from pybuild.builder.containerfile.check import check_values
+
+        check_values(result)
         self._expanded[id(result)] = result
         return result
 
@@ -192,6 +195,15 @@ class StageEvaluator:
         return dataclasses.replace(f, body=body, expand=False)
 
     def _mount(self, instr: Run, m: MountSpec, env: Mapping[str, str]) -> MountSpec:
+        if m.deferred:  # BuildKit expands every value of such a mount, then parses it
+            from pybuild.builder.containerfile.instructions import parse_mount
+
+            try:
+                return dataclasses.replace(parse_mount(m.raw, lambda v: self._word(instr, v, env)), raw=m.raw)
+            except ContainerfileError:
+                raise
+            except Exception as e:  # noqa: BLE001 - instructions._Err carries BuildKit's message
+                raise instr.error(f"RUN: --mount={m.raw}: {e}") from None
         changes: dict[str, Any] = {}
         for name in ("target", "source", "id", "env"):
             value = getattr(m, name)

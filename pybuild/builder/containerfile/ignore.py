@@ -200,7 +200,10 @@ def find_ignore_file(context: Path, containerfile: Path | None = None,
 
 def load_ignore(context: Path, containerfile: Path | None = None,
                 ignorefile: Path | None = None) -> IgnoreMatcher | None:
-    """Find and read the ignore file; None when there is none."""
+    """Find and read the ignore file; None when there is none.
+
+    An ignore file in the context that is a symlink leading out of it counts as absent:
+    BuildKit reads it through the context, where such a link resolves to nothing."""
     path = find_ignore_file(Path(context), containerfile, ignorefile)
     if path is None:
         return None
@@ -208,7 +211,7 @@ def load_ignore(context: Path, containerfile: Path | None = None,
         real = path.resolve()
         root = Path(context).resolve()
         if root not in real.parents:
-            raise ContextError(f"{path}: the ignore file is a symlink leading outside the build context")
+            return None
     try:
         text = path.read_bytes().decode("utf-8", errors="replace")
     except OSError as e:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -79,6 +80,7 @@ class MountSpec:
     size: int | None = None  # tmpfs, bytes
     env: str | None = None  # secret exposed as an environment variable
     raw: str = ""  # the option text as written (for cache keys and messages)
+    deferred: bool = False  # a value holds a variable: parsed and checked once expanded
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -305,22 +307,24 @@ def parse_duration(text: str) -> int:
     if s == "0":
         return 0
     if not s:
-        raise ValueError(f"time: invalid duration {text!r}")
+        raise ValueError(f"time: invalid duration {go_q(text)}")
     total = 0
     pos = 0
     while pos < len(s):
         m = _DURATION_PART.match(s, pos)
         if not m or m.group(1) in ("", "."):
-            raise ValueError(f"time: invalid duration {text!r}")
+            raise ValueError(f"time: invalid duration {go_q(text)}")
         unit = _DURATION_UNITS.get(m.group(2))
         if unit is None:
-            raise ValueError(f"time: unknown unit {m.group(2)!r} in duration {text!r}")
+            raise ValueError(f"time: unknown unit {go_q(m.group(2))} in duration {go_q(text)}")
         num = m.group(1)
         whole, _, frac = num.partition(".")
         total += int(whole or "0") * unit
         if frac:
             total += int(frac) * unit // (10 ** len(frac))
         pos = m.end()
+    if total > 2**63 - 1:
+        raise ValueError(f"time: invalid duration {go_q(text)}")
     return -total if neg else total
 
 
@@ -341,26 +345,58 @@ _PROTOCOLS = ("tcp", "udp", "sctp")
 
 
 def expose_ports(ports: list[str] | tuple[str, ...]) -> list[str]:
-    """Expanded EXPOSE words -> Docker's ExposedPorts keys (``80/tcp``; ranges expanded)."""
+    """Expanded EXPOSE words -> Docker's ExposedPorts keys (``80/tcp``; ranges expanded).
+
+    BuildKit's portSpecs.parsePort: ``[ip:][hostPort:]port[-end][/proto]``, ports 0-65535;
+    raises ValueError with BuildKit's message."""
     out: list[str] = []
     for spec in ports:
-        port, _, proto = spec.partition("/")
-        proto = proto.lower() or "tcp"
-        if proto not in _PROTOCOLS:
-            raise ValueError(f"invalid proto: {proto}")
-        if ":" in port:
-            port = port.rsplit(":", 1)[1]
-        lo, sep, hi = port.partition("-")
-        if not lo.isdigit() or (sep and not hi.isdigit()):
-            raise ValueError(f"invalid containerPort: {port}")
-        start, end = int(lo), int(hi) if sep else int(lo)
-        if not (0 < start <= 65535 and 0 < end <= 65535) or end < start:
-            raise ValueError(f"invalid port range: {port}")
+        parts = spec.split(":")
+        ip = ":".join(parts[:-2])
+        host_port = parts[-2] if len(parts) > 1 else ""
+        port, _, proto = parts[-1].partition("/")
+        if not port:
+            raise ValueError(f"invalid port: {go_q(spec)}: no port specified")
+        if proto.lower() not in ("", *_PROTOCOLS):
+            raise ValueError(f"invalid port: {go_q(spec)}: invalid proto: {proto}")
+        if ip and not _is_ip(ip):
+            raise ValueError(f"invalid IP address: {ip}")
+        start, end = _port_range(port, "containerPort")
+        if host_port:
+            hstart, hend = _port_range(host_port, "hostPort")
+            if end - start != hend - hstart and end != start:
+                raise ValueError(f"invalid ranges specified for container and host Ports: {port} and {host_port}")
         for p in range(start, end + 1):
-            key = f"{p}/{proto}"
+            key = f"{p}/{proto.lower() or 'tcp'}"
             if key not in out:
                 out.append(key)
     return out
+
+
+_GO_UINT = re.compile(r"[+-]?[0-9]+\Z")
+
+
+def _port_range(text: str, what: str) -> tuple[int, int]:
+    start, sep, end = text.partition("-")
+    numbers = [start] if not sep or start == end else [start, end]
+    if not all(_GO_UINT.match(n) and 0 <= int(n) <= 65535 for n in numbers):
+        raise ValueError(f"invalid {what}: {text}")
+    lo, hi = int(numbers[0]), int(numbers[-1])
+    if hi < lo:
+        raise ValueError(f"invalid {what}: {text}")
+    return lo, hi
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 _MOUNT_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
@@ -386,12 +422,25 @@ def _bool_value(key: str, value: str | None) -> bool:
     raise _Err(f"invalid value for {key}: {value}")
 
 
-def parse_mount(text: str) -> MountSpec:
-    """One ``--mount`` value (CSV of key=value) -> MountSpec, with BuildKit's checks."""
+def parse_mount(text: str, expand: Callable[[str], str] | None = None) -> MountSpec:
+    """One ``--mount`` value (CSV of key=value) -> MountSpec, with BuildKit's checks.
+
+    As BuildKit's parseMount: without ``expand`` (when the instruction is typed), a value
+    holding a variable defers the whole mount to its step (``deferred``; ``from=`` may hold
+    none); with ``expand`` (the stage's ARG/ENV), every value is expanded, then checked."""
     try:
         fields_ = next(csv.reader([text]), [])
     except csv.Error as e:
         raise _Err(f"invalid mount {text!r}: {e}") from None
+    if expand is None:
+        for f in fields_:
+            key, has_value, value = f.partition("=")
+            if has_value and "$" in value[:-1]:
+                if key.strip().lower() == "from":
+                    raise _Err("'from' doesn't support variable expansion, define alias stage instead")
+                return MountSpec(raw=text, deferred=True)
+    else:
+        fields_ = [f"{k}={expand(v)}" if sep else f for k, sep, v in (f.partition("=") for f in fields_)]
     opts: dict[str, Any] = {}
     mount_type = "bind"
     for f in fields_:
@@ -664,10 +713,12 @@ def _healthcheck(node: Node, fl: _Flags, c: dict[str, Any]) -> Healthcheck:
         durations[name.replace("-", "_")] = d
     retries = 0
     if v.get("retries"):
-        try:
-            retries = int(v["retries"], 10)
-        except ValueError:
-            raise _Err(f"--retries: invalid number {v['retries']!r}") from None
+        raw = v["retries"]
+        if not re.match(r"[+-]?[0-9]+\Z", raw):
+            raise _Err(f'--retries: strconv.ParseInt: parsing {go_q(raw)}: invalid syntax')
+        retries = int(raw, 10)
+        if not -2**31 <= retries < 2**31:
+            raise _Err(f'--retries: strconv.ParseInt: parsing {go_q(raw)}: value out of range')
         if retries < 0:
             raise _Err(f"--retries cannot be negative ({retries})")
     return Healthcheck(test=test, retries=retries, interval=durations["interval"], timeout=durations["timeout"],

@@ -27,18 +27,33 @@ def mount_overlay(lowers: list[str], upper: str, work: str, target: str, *, shor
     lower_opt = ":".join(_escape(p) for p in lowers)
     data = f"lowerdir={lower_opt},upperdir={_escape(upper)},workdir={_escape(work)}," \
            "redirect_dir=off,metacopy=off,index=off"
+    dir_fd: int | None = None
     if len(data) >= _PAGE - 1 and short_dir:
+        # the options must fit in one page: name each lower by a short link, reached through
+        # a descriptor of the links' directory (/proc/self/fd/N/0...), whatever its own path
         os.makedirs(short_dir, exist_ok=True)
+        dir_fd = os.open(short_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         short = []
         for i, p in enumerate(lowers):
             link = os.path.join(short_dir, f"{i:x}")
             if os.path.lexists(link):
                 os.unlink(link)
             os.symlink(p, link)
-            short.append(link)
+            short.append(f"/proc/self/fd/{dir_fd}/{i:x}")
         lower_opt = ":".join(short)
         data = f"lowerdir={lower_opt},upperdir={_escape(upper)},workdir={_escape(work)}," \
                "redirect_dir=off,metacopy=off,index=off"
+    try:
+        if len(data) >= _PAGE - 1:
+            raise SandboxError(f"cannot mount overlay at {target}: {len(lowers)} layers are more than "
+                               "one mount can stack")
+        _mount(data, target)
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
+
+
+def _mount(data: str, target: str) -> None:
     if libc().mount(b"overlay", target.encode(), b"overlay", 0, data.encode()) != 0:
         err = ctypes.get_errno()
         if err == errno.EINVAL and "index=off" in data:
