@@ -2,8 +2,8 @@
 
     python benchmarks/tools/breakdown.py --root R [--runs 5] -- bud -q -t hello CTX
 
-start: `python -c pass` (the interpreter and site); import: the self times of
-`python -X importtime` summed (every module the command loads); the phases inside the
+start: `python -c pass` (the interpreter and site); import: `python -c "import ..."` of
+every module the command loads (as `python -X importtime` lists them), less start; the phases inside the
 command come from cProfile (cumulative time of the executor's functions, imports made
 inside them subtracted), scaled so that they and import add up to the command's own
 wall time measured without the profiler. Medians over ``--runs``. Also prints how many
@@ -39,16 +39,16 @@ def wall(argv: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def import_ms(argv: list[str]) -> float:
-    err = subprocess.run([sys.executable, "-X", "importtime", *argv], check=True, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True).stderr
-    total = 0
-    for line in err.splitlines():
-        if line.startswith("import time:") and "|" in line:
-            head = line.split("|")[0].removeprefix("import time:").strip()
-            if head.isdigit():
-                total += int(head)
-    return total / 1000
+def imported(argv: list[str]) -> list[str]:
+    """The modules the command imports beyond what `python -c pass` does, in import order."""
+    def names(args: list[str]) -> list[str]:
+        err = subprocess.run([sys.executable, "-X", "importtime", *args], check=True, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True).stderr
+        return [line.split("|")[2].strip() for line in err.splitlines()
+                if line.startswith("import time:") and line.split("|")[0].split(":")[1].strip().isdigit()]
+
+    base = set(names(["-c", "pass"]))
+    return [n for n in names(argv) if n not in base and n != "__main__"]
 
 
 def profile(argv: list[str]) -> dict[str, float]:
@@ -76,14 +76,16 @@ def main() -> int:
     subprocess.run([sys.executable, *cmd], check=True, stdout=subprocess.DEVNULL)  # warm the cache
     start = statistics.median(wall([sys.executable, "-c", "pass"]) * 1000 for _ in range(a.runs))
     whole = statistics.median(wall([sys.executable, *cmd]) * 1000 for _ in range(a.runs))
-    imp = statistics.median(import_ms(cmd) for _ in range(a.runs))
+    mods = imported(cmd)
+    code = f"import importlib\nfor m in {mods!r}:\n    try: importlib.import_module(m)\n    except ImportError: pass"
+    imp = statistics.median(wall([sys.executable, "-c", code]) * 1000 for _ in range(a.runs)) - start
     profs = [profile(cmd) for _ in range(a.runs)]
     med = {k: statistics.median(pr[k] for pr in profs) for k in profs[0]}
     inside = sum(med[k] for k in PHASES) or 1.0
     scale = max(0.0, whole - start - imp) / inside  # profiler overhead out: phases share the rest
     print(f"`pybuild {' '.join(a.args)}`: {whole:.0f} ms wall (median of {a.runs})")
     print(f"  start (python -c pass)   {start:6.0f} ms")
-    print(f"  import (self times)      {imp:6.0f} ms")
+    print(f"  import ({len(mods)} modules)     {imp:6.0f} ms")
     for k in PHASES:
         print(f"  {k:24} {med[k] * scale:6.0f} ms   (profiled {med[k]:.0f} ms)")
     print("  counts: " + ", ".join(f"{k[1:]} x{med[k]:.0f}" for k in med if k.startswith("#")))

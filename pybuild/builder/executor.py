@@ -13,10 +13,9 @@ import re
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pybuild.builder import cache
 from pybuild.builder.container import WorkingContainer, _scratch_config
@@ -34,6 +33,9 @@ from pybuild.errors import (
 )
 from pybuild.events import CACHE_HIT, IMAGE, INFO, STEP, STEP_DONE, WARNING, emit
 from pybuild.oci.spec import History, ImageConfig, rfc3339
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -185,6 +187,9 @@ class Build:
             for stage in self.graph.order:
                 self.results[stage.index] = self._run_stage(stage)
             return
+        # (imported here: a one-stage build needs no thread pool, nor logging it pulls in)
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
         started: set[int] = set()
         running: dict[Future[StageResult], int] = {}
         errors: list[BaseException] = []

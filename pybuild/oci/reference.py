@@ -26,7 +26,7 @@ _COMPONENT = lazy(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _TAG = lazy(r"^[\w][\w.-]{0,127}$", re.ASCII)
 _HOST_LABEL = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = lazy(rf"^(?:{_HOST_LABEL}(?:\.{_HOST_LABEL})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = lazy(r"^[0-9a-f]{64}$")
 MAX_NAME_LENGTH = 255
 
 

@@ -13,7 +13,6 @@ joined, for ``STEP n/m:`` lines and history) and ``file``.
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -373,7 +372,7 @@ def expose_ports(ports: list[str] | tuple[str, ...]) -> list[str]:
     return out
 
 
-_GO_UINT = re.compile(r"[+-]?[0-9]+\Z")
+_GO_UINT = lazy(r"[+-]?[0-9]+\Z")
 
 
 def _port_range(text: str, what: str) -> tuple[int, int]:
@@ -428,6 +427,8 @@ def parse_mount(text: str, expand: Callable[[str], str] | None = None) -> MountS
     As BuildKit's parseMount: without ``expand`` (when the instruction is typed), a value
     holding a variable defers the whole mount to its step (``deferred``; ``from=`` may hold
     none); with ``expand`` (the stage's ARG/ENV), every value is expanded, then checked."""
+    import csv  # only for RUN --mount
+
     try:
         fields_ = next(csv.reader([text]), [])
     except csv.Error as e:

@@ -9,11 +9,9 @@ exceed the kernel's one-page limit.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 
-from pybuild.builder.sandbox.linux import libc
 from pybuild.errors import SandboxError
 
 MNT_DETACH = 2
@@ -54,6 +52,10 @@ def mount_overlay(lowers: list[str], upper: str, work: str, target: str, *, shor
 
 
 def _mount(data: str, target: str) -> None:
+    import ctypes  # (here and in unmount: is_mounted, all a cached build asks, needs no libc)
+
+    from pybuild.builder.sandbox.linux import libc
+
     if libc().mount(b"overlay", target.encode(), b"overlay", 0, data.encode()) != 0:
         err = ctypes.get_errno()
         if err == errno.EINVAL and "index=off" in data:
@@ -71,6 +73,10 @@ def _escape(path: str) -> str:
 
 def unmount(target: str) -> None:
     """Unmount ``target``; a busy mount is detached lazily rather than left behind."""
+    import ctypes
+
+    from pybuild.builder.sandbox.linux import libc
+
     if libc().umount2(target.encode(), 0) == 0:
         return
     err = ctypes.get_errno()
