@@ -20,7 +20,7 @@ from tests.integration.bud_helpers import context, make_store
 PROJECT = Path(__file__).resolve().parents[2]
 NOT_ON_A_CACHED_LOCAL_BUILD = ("httpx", "h11", "ssl", "zstandard", "cryptography", "pybuild.oci.registry",
                                "pybuild.oci.compress", "concurrent.futures", "subprocess", "ctypes",
-                               "pybuild.builder.sandbox.seccomp", "csv")
+                               "pybuild.builder.sandbox.seccomp", "csv", "difflib")
 
 
 def imported(*args: str) -> set[str]:
