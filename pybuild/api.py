@@ -98,11 +98,11 @@ class WorkingContainer:
 
     @property
     def name(self) -> str:
-        return self._wc.name  # type: ignore[no-any-return]
+        return self._wc.name
 
     @property
     def id(self) -> str:
-        return self._wc.id  # type: ignore[no-any-return]
+        return self._wc.id
 
     @property
     def image(self) -> str:
@@ -122,7 +122,7 @@ class WorkingContainer:
         return result
 
     def run(self, command: Sequence[str] | str, *, env: Mapping[str, str] | None = None, user: str | None = None,
-            workdir: str | None = None, isolation: str | None = None, network: str = "host",
+            workdir: str | None = None, isolation: str | None = None, network: str = "default",
             volumes: Sequence[str] = (), mounts: Sequence[str] = (), security_opts: Sequence[str] = (),
             check: bool = True, output: Callable[[bytes], None] | None = None,
             on_event: EventCallback | None = None) -> int:
@@ -219,7 +219,7 @@ class WorkingContainer:
         """Where the root filesystem is mounted, or None when it is not."""
         from pybuild.builder import workflow
 
-        return self._wc.mountpoint if workflow.is_mounted(self._wc) else None  # type: ignore[no-any-return]
+        return self._wc.mountpoint if workflow.is_mounted(self._wc) else None
 
     def rename(self, new_name: str) -> None:
         """Give the container another name (unique in the store)."""
@@ -251,7 +251,7 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
           store: Store | StrPath | None = None, layers: bool = True, no_cache: bool = False,
           pull: str = "missing", format: str = "oci", labels: Mapping[str, str] | None = None,
           annotations: Mapping[str, str] | None = None, squash: bool = False, timestamp: int | None = None,
-          isolation: str | None = None, network: str = "host", security_opts: Sequence[str] = (),
+          isolation: str | None = None, network: str = "default", security_opts: Sequence[str] = (),
           build_contexts: Mapping[str, StrPath] | None = None,
           containerfile_text: str | None = None, on_event: EventCallback | None = None) -> Image:
     """Build the Containerfile (``file``, default ``Containerfile`` or ``Dockerfile`` in

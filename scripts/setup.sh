@@ -8,10 +8,10 @@ if [ "$(id -u)" != 0 ]; then echo "setup.sh: run as root" >&2; exit 1; fi
 # Every external command the tests, examples and scripts call, audited against a Debian 12
 # minbase (scripts/fresh-check.sh proves it): procps for ps/pgrep, gcc + libc6-dev for the
 # static escape probe of the sandbox tests, containers-common for the default seccomp profile,
-# mount for mount/umount.
+# mount for mount/umount, netavark (+ iptables) for RUN --network private.
 apt_packages=(buildah podman skopeo umoci runc docker-registry busybox-static apache2-utils
               zstd bzip2 xz-utils time python3-venv python3-pip iproute2 procps mount
-              gcc libc6-dev golang-github-containers-common libseccomp2)
+              gcc libc6-dev golang-github-containers-common libseccomp2 netavark iptables)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -59,3 +59,21 @@ def user_config(image: Image) -> dict[str, Any]:
             "WorkingDir": cfg.working_dir, "Labels": cfg.labels, "ExposedPorts": cfg.exposed_ports,
             "Volumes": cfg.volumes, "StopSignal": cfg.stop_signal, "Healthcheck": cfg.healthcheck,
             "OnBuild": cfg.on_build, "Shell": cfg.shell, "layers": len(image.layers)}
+
+
+def engine_build(store: Store, context: Path, text: str, sandbox: Any = None, *,
+                 run: dict[str, Any] | None = None, output: dict[str, Any] | None = None,
+                 **options: Any) -> tuple[Image, Events]:
+    """Build ``text`` with the executor itself (every BuildOptions field reachable), RUN steps
+    going to ``sandbox`` (default: a FakeSandbox): the engine without root."""
+    from pybuild.builder.executor import build as run_build
+    from pybuild.builder.options import BuildOptions, OutputOptions, RunOptions
+    from pybuild.builder.sandbox.fake import FakeSandbox
+
+    events = Events()
+    opts = BuildOptions(context=str(context), containerfile_text=text, on_event=events.append,
+                        run=RunOptions(**{"isolation": "chroot", **(run or {})}),
+                        output=OutputOptions(**(output or {})), **options)
+    with store.leased():
+        image = run_build(store, opts, sandbox=sandbox if sandbox is not None else FakeSandbox())
+    return image, events

@@ -323,6 +323,8 @@ class WorkingContainer:
             vfs.save_snapshot(self.dir / "snapshot.json", after)
         if timestamp is not None:
             _set_mtimes(upper, timestamp)
+        elif clamp_mtime is not None:
+            _set_mtimes(upper, clamp_mtime, only_later=True)
         info = layer_digests(upper, overlay_upper=True, timestamp=timestamp, clamp_mtime=clamp_mtime,
                              exclude=exclude)
         tar_options: dict[str, Any] = {}
@@ -382,14 +384,16 @@ def _make_parents(root: Path, rel: str) -> None:
     (root / parent).mkdir(parents=True, exist_ok=True, mode=0o755)
 
 
-def _set_mtimes(tree: Path, when: int) -> None:
-    """Set every mtime in ``tree`` to ``when`` (buildah's --timestamp applies to file times too)."""
-    for dirpath, dirs, files in os.walk(tree, topdown=False):
-        for name in files + dirs:
-            with contextlib.suppress(OSError):
-                os.utime(os.path.join(dirpath, name), (when, when), follow_symlinks=False)
-    with contextlib.suppress(OSError):
-        os.utime(tree, (when, when))
+def _set_mtimes(tree: Path, when: int, *, only_later: bool = False) -> None:
+    """Set every mtime in ``tree`` to ``when`` (buildah's --timestamp applies to file times too);
+    ``only_later``: lower only the times after ``when`` (--rewrite-timestamp clamps), so the
+    unpacked layer a container sees has the times its blob has."""
+    paths = [os.path.join(d, n) for d, dirs, files in os.walk(tree, topdown=False) for n in files + dirs]
+    for path in [*paths, str(tree)]:  # children first: a directory's time is set after its entries'
+        with contextlib.suppress(OSError):
+            st = os.lstat(path)
+            if not only_later or st.st_mtime_ns > when * 10**9:
+                os.utime(path, ns=(st.st_atime_ns, when * 10**9), follow_symlinks=False)
 
 
 def _scratch_config() -> ImageConfig:

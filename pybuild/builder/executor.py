@@ -21,6 +21,7 @@ from pybuild.builder import cache
 from pybuild.builder.container import WorkingContainer, _scratch_config
 from pybuild.builder.copier import ContentHashCache, context_path
 from pybuild.builder.options import BuildOptions
+from pybuild.builder.paths import DEFAULT_PATH
 from pybuild.builder.store import Image, Store
 from pybuild.errors import (
     BuildError,
@@ -37,7 +38,7 @@ from pybuild.oci.spec import History, ImageConfig, rfc3339
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    from pybuild.builder.sandbox.spec import Sandbox
 
 
 @dataclass
@@ -74,9 +75,10 @@ class StageState:
 class Build:
     """One build: created per call of :func:`build`; holds what stages share."""
 
-    def __init__(self, store: Store, options: BuildOptions) -> None:
+    def __init__(self, store: Store, options: BuildOptions, sandbox: Sandbox | None = None) -> None:
         self.store = store
         self.opts = options
+        self.sandbox = sandbox  # what runs RUN steps; None: the real backends (sandbox.run)
         self.on_event = options.on_event
         self.context = context_path(options.context)
         self.results: dict[int, StageResult] = {}
@@ -93,6 +95,7 @@ class Build:
         self.ignore: Any = None
         self._image_cache: dict[str, Image] = {}
         self.prefixes: dict[int, str] = {}
+        self.network_fallback_said = False  # "private networking cannot be set up" is said once
 
     # ------------------------------------------------------------------ setup
 
@@ -365,21 +368,12 @@ class Build:
     # ------------------------------------------------------------------ images
 
     def resolve_image(self, name: str, *, line: int | None = None) -> Image:
-        """A base or --from image: from the local store (per --pull), else pulled."""
+        """A base or --from image: from the local store (per --pull), else pulled; once per build."""
         with self._lock:
             cached = self._image_cache.get(name)
         if cached is not None:
             return cached
-        policy = self.opts.pull
-        img = None
-        if policy != "always" and not _is_transport(name):  # oci:/archive: sources are always read
-            img = self.store.find_image(name)
-        if img is None:
-            if policy == "never" and not _is_transport(name):
-                raise ImageNotFound(f"image {name} is not in the local store (--pull=never)",
-                                    where=f"{self.containerfile_name}:{line}" if line else None)
-            img = self._pull(name, line)
-        img = self.store.hold_image(img)  # leased for the build: a concurrent prune spares it
+        img = self._resolve(name, line)
         with self._lock:
             self._image_cache[name] = img
         return img
@@ -410,13 +404,12 @@ class Build:
             raise UserError(f"--build-context {name}={value}: not a directory")
         return "context", path
 
-    def _pull(self, name: str, line: int | None) -> Image:
-        from pybuild.builder.store_transport import pull_into_store
+    def _resolve(self, name: str, line: int | None) -> Image:
+        from pybuild.builder.store_transport import resolve_image
 
-        spec = name if _is_transport(name) else f"docker://{name}"
         try:
-            return pull_into_store(self.store, spec, names=[] if _is_transport(name) else [name],
-                                   on_event=self.on_event, **self.opts.registry)
+            return resolve_image(self.store, name, pull=self.opts.pull, on_event=self.on_event,
+                                 **self.opts.registry)
         except PybuildError as e:
             if line:  # the Containerfile line is the place a user looks; the registry goes in the text
                 if e.where:
@@ -440,10 +433,6 @@ class Build:
         self.containers.clear()
 
 
-def _is_transport(name: str) -> bool:
-    return name.split(":", 1)[0] in ("oci", "oci-archive", "docker-archive", "dir", "docker")
-
-
 def _replace_first_from(doc: Any, image: str) -> Any:
     """``bud --from IMAGE`` (buildah's): the first FROM builds on IMAGE instead."""
     import dataclasses
@@ -465,9 +454,10 @@ def _display_name(path: Path) -> str:
         return str(path)
 
 
-def build(store: Store, options: BuildOptions) -> Image:
-    """Build ``options.containerfile`` in ``options.context``; returns the image written."""
-    b = Build(store, options)
+def build(store: Store, options: BuildOptions, *, sandbox: Sandbox | None = None) -> Image:
+    """Build ``options.containerfile`` in ``options.context``; returns the image written.
+    ``sandbox`` runs the RUN steps (default: the real isolation; tests pass a fake)."""
+    b = Build(store, options, sandbox)
     try:
         return b.run()
     except KeyboardInterrupt:

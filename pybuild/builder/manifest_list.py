@@ -312,7 +312,7 @@ class ManifestListSource:
 
     def get_blob(self, desc: spec.Descriptor) -> BinaryIO:
         if self.store.layout.has_blob(desc.digest):
-            return self.store.layout.open_raw(desc.digest, desc.size)  # type: ignore[no-any-return]
+            return self.store.layout.open_raw(desc.digest, desc.size)
         instance = self._owner.get(str(desc.digest))
         origin = self.list.instances.get(instance or "", {})
         source_spec = origin.get("source")
@@ -326,7 +326,7 @@ class ManifestListSource:
             src = self._sources.get(source_spec)
             if src is None:
                 src = self._sources[source_spec] = open_source(source_spec, **self._options)
-        return src.get_blob(desc)  # type: ignore[no-any-return]
+        return src.get_blob(desc)
 
     def close(self) -> None:
         for src in self._sources.values():

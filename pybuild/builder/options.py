@@ -18,12 +18,15 @@ class RunOptions:
 
     isolation: str | None = None  # chroot | oci; None: PYBUILD_ISOLATION or the default
     runtime: str | None = None  # oci isolation: the runtime binary (None: runc)
-    network: str = "host"  # host | none
+    # private | host | none | ns:PATH; "default": private where it can be set up, else host
+    network: str = "default"
+    allow: list[str] = field(default_factory=list)  # entitlements (BuildKit's --allow): network.host
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     security_opts: list[str] = field(default_factory=list)  # buildah's --security-opt values
     volumes: list[str] = field(default_factory=list)  # -v SRC:DST[:ro]
     add_hosts: list[str] = field(default_factory=list)  # NAME:IP
+    no_hosts: bool = False  # --no-hosts: RUN sees the image's own /etc/hosts
     dns: list[str] = field(default_factory=list)  # --dns: nameservers for RUN's /etc/resolv.conf
     dns_search: list[str] = field(default_factory=list)
     dns_options: list[str] = field(default_factory=list)

@@ -53,7 +53,7 @@ def export(store: Store, image: Image, spec: str, *, on_event: Any = None) -> No
             os.unlink(tmp)
         if kind == "tar":
             if dest == "-":
-                write_layer(tree, sys.stdout.buffer, compression="none")  # type: ignore[arg-type]
+                write_layer(tree, sys.stdout.buffer, compression="none")
             else:
                 from pybuild.oci.layout import atomic_file
 

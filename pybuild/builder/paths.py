@@ -16,6 +16,10 @@ from pybuild.errors import UnsafeContentError
 
 _MAX_LINKS = 255
 
+# The PATH of a container whose image sets none: FROM scratch, a RUN, `buildah run`
+# (buildah's and BuildKit's default, the same on every Linux host)
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 
 def resolve_in_root(root: str, path: str, *, follow_final: bool = True) -> str:
     """The host path of container path ``path`` under ``root``, symlinks resolved inside it.

@@ -47,7 +47,19 @@ def recover(store: Store) -> None:
 
     leases.expire(store)
     cleanup_dead(store)  # a killed build's working containers, still mounted
+    recover_networks()
     remove_orphan_containers(store)
+
+
+def recover_networks() -> None:
+    """Tear down the private networks of killed steps (veth, namespace, netavark's rules):
+    they are machine-wide, so any store's opening clears them."""
+    if os.geteuid() != 0:
+        return
+    from pybuild.builder.sandbox import network
+
+    with contextlib.suppress(OSError, PybuildError):
+        network.recover()
 
 
 def sweep(store: Store) -> None:

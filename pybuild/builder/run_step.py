@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pybuild.builder.containerfile import instructions as ins
-from pybuild.builder.paths import container_join, makedirs_in_root, resolve_in_root
+from pybuild.builder.paths import DEFAULT_PATH, container_join, makedirs_in_root, resolve_in_root
+from pybuild.builder.sandbox.network import effective_mode, joined, unavailable
+from pybuild.builder.sandbox.resolv import hosts_file, resolv_conf
 from pybuild.builder.store import remove_tree
 from pybuild.errors import ConfigError, ContextError, StepFailed, UserError
-from pybuild.events import OUTPUT, emit
+from pybuild.events import OUTPUT, WARNING, emit
 
 if TYPE_CHECKING:
     from pybuild.builder.executor import Build, StageState
     from pybuild.builder.store import Store
-
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def argv_for(st: StageState, instr: ins.Run) -> list[str]:
@@ -89,13 +89,12 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
     security = ropts.security
     isolation, runtime = sandbox.choose_runtime(ropts.isolation, ropts.runtime)
     isolation = isolation or sandbox.default_isolation()
-    network = instr.network if instr.network and instr.network != "default" else ropts.network
-    if network not in ("host", "none"):
-        raise ConfigError(f"network mode {network!r} is not supported (host or none)")
+    mode = step_network(b, instr)
     wc = st.container
     rootfs = str(wc.mountpoint)
     env = env_for(b, st)
     with contextlib.ExitStack() as stack:
+        net, netns, setup = stack.enter_context(joined(mode))
         mounts = list(_volume_mounts(b))
         mounts.extend(stack.enter_context(_run_mounts(b, st, instr, env)))
         scratch = b.store.scratch_dir("run")
@@ -109,10 +108,13 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
                                         type="bind", readonly=True))
         spec = sandbox.RunSpec(
             rootfs=rootfs, argv=argv_for(st, instr), env=env, cwd=st.config.config.working_dir or "/",
-            hostname=wc.id[:12], mounts=mounts, network=network,
+            hostname=wc.id[:12], mounts=mounts, network=net, netns=netns,
             capabilities=apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), ropts.cap_add, ropts.cap_drop),
             no_new_privileges=security.no_new_privileges, seccomp=security.seccomp,
-            hosts=hosts_file(ropts.add_hosts, wc.id[:12]), resolv_conf=resolv_conf(ropts, network),
+            hosts=None if ropts.no_hosts else hosts_file(ropts.add_hosts, wc.id[:12],
+                                                         *((setup.address, setup.gateway) if setup else ())),
+            resolv_conf=resolv_conf(mode, ropts.dns, ropts.dns_search, ropts.dns_options,
+                                    setup.gateway if setup else None),
             output=_output(b), scratch_dir=str(scratch), runtime=runtime,
         )
         from pybuild.builder.steps import ensure_workdirs
@@ -129,7 +131,7 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
         cwd = spec.cwd
         if not os.path.isdir(resolve_in_root(root, cwd)):
             makedirs_in_root(root, cwd)
-        status = sandbox.run(spec, isolation)
+        status = (b.sandbox or sandbox).run(spec, isolation)
     if status != 0:
         raise StepFailed(f'building at STEP "{instr.original}": while running runtime: exit status {status}',
                          where=instr.where, status=status)
@@ -142,40 +144,34 @@ def _output(b: Build) -> Any:
     return forward
 
 
-def read_host_file(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
+def key_network(b: Build, instr: ins.Run) -> str:
+    """The network part of a RUN's cache key: the mode it runs with (BuildKit keys its exec op
+    by network mode), so a step built with one mode is not reused under another, ``none`` included."""
+    if instr.network and instr.network != "default":
+        return instr.network
+    return effective_mode(b.opts.run.network)
 
 
-def resolv_conf(ropts: Any, network: str) -> str:
-    """A step's /etc/resolv.conf: the host's (none without a network), with --dns, --dns-search
-    and --dns-option each replacing the host's lines of their kind, as Docker and buildah do."""
-    if network != "host":
-        return ""
-    text = read_host_file("/etc/resolv.conf")
-    given = {"nameserver": [f"nameserver {d}" for d in ropts.dns],
-             "search": [f"search {' '.join(ropts.dns_search)}"] if ropts.dns_search else [],
-             "options": [f"options {' '.join(ropts.dns_options)}"] if ropts.dns_options else []}
-    if not any(given.values()):
-        return text
-    lines = [ln for ln in text.splitlines() if not (ln.split()[:1] and ln.split()[0] in given
-                                                    and given[ln.split()[0]])]
-    return "\n".join([*lines, *given["nameserver"], *given["search"], *given["options"]]) + "\n"
+def step_network(b: Build, instr: ins.Run) -> str:
+    """The network mode one RUN step runs with (host, none, private, ns:PATH).
 
-
-def hosts_file(add_hosts: list[str], hostname: str) -> str:
-    text = read_host_file("/etc/hosts") or "127.0.0.1\tlocalhost\n::1\tlocalhost\n"
-    if not text.endswith("\n"):
-        text += "\n"
-    for item in add_hosts:
-        name, sep, ip = item.partition(":")
-        if not sep or not name or not ip:
-            raise ConfigError(f"invalid --add-host {item!r} (use NAME:IP)")
-        text += f"{ip}\t{name}\n"
-    return text + f"127.0.0.1\t{hostname}\n"
+    ``RUN --network=default`` (or none given) is the build's ``--network``; the build's
+    default is private where it can be set up, else host, said once per build.
+    ``RUN --network=host`` needs ``--allow network.host`` (BuildKit's entitlement) unless
+    the build runs on the host network anyway."""
+    ropts = b.opts.run
+    build_mode = effective_mode(ropts.network)
+    say = False
+    if build_mode == "host" and ropts.network in (None, "", "default"):
+        with b._lock:
+            say, b.network_fallback_said = not b.network_fallback_said, True
+    if say:
+        emit(b.on_event, WARNING, f"private networking cannot be set up ({unavailable()}): "
+                                  "RUN steps use the host's network")
+    if instr.network == "host" and build_mode != "host" and "network.host" not in ropts.allow:
+        raise ConfigError("RUN --network=host needs the build to allow it: --allow network.host",
+                          where=instr.where)
+    return instr.network if instr.network and instr.network != "default" else build_mode
 
 
 def _volume_mounts(b: Build) -> Iterator[Any]:

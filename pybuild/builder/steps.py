@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from pybuild.builder.containerfile import instructions as ins
 from pybuild.builder.paths import container_join, makedirs_in_root
 from pybuild.errors import UserError
-from pybuild.events import IMAGE, INFO, WARNING, emit
-from pybuild.oci.spec import History
+from pybuild.events import INFO, emit
+from pybuild.oci.spec import History, healthcheck
 
 if TYPE_CHECKING:
     from pybuild.builder.executor import Build, StageState
@@ -138,16 +138,9 @@ class StopSignalHandler(Handler):
 
 class HealthcheckHandler(Handler):
     def execute(self, b: Build, st: StageState, instr: ins.Healthcheck) -> None:
-        if instr.test is None:
-            st.config.config.healthcheck = {"Test": ["NONE"]}
-            return
-        hc: dict[str, Any] = {"Test": list(instr.test)}
-        for key, value in (("Interval", instr.interval), ("Timeout", instr.timeout),
-                           ("StartPeriod", instr.start_period), ("StartInterval", instr.start_interval),
-                           ("Retries", instr.retries)):
-            if value:
-                hc[key] = value
-        st.config.config.healthcheck = hc
+        st.config.config.healthcheck = healthcheck(
+            instr.test, interval=instr.interval, timeout=instr.timeout, start_period=instr.start_period,
+            start_interval=instr.start_interval, retries=instr.retries or None)
 
 
 class OnbuildHandler(Handler):
@@ -197,10 +190,15 @@ class RunHandler(Handler):
         from pybuild.builder import run_step
 
         security = b.opts.run.security.cache_key()  # only when not the default: old keys stay valid
-        extra = {"security": security} if security else {}
+        extra: dict[str, Any] = {"security": security} if security else {}
+        ropts = b.opts.run
+        if ropts.no_hosts or ropts.add_hosts or ropts.dns or ropts.dns_search or ropts.dns_options:
+            # what the step's /etc/hosts and resolv.conf say (BuildKit keys extra hosts too);
+            # only when given, so the keys of builds without them stay valid
+            extra["etc"] = [ropts.no_hosts, ropts.add_hosts, ropts.dns, ropts.dns_search, ropts.dns_options]
         return {**extra, "instruction": _describe(instr), "argv": run_step.argv_for(st, instr),
                 "env": run_step.env_for(b, st), "user": st.config.config.user,
-                "workdir": st.config.config.working_dir, "network": instr.network or b.opts.run.network,
+                "workdir": st.config.config.working_dir, "network": run_step.key_network(b, instr),
                 "mounts": run_step.mount_keys(b, st, instr), "platform": st.config.architecture,
                 "volumes": b.opts.run.volumes, "caps": [b.opts.run.cap_add, b.opts.run.cap_drop],
                 "pending_workdirs": _pending(st)}
@@ -364,60 +362,29 @@ def write_final_image(b: Build, final: Any) -> Image:
         ensure_layer_any(b.store, diff_id, "the image")
     if out.squash:
         layers, config = _squash(b, final, config)
+    from pybuild.builder.commit import announce, drop_docker_only, write_image
+
     if out.format == "oci":
         drop_docker_only(config, b.on_event)
-    config.rootfs_diff_ids = list(layers)  # type: ignore[arg-type]
-    from pybuild.builder.image_format import config_bytes as format_config
-
-    config_bytes = format_config(config, out.format)
     names = list(out.tags)
     if names:
         emit(b.on_event, INFO, f"COMMIT {names[0]}")
     else:
         emit(b.on_event, INFO, "COMMIT")
-    img = b.store.add_image(config_bytes, layers, names=names, created=config.created or "")
-    if out.format == "docker" or out.annotations or out.compression or b.store.image_meta(img.id):
-        # the same image built again asks afresh (a compression asked before is not kept)
-        b.store.set_image_meta(img.id, {"format": out.format, "annotations": dict(out.annotations),
-                                        "compression": out.compression})
+    img = write_image(b.store, config, layers, format=out.format, names=names, created=config.created or "",
+                      meta={"format": out.format, "annotations": dict(out.annotations),
+                            "compression": out.compression})
     emit(b.on_event, INFO, f"--> {img.id[:12]}")
     for n in b.store.image(img.id).names:
         if n in [_full(t) for t in names]:
             emit(b.on_event, INFO, f"Successfully tagged {n}")
-    emit(b.on_event, IMAGE, img.id, id=img.id, names=names)
-    if out.iidfile:
-        with open(out.iidfile, "w") as f:
-            f.write("sha256:" + img.id)
-    if out.manifest:
-        add_to_list(b.store, out.manifest, img.id)
+    announce(b.store, img, names=names, iidfile=out.iidfile, manifest=out.manifest, on_event=b.on_event)
     if out.outputs:
         from pybuild.builder import outputs
 
         for spec in out.outputs:
             outputs.export(b.store, img, spec, on_event=b.on_event)
     return b.store.image(img.id)
-
-
-def add_to_list(store: Any, name: str, image_id: str) -> None:
-    """--manifest NAME (bud, commit): the image joins the list NAME, made when it is absent."""
-    from pybuild.builder import manifest_list
-
-    manifest_list.create(store, name, amend=True)
-    manifest_list.add(store, name, image_id)
-
-
-def drop_docker_only(config: Any, on_event: Any) -> None:
-    """An OCI config has no HEALTHCHECK, ONBUILD or SHELL: drop them with buildah's warning.
-    (Shared with `pybuild commit`.)"""
-    dropped = [name for name, v in (("HEALTHCHECK", config.config.healthcheck),
-                                    ("ONBUILD", config.config.on_build),
-                                    ("SHELL", config.config.shell)) if v]
-    for name in dropped:
-        emit(on_event, WARNING, f"{name} is not supported for OCI image format and will be "
-                                "ignored. Must use `docker` format")
-    config.config.healthcheck = None
-    config.config.on_build = []
-    config.config.shell = []
 
 
 def _full(name: str) -> str:

@@ -8,7 +8,6 @@ layer blobs produced in the requested compression (and kept for the next push).
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 from pybuild.builder.store import Image, Store
@@ -59,6 +58,8 @@ class StoreSource:
             return spec.Descriptor(media_type, Digest(entry["digest"]), int(entry["size"]))
 
         # a built layer's blob is made on first push (tar + compress): on both cores at once
+        from concurrent.futures import ThreadPoolExecutor  # (not on a local build's path)
+
         with ThreadPoolExecutor(max_workers=max(1, min(2, len(img.layers)))) as pool:
             layers = list(pool.map(blob, img.layers))
         config = img.config_bytes
@@ -125,7 +126,7 @@ class StoreDestination:
         diff_id = self._diff_ids.get(str(desc.digest))
         tee = DiffIdTee(stream, diff_id, f"image {self.reference}: layer {desc.digest}") if diff_id else None
         try:
-            self.store.layout.put_blob(tee or stream, desc.digest, desc.size,  # type: ignore[arg-type]
+            self.store.layout.put_blob(tee or stream, desc.digest, desc.size,
                                        check=tee.check if tee else None)
         finally:
             if tee is not None:
@@ -223,6 +224,35 @@ def image_size(store: Store, image: Image) -> int:
         elif i < len(pulled):
             total += int(pulled[i])
     return total
+
+
+PULL_POLICIES = ("always", "missing", "never")
+
+
+def resolve_image(store: Store, ref: str, *, pull: str = "missing", on_event: Any = None,
+                  **registry_options: Any) -> Image:
+    """The image ``ref`` names: from the store (per the pull policy) or pulled into it. The one
+    resolver of FROM, COPY --from, RUN --mount from= (the executor) and `from` (workflow);
+    a transport spec (``oci:DIR``...) is always read, and the image is leased to this process."""
+    from pybuild.errors import ConfigError, ImageNotFound
+    from pybuild.oci.transport import is_transport_spec
+
+    if pull not in PULL_POLICIES:
+        raise ConfigError(f"invalid pull policy {pull!r} (always, missing or never)")
+    transport = is_transport_spec(ref)
+    if not transport and pull != "always":
+        found = store.find_image(ref)
+        if found is not None:
+            return store.hold_image(found)  # leased while this process uses it
+        if pull == "never":
+            raise ImageNotFound(f"image {ref} is not in the local store (--pull=never)")
+    if transport:
+        return store.hold_image(pull_into_store(store, ref, names=[], on_event=on_event, **registry_options))
+    from pybuild.oci.reference import Reference
+
+    name = str(Reference.parse(ref))
+    return store.hold_image(pull_into_store(store, f"docker://{name}", names=[name], on_event=on_event,
+                                            **registry_options))
 
 
 def pull_into_store(store: Store, source_spec: str, *, names: list[str] | None = None,

@@ -23,15 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from pybuild.builder.container import WorkingContainer, cleanup_dead
+from pybuild.builder.paths import DEFAULT_PATH
 from pybuild.builder.store import Image, Store, remove_tree, tree_size
-from pybuild.errors import ConfigError, ImageNotFound, StepFailed, UserError
-from pybuild.events import IMAGE, INFO, OUTPUT, STEP, EventCallback, emit
+from pybuild.builder.store_transport import PULL_POLICIES, resolve_image
+from pybuild.errors import ConfigError, StepFailed, UserError
+from pybuild.events import INFO, OUTPUT, STEP, WARNING, EventCallback, emit
 from pybuild.lazyre import lazy
-from pybuild.oci.spec import History, rfc3339
-
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-PULL_POLICIES = ("always", "missing", "never")
-
+from pybuild.oci.spec import History, healthcheck, rfc3339
 
 # ---------------------------------------------------------------------- from
 
@@ -46,38 +44,14 @@ def container_base_name(ref: str, image: Image | None) -> str:
         if not image.names:
             return "working-container"
         name = image.names[0]
-    if ":" in name.split("/")[0] and name.split(":", 1)[0] in _TRANSPORTS:
+    from pybuild.oci.transport import is_transport_spec
+
+    if is_transport_spec(name):
         name = name.split(":", 1)[1]
     name = name.split("@", 1)[0].rstrip("/")
     last = name.rsplit("/", 1)[-1]
     last = last.split(":", 1)[0] or "working"
     return f"{last}-working-container"
-
-
-_TRANSPORTS = ("oci", "oci-archive", "docker-archive", "dir", "docker")
-
-
-def resolve_image(store: Store, ref: str, *, pull: str = "missing", on_event: EventCallback | None = None,
-                  **registry_options: Any) -> Image:
-    """The image ``ref`` names: from the store (per the pull policy) or pulled into it."""
-    from pybuild.builder.store_transport import pull_into_store
-    from pybuild.oci.transport import is_transport_spec
-
-    if pull not in PULL_POLICIES:
-        raise ConfigError(f"invalid pull policy {pull!r} (always, missing or never)")
-    transport = is_transport_spec(ref)
-    if not transport and pull != "always":
-        found = store.find_image(ref)
-        if found is not None:
-            return store.hold_image(found)  # leased while this process uses it
-        if pull == "never":
-            raise ImageNotFound(f"image {ref} is not in the local store (--pull=never)")
-    if transport:
-        return pull_into_store(store, ref, names=[], on_event=on_event, **registry_options)
-    from pybuild.oci.reference import Reference
-
-    name = str(Reference.parse(ref))
-    return pull_into_store(store, f"docker://{name}", names=[name], on_event=on_event, **registry_options)
 
 
 def _name_asked(ref: str, image: Image | None) -> str | None:
@@ -108,8 +82,10 @@ def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "
     unknown = set(defaults) - set(RUN_DEFAULTS)
     if unknown:
         raise ConfigError(f"unknown run defaults {sorted(unknown)}")
-    if defaults.get("network", "host") not in ("host", "none"):
-        raise ConfigError(f"--network {defaults['network']}: not supported (host or none)")
+    if defaults.get("network"):
+        from pybuild.builder.sandbox.network import check_mode
+
+        check_mode(defaults["network"])
     for volume in defaults.get("volumes", ()):
         parse_volume(volume)  # a bad -v now, not at the first run
     emit(on_event, STEP, f"FROM {ref}", op="from", image=ref)
@@ -308,7 +284,8 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
     What `from` was given (``run_defaults``) comes first: its isolation and network unless
     these are given, its capabilities, volumes and hosts before these."""
     from pybuild.builder import sandbox
-    from pybuild.builder.run_step import hosts_file, read_host_file
+    from pybuild.builder.sandbox.network import check_mode, effective_mode, joined, unavailable
+    from pybuild.builder.sandbox.resolv import hosts_file, resolv_conf
     from pybuild.builder.sandbox.security import parse_security_opts
 
     argv = list(argv)
@@ -316,14 +293,14 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
         raise UserError("run needs a command")
     defaults = dict(wc.state.get("run_defaults") or {})
     isolation = isolation or defaults.get("isolation")
-    network = network or defaults.get("network") or "host"
+    given = network if network not in (None, "", "default") else None
+    requested = given or defaults.get("network") or "default"
+    network = effective_mode(check_mode(requested))
     cap_add = [*defaults.get("cap_add", ()), *cap_add]
     cap_drop = [*defaults.get("cap_drop", ()), *cap_drop]
     add_hosts = [*defaults.get("add_hosts", ()), *add_hosts]
     mounts = [*(parse_volume(v) for v in defaults.get("volumes", ())), *mounts]
     isolation, runtime = sandbox.choose_runtime(isolation, runtime)
-    if network not in ("host", "none"):
-        raise ConfigError(f"network mode {network!r} is not supported (host or none)")
     security = parse_security_opts([*wc.state.get("security_opts", []), *security_opts])
     emit(on_event, STEP, "RUN " + shlex.join(argv), op="run", container=wc.name, argv=argv)
     cfg = wc.config.config
@@ -340,19 +317,22 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
         def output(chunk: bytes) -> None:
             emit(on_event, OUTPUT, chunk.decode("utf-8", "replace"))
     host = hostname or wc.id[:12]
-    spec = sandbox.RunSpec(
-        rootfs=str(wc.mountpoint), argv=argv, env=run_env, cwd=workdir or cfg.working_dir or "/",
-        hostname=host, mounts=list(mounts), network=network,
-        capabilities=sandbox.apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), list(cap_add),
-                                               list(cap_drop)),
-        no_new_privileges=security.no_new_privileges, seccomp=security.seccomp,
-        hosts=hosts_file(list(add_hosts), host),
-        resolv_conf=read_host_file("/etc/resolv.conf") if network == "host" else "",
-        output=output, stdin=stdin, scratch_dir=str(wc.store.scratch_dir(f"run-{wc.id[:12]}")), runtime=runtime)
-    try:
-        status = _run_in(wc, spec, user, isolation)
-    finally:
-        remove_tree(Path(spec.scratch_dir or ""))
+    if requested == "default" and network == "host":
+        emit(on_event, WARNING, f"private networking cannot be set up ({unavailable()}): the host's network is used")
+    with joined(network) as (net, netns, setup):
+        spec = sandbox.RunSpec(
+            rootfs=str(wc.mountpoint), argv=argv, env=run_env, cwd=workdir or cfg.working_dir or "/",
+            hostname=host, mounts=list(mounts), network=net, netns=netns,
+            capabilities=sandbox.apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), list(cap_add),
+                                                   list(cap_drop)),
+            no_new_privileges=security.no_new_privileges, seccomp=security.seccomp,
+            hosts=hosts_file(list(add_hosts), host, *((setup.address, setup.gateway) if setup else ())),
+            resolv_conf=resolv_conf(network, gateway=setup.gateway if setup else None),
+            output=output, stdin=stdin, scratch_dir=str(wc.store.scratch_dir(f"run-{wc.id[:12]}")), runtime=runtime)
+        try:
+            status = _run_in(wc, spec, user, isolation)
+        finally:
+            remove_tree(Path(spec.scratch_dir or ""))
     if status != 0 and check:
         raise StepFailed(f"running {shlex.join(argv)}: exit status {status}", where=wc.name or wc.id[:12],
                          status=status)
@@ -521,12 +501,14 @@ def _expand(value: str, env: list[str]) -> str:
 
 
 def _duration(value: str, flag: str) -> int:
-    """A Go duration (``30s``, ``1m30s``, ``500ms``) in nanoseconds, as Docker configs keep it."""
-    units = {"ns": 1, "us": 1000, "µs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", value)
-    if not parts or "".join(a + b for a, b in parts) != value:
-        raise ConfigError(f"invalid {flag} {value!r} (a duration such as 30s or 1m30s)")
-    return int(sum(float(n) * units[u] for n, u in parts))
+    """A Go duration (``30s``, ``1m30s``, ``500ms``) in nanoseconds, as Docker configs keep it
+    (the grammar of HEALTHCHECK's flags: Go's time.ParseDuration, as buildah reads them)."""
+    from pybuild.builder.containerfile.golang import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise ConfigError(f"invalid {flag} {value!r} (a duration such as 30s or 1m30s): {e}") from None
 
 
 def apply_config(wc: WorkingContainer, changes: ConfigChanges, *, on_event: EventCallback | None = None) -> None:
@@ -629,20 +611,17 @@ def _apply_healthcheck(cfg: Any, changes: ConfigChanges) -> None:
                 else:
                     test = ["CMD-SHELL", hc.strip()]
         if test == [] or test == ["NONE"] or hc == "":
-            cfg.healthcheck = {"Test": ["NONE"]} if test == ["NONE"] else None
+            cfg.healthcheck = healthcheck(None) if test == ["NONE"] else None
             return
-        cfg.healthcheck = {"Test": test}
-    timings = (("Interval", changes.healthcheck_interval), ("Timeout", changes.healthcheck_timeout),
-               ("StartPeriod", changes.healthcheck_start_period),
-               ("StartInterval", changes.healthcheck_start_interval))
-    if any(v for _, v in timings) or changes.healthcheck_retries is not None:
+        cfg.healthcheck = healthcheck(test)
+    timings = {"interval": changes.healthcheck_interval, "timeout": changes.healthcheck_timeout,
+               "start_period": changes.healthcheck_start_period,
+               "start_interval": changes.healthcheck_start_interval}
+    if any(timings.values()) or changes.healthcheck_retries is not None:
         if cfg.healthcheck is None:
             raise ConfigError("--healthcheck-* options need a --healthcheck command")
-        for key, value in timings:
-            if value:
-                cfg.healthcheck[key] = _duration(value, "--healthcheck-" + key.lower())
-        if changes.healthcheck_retries is not None:
-            cfg.healthcheck["Retries"] = changes.healthcheck_retries
+        durations = {k: _duration(v, "--healthcheck-" + k.replace("_", "")) for k, v in timings.items() if v}
+        cfg.healthcheck = healthcheck(None, base=cfg.healthcheck, retries=changes.healthcheck_retries, **durations)
 
 
 # ---------------------------------------------------------------------- commit
@@ -657,7 +636,8 @@ def commit(wc: WorkingContainer, name: str | None = None, *, format: str = "oci"
     ``manifest``: the image also joins that manifest list (made when absent); ``unsetenv``:
     variables left out of the image's Env (the container keeps them); ``omit_history``: the
     image's config carries no history."""
-    from pybuild.builder.steps import add_to_list, drop_docker_only, squash_layers
+    from pybuild.builder.commit import announce, drop_docker_only, write_image
+    from pybuild.builder.steps import squash_layers
     from pybuild.oci.transport import is_transport_spec
 
     if format not in ("oci", "docker"):
@@ -690,23 +670,15 @@ def commit(wc: WorkingContainer, name: str | None = None, *, format: str = "oci"
         drop_docker_only(out, on_event)
     destination = name if name and is_transport_spec(name) else None
     names = [name] if name and destination is None else []
-    from pybuild.builder.image_format import config_bytes
-
-    image = wc.store.add_image(config_bytes(out, format), layers, names=names, created=created)
     annotations = dict(wc.state.get("annotations") or {})
-    if format == "docker" or annotations:
-        wc.store.set_image_meta(image.id, {"format": format, "annotations": annotations})
+    image = write_image(wc.store, out, layers, format=format, names=names, created=created,
+                        meta={"format": format, "annotations": annotations})
     if destination is not None:
         from pybuild.builder.store_transport import push_from_store
 
         push_from_store(wc.store, image, destination, format=format if format == "docker" else None,
                         on_event=on_event, **registry_options)
-    emit(on_event, IMAGE, image.id, id=image.id, names=names)
-    if iidfile:
-        with open(iidfile, "w") as f:
-            f.write("sha256:" + image.id)
-    if manifest:
-        add_to_list(wc.store, manifest, image.id)
+    announce(wc.store, image, names=names, iidfile=iidfile, manifest=manifest, on_event=on_event)
     if rm:
         wc.remove()
     elif user_mounted:

@@ -110,7 +110,11 @@ def _dns_servers(items: tuple[str, ...]) -> list[str]:
 @click.option("--variant", default=None, help="As --platform OS/ARCH/VARIANT.")
 @click.option("--jobs", type=int, default=None, help="Stages to run at once.")
 @click.option("--secret", "secrets", multiple=True, help="id=ID,src=PATH or id=ID,env=VAR")
-@click.option("--network", default="host", help="host | none")
+@click.option("--network", "--net", "network", default="default",
+              help="private | host | none | ns:PATH (default: private where netavark can set it up, else host)")
+@click.option("--no-hosts", is_flag=True, help="RUN sees the base image's /etc/hosts, not a new one.")
+@click.option("--allow", "allow", multiple=True, type=click.Choice(["network.host"]),
+              help="Entitlements (BuildKit's): network.host lets RUN --network=host use the host's network.")
 @click.option("--isolation", cls=Refused, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
               default=None, type=click.Choice(["chroot", "oci", "rootless"]),
               help="chroot | oci (default: $BUILDAH_ISOLATION, $PYBUILD_ISOLATION, else oci when runc works)")
@@ -153,7 +157,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
             explain_cache: bool,
             pull: str, outputs: tuple[str, ...], platform: str | None, arch: str | None, os_: str | None,
             variant: str | None, jobs: int | None,
-            secrets: tuple[str, ...], network: str, isolation: str | None, cap_add: tuple[str, ...],
+            secrets: tuple[str, ...], network: str, no_hosts: bool, allow: tuple[str, ...], isolation: str | None, cap_add: tuple[str, ...],
             cap_drop: tuple[str, ...], security_opts: tuple[str, ...], volumes: tuple[str, ...],
             add_hosts: tuple[str, ...], dns: tuple[str, ...], dns_search: tuple[str, ...],
             dns_options: tuple[str, ...], unsetenv: tuple[str, ...], envs: tuple[str, ...], manifest: str | None,
@@ -183,9 +187,12 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
     # a bad -o is an error before anything is built; `-o -` puts the tar on stdout, so
     # progress and the image ID go to stderr
     to_stdout = any(parse_output(spec) == ("tar", "-") for spec in outputs)
-    if network not in ("host", "none"):
-        raise ConfigError(f"--network {network}: not supported (host or none)")
+    from pybuild.builder.sandbox.network import check_mode
     from pybuild.builder.workflow import parse_volume
+
+    check_mode(network)
+    if no_hosts and add_hosts:
+        raise ConfigError("--no-hosts and --add-host conflict, can not be used together")
 
     for volume in volumes:
         parse_volume(volume)  # a bad -v too, before anything is built
@@ -213,7 +220,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
     run = RunOptions(isolation=isolation, runtime=runtime, network=network, cap_add=list(cap_add), cap_drop=list(cap_drop),
                      security_opts=list(security_opts), volumes=list(volumes), add_hosts=list(add_hosts),
                      dns=_dns_servers(dns), dns_search=list(dns_search), dns_options=list(dns_options),
-                     secrets=_secrets(secrets))
+                     secrets=_secrets(secrets), allow=list(allow), no_hosts=no_hosts)
     contexts = _kv(build_contexts, "--build-context")
     renderer = Renderer("quiet" if quiet else progress, out=sys.stderr if to_stdout else None)
     options = BuildOptions(context=context, containerfile=file_, containerfile_text=text, build_args=args,

@@ -57,7 +57,7 @@ def _pull_policy(value: str) -> str:
 @click.option("--variant", default=None, help="Architecture variant to pick from an index when pulling.")
 @click.option("--isolation", cls=Refused, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
               type=click.Choice(["chroot", "oci", "rootless"]), default=None, help="Isolation of later runs.")
-@click.option("--network", "--net", "network", default=None, help="host | none, for later runs.")
+@click.option("--network", "--net", "network", default=None, help="private | host | none | ns:PATH, for later runs (default: private where it can be set up).")
 @click.option("--cap-add", multiple=True, help="Capability later runs get.")
 @click.option("--cap-drop", multiple=True, help="Capability later runs lose.")
 @click.option("-v", "--volume", "volumes", multiple=True, help="SRC:DST[:ro] bind mount for later runs.")
@@ -91,7 +91,7 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
 @click.option("--isolation", cls=Refused, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
               type=click.Choice(["chroot", "oci", "rootless"]), default=None,
               help="chroot | oci (default: $BUILDAH_ISOLATION, $PYBUILD_ISOLATION, else oci when runc works)")
-@click.option("--network", "--net", "network", default=None, help="host | none (default: from's, else host)")
+@click.option("--network", "--net", "network", default=None, help="private | host | none | ns:PATH (default: from's, else private where it can be set up)")
 @click.option("-u", "--user", default=None, help="USER[:GROUP] to run as (default: the image's User).")
 @click.option("--workingdir", default=None, help="Directory to run in (default: the image's WorkingDir).")
 @click.option("-e", "--env", "env", multiple=True, help="KEY=VALUE added to the environment.")
@@ -373,9 +373,9 @@ def rename_cmd(opts: GlobalOptions, container: str, new_name: str) -> None:
 def prune_cmd(opts: GlobalOptions, all_: bool, force: bool) -> None:
     """Remove dangling images, the build cache, and layers and blobs nothing uses."""
     from pybuild.builder import workflow
-    from pybuild.cli.images import _human
+    from pybuild.cli.progress import human_size
 
     report = workflow.prune(opts.open_store(), all_images=all_, force=force)
     for image_id in report.images:
         click.echo(image_id)
-    click.echo(f"Total reclaimed space: {_human(report.freed_bytes)}", err=True)
+    click.echo(f"Total reclaimed space: {human_size(report.freed_bytes)}", err=True)

@@ -11,6 +11,7 @@ import click
 from pybuild.cli.common import GlobalOptions, pass_globals, progress_option, renderer_for
 from pybuild.cli.pflag import command
 from pybuild.cli.platforms import platform_of
+from pybuild.cli.progress import human_size
 from pybuild.cli.refused import Refused
 
 
@@ -174,7 +175,7 @@ def images_cmd(opts: GlobalOptions, as_json: bool, quiet: bool, no_trunc: bool, 
     rows = [] if noheading else [("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE")]
     for img in images:
         created = _ago(img.created)
-        size = _human(_size(store, img))
+        size = human_size(_size(store, img))
         iid = img.id if no_trunc else img.id[:12]
         if not img.names:
             rows.append(("<none>", "<none>", iid, created, size))
@@ -215,15 +216,6 @@ def _ago(created: str) -> str:
         if delta >= secs:
             return f"{int(delta // secs)} {unit} ago"
     return "Less than a minute ago" if delta >= 1 else "Less than a second ago"
-
-
-def _human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000:
-            return f"{size:.3g} {unit}"
-        size /= 1000
-    return f"{size:.3g} TB"
 
 
 @command("tag")

@@ -48,6 +48,9 @@ def info_cmd(opts: GlobalOptions) -> None:
         isolation = default_isolation()
     except ImportError:
         pass
+    from pybuild.builder.sandbox.network import describe_default
+
+    network = describe_default()
     try:
         s = opts.open_store()
         store.update(s.info())
@@ -57,7 +60,7 @@ def info_cmd(opts: GlobalOptions) -> None:
     out = {
         "host": {"os": "linux", "arch": hp.architecture, "variant": hp.variant or "",
                  "kernel": platform.release(), "python": sys.version.split()[0],
-                 "DefaultIsolation": isolation},
+                 "DefaultIsolation": isolation, **network},
         "store": store,
         "version": __version__,
     }

@@ -102,7 +102,7 @@ class Renderer:
             self.err.write(_blob_line(data) + end)
             self.err.flush()
         elif data.get("finished") or (total and done >= total):
-            self.err.write(f"{_blob_action(data)} {_short(data)} done ({_human(done)})\n")
+            self.err.write(f"{_blob_action(data)} {_short(data)} done ({human_size(done)})\n")
             self.err.flush()
 
 
@@ -301,15 +301,18 @@ def _blob_action(data: dict[str, Any]) -> str:
 def _blob_line(data: dict[str, Any]) -> str:
     done, total = data.get("done", 0), data.get("total")
     pct = f"{100 * done // total:3d}%" if total else ""
-    return f"{_blob_action(data)} {_short(data)} {_human(done)}/{_human(total) if total else '?'} {pct}".rstrip()
+    return f"{_blob_action(data)} {_short(data)} {human_size(done)}/{human_size(total) if total else '?'} {pct}".rstrip()
 
 
-def _human(n: int | None) -> str:
+def human_size(n: int | None) -> str:
+    """A size as buildah shows one (its ``formattedSize``: base 1000, 3 significant digits,
+    ``1.23 MB``): ``images`` and the blob progress lines say sizes alike. (Limits in error
+    messages keep their binary units, as pybuild.conf writes them: oci/limits.human_size.)"""
     if n is None:
         return "?"
     size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.1f}{unit}" if unit != "B" else f"{int(size)}B"
-        size /= 1024
-    return f"{size:.1f}GiB"
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000:
+            return f"{size:.3g} {unit}"
+        size /= 1000
+    return f"{size:.3g} TB"

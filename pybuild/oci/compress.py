@@ -108,7 +108,7 @@ def decompressing_reader(raw: BinaryIO, fmt: str | None = None, *, limits: Decom
     elif fmt == ZSTD:
         import zstandard
 
-        inner = zstandard.ZstdDecompressor().stream_reader(  # type: ignore[assignment]
+        inner = zstandard.ZstdDecompressor().stream_reader(
             counted, read_size=1 << 20, read_across_frames=True)  # type: ignore[arg-type]
     elif fmt == "bzip2":
         import bz2
@@ -121,7 +121,7 @@ def decompressing_reader(raw: BinaryIO, fmt: str | None = None, *, limits: Decom
     else:
         raise ConfigError(f"unknown compression format {fmt!r}")
     bounded = _Bounded(inner, counted, limits or current().layers, where)
-    return io.BufferedReader(bounded, 1 << 20)  # type: ignore[return-value]
+    return io.BufferedReader(bounded, 1 << 20)
 
 
 class _Counting(io.RawIOBase):
@@ -140,7 +140,7 @@ class _Counting(io.RawIOBase):
         self.count += len(data)
         return len(data)
 
-    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n) or b""
         self.count += len(data)
         return data
@@ -203,7 +203,7 @@ class _Prefixed(io.RawIOBase):
         b[: len(data)] = data
         return len(data)
 
-    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, n: int = -1) -> bytes:
         if self._head and (n < 0 or n >= len(self._head)):
             head, self._head = self._head, b""
             rest = self._raw.read(-1 if n < 0 else n - len(head))

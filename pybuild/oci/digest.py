@@ -36,7 +36,7 @@ class Digest(str):
         return self.split(":", 1)[0]
 
     @property
-    def hex(self) -> str:  # type: ignore[override]
+    def hex(self) -> str:
         return self.split(":", 1)[1]
 
     @property

@@ -122,7 +122,7 @@ def write_verified(stream: BinaryIO, directory: str | os.PathLike[str], final_na
         raise
     try:
         with os.fdopen(fd, "wb") as f:
-            hw = HashingWriter(f, algorithm)  # type: ignore[arg-type]
+            hw = HashingWriter(f, algorithm)
             while True:
                 chunk = stream.read(CHUNK)
                 if not chunk:

@@ -601,6 +601,26 @@ _HISTORY_FIELDS = (("created", "created"), ("created_by", "created_by"), ("autho
                    ("comment", "comment"), ("empty_layer", "empty_layer"))
 
 
+def healthcheck(test: list[str] | None, *, base: Mapping[str, Any] | None = None, interval: int = 0,
+                timeout: int = 0, start_period: int = 0, start_interval: int = 0,
+                retries: int | None = None) -> dict[str, Any]:
+    """Docker's ``Healthcheck`` object, as HEALTHCHECK and ``config --healthcheck*`` make it:
+    ``test`` (None: ``{"Test": ["NONE"]}`` unless ``base`` is edited), then the timings in
+    nanoseconds that are set (0: not set) and ``Retries`` when given, over a copy of ``base``."""
+    if test is None and base is None:
+        return {"Test": ["NONE"]}
+    hc: dict[str, Any] = dict(base or {})
+    if test is not None:
+        hc = {"Test": list(test)}
+    for key, value in (("Interval", interval), ("Timeout", timeout), ("StartPeriod", start_period),
+                       ("StartInterval", start_interval)):
+        if value:
+            hc[key] = value
+    if retries is not None:
+        hc["Retries"] = retries
+    return hc
+
+
 @dataclass
 class History:
     """One history entry; ``empty_layer`` marks steps that added no layer."""
@@ -730,6 +750,7 @@ class ImageConfig:
 
 
 __all__ = [
+    "healthcheck",
     "OCI_MANIFEST", "OCI_INDEX", "OCI_CONFIG", "OCI_LAYER", "OCI_LAYER_GZIP", "OCI_LAYER_ZSTD",
     "OCI_LAYER_NONDIST", "OCI_LAYER_NONDIST_GZIP", "OCI_LAYER_NONDIST_ZSTD", "OCI_EMPTY",
     "DOCKER_MANIFEST", "DOCKER_MANIFEST_LIST", "DOCKER_CONFIG", "DOCKER_LAYER", "DOCKER_LAYER_GZIP",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
@@ -33,7 +32,6 @@ from pybuild.errors import (
     UnsupportedError,
 )
 from pybuild.events import BLOB, INFO, EventCallback, emit
-from pybuild.oci.compress import CompressingWriter, check_format, decompressing_reader
 from pybuild.oci.digest import CHUNK, Digest, HashingWriter, VerifyingReader
 from pybuild.oci.spec import (
     DOCKER_MANIFEST,
@@ -156,7 +154,7 @@ def open_source(spec: str, **options: Any) -> ImageSource:
     if name == "dir":
         return archive.open_dir_source(rest)
     if name == "docker":
-        return _registry_module().open_source(rest, **options)  # type: ignore[no-any-return]
+        return _registry_module().open_source(rest, **options)
     raise InvalidReference(f"unknown transport {name!r} in {spec!r} (known: {', '.join(transports())})")
 
 
@@ -176,7 +174,7 @@ def open_destination(spec: str, **options: Any) -> ImageDestination:
     if name == "dir":
         return archive.open_dir_destination(rest)
     if name == "docker":
-        return _registry_module().open_destination(rest, **options)  # type: ignore[no-any-return]
+        return _registry_module().open_destination(rest, **options)
     raise InvalidReference(f"unknown transport {name!r} in {spec!r} (known: {', '.join(transports())})")
 
 
@@ -287,6 +285,8 @@ class _Copier:
         self._event(desc, "copy", desc.size)
 
     def recompress(self, desc: Descriptor, want: str, docker: bool) -> Descriptor:
+        from pybuild.oci.compress import CompressingWriter, decompressing_reader  # (a copy that recompresses)
+
         key = (desc.digest, want, docker)
         if key in self._recompressed:
             return self._recompressed[key]
@@ -296,7 +296,7 @@ class _Copier:
             try:
                 reader = VerifyingReader(_Progress(raw, self.on_event, desc, "recompress"),  # type: ignore[arg-type]
                                          desc.digest, desc.size)
-                out = HashingWriter(tmp)  # type: ignore[arg-type]
+                out = HashingWriter(tmp)
                 writer = CompressingWriter(out, want)  # type: ignore[arg-type]
                 try:
                     plain = decompressing_reader(reader,  # type: ignore[arg-type]
@@ -322,7 +322,7 @@ class _Copier:
             else:
                 tmp.seek(0)
                 self._event(new, "copy", 0)
-                self.dst.put_blob(new, tmp)  # type: ignore[arg-type]
+                self.dst.put_blob(new, tmp)
                 self._event(new, "copy", new.size)
         self._recompressed[key] = new
         return new
@@ -351,6 +351,8 @@ class _Copier:
         # one blob at a time leaves the network or the disk idle between round trips
         workers = min(getattr(self.src, "parallel", 1), getattr(self.dst, "parallel", 1), len(doc.layers))
         if workers > 1:
+            from concurrent.futures import ThreadPoolExecutor  # (not on a local build's path)
+
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob") as pool:
                 layers = list(pool.map(copy_layer, doc.layers))
         else:
@@ -411,6 +413,8 @@ def copy_image(src: ImageSource, dst: ImageDestination, *, platform: Platform | 
     if format not in (None, "oci", "docker"):
         raise ConfigError(f"unknown manifest format {format!r} (use oci or docker)")
     if compression is not None:
+        from pybuild.oci.compress import check_format  # (not on a local build's path: zstandard)
+
         check_format(compression)
     if format == "docker" and compression == "zstd":
         raise ConfigError("zstd compression cannot be used with the docker format")

@@ -66,6 +66,7 @@ class Store:
 
     def rootfs(self, name: str, tmp: Path) -> Path:
         """The image's root filesystem, unpacked by umoci (an independent reader)."""
+        need_tool("umoci")
         layout = self.export(name, tmp / "layout")
         subprocess.run(["umoci", "unpack", "--image", f"{layout}:latest", str(tmp / "bundle")],
                        check=True, capture_output=True)
@@ -142,6 +143,7 @@ def layer_members(layout: Path) -> tuple[dict, dict, list[tuple[str, bytes]]]:
 
 def run_bundle(store: Store, name: str, tmp: Path, args: list[str] | None = None) -> subprocess.CompletedProcess[str]:
     """Export ``name``, unpack it with umoci and run it with runc (no terminal)."""
+    need_tool("umoci")
     layout = store.export(name, tmp / "run-layout")
     bundle = tmp / "run-bundle"
     subprocess.run(["umoci", "unpack", "--image", f"{layout}:latest", str(bundle)], check=True,

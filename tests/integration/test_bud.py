@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.root, pytest.mark.integration]
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    need_tool("umoci")
+    # no need_tool here: only the tests that read an image back with umoci need it (bud_helpers)
     yield make_store(tmp_path_factory.mktemp("bud"))
 
 
@@ -209,6 +209,11 @@ def test_sigkill_mid_run_then_next_build_works(store: Store, tmp_path: Path, cas
     while time.monotonic() < deadline and not _has_sleep_descendant(proc.pid):
         time.sleep(0.2)
     step_procs = _descendants(proc.pid)
+    running = _has_sleep_descendant(proc.pid)
+    if not running:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert running, f"the RUN step was not running when the build was to be killed; output:\n{seen}"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     for pid in step_procs:  # the step's own processes are ours to end, by id

@@ -82,12 +82,17 @@ def test_cap_add_sys_admin(rootfs: Path, isolation: str) -> None:
 
 
 def test_cap_drop_all(rootfs: Path, isolation: str) -> None:
+    probe = "grep Cap /proc/self/status; chroot / true; echo chroot=$?"
+    status, text = sh(rootfs, probe, isolation)
+    assert status == 0 and "chroot=0" in text, text  # the probe works with the default capabilities
     wanted = apply_cap_changes(DEFAULT_CAPABILITIES, [], ["ALL"])
-    status, text = sh(rootfs, "grep Cap /proc/self/status; chroot / true; echo chroot=$?", isolation,
-                      capabilities=wanted)
-    assert caps_of(text)["CapBnd"] == "0000000000000000"
-    assert "chroot=0" not in text  # without CAP_SYS_CHROOT, chroot(2) is refused
-    assert status == 0
+    status, text = sh(rootfs, probe, isolation, capabilities=wanted)
+    assert status == 0, text
+    caps = caps_of(text)
+    assert {k: caps[k] for k in ("CapBnd", "CapEff", "CapPrm")} == dict.fromkeys(("CapBnd", "CapEff", "CapPrm"),
+                                                                             "0000000000000000")
+    assert "chroot=0" not in text and "chroot=" in text  # without CAP_SYS_CHROOT, chroot(2) is refused
+    assert "Operation not permitted" in text, text
 
 
 def test_no_new_privileges(rootfs: Path, isolation: str) -> None:
@@ -250,10 +255,14 @@ def test_missing_stub_is_an_error(rootfs: Path, isolation: str) -> None:
         run(spec, isolation)
 
 
-def test_output_none_discards(rootfs: Path, isolation: str) -> None:
-    spec = RunSpec(rootfs=str(rootfs), argv=["sh", "-c", "echo lost; exit 4"], env=["PATH=/bin"])
+def test_output_none_discards(rootfs: Path, isolation: str, capfd: pytest.CaptureFixture[str]) -> None:
+    spec = RunSpec(rootfs=str(rootfs), argv=["sh", "-c", "echo lost-out-7f3; echo lost-err-7f3 >&2; exit 4"],
+                   env=["PATH=/bin"])
+    assert spec.output is None
     prepare_stubs(rootfs, spec)
     assert run(spec, isolation) == 4
+    seen = capfd.readouterr()  # at the descriptor level: a step writing to pybuild's own stdout shows here
+    assert "lost-" not in seen.out + seen.err
 
 
 def test_bind_and_tmpfs_mounts(rootfs: Path, isolation: str, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
+from pybuild.builder.containerfile.golang import go_quote as _go_quote
 from pybuild.errors import ContainerfileError
 from pybuild.lazyre import lazy
 
@@ -425,9 +426,3 @@ def _go_expand_template(template: str) -> str:
         out.append("$")
         i = j + 1
     return "".join(out)
-
-
-def _go_quote(s: str) -> str:
-    from pybuild.builder.containerfile.parser import go_quote
-
-    return go_quote(s)

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from pybuild.builder.containerfile.golang import go_quote as go_q
+from pybuild.builder.containerfile.golang import parse_duration
 from pybuild.builder.containerfile.parser import Document, Heredoc, Node
 from pybuild.errors import ContainerfileError
 from pybuild.lazyre import lazy
@@ -289,42 +291,6 @@ class _Err(Exception):
 
 
 # --- helpers ---------------------------------------------------------------
-
-
-_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
-                   "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
-_DURATION_PART = lazy(r"([0-9]*(?:\.[0-9]*)?)([^0-9.]+)")
-
-
-def parse_duration(text: str) -> int:
-    """Go's time.ParseDuration, in nanoseconds (``1m30s``, ``1.5h``, ``300ms``, ``0``)."""
-    s = text
-    neg = False
-    if s[:1] in ("+", "-"):
-        neg = s[0] == "-"
-        s = s[1:]
-    if s == "0":
-        return 0
-    if not s:
-        raise ValueError(f"time: invalid duration {go_q(text)}")
-    total = 0
-    pos = 0
-    while pos < len(s):
-        m = _DURATION_PART.match(s, pos)
-        if not m or m.group(1) in ("", "."):
-            raise ValueError(f"time: invalid duration {go_q(text)}")
-        unit = _DURATION_UNITS.get(m.group(2))
-        if unit is None:
-            raise ValueError(f"time: unknown unit {go_q(m.group(2))} in duration {go_q(text)}")
-        num = m.group(1)
-        whole, _, frac = num.partition(".")
-        total += int(whole or "0") * unit
-        if frac:
-            total += int(frac) * unit // (10 ** len(frac))
-        pos = m.end()
-    if total > 2**63 - 1:
-        raise ValueError(f"time: invalid duration {go_q(text)}")
-    return -total if neg else total
 
 
 _OCTAL = lazy(r"[0-7]{1,4}\Z")
@@ -624,12 +590,6 @@ def _from(node: Node, fl: _Flags, c: dict[str, Any]) -> From:
     return From(image=args[0], stage_name=name, platform=v.get("platform"), **c)
 
 
-def go_q(s: str) -> str:
-    from pybuild.builder.containerfile.parser import go_quote
-
-    return go_quote(s)
-
-
 def _run(node: Node, fl: _Flags, c: dict[str, Any]) -> Run:
     fl.strings("mount")
     fl.string("network")
@@ -679,8 +639,8 @@ def _copy(node: Node, fl: _Flags, c: dict[str, Any], add: bool) -> Copy:
         if checksum is not None and not re.match(r"(sha256|sha384|sha512):[0-9a-f]+\Z", checksum):
             raise _Err(f"invalid checksum {checksum!r} (expected sha256:<hex>)")
         return Add(checksum=checksum, keep_git_dir=bool(v.get("keep-git-dir")), unpack=v.get("unpack"),
-                   **common)  # type: ignore[arg-type]
-    return Copy(from_=v.get("from"), parents=bool(v.get("parents")), **common)  # type: ignore[arg-type]
+                   **common)
+    return Copy(from_=v.get("from"), parents=bool(v.get("parents")), **common)
 
 
 def _healthcheck(node: Node, fl: _Flags, c: dict[str, Any]) -> Healthcheck:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pybuild.builder.containerfile.expand import ExpansionError, Lexer, go_isspace
+from pybuild.builder.containerfile.golang import go_quote
 from pybuild.errors import ContainerfileError
 from pybuild.lazyre import lazy
 
@@ -110,40 +111,6 @@ class Document:
 
 
 # --- helpers ---------------------------------------------------------------
-
-
-def go_quote(s: str) -> str:
-    """Go's strconv.Quote, so dumps compare byte for byte with BuildKit's."""
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == " " or (o >= 0x20 and _is_print(ch)):
-            out.append(ch)
-        elif ch in _GO_ESC:
-            out.append(_GO_ESC[ch])
-        elif o < 0x20 or o == 0x7F:
-            out.append(f"\\x{o:02x}")
-        elif o < 0x10000:
-            out.append(f"\\u{o:04x}")
-        else:
-            out.append(f"\\U{o:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-_GO_ESC = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-
-
-def _is_print(ch: str) -> bool:
-    import unicodedata
-
-    if 0xD800 <= ord(ch) <= 0xDFFF:
-        return False
-    return unicodedata.category(ch)[0] in "LMNPS"
 
 
 def _trim_space(s: str) -> str:

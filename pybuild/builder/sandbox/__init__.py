@@ -20,7 +20,7 @@ import os
 import shutil
 
 from pybuild.builder.sandbox.caps import DEFAULT_CAPABILITIES, apply_cap_changes
-from pybuild.builder.sandbox.spec import Mount, RunSpec, stub_paths
+from pybuild.builder.sandbox.spec import Mount, RunSpec, Sandbox, stub_paths
 from pybuild.builder.sandbox.users import resolve_user
 from pybuild.errors import ConfigError
 
@@ -83,5 +83,5 @@ def default_isolation() -> str:
     return "oci" if _runc_works() else "chroot"
 
 
-__all__ = ["Mount", "RunSpec", "run", "default_isolation", "choose_runtime", "stub_paths", "DEFAULT_CAPABILITIES",
+__all__ = ["Mount", "RunSpec", "Sandbox", "run", "default_isolation", "choose_runtime", "stub_paths", "DEFAULT_CAPABILITIES",
            "apply_cap_changes", "resolve_user", "ISOLATIONS"]

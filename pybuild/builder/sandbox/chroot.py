@@ -83,6 +83,7 @@ class _Plan:
     root: str
     flags: int
     network_none: bool
+    netns: str  # a network namespace file to join ("" : none)
     hostname: str
     etc_files: list[tuple[str, str]]  # (container path, host temp file)
     mounts: list[_BindPlan | _TmpfsPlan]
@@ -122,7 +123,7 @@ def run_chroot(spec: RunSpec) -> int:
 
 def _make_plan(spec: RunSpec, root: str, tmp: str) -> _Plan:
     etc: list[tuple[str, str]] = []
-    for name, content in (("hosts", spec.hosts), ("resolv.conf", spec.resolv_conf),
+    for name, content in (*([("hosts", spec.hosts)] if spec.hosts is not None else []), ("resolv.conf", spec.resolv_conf),
                           ("hostname", spec.hostname + "\n")):
         host = os.path.join(tmp, name)
         fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
@@ -152,7 +153,8 @@ def _make_plan(spec: RunSpec, root: str, tmp: str) -> _Plan:
         if sep and k:
             env[os.fsencode(k)] = os.fsencode(v)
     return _Plan(
-        root=root, flags=flags, network_none=spec.network == "none", hostname=spec.hostname,
+        root=root, flags=flags, network_none=spec.network == "none",
+        netns=spec.netns if spec.network == "ns" else "", hostname=spec.hostname,
         etc_files=etc, mounts=mounts, keep_caps=keep,
         drop_caps=[c for c in range(last + 1) if not keep >> c & 1],
         uid=spec.uid, gid=spec.gid, groups=list(dict.fromkeys(spec.additional_gids)),
@@ -165,7 +167,19 @@ def _make_plan(spec: RunSpec, root: str, tmp: str) -> _Plan:
 
 def _fork_and_wait(spec: RunSpec, plan: _Plan) -> int:
     parent = os.getpid()
-    with F.forked(lambda status_w, out_w: _child(plan, parent, status_w, out_w), plan.capture) as child:
+    try:
+        netns_fd = os.open(plan.netns, os.O_RDONLY | os.O_CLOEXEC) if plan.netns else -1
+    except OSError as e:
+        raise SandboxError(f"network namespace {plan.netns}: {e.strerror}") from None
+    try:
+        return _run_forked(spec, plan, parent, netns_fd)
+    finally:
+        if netns_fd >= 0:
+            os.close(netns_fd)
+
+
+def _run_forked(spec: RunSpec, plan: _Plan, parent: int, netns_fd: int) -> int:
+    with F.forked(lambda status_w, out_w: _child(plan, parent, status_w, out_w, netns_fd), plan.capture) as child:
         report = F.read_all(child.status_r)
         if report:
             kind, _, message = report.decode(errors="replace").partition(":")
@@ -191,15 +205,20 @@ def _report(fd: int, kind: str, message: str, code: int) -> NoReturn:  # pragma:
         os._exit(code)
 
 
-def _child(plan: _Plan, parent: int, status_w: int, out_w: int) -> NoReturn:  # pragma: no cover
-    """C: new namespaces, then fork G and wait for it. Never returns."""
+def _child(plan: _Plan, parent: int, status_w: int, out_w: int,
+           netns_fd: int) -> NoReturn:  # pragma: no cover
+    """C: new namespaces (or the given network namespace joined), then fork G and wait for it.
+    Never returns."""
     try:
         gc.disable()
         F.reset_signals()
         L.prctl(L.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:
             os._exit(_EXIT_SETUP)
-        F.close_fds_except([status_w, out_w])
+        F.close_fds_except([status_w, out_w, netns_fd])
+        if netns_fd >= 0:
+            L.setns(netns_fd, L.CLONE_NEWNET)
+            os.close(netns_fd)
         L.unshare(plan.flags)
         if plan.network_none:
             L.set_loopback_up()

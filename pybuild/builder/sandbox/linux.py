@@ -77,6 +77,8 @@ class _Libc:
         lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         self.unshare = lib.unshare
         self.unshare.argtypes = [ctypes.c_int]
+        self.setns = lib.setns
+        self.setns.argtypes = [ctypes.c_int, ctypes.c_int]
         self.mount = lib.mount
         self.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                                ctypes.c_char_p]
@@ -114,6 +116,10 @@ def _b(s: str | None) -> bytes | None:
 
 def unshare(flags: int) -> None:
     _check(libc().unshare(flags), "unshare")
+
+
+def setns(fd: int, nstype: int) -> None:
+    _check(libc().setns(fd, nstype), "setns")
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:

@@ -95,6 +95,8 @@ def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[s
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if spec.network == "none":
         namespaces.append({"type": "network"})
+    elif spec.network == "ns":
+        namespaces.append({"type": "network", "path": spec.netns})
     linux: dict[str, Any] = {
         "namespaces": namespaces,
         "resources": {"devices": [{"allow": False, "access": "rwm"}]},
@@ -152,7 +154,7 @@ def run_oci(spec: RunSpec) -> int:
         with open(os.path.join(tmp, RUNTIME_FILE), "w", encoding="utf-8") as f:
             f.write(runc)  # which runtime reap() must ask, should this process die mid-step
         etc_files: dict[str, str] = {}
-        for name, content in (("hosts", spec.hosts), ("resolv.conf", spec.resolv_conf),
+        for name, content in (*([("hosts", spec.hosts)] if spec.hosts is not None else []), ("resolv.conf", spec.resolv_conf),
                               ("hostname", spec.hostname + "\n")):
             host = os.path.join(tmp, name)
             with open(host, "w", encoding="utf-8") as f:

@@ -12,8 +12,9 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from pybuild.builder.paths import resolve_in_root
+from pybuild.builder.paths import DEFAULT_PATH, resolve_in_root
 from pybuild.builder.sandbox.caps import DEFAULT_CAPABILITIES
 from pybuild.errors import SandboxError, UnsafeContentError
 from pybuild.lazyre import lazy
@@ -46,12 +47,13 @@ class RunSpec:
     additional_gids: list[int] = field(default_factory=list)
     hostname: str = "pybuild"
     mounts: list[Mount] = field(default_factory=list)
-    network: str = "host"  # "host" | "none"
+    network: str = "host"  # "host" | "none" | "ns" (join ``netns``: a private network or ns:PATH)
+    netns: str = ""  # the network namespace file a "ns" step joins
     capabilities: list[str] = field(default_factory=lambda: list(DEFAULT_CAPABILITIES))
     no_new_privileges: bool = False
     # "default" (containers-common's profile, as buildah), "unconfined", or a profile file's path
     seccomp: str = "default"
-    hosts: str = ""  # full content of the step's /etc/hosts
+    hosts: str | None = ""  # full content of the step's /etc/hosts; None: the image's own (--no-hosts)
     resolv_conf: str = ""  # full content of the step's /etc/resolv.conf
     output: Callable[[bytes], None] | None = None  # stdout+stderr chunks; None discards them
     stdin: bool = False  # False: /dev/null; True: the caller's standard input
@@ -59,6 +61,14 @@ class RunSpec:
     # folder named after its process, so what a killed build left running can be reaped
     scratch_dir: str | None = None
     runtime: str | None = None  # oci isolation: the runtime's path (None: runc from PATH)
+
+
+class Sandbox(Protocol):
+    """What runs a RUN step: the real backends (the :mod:`pybuild.builder.sandbox` module
+    itself) or a stand-in such as :class:`pybuild.builder.sandbox.fake.FakeSandbox`, so the
+    executor can be driven without root."""
+
+    def run(self, spec: RunSpec, isolation: str = "chroot") -> int: ...
 
 
 # Paths a step always gets mounted over, with whether each is a directory.
@@ -88,7 +98,7 @@ def _normal_target(target: str) -> str:
 
 def stub_paths(spec: RunSpec) -> list[tuple[str, bool]]:
     """Mount points that must exist inside ``spec.rootfs``: (container path, is_dir)."""
-    out = list(BASE_STUBS)
+    out = [s for s in BASE_STUBS if spec.hosts is not None or s[0] != "/etc/hosts"]
     seen = {p for p, _ in out}
     for m in spec.mounts:
         target = _normal_target(m.target)
@@ -128,8 +138,10 @@ def validate(spec: RunSpec) -> None:
     """Refuse a spec the sandbox cannot run faithfully, before anything is forked."""
     if not spec.argv:
         raise SandboxError("nothing to run: empty command")
-    if spec.network not in ("host", "none"):
-        raise SandboxError(f"network mode {spec.network!r} is not supported (host or none)")
+    if spec.network not in ("host", "none", "ns"):
+        raise SandboxError(f"network mode {spec.network!r} is not supported (host, none or ns)")
+    if spec.network == "ns" and not os.path.exists(spec.netns):
+        raise SandboxError(f"network namespace {spec.netns!r} does not exist")
     if not spec.cwd.startswith("/"):
         raise SandboxError(f"working directory {spec.cwd!r} is not absolute")
     if "\0" in spec.hostname or "/" in spec.hostname or len(spec.hostname.encode()) > 64:
@@ -169,7 +181,7 @@ def env_path(env: list[str]) -> str:
     for e in env:
         if e.startswith("PATH="):
             value = e[5:]
-    return value if value is not None else "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    return value if value is not None else DEFAULT_PATH
 
 
 __all__ = ["Mount", "RunSpec", "BASE_STUBS", "stub_paths", "check_stubs", "validate", "tmpfs_data",

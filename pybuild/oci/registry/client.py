@@ -835,7 +835,7 @@ class BlobReader(io.RawIOBase):
             self._on_progress(self.offset)
         return n
 
-    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, n: int = -1) -> bytes:
         """``n`` bytes, fewer only at the end of the blob (RawIOBase would return one chunk)."""
         if n is None or n < 0:
             return self.readall()

@@ -1,0 +1,256 @@
+"""Private networking for RUN: one network namespace per step, wired to a bridge by netavark.
+
+Per step, as root (``--network private``)::
+
+    allocate 10.89.231.N under the state lock, record it (owner PID + start time)
+    unshare --net=NSFILE true          the step's namespace, kept alive by a bind mount
+    netavark setup NSFILE  < options   veth eth0 in it, bridge pybuild0 on the host, NAT out
+    ... the step joins NSFILE (chroot: setns; oci: the spec's network namespace path) ...
+    netavark teardown NSFILE < options; umount and remove NSFILE; remove the record
+
+State lives under ``/run/pybuild/net`` (machine-wide, not per store: every store's
+builds share one bridge and one subnet, and /run empties at boot, as the bridge does).
+A build killed mid-step leaves its record: :func:`recover` (run by the store's recovery
+when a command opens a store) tears down every record whose owner is dead.
+
+Rootless (slirp4netns, pasta) is not done: :func:`unavailable` says why private cannot be
+set up and the caller falls back to host networking, saying so once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pybuild.errors import ConfigError, SandboxError
+from pybuild.fsutil import FileLock, atomic_write, pid_alive, process_start
+
+NETWORK_NAME = "pybuild"
+BRIDGE = "pybuild0"
+SUBNET = ipaddress.ip_network("10.89.231.0/24")  # beside podman's 10.88.0.0/16, away from its 10.89.0.0/24
+GATEWAY = SUBNET.network_address + 1
+NETWORK_ID = "70796275696c64" + "0" * 50  # "pybuild" in hex, padded to netavark's 64 characters
+STATE_DIR = Path(os.environ.get("PYBUILD_NET_STATE", "/run/pybuild/net"))
+NETAVARK_PATHS = ("/usr/libexec/podman/netavark", "/usr/lib/podman/netavark", "/usr/local/libexec/podman/netavark")
+MODES = ("private", "host", "none")  # and ns:PATH
+_TIMEOUT = 60
+
+
+def check_mode(mode: str, where: str = "--network") -> str:
+    """``mode`` if it is one pybuild knows (private, host, none, ns:PATH, or default), else ConfigError."""
+    if mode in (*MODES, "default") or (mode.startswith("ns:") and len(mode) > 3):
+        return mode
+    if mode in ("slirp4netns", "pasta", "bridge"):
+        raise ConfigError(f"{where} {mode}: not supported (rootless networking is not done; "
+                          "use private, host, none or ns:PATH)")
+    raise ConfigError(f"{where} {mode}: unknown network mode (private, host, none or ns:PATH)")
+
+
+def netavark_path() -> str | None:
+    """netavark's binary: $PYBUILD_NETAVARK, podman's libexec copies, else PATH."""
+    env = os.environ.get("PYBUILD_NETAVARK")
+    if env is not None:
+        return env if env and os.access(env, os.X_OK) else None
+    for p in NETAVARK_PATHS:
+        if os.access(p, os.X_OK):
+            return p
+    return shutil.which("netavark")
+
+
+def unavailable() -> str | None:
+    """Why a private network cannot be set up here (None: it can)."""
+    if os.geteuid() != 0:
+        return "not root (rootless private networking, slirp4netns, is not done)"
+    if netavark_path() is None:
+        return "netavark is not installed"
+    if shutil.which("unshare") is None:
+        return "unshare (util-linux) is not installed"
+    return None
+
+
+def effective_mode(mode: str | None) -> str:
+    """The mode a step runs with: default/None is private where it can be set up, else host."""
+    if mode in (None, "", "default"):
+        return "host" if unavailable() else "private"
+    return mode
+
+
+def describe_default() -> dict[str, str]:
+    """What ``pybuild info`` says: the default network mode and, for host, why."""
+    why = unavailable()
+    out = {"DefaultNetwork": "host" if why else "private"}
+    if why:
+        out["DefaultNetworkReason"] = f"private networking cannot be set up: {why}"
+    else:
+        out["PrivateNetwork"] = f"netavark {netavark_path()}, bridge {BRIDGE}, subnet {SUBNET}"
+    return out
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One step's private network: its namespace file and address."""
+
+    netns: str
+    address: str
+    gateway: str = str(GATEWAY)
+
+
+def _options(ip: str) -> dict[str, object]:
+    """netavark's network options for one step on pybuild's bridge (IPAM is ours)."""
+    return {
+        "container_id": NETWORK_ID[:14] + ip.replace(".", "").rjust(12, "0") + "0" * 38,
+        "container_name": "pybuild-" + ip,
+        "networks": {NETWORK_NAME: {"static_ips": [ip], "interface_name": "eth0"}},
+        "network_info": {NETWORK_NAME: {
+            "name": NETWORK_NAME, "id": NETWORK_ID, "driver": "bridge", "network_interface": BRIDGE,
+            "subnets": [{"subnet": str(SUBNET), "gateway": str(GATEWAY)}],
+            "ipv6_enabled": False, "internal": False, "dns_enabled": False,
+            "ipam_options": {"driver": "host-local"}}},
+    }
+
+
+def _lock() -> FileLock:
+    (STATE_DIR / "setups").mkdir(parents=True, exist_ok=True)
+    return FileLock(STATE_DIR / "lock")
+
+
+def _netavark(verb: str, netns: str, ip: str) -> None:
+    exe = netavark_path()
+    if exe is None:
+        raise SandboxError("private network: netavark is not installed")
+    config = STATE_DIR / "netavark"
+    config.mkdir(parents=True, exist_ok=True)
+    import subprocess  # (here and below: bud imports this module for its flags, not to run)
+
+    try:
+        proc = subprocess.run([exe, "--config", str(config), verb, netns], input=json.dumps(_options(ip)).encode(),
+                              capture_output=True, timeout=_TIMEOUT, check=False)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise SandboxError(f"private network: netavark {verb}: {e}") from None
+    if proc.returncode != 0:
+        message = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()
+        raise SandboxError(f"private network: netavark {verb}: {message[-1] if message else proc.returncode}")
+
+
+def _make_netns(path: Path) -> None:
+    import subprocess
+
+    path.touch(0o444)
+    proc = subprocess.run(["unshare", f"--net={path}", "true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, timeout=_TIMEOUT, check=False)
+    if proc.returncode != 0:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise SandboxError(f"private network: cannot make a network namespace: "
+                           f"{proc.stderr.decode(errors='replace').strip()}")
+
+
+def _remove_netns(path: Path) -> None:
+    from pybuild.builder.sandbox import linux as L
+
+    with contextlib.suppress(OSError):
+        L.umount2(str(path), 2)  # MNT_DETACH
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _allocate() -> tuple[str, Path]:
+    """A free address and its record, under the lock; the record names this process."""
+    setups = STATE_DIR / "setups"
+    taken = {p.stem for p in setups.glob("*.json")}
+    for host in SUBNET.hosts():
+        ip = str(host)
+        if host == GATEWAY or ip in taken:
+            continue
+        record = setups / f"{ip}.json"
+        pid = os.getpid()
+        atomic_write(record, json.dumps({"pid": pid, "start": process_start(pid), "ip": ip,
+                                         "netns": str(STATE_DIR / "netns" / ip)}).encode())
+        return ip, record
+    raise SandboxError(f"private network: every address of {SUBNET} is in use")
+
+
+def _teardown(ip: str, netns: Path, record: Path) -> None:
+    """Undo one set-up (the lock is held); what is already gone is not an error."""
+    try:
+        if netns.exists():
+            _netavark("teardown", str(netns), ip)
+        else:  # e.g. unmounted by hand: a fresh namespace still lets netavark drop the bridge and rules
+            _make_netns(netns)
+            with contextlib.suppress(SandboxError):
+                _netavark("teardown", str(netns), ip)
+    finally:
+        _remove_netns(netns)
+        with contextlib.suppress(FileNotFoundError):
+            record.unlink()
+
+
+@contextlib.contextmanager
+def private() -> Iterator[Setup]:
+    """A private network for one step, torn down when the block ends (however it ends)."""
+    why = unavailable()
+    if why:
+        raise SandboxError(f"--network private: {why}")
+    lock = _lock()
+    (STATE_DIR / "netns").mkdir(parents=True, exist_ok=True)
+    with lock.hold():
+        ip, record = _allocate()
+        netns = STATE_DIR / "netns" / ip
+        try:
+            _make_netns(netns)
+            _netavark("setup", str(netns), ip)
+        except BaseException:
+            _teardown(ip, netns, record)
+            raise
+    try:
+        yield Setup(str(netns), ip)
+    finally:
+        with lock.hold():
+            _teardown(ip, netns, record)
+
+
+@contextlib.contextmanager
+def joined(mode: str) -> Iterator[tuple[str, str, Setup | None]]:
+    """(RunSpec.network, RunSpec.netns, the private set-up or None) for an effective ``mode``;
+    a private network lasts as long as the block."""
+    if mode == "private":
+        with private() as setup:
+            yield "ns", setup.netns, setup
+    elif mode.startswith("ns:"):
+        yield "ns", mode[3:], None
+    elif mode in ("host", "none"):
+        yield mode, "", None
+    else:
+        check_mode(mode)
+        raise ConfigError(f"--network {mode}: not a mode a step can run with")
+
+
+def recover() -> list[str]:
+    """Tear down the set-ups of dead processes (killed builds); the addresses freed."""
+    setups = STATE_DIR / "setups"
+    if not setups.is_dir():
+        return []
+    freed = []
+    with _lock().hold():
+        for record in setups.glob("*.json"):
+            try:
+                info = json.loads(record.read_text())
+                pid, start, ip = int(info["pid"]), info.get("start"), str(info["ip"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if pid_alive(pid, start):
+                continue
+            with contextlib.suppress(SandboxError):
+                _teardown(ip, STATE_DIR / "netns" / ip, record)
+            freed.append(ip)
+    return freed
+
+
+__all__ = ["MODES", "BRIDGE", "SUBNET", "GATEWAY", "Setup", "check_mode", "describe_default", "effective_mode", "netavark_path",
+           "joined", "private", "recover", "unavailable"]

@@ -1,0 +1,257 @@
+"""RUN networking end to end, as root: private (netavark bridge), none, host, the entitlement,
+the fallback, the cache key, and a killed build's clean-up.
+
+Traffic goes only to servers these tests start: on the bridge gateway (bound with
+IP_FREEBIND before the bridge exists, never on another host address) or on loopback.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from containers_helpers import busybox_store, clone_store, pybuild
+
+from pybuild.builder.sandbox import network
+
+pytestmark = [pytest.mark.root, pytest.mark.integration]
+
+GW = str(network.GATEWAY)
+PREFIX = str(network.SUBNET.network_address).rsplit(".", 1)[0] + "."  # 10.89.231.
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (network namespaces, netavark)")
+    if network.unavailable():
+        pytest.skip(f"private networking unavailable: {network.unavailable()} (apt-get install netavark)")
+    return busybox_store(tmp_path_factory.mktemp("net"))
+
+
+@pytest.fixture
+def root(template: Path, tmp_path: Path) -> Path:
+    return clone_store(template, tmp_path / "store")
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = b"served\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _FreebindServer(http.server.HTTPServer):
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.SOL_IP, 15, 1)  # IP_FREEBIND: the gateway exists only during a step
+        super().server_bind()
+
+
+def _serve(address: str) -> Iterator[int]:
+    server = _FreebindServer((address, 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def gateway_server() -> Iterator[int]:
+    yield from _serve(GW)
+
+
+@pytest.fixture
+def loopback_server() -> Iterator[int]:
+    yield from _serve("127.0.0.1")
+
+
+def _get(address: str, port: int, dest: str) -> str:
+    """A shell command fetching / from address:port into dest, or writing "unreachable" there
+    (busybox's nc: its wget crashes on the host network)."""
+    return (f"{{ printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {address} {port} > {dest} && grep -q served {dest}; }}"
+            f" || echo unreachable > {dest}")
+
+
+def _bud(root: Path, tmp: Path, text: str, *flags: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    ctx = tmp / "ctx"
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Containerfile").write_text(text)
+    return pybuild(root, "bud", "-t", "out", *flags, str(ctx), check=check)
+
+
+def _file(root: Path, path: str) -> str:
+    ctr = pybuild(root, "from", "out").stdout.strip()
+    return pybuild(root, "run", "--network", "none", ctr, "--", "cat", path).stdout
+
+
+def _leftovers() -> list[str]:
+    """Whatever of pybuild's networking is still on the machine."""
+    found = []
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    found += [ln for ln in links.splitlines() if network.BRIDGE in ln]
+    mounts = Path("/proc/self/mounts").read_text()
+    found += [ln for ln in mounts.splitlines() if str(network.STATE_DIR) in ln]
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=False).stdout
+    rules += subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True, check=False).stdout
+    found += [ln for ln in rules.splitlines() if str(network.SUBNET) in ln or network.BRIDGE in ln]
+    setups = network.STATE_DIR / "setups"
+    found += [str(p) for p in setups.glob("*.json")] if setups.is_dir() else []
+    return found
+
+
+@pytest.mark.parametrize("isolation", ["chroot", "oci"])
+def test_private_step_sees_its_own_eth0_and_reaches_the_gateway(root: Path, tmp_path: Path, isolation: str,
+                                                                 gateway_server: int) -> None:
+    text = ("FROM busybox\nRUN ls /sys/class/net > /links && ip -o -4 addr show eth0 > /addr && "
+            f"{_get(GW, gateway_server, '/got')}\n")
+    _bud(root, tmp_path, text, "--isolation", isolation)  # the default is private here
+    assert _file(root, "/links").split() == ["eth0", "lo"]
+    assert f"inet {PREFIX}" in _file(root, "/addr")
+    assert _file(root, "/got").endswith("\nserved\n")
+    assert _leftovers() == []
+
+
+def test_private_step_cannot_reach_the_hosts_loopback(root: Path, tmp_path: Path, loopback_server: int) -> None:
+    text = f"FROM busybox\nRUN {_get('127.0.0.1', loopback_server, '/got')}\n"
+    _bud(root, tmp_path, text, "--network", "private")
+    assert _file(root, "/got") == "unreachable\n"
+    _bud(root, tmp_path, text, "--network", "host", "--no-cache")  # the same step on the host's network
+    assert _file(root, "/got").endswith("\nserved\n")
+
+
+def test_none_step_reaches_nothing(root: Path, tmp_path: Path, gateway_server: int) -> None:
+    text = ("FROM busybox\nRUN --network=none ls /sys/class/net > /links; "
+            f"{_get(GW, gateway_server, '/got')}\n")
+    _bud(root, tmp_path, text)
+    assert _file(root, "/links").split() == ["lo"]
+    assert _file(root, "/got") == "unreachable\n"
+
+
+def test_run_verb_private_and_from_default(root: Path, gateway_server: int) -> None:
+    ctr = pybuild(root, "from", "--network", "private", "busybox").stdout.strip()
+    out = pybuild(root, "run", ctr, "--", "sh", "-c", _get(GW, gateway_server, "/got") + "; cat /got").stdout
+    assert out.endswith("\nserved\n")
+    assert pybuild(root, "run", ctr, "--", "ls", "/sys/class/net").stdout.split() == ["eth0", "lo"]
+    assert _leftovers() == []
+
+
+def test_dns_and_hosts_files_carry_what_was_asked(root: Path, tmp_path: Path) -> None:
+    text = "FROM busybox\nRUN cat /etc/resolv.conf > /resolv; cat /etc/hosts > /hosts; ip -o -4 addr show eth0 > /addr\n"
+    _bud(root, tmp_path, text, "--dns", "10.9.8.7", "--dns-search", "example.test", "--dns-option", "ndots:2",
+         "--add-host", "db.internal:10.1.2.3", "--add-host", "gw.internal:host-gateway")
+    resolv = [ln for ln in _file(root, "/resolv").splitlines() if ln.split()[:1] in (["nameserver"], ["search"],
+                                                                                      ["options"])]
+    assert resolv == ["nameserver 10.9.8.7", "search example.test", "options ndots:2"]
+    hosts = [ln.split() for ln in _file(root, "/hosts").splitlines()]
+    own = _file(root, "/addr").split("inet ", 1)[1].split("/", 1)[0]
+    assert ["10.1.2.3", "db.internal"] in hosts and [GW, "gw.internal"] in hosts
+    assert hosts[-1][0] == own and own.startswith(PREFIX)
+    ctr = pybuild(root, "from", "out").stdout.strip()
+    for path in ("/etc/hosts", "/etc/resolv.conf"):  # bind-mounted copies: the layer has the image's own
+        assert pybuild(root, "run", "--network", "none", ctr, "--", "sh", "-c",
+                       f"grep -c db.internal {path} || true").stdout.strip() == "0"
+
+
+def test_run_network_host_needs_the_entitlement(root: Path, tmp_path: Path) -> None:
+    text = "FROM busybox\nRUN --network=host ls /sys/class/net > /links\n"
+    proc = _bud(root, tmp_path, text, check=False)
+    assert proc.returncode != 0 and "Containerfile:2" in proc.stderr and "--allow network.host" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    _bud(root, tmp_path, text, "--allow", "network.host")
+    assert _file(root, "/links").split() not in (["eth0", "lo"], ["lo"])
+
+
+def test_network_mode_is_part_of_the_cache_key(root: Path, tmp_path: Path) -> None:
+    text = "FROM busybox\nRUN cat /proc/sys/kernel/random/uuid > /id\n"
+    ids = []
+    for mode in ("private", "private", "host", "none", "private"):
+        _bud(root, tmp_path, text, "--network", mode)
+        ids.append(_file(root, "/id"))
+    assert ids[0] == ids[1] == ids[4] and len({ids[0], ids[2], ids[3]}) == 3
+
+
+def test_without_netavark_host_is_chosen_and_said_once(root: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PYBUILD_NETAVARK": ""}
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text("FROM busybox\nRUN ls /sys/class/net > /a\nRUN ls /sys/class/net > /b\n")
+    proc = pybuild(root, "bud", "-t", "out", str(ctx), env=env)
+    assert (proc.stdout + proc.stderr).count("private networking cannot be set up") == 1
+    assert _file(root, "/a").split() not in (["eth0", "lo"], ["lo"])
+    info = pybuild(root, "info", env=env).stdout
+    assert '"DefaultNetwork": "host"' in info and '"DefaultNetwork": "private"' in pybuild(root, "info").stdout
+    proc = pybuild(root, "bud", "--network", "private", "-t", "out", "--no-cache", str(ctx), env=env, check=False)
+    assert proc.returncode != 0 and "netavark is not installed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_killed_build_leaves_no_network_after_the_next_command(root: Path, tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text("FROM busybox\nRUN sleep 120\n")
+    proc = subprocess.Popen([sys.executable, "-m", "pybuild", "--root", str(root), "bud", "-t", "x", str(ctx)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list((network.STATE_DIR / "setups").glob("*.json")):
+            assert time.monotonic() < deadline and proc.poll() is None, "the step never got its network"
+            time.sleep(0.1)
+        time.sleep(0.5)  # netavark's setup is done once the step runs; the record comes first
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    assert _leftovers() != []  # a killed build leaves its set-up ...
+    pybuild(root, "images")  # ... until the next command opens a store
+    assert _leftovers() == []
+
+
+def test_no_hosts_leaves_the_images_own_file(root: Path, tmp_path: Path) -> None:
+    text = "FROM busybox\nRUN echo '10.7.7.7 mine' > /etc/hosts\nRUN cat /etc/hosts > /h\n"
+    _bud(root, tmp_path, text, "--no-hosts")
+    assert _file(root, "/h") == "10.7.7.7 mine\n"
+    _bud(root, tmp_path, text)  # without it the step writes into its bind-mounted copy, not the layer
+    assert "10.7.7.7" not in _file(root, "/h")
+    proc = _bud(root, tmp_path, text, "--no-hosts", "--add-host", "a:10.1.1.1", check=False)
+    assert proc.returncode != 0 and "--no-hosts and --add-host conflict" in proc.stderr
+
+
+@pytest.mark.parametrize("isolation", ["chroot", "oci"])
+def test_ns_path_joins_a_namespace_the_test_made(root: Path, tmp_path: Path, isolation: str) -> None:
+    ns = tmp_path / "netns"
+    ns.touch()
+    subprocess.run(["unshare", f"--net={ns}", "true"], check=True, timeout=30)
+    try:
+        subprocess.run(["nsenter", f"--net={ns}", "ip", "link", "add", "probe0", "type", "veth",
+                        "peer", "name", "probe1"], check=True,
+                       timeout=30)
+        _bud(root, tmp_path, "FROM busybox\nRUN ls /sys/class/net > /links\n", "--isolation", isolation,
+             "--network", f"ns:{ns}")
+        assert _file(root, "/links").split() == ["lo", "probe0", "probe1"]
+        ctr = pybuild(root, "from", "busybox").stdout.strip()
+        out = pybuild(root, "run", "--isolation", isolation, "--network", f"ns:{ns}", ctr, "--", "ls",
+                      "/sys/class/net").stdout
+        assert out.split() == ["lo", "probe0", "probe1"]
+    finally:
+        subprocess.run(["umount", str(ns)], check=False, timeout=30)
+    proc = _bud(root, tmp_path, "FROM busybox\nRUN true\n", "--network", f"ns:{tmp_path}/absent", check=False)
+    assert proc.returncode != 0 and "absent" in proc.stderr and "does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
