@@ -1,8 +1,10 @@
 """A small harness: pybuild vs a peer, run alternately, medians, CPU and peak RSS.
 
-A :class:`Case` names two commands (pybuild's and the peer's). The harness runs
-``setup`` once, then one untimed warm-up of each side, then ``runs`` counted rounds
-A B A B ... (alternating, so drift in the machine's state hits both sides alike),
+A :class:`Case` names two commands (pybuild's and the peer's), and a third for the build
+cases: BuildKit's (``docker build`` against a private dockerd, benchmarks/dockerd.py, when
+docker.io is installed). The harness runs ``setup`` once, then one untimed warm-up of each
+side, then ``runs`` counted rounds A B C A B C ... (alternating, so drift in the machine's
+state hits every side alike),
 calling ``before_each`` before every single run (drop caches, reset a registry...).
 
 Each run is a child process reaped with ``os.wait4``, which gives that run's own CPU time
@@ -48,6 +50,7 @@ class Context:
     work: Path
     quick: bool
     smoke: bool = False  # --smoke: small inputs, one run, no warm-up (cases prime caches in setup)
+    buildkit: bool = True  # cases may add a BuildKit side (False: --no-buildkit, or docker.io absent)
     python: str = sys.executable
     project: Path = PROJECT
 
@@ -68,6 +71,8 @@ class Case:
     teardown: Callable[[], None] | None = None  # once, at the end
     cwd: Path | None = None
     env: dict[str, str] | None = None  # added to the environment
+    buildkit: CommandSpec | None = None  # a third side: the same build through BuildKit
+    buildkit_target: float | None = None  # the ratio pybuild/BuildKit aimed at (issue 19)
 
 
 @dataclass
@@ -91,6 +96,9 @@ class Result:
     notes: str = ""
     pybuild: list[Sample] = field(default_factory=list)
     peer: list[Sample] = field(default_factory=list)
+    buildkit_cmd: str = ""
+    buildkit_target: float | None = None
+    buildkit: list[Sample] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         def med(samples: list[Sample], attr: str) -> float:
@@ -114,6 +122,23 @@ class Result:
             "pybuild_samples": [asdict(s) for s in self.pybuild],
             "peer_samples": [asdict(s) for s in self.peer],
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **self._buildkit_summary(pw),
+        }
+
+    def _buildkit_summary(self, pw: float) -> dict[str, object]:
+        """The BuildKit side's figures (none when it did not run). Its CPU and RSS are the
+        docker client's only: the build itself runs in the daemon, outside the process tree."""
+        if not self.buildkit:
+            return {}
+        bw = statistics.median(s.wall for s in self.buildkit)
+        ratio = round(pw / bw, 3) if bw else None
+        return {
+            "buildkit_cmd": self.buildkit_cmd, "buildkit_wall_s": round(bw, 4), "buildkit_ratio": ratio,
+            "buildkit_target": self.buildkit_target,
+            "buildkit_met": None if self.buildkit_target is None or ratio is None else ratio <= self.buildkit_target,
+            "buildkit_pair_ratios": [round(a.wall / b.wall, 3)
+                                     for a, b in zip(self.pybuild, self.buildkit, strict=True) if b.wall],
+            "buildkit_samples": [asdict(s) for s in self.buildkit],
         }
 
 
@@ -148,17 +173,21 @@ def run_once(cmd: Command, case: Case) -> Sample:
 
 def run_case(case: Case, runs: int, log: Callable[[str], None], warmup: bool = True) -> Result:
     """setup, [warm-up], then ``runs`` rounds of pybuild then peer; teardown even on failure."""
-    result = Result(case.name, case.description, case.peer_name, "", "", runs, target=case.target)
+    result = Result(case.name, case.description, case.peer_name, "", "", runs, target=case.target,
+                    buildkit_target=case.buildkit_target)
     try:
         if case.setup:
             log(f"[{case.name}] setup")
             case.setup()
         result.pybuild_cmd, result.peer_cmd = _show(case.pybuild), _show(case.peer)
+        sides = [("pybuild", case.pybuild, result.pybuild), (case.peer_name, case.peer, result.peer)]
+        if case.buildkit is not None:
+            result.buildkit_cmd = _show(case.buildkit)
+            sides.append(("buildkit", case.buildkit, result.buildkit))
         if case.notes:
             result.notes = case.notes()
         for i in range(0 if warmup else 1, runs + 1):  # round 0 is the warm-up
-            for side, spec, samples in (("pybuild", case.pybuild, result.pybuild),
-                                        (case.peer_name, case.peer, result.peer)):
+            for side, spec, samples in sides:
                 if case.before_each:
                     case.before_each()
                 cmd = spec() if callable(spec) else spec
@@ -214,11 +243,12 @@ def _ordered(cases: dict[str, dict[str, object]]) -> list[dict[str, object]]:
     return sorted(cases.values(), key=lambda c: _rank(str(c["name"])))
 
 
-def write_results(new: list[dict[str, object]], results: Path = RESULTS) -> None:
-    """Merge ``new`` into results.json (others' entries kept); regenerate results.md and .png."""
+def write_results(new: list[dict[str, object]], results: Path = RESULTS, buildkit: str = "") -> None:
+    """Merge ``new`` into results.json (others' entries kept); regenerate results.md and .png.
+    ``buildkit``: which BuildKit ran, or why none did (shown above the table)."""
     results.mkdir(parents=True, exist_ok=True)
     path = results / "results.json"
-    data: dict[str, object] = {"machine": machine(), "cases": {}}
+    data: dict[str, object] = {"machine": machine(), "cases": {}, "buildkit": buildkit}
     if path.exists():
         try:
             old = json.loads(path.read_text())
@@ -238,13 +268,38 @@ def write_results(new: list[dict[str, object]], results: Path = RESULTS) -> None
     rows = [(str(c["name"]), float(c["ratio"]) if c["ratio"] is not None else 0.0,  # type: ignore[arg-type]
              float(c["target"]) if c.get("target") is not None else None)  # type: ignore[arg-type]
             for c in _ordered(cases)]
+    rows += [(f"{c['name']} bk", float(c["buildkit_ratio"]),  # type: ignore[arg-type]
+              float(c["buildkit_target"]) if c.get("buildkit_target") is not None else None)  # type: ignore[arg-type]
+             for c in _ordered(cases) if c.get("buildkit_ratio") is not None]
     (results / "results.png").write_bytes(ratio_chart(rows))
 
 
-def _verdict(c: dict[str, object]) -> str:
-    if c.get("target") is None:
+def _verdict(c: dict[str, object], prefix: str = "") -> str:
+    if c.get(prefix + "target") is None:
         return ""
-    return f"<= {c['target']}: " + ("met" if c.get("met") else "**missed**")
+    return f"<= {c[prefix + 'target']}: " + ("met" if c.get(prefix + "met") else "**missed**")
+
+
+def render_buildkit(data: dict[str, object]) -> list[str]:
+    """The three-way table: pybuild vs buildah vs BuildKit, for the cases BuildKit ran."""
+    cases = data["cases"]
+    assert isinstance(cases, dict)
+    three = [c for c in _ordered(cases) if c.get("buildkit_ratio") is not None]
+    lines = ["", "## pybuild vs buildah vs BuildKit", "",
+             f"BuildKit: {data.get('buildkit') or 'not run'}. The three sides alternate within each round",
+             "(pybuild, buildah, BuildKit); BuildKit keeps a warm daemon, the others start per command.",
+             "Chart rows ending in `bk` are pybuild/BuildKit.", ""]
+    if not three:
+        return lines
+    lines += ["| case | runs | pybuild s | buildah s | BuildKit s | pybuild/buildah | pybuild/BuildKit "
+              "| target (BuildKit) | pairs (BuildKit) |", "|---|---:|---:|---:|---:|---:|---:|---|---|"]
+    for c in three:
+        pairs = " ".join(f"{p:.2f}" for p in c.get("buildkit_pair_ratios", []) or [])  # type: ignore[attr-defined]
+        ratio = f"{c['ratio']:.2f}" if c["ratio"] is not None else "-"
+        lines.append(f"| {c['name']} | {c['runs']} | {c['pybuild_wall_s']:.3f} | {c['peer_wall_s']:.3f} | "
+                     f"{c['buildkit_wall_s']:.3f} | {ratio} | {c['buildkit_ratio']:.2f} | "
+                     f"{_verdict(c, 'buildkit_')} | {pairs} |")
+    return lines
 
 
 def render_md(data: dict[str, object]) -> str:
@@ -276,8 +331,28 @@ def render_md(data: dict[str, object]) -> str:
     lines += ["", "Commands:", ""]
     for c in _ordered(cases):
         lines.append(f"- **{c['name']}** ({c['description']}): pybuild `{c['pybuild_cmd']}`; "
-                     f"{c['peer_name']} `{c['peer_cmd']}`")
+                     f"{c['peer_name']} `{c['peer_cmd']}`"
+                     + (f"; BuildKit `{c['buildkit_cmd']}`" if c.get("buildkit_cmd") else ""))
+    lines += render_buildkit(data)
     return "\n".join(lines) + "\n"
+
+
+def compile_bytecode(log: Callable[[str], None]) -> None:
+    """Write the .pyc files of pybuild and click, as `pip install` does for a user.
+
+    With PYTHONDONTWRITEBYTECODE set (or a read-only checkout), every `pybuild` run would
+    compile its ~100 modules from source again (~0.2 s): a cost no installed pybuild pays."""
+    import importlib.util
+
+    dirs = []
+    for name in ("pybuild", "click"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            dirs.extend(spec.submodule_search_locations)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    proc = subprocess.run([sys.executable, "-m", "compileall", "-q", *dirs], env=env, capture_output=True)
+    if proc.returncode != 0:
+        log(f"compileall failed (pybuild runs will compile from source): {proc.stderr[-300:]!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -291,10 +366,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("--no-write", action="store_true", help="do not write any results")
     p.add_argument("--results", type=Path, default=None, help="where results.{json,md,png} go")
+    p.add_argument("--no-buildkit", action="store_true",
+                   help="no BuildKit side (it runs when docker.io is installed: a private dockerd)")
     a = p.parse_args(argv)
     runs = a.runs if a.runs is not None else (1 if a.smoke else 2 if a.quick else 5)
     mode = "smoke" if a.smoke else "quick" if a.quick else "full"
-    ctx = Context(work=WORK / mode, quick=a.quick or a.smoke, smoke=a.smoke)
+    from benchmarks.dockerd import describe
+
+    buildkit = "skipped: --no-buildkit" if a.no_buildkit else describe()
+    ctx = Context(work=WORK / mode, quick=a.quick or a.smoke, smoke=a.smoke,
+                  buildkit=not buildkit.startswith("skipped"))
     results = a.results or (WORK / "smoke" / "results" if a.smoke else RESULTS)
     ctx.work.mkdir(parents=True, exist_ok=True)
     cases = discover(ctx)
@@ -312,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
+    log(f"BuildKit: {buildkit}")
+    compile_bytecode(log)
+
     summaries = []
     failed = 0
     for case in cases:
@@ -323,8 +407,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         s = summaries[-1]
         log(f"== {case.name}: pybuild {s['pybuild_wall_s']:.3f}s, {case.peer_name} {s['peer_wall_s']:.3f}s, "
-            f"ratio {s['ratio']}" + (f" (target <= {case.target})" if case.target is not None else ""))
+            f"ratio {s['ratio']}" + (f" (target <= {case.target})" if case.target is not None else "")
+            + (f"; BuildKit {s['buildkit_wall_s']:.3f}s, ratio {s['buildkit_ratio']}" if "buildkit_ratio" in s else ""))
     if summaries and not a.no_write:
-        write_results(summaries, results)
+        write_results(summaries, results, buildkit=buildkit)
         print((results / "results.md").read_text())
     return 1 if failed else 0

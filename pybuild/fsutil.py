@@ -58,9 +58,12 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[BinaryIO]:
+def atomic_file(path: str | os.PathLike[str], mode: int = 0o644, *, durable: bool = True) -> Iterator[BinaryIO]:
     """A file to stream into that appears at ``path`` whole or not at all: written beside it,
-    fsynced and renamed over it when the block ends, removed if the block fails."""
+    fsynced and renamed over it when the block ends, removed if the block fails.
+    ``durable=False``: no fsync (still whole or absent to every reader), for files that mean
+    nothing once their process is gone (a lease, a build's own container), so a crash of
+    the machine cannot leave one that matters half-written."""
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=tmp_prefix(path.name))
@@ -73,7 +76,8 @@ def atomic_file(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[Bin
             yield f
             f.flush()
             os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.rename(tmp, path)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
@@ -81,12 +85,14 @@ def atomic_file(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[Bin
         if is_disk_full(e):
             raise disk_full(e, path) from None  # type: ignore[arg-type]
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to a temp file beside ``path``, fsync, rename over it, fsync the dir."""
-    with atomic_file(path, mode) as f:
+def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644, *, durable: bool = True) -> None:
+    """Write ``data`` to a temp file beside ``path``, fsync, rename over it, fsync the dir
+    (``durable=False``: no fsync; see :func:`atomic_file`)."""
+    with atomic_file(path, mode, durable=durable) as f:
         f.write(data)
 
 

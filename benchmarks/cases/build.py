@@ -1,5 +1,10 @@
 """Cases hello, multistage, copymany, biglayer: `pybuild bud` vs `buildah bud` on the same contexts.
 
+A third side, BuildKit (`docker build` against the harness's own dockerd,
+benchmarks/dockerd.py), runs the same Containerfile and context when docker.io is installed;
+its base is pybuild's busybox, exported as a docker-archive and `docker load`ed. Its targets
+are issue 19's: every case <= 1.0, fully cached <= 0.8, heavy cases <= 0.7.
+
 The peer runs as the issue configures it: ``buildah --storage-driver overlay bud --isolation
 chroot --layers``; pybuild runs with its defaults (its isolation is printed beside the
 figures). Both build FROM the busybox base each built into its own store (benchmarks/stores.py).
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from benchmarks import dockerd
 from benchmarks.cases.layer import generate
 from benchmarks.harness import Case, Context
 from benchmarks.stores import for_context, isolation_note, run
@@ -75,19 +81,25 @@ def cases(ctx: Context) -> list[Case]:
     out: list[Case] = []
 
     def pair(name: str, tag: str, context: Path, *, cold: bool, target: float, description: str,
-             prepare: object) -> Case:
+             prepare: object, bk_target: float = 1.0) -> Case:
         flags = ("--no-cache",) if cold else ()
+        bk = dockerd.instance() if ctx.buildkit else None
 
         def setup() -> None:
             st.ensure_base()
             prepare()  # type: ignore[operator]
-            if not cold:  # prime both caches: a cached case times rebuilds only
+            if bk is not None:
+                dockerd.daemon().load_from_pybuild("busybox", st.pybuild())
+            if not cold:  # prime every cache: a cached case times rebuilds only
                 run(st.bud_pybuild(tag, context))
                 run(st.bud_buildah(tag, context))
+                if bk is not None:
+                    run(bk.build(tag, context))
 
         return Case(name, st.bud_pybuild(tag, context, *flags), st.bud_buildah(tag, context, *flags),
                     peer_name="buildah", description=description, target=target, notes=isolation_note,
-                    setup=setup)
+                    setup=setup, buildkit=bk.build(tag, context, *flags) if bk is not None else None,
+                    buildkit_target=bk_target if bk is not None else None)
 
     # hello ---------------------------------------------------------------------------------
     hello = ctx.work / "hello"
@@ -98,6 +110,7 @@ def cases(ctx: Context) -> list[Case]:
 
     for cold, target in ((True, 0.8), (False, 0.8)):
         out.append(pair(f"hello-{'cold' if cold else 'cached'}", "hello", hello, cold=cold, target=target,
+                        bk_target=1.0 if cold else 0.8,
                         description="FROM busybox; ARG ENV WORKDIR COPY RUN LABEL EXPOSE USER CMD, "
                                     + ("--no-cache" if cold else "fully cached"), prepare=prep_hello))
 
@@ -109,7 +122,7 @@ def cases(ctx: Context) -> list[Case]:
 
     for cold, target in ((True, 0.7), (False, 0.8)):
         out.append(pair(f"multistage-{'cold' if cold else 'cached'}", "multistage", multi, cold=cold,
-                        target=target, prepare=prep_multi,
+                        target=target, prepare=prep_multi, bk_target=1.0 if cold else 0.8,
                         description="two independent stages writing 200 files each, a final stage "
                                     "copying both + RUN, " + ("--no-cache" if cold else "fully cached")))
 
@@ -125,7 +138,7 @@ def cases(ctx: Context) -> list[Case]:
 
     for kind, target in (("cold", 0.5), ("cached", 0.2)):
         out.append(pair(f"copymany-{kind}", "copymany", many, cold=kind == "cold", target=target,
-                        prepare=prep_many, description=f"COPY of {size}, then one RUN, "
+                        prepare=prep_many, bk_target=0.7 if kind == "cold" else 0.8, description=f"COPY of {size}, then one RUN, "
                         + ("--no-cache" if kind == "cold" else "fully cached")))
     counter = [0]
 
@@ -133,7 +146,7 @@ def cases(ctx: Context) -> list[Case]:
         counter[0] += 1
         changed.write_bytes(f"changed {counter[0]}\n".encode() * 100)
 
-    c = pair("copymany-changed", "copymany", many, cold=False, target=0.5, prepare=prep_many,
+    c = pair("copymany-changed", "copymany", many, cold=False, target=0.5, prepare=prep_many, bk_target=1.0,
              description=f"COPY of {size}, then one RUN, one file changed before every run")
     c.before_each = change_one
     out.append(c)
@@ -145,7 +158,7 @@ def cases(ctx: Context) -> list[Case]:
     def prep_big() -> None:
         write_if_changed(big / "Containerfile", BIGLAYER.format(files=count, size=each))
 
-    out.append(pair("biglayer-cold", "biglayer", big, cold=True, target=0.7, prepare=prep_big,
+    out.append(pair("biglayer-cold", "biglayer", big, cold=True, target=0.7, prepare=prep_big, bk_target=0.7,
                     description=f"one RUN writing {count * each >> 20} MB of /dev/urandom in {count} files, "
                                 "--no-cache"))
     return out

@@ -114,9 +114,12 @@ class WorkingContainer:
         self._config = value
 
     def save(self) -> None:
+        """Write state.json; a build's own container (internal) without fsync: it is removed
+        when the build ends, or by recovery if the build dies."""
         if self._config is not None:
             self.state["config"] = json.loads(self._config.to_json(docker=True))
-        atomic_write(self.dir / "state.json", json.dumps(self.state, indent=1).encode())
+        atomic_write(self.dir / "state.json", json.dumps(self.state, indent=1).encode(),
+                     durable=not self.state.get("internal"))
 
     # ------------------------------------------------------------------ mounting
 
@@ -336,7 +339,15 @@ class WorkingContainer:
         return str(info.diff_id)
 
     def set_layers(self, layers: list[str]) -> None:
-        """Point the container at other layers (a cache hit); the upper must be empty."""
+        """Point the container at other layers (a cache hit); the upper must be empty.
+
+        A build's own container that is not mounted and has an empty upper (every step of
+        a fully cached build) changes in memory only: nothing else reads its state.json,
+        and the next save (a mount, a commit) writes the whole state (issue 19)."""
+        if (self.state.get("internal") and not self.vfs and not self.state.get("mounted")
+                and not self.state.get("link_groups") and _empty_dir(self.dir / "upper")):
+            self.state["layers"] = list(layers)
+            return
         self.unmount()
         remove_tree(self.dir / "upper")
         (self.dir / "upper").mkdir()
@@ -356,6 +367,14 @@ class WorkingContainer:
         if is_mounted(str(self.mountpoint)):
             raise StoreError(f"container {self.name or self.id[:12]} is still mounted at {self.mountpoint}")
         remove_tree(self.dir)
+
+
+def _empty_dir(path: Path) -> bool:
+    try:
+        with os.scandir(path) as it:
+            return next(it, None) is None
+    except OSError:
+        return False
 
 
 def _make_parents(root: Path, rel: str) -> None:

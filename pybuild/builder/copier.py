@@ -30,6 +30,7 @@ from typing import Any
 
 from pybuild.builder.paths import container_join, makedirs_in_root, resolve_in_root
 from pybuild.errors import ContextError, UnsafeContentError, UserError
+from pybuild.lazyre import lazy
 
 ModeFunc = Callable[[int, bool], int]  # (old mode, is_dir) -> new permission bits
 
@@ -70,7 +71,7 @@ class CopyResult:
     paths: list[str] = field(default_factory=list)
 
 
-_GLOB_CHARS = re.compile(r"[*?\[]")
+_GLOB_CHARS = lazy(r"[*?\[]")
 
 
 def _go_pattern(pat: str) -> str:

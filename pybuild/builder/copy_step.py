@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 from pybuild.builder import copier
 from pybuild.builder.containerfile import instructions as ins
 from pybuild.errors import ContextError, IntegrityError, UserError
+from pybuild.lazyre import lazy
 
 if TYPE_CHECKING:
     from pybuild.builder.executor import Build, StageState
     from pybuild.builder.store import Store
 
-_URL = re.compile(r"^https?://", re.I)
+_URL = lazy(r"^https?://", re.I)
 
 
 def is_url(src: str) -> bool:

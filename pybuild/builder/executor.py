@@ -13,7 +13,6 @@ import re
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,8 @@ from pybuild.events import CACHE_HIT, IMAGE, INFO, STEP, STEP_DONE, WARNING, emi
 from pybuild.oci.spec import History, ImageConfig, rfc3339
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from pybuild.builder.sandbox.spec import Sandbox
 
 
@@ -222,6 +223,9 @@ class Build:
             for stage in self.graph.order:
                 self.results[stage.index] = self._run_stage(stage)
             return
+        # (imported here: a one-stage build needs no thread pool, nor logging it pulls in)
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
         started: set[int] = set()
         running: dict[Future[StageResult], int] = {}
         errors: list[BaseException] = []

@@ -53,7 +53,8 @@ class Lease:
             self.path.parent.mkdir(mode=0o700, exist_ok=True)
             atomic_write(self.path, json.dumps({"pid": self.pid, "start": self.start,
                                                 "blobs": sorted(self.blobs),
-                                                "layers": sorted(self.layers)}).encode(), 0o600)
+                                                "layers": sorted(self.layers)}).encode(), 0o600,
+                         durable=False)  # a lease dies with its process: no fsync (issue 19)
 
     def release(self) -> None:
         """Give the content back to gc (its records, if any, now keep it)."""

@@ -329,6 +329,7 @@ class Store:
         with self.lock():
             self._check_content(image_id, layers, manifest)
             records = self._read_records()
+            unchanged = json.dumps(records)
             for rec in records:
                 rec["names"] = [n for n in rec.get("names", []) if n not in full_names]
             existing = next((r for r in records if r["id"] == image_id), None)
@@ -343,7 +344,8 @@ class Store:
             for n in full_names:
                 if n not in existing["names"]:
                     existing["names"].append(n)
-            self._write_records(records)
+            if json.dumps(records) != unchanged:  # an unchanged tag writes nothing (issue 19)
+                self._write_records(records)
         return Image.from_record(existing, self)
 
     def _check_content(self, image_id: str, layers: list[str], manifest: dict[str, Any] | None) -> None:

@@ -8,7 +8,6 @@ layer blobs produced in the requested compression (and kept for the next push).
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 from pybuild.builder.store import Image, Store
@@ -59,6 +58,8 @@ class StoreSource:
             return spec.Descriptor(media_type, Digest(entry["digest"]), int(entry["size"]))
 
         # a built layer's blob is made on first push (tar + compress): on both cores at once
+        from concurrent.futures import ThreadPoolExecutor  # (not on a local build's path)
+
         with ThreadPoolExecutor(max_workers=max(1, min(2, len(img.layers)))) as pool:
             layers = list(pool.map(blob, img.layers))
         config = img.config_bytes

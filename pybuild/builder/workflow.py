@@ -28,6 +28,7 @@ from pybuild.builder.store import Image, Store, remove_tree, tree_size
 from pybuild.builder.store_transport import PULL_POLICIES, resolve_image
 from pybuild.errors import ConfigError, StepFailed, UserError
 from pybuild.events import INFO, OUTPUT, STEP, WARNING, EventCallback, emit
+from pybuild.lazyre import lazy
 from pybuild.oci.spec import History, healthcheck, rfc3339
 
 # ---------------------------------------------------------------------- from
@@ -494,7 +495,7 @@ def _command(value: list[str] | str, shell_form: bool) -> list[str] | None:
         raise ConfigError(f"cannot split command {value!r}: {e}") from None
 
 
-_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_VAR = lazy(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
 def _expand(value: str, env: list[str]) -> str:

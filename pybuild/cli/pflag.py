@@ -67,6 +67,10 @@ class _PflagParsing:
             if option is not None and explicit_value is None and isinstance(obj, OptionalValue):
                 option.process(obj.bare, state)
                 return
+            if opt not in parser._long_opt and not opt.startswith("--"):
+                # click tries a "-x" word as a long option first, and its "no such option"
+                # imports difflib for suggestions nobody sees (the word is then read as short)
+                raise click.NoSuchOption(opt, ctx=parser.ctx)
             match_long(opt, explicit_value, state)
 
         parser._match_long_opt = pflag_match

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import threading
 import time
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from pybuild.events import Event
+from pybuild.lazyre import lazy
 
 TAIL_LINES = 6  # output lines shown under a running step
 REDRAW_SECONDS = 0.2
@@ -256,7 +256,7 @@ class LiveView:
         self.height = 1 + len(body)  # the lines printed above stay; the next frame starts at the header
 
 
-_ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|.)")
+_ESCAPES = lazy(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|.)")
 
 
 def _printable(text: str) -> str:

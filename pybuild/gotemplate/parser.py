@@ -9,8 +9,9 @@ from typing import Any
 
 from pybuild.errors import ConfigError
 from pybuild.gotemplate.functions import FUNCS
+from pybuild.lazyre import lazy
 
-_TOKEN = re.compile(r"""
+_TOKEN = lazy(r"""
     (?P<space>\s+)
   | (?P<decl>:=)
   | (?P<str>"(?:[^"\\\n]|\\.)*")

@@ -8,13 +8,13 @@ the exact length.
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import BinaryIO
 
 from pybuild.errors import DigestMismatch, IntegrityError
+from pybuild.lazyre import lazy
 
 _HEX_LENGTH = {"sha256": 64, "sha512": 128}
-_PATTERN = re.compile(r"^(sha256|sha512):([0-9a-f]+)$")
+_PATTERN = lazy(r"^(sha256|sha512):([0-9a-f]+)$")
 CHUNK = 1 << 20
 
 

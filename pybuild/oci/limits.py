@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from pybuild.errors import ConfigError
+from pybuild.lazyre import lazy
 
 SYSTEM_PATH = "/etc/containers/pybuild.conf"
 GiB = 1 << 30
@@ -67,8 +68,8 @@ class Limits:
     source: str | None = None  # the file read, for messages
 
 
-_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?)\s*(ms|s|m|h)?\s*$")
-_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?)\s*([kmgtp]i?b?|b)?\s*$", re.IGNORECASE)
+_DURATION = lazy(r"^\s*([0-9]+(?:\.[0-9]*)?)\s*(ms|s|m|h)?\s*$")
+_SIZE = lazy(r"^\s*([0-9]+(?:\.[0-9]*)?)\s*([kmgtp]i?b?|b)?\s*$", re.IGNORECASE)
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5,
                "ki": 1 << 10, "mi": 1 << 20, "gi": 1 << 30, "ti": 1 << 40, "pi": 1 << 50}

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, replace
 
 from pybuild.errors import IntegrityError, InvalidReference
+from pybuild.lazyre import lazy
 from pybuild.oci.digest import Digest
 
 DEFAULT_REGISTRY = "docker.io"
@@ -21,11 +22,11 @@ OFFICIAL_NAMESPACE = "library"
 LOCAL_REGISTRY = "localhost"
 DEFAULT_TAG = "latest"
 
-_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
+_COMPONENT = lazy(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+_TAG = lazy(r"^[\w][\w.-]{0,127}$", re.ASCII)
 _HOST_LABEL = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = re.compile(rf"^(?:{_HOST_LABEL}(?:\.{_HOST_LABEL})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_DOMAIN = lazy(rf"^(?:{_HOST_LABEL}(?:\.{_HOST_LABEL})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$")
+_HEX64 = lazy(r"^[0-9a-f]{64}$")
 MAX_NAME_LENGTH = 255
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
@@ -33,7 +32,6 @@ from pybuild.errors import (
     UnsupportedError,
 )
 from pybuild.events import BLOB, INFO, EventCallback, emit
-from pybuild.oci.compress import CompressingWriter, check_format, decompressing_reader
 from pybuild.oci.digest import CHUNK, Digest, HashingWriter, VerifyingReader
 from pybuild.oci.spec import (
     DOCKER_MANIFEST,
@@ -288,6 +286,8 @@ class _Copier:
         self._event(desc, "copy", desc.size)
 
     def recompress(self, desc: Descriptor, want: str, docker: bool) -> Descriptor:
+        from pybuild.oci.compress import CompressingWriter, decompressing_reader  # (a copy that recompresses)
+
         key = (desc.digest, want, docker)
         if key in self._recompressed:
             return self._recompressed[key]
@@ -352,6 +352,8 @@ class _Copier:
         # one blob at a time leaves the network or the disk idle between round trips
         workers = min(getattr(self.src, "parallel", 1), getattr(self.dst, "parallel", 1), len(doc.layers))
         if workers > 1:
+            from concurrent.futures import ThreadPoolExecutor  # (not on a local build's path)
+
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob") as pool:
                 layers = list(pool.map(copy_layer, doc.layers))
         else:
@@ -412,6 +414,8 @@ def copy_image(src: ImageSource, dst: ImageDestination, *, platform: Platform | 
     if format not in (None, "oci", "docker"):
         raise ConfigError(f"unknown manifest format {format!r} (use oci or docker)")
     if compression is not None:
+        from pybuild.oci.compress import check_format  # (not on a local build's path: zstandard)
+
         check_format(compression)
     if format == "docker" and compression == "zstd":
         raise ConfigError("zstd compression cannot be used with the docker format")

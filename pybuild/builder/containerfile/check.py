@@ -11,10 +11,10 @@ naming ``file:line``.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from pybuild.builder.containerfile import instructions as ins
+from pybuild.lazyre import lazy
 
 if TYPE_CHECKING:
     from pybuild.builder.containerfile.evaluate import StageEvaluator
@@ -27,7 +27,7 @@ SIGNALS = frozenset(
     "ABRT ALRM BUS CHLD CLD CONT FPE HUP ILL INT IO IOT KILL PIPE POLL PROF PWR QUIT SEGV "
     "STKFLT STOP SYS TERM TRAP TSTP TTIN TTOU URG USR1 USR2 VTALRM WINCH XCPU XFSZ RTMIN RTMAX".split()
     + [f"RTMIN+{n}" for n in range(1, 16)] + [f"RTMAX-{n}" for n in range(1, 15)])
-_GO_INT = re.compile(r"[+-]?[0-9]+\Z")
+_GO_INT = lazy(r"[+-]?[0-9]+\Z")
 
 
 def parse_signal(raw: str) -> None:

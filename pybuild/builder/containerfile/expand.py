@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 from pybuild.builder.containerfile.golang import go_quote as _go_quote
 from pybuild.errors import ContainerfileError
+from pybuild.lazyre import lazy
 
 __all__ = ["Lexer", "ExpansionError", "go_isspace"]
 
@@ -401,7 +402,7 @@ def _trim_suffix(pattern: str, value: str, greedy: bool) -> str:
     return _trim_prefix(_reverse_pattern(pattern), value[::-1], greedy)[::-1]
 
 
-_TEMPLATE_NAME = re.compile(r"\$(?:([A-Za-z0-9_]+)|\{([^}]*)\})")
+_TEMPLATE_NAME = lazy(r"\$(?:([A-Za-z0-9_]+)|\{([^}]*)\})")
 
 
 def _go_expand_template(template: str) -> str:

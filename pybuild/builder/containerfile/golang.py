@@ -1,14 +1,14 @@
 """Go's spellings that BuildKit's messages and Docker's configs use: ``strconv.Quote`` and
 ``time.ParseDuration``.
 
-A leaf (it imports nothing of pybuild), so the parser, the variable expander, the
+A leaf (it imports nothing of pybuild but the leaf lazyre), so the parser, the variable expander, the
 instructions and the buildah verbs (``config --healthcheck-interval``) share one
 grammar and one quoting, byte for byte as Go has them.
 """
 
 from __future__ import annotations
 
-import re
+from pybuild.lazyre import lazy
 
 _GO_ESC = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 
@@ -46,7 +46,7 @@ def go_quote(s: str) -> str:
 
 _DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
                    "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
-_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)([^0-9.]+)")
+_DURATION_PART = lazy(r"([0-9]*(?:\.[0-9]*)?)([^0-9.]+)")
 
 
 def parse_duration(text: str) -> int:

@@ -13,7 +13,6 @@ joined, for ``STEP n/m:`` lines and history) and ``file``.
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -23,6 +22,7 @@ from pybuild.builder.containerfile.golang import go_quote as go_q
 from pybuild.builder.containerfile.golang import parse_duration
 from pybuild.builder.containerfile.parser import Document, Heredoc, Node
 from pybuild.errors import ContainerfileError
+from pybuild.lazyre import lazy
 
 __all__ = [
     "Instruction", "From", "Run", "MountSpec", "Copy", "Add", "InlineFile", "Env", "Arg", "Label",
@@ -293,8 +293,8 @@ class _Err(Exception):
 # --- helpers ---------------------------------------------------------------
 
 
-_OCTAL = re.compile(r"[0-7]{1,4}\Z")
-_SYMBOLIC = re.compile(r"[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+\Z")
+_OCTAL = lazy(r"[0-7]{1,4}\Z")
+_SYMBOLIC = lazy(r"[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+\Z")
 
 
 def validate_chmod(value: str) -> None:
@@ -338,7 +338,7 @@ def expose_ports(ports: list[str] | tuple[str, ...]) -> list[str]:
     return out
 
 
-_GO_UINT = re.compile(r"[+-]?[0-9]+\Z")
+_GO_UINT = lazy(r"[+-]?[0-9]+\Z")
 
 
 def _port_range(text: str, what: str) -> tuple[int, int]:
@@ -365,7 +365,7 @@ def _is_ip(text: str) -> bool:
 
 
 _MOUNT_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
-_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([kmgtp]?)i?b?\Z", re.I)
+_SIZE = lazy(r"([0-9]+(?:\.[0-9]+)?)\s*([kmgtp]?)i?b?\Z", re.I)
 
 
 def _parse_size(value: str) -> int:
@@ -393,6 +393,8 @@ def parse_mount(text: str, expand: Callable[[str], str] | None = None) -> MountS
     As BuildKit's parseMount: without ``expand`` (when the instruction is typed), a value
     holding a variable defers the whole mount to its step (``deferred``; ``from=`` may hold
     none); with ``expand`` (the stage's ARG/ENV), every value is expanded, then checked."""
+    import csv  # only for RUN --mount
+
     try:
         fields_ = next(csv.reader([text]), [])
     except csv.Error as e:
@@ -517,7 +519,7 @@ def is_git_source(src: str) -> bool:
 
 # --- node -> typed ----------------------------------------------------------
 
-_STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*\Z")
+_STAGE_NAME = lazy(r"[a-z][a-z0-9\-_.]*\Z")
 
 
 def _common(node: Node, filename: str) -> dict[str, Any]:

@@ -24,16 +24,17 @@ from pathlib import Path
 from pybuild.builder.containerfile.expand import ExpansionError, Lexer, go_isspace
 from pybuild.builder.containerfile.golang import go_quote
 from pybuild.errors import ContainerfileError
+from pybuild.lazyre import lazy
 
 __all__ = ["Heredoc", "Node", "Document", "parse", "parse_file", "go_quote"]
 
 DEFAULT_ESCAPE = "\\"
 _VALID_DIRECTIVES = ("syntax", "escape", "check")
-_DIRECTIVE = re.compile(r"([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*\Z")
-_TOKEN_WS = re.compile(r"[\t\v\f\r ]+")
-_HEREDOC = re.compile(r"([0-9]*)<<(-?)([^<]*)\Z")
+_DIRECTIVE = lazy(r"([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*\Z")
+_TOKEN_WS = lazy(r"[\t\v\f\r ]+")
+_HEREDOC = lazy(r"([0-9]*)<<(-?)([^<]*)\Z")
 _HEREDOC_INSTRUCTIONS = ("run", "copy", "add")
-_OUR_FRONTEND = re.compile(r"^(docker\.io/)?(docker/)?dockerfile(-upstream)?(:[^@\s]*)?(@\S+)?$")
+_OUR_FRONTEND = lazy(r"^(docker\.io/)?(docker/)?dockerfile(-upstream)?(:[^@\s]*)?(@\S+)?$")
 
 
 @dataclass

@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import subprocess
 
 from pybuild.builder.sandbox.caps import DEFAULT_CAPABILITIES, apply_cap_changes
 from pybuild.builder.sandbox.spec import Mount, RunSpec, Sandbox, stub_paths
@@ -49,6 +48,8 @@ def run(spec: RunSpec, isolation: str = "chroot") -> int:
 
 @functools.lru_cache(maxsize=1)
 def _runc_works() -> bool:
+    import subprocess  # (not at import: a fully cached build starts no process)
+
     runc = shutil.which("runc")
     if not runc:
         return False

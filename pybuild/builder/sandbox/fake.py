@@ -16,7 +16,6 @@ in :attr:`FakeSandbox.runs`.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
 import tempfile
@@ -26,8 +25,9 @@ from pathlib import Path
 
 from pybuild.builder.paths import container_join, resolve_in_root
 from pybuild.builder.sandbox.spec import RunSpec
+from pybuild.lazyre import lazy
 
-_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+_VAR = lazy(r"\$(?:\{(\w+)\}|(\w+))")
 _OPS = ("&&", "||", ";")
 
 

@@ -24,7 +24,6 @@ import ipaddress
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +126,8 @@ def _netavark(verb: str, netns: str, ip: str) -> None:
         raise SandboxError("private network: netavark is not installed")
     config = STATE_DIR / "netavark"
     config.mkdir(parents=True, exist_ok=True)
+    import subprocess  # (here and below: bud imports this module for its flags, not to run)
+
     try:
         proc = subprocess.run([exe, "--config", str(config), verb, netns], input=json.dumps(_options(ip)).encode(),
                               capture_output=True, timeout=_TIMEOUT, check=False)
@@ -138,6 +139,8 @@ def _netavark(verb: str, netns: str, ip: str) -> None:
 
 
 def _make_netns(path: Path) -> None:
+    import subprocess
+
     path.touch(0o444)
     proc = subprocess.run(["unshare", f"--net={path}", "true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, timeout=_TIMEOUT, check=False)

@@ -9,16 +9,10 @@ exceed the kernel's one-page limit.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import os
 
 from pybuild.errors import SandboxError
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
 MNT_DETACH = 2
 _PAGE = 4096
@@ -58,12 +52,16 @@ def mount_overlay(lowers: list[str], upper: str, work: str, target: str, *, shor
 
 
 def _mount(data: str, target: str) -> None:
-    if _libc.mount(b"overlay", target.encode(), b"overlay", 0, data.encode()) != 0:
+    import ctypes  # (here and in unmount: is_mounted, all a cached build asks, needs no libc)
+
+    from pybuild.builder.sandbox.linux import libc
+
+    if libc().mount(b"overlay", target.encode(), b"overlay", 0, data.encode()) != 0:
         err = ctypes.get_errno()
         if err == errno.EINVAL and "index=off" in data:
             # older kernels without some options: retry with the essential ones
             data = data.replace(",index=off", "")
-            if _libc.mount(b"overlay", target.encode(), b"overlay", 0, data.encode()) == 0:
+            if libc().mount(b"overlay", target.encode(), b"overlay", 0, data.encode()) == 0:
                 return
             err = ctypes.get_errno()
         raise SandboxError(f"cannot mount overlay at {target}: {os.strerror(err)}")
@@ -75,12 +73,16 @@ def _escape(path: str) -> str:
 
 def unmount(target: str) -> None:
     """Unmount ``target``; a busy mount is detached lazily rather than left behind."""
-    if _libc.umount2(target.encode(), 0) == 0:
+    import ctypes
+
+    from pybuild.builder.sandbox.linux import libc
+
+    if libc().umount2(target.encode(), 0) == 0:
         return
     err = ctypes.get_errno()
     if err in (errno.EINVAL, errno.ENOENT):
         return  # not mounted
-    if _libc.umount2(target.encode(), MNT_DETACH) != 0:
+    if libc().umount2(target.encode(), MNT_DETACH) != 0:
         err = ctypes.get_errno()
         if err not in (errno.EINVAL, errno.ENOENT):
             raise SandboxError(f"cannot unmount {target}: {os.strerror(err)}")

@@ -59,8 +59,6 @@ def _bool(raw: str, value: str) -> bool:
 
 def parse_security_opts(values: Sequence[str], base: SecurityOptions | None = None) -> SecurityOptions:
     """``--security-opt`` values (later ones win) over ``base``; ConfigError for the rest."""
-    from pybuild.builder.sandbox.seccomp import load_profile
-
     seccomp = base.seccomp if base else DEFAULT
     nnp = base.no_new_privileges if base else False
     for raw in values:
@@ -80,6 +78,8 @@ def parse_security_opts(values: Sequence[str], base: SecurityOptions | None = No
             if value == UNCONFINED:
                 seccomp = UNCONFINED
             else:
+                from pybuild.builder.sandbox.seccomp import load_profile  # (ctypes: only for a profile)
+
                 load_profile(value)  # a bad file is an error now, not at the first RUN
                 seccomp = os.path.abspath(value)
         elif key == "apparmor":

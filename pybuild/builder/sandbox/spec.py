@@ -9,7 +9,6 @@ start when one is missing rather than creating it.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Protocol
 from pybuild.builder.paths import DEFAULT_PATH, resolve_in_root
 from pybuild.builder.sandbox.caps import DEFAULT_CAPABILITIES
 from pybuild.errors import SandboxError, UnsafeContentError
+from pybuild.lazyre import lazy
 
 
 @dataclass
@@ -78,7 +78,7 @@ BASE_STUBS: tuple[tuple[str, bool], ...] = (
 )
 
 _TMPFS_KEYS = {"size", "mode", "uid", "gid", "nr_inodes"}
-_OPTION_VALUE = re.compile(r"^[0-9A-Za-z._%-]*$")
+_OPTION_VALUE = lazy(r"^[0-9A-Za-z._%-]*$")
 
 
 def _normal_target(target: str) -> str:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from pybuild.errors import AuthError, RegistryError
+from pybuild.lazyre import lazy
 from pybuild.oci.registry.config import is_loopback
 from pybuild.oci.registry.credentials import Credentials
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 MAX_TOKEN_BODY = 1 << 20
 DEFAULT_EXPIRY = 60
-_CHALLENGE_RE = re.compile(r'([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
+_CHALLENGE_RE = lazy(r'([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
 
 
 @dataclass(frozen=True)
