@@ -451,7 +451,7 @@ def test_from_run_settings_hold_for_later_runs(root: Path, tmp_path: Path) -> No
 
 
 def test_from_refuses_bad_run_settings_before_making_a_container(root: Path) -> None:
-    for flags, message in ((["--network", "bridge"], "--network bridge: not supported"),
+    for flags, message in ((["--network", "bridge"], "--network bridge: unknown network mode"),
                            (["-v", "/no/such/dir:/x"], "--volume source /no/such/dir does not exist"),
                            (["--isolation", "rootless"], "--isolation rootless:")):
         proc = pybuild(root, "from", *flags, "busybox", check=False)

@@ -11,7 +11,7 @@ import pytest
 
 @pytest.mark.parametrize("args, needle", [
     (["--output", "type=weird"], "invalid --output 'type=weird'"),
-    (["--network", "bridge"], "--network bridge: not supported"),
+    (["--network", "bridge"], "--network bridge: unknown network mode"),
     (["--platform", "linux/amd64,linux/sparc"], "--platform linux/sparc: unknown architecture 'sparc'"),
     (["--pull=sometimes"], "invalid --pull"),
     (["--build-arg-file", "/nonexistent/args"], "--build-arg-file /nonexistent/args"),

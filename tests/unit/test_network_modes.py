@@ -15,7 +15,7 @@ def test_buildahs_spellings_are_accepted(mode: str) -> None:
     assert network.check_mode(mode) == mode
 
 
-@pytest.mark.parametrize(("mode", "message"), [("bridge", "--network bridge: not supported"),
+@pytest.mark.parametrize(("mode", "message"), [("bridge", "--network bridge: unknown network mode"),
                                                ("slirp4netns", "rootless networking is not done"),
                                                ("ns:", "unknown network mode"), ("pvt", "unknown network mode")])
 def test_other_modes_are_refused_in_one_line(mode: str, message: str) -> None:

@@ -46,10 +46,11 @@ def check_mode(mode: str, where: str = "--network") -> str:
     """``mode`` if it is one pybuild knows (private, host, none, ns:PATH, or default), else ConfigError."""
     if mode in (*MODES, "default") or (mode.startswith("ns:") and len(mode) > 3):
         return mode
-    if mode in ("slirp4netns", "pasta", "bridge"):
+    if mode in ("slirp4netns", "pasta"):
         raise ConfigError(f"{where} {mode}: not supported (rootless networking is not done; "
                           "use private, host, none or ns:PATH)")
-    raise ConfigError(f"{where} {mode}: unknown network mode (private, host, none or ns:PATH)")
+    raise ConfigError(f"{where} {mode}: unknown network mode (private, host, none or ns:PATH; "
+                      "named networks such as bridge are not supported: private is pybuild's own bridge)")
 
 
 def netavark_path() -> str | None:
