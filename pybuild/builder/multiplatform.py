@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pybuild.builder.options import BuildOptions
@@ -118,6 +117,8 @@ def build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
                           "(or use --manifest and push the list)")
     each_out = dataclasses.replace(out, tags=[], manifest=None, iidfile=None)
     jobs = max(1, min(len(platforms), os.cpu_count() or 1))  # qemu is CPU-bound: a core each
+    from concurrent.futures import ThreadPoolExecutor  # (a one-platform build needs no thread pool)
+
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="platform") as pool:
         futures = {p: pool.submit(build, store, dataclasses.replace(
             options, platform=p, all_platforms=False, output=each_out,
