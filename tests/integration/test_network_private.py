@@ -255,3 +255,20 @@ def test_ns_path_joins_a_namespace_the_test_made(root: Path, tmp_path: Path, iso
     proc = _bud(root, tmp_path, "FROM busybox\nRUN true\n", "--network", f"ns:{tmp_path}/absent", check=False)
     assert proc.returncode != 0 and "absent" in proc.stderr and "does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_steps_share_the_builds_network_and_a_net_admin_step_gets_its_own(root: Path, tmp_path: Path) -> None:
+    """A build sets its private network up once and reuses it step after step (BuildKit's
+    namespace pool); a step that may change it (CAP_NET_ADMIN) gets one of its own."""
+    text = ("FROM busybox\nRUN ip -o -4 addr show eth0 > /a\nRUN ip -o -4 addr show eth0 > /b\n"
+            "RUN ls /sys/class/net > /links\n")
+    _bud(root, tmp_path, text)
+    first, second = (_file(root, p).split("inet ", 1)[1].split()[0] for p in ("/a", "/b"))
+    assert first == second and first.startswith(PREFIX)
+    assert _leftovers() == []
+    changing = ("FROM busybox\nRUN ip link set eth0 mtu 1280 && cat /sys/class/net/eth0/mtu > /made\n"
+                "RUN cat /sys/class/net/eth0/mtu > /next\n")
+    _bud(root, tmp_path, changing, "--cap-add", "NET_ADMIN")
+    assert _file(root, "/made") == "1280\n"
+    assert _file(root, "/next") != "1280\n"
+    assert _leftovers() == []

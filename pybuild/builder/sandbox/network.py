@@ -1,6 +1,11 @@
-"""Private networking for RUN: one network namespace per step, wired to a bridge by netavark.
+"""Private networking for RUN: network namespaces wired to a bridge by netavark.
 
-Per step, as root (``--network private``)::
+A build keeps a :class:`Pool` of them, as BuildKit keeps a pool of network namespaces: a
+step takes an idle one (or sets one up), gives it back when it ends, and the build tears them
+all down when it ends; so a build of 20 RUN steps pays for one set-up, not 20. A step that
+may change its namespace (one given CAP_NET_ADMIN) gets one of its own, never reused.
+
+Each set-up, as root (``--network private``)::
 
     allocate 10.89.231.N under the state lock, record it (owner PID + start time)
     unshare --net=NSFILE true          the step's namespace, kept alive by a bind mount
@@ -192,15 +197,13 @@ def _teardown(ip: str, netns: Path, record: Path) -> None:
             record.unlink()
 
 
-@contextlib.contextmanager
-def private() -> Iterator[Setup]:
-    """A private network for one step, torn down when the block ends (however it ends)."""
+def _set_up() -> Setup:
+    """A new private network (its record names this process until :func:`_tear_down`)."""
     why = unavailable()
     if why:
         raise SandboxError(f"--network private: {why}")
-    lock = _lock()
     (STATE_DIR / "netns").mkdir(parents=True, exist_ok=True)
-    with lock.hold():
+    with _lock().hold():
         ip, record = _allocate()
         netns = STATE_DIR / "netns" / ip
         try:
@@ -209,19 +212,72 @@ def private() -> Iterator[Setup]:
         except BaseException:
             _teardown(ip, netns, record)
             raise
-    try:
-        yield Setup(str(netns), ip)
-    finally:
-        with lock.hold():
-            _teardown(ip, netns, record)
+    return Setup(str(netns), ip)
+
+
+def _tear_down(setup: Setup) -> None:
+    with _lock().hold():
+        _teardown(setup.address, Path(setup.netns), STATE_DIR / "setups" / f"{setup.address}.json")
 
 
 @contextlib.contextmanager
-def joined(mode: str) -> Iterator[tuple[str, str, Setup | None]]:
+def private() -> Iterator[Setup]:
+    """A private network of its own for one step, torn down when the block ends (however it ends)."""
+    setup = _set_up()
+    try:
+        yield setup
+    finally:
+        _tear_down(setup)
+
+
+class Pool:
+    """The private networks one build reuses from step to step; :meth:`close` tears them down
+    (a killed build's are torn down by :func:`recover`). Steps running at once (parallel
+    stages) each hold their own."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._idle: list[Setup] = []
+        self._made: list[Setup] = []
+        self.set_ups = 0  # how many were set up (what reuse saves shows here)
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[Setup]:
+        with self._lock:
+            setup = self._idle.pop() if self._idle else None
+        if setup is None:
+            setup = _set_up()
+            with self._lock:
+                self._made.append(setup)
+                self.set_ups += 1
+        try:
+            yield setup
+        finally:
+            with self._lock:
+                self._idle.append(setup)
+
+    def close(self) -> None:
+        with self._lock:
+            made, self._made, self._idle = self._made, [], []
+        errors = []
+        for setup in made:
+            try:
+                _tear_down(setup)
+            except SandboxError as e:
+                errors.append(e)
+        if errors:
+            raise errors[0]
+
+
+@contextlib.contextmanager
+def joined(mode: str, pool: Pool | None = None) -> Iterator[tuple[str, str, Setup | None]]:
     """(RunSpec.network, RunSpec.netns, the private set-up or None) for an effective ``mode``;
-    a private network lasts as long as the block."""
+    a private network comes from ``pool`` (given back when the block ends) or, without one,
+    is the block's own."""
     if mode == "private":
-        with private() as setup:
+        with (pool.lease() if pool is not None else private()) as setup:
             yield "ns", setup.netns, setup
     elif mode.startswith("ns:"):
         yield "ns", mode[3:], None
@@ -253,5 +309,5 @@ def recover() -> list[str]:
     return freed
 
 
-__all__ = ["MODES", "BRIDGE", "SUBNET", "GATEWAY", "Setup", "check_mode", "describe_default", "effective_mode", "netavark_path",
+__all__ = ["MODES", "BRIDGE", "SUBNET", "GATEWAY", "Pool", "Setup", "check_mode", "describe_default", "effective_mode", "netavark_path",
            "joined", "private", "recover", "unavailable"]
