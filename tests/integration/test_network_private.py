@@ -272,3 +272,30 @@ def test_steps_share_the_builds_network_and_a_net_admin_step_gets_its_own(root: 
     assert _file(root, "/made") == "1280\n"
     assert _file(root, "/next") != "1280\n"
     assert _leftovers() == []
+
+
+def test_from_dns_flags_and_run_no_hosts(root: Path) -> None:
+    ctr = pybuild(root, "from", "--dns", "10.9.8.7", "--dns-search", "example.test", "--dns-option", "ndots:3",
+                  "busybox").stdout.strip()
+    resolv = pybuild(root, "run", ctr, "--", "cat", "/etc/resolv.conf").stdout.splitlines()
+    assert [ln for ln in resolv if ln.split()[:1] in (["nameserver"], ["search"], ["options"])] == [
+        "nameserver 10.9.8.7", "search example.test", "options ndots:3"]
+    pybuild(root, "run", "--no-hosts", ctr, "--", "sh", "-c", "echo '10.7.7.7 mine' > /etc/hosts")
+    assert pybuild(root, "run", "--no-hosts", ctr, "--", "cat", "/etc/hosts").stdout == "10.7.7.7 mine\n"
+    assert "mine" not in pybuild(root, "run", ctr, "--", "cat", "/etc/hosts").stdout
+    proc = pybuild(root, "run", "--no-hosts", "--add-host", "a:10.1.1.1", ctr, "--", "true", check=False)
+    assert proc.returncode != 0 and "--no-hosts and --add-host conflict" in proc.stderr
+    proc = pybuild(root, "from", "--dns", "nowhere", "busybox", check=False)
+    assert proc.returncode != 0 and "--dns nowhere: an IP address is wanted" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_dns_none_leaves_the_images_resolv_conf(root: Path, tmp_path: Path) -> None:
+    text = ("FROM busybox\nRUN echo 'nameserver 10.6.6.6' > /etc/resolv.conf\n"
+            "RUN cat /etc/resolv.conf > /r\n")
+    _bud(root, tmp_path, text, "--dns", "none")
+    assert _file(root, "/r") == "nameserver 10.6.6.6\n"
+    _bud(root, tmp_path, text, "--no-cache")  # without it the steps see (and write) their own copy
+    assert "10.6.6.6" not in _file(root, "/r")
+    proc = _bud(root, tmp_path, text, "--dns", "none", "--dns", "10.1.1.1", check=False)
+    assert proc.returncode != 0 and "--dns none: an IP address is wanted (none stands alone)" in proc.stderr

@@ -3,6 +3,9 @@ all torn down at the end (the set-up itself is netavark's, tested in test_networ
 
 from __future__ import annotations
 
+import ipaddress
+from pathlib import Path
+
 import pytest
 
 from pybuild.builder.sandbox import network
@@ -69,3 +72,13 @@ def test_close_tears_down_every_network_and_reports_a_failure(made: dict[str, li
     with pytest.raises(SandboxError):
         pool.close()
     assert len(calls) == 2  # the second is torn down although the first failed
+
+
+def test_each_state_dir_has_its_own_bridge_and_subnet() -> None:
+    assert network._network_slot(network.DEFAULT_STATE_DIR) == 0
+    slots = {network._network_slot(Path(f"/run/pybuild/net-tests-{i}")) for i in range(40)}
+    assert slots <= set(range(1, 251)) and len(slots) > 30
+    assert network._network_slot(Path("/run/x")) == network._network_slot(Path("/run/x"))
+    # the tests run with a state dir of their own (tests/conftest.py): not the machine's bridge
+    assert network.STATE_DIR != network.DEFAULT_STATE_DIR and network.BRIDGE != "pybuild0"
+    assert network.SUBNET.subnet_of(ipaddress.ip_network("10.90.0.0/16"))

@@ -14,7 +14,8 @@ Each set-up, as root (``--network private``)::
     netavark teardown NSFILE < options; umount and remove NSFILE; remove the record
 
 State lives under ``/run/pybuild/net`` (machine-wide, not per store: every store's
-builds share one bridge and one subnet, and /run empties at boot, as the bridge does).
+builds share one bridge and one subnet, and /run empties at boot, as the bridge does);
+``$PYBUILD_NET_STATE`` names another state dir, with its own bridge and subnet.
 A build killed mid-step leaves its record: :func:`recover` (run by the store's recovery
 when a command opens a store) tears down every record whose owner is dead.
 
@@ -36,12 +37,28 @@ from pathlib import Path
 from pybuild.errors import ConfigError, SandboxError
 from pybuild.fsutil import FileLock, atomic_write, pid_alive, process_start
 
-NETWORK_NAME = "pybuild"
-BRIDGE = "pybuild0"
-SUBNET = ipaddress.ip_network("10.89.231.0/24")  # beside podman's 10.88.0.0/16, away from its 10.89.0.0/24
+DEFAULT_STATE_DIR = Path("/run/pybuild/net")
+STATE_DIR = Path(os.environ.get("PYBUILD_NET_STATE", str(DEFAULT_STATE_DIR)))
+
+
+def _network_slot(state_dir: Path) -> int:
+    """0 for the machine's state dir; 1-250 for another (``$PYBUILD_NET_STATE``: a test run or CI
+    job beside others, a fresh-check root), so that each has its own bridge, subnet and
+    netavark network, and one never tears down what another set up."""
+    if state_dir == DEFAULT_STATE_DIR:
+        return 0
+    import hashlib
+
+    return 1 + int.from_bytes(hashlib.sha256(str(state_dir).encode()).digest()[:4], "big") % 250
+
+
+_SLOT = _network_slot(STATE_DIR)
+NETWORK_NAME = "pybuild" if _SLOT == 0 else f"pybuild-{_SLOT:03d}"
+BRIDGE = "pybuild0" if _SLOT == 0 else f"pybuild-{_SLOT:03d}"
+# beside podman's 10.88.0.0/16, far from its 10.89.0.0/24 and the networks it adds after it
+SUBNET = ipaddress.ip_network("10.89.231.0/24" if _SLOT == 0 else f"10.90.{_SLOT}.0/24")
 GATEWAY = SUBNET.network_address + 1
-NETWORK_ID = "70796275696c64" + "0" * 50  # "pybuild" in hex, padded to netavark's 64 characters
-STATE_DIR = Path(os.environ.get("PYBUILD_NET_STATE", "/run/pybuild/net"))
+NETWORK_ID = ("70796275696c64" + f"{_SLOT:02x}").ljust(64, "0")  # "pybuild" in hex, the slot, padded to 64
 NETAVARK_PATHS = ("/usr/libexec/podman/netavark", "/usr/lib/podman/netavark", "/usr/local/libexec/podman/netavark")
 MODES = ("private", "host", "none")  # and ns:PATH
 _TIMEOUT = 60
