@@ -97,6 +97,21 @@ class Build:
         self._image_cache: dict[tuple[str, str], Image] = {}
         self.prefixes: dict[int, str] = {}
         self.network_fallback_said = False  # "private networking cannot be set up" is said once
+        self._ssh: Any = None  # --ssh agents (builder/ssh_forward.py), made when first asked for
+        self.git_commits: dict[str, tuple[str, str]] = {}  # ADD git sources resolved this build
+
+    def ssh_socket(self, sid: str) -> str | None:
+        """The agent socket of ``--ssh`` id ``sid`` (started now for key files), or None."""
+        if not self.opts.run.ssh:
+            return None
+        with self._lock:
+            if self._ssh is None:
+                from pybuild.builder.ssh_forward import Agents
+
+                self._ssh = Agents(self.store, self.opts.run.ssh)
+                self.resources.callback(self._ssh.close)
+        sock: str | None = self._ssh.socket(sid)
+        return sock
 
     # ------------------------------------------------------------------ setup
 
@@ -126,7 +141,15 @@ class Build:
         else:
             cf_path = self._find_containerfile()
             self.containerfile_name = _display_name(cf_path)
-            doc = parse_file(cf_path)
+            if cf_path.name.endswith(".in"):  # buildah's Containerfile.in: through cpp first
+                from pybuild.builder.build_input import preprocess
+
+                text, warnings = preprocess(cf_path, self.context, opts.cpp_flags, self.containerfile_name)
+                for w in warnings:
+                    emit(self.on_event, WARNING, w)
+                doc = parse(text, self.containerfile_name)
+            else:
+                doc = parse_file(cf_path)
         for w in getattr(doc, "warnings", []) or []:
             emit(self.on_event, WARNING, str(w))
         if opts.from_image:
@@ -362,7 +385,10 @@ class Build:
                 raise ContainerfileError(e.message, file=self.containerfile_name, line=instr.line) from None
             raise
         handler = steps.handler_for(expanded)
-        key_inputs = handler.key_inputs(self, state, expanded)
+        try:
+            key_inputs = handler.key_inputs(self, state, expanded)
+        except PybuildError as e:  # an ADD git ref or URL that cannot be resolved, for one
+            raise self._at_line(e, instr) from None
         parent_key = state.key
         key = cache.make_key({"parent": parent_key, **key_inputs})
         use_cache = self.opts.layers and not self.opts.no_cache and not handler.never_cached
@@ -383,12 +409,7 @@ class Build:
         try:
             handler.execute(self, state, expanded)
         except PybuildError as e:
-            # every error of a step names its line; another place (a path, an image) goes in the text
-            if e.where is not None and not re.search(r":\d+\Z", e.where):
-                e.message = f"{e.where}: {e.message}"
-                e.where = None
-            if e.where is None:
-                e.where = f"{self.containerfile_name}:{instr.line}"
+            self._at_line(e, instr)
             raise
         state.evaluator.apply(expanded)
         state.key = key
@@ -461,6 +482,15 @@ class Build:
                                     where=e.where) from None
             raise
 
+    def _at_line(self, e: PybuildError, instr: Any) -> PybuildError:
+        """Every error of a step names its line; another place (a path, an image) goes in the text."""
+        if e.where is not None and not re.search(r":\d+\Z", e.where):
+            e.message = f"{e.where}: {e.message}"
+            e.where = None
+        if e.where is None:
+            e.where = f"{self.containerfile_name}:{instr.line}"
+        return e
+
     def _write_image(self, final: StageResult) -> Image:
         from pybuild.builder import steps
 
@@ -508,10 +538,15 @@ def _platform_config(config: ImageConfig, platform: Any) -> ImageConfig:
 
 def build(store: Store, options: BuildOptions, *, sandbox: Sandbox | None = None) -> Image:
     """Build ``options.containerfile`` in ``options.context``; returns the image written.
-    ``sandbox`` runs the RUN steps (default: the real isolation; tests pass a fake)."""
-    b = Build(store, options, sandbox)
+    ``sandbox`` runs the RUN steps (default: the real isolation; tests pass a fake).
+    The context may also be a git or http(s) URL or ``-`` (builder/build_input.py)."""
+    from pybuild.builder import build_input
+
     try:
-        return b.run()
+        if build_input.is_remote(options):
+            with build_input.prepared(store, options) as local:
+                return Build(store, local, sandbox).run()
+        return Build(store, options, sandbox).run()
     except KeyboardInterrupt:
         raise
     except PybuildError:
