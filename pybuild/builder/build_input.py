@@ -105,11 +105,14 @@ def _from_file(stack: contextlib.ExitStack, store: Store, opts: BuildOptions, pa
 
 
 def _text(path: str, what: str) -> str:
+    with open(path, "rb") as f:
+        data = f.read()
     try:
-        with open(path, "rb") as f:
-            return f.read().decode()
+        if b"\0" not in data:
+            return data.decode()
     except UnicodeDecodeError:
-        raise ContextError(f"{what}: neither a tar archive nor a text Containerfile") from None
+        pass
+    raise ContextError(f"{what}: neither a tar archive nor a text Containerfile")
 
 
 def preprocess(path: Path, context: str, cpp_flags: list[str], name: str) -> tuple[str, list[str]]:
