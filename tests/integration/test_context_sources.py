@@ -5,18 +5,17 @@ server of the test's own on 127.0.0.1."""
 
 from __future__ import annotations
 
-import http.server
 import io
 import os
 import subprocess
 import tarfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.cli_helpers import PYBUILD, build_busybox, pyb
+from tests.http_fixtures import serve_directory
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -43,19 +42,8 @@ def www(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
                                                   "../../escaped": "x\n"}, "w"))
     (docroot / "Containerfile").write_text("FROM busybox\nRUN echo only a containerfile > /c.txt\n")
     (docroot / "Local.containerfile").write_text("FROM busybox\nCOPY local.txt /local.txt\n")
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a: object, **kw: object) -> None:
-            super().__init__(*a, directory=str(docroot), **kw)  # type: ignore[arg-type]
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", docroot
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_directory(docroot) as url:
+        yield url, docroot
 
 
 @pytest.fixture(scope="module")
