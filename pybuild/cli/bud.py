@@ -226,7 +226,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
         raise ConfigError(f"invalid format {fmt!r} (oci or docker)")
     if not (os.path.isdir(context) or context == "-" or context.startswith(("http://", "https://"))
             or _is_git_url(context)):
-        raise ConfigError(f"build context {context} is not a directory (nor a git or http(s) URL, nor -)")
+        raise ConfigError(f"build context {context} is not a directory")
     out = OutputOptions(tags=list(tags), format=fmt, compression=compression_format, labels=_kv(labels, "--label"),
                         annotations=_kv(annotations, "--annotation"), squash=squash, iidfile=iidfile,
                         outputs=list(outputs), timestamp=timestamp, source_date_epoch=source_date_epoch,

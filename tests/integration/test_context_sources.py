@@ -103,7 +103,7 @@ def test_context_mistakes_are_one_line(root: Path, www: tuple[str, Path], tmp_pa
     for args, message in (([f"{url}/missing.tar"], "HTTP 404"),
                           (["-f", "-", "-"], "cannot be read from stdin too"),
                           (["-f", f"{url}/missing", str(tmp_path)], "HTTP 404"),
-                          (["ftp://127.0.0.1/x"], "not a directory")):
+                          (["ftp://127.0.0.1/x"], "is not a directory")):
         proc = pyb(root, "bud", *args, check=False, input="")
         err = proc.stderr.strip().splitlines()
         assert proc.returncode != 0 and len(err) == 1 and err[0].startswith("Error: ") and message in err[0], \
