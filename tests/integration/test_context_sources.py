@@ -132,3 +132,10 @@ def test_containerfile_in_runs_through_cpp(root: Path, tmp_path: Path) -> None:
     err = proc.stderr.strip().splitlines()
     assert proc.returncode != 0 and len(err) == 1 and "absent.inc" in err[0], proc.stderr
     assert os.path.isdir(ctx)
+
+
+def test_the_library_reads_a_context_stream(root: Path) -> None:
+    import pybuild
+
+    image = pybuild.build("-", context_stream=io.BytesIO(_tar(CONTEXT)), store=root, tags=["fromstream"])
+    assert pybuild.Store(root).image("fromstream").id == image.id

@@ -100,3 +100,14 @@ def test_git_mistakes_are_one_line(root: Path, served: tuple[Repo, str, str], tm
     assert sorted(os.listdir(root / "overlay" if (root / "overlay").exists() else root)) == before
     proc = pyb(root, "bud", f"file://{tmp_path}/x.git", check=False)
     assert proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_the_library_builds_a_git_context(root: Path, served: tuple[Repo, str, str]) -> None:
+    import pybuild
+
+    repo, daemon, _http = served
+    repo.commit({"lib/Containerfile": "FROM busybox\nCOPY note.txt /note.txt\nLABEL from=git\n",
+                 "lib/note.txt": "library\n"}, "library context", 1_720_000_000)
+    image = pybuild.build(f"{daemon}/repo.git#main:lib", store=root, tags=["fromgit"])
+    assert pybuild.Store(root).image("fromgit").id == image.id
+    assert not os.listdir(root / "tmp")  # the checkout is gone after the build
