@@ -48,7 +48,9 @@ def prepared(store: Store, options: BuildOptions) -> Iterator[BuildOptions]:
             src = git_source.parse(ctx)
             sock = os.environ.get("SSH_AUTH_SOCK") if src.is_ssh else None
             commit, refname = git_source.resolve(src, sock)
-            path = stack.enter_context(git_source.checkout(store, src, commit, refname, ssh_socket=sock))
+            path = stack.enter_context(git_source.checkout(
+                store, src, commit, refname, ssh_socket=sock,
+                commit_mtimes=opts.output.source_date_epoch is not None or "SOURCE_DATE_EPOCH" in opts.build_args))
             opts = dataclasses.replace(opts, context=path)
         elif is_http(ctx):
             from pybuild.builder.copy_step import download

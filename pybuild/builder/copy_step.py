@@ -54,6 +54,11 @@ def _git_commit(b: Build, src: str) -> tuple[Any, str, str]:
     return parsed, commit, refname
 
 
+def _commit_mtimes(b: Build) -> bool:
+    """BuildKit's git.mtime=commit, its default when the build has a SOURCE_DATE_EPOCH."""
+    return b.opts.output.source_date_epoch is not None or "SOURCE_DATE_EPOCH" in b.opts.build_args
+
+
 def _git_checkout(b: Build, src: str, instr: ins.Copy, stack: contextlib.ExitStack) -> str:
     """The checked-out tree of an ADD git source (BuildKit: its contents go into DEST)."""
     from pybuild.builder import git_source
@@ -64,6 +69,7 @@ def _git_checkout(b: Build, src: str, instr: ins.Copy, stack: contextlib.ExitSta
     parsed, commit, refname = _git_commit(b, src)
     return stack.enter_context(git_source.checkout(
         b.store, parsed, commit, refname, keep_git_dir=bool(getattr(instr, "keep_git_dir", False)),
+        commit_mtimes=_commit_mtimes(b),
         ssh_socket=b.ssh_socket("default") if parsed.is_ssh else None))
 
 
@@ -78,7 +84,12 @@ def source_key(b: Build, st: StageState, instr: ins.Copy) -> Any:
     for g in gits:
         # a git source counts by the commit its ref names now (never by the remote's URL)
         parsed, commit, _ = _git_commit(b, g)
-        parts.append(["git", commit, parsed.subdir, bool(getattr(instr, "keep_git_dir", False))])
+        keep = bool(getattr(instr, "keep_git_dir", False))
+        from pybuild.builder.git_source import redacted
+
+        # a kept .git names its origin; the checkout time, unlike the commit's, is new each time
+        parts.append(["git", commit, parsed.subdir, keep, redacted(parsed.remote) if keep else None,
+                      "commit" if _commit_mtimes(b) else "checkout"])
     for u in urls:
         # a URL counts by what it serves now, not by its name (its content may have changed)
         parts.append(["url", u, copier.file_sha256(fetched(b, u, instr).host)])

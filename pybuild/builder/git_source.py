@@ -1,12 +1,13 @@
 """Git sources as BuildKit spells them: ``URL#REF[:SUBDIR]`` for ADD and for a build context.
 
 The ref is resolved with ``git ls-remote`` to a commit id before anything is fetched: that id
-(with the subdirectory and whether .git is kept) is the cache key, so an unchanged branch hits
-the cache without a clone and a moved one misses. The checkout is a depth-1 fetch of exactly
-that commit into scratch space; .git is dropped unless kept; every file's mtime is the
-commit's time, so one commit always makes the same layer. Only the git, http(s) and ssh
-transports are allowed (no file:// or ext::), and the remote's URL never enters a key.
-Submodules are not fetched.
+(with the subdirectory, the mtime rule and whether .git is kept) is the cache key, so an
+unchanged branch hits the cache without a clone and a moved one misses. The checkout is a
+depth-1 fetch of exactly that commit, submodules too, into scratch space; .git is dropped
+unless kept. mtimes are the checkout time, as BuildKit leaves them, or the commit's when the
+build has a SOURCE_DATE_EPOCH (BuildKit's ``git.mtime=commit``). Only the git, http(s) and ssh
+transports are allowed (no file:// or ext::, for submodules neither); git reads no system or
+user configuration and ssh no user ssh_config, as in BuildKit.
 """
 
 from __future__ import annotations
@@ -66,13 +67,16 @@ def parse(src: str) -> GitSource:
 
 
 def _env(ssh_socket: str | None) -> dict[str, str]:
-    """git with no prompts, no system config, only network transports; ssh through the
-    build's forwarded agent (BuildKit's default ssh id), host keys not pinned (as BuildKit
-    does when no known_hosts is given)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") and k != "SSH_AUTH_SOCK"}
-    env.update(GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", GIT_ALLOW_PROTOCOL="git:http:https:ssh",
-               GIT_SSH_COMMAND="ssh -o BatchMode=yes -o StrictHostKeyChecking=no "
-                               "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR")
+    """git as BuildKit runs it: no prompts, no system or user config, only network
+    transports; ssh through the build's agent, host keys not pinned (BuildKit's rule when no
+    known_hosts is given)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": "/dev/null",
+           "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "GIT_ALLOW_PROTOCOL": "git:http:https:ssh",
+           "GIT_SSH_COMMAND": "ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=no "
+                              "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"}
+    for proxy in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        if proxy in os.environ:
+            env[proxy] = os.environ[proxy]
     if ssh_socket:
         env["SSH_AUTH_SOCK"] = ssh_socket
     return env
@@ -110,10 +114,25 @@ def resolve(src: GitSource, ssh_socket: str | None = None) -> tuple[str, str]:
     raise ContextError(f"git {src.remote}: no branch, tag or ref named {want!r}")
 
 
+def redacted(remote: str) -> str:
+    """``remote`` with any password in it replaced (as BuildKit's RedactCredentials)."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(remote)
+    if not parts.password:
+        return remote
+    netloc = f"{parts.username}:xxxxx@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 @contextlib.contextmanager
 def checkout(store: Store, src: GitSource, commit: str, refname: str, *, keep_git_dir: bool = False,
-             ssh_socket: str | None = None) -> Iterator[str]:
-    """The repository at ``commit`` in scratch space; yields the directory (its SUBDIR)."""
+             commit_mtimes: bool = False, ssh_socket: str | None = None) -> Iterator[str]:
+    """The repository at ``commit`` (submodules too) in scratch space; yields its SUBDIR.
+
+    As BuildKit: files keep their checkout time unless ``commit_mtimes`` (BuildKit's
+    ``git.mtime=commit``, its default when SOURCE_DATE_EPOCH is set) makes every mtime the
+    commit's; a kept .git has ``origin`` (password redacted), no FETCH_HEAD and no reflog."""
     from pybuild.builder.paths import resolve_in_root
     from pybuild.builder.store import remove_tree
 
@@ -121,24 +140,43 @@ def checkout(store: Store, src: GitSource, commit: str, refname: str, *, keep_gi
     try:
         repo = str(scratch / "repo")
         _git(["init", "-q", "--template=", repo], src, ssh_socket)
-        _git(["fetch", "-q", "--depth=1", "--no-tags", src.remote, refname], src, ssh_socket, cwd=repo)
+        _git(["remote", "add", "origin", src.remote], src, ssh_socket, cwd=repo)  # relative submodule URLs
+        _git(["fetch", "-q", "--depth=1", "--no-tags", "origin", refname], src, ssh_socket, cwd=repo)
         got = _git(["rev-parse", "FETCH_HEAD^{commit}"], src, ssh_socket, cwd=repo).strip()
         if got != commit:
             raise ContextError(f"git {src.remote}: {refname} moved during the build "
                                f"({commit[:12]} -> {got[:12]}); build again")
         _git(["-c", "advice.detachedHead=false", "checkout", "-q", commit], src, ssh_socket, cwd=repo)
+        _git(["submodule", "update", "-q", "--init", "--recursive", "--depth=1"], src, ssh_socket, cwd=repo)
         when = int(_git(["log", "-1", "--format=%ct", commit], src, ssh_socket, cwd=repo).strip())
         if keep_git_dir:
-            os.unlink(os.path.join(repo, ".git", "FETCH_HEAD"))  # it names the remote's URL
+            _git(["remote", "set-url", "origin", redacted(src.remote)], src, ssh_socket, cwd=repo)
+            _git(["reflog", "expire", "--all", "--expire=now"], src, ssh_socket, cwd=repo)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(repo, ".git", "FETCH_HEAD"))
         else:
-            remove_tree(Path(repo) / ".git")
-        _set_mtimes(repo, when)
+            _drop_git_dirs(repo)
+        if commit_mtimes:
+            _set_mtimes(repo, when)
         path = resolve_in_root(repo, "/" + src.subdir) if src.subdir else repo
         if not os.path.isdir(path):
             raise ContextError(f"git {src.remote}: {src.subdir!r} is not a directory at {commit[:12]}")
         yield path
     finally:
         remove_tree(scratch)
+
+
+def _drop_git_dirs(repo: str) -> None:
+    """.git of the repository and the ``.git`` files of its submodules' checkouts."""
+    from pybuild.builder.store import remove_tree
+
+    remove_tree(Path(repo) / ".git")
+    for dirpath, dirnames, filenames in os.walk(repo):
+        if ".git" in filenames:
+            os.unlink(os.path.join(dirpath, ".git"))
+        if ".git" in dirnames:
+            remove_tree(Path(dirpath) / ".git")
+            dirnames.remove(".git")
 
 
 def _set_mtimes(root: str, when: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,15 +42,37 @@ def test_add_git_at_a_tag_a_branch_and_a_subdir(root: Path, served: tuple[Repo, 
         f"FROM busybox\nADD {daemon}/repo.git#v1 /v1\nADD {http}/repo.git#main:dir /sub/\n"
         f"ADD --keep-git-dir {daemon}/repo.git /kept\n")
     out = tmp_path / "out"
+    started = time.time()
     pyb(root, "bud", "-q", "-o", f"type=local,dest={out}", str(tmp_path))
     assert (out / "v1" / "hello.txt").read_text() == "one\n"  # the tag's commit, not main's
     assert not (out / "v1" / ".git").exists()
     assert (out / "v1" / "run.sh").stat().st_mode & 0o777 == 0o755
-    assert (out / "v1" / "hello.txt").stat().st_mtime == 1_600_000_000  # the commit's time
+    assert (out / "v1" / "hello.txt").stat().st_mtime >= int(started)  # checkout time, as BuildKit
     assert sorted(os.listdir(out / "sub")) == ["sub.txt"]  # only the subdirectory, over http
     assert (out / "kept" / "hello.txt").read_text() == "two\n"  # no ref: the remote's HEAD
     assert git("rev-parse", "HEAD", cwd=out / "kept") == main  # .git kept, at that commit
-    assert not (out / "kept" / ".git" / "FETCH_HEAD").exists()  # nothing names the remote
+    assert git("remote", "get-url", "origin", cwd=out / "kept") == f"{daemon}/repo.git"
+    assert not (out / "kept" / ".git" / "FETCH_HEAD").exists()
+    # with a SOURCE_DATE_EPOCH, every mtime is the commit's (BuildKit's git.mtime=commit)
+    out2 = tmp_path / "out2"
+    pyb(root, "bud", "-q", "--source-date-epoch", "1800000000", "-o", f"type=local,dest={out2}", str(tmp_path))
+    assert (out2 / "v1" / "hello.txt").stat().st_mtime == 1_600_000_000
+    assert (out2 / "v1" / "dir").stat().st_mtime == 1_600_000_000
+
+
+def test_add_git_checks_out_submodules(root: Path, served: tuple[Repo, str, str], tmp_path: Path) -> None:
+    repo, daemon, _http = served
+    base = repo.bare.parent
+    sub = make_repo(base, "sub.git")
+    parent = make_repo(base, "parent.git")
+    git("-c", "protocol.allow=always", "submodule", "add", "-q", f"{daemon}/sub.git", "vendor/sub", cwd=parent.work)
+    parent.commit({}, "add a submodule", 1_730_000_000)
+    (tmp_path / "Containerfile").write_text(f"FROM busybox\nADD {daemon}/parent.git#main /p\n")
+    out = tmp_path / "out"
+    pyb(root, "bud", "-q", "-o", f"type=local,dest={out}", str(tmp_path))
+    assert (out / "p" / "vendor" / "sub" / "hello.txt").read_text() == "two\n"
+    assert not (out / "p" / "vendor" / "sub" / ".git").exists()  # no .git file left in the submodule
+    assert sub.bare.is_dir()
 
 
 def test_git_cache_key_is_the_commit_the_ref_names(root: Path, served: tuple[Repo, str, str],
