@@ -1,10 +1,12 @@
 """A static HTTP server on 127.0.0.1 (a free port) over a directory, for ADD URL and URL
-context tests; stopped when the block ends."""
+context tests (stopped when the block ends), and the tarballs they serve."""
 
 from __future__ import annotations
 
 import contextlib
 import http.server
+import io
+import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,3 +30,15 @@ def serve_directory(docroot: Path) -> Iterator[str]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def tar_bytes(files: dict[str, str], mode: str = "w:gz") -> bytes:
+    """A tar (gzip by default) of text files, by name."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tf:
+        for name, text in files.items():
+            data = text.encode()
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()

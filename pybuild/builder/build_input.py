@@ -45,13 +45,7 @@ def prepared(store: Store, options: BuildOptions) -> Iterator[BuildOptions]:
         if opts.context_stream is not None or ctx == "-":
             opts = _from_file(stack, store, opts, stack.enter_context(_spooled(store, opts.context_stream)), "stdin")
         elif git_source.is_git_url(ctx):
-            src = git_source.parse(ctx)
-            sock = os.environ.get("SSH_AUTH_SOCK") if src.is_ssh else None
-            commit, refname = git_source.resolve(src, sock)
-            path = stack.enter_context(git_source.checkout(
-                store, src, commit, refname, ssh_socket=sock,
-                commit_mtimes=opts.output.source_date_epoch is not None or "SOURCE_DATE_EPOCH" in opts.build_args))
-            opts = dataclasses.replace(opts, context=path)
+            opts = dataclasses.replace(opts, context=git_context(stack, store, opts, ctx))
         elif is_http(ctx):
             from pybuild.builder.copy_step import download
 
@@ -66,6 +60,45 @@ def prepared(store: Store, options: BuildOptions) -> Iterator[BuildOptions]:
             sel = stack.enter_context(download(store, cf, where=f"-f {cf}"))
             opts = dataclasses.replace(opts, containerfile_text=_text(sel.host, cf))
         yield opts
+
+
+def git_context(stack: contextlib.ExitStack, store: Store, opts: BuildOptions, url: str) -> str:
+    """A git URL checked out for the build (a context or a ``--build-context``); over ssh
+    through the ``--ssh default`` agent, else the caller's $SSH_AUTH_SOCK (as buildah's clone)."""
+    from pybuild.builder import git_source
+
+    src = git_source.parse(url)
+    sock = None
+    if src.is_ssh:
+        if "default" in opts.run.ssh:
+            from pybuild.builder.ssh_forward import Agents
+
+            agents = Agents(store, opts.run.ssh)
+            stack.callback(agents.close)
+            sock = agents.socket("default")
+        else:
+            sock = os.environ.get("SSH_AUTH_SOCK")
+    commit, refname = git_source.resolve(src, sock)
+    return stack.enter_context(git_source.checkout(
+        store, src, commit, refname, ssh_socket=sock,
+        commit_mtimes=opts.output.source_date_epoch is not None or "SOURCE_DATE_EPOCH" in opts.build_args))
+
+
+def url_context(stack: contextlib.ExitStack, store: Store, url: str) -> str:
+    """An http(s) archive unpacked for the build (a ``--build-context NAME=URL``)."""
+    from pybuild.builder.copy_step import _is_archive, download
+    from pybuild.builder.store import remove_tree
+
+    sel = stack.enter_context(download(store, url, where=f"build context {url}"))
+    if not _is_archive(sel.host):
+        raise ContextError(f"build context {url}: not a tar archive")
+    scratch = store.scratch_dir("context")
+    stack.callback(remove_tree, scratch)
+    from pybuild.oci.layer import apply_layer
+
+    with open(sel.host, "rb") as f:
+        apply_layer(f, scratch, whiteouts="apply")
+    return str(scratch)
 
 
 @contextlib.contextmanager

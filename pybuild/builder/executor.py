@@ -99,6 +99,7 @@ class Build:
         self.network_fallback_said = False  # "private networking cannot be set up" is said once
         self._ssh: Any = None  # --ssh agents (builder/ssh_forward.py), made when first asked for
         self.git_commits: dict[str, tuple[str, str]] = {}  # ADD git sources resolved this build
+        self.remote_contexts: dict[str, str] = {}  # --build-context NAME=URL, fetched once
 
     def ssh_socket(self, sid: str) -> str | None:
         """The agent socket of ``--ssh`` id ``sid`` (started now for key files), or None."""
@@ -450,17 +451,30 @@ class Build:
 
     def named_context(self, name: str) -> tuple[str, str]:
         """A ``--build-context NAME=VALUE`` as ("context", directory) or ("image", reference):
-        VALUE is a directory, ``docker-image://REF``, ``container-image://REF`` (the local
-        store) or ``oci-layout://PATH[:TAG]``, as buildah spells them."""
+        VALUE is a directory, a git URL, an http(s) URL of an archive, ``docker-image://REF``,
+        ``container-image://REF`` (the local store) or ``oci-layout://PATH[:TAG]``, as buildah
+        spells them."""
         value = self.opts.build_contexts[name]
         for prefix in ("docker-image://", "container-image://"):
             if value.startswith(prefix):
                 return "image", value[len(prefix):]
         if value.startswith("oci-layout://"):
             return "image", "oci:" + value[len("oci-layout://"):]
+        from pybuild.builder.git_source import is_git_url
+
+        if is_git_url(value) or value.startswith(("http://", "https://")):
+            with self._lock:  # fetched once per build, kept until its end
+                if name not in self.remote_contexts:
+                    from pybuild.builder import build_input
+
+                    self.remote_contexts[name] = (
+                        build_input.git_context(self.resources, self.store, self.opts, value) if is_git_url(value)
+                        else build_input.url_context(self.resources, self.store, value))
+                return "context", self.remote_contexts[name]
         if "://" in value:
-            raise UnsupportedError(f"--build-context {name}={value}: URL contexts are not supported yet "
-                                   "(use a directory, docker-image://, container-image:// or oci-layout://)")
+            raise UnsupportedError(f"--build-context {name}={value}: not a context pybuild knows "
+                                   "(a directory, a git or http(s) URL, docker-image://, container-image:// "
+                                   "or oci-layout://)")
         path = os.path.realpath(value)
         if not os.path.isdir(path):
             raise UserError(f"--build-context {name}={value}: not a directory")

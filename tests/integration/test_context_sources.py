@@ -8,27 +8,15 @@ from __future__ import annotations
 import io
 import os
 import subprocess
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.cli_helpers import PYBUILD, build_busybox, pyb
-from tests.http_fixtures import serve_directory
+from tests.http_fixtures import serve_directory, tar_bytes
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
-
-
-def _tar(files: dict[str, str], mode: str = "w:gz") -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=mode) as tf:
-        for name, text in files.items():
-            data = text.encode()
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
 
 
 CONTEXT = {"Containerfile": "FROM busybox\nCOPY data.txt /data.txt\nRUN cat /data.txt\n", "data.txt": "from tar\n"}
@@ -37,8 +25,8 @@ CONTEXT = {"Containerfile": "FROM busybox\nCOPY data.txt /data.txt\nRUN cat /dat
 @pytest.fixture(scope="module")
 def www(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     docroot = tmp_path_factory.mktemp("www")
-    (docroot / "ctx.tar.gz").write_bytes(_tar(CONTEXT))
-    (docroot / "evil.tar").write_bytes(_tar({"Containerfile": "FROM busybox\nCOPY escaped /escaped\n",
+    (docroot / "ctx.tar.gz").write_bytes(tar_bytes(CONTEXT))
+    (docroot / "evil.tar").write_bytes(tar_bytes({"Containerfile": "FROM busybox\nCOPY escaped /escaped\n",
                                                   "../../escaped": "x\n"}, "w"))
     (docroot / "Containerfile").write_text("FROM busybox\nRUN echo only a containerfile > /c.txt\n")
     (docroot / "Local.containerfile").write_text("FROM busybox\nCOPY local.txt /local.txt\n")
@@ -88,7 +76,7 @@ def test_a_tarball_cannot_climb_out_of_the_context(root: Path, www: tuple[str, P
 
 def test_stdin_holds_a_tar_or_a_containerfile(root: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = _bud_stdin(root, _tar(CONTEXT, "w"), "-q", "-o", f"type=local,dest={out}")
+    proc = _bud_stdin(root, tar_bytes(CONTEXT, "w"), "-q", "-o", f"type=local,dest={out}")
     assert proc.returncode == 0, proc.stderr.decode()
     assert (out / "data.txt").read_text() == "from tar\n"
     out2 = tmp_path / "out2"
@@ -137,5 +125,5 @@ def test_containerfile_in_runs_through_cpp(root: Path, tmp_path: Path) -> None:
 def test_the_library_reads_a_context_stream(root: Path) -> None:
     import pybuild
 
-    image = pybuild.build("-", context_stream=io.BytesIO(_tar(CONTEXT)), store=root, tags=["fromstream"])
+    image = pybuild.build("-", context_stream=io.BytesIO(tar_bytes(CONTEXT)), store=root, tags=["fromstream"])
     assert pybuild.Store(root).image("fromstream").id == image.id

@@ -134,3 +134,26 @@ def test_the_library_builds_a_git_context(root: Path, served: tuple[Repo, str, s
     image = pybuild.build(f"{daemon}/repo.git#main:lib", store=root, tags=["fromgit"])
     assert pybuild.Store(root).image("fromgit").id == image.id
     assert not os.listdir(root / "tmp")  # the checkout is gone after the build
+
+
+def test_named_contexts_from_git_and_a_tarball_url(root: Path, served: tuple[Repo, str, str], tmp_path: Path) -> None:
+    from tests.http_fixtures import serve_directory, tar_bytes
+
+    _repo, daemon, _http = served
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "named.tar.gz").write_bytes(tar_bytes({"etc/from-tar": "tar\n"}))
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Containerfile").write_text(
+        "FROM busybox\nCOPY --from=src hello.txt /from-git\nCOPY --from=tarball etc/from-tar /from-tar\n"
+        "RUN --mount=type=bind,from=src,source=dir,target=/mnt cat /mnt/sub.txt > /from-mount\n"
+        "ADD --chown=1000:1000 --chmod=0600 " + f"{daemon}/repo.git#v1:dir /owned\n")
+    out = tmp_path / "out"
+    with serve_directory(www) as url:
+        pyb(root, "bud", "-q", "--build-context", f"src={daemon}/repo.git#v1",
+            "--build-context", f"tarball={url}/named.tar.gz", "-o", f"type=local,dest={out}", str(tmp_path / "ctx"))
+    assert (out / "from-git").read_text() == "one\n"
+    assert (out / "from-tar").read_text() == "tar\n"
+    assert (out / "from-mount").read_text() == "sub\n"
+    st = (out / "owned" / "sub.txt").stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1000, 1000, 0o600)

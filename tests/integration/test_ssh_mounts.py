@@ -133,3 +133,17 @@ def test_ssh_mount_without_an_agent(root: Path, tmp_path: Path) -> None:
         proc = pyb(root, "bud", *bad, str(tmp_path), check=False, env=_no_agent_env())
         err = proc.stderr.strip().splitlines()
         assert proc.returncode != 0 and len(err) == 1 and message in err[0], (bad, proc.stderr)
+
+
+def test_a_git_context_over_ssh_uses_the_callers_agent(root: Path, server: tuple[Sshd, Repo], tmp_path: Path) -> None:
+    s, repo = server
+    cf = tmp_path / "Containerfile"
+    cf.write_text("FROM busybox\nCOPY hello.txt /hello.txt\n")
+    (tmp_path / "agent").mkdir()
+    out = tmp_path / "out"
+    with ssh_agent(tmp_path / "agent", s.key) as sock:
+        pyb(root, "bud", "-q", "-f", str(cf), "-o", f"type=local,dest={out}", f"{_url(s, repo)}#v1",
+            env={"SSH_AUTH_SOCK": sock})
+    assert (out / "hello.txt").read_text() == "one\n"
+    proc = pyb(root, "bud", "-f", str(cf), f"{_url(s, repo)}#v1", check=False, env=_no_agent_env())
+    assert proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
