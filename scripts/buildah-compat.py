@@ -71,7 +71,7 @@ NOTES = {
  "bud --userns": "differs: only `host` (steps share pybuild's user namespace); any other value refused",
  "bud --volume": "differs: `SRC:DST[:ro|rw]` (and `z`/`Z` on hosts without SELinux); `U`, `O` and the rest refused",
  "bud --secret": "same (`id=ID,src=PATH`, `id=ID,env=VAR`)",
- "bud --build-context": "same (a directory, `docker-image://`, `container-image://`, `oci-layout://`)",
+ "bud --build-context": "same (a directory, a git URL, an http(s) URL of an archive, `docker-image://`, `container-image://`, `oci-layout://`)",
  "bud --squash": "same (one layer in all)",
  "bud --cap-add": "same", "bud --cap-drop": "same",
  "bud --timestamp": "same",
