@@ -167,6 +167,8 @@ class Build:
         for name in opts.build_contexts:
             self.named_context(name)  # a bad --build-context fails before the first step
         opts.run.security  # noqa: B018 - so does a bad --security-opt (or seccomp profile)
+        for sid in opts.run.ssh:  # and a key ssh-add cannot load; an agent of ours starts in this
+            self.ssh_socket(sid)  # thread, which outlives the build's stages (it dies with it)
         self._check_platforms()
         problems = self.graph.unsupported()
         if problems:

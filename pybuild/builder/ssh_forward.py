@@ -88,7 +88,15 @@ class Agents:
 
 @contextlib.contextmanager
 def _own_agent(store: Store, sid: str, keys: list[str]) -> Iterator[str]:
-    """ssh-agent in the foreground on a socket in a 0700 scratch dir, holding ``keys``."""
+    """ssh-agent on a socket in a 0700 scratch dir, holding ``keys``, for the build only.
+
+    ssh-agent is setgid, so no parent-death signal survives its exec; it is run with a
+    command instead (a ``cat`` of a pipe from pybuild) and, as ssh-agent does, it exits once
+    that command has: a killed pybuild closes the pipe, the cat ends, the agent follows
+    within its 10-second check. A build that ends normally stops it at once."""
+    import select
+    import signal
+
     from pybuild.builder.store import remove_tree
 
     agent = shutil.which("ssh-agent")
@@ -97,14 +105,19 @@ def _own_agent(store: Store, sid: str, keys: list[str]) -> Iterator[str]:
     scratch = store.scratch_dir("ssh")
     os.chmod(scratch, 0o700)
     sock = str(scratch / "agent")
-    proc = subprocess.Popen([agent, "-D", "-a", sock], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen([agent, "-a", sock, "sh", "-c", 'echo "$SSH_AGENT_PID"; exec cat >/dev/null'],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdin is not None and proc.stdout is not None
+    agent_pid = 0
     try:
         deadline = time.monotonic() + 10
-        while not _is_socket(sock):
+        while not agent_pid or not _is_socket(sock):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise ConfigError(f"--ssh {sid}: ssh-agent did not start")
-            time.sleep(0.02)
+            if not agent_pid and select.select([proc.stdout], [], [], 0.05)[0]:
+                agent_pid = int(proc.stdout.readline().strip() or 0)
+            elif agent_pid:
+                time.sleep(0.02)
         env = {k: v for k, v in os.environ.items() if k not in ("SSH_ASKPASS", "DISPLAY")}
         env.update(SSH_AUTH_SOCK=sock, SSH_ASKPASS_REQUIRE="never")
         add = subprocess.run(["ssh-add", "-q", *keys], env=env, stdin=subprocess.DEVNULL,
@@ -115,14 +128,16 @@ def _own_agent(store: Store, sid: str, keys: list[str]) -> Iterator[str]:
                               "a key with a passphrase needs an agent of yours: --ssh ID=SOCKET)")
         yield sock
     finally:
-        proc.terminate()
+        if agent_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(agent_pid, signal.SIGTERM)
+        proc.stdin.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(5)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        proc.stdout.close()
         remove_tree(scratch)
 
 

@@ -96,7 +96,7 @@ def test_a_key_file_gets_an_agent_of_pybuilds_own(root: Path, server: tuple[Sshd
                str(tmp_path), env=_no_agent_env())
     assert (out / "mode.txt").read_text() == "1000 660\n"  # the relay socket as the mount asked
     assert (out / "cloned" / "hello.txt").read_text() == "two\n"
-    left = subprocess.run(["pgrep", "-f", f"ssh-agent -D -a {root}"], capture_output=True, text=True)
+    left = subprocess.run(["pgrep", "-f", f"ssh-agent -a {root}"], capture_output=True, text=True)
     assert left.stdout == ""  # our agent lived for the build only
     # the key is not in the cache key: another key file for the same id finds both steps cached
     other = tmp_path / "other_key"
@@ -147,3 +147,37 @@ def test_a_git_context_over_ssh_uses_the_callers_agent(root: Path, server: tuple
     assert (out / "hello.txt").read_text() == "one\n"
     proc = pyb(root, "bud", "-f", str(cf), f"{_url(s, repo)}#v1", check=False, env=_no_agent_env())
     assert proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_a_killed_build_takes_its_agent_along(root: Path, server: tuple[Sshd, Repo], tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from tests.cli_helpers import PYBUILD
+
+    s, _repo = server
+    (tmp_path / "Containerfile").write_text("FROM busybox\nRUN --mount=type=ssh,id=k sleep 60\n")
+    proc = subprocess.Popen([*PYBUILD, "--root", str(root), "bud", "--ssh", f"k={s.key}", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_no_agent_env())
+    pattern = f"ssh-agent -a {root}/tmp/"
+
+    def agents() -> str:
+        return subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+
+    try:
+        deadline = time.monotonic() + 60
+        while not agents():
+            assert time.monotonic() < deadline and proc.poll() is None, "the build's agent never started"
+            time.sleep(0.1)
+        time.sleep(1)  # into the RUN step
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 20
+        while agents() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert agents() == ""  # the agent holding the key died with pybuild
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    pyb(root, "images")  # the next command cleans what the killed build left
