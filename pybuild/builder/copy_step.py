@@ -89,7 +89,7 @@ def source_key(b: Build, st: StageState, instr: ins.Copy) -> Any:
 
         # a kept .git names its origin; the checkout time, unlike the commit's, is new each time
         parts.append(["git", commit, parsed.subdir, keep, redacted(parsed.remote) if keep else None,
-                      "commit" if _commit_mtimes(b) else "checkout"])
+                      "commit" if _commit_mtimes(b) else "checkout", list(instr.excludes)])
     for u in urls:
         # a URL counts by what it serves now, not by its name (its content may have changed)
         parts.append(["url", u, copier.file_sha256(fetched(b, u, instr).host)])
@@ -228,7 +228,8 @@ def copy(b: Build, st: StageState, instr: ins.Copy) -> None:
                                     unpack=unpack)
         if trees:
             copier.copy_into_rootfs(root, trees, instr.dest, workdir,
-                                    copier.CopyOptions(owner=opts.owner or (0, 0), chmod=chmod), where=instr.where)
+                                    copier.CopyOptions(owner=opts.owner or (0, 0), chmod=chmod,
+                                                       exclude=_exclude(instr)), where=instr.where)
         for sel in downloads:
             copier.copy_into_rootfs(root, [sel], instr.dest, workdir,
                                     copier.CopyOptions(owner=opts.owner or (0, 0), chmod=chmod or

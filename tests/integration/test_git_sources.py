@@ -111,6 +111,7 @@ def test_git_mistakes_are_one_line(root: Path, served: tuple[Repo, str, str], tm
         f"ADD {daemon}/repo.git#main:nodir /x": "'nodir' is not a directory",
         f"ADD {daemon}/repo.git#main:../up /x": "climbs out of the repository",
         "ADD --keep-git-dir a.txt /x": "only for git sources",
+        f"ADD --checksum=sha256:{'0' * 64} {daemon}/repo.git /x": "--checksum of a git source is not supported",
     }
     (tmp_path / "a.txt").write_text("a\n")
     before = sorted(os.listdir(root / "overlay" if (root / "overlay").exists() else root))
@@ -147,7 +148,8 @@ def test_named_contexts_from_git_and_a_tarball_url(root: Path, served: tuple[Rep
     (tmp_path / "ctx" / "Containerfile").write_text(
         "FROM busybox\nCOPY --from=src hello.txt /from-git\nCOPY --from=tarball etc/from-tar /from-tar\n"
         "RUN --mount=type=bind,from=src,source=dir,target=/mnt cat /mnt/sub.txt > /from-mount\n"
-        "ADD --chown=1000:1000 --chmod=0600 " + f"{daemon}/repo.git#v1:dir /owned\n")
+        "ADD --chown=1000:1000 --chmod=0600 " + f"{daemon}/repo.git#v1:dir /owned\n"
+        f"ADD --exclude=*.sh --exclude=dir {daemon}/repo.git#v1 /excluded\n")
     out = tmp_path / "out"
     with serve_directory(www) as url:
         pyb(root, "bud", "-q", "--build-context", f"src={daemon}/repo.git#v1",
@@ -157,3 +159,4 @@ def test_named_contexts_from_git_and_a_tarball_url(root: Path, served: tuple[Rep
     assert (out / "from-mount").read_text() == "sub\n"
     st = (out / "owned" / "sub.txt").stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1000, 1000, 0o600)
+    assert sorted(os.listdir(out / "excluded")) == ["hello.txt"]  # --exclude applies to a git tree
