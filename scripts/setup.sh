@@ -29,8 +29,13 @@ if [ ${#missing[@]} -gt 0 ] || [ "${need_update:-no}" = yes ]; then
 fi
 # docker-registry's package starts a system service on :5000; the tests start their own.
 systemctl disable --now docker-registry >/dev/null 2>&1 || true
-# so does openssh-server's on :22 where systemd runs; the ssh tests start an sshd of their own.
-systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+# So may openssh-server's sshd on :22 when this run installed it; the ssh tests start an sshd
+# of their own (an sshd that was there before is someone's way in, and is left alone).
+if [[ " ${missing[*]:-} " == *" openssh-server "* ]]; then
+  systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+  service ssh stop >/dev/null 2>&1 || true
+  update-rc.d ssh disable >/dev/null 2>&1 || true
+fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
 .venv/bin/pip install -q -e '.[test]'
