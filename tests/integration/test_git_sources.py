@@ -53,6 +53,15 @@ def test_add_git_at_a_tag_a_branch_and_a_subdir(root: Path, served: tuple[Repo, 
     assert git("rev-parse", "HEAD", cwd=out / "kept") == main  # .git kept, at that commit
     assert git("remote", "get-url", "origin", cwd=out / "kept") == f"{daemon}/repo.git"
     assert not (out / "kept" / ".git" / "FETCH_HEAD").exists()
+    # a full commit id as the ref, as BuildKit takes it
+    v1 = git("rev-parse", "v1^{commit}", cwd=repo.work)
+    (tmp_path / "Containerfile").write_text(f"FROM busybox\nADD {daemon}/repo.git#{v1} /bycommit\n")
+    out3 = tmp_path / "out3"
+    pyb(root, "bud", "-q", "-o", f"type=local,dest={out3}", str(tmp_path))
+    assert (out3 / "bycommit" / "hello.txt").read_text() == "one\n"
+    (tmp_path / "Containerfile").write_text(
+        f"FROM busybox\nADD {daemon}/repo.git#v1 /v1\nADD {http}/repo.git#main:dir /sub/\n"
+        f"ADD --keep-git-dir {daemon}/repo.git /kept\n")
     # with a SOURCE_DATE_EPOCH, every mtime is the commit's (BuildKit's git.mtime=commit)
     out2 = tmp_path / "out2"
     pyb(root, "bud", "-q", "--source-date-epoch", "1800000000", "-o", f"type=local,dest={out2}", str(tmp_path))
