@@ -79,6 +79,11 @@ def test_stdin_holds_a_tar_or_a_containerfile(root: Path, tmp_path: Path) -> Non
     proc = _bud_stdin(root, tar_bytes(CONTEXT, "w"), "-q", "-o", f"type=local,dest={out}")
     assert proc.returncode == 0, proc.stderr.decode()
     assert (out / "data.txt").read_text() == "from tar\n"
+    out1 = tmp_path / "out1"  # -f names a file inside the tar, as `docker build -f F - < ctx.tar`
+    proc = _bud_stdin(root, tar_bytes({"sub/Other": "FROM busybox\nCOPY data.txt /other.txt\n", "data.txt": "d\n"}),
+                      "-q", "-f", "sub/Other", "-o", f"type=local,dest={out1}")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert (out1 / "other.txt").read_text() == "d\n"
     out2 = tmp_path / "out2"
     proc = _bud_stdin(root, b"FROM busybox\nRUN echo from stdin > /s.txt\n", "-q", "-o", f"type=local,dest={out2}")
     assert proc.returncode == 0, proc.stderr.decode()

@@ -108,8 +108,10 @@ def test_a_git_url_is_the_build_context(root: Path, served: tuple[Repo, str, str
     pyb(root, "bud", "-q", "-o", f"type=local,dest={out}", f"{daemon}/repo.git#main:ctx")
     assert (out / "ctx" / "data.txt").read_text() == "from git\n"
     out2 = tmp_path / "out2"
-    pyb(root, "bud", "-q", "-o", f"type=local,dest={out2}", f"{http}/repo.git#main:ctx")
+    pyb(root, "bud", "-q", "--no-cache", "--source-date-epoch", "1800000000", "-o", f"type=local,dest={out2}",
+        f"{http}/repo.git#main:ctx")  # (COPY's key has no mtimes: a cached layer would keep the old ones)
     assert (out2 / "ctx" / "data.txt").read_text() == "from git\n"
+    assert (out2 / "ctx" / "data.txt").stat().st_mtime == 1_710_000_000  # the commit's, as BuildKit then
 
 
 def test_git_mistakes_are_one_line(root: Path, served: tuple[Repo, str, str], tmp_path: Path) -> None:
