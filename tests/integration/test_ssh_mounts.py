@@ -62,7 +62,7 @@ def test_git_clone_over_ssh_in_run_through_the_callers_agent(root: Path, server:
         (ctx / "Containerfile").write_text(
             "FROM sshtools\n"
             f"RUN --mount=type=ssh GIT_SSH_COMMAND='{SSH}' git clone -q {_url(s, repo)} /cloned"
-            " && ssh-add -l > /agent-keys && echo sock=$SSH_AUTH_SOCK > /sock.txt\n")
+            " && ssh-add -l > /agent-keys && echo sock=$SSH_AUTH_SOCK > /sock.txt && ls /proc/self/fd > /fds\n")
         out = tmp_path / "out"
         proc = pyb(root, "bud", "--no-cache", "--isolation", isolation, "--network", "host", "--ssh", "default",
                    "-t", "cloned",
@@ -70,6 +70,7 @@ def test_git_clone_over_ssh_in_run_through_the_callers_agent(root: Path, server:
     assert (out / "cloned" / "hello.txt").read_text() == "two\n"  # cloned over ssh with the agent's key
     assert "pybuild-test" in (out / "agent-keys").read_text()  # the agent answered inside RUN
     assert (out / "sock.txt").read_text() == "sock=/run/buildkit/ssh_agent.0\n"  # BuildKit's default
+    assert (out / "fds").read_text().split() == ["0", "1", "2", "3"]  # no relay or agent descriptor leaks in
     assert not (out / "run" / "buildkit").exists()  # not even the mount point is left
     for dirpath, _dirs, files in os.walk(out):
         for f in files:
