@@ -100,6 +100,7 @@ class Build:
         self._ssh: Any = None  # --ssh agents (builder/ssh_forward.py), made when first asked for
         self.git_commits: dict[str, tuple[str, str]] = {}  # ADD git sources resolved this build
         self.remote_contexts: dict[str, str] = {}  # --build-context NAME=URL, fetched once
+        self._network_pool: Any = None
 
     def ssh_socket(self, sid: str) -> str | None:
         """The agent socket of ``--ssh`` id ``sid`` (started now for key files), or None."""
@@ -113,6 +114,16 @@ class Build:
                 self.resources.callback(self._ssh.close)
         sock: str | None = self._ssh.socket(sid)
         return sock
+
+    def network_pool(self) -> Any:
+        """The build's pool of private networks (made on first use, torn down when the build ends)."""
+        with self._lock:
+            if self._network_pool is None:
+                from pybuild.builder.sandbox.network import Pool
+
+                self._network_pool = Pool()
+                self.resources.callback(self._network_pool.close)
+            return self._network_pool
 
     # ------------------------------------------------------------------ setup
 
