@@ -113,7 +113,10 @@ NOTES = {
  # missing flags worth a word
  "bud --from": "same",
  "bud --ssh": "missing",
- "bud --cache-from": "missing", "bud --cache-to": "missing",
+ "bud --cache-from": "differs: also BuildKit's `type=registry,ref=REPO:TAG` and `type=local,src=DIR`; "
+                    "repeatable, first hit wins; layers fetched only when needed (docs/remote-cache.md)",
+ "bud --cache-to": "differs: also BuildKit's `type=registry,ref=REPO:TAG[,mode=min|max]` and "
+                  "`type=local,dest=DIR`; never pushes the base image's layers (docs/remote-cache.md)",
  "bud --disable-compression": "missing (pybuild's store keeps layers as it must; push chooses compression)",
  "bud --compress": "missing (a no-op in buildah)", "bud --disable-content-trust": "missing (a no-op in buildah)",
  "bud --identity-label": "missing (pybuild adds no io.buildah.version label)",
