@@ -254,6 +254,7 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
           isolation: str | None = None, network: str = "default", security_opts: Sequence[str] = (),
           build_contexts: Mapping[str, StrPath] | None = None,
           containerfile_text: str | None = None, platform: str | None = None,
+          cache_from: Sequence[str] = (), cache_to: Sequence[str] = (), cache_ttl: str | None = None,
           on_event: EventCallback | None = None) -> Image:
     """Build the Containerfile (``file``, default ``Containerfile`` or ``Dockerfile`` in
     ``context``; or ``containerfile_text``) and return the image, named by ``tags``.
@@ -262,13 +263,19 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
 
     ``on_event`` receives a "step" event as each step starts, "cache-hit" when a step
     comes from the cache, "output" for what RUN steps print, and "image" at the end.
-    ``security_opts`` are buildah's ``--security-opt`` values for RUN steps."""
+    ``security_opts`` are buildah's ``--security-opt`` values for RUN steps. ``cache_from`` and
+    ``cache_to`` name remote step caches as ``bud --cache-from/--cache-to`` spell them
+    (``REPO`` or ``type=registry,ref=REPO:TAG[,mode=max]`` or ``type=local,dest|src=DIR``)."""
     from pybuild.builder.executor import build as run_build
     from pybuild.builder.options import BuildOptions, OutputOptions, RunOptions
     from pybuild.errors import ConfigError
 
     if format not in ("oci", "docker"):
         raise ConfigError(f"invalid format {format!r} (oci or docker)")
+    from pybuild.builder.cache_spec import parse_cache_from, parse_cache_to, parse_ttl
+
+    sources = [parse_cache_from(c) for c in cache_from]
+    dests = [parse_cache_to(c) for c in cache_to]
     out = OutputOptions(tags=list(tags), format=format, labels=dict(labels or {}),
                         annotations=dict(annotations or {}), squash=squash, timestamp=timestamp)
     options = BuildOptions(context=os.fspath(context), containerfile=os.fspath(file) if file is not None else None,
@@ -276,7 +283,8 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
                            build_contexts={k: os.fspath(v) for k, v in (build_contexts or {}).items()},
                            target=target, layers=layers, no_cache=no_cache, pull=pull, platform=platform,
                            run=RunOptions(isolation=isolation, network=network,
-                                          security_opts=list(security_opts)), output=out, on_event=on_event)
+                                          security_opts=list(security_opts)), output=out, on_event=on_event,
+                           cache_from=sources, cache_to=dests, cache_ttl=parse_ttl(cache_ttl) if cache_ttl else 0.0)
     s = _open(store)
     with s.leased():  # what the build writes is protected from other processes' gc until recorded
         return run_build(s, options)

@@ -121,6 +121,8 @@ class Build:
         from pybuild.builder.graph import build_graph
 
         opts = self.opts
+        if (opts.cache_from or opts.cache_to) and not opts.layers:
+            raise ConfigError("--cache-from and --cache-to need --layers (without it no step is cached)")
         self._target_platform()  # a bad --platform is an error before the Containerfile is read
         cf_path: Path | None = None
         if opts.containerfile_text is not None:

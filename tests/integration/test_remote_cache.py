@@ -252,3 +252,68 @@ def test_bad_cache_flags_are_one_line(tmp_path: Path) -> None:
         assert len(out.stderr.strip().splitlines()) == 1
     out = pyb(tmp_path / "s", "bud", "--cache-ttl", "soon", str(tmp_path), check=False)
     assert out.returncode != 0 and "--cache-ttl" in out.stderr
+
+
+def test_secrets_are_in_no_key_and_no_exported_blob(base: dict[str, object], tmp_path: Path) -> None:
+    import gzip
+
+    value = "s3cr3t-" + "9f2c" * 8
+    secret = tmp_path / "token"
+    secret.write_text(value)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(
+        f"FROM {base['ref']}\nRUN --mount=type=secret,id=tok cat /run/secrets/tok | wc -c > /len\n")
+    dest = tmp_path / "cache-dir"
+    pyb(tmp_path / "a", "bud", "-t", "app", "--secret", f"id=tok,src={secret}", "--cache-to",
+        f"type=local,dest={dest},mode=max", str(ctx))
+    for blob in (dest / "blobs" / "sha256").iterdir():
+        data = blob.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        assert value.encode() not in data and str(secret).encode() not in data, blob.name
+    # another secret value gives the same key: runner B hits without the file's content mattering
+    secret.write_text("another value")
+    out = pyb(tmp_path / "b", "bud", "-t", "app", "--secret", f"id=tok,src={secret}", "--cache-from",
+              f"type=local,src={dest}", str(ctx))
+    assert "(from " in _text(out)
+
+
+def test_the_library_spells_it_as_the_cli(base: dict[str, object], registry: Registry, tmp_path: Path) -> None:
+    import pybuild
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(f"FROM {base['ref']}\nRUN head -c 32 /dev/urandom | od -x > /r\n")
+    ref = f"type=registry,ref={registry.host}/cache/lib:1"
+    a = pybuild.build(ctx, tags=["app"], store=tmp_path / "a", cache_to=[ref])
+    hits: list[str] = []
+    b = pybuild.build(ctx, tags=["app"], store=tmp_path / "b", cache_from=[ref],
+                      on_event=lambda e: hits.append(e.message) if e.kind == "cache-hit" else None)
+    assert b.layers == a.layers and len(hits) == 1
+    with pytest.raises(pybuild.PybuildError, match="need --layers"):
+        pybuild.build(ctx, store=tmp_path / "c", cache_from=[ref], layers=False)
+
+
+def test_concurrent_exporters_leave_the_ref_whole(base: dict[str, object], registry: Registry, tmp_path: Path,
+                                                  log: Path) -> None:
+    import subprocess
+
+    from cli_helpers import PYBUILD
+
+    ref = f"{registry.host}/cache/race:1"
+    procs = []
+    for name in ("a", "b"):
+        ctx = _context(tmp_path, f"ctx-{name}", str(base["ref"]), b_text=f"{name}\n")
+        procs.append(subprocess.Popen([*PYBUILD, "--root", str(tmp_path / name), "bud", "-v", f"{log}:/log",
+                                       "--cache-to", f"type=registry,ref={ref},mode=max", str(ctx)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    for p in procs:
+        assert p.wait(timeout=300) == 0
+    raw = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{ref}").stdout)
+    assert len(json.loads(raw["annotations"]["dev.pybuild.cache.entries.v1"])) == 5  # one writer's, whole
+    before = len(_ran(log))
+    out = _bud(tmp_path / "c", tmp_path / "ctx-a", log, "--cache-from", f"type=registry,ref={ref}")
+    hits = _text(out).count("(from ")
+    assert hits in (2, 5)  # 5 when runner a wrote last; b's last three steps differ (b.txt)
+    assert len(_ran(log)) == before + (1 if hits == 2 else 0)
