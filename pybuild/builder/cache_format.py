@@ -116,7 +116,7 @@ def parse_table(raw: bytes, where: str) -> Table:
                           created=float(item.get("created") or 0))
         except (KeyError, TypeError, ValueError, IntegrityError):
             raise IntegrityError(f"cache entry {key[:12]} is malformed", where=where) from None
-        if not _KEY.fullmatch(key) or entry.config not in table.blobs:
+        if not _KEY.fullmatch(key) or not _KEY.fullmatch(entry.parent) or entry.config not in table.blobs:
             raise IntegrityError(f"cache entry {key[:12]} is malformed", where=where)
         table.entries[key] = entry
     return table

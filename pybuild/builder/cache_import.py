@@ -123,7 +123,6 @@ class RemoteCache:
 
     def _accept(self, src: Source, st: StageState, entry: fmt.Entry, table: fmt.Table, instr: Any,
                 handler: Any) -> dict[str, Any] | None:
-        from pybuild.builder import cache
         from pybuild.errors import IntegrityError
         from pybuild.oci.spec import ImageConfig
 
@@ -151,8 +150,6 @@ class RemoteCache:
         for d in new:
             if not store.has_layer(d):
                 store.layer_sources[d] = self._fetcher(src, table.layers[d])
-        cache.record(store, _key_of(table, entry), layers=entry.layers, config=str(desc.digest),
-                     inputs={"remote": src.loc.display})
         return {"layers": entry.layers, "config": str(desc.digest), "source": src.loc.display}
 
     # ------------------------------------------------------------------ layers, when needed
@@ -251,7 +248,3 @@ class _LazyLayer:
                 raise CacheEntryRejected(diff_id, e.message if isinstance(e, PybuildError) else str(e)) from e
             c.fetched += 1
             return path
-
-
-def _key_of(table: fmt.Table, entry: fmt.Entry) -> str:
-    return next(k for k, e in table.entries.items() if e is entry)

@@ -414,6 +414,9 @@ class Build:
             hit = cache.lookup(self.store, key)
             if hit is None and self.remote is not None:
                 hit = self.remote.lookup(state, key, expanded, handler)
+                if hit is not None:  # the next local build hits once its layers are here
+                    cache.record(self.store, key, layers=hit["layers"], config=hit["config"],
+                                 inputs=key_inputs, parent=parent_key)
             if hit is not None:
                 state.container.set_layers(hit["layers"])
                 state.config = ImageConfig.from_json(self.store.layout.read_blob(hit["config"]))

@@ -107,7 +107,8 @@ def test_bundle_runner_b_reruns_nothing_and_then_only_what_changed(
     assert _ran(log) == ["one", "two", "two"]
     assert _diff_ids(b_root)[:-2] == a_layers[:-2] and _diff_ids(b_root)[-1] != a_layers[-1]
     err = _text(out)
-    assert f"remote: {ref}: changed since the cached build: sources" in err
+    assert f"remote: {ref}: changed since the cached build: sources" in err  # COPY b.txt
+    assert f"remote: {ref}: absent remotely (nothing cached after the previous step)" in err  # RUN two
 
 
 def test_buildah_spelling_tags_each_step_by_its_key(
