@@ -27,6 +27,7 @@ from pybuild.builder.cache_remote import Backend, open_backend, tag_of
 from pybuild.builder.cache_spec import PER_KEY, CacheLocation
 from pybuild.errors import BuildError, PybuildError
 from pybuild.events import INFO, WARNING, emit
+from pybuild.oci.spec import MAX_DOCUMENT_SIZE
 
 if TYPE_CHECKING:
     from pybuild.builder.executor import Build, StageState
@@ -137,6 +138,8 @@ class RemoteCache:
             if not store.has_layer(d) and d not in table.layers:
                 raise IntegrityError(f"layer {d[:19]} has no blob in the cache")
         desc = table.blobs[entry.config]
+        if desc.size > MAX_DOCUMENT_SIZE:  # a config is a few KiB: a huge one is an attack
+            raise IntegrityError(f"its config claims {desc.size} bytes")
         assert src.backend is not None
         with src.backend.open_blob(desc) as stream:
             store.layout.put_blob(stream, desc.digest, desc.size)  # visible only once verified

@@ -167,6 +167,10 @@ class LayoutBackend(Backend):
             desc = self._layout.resolve(tag)
         except ImageNotFound:
             return None
+        if desc.size > spec.MAX_DOCUMENT_SIZE:
+            from pybuild.errors import IntegrityError
+
+            raise IntegrityError(f"cache manifest claims {desc.size} bytes", where=self.path)
         raw = bytes(self._layout.read_blob(desc.digest, desc.size))
         self.pulled += len(raw)
         return raw

@@ -131,15 +131,14 @@ def parse_cache_from(value: str) -> CacheLocation:
     return CacheLocation(PER_KEY, _repository(value, "--cache-from"))
 
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def parse_ttl(value: str) -> float:
     """``--cache-ttl``: a Go duration (``90s``, ``1h30m``, ``5h``) in seconds; 0 means none."""
-    text = value.strip()
-    if text in ("0", ""):
-        return 0.0
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ConfigError(f"--cache-ttl {value}: a duration is wanted, e.g. 30m, 5h or 1h30m")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
+    from pybuild.builder.containerfile.golang import parse_duration
+
+    try:
+        ns = parse_duration(value.strip())
+    except ValueError as e:
+        raise ConfigError(f"--cache-ttl {value}: {e} (e.g. 30m, 5h or 1h30m)") from None
+    if ns < 0:
+        raise ConfigError(f"--cache-ttl {value}: a duration of at least 0 is wanted")
+    return ns / 1e9

@@ -318,3 +318,21 @@ def test_concurrent_exporters_leave_the_ref_whole(base: dict[str, object], regis
     hits = _text(out).count("(from ")
     assert hits in (2, 5)  # 5 when runner a wrote last; b's last three steps differ (b.txt)
     assert len(_ran(log)) == before + (1 if hits == 2 else 0)
+
+
+def test_an_unauthorised_cache_only_warns_and_creds_open_it(base: dict[str, object], basic_registry: Registry,
+                                                            tmp_path: Path, log: Path) -> None:
+    from registry_fixtures import PASSWORD, USER
+
+    ref = f"type=registry,ref={basic_registry.host}/cache/locked:1"
+    env = {"REGISTRY_AUTH_FILE": str(tmp_path / "no-auth.json")}
+    ctx = _context(tmp_path, "ctx-a", str(base["ref"]))
+    out = pyb(tmp_path / "a", "bud", "-v", f"{log}:/log", "--cache-from", ref, "--cache-to", ref, str(ctx), env=env)
+    warnings = [ln for ln in _text(out).splitlines() if ln.startswith("WARN")]
+    assert len(warnings) == 2 and all(str(basic_registry.host) in w for w in warnings), warnings
+    # the registry flags are the cache's too: with them runner A exports and runner B hits
+    pyb(tmp_path / "a2", "bud", "-v", f"{log}:/log", "--creds", f"{USER}:{PASSWORD}", "--cache-to", ref,
+        str(ctx), env=env)
+    out = pyb(tmp_path / "b", "bud", "-v", f"{log}:/log", "--creds", f"{USER}:{PASSWORD}", "--cache-from", ref,
+              str(_context(tmp_path, "ctx-b", str(base["ref"]))), env=env)
+    assert _text(out).count("(from ") == 5 and _ran(log) == ["one", "two", "one", "two"]
