@@ -9,6 +9,7 @@ when the log gains no line and B's layers are A's, byte for byte (same diff_ids)
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -86,7 +87,11 @@ def test_bundle_runner_b_reruns_nothing_and_then_only_what_changed(
     a_layers = _diff_ids(a_root)
 
     ctx_b = _context(tmp_path, "ctx-b", str(base["ref"]))  # another path, the same content
-    out = _bud(b_root, ctx_b, log, "--cache-from", f"type=registry,ref={ref}")
+    out = _bud(b_root, ctx_b, log, "--cache-from", f"type=registry,ref={ref}",
+               "--cache-to", f"type=registry,ref={ref},mode=max")
+    # B's export re-sends nothing the registry has (HEAD first): only the manifest goes up
+    sent = re.search(r"cache to \S+: 5 steps, 4 layers, (\d+) bytes pushed, (\d+) blobs already there", _text(out))
+    assert sent and int(sent[1]) < 20000 and int(sent[2]) == 10, _text(out)  # 4 layers, 5 configs, 1 cache config
     assert _ran(log) == ["one", "two"], _text(out)
     assert _diff_ids(b_root) == a_layers  # the random bytes too: A's layers, not a re-run
     assert "(from " in _text(out)
@@ -136,11 +141,16 @@ def test_ttl_makes_old_entries_misses(base: dict[str, object], registry: Registr
 
 def test_local_layout_cache_and_skopeo_reads_it(base: dict[str, object], tmp_path: Path, log: Path) -> None:
     dest = tmp_path / "cache-dir"
-    _bud(tmp_path / "a", _context(tmp_path, "ctx-a", str(base["ref"])), log, "--cache-to", f"type=local,dest={dest}")
-    _bud(tmp_path / "b", _context(tmp_path, "ctx-b", str(base["ref"])), log, "--cache-from", f"type=local,src={dest}")
+    _bud(tmp_path / "a", _context(tmp_path, "ctx-a", str(base["ref"])), log, "--cache-to",
+         f"type=local,dest={dest},tag=v1,compression=zstd")
+    _bud(tmp_path / "b", _context(tmp_path, "ctx-b", str(base["ref"])), log, "--cache-from",
+         f"type=local,src={dest},tag=v1")
     assert _ran(log) == ["one", "two"]
-    raw = json.loads(skopeo("inspect", "--raw", f"oci:{dest}:latest").stdout)
+    assert _diff_ids(tmp_path / "b") == _diff_ids(tmp_path / "a")
+    raw = json.loads(skopeo("inspect", "--raw", f"oci:{dest}:v1").stdout)
     assert raw["config"]["mediaType"] == "application/vnd.pybuild.cache.config.v1+json"
+    layers = [d for d in raw["layers"] if "dev.pybuild.cache.diff-id" in d.get("annotations", {})]
+    assert len(layers) == 4 and {d["mediaType"] for d in layers} == {"application/vnd.oci.image.layer.v1.tar+zstd"}
 
 
 def test_first_hit_wins_and_an_unreachable_cache_only_warns(
@@ -152,10 +162,18 @@ def test_first_hit_wins_and_an_unreachable_cache_only_warns(
                "--cache-from", f"type=registry,ref={dead}:x", "--cache-from", f"type=registry,ref={ref}",
                "--cache-to", f"type=registry,ref={dead}:x")
     assert _ran(log) == ["one", "two"]
+    assert _text(out).count(f"(from {ref})") == 5
     warnings = [ln for ln in _text(out).splitlines() if ln.startswith("WARN")]
     assert len(warnings) == 2, _text(out)
     assert "not used" in warnings[0] and "export" in warnings[1]
     assert "Traceback" not in _text(out)
+    # two sources that both hold every step: the first named answers
+    second = f"{registry.host}/cache/multi:2"
+    _bud(tmp_path / "c", _context(tmp_path, "ctx-c", str(base["ref"])), log, "--cache-from",
+         f"type=registry,ref={ref}", "--cache-to", f"type=registry,ref={second}")
+    out = _bud(tmp_path / "d", _context(tmp_path, "ctx-d", str(base["ref"])), log,
+               "--cache-from", f"type=registry,ref={second}", "--cache-from", f"type=registry,ref={ref}")
+    assert _text(out).count(f"(from {second})") == 5 and _ran(log) == ["one", "two"]
 
 
 def test_a_chain_of_hits_fetches_no_layer_it_does_not_need(
