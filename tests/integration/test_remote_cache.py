@@ -271,6 +271,16 @@ def test_bad_cache_flags_are_one_line(tmp_path: Path) -> None:
         assert len(out.stderr.strip().splitlines()) == 1
     out = pyb(tmp_path / "s", "bud", "--cache-ttl", "soon", str(tmp_path), check=False)
     assert out.returncode != 0 and "--cache-ttl" in out.stderr
+    (tmp_path / "Containerfile").write_text("FROM scratch\nENV A=1\n")
+    out = pyb(tmp_path / "s", "bud", "--layers=false", "--cache-from", "type=local,src=/nowhere", str(tmp_path),
+              check=False)
+    assert out.returncode != 0 and out.stderr == "Error: --cache-from and --cache-to need --layers " \
+        "(without it no step is cached)\n"
+    # several platforms under one tag would replace each other's steps: refused before any build
+    out = pyb(tmp_path / "s", "bud", "--platform", "linux/amd64,linux/arm64", "--cache-to",
+              f"type=local,dest={tmp_path / 'c'}", str(tmp_path), check=False)
+    assert out.returncode != 0 and "one platform's steps under one tag" in out.stderr
+    assert not (tmp_path / "c").exists()
 
 
 def test_secrets_are_in_no_key_and_no_exported_blob(base: dict[str, object], tmp_path: Path) -> None:
