@@ -100,6 +100,17 @@ class Build:
         self.remote: Any = None  # --cache-from (builder/cache_import.py), made when the build runs
         self.steps_seen: list[Any] = []  # what --cache-to exports (builder/cache_export.Step)
         self.base_layers: set[str] = set()  # the FROM images' layers, never exported
+        self._network_pool: Any = None
+
+    def network_pool(self) -> Any:
+        """The build's pool of private networks (made on first use, torn down when the build ends)."""
+        with self._lock:
+            if self._network_pool is None:
+                from pybuild.builder.sandbox.network import Pool
+
+                self._network_pool = Pool()
+                self.resources.callback(self._network_pool.close)
+            return self._network_pool
 
     # ------------------------------------------------------------------ setup
 
@@ -238,7 +249,8 @@ class Build:
                 return self._write_image(self.results[self.graph.final.index])
             except CacheEntryRejected as e:
                 emit(self.on_event, WARNING, f"{e.message}; building the steps it answered")
-                self._cleanup()
+                self._cleanup()  # (closes the network pool too: the next attempt makes its own)
+                self._network_pool = None
                 self.results.clear()
                 self.downloads.clear()
                 self.steps_seen.clear()

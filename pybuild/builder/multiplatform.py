@@ -112,16 +112,20 @@ def build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
     else:
         platforms = split_platforms(options.platform or "")
     out = options.output
-    if out.outputs or out.iidfile:
-        raise ConfigError("-o/--output and --iidfile take one image: give one --platform "
-                          "(or use --manifest and push the list)")
+    if out.iidfile:
+        raise ConfigError("--iidfile takes one image: give one --platform (or use --manifest and push the list)")
+    if out.outputs:
+        from pybuild.builder.outputs import parse_output
+
+        for spec in out.outputs:
+            parse_output(spec)  # a bad -o before anything is built
     from pybuild.builder.cache_spec import PER_KEY
 
     one_tag = [c for c in options.cache_to if c.kind != PER_KEY]
     if one_tag and len(platforms) > 1:  # each platform's export would replace the other's
         raise ConfigError(f"--cache-to {one_tag[0].display} keeps one platform's steps under one tag: give one "
                           "--platform per build (and a tag each), or buildah's --cache-to REPO (a tag per step)")
-    each_out = dataclasses.replace(out, tags=[], manifest=None, iidfile=None)
+    each_out = dataclasses.replace(out, tags=[], manifest=None, iidfile=None, outputs=[])
     jobs = max(1, min(len(platforms), os.cpu_count() or 1))  # qemu is CPU-bound: a core each
     from concurrent.futures import ThreadPoolExecutor  # (a one-platform build needs no thread pool)
 
@@ -130,6 +134,11 @@ def build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
             options, platform=p, all_platforms=False, output=each_out,
             on_event=_for_platform(options.on_event, p))) for p in platforms}
     images: dict[str, Image] = {p: f.result() for p, f in futures.items()}  # the first failure, raised
+    if out.outputs:
+        from pybuild.builder.outputs import export_platforms
+
+        for spec in out.outputs:
+            export_platforms(store, images, spec)
     names: list[str] = []
     if out.manifest:
         lst = manifest_list.create(store, out.manifest, amend=True)

@@ -1,6 +1,11 @@
-"""Private networking for RUN: one network namespace per step, wired to a bridge by netavark.
+"""Private networking for RUN: network namespaces wired to a bridge by netavark.
 
-Per step, as root (``--network private``)::
+A build keeps a :class:`Pool` of them, as BuildKit keeps a pool of network namespaces: a
+step takes an idle one (or sets one up), gives it back when it ends, and the build tears them
+all down when it ends; so a build of 20 RUN steps pays for one set-up, not 20. A step that
+may change its namespace (one given CAP_NET_ADMIN) gets one of its own, never reused.
+
+Each set-up, as root (``--network private``)::
 
     allocate 10.89.231.N under the state lock, record it (owner PID + start time)
     unshare --net=NSFILE true          the step's namespace, kept alive by a bind mount
@@ -9,7 +14,8 @@ Per step, as root (``--network private``)::
     netavark teardown NSFILE < options; umount and remove NSFILE; remove the record
 
 State lives under ``/run/pybuild/net`` (machine-wide, not per store: every store's
-builds share one bridge and one subnet, and /run empties at boot, as the bridge does).
+builds share one bridge and one subnet, and /run empties at boot, as the bridge does);
+``$PYBUILD_NET_STATE`` names another state dir, with its own bridge and subnet.
 A build killed mid-step leaves its record: :func:`recover` (run by the store's recovery
 when a command opens a store) tears down every record whose owner is dead.
 
@@ -31,12 +37,28 @@ from pathlib import Path
 from pybuild.errors import ConfigError, SandboxError
 from pybuild.fsutil import FileLock, atomic_write, pid_alive, process_start
 
-NETWORK_NAME = "pybuild"
-BRIDGE = "pybuild0"
-SUBNET = ipaddress.ip_network("10.89.231.0/24")  # beside podman's 10.88.0.0/16, away from its 10.89.0.0/24
+DEFAULT_STATE_DIR = Path("/run/pybuild/net")
+STATE_DIR = Path(os.environ.get("PYBUILD_NET_STATE", str(DEFAULT_STATE_DIR)))
+
+
+def _network_slot(state_dir: Path) -> int:
+    """0 for the machine's state dir; 1-250 for another (``$PYBUILD_NET_STATE``: a test run or CI
+    job beside others, a fresh-check root), so that each has its own bridge, subnet and
+    netavark network, and one never tears down what another set up."""
+    if state_dir == DEFAULT_STATE_DIR:
+        return 0
+    import hashlib
+
+    return 1 + int.from_bytes(hashlib.sha256(str(state_dir).encode()).digest()[:4], "big") % 250
+
+
+_SLOT = _network_slot(STATE_DIR)
+NETWORK_NAME = "pybuild" if _SLOT == 0 else f"pybuild-{_SLOT:03d}"
+BRIDGE = "pybuild0" if _SLOT == 0 else f"pybuild-{_SLOT:03d}"
+# beside podman's 10.88.0.0/16, far from its 10.89.0.0/24 and the networks it adds after it
+SUBNET = ipaddress.ip_network("10.89.231.0/24" if _SLOT == 0 else f"10.90.{_SLOT}.0/24")
 GATEWAY = SUBNET.network_address + 1
-NETWORK_ID = "70796275696c64" + "0" * 50  # "pybuild" in hex, padded to netavark's 64 characters
-STATE_DIR = Path(os.environ.get("PYBUILD_NET_STATE", "/run/pybuild/net"))
+NETWORK_ID = ("70796275696c64" + f"{_SLOT:02x}").ljust(64, "0")  # "pybuild" in hex, the slot, padded to 64
 NETAVARK_PATHS = ("/usr/libexec/podman/netavark", "/usr/lib/podman/netavark", "/usr/local/libexec/podman/netavark")
 MODES = ("private", "host", "none")  # and ns:PATH
 _TIMEOUT = 60
@@ -192,15 +214,13 @@ def _teardown(ip: str, netns: Path, record: Path) -> None:
             record.unlink()
 
 
-@contextlib.contextmanager
-def private() -> Iterator[Setup]:
-    """A private network for one step, torn down when the block ends (however it ends)."""
+def _set_up() -> Setup:
+    """A new private network (its record names this process until :func:`_tear_down`)."""
     why = unavailable()
     if why:
         raise SandboxError(f"--network private: {why}")
-    lock = _lock()
     (STATE_DIR / "netns").mkdir(parents=True, exist_ok=True)
-    with lock.hold():
+    with _lock().hold():
         ip, record = _allocate()
         netns = STATE_DIR / "netns" / ip
         try:
@@ -209,19 +229,72 @@ def private() -> Iterator[Setup]:
         except BaseException:
             _teardown(ip, netns, record)
             raise
-    try:
-        yield Setup(str(netns), ip)
-    finally:
-        with lock.hold():
-            _teardown(ip, netns, record)
+    return Setup(str(netns), ip)
+
+
+def _tear_down(setup: Setup) -> None:
+    with _lock().hold():
+        _teardown(setup.address, Path(setup.netns), STATE_DIR / "setups" / f"{setup.address}.json")
 
 
 @contextlib.contextmanager
-def joined(mode: str) -> Iterator[tuple[str, str, Setup | None]]:
+def private() -> Iterator[Setup]:
+    """A private network of its own for one step, torn down when the block ends (however it ends)."""
+    setup = _set_up()
+    try:
+        yield setup
+    finally:
+        _tear_down(setup)
+
+
+class Pool:
+    """The private networks one build reuses from step to step; :meth:`close` tears them down
+    (a killed build's are torn down by :func:`recover`). Steps running at once (parallel
+    stages) each hold their own."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._idle: list[Setup] = []
+        self._made: list[Setup] = []
+        self.set_ups = 0  # how many were set up (what reuse saves shows here)
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[Setup]:
+        with self._lock:
+            setup = self._idle.pop() if self._idle else None
+        if setup is None:
+            setup = _set_up()
+            with self._lock:
+                self._made.append(setup)
+                self.set_ups += 1
+        try:
+            yield setup
+        finally:
+            with self._lock:
+                self._idle.append(setup)
+
+    def close(self) -> None:
+        with self._lock:
+            made, self._made, self._idle = self._made, [], []
+        errors = []
+        for setup in made:
+            try:
+                _tear_down(setup)
+            except SandboxError as e:
+                errors.append(e)
+        if errors:
+            raise errors[0]
+
+
+@contextlib.contextmanager
+def joined(mode: str, pool: Pool | None = None) -> Iterator[tuple[str, str, Setup | None]]:
     """(RunSpec.network, RunSpec.netns, the private set-up or None) for an effective ``mode``;
-    a private network lasts as long as the block."""
+    a private network comes from ``pool`` (given back when the block ends) or, without one,
+    is the block's own."""
     if mode == "private":
-        with private() as setup:
+        with (pool.lease() if pool is not None else private()) as setup:
             yield "ns", setup.netns, setup
     elif mode.startswith("ns:"):
         yield "ns", mode[3:], None
@@ -253,5 +326,5 @@ def recover() -> list[str]:
     return freed
 
 
-__all__ = ["MODES", "BRIDGE", "SUBNET", "GATEWAY", "Setup", "check_mode", "describe_default", "effective_mode", "netavark_path",
+__all__ = ["MODES", "BRIDGE", "SUBNET", "GATEWAY", "Pool", "Setup", "check_mode", "describe_default", "effective_mode", "netavark_path",
            "joined", "private", "recover", "unavailable"]

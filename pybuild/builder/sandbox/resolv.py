@@ -55,10 +55,26 @@ def _nameservers(text: str) -> list[str]:
     return [ln.split()[1] for ln in text.splitlines() if ln.split()[:1] == ["nameserver"] and len(ln.split()) > 1]
 
 
+def check_dns(servers: Sequence[str], where: str = "--dns") -> list[str]:
+    """``--dns`` values: IP addresses, or buildah's ``none`` alone (no resolv.conf is made)."""
+    if list(servers) == ["none"]:
+        return ["none"]
+    for item in servers:
+        try:
+            ipaddress.ip_address(item)
+        except ValueError:
+            raise ConfigError(f"{where} {item}: an IP address is wanted"
+                              + (" (none stands alone)" if item == "none" else "")) from None
+    return list(servers)
+
+
 def resolv_conf(mode: str, dns: Sequence[str] = (), dns_search: Sequence[str] = (),
                 dns_options: Sequence[str] = (), gateway: str | None = None,
-                host_text: str | None = None) -> str:
-    """The step's resolv.conf for network ``mode`` (host, none, private, ns:PATH)."""
+                host_text: str | None = None) -> str | None:
+    """The step's resolv.conf for network ``mode`` (host, none, private, ns:PATH); None with
+    ``--dns none`` (buildah's: the image's own file is left, none is made)."""
+    if list(dns) == ["none"]:
+        return None
     if mode == "none":
         return ""
     text = read_host_file("/etc/resolv.conf") if host_text is None else host_text
@@ -101,4 +117,4 @@ def hosts_file(add_hosts: Sequence[str], hostname: str, address: str = "127.0.0.
     return text + f"{address}\t{hostname}\n"
 
 
-__all__ = ["read_host_file", "dns_listens_on", "resolv_conf", "hosts_file"]
+__all__ = ["read_host_file", "dns_listens_on", "check_dns", "resolv_conf", "hosts_file"]
