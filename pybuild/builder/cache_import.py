@@ -224,8 +224,10 @@ class RemoteCache:
         if not used:
             return None
         pulled = sum(s.backend.pulled for s in used if s.backend)
+        requests = sum(s.backend.requests for s in used if s.backend)
         hits = sum(s.hits for s in used)
-        return f"--> cache from: {hits} steps, {self.fetched} layers fetched, {pulled} bytes pulled"
+        return (f"--> cache from: {hits} steps, {self.fetched} layers fetched, {pulled} bytes pulled "
+                f"in {requests} requests")
 
     def close(self) -> None:
         for s in self.sources:

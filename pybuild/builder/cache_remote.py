@@ -161,6 +161,7 @@ class LayoutBackend(Backend):
         return self._layout
 
     def get_manifest(self, tag: str) -> bytes | None:
+        self.requests += 1
         if self._layout is None:
             return None
         try:
@@ -176,6 +177,7 @@ class LayoutBackend(Backend):
         return raw
 
     def open_blob(self, desc: spec.Descriptor) -> BinaryIO:
+        self.requests += 1
         if self._layout is None:
             raise ImageNotFound(f"no OCI layout at {self.path}")
         return _Counted(self._layout.open_raw(desc.digest, desc.size), self._pull)  # type: ignore[return-value]
