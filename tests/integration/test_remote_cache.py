@@ -61,6 +61,12 @@ def _diff_ids(root: Path) -> list[str]:
     return list(json.loads(out))
 
 
+def _image_id(root: Path) -> str:
+    out = pyb(root, "inspect", "--format", "{{.FromImageID}}", "app").stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", out), out
+    return out
+
+
 def _ran(log: Path) -> list[str]:
     return (log / "ran").read_text().split() if (log / "ran").exists() else []
 
@@ -94,6 +100,7 @@ def test_bundle_runner_b_reruns_nothing_and_then_only_what_changed(
     assert sent and int(sent[1]) < 20000 and int(sent[2]) == 10, _text(out)  # 4 layers, 5 configs, 1 cache config
     assert _ran(log) == ["one", "two"], _text(out)
     assert _diff_ids(b_root) == a_layers  # the random bytes too: A's layers, not a re-run
+    assert _image_id(b_root) == _image_id(a_root)  # and A's config: the very same image
     assert "(from " in _text(out)
     # B's image is whole: it can be pushed (every layer fetched and verified)
     pyb(b_root, "push", "app", f"oci:{tmp_path / 'b-out'}:app")
