@@ -129,9 +129,12 @@ class RemoteCache:
 
         store = self.b.store
         have = list(st.container.layers)
+        if entry.layers[:len(have)] != have:
+            return None  # built on another result of an earlier step (one that ran here): a miss
         new = entry.layers[len(have):]
-        if entry.layers[:len(have)] != have or len(new) != (1 if handler.makes_layer else 0):
-            raise IntegrityError("its layers do not extend this step's")
+        if len(new) != (1 if handler.makes_layer else 0):
+            raise IntegrityError(f"it adds {len(new)} layers where this step makes "
+                                 f"{1 if handler.makes_layer else 0}")
         if any(d in self.rejected for d in new):
             return None
         for d in new:
@@ -210,7 +213,8 @@ class RemoteCache:
                 out.append(f"{src.loc.display}: not readable")
                 continue
             if key in table.entries:
-                out.append(f"{src.loc.display}: entry present but not usable")
+                out.append(f"{src.loc.display}: entry present but not usable (built on another result "
+                           "of an earlier step, refused, or past --cache-ttl)")
                 continue
             children = [e.inputs for e in table.children(parent)]
             if not children:

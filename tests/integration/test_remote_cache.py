@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import httpx
@@ -263,11 +262,15 @@ def test_hostile_entries_are_refused_and_rebuilt(base: dict[str, object], regist
 
     out = _bud(tmp_path / "b", _context(tmp_path, "ctx-b", str(base["ref"])), log,
                "--cache-from", f"type=registry,ref={registry.host}/cache/hostile:evil")
-    assert "refused" in out.stderr or "rejected" in out.stderr, _text(out)
-    assert _ran(log)[:2] == ["one", "two"] and len(_ran(log)) >= 3  # the bad step ran again
-    assert not (tmp_path / "escaped").exists() and not (tmp_path / "b" / "escaped").exists()
-    got = pyb(tmp_path / "b", "run", "--rm", "app", "cat", "/a.txt", check=False) if shutil.which("runc") else None
-    assert got is None or got.returncode != 0 or got.stdout == "ay\n"
+    said = [ln for ln in _text(out).splitlines() if ln.startswith("WARN")]
+    # a wrong history is seen at the hit; a wrong or escaping blob when the layer is fetched
+    assert len(said) == 1 and ("refused" if attack == "other-step" else "rejected") in said[0], _text(out)
+    # the bad step ran again, and so did the one after it (its entry is built on A's result)
+    assert _ran(log) == ["one", "two", "one", "two"]
+    assert not list(tmp_path.rglob("escaped")) and not Path("/escaped").exists()  # nowhere, not even in tmp/
+    mine, theirs = _diff_ids(tmp_path / "b"), _diff_ids(tmp_path / "a")
+    assert mine[:n + 1] == theirs[:n + 1] and mine[n + 1] != theirs[n + 1]  # COPY a.txt kept, RUN one new
+    pyb(tmp_path / "b", "push", "app", f"oci:{tmp_path / 'out'}:app")  # the image is whole
 
 
 def test_bad_cache_flags_are_one_line(tmp_path: Path) -> None:
