@@ -117,7 +117,7 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
             hosts=None if ropts.no_hosts else hosts_file(ropts.add_hosts, wc.id[:12],
                                                          *((setup.address, setup.gateway) if setup else ())),
             resolv_conf=resolv_conf(mode, ropts.dns, ropts.dns_search, ropts.dns_options,
-                                    setup.gateway if setup else None),
+                                    setup.gateway if setup else None, forwarder=setup.dns if setup else None),
             output=_output(b), scratch_dir=str(scratch), runtime=runtime,
         )
         from pybuild.builder.steps import ensure_workdirs

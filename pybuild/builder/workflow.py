@@ -341,7 +341,8 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
             hosts=None if no_hosts else hosts_file(list(add_hosts), host,
                                                    *((setup.address, setup.gateway) if setup else ())),
             resolv_conf=resolv_conf(network, defaults.get("dns", ()), defaults.get("dns_search", ()),
-                                    defaults.get("dns_options", ()), setup.gateway if setup else None),
+                                    defaults.get("dns_options", ()), setup.gateway if setup else None,
+                                    forwarder=setup.dns if setup else None),
             output=output, stdin=stdin, scratch_dir=str(wc.store.scratch_dir(f"run-{wc.id[:12]}")), runtime=runtime)
         try:
             status = _run_in(wc, spec, user, isolation)

@@ -108,7 +108,7 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
 @click.option("--jobs", type=int, default=None, help="Stages to run at once.")
 @click.option("--secret", "secrets", multiple=True, help="id=ID,src=PATH or id=ID,env=VAR")
 @click.option("--network", "--net", "network", default="default",
-              help="private | host | none | ns:PATH (default: private where netavark can set it up, else host)")
+              help="private | host | none | ns:PATH | slirp4netns[:allow_host_loopback=true] (default: private where it can be set up: netavark as root, slirp4netns rootless; else host)")
 @click.option("--no-hosts", is_flag=True, help="RUN sees the base image's /etc/hosts, not a new one.")
 @click.option("--allow", "allow", multiple=True, type=click.Choice(["network.host"]),
               help="Entitlements (BuildKit's): network.host lets RUN --network=host use the host's network.")

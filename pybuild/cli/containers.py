@@ -57,7 +57,7 @@ def _pull_policy(value: str) -> str:
 @click.option("--variant", default=None, help="Architecture variant to pick from an index when pulling.")
 @click.option("--isolation", cls=Refused, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
               type=click.Choice(["chroot", "oci", "rootless"]), default=None, help="Isolation of later runs.")
-@click.option("--network", "--net", "network", default=None, help="private | host | none | ns:PATH, for later runs (default: private where it can be set up).")
+@click.option("--network", "--net", "network", default=None, help="private | host | none | ns:PATH | slirp4netns[:OPTIONS], for later runs (default: private where it can be set up).")
 @click.option("--cap-add", multiple=True, help="Capability later runs get.")
 @click.option("--cap-drop", multiple=True, help="Capability later runs lose.")
 @click.option("-v", "--volume", "volumes", multiple=True, help="SRC:DST[:ro] bind mount for later runs.")
@@ -95,7 +95,7 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
 @click.option("--isolation", cls=Refused, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
               type=click.Choice(["chroot", "oci", "rootless"]), default=None,
               help="chroot | oci (default: $BUILDAH_ISOLATION, $PYBUILD_ISOLATION, else oci when runc works)")
-@click.option("--network", "--net", "network", default=None, help="private | host | none | ns:PATH (default: from's, else private where it can be set up)")
+@click.option("--network", "--net", "network", default=None, help="private | host | none | ns:PATH | slirp4netns[:OPTIONS] (default: from's, else private where it can be set up)")
 @click.option("-u", "--user", default=None, help="USER[:GROUP] to run as (default: the image's User).")
 @click.option("--workingdir", default=None, help="Directory to run in (default: the image's WorkingDir).")
 @click.option("-e", "--env", "env", multiple=True, help="KEY=VALUE added to the environment.")

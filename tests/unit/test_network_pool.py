@@ -16,7 +16,7 @@ from pybuild.errors import SandboxError
 def made(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     log: dict[str, list[str]] = {"up": [], "down": []}
 
-    def set_up() -> network.Setup:
+    def set_up(mode: str = "private") -> network.Setup:
         ip = f"10.89.231.{len(log['up']) + 2}"
         log["up"].append(ip)
         return network.Setup(f"/run/ns/{ip}", ip)

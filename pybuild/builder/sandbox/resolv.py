@@ -4,7 +4,7 @@ resolv.conf: the host's, with ``--dns``, ``--dns-search`` and ``--dns-option`` e
 replacing the host's lines of their kind (Docker's and buildah's rule). In a namespace
 of its own (private, ns:PATH) a loopback nameserver such as systemd-resolved's
 127.0.0.53 would be the step's own loopback, where nothing answers. As podman does, it
-is replaced: by the bridge gateway when a DNS server listens there (a UDP socket on port
+is replaced: by slirp4netns's forwarder (10.0.2.3) under slirp4netns; by the bridge gateway when a DNS server listens there (a UDP socket on port
 53 bound to the gateway or to every address, read from /proc/net/udp: no packet is
 sent), else it is dropped; when nothing is left, systemd-resolved's upstream list
 (/run/systemd/resolve/resolv.conf) is used. A ``none`` step gets an empty file.
@@ -70,9 +70,10 @@ def check_dns(servers: Sequence[str], where: str = "--dns") -> list[str]:
 
 def resolv_conf(mode: str, dns: Sequence[str] = (), dns_search: Sequence[str] = (),
                 dns_options: Sequence[str] = (), gateway: str | None = None,
-                host_text: str | None = None) -> str | None:
+                host_text: str | None = None, forwarder: str | None = None) -> str | None:
     """The step's resolv.conf for network ``mode`` (host, none, private, ns:PATH); None with
-    ``--dns none`` (buildah's: the image's own file is left, none is made)."""
+    ``--dns none`` (buildah's: the image's own file is left, none is made). ``forwarder``
+    (slirp4netns's 10.0.2.3) stands in for a loopback nameserver where given."""
     if list(dns) == ["none"]:
         return None
     if mode == "none":
@@ -83,7 +84,10 @@ def resolv_conf(mode: str, dns: Sequence[str] = (), dns_search: Sequence[str] = 
         for ln in text.splitlines():
             words = ln.split()
             if words[:1] == ["nameserver"] and len(words) > 1 and _is_loopback(words[1]):
-                if gateway and dns_listens_on(gateway):
+                if forwarder:
+                    if f"nameserver {forwarder}" not in lines:
+                        lines.append(f"nameserver {forwarder}")
+                elif gateway and dns_listens_on(gateway):
                     lines.append(f"nameserver {gateway}")
                 continue
             lines.append(ln)
