@@ -23,12 +23,15 @@ import json
 import os
 import select
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pybuild.errors import ConfigError, SandboxError
 from pybuild.fsutil import atomic_write, pid_alive, process_start
+
+if TYPE_CHECKING:  # (subprocess is imported where a namespace is made: recover() runs on every command)
+    import subprocess
 
 ADDRESS = "10.0.2.100"
 GATEWAY = "10.0.2.2"
@@ -70,6 +73,8 @@ class Slirp:
 
 
 def _make_netns(netns: Path) -> None:
+    import subprocess
+
     netns.touch(0o444)
     proc = subprocess.run(["unshare", f"--net={netns}", "true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, timeout=_TIMEOUT, check=False)
@@ -108,6 +113,8 @@ def _wait_ready(fd: int, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 def set_up(state_dir: Path, allow_host_loopback: bool = False) -> Slirp:
     """A namespace with slirp4netns on its tap0, recorded (owner PID + start time) in ``state_dir``."""
+    import subprocess
+
     exe = path()
     if exe is None:
         raise SandboxError("slirp4netns network: slirp4netns is not installed (apt-get install slirp4netns)")
@@ -149,6 +156,8 @@ def set_up(state_dir: Path, allow_host_loopback: bool = False) -> Slirp:
 
 def tear_down(s: Slirp) -> None:
     """Stop slirp4netns (its exit pipe closes), remove the namespace and the record."""
+    import subprocess
+
     with contextlib.suppress(OSError):
         os.close(s.exit_fd)
     try:
