@@ -255,6 +255,7 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
           build_contexts: Mapping[str, StrPath] | None = None,
           containerfile_text: str | None = None, platform: str | None = None,
           ssh: Sequence[str] = (), cpp_flags: Sequence[str] = (), context_stream: Any = None,
+          cache_from: Sequence[str] = (), cache_to: Sequence[str] = (), cache_ttl: str | None = None,
           on_event: EventCallback | None = None) -> Image:
     """Build the Containerfile (``file``, default ``Containerfile`` or ``Dockerfile`` in
     ``context``; or ``containerfile_text``) and return the image, named by ``tags``.
@@ -267,13 +268,19 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
     ``context`` may be a git URL (``URL#REF[:SUBDIR]``), an http(s) URL of an archive or a
     Containerfile, or ``"-"`` with ``context_stream`` (a binary file: a tar or a Containerfile).
     ``ssh`` takes ``--ssh`` spellings (``default``, ``ID=SOCKET``, ``ID=KEY``) for RUN
-    ``--mount=type=ssh``; ``cpp_flags`` go to cpp for a ``.in`` Containerfile."""
+    ``--mount=type=ssh``; ``cpp_flags`` go to cpp for a ``.in`` Containerfile.
+    ``cache_from`` and ``cache_to`` name remote step caches as ``bud --cache-from/--cache-to`` spell them
+    (``REPO`` or ``type=registry,ref=REPO:TAG[,mode=max]`` or ``type=local,dest|src=DIR``)."""
     from pybuild.builder.executor import build as run_build
     from pybuild.builder.options import BuildOptions, OutputOptions, RunOptions
     from pybuild.errors import ConfigError
 
     if format not in ("oci", "docker"):
         raise ConfigError(f"invalid format {format!r} (oci or docker)")
+    from pybuild.builder.cache_spec import parse_cache_from, parse_cache_to, parse_ttl
+
+    sources = [parse_cache_from(c) for c in cache_from]
+    dests = [parse_cache_to(c) for c in cache_to]
     out = OutputOptions(tags=list(tags), format=format, labels=dict(labels or {}),
                         annotations=dict(annotations or {}), squash=squash, timestamp=timestamp)
     options = BuildOptions(context=os.fspath(context), containerfile=os.fspath(file) if file is not None else None,
@@ -282,7 +289,8 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
                            target=target, layers=layers, no_cache=no_cache, pull=pull, platform=platform,
                            context_stream=context_stream, cpp_flags=list(cpp_flags),
                            run=RunOptions(isolation=isolation, network=network, security_opts=list(security_opts),
-                                          ssh=_ssh(ssh)), output=out, on_event=on_event)
+                                          ssh=_ssh(ssh)), output=out, on_event=on_event,
+                           cache_from=sources, cache_to=dests, cache_ttl=parse_ttl(cache_ttl) if cache_ttl else 0.0)
     s = _open(store)
     with s.leased():  # what the build writes is protected from other processes' gc until recorded
         return run_build(s, options)

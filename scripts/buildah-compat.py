@@ -116,7 +116,10 @@ NOTES = {
                "for the build); each `RUN --mount=type=ssh` gets a relay socket, 0600 root unless uid/gid/mode say; "
                "ADD of an ssh git URL uses `default`"),
  "bud --cpp-flag": "same (after `$BUILDAH_CPPFLAGS`; cpp runs as buildah runs it: `-E -iquote CONTEXT -traditional -undef`)",
- "bud --cache-from": "missing", "bud --cache-to": "missing",
+ "bud --cache-from": "differs: also BuildKit's `type=registry,ref=REPO:TAG` and `type=local,src=DIR`; "
+                    "repeatable, first hit wins; layers fetched only when needed (docs/remote-cache.md)",
+ "bud --cache-to": "differs: also BuildKit's `type=registry,ref=REPO:TAG[,mode=min|max]` and "
+                  "`type=local,dest=DIR`; never pushes the base image's layers (docs/remote-cache.md)",
  "bud --disable-compression": "missing (pybuild's store keeps layers as it must; push chooses compression)",
  "bud --compress": "missing (a no-op in buildah)", "bud --disable-content-trust": "missing (a no-op in buildah)",
  "bud --identity-label": "missing (pybuild adds no io.buildah.version label)",

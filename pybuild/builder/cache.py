@@ -73,12 +73,20 @@ def explain_miss(store: Store, parent: str, inputs: dict[str, Any]) -> str:
     except FileNotFoundError:
         return "no step was cached after the previous one (the previous step changed, or this is new)"
     mine = json.loads(json.dumps(inputs, sort_keys=True, default=str))
-    best: list[str] | None = None
+    theirs_all = []
     for key in keys:
         try:
-            theirs = json.loads(_entry_path(store, key).read_bytes()).get("inputs", {})
+            theirs_all.append(json.loads(_entry_path(store, key).read_bytes()).get("inputs", {}))
         except (OSError, json.JSONDecodeError):
             continue
+    return closest_change(mine, theirs_all)
+
+
+def closest_change(mine: dict[str, Any], candidates: list[dict[str, Any]]) -> str:
+    """Which inputs differ between ``mine`` and the closest of ``candidates`` (the inputs of
+    steps cached after the same parent): shared by the local and the remote cache."""
+    best: list[str] | None = None
+    for theirs in candidates:
         if theirs.get("instruction", {}).get("kind") != mine.get("instruction", {}).get("kind"):
             continue
         changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))

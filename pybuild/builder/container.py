@@ -411,6 +411,8 @@ def ensure_layer_any(store: Store, diff_id: str, what: str = "an image") -> Path
     holding it (a pulled image's layers stay compressed until something needs them)."""
     if store.has_layer(diff_id):
         return store.layer_dir(diff_id) / "diff"
+    if diff_id in store.layer_sources:  # a remote cache hit's layer, fetched now it is needed
+        return Path(store.layer_sources[diff_id](diff_id))
     for img in store.images():
         if img.manifest and diff_id in img.layers:
             return store.ensure_layer(img, img.layers.index(diff_id))

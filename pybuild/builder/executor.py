@@ -100,6 +100,9 @@ class Build:
         self._ssh: Any = None  # --ssh agents (builder/ssh_forward.py), made when first asked for
         self.git_commits: dict[str, tuple[str, str]] = {}  # ADD git sources resolved this build
         self.remote_contexts: dict[str, str] = {}  # --build-context NAME=URL, fetched once
+        self.remote: Any = None  # --cache-from (builder/cache_import.py), made when the build runs
+        self.steps_seen: list[Any] = []  # what --cache-to exports (builder/cache_export.Step)
+        self.base_layers: set[str] = set()  # the FROM images' layers, never exported
         self._network_pool: Any = None
 
     def ssh_socket(self, sid: str) -> str | None:
@@ -145,6 +148,8 @@ class Build:
         from pybuild.builder.graph import build_graph
 
         opts = self.opts
+        if (opts.cache_from or opts.cache_to) and not opts.layers:
+            raise ConfigError("--cache-from and --cache-to need --layers (without it no step is cached)")
         self._target_platform()  # a bad --platform is an error before the Containerfile is read
         cf_path: Path | None = None
         if opts.containerfile_text is not None:
@@ -244,14 +249,55 @@ class Build:
         # buildah's "[2/3] STEP 1/4: ..." numbering when there are several stages
         self.prefixes = {stage.index: f"[{n}/{len(stages)}] " if multi else ""
                          for n, stage in enumerate(stages, 1)}
+        if self.opts.cache_from and self.opts.layers and not self.opts.no_cache:
+            from pybuild.builder.cache_import import RemoteCache
+
+            self.remote = RemoteCache(self, list(self.opts.cache_from), self.opts.cache_ttl)
         try:
-            self._run_stages(stages)
-            final = self.results[self.graph.final.index]
-            image = self._write_image(final)
+            image = self._run_with_remote(stages)
+            self._export_cache()
         finally:
             self._cleanup()
             self.hash_cache.close()
+            if self.remote is not None:
+                self.remote.close()
         return image
+
+    def _run_with_remote(self, stages: list[Any]) -> Image:
+        """Run the stages; a remote cache layer that turns out bad is refused and the build
+        runs again without it (what ran meanwhile is in the local cache: only the steps the
+        bad entry answered run again). Bounded: after 3 the remote cache is not used at all."""
+        if self.remote is None:  # (a local build imports none of the remote cache's modules)
+            self._run_stages(stages)
+            return self._write_image(self.results[self.graph.final.index])
+        from pybuild.builder.cache_import import CacheEntryRejected
+
+        for attempt in range(4):
+            try:
+                self._run_stages(stages)
+                return self._write_image(self.results[self.graph.final.index])
+            except CacheEntryRejected as e:
+                emit(self.on_event, WARNING, f"{e.message}; building the steps it answered")
+                self._cleanup()  # (closes the network pool too: the next attempt makes its own)
+                self._network_pool = None
+                self.results.clear()
+                self.downloads.clear()
+                self.steps_seen.clear()
+                if attempt >= 2:
+                    self.remote.sources = []
+        raise BuildError("the remote cache kept answering with bad layers")
+
+    def _export_cache(self) -> None:
+        if self.remote is not None:
+            line = self.remote.summary()
+            if line:
+                emit(self.on_event, INFO, line)
+        if not self.opts.cache_to or not self.opts.layers:
+            return
+        from pybuild.builder.cache_export import export
+
+        for loc in self.opts.cache_to:
+            export(self, loc, self.steps_seen, self.base_layers, self.graph.final.index)
 
     def _run_stages(self, stages: list[Any]) -> None:
         """Run every stage once its dependencies are done; up to ``jobs`` at the same time."""
@@ -334,6 +380,8 @@ class Build:
             if kind == "context":
                 return self._start_from_directory(stage, ref, total, prefix)
             base_image = self.resolve_image(ref, line=line, platform=platform)
+            with self._lock:
+                self.base_layers.update(base_image.layers)
             config = _platform_config(base_image.config, platform)
             # a base used for a platform it does not name (arm/v7 on an arm/v6 image) keys apart,
             # so no step's cached config (naming the other platform) answers for this one
@@ -408,18 +456,27 @@ class Build:
         use_cache = self.opts.layers and not self.opts.no_cache and not handler.never_cached
         if use_cache:
             hit = cache.lookup(self.store, key)
+            if hit is None and self.remote is not None:
+                hit = self.remote.lookup(state, key, expanded, handler)
+                if hit is not None:  # the next local build hits once its layers are here
+                    cache.record(self.store, key, layers=hit["layers"], config=hit["config"],
+                                 inputs=key_inputs, parent=parent_key)
             if hit is not None:
                 state.container.set_layers(hit["layers"])
                 state.config = ImageConfig.from_json(self.store.layout.read_blob(hit["config"]))
                 state.key = key
                 state.evaluator.apply(expanded)
                 handler.replay(state, expanded)
-                emit(self.on_event, CACHE_HIT, f"--> Using cache {hit['config'].split(':')[1]}",
+                where = f" (from {hit['source']})" if "source" in hit else ""
+                emit(self.on_event, CACHE_HIT, f"--> Using cache {hit['config'].split(':')[1]}{where}",
                      step=state.number, key=key)
+                self._seen(state, key, parent_key, hit["layers"], hit["config"], key_inputs)
                 return True
             if self.opts.explain_cache:
-                emit(self.on_event, INFO, f"--> Cache miss: {cache.explain_miss(self.store, parent_key, key_inputs)}",
-                     step=state.number, key=key)
+                why = cache.explain_miss(self.store, parent_key, key_inputs)
+                if self.remote is not None:
+                    why += "; remote: " + self.remote.explain(parent_key, key, key_inputs)
+                emit(self.on_event, INFO, f"--> Cache miss: {why}", step=state.number, key=key)
         try:
             handler.execute(self, state, expanded)
         except PybuildError as e:
@@ -432,10 +489,19 @@ class Build:
             # recorded even with --no-cache (as buildah does): the next build may use it
             cache.record(self.store, key, layers=state.container.layers, config=config_digest,
                          inputs=key_inputs, parent=parent_key)
+            self._seen(state, key, parent_key, state.container.layers, config_digest, key_inputs)
             emit(self.on_event, INFO, f"--> {config_digest.split(':')[1][:12]}")
         else:
             steps.note_step(self, state, expanded, handler)
         return False
+
+    def _seen(self, state: StageState, key: str, parent: str, layers: list[str], config: str,
+              inputs: dict[str, Any]) -> None:
+        if self.opts.cache_to:
+            from pybuild.builder.cache_export import Step
+
+            with self._lock:
+                self.steps_seen.append(Step(state.stage.index, key, parent, list(layers), config, inputs))
 
     # ------------------------------------------------------------------ images
 

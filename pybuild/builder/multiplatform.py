@@ -129,6 +129,12 @@ def _build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult
 
         for spec in out.outputs:
             parse_output(spec)  # a bad -o before anything is built
+    from pybuild.builder.cache_spec import PER_KEY
+
+    one_tag = [c for c in options.cache_to if c.kind != PER_KEY]
+    if one_tag and len(platforms) > 1:  # each platform's export would replace the other's
+        raise ConfigError(f"--cache-to {one_tag[0].display} keeps one platform's steps under one tag: give one "
+                          "--platform per build (and a tag each), or buildah's --cache-to REPO (a tag per step)")
     each_out = dataclasses.replace(out, tags=[], manifest=None, iidfile=None, outputs=[])
     jobs = max(1, min(len(platforms), os.cpu_count() or 1))  # qemu is CPU-bound: a core each
     from concurrent.futures import ThreadPoolExecutor  # (a one-platform build needs no thread pool)

@@ -95,6 +95,10 @@ class BuildOptions:
     layers: bool = True
     no_cache: bool = False
     explain_cache: bool = False  # say which input changed when a step misses the cache
+    # remote step caches (builder/cache_spec.CacheLocation): --cache-from in order, --cache-to
+    cache_from: list[Any] = field(default_factory=list)
+    cache_to: list[Any] = field(default_factory=list)
+    cache_ttl: float = 0.0  # --cache-ttl in seconds: older remote entries are not used (0: any)
     pull: str = "missing"  # always | missing | never
     platform: str | None = None  # OS/ARCH[/VARIANT], or several joined by commas (builder/multiplatform.py)
     all_platforms: bool = False  # --all-platforms: each platform the base's index lists

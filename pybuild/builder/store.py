@@ -119,6 +119,9 @@ class Store:
         self._flock = FileLock(self.root / "lock")
         self._lease: Any = None
         self._lease_depth = 0
+        # layers a build may use but has not unpacked yet (a remote cache hit), by diff_id:
+        # called with the diff_id, they fetch and unpack it (see builder/cache_import.py)
+        self.layer_sources: dict[str, Any] = {}
         self._ensure()
 
     # ------------------------------------------------------------------ opening

@@ -104,6 +104,12 @@ def _ssh(items: tuple[str, ...]) -> dict[str, list[str]]:
               help="Cache and commit a layer per step ($BUILDAH_LAYERS).")
 @click.option("--no-cache", is_flag=True, help="Do not use cached steps.")
 @click.option("--explain-cache", is_flag=True, help="Say which input changed when a step misses the cache.")
+@click.option("--cache-from", "cache_from", multiple=True, metavar="REPO|type=registry,ref=REPO:TAG|type=local,src=DIR",
+              help="Remote cache to use (repeatable, first hit wins): buildah's repository or BuildKit's type=.")
+@click.option("--cache-to", "cache_to", multiple=True,
+              metavar="REPO|type=registry,ref=REPO:TAG[,mode=min|max]|type=local,dest=DIR",
+              help="Remote cache to export this build's steps to (never the base image's layers).")
+@click.option("--cache-ttl", default=None, help="Only use remote cache entries younger than this (e.g. 5h).")
 @click.option("--pull", cls=OptionalValue, bare="true", default="missing", metavar="[=POLICY]",
               help="always | missing | never (also true/false); --pull alone: true (always).")
 @click.option("-o", "--output", "outputs", multiple=True, help="type=local,dest=DIR | type=tar,dest=FILE")
@@ -162,7 +168,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
             build_args: tuple[str, ...], build_arg_files: tuple[str, ...], build_contexts: tuple[str, ...],
             labels: tuple[str, ...], annotations: tuple[str, ...], format_: str | None,
             compression_format: str | None, iidfile: str | None, squash: bool, layers: bool, no_cache: bool,
-            explain_cache: bool,
+            explain_cache: bool, cache_from: tuple[str, ...], cache_to: tuple[str, ...], cache_ttl: str | None,
             pull: str, outputs: tuple[str, ...], platform: str | None, all_platforms: bool, arch: str | None, os_: str | None,
             variant: str | None, jobs: int | None,
             secrets: tuple[str, ...], ssh: tuple[str, ...], cpp_flags: tuple[str, ...], network: str, no_hosts: bool, allow: tuple[str, ...], isolation: str | None, cap_add: tuple[str, ...],
@@ -226,12 +232,18 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                      security_opts=list(security_opts), volumes=list(volumes), add_hosts=list(add_hosts),
                      dns=check_dns(dns), dns_search=list(dns_search), dns_options=list(dns_options),
                      secrets=_secrets(secrets), allow=list(allow), no_hosts=no_hosts, ssh=_ssh(ssh))
+    from pybuild.builder.cache_spec import parse_cache_from, parse_cache_to, parse_ttl
+
+    cache_sources = [parse_cache_from(v) for v in cache_from]  # a bad one: one line, nothing built
+    cache_dests = [parse_cache_to(v) for v in cache_to]
+    ttl = parse_ttl(cache_ttl) if cache_ttl is not None else 0.0
     contexts = _kv(build_contexts, "--build-context")
     renderer = Renderer("quiet" if quiet else progress, out=sys.stderr if to_stdout else None)
     options = BuildOptions(context=context, containerfile=file_, containerfile_text=text, build_args=args,
                            context_stream=sys.stdin.buffer if context == "-" else None, cpp_flags=list(cpp_flags),
                            build_contexts=contexts, target=target, from_image=from_image, ignorefile=ignorefile, layers=layers,
-                           no_cache=no_cache, explain_cache=explain_cache, pull=pull_policy, platform=platform,
+                           no_cache=no_cache, explain_cache=explain_cache, cache_from=cache_sources,
+                           cache_to=cache_dests, cache_ttl=ttl, pull=pull_policy, platform=platform,
                            all_platforms=all_platforms,
                            jobs=jobs, run=run,
                            output=out, on_event=renderer,

@@ -20,7 +20,8 @@ from bud_helpers import need_tool
 PROJECT = Path(__file__).resolve().parents[2]
 
 EXPECTED = ["hello-cold", "hello-cached", "multistage-cold", "multistage-cached", "copymany-cold",
-            "copymany-cached", "copymany-changed", "biglayer-cold", "push", "pull", "pull-oci"]
+            "copymany-cached", "copymany-changed", "biglayer-cold", "push", "pull", "pull-oci", "fresh-runner",
+            "fresh-runner-multistage"]
 BUILDS = EXPECTED[:8]
 
 
