@@ -341,5 +341,18 @@ def inspect(ref: str, *, store: Store | StrPath | None = None, type: str | None 
         return inspect_image(s, ref)
 
 
+def import_tarball(path: StrPath, name: str | None = None, *, store: Store | StrPath | None = None,
+                   changes: Sequence[str] = (), message: str = "", platform: str | None = None,
+                   on_event: EventCallback | None = None) -> Image:
+    """``podman import``: an image whose one layer is the root filesystem tarball at ``path``
+    (plain, gzip, zstd, bzip2 or xz); ``changes`` are CMD/ENV/... instructions for its config."""
+    from pybuild.builder.importer import import_tarball as _import
+
+    s = _open(store)
+    with s.leased():
+        return _import(s, os.fspath(path), name, changes=tuple(changes), message=message, platform=platform,
+                       on_event=on_event)
+
+
 __all__ = ["Store", "WorkingContainer", "PruneReport", "Image", "build", "pull", "push", "copy", "inspect",
-           "default_root"]
+           "import_tarball", "default_root"]
