@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pybuild.builder.sandbox.resources import Resources
     from pybuild.builder.sandbox.security import SecurityOptions
+
+
+def _no_limits() -> Resources:
+    from pybuild.builder.sandbox.resources import Resources  # (a cached build loads no sandbox)
+
+    return Resources()
 
 
 @dataclass
@@ -31,6 +38,8 @@ class RunOptions:
     dns_search: list[str] = field(default_factory=list)
     dns_options: list[str] = field(default_factory=list)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> {src|env}
+    # --memory, --cpu-*, --ulimit, --shm-size, --device, --cgroupns (sandbox.resources.parse_resources)
+    resources: Resources = field(default_factory=_no_limits)
 
     @property
     def security(self) -> SecurityOptions:

@@ -115,7 +115,7 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
                                                          *((setup.address, setup.gateway) if setup else ())),
             resolv_conf=resolv_conf(mode, ropts.dns, ropts.dns_search, ropts.dns_options,
                                     setup.gateway if setup else None),
-            output=_output(b), scratch_dir=str(scratch), runtime=runtime,
+            output=_output(b), scratch_dir=str(scratch), runtime=runtime, resources=ropts.resources,
         )
         from pybuild.builder.steps import ensure_workdirs
 

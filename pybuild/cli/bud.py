@@ -12,6 +12,8 @@ from pybuild.cli.images import _registry_options, registry_flags
 from pybuild.cli.pflag import OptionalValue, command
 from pybuild.cli.platforms import platform_of
 from pybuild.cli.refused import ALWAYS_RM, ROOTLESS, USERNS, Refused
+from pybuild.cli.resources import given as resources_given
+from pybuild.cli.resources import resource_flags
 from pybuild.errors import ConfigError
 
 
@@ -149,6 +151,7 @@ def _dns_servers(items: tuple[str, ...]) -> list[str]:
 @click.option("--skip-unused-stages", cls=Refused, is_flag=True, default=True, expose_value=False,
               reason="pybuild builds only the stages the target needs, as BuildKit does",
               help="Skip stages the target does not need (always).")
+@resource_flags
 @registry_flags
 @click.argument("context", required=False, default=".")
 @pass_globals
@@ -214,7 +217,8 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
     run = RunOptions(isolation=isolation, runtime=runtime, network=network, cap_add=list(cap_add), cap_drop=list(cap_drop),
                      security_opts=list(security_opts), volumes=list(volumes), add_hosts=list(add_hosts),
                      dns=_dns_servers(dns), dns_search=list(dns_search), dns_options=list(dns_options),
-                     secrets=_secrets(secrets), allow=list(allow), no_hosts=no_hosts)
+                     secrets=_secrets(secrets), allow=list(allow), no_hosts=no_hosts,
+                     resources=resources_given())
     contexts = _kv(build_contexts, "--build-context")
     renderer = Renderer("quiet" if quiet else progress, out=sys.stderr if to_stdout else None)
     options = BuildOptions(context=context, containerfile=file_, containerfile_text=text, build_args=args,

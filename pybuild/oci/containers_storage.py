@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from pybuild.errors import ConfigError, InvalidReference, StoreError, UnsupportedError
+from pybuild.lazyre import lazy
 from pybuild.oci.archive import OCIDestination, OCISource
 from pybuild.oci.layout import Layout
 
 _STAGING_REF = "pybuild-staging"
 _TIMEOUT = 1800.0  # one copy of a large image into or out of containers-storage
-_BRACKET = re.compile(r"^\[(?:(?P<driver>[a-z0-9]+)@)?(?P<root>/[^+\]:]*)(?:\+(?P<runroot>/[^\]:]*))?"
+_BRACKET = lazy(r"^\[(?:(?P<driver>[a-z0-9]+)@)?(?P<root>/[^+\]:]*)(?:\+(?P<runroot>/[^\]:]*))?"
                       r"(?::(?P<options>[^\]]*))?\](?P<name>.*)$")
 
 
