@@ -114,9 +114,13 @@ NOTES = {
  "bud --from": "same",
  "bud --ssh": "missing",
  "bud --cache-from": "missing", "bud --cache-to": "missing",
- "bud --disable-compression": "missing (pybuild's store keeps layers as it must; push chooses compression)",
+ "bud --disable-compression": ("same (default true: pybuild's store keeps layers uncompressed; `=false` refused: "
+                               "push compresses them, `push --compression-format`)"),
  "bud --compress": "missing (a no-op in buildah)", "bud --disable-content-trust": "missing (a no-op in buildah)",
- "bud --identity-label": "missing (pybuild adds no io.buildah.version label)",
+ "bud --identity-label": ("differs: default false, pybuild adds no io.buildah.version label (it is not buildah); "
+                          "`--identity-label` (true) refused"),
+ "bud --logfile": ("same (created 0600 or truncated: step headers, RUN output and warnings; the image ID and "
+                   "an error line stay on stdout/stderr)"),
  "pull --policy": "differs: default `always`, as `docker pull` (buildah: `missing`)",
  "bud --env": "same (`KEY=VALUE`; `KEY` alone: its value here, nothing when unset)",
  "manifest annotate --features": "differs: refused with one line (OCI indexes have no platform features)",

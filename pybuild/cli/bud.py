@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -117,8 +118,9 @@ def _dns_servers(items: tuple[str, ...]) -> list[str]:
 @click.option("--network", "--net", "network", default="default",
               help="private | host | none | ns:PATH (default: private where netavark can set it up, else host)")
 @click.option("--no-hosts", is_flag=True, help="RUN sees the base image's /etc/hosts, not a new one.")
-@click.option("--allow", "allow", multiple=True, type=click.Choice(["network.host"]),
-              help="Entitlements (BuildKit's): network.host lets RUN --network=host use the host's network.")
+@click.option("--allow", "allow", multiple=True, type=click.Choice(["network.host", "security.insecure"]),
+              help="Entitlements (BuildKit's): network.host lets RUN --network=host use the host's network; "
+                   "security.insecure lets RUN --security=insecure run with every capability and no seccomp.")
 @click.option("--isolation", cls=Refused, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
               default=None, type=click.Choice(["chroot", "oci", "rootless"]),
               help="chroot | oci (default: $BUILDAH_ISOLATION, $PYBUILD_ISOLATION, else oci when runc works)")
@@ -148,6 +150,15 @@ def _dns_servers(items: tuple[str, ...]) -> list[str]:
               help="Remove intermediate containers (always).")
 @click.option("--force-rm", cls=Refused, is_flag=True, default=True, reason=ALWAYS_RM + ", even when the build fails",
               expose_value=False, help="Remove intermediate containers even after a failure (always).")
+@click.option("-D", "--disable-compression", cls=Refused, is_flag=True, default=True, expose_value=False,
+              reason="pybuild's store keeps layers uncompressed; push compresses them (push "
+                     "--compression-format, or push -D to keep them uncompressed)",
+              help="Don't compress layers in the store (always: push chooses).")
+@click.option("--identity-label", cls=Refused, is_flag=True, default=False, expose_value=False,
+              reason="pybuild adds no io.buildah.version label (it is not buildah)",
+              help="Add buildah's version label (never: --identity-label=false is all pybuild does).")
+@click.option("--logfile", type=click.Path(dir_okay=False), default=None,
+              help="Log to this file (step headers, RUN output, warnings) instead of stdout/stderr.")
 @click.option("--skip-unused-stages", cls=Refused, is_flag=True, default=True, expose_value=False,
               reason="pybuild builds only the stages the target needs, as BuildKit does",
               help="Skip stages the target does not need (always).")
@@ -169,10 +180,9 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
             omit_history: bool,
             timestamp: int | None,
             source_date_epoch: int | None, rewrite_timestamp: bool, ignorefile: str | None, progress: str,
-            quiet: bool, runtime: str | None, tls_verify: bool | None, creds: str | None,
+            quiet: bool, runtime: str | None, logfile: str | None, tls_verify: bool | None, creds: str | None,
             authfile: str | None, cert_dir: str | None, context: str) -> None:
     """Build an image from a Containerfile (or Dockerfile) in CONTEXT."""
-    from pybuild.builder.executor import build
     from pybuild.builder.options import BuildOptions, OutputOptions, RunOptions
     pull_policy = {"true": "always", "false": "missing", "always": "always", "missing": "missing",
                    "never": "never", "ifmissing": "missing", "ifnewer": "missing", "newer": "missing"}.get(pull.lower())
@@ -220,7 +230,8 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                      secrets=_secrets(secrets), allow=list(allow), no_hosts=no_hosts,
                      resources=resources_given())
     contexts = _kv(build_contexts, "--build-context")
-    renderer = Renderer("quiet" if quiet else progress, out=sys.stderr if to_stdout else None)
+    log = _open_log(logfile) if logfile else None
+    renderer = Renderer("quiet" if quiet else progress, out=log or (sys.stderr if to_stdout else None), err=log)
     options = BuildOptions(context=context, containerfile=file_, containerfile_text=text, build_args=args,
                            build_contexts=contexts, target=target, from_image=from_image, ignorefile=ignorefile, layers=layers,
                            no_cache=no_cache, explain_cache=explain_cache, pull=pull_policy, platform=platform,
@@ -228,6 +239,26 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                            jobs=jobs, run=run,
                            output=out, on_event=renderer,
                            registry=_registry_options(tls_verify, creds, authfile, cert_dir))
+
+    try:
+        _build(opts, options, renderer, quiet, progress, to_stdout)
+    finally:
+        if log is not None:
+            log.close()
+
+
+def _open_log(path: str) -> Any:
+    """buildah's --logfile: created (0600) or truncated; the image ID still goes to stdout."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise ConfigError(f"--logfile {path}: {e.strerror}") from None
+    return os.fdopen(fd, "w", buffering=1)
+
+
+def _build(opts: GlobalOptions, options: Any, renderer: Renderer, quiet: bool, progress: str,
+           to_stdout: bool) -> None:
+    from pybuild.builder.executor import build
     from pybuild.builder.multiplatform import build_platforms, is_multi
 
     try:

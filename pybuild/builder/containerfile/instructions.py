@@ -819,8 +819,6 @@ def unsupported(instr: Instruction) -> str | None:
         for m in instr.mounts:
             if m.type == "ssh":
                 return "RUN --mount=type=ssh is not supported yet"
-        if instr.security == "insecure":
-            return "RUN --security=insecure is not supported yet"
         if instr.devices:
             return "RUN --device is not supported yet"
     if isinstance(instr, Add):
