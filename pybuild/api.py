@@ -254,7 +254,7 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
           isolation: str | None = None, network: str = "default", security_opts: Sequence[str] = (),
           build_contexts: Mapping[str, StrPath] | None = None,
           containerfile_text: str | None = None, platform: str | None = None,
-          on_event: EventCallback | None = None) -> Image:
+          resources: Mapping[str, Any] | None = None, on_event: EventCallback | None = None) -> Image:
     """Build the Containerfile (``file``, default ``Containerfile`` or ``Dockerfile`` in
     ``context``; or ``containerfile_text``) and return the image, named by ``tags``.
     ``platform`` (``linux/arm64``...) builds for that platform (its RUN steps must be able to
@@ -262,7 +262,10 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
 
     ``on_event`` receives a "step" event as each step starts, "cache-hit" when a step
     comes from the cache, "output" for what RUN steps print, and "image" at the end.
-    ``security_opts`` are buildah's ``--security-opt`` values for RUN steps."""
+    ``security_opts`` are buildah's ``--security-opt`` values for RUN steps; ``resources``
+    what bud's --memory, --ulimit... give RUN steps, as keywords of
+    ``pybuild.builder.sandbox.resources.parse_resources`` (``{"memory": "512m",
+    "ulimits": ["nofile=1024"], "shm_size": "1g", "devices": ["/dev/fuse"]}``)."""
     from pybuild.builder.executor import build as run_build
     from pybuild.builder.options import BuildOptions, OutputOptions, RunOptions
     from pybuild.errors import ConfigError
@@ -276,10 +279,17 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
                            build_contexts={k: os.fspath(v) for k, v in (build_contexts or {}).items()},
                            target=target, layers=layers, no_cache=no_cache, pull=pull, platform=platform,
                            run=RunOptions(isolation=isolation, network=network,
-                                          security_opts=list(security_opts)), output=out, on_event=on_event)
+                                          security_opts=list(security_opts), resources=_resources(resources)),
+                           output=out, on_event=on_event)
     s = _open(store)
     with s.leased():  # what the build writes is protected from other processes' gc until recorded
         return run_build(s, options)
+
+
+def _resources(given: Mapping[str, Any] | None) -> Any:
+    from pybuild.builder.sandbox.resources import parse_resources
+
+    return parse_resources(**dict(given or {}))
 
 
 def pull(source: str, *, store: Store | StrPath | None = None, name: str | None = None,

@@ -158,3 +158,20 @@ def test_from_refuses_a_bad_limit_before_making_a_container(store: Path) -> None
     assert proc.returncode == 125
     assert proc.stderr.strip().splitlines() == ["Error: --ulimit nofile=2:1: the soft limit is above the hard limit"]
     assert pyb(store, "containers", "-q").stdout == before
+
+
+def test_the_library_build_takes_the_same_resources(store: Path, tmp_path: Path) -> None:
+    import pybuild
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text("FROM busybox\nRUN grep 'open files' /proc/self/limits > /limits "
+                                       "&& df -k /dev/shm | tail -1 > /shm\n")
+    image = pybuild.build(ctx, store=store, no_cache=True, isolation="chroot", tags=["lib-limits"],
+                          resources={"ulimits": ["nofile=77:88"], "shm_size": "3m"})
+    cid = pyb(store, "from", image.id).stdout.strip().splitlines()[-1]
+    try:
+        assert pyb(store, "run", cid, "--", "cat", "/limits").stdout.split()[3:5] == ["77", "88"]
+        assert pyb(store, "run", cid, "--", "cat", "/shm").stdout.split()[1] == "3072"
+    finally:
+        pyb(store, "rm", cid)
