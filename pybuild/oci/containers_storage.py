@@ -134,11 +134,11 @@ def open_destination(rest: str, **options: Any) -> ContainersStorageDestination:
 
 
 def _refuse_registry_options(options: dict[str, Any]) -> None:
-    """Credentials and TLS mean nothing for a local store: asked for, they are an error."""
-    given = sorted(k for k, v in options.items() if v not in (None, False) and k not in ("retry", "platform"))
+    """Credentials, TLS and retries mean nothing for a local store: asked for, they are an error."""
+    given = sorted(k for k, v in options.items() if v not in (None, False) and k != "platform")
     if given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
-        raise ConfigError(f"{flags}: containers-storage: is a local store (no registry to authenticate to)")
+        raise ConfigError(f"{flags}: containers-storage: is a local store (no registry to talk to)")
 
 
 def pull_name(rest: str) -> str | None:

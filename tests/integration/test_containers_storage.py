@@ -111,5 +111,8 @@ def test_containers_storage_mistakes_are_one_line(app_root: Path, podman: Podman
         "[DRIVER@ROOT+RUNROOT:OPTIONS] with absolute paths"]
     creds = pyb(app_root, "push", "--creds", "u:p", "app", f"containers-storage:{podman.store}app", check=False)
     assert creds.returncode != 0 and "local store" in creds.stderr
+    retry = pyb(app_root, "push", "--retry", "5", "app", f"containers-storage:{podman.store}app", check=False)
+    assert retry.returncode != 0 and retry.stderr.strip().splitlines() == [
+        "Error: --retry: containers-storage: is a local store (no registry to talk to)"]
     assert sorted(p.name for p in (app_root / "blobs" / "sha256").iterdir()) == before
     assert podman("images", "--format", "{{.Repository}}").stdout.split() == ["localhost/good"]
