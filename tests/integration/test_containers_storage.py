@@ -45,12 +45,13 @@ class Podman:
                     "--ulimit", "nproc=1024:1024", image, *argv).stdout
 
     def close(self) -> None:
-        self("system", "reset", "--force", check=False)
+        self("rmi", "--all", "--force", check=False)  # (not `system reset`: it reaches past this store)
         # the overlay driver bind-mounts its own directory; reset leaves that mount behind
         with open("/proc/mounts") as f:
             mounts = [line.split()[1] for line in f]
         for point in sorted((m for m in mounts if m.startswith(f"{self.root}/")), reverse=True):
             subprocess.run(["umount", point], check=False, timeout=60)
+        shutil.rmtree(self.root, ignore_errors=True)
         shutil.rmtree(self.base, ignore_errors=True)
 
 

@@ -90,7 +90,9 @@ class Resources:
         return {"memory": [self.memory, self.memory_swap],
                 "cpu": [self.cpu_shares, self.cpu_period, self.cpu_quota, self.cpuset_cpus, self.cpuset_mems],
                 "ulimits": [[u.name, u.soft, u.hard] for u in self.ulimits], "shm": self.shm_size,
-                "devices": [[d.source, d.target, d.access] for d in self.devices], "cgroupns": self.cgroupns}
+                # a device by what the step sees (no host path enters a key)
+                "devices": [[d.target, d.kind, d.major, d.minor, d.access] for d in self.devices],
+                "cgroupns": self.cgroupns}
 
     def spec_resources(self) -> dict[str, Any]:
         """The runtime spec's ``linux.resources`` fields for the limits (devices apart)."""
