@@ -143,6 +143,10 @@ class Build:
         for name in opts.build_contexts:
             self.named_context(name)  # a bad --build-context fails before the first step
         opts.run.security  # noqa: B018 - so does a bad --security-opt (or seccomp profile)
+        if opts.run.resources.ulimits:  # and a --ulimit this host cannot grant
+            from pybuild.builder.sandbox.resources import check_host_limits
+
+            check_host_limits(opts.run.resources)
         self._check_platforms()
         problems = self.graph.unsupported()
         if problems:

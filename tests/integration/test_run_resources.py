@@ -106,6 +106,22 @@ def test_the_step_cgroup_is_removed_afterwards(store: Path, tmp_path: Path) -> N
     assert {p.name for p in parent.iterdir() if p.name.startswith("pybuild-")} <= before
 
 
+def test_a_hard_limit_above_the_hosts_is_one_line_before_the_build(store: Path, tmp_path: Path) -> None:
+    import resource
+
+    status = Path("/proc/self/status").read_text()
+    eff = int(next(ln for ln in status.splitlines() if ln.startswith("CapEff:")).split()[1], 16)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if eff >> 24 & 1 or hard == resource.RLIM_INFINITY:
+        pytest.skip("this host lets pybuild raise its hard limits (CAP_SYS_RESOURCE)")
+    _, proc = _build(store, tmp_path, "echo ran > /ran", "--ulimit", f"nofile={hard + 1}", check=False)
+    assert proc.returncode == 125  # type: ignore[attr-defined]
+    assert proc.stderr.strip().splitlines() == [  # type: ignore[attr-defined]
+        f"Error: --ulimit nofile: a hard limit of {hard + 1} is above this host's ({hard}); raising it needs "
+        "CAP_SYS_RESOURCE, which pybuild does not have here"]
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(("flags", "line"), [
     (("-m", "lots"), "Error: --memory lots: invalid size (use <number>[<unit>], unit b, k, m or g)"),
     (("-m", "1m"), "Error: --memory 1m: the minimum memory limit is 6m (as runc's)"),

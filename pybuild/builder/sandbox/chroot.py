@@ -244,7 +244,10 @@ def _child(plan: _Plan, parent: int, status_w: int, out_w: int,
             finally:
                 os.close(fd)
         for which, soft, hard in plan.rlimits:
-            resource.setrlimit(which, (soft, hard))
+            try:
+                resource.setrlimit(which, (soft, hard))
+            except (OSError, ValueError) as e:  # (check_host_limits said so before the fork, normally)
+                raise SandboxError(f"--ulimit: rlimit {which} cannot be {soft}:{hard} here: {e}") from None
         if netns_fd >= 0:
             L.setns(netns_fd, L.CLONE_NEWNET)
             os.close(netns_fd)

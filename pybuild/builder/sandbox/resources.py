@@ -117,6 +117,31 @@ class Resources:
         return [{"type": u.rlimit, "soft": u.soft, "hard": u.hard} for u in self.ulimits]
 
 
+def _has_cap_sys_resource() -> bool:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            eff = next(int(line.split()[1], 16) for line in f if line.startswith("CapEff:"))
+    except (OSError, StopIteration, ValueError):
+        return False
+    return bool(eff >> 24 & 1)  # CAP_SYS_RESOURCE
+
+
+def check_host_limits(r: Resources) -> None:
+    """A --ulimit above this process's hard limit needs CAP_SYS_RESOURCE: without it, one line
+    before the step starts (runc and setrlimit would only say "operation not permitted")."""
+    if not r.ulimits or _has_cap_sys_resource():
+        return
+    import resource
+
+    for u in r.ulimits:
+        _, hard = resource.getrlimit(getattr(resource, u.rlimit))
+        have = UNLIMITED if hard == resource.RLIM_INFINITY else hard
+        if u.hard > have:
+            shown = "unlimited" if u.hard == UNLIMITED else str(u.hard)
+            raise ConfigError(f"--ulimit {u.name}: a hard limit of {shown} is above this host's ({have}); "
+                              "raising it needs CAP_SYS_RESOURCE, which pybuild does not have here")
+
+
 def parse_ram(text: str, flag: str) -> int:
     """go-units RAMInBytes: ``512``, ``512k``, ``1.5g``, ``64MiB`` (binary units)."""
     m = _RAM.match(text.strip())
@@ -220,5 +245,5 @@ def parse_resources(*, memory: str | None = None, memory_swap: str | None = None
     return r
 
 
-__all__ = ["Resources", "Ulimit", "Device", "parse_resources", "parse_ram", "parse_ulimit", "parse_device",
+__all__ = ["Resources", "Ulimit", "Device", "parse_resources", "check_host_limits", "parse_ram", "parse_ulimit", "parse_device",
            "DEFAULT_SHM", "ULIMITS", "UNLIMITED"]
