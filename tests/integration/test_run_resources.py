@@ -102,7 +102,10 @@ def test_the_step_cgroup_is_removed_afterwards(store: Path, tmp_path: Path) -> N
                if ":memory:" in line)
     parent = Path("/sys/fs/cgroup/memory") / own.lstrip("/")
     before = {p.name for p in parent.iterdir() if p.name.startswith("pybuild-")}
+    dead = parent / "pybuild-999999999-0123456789ab"  # what a build killed mid-step leaves (no such pid)
+    dead.mkdir()
     _build(store, tmp_path, "true", "--isolation", "chroot", "-m", "64m")
+    assert not dead.exists()  # swept by the next step cgroup made beside it
     assert {p.name for p in parent.iterdir() if p.name.startswith("pybuild-")} <= before
 
 

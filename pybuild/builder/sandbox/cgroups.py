@@ -4,7 +4,8 @@ Probed, not assumed: cgroup v2 when /sys/fs/cgroup/cgroup.controllers exists (on
 hierarchy), else v1 (a hierarchy per controller: memory, cpu, cpuset mounted under
 /sys/fs/cgroup/NAME). The step's cgroup is made below the cgroup pybuild itself is in
 (/proc/self/cgroup), so it nests inside whatever limits pybuild already runs under, and is
-named ``pybuild-<random>``. The limits are written before any process joins; the step's
+named ``pybuild-<pid>-<random>``: a build killed mid-step leaves an empty cgroup behind, and
+the next one made beside it removes those whose process is gone (never another live one's). The limits are written before any process joins; the step's
 first process joins by writing ``0`` to each ``cgroup.procs`` (it moves itself, so nothing
 it forks escapes), and the cgroup is removed when the step has ended.
 
@@ -153,12 +154,13 @@ def _enable_v2(parent: str, controllers: list[str]) -> None:
 
 def create(r: Resources, *, root: str = ROOT, proc_cgroup: str = "/proc/self/cgroup") -> StepCgroup:
     """Make the step's cgroup(s) with ``r``'s limits written; nothing has joined yet."""
-    name = "pybuild-" + secrets.token_hex(6)
+    name = f"pybuild-{os.getpid()}-{secrets.token_hex(6)}"
     own = _own_paths(proc_cgroup)
     made = StepCgroup(version(root))
     try:
         if made.version == 2:
             parent = os.path.join(root, own.get("", "/").lstrip("/"))
+            _sweep(parent)
             _enable_v2(parent, _v2_controllers(r))
             d = os.path.join(parent, name)
             os.mkdir(d, 0o755)
@@ -170,6 +172,7 @@ def create(r: Resources, *, root: str = ROOT, proc_cgroup: str = "/proc/self/cgr
             if not os.path.isdir(base):
                 raise SandboxError(f"cgroup: the {controller} controller is not mounted at {base}")
             parent = os.path.join(base, own.get(controller, "/").lstrip("/"))
+            _sweep(parent)
             d = os.path.join(parent, name)
             os.mkdir(d, 0o755)
             made.dirs[controller] = d
@@ -181,6 +184,27 @@ def create(r: Resources, *, root: str = ROOT, proc_cgroup: str = "/proc/self/cgr
     except BaseException:
         remove(made)
         raise
+
+
+def _sweep(parent: str) -> None:
+    """rmdir the step cgroups under ``parent`` whose pybuild process is dead (a killed build's)."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for entry in names:
+        parts = entry.split("-")
+        if len(parts) != 3 or parts[0] != "pybuild" or not parts[1].isdigit():
+            continue
+        try:
+            os.kill(int(parts[1]), 0)
+            continue  # alive (or another's pid now): not ours to touch
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(parent, entry))  # fails, harmlessly, while anything is still inside
 
 
 def remove(cg: StepCgroup) -> None:
