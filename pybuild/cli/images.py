@@ -88,7 +88,8 @@ def registry_flags(f: Any) -> Any:
 def pull_cmd(opts: GlobalOptions, quiet: bool, progress: str, platform: str | None, arch: str | None,
              os_: str | None, variant: str | None, policy: str, tls_verify: bool | None, creds: str | None,
              authfile: str | None, cert_dir: str | None, source: str) -> None:
-    """Copy an image into the local store (docker://, oci:, oci-archive:, docker-archive:, dir:)."""
+    """Copy an image into the local store (docker://, oci:, oci-archive:, docker-archive:, dir:,
+    containers-storage: -- podman's store)."""
     from pybuild.builder.store_transport import pull_into_store, pull_names, pull_spec
 
     platform = platform_of(platform, os_, arch, variant)
@@ -125,7 +126,7 @@ def push_cmd(opts: GlobalOptions, format_: str | None, compression_format: str |
              digestfile: str | None, quiet: bool, progress: str, tls_verify: bool | None, creds: str | None,
              authfile: str | None, cert_dir: str | None, image: str, destination: str | None) -> None:
     """Copy an image (or a manifest list and its instances) from the local store to DESTINATION
-    (any transport; default docker://IMAGE)."""
+    (any transport, containers-storage:NAME for podman; default docker://IMAGE)."""
     from pybuild.builder.store_transport import push_named
     from pybuild.oci.transport import is_transport_spec
 
