@@ -158,6 +158,8 @@ for _verb in ("bud", "from"):
     NOTES[f"{_verb} --ulimit"] = ULIMIT
     NOTES[f"{_verb} --device"] = DEVICE
     NOTES[f"{_verb} --shm-size"] = "same (default 65536k)"
+    NOTES[f"{_verb} --cgroup-parent"] = ("differs: with `--isolation oci` only (runc's cgroupsPath, an absolute "
+                                         "cgroupfs path); with chroot refused in one line")
     NOTES[f"{_verb} --cgroupns"] = "same (default host; private: the step's cgroup is its cgroup namespace's root)"
 NOTES["run --cgroupns"] = "same (default: from's, else host)"
 

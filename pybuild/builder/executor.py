@@ -143,10 +143,14 @@ class Build:
         for name in opts.build_contexts:
             self.named_context(name)  # a bad --build-context fails before the first step
         opts.run.security  # noqa: B018 - so does a bad --security-opt (or seccomp profile)
-        if opts.run.resources.ulimits:  # and a --ulimit this host cannot grant
-            from pybuild.builder.sandbox.resources import check_host_limits
+        if opts.run.resources.ulimits or opts.run.resources.cgroup_parent:  # and what cannot be granted
+            from pybuild.builder import sandbox
+            from pybuild.builder.sandbox.resources import check_host_limits, check_isolation
 
             check_host_limits(opts.run.resources)
+            check_isolation(opts.run.resources,
+                            sandbox.choose_runtime(opts.run.isolation, opts.run.runtime)[0]
+                            or sandbox.default_isolation())
         self._check_platforms()
         problems = self.graph.unsupported()
         if problems:

@@ -18,6 +18,8 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 # (declarations, name, click type, multiple, buildah's help)
 _FLAGS: list[tuple[tuple[str, ...], str, Any, bool, str]] = [
+    (("--cgroup-parent",), "cgroup_parent", None, False,
+     "optional parent cgroup for the container (with --isolation oci)"),
     (("--cgroupns",), "cgroupns", None, False, "'private', or 'host'"),
     (("--cpu-period",), "cpu_period", click.IntRange(min=0), False,
      "limit the CPU CFS (Completely Fair Scheduler) period"),

@@ -141,6 +141,8 @@ def test_a_hard_limit_above_the_hosts_is_one_line_before_the_build(store: Path, 
     (("--device", "/dev/null:/etc/null"),
      "Error: --device /dev/null:/etc/null: the host path must be absolute and the container path below /dev/"),
     (("--cgroupns", "shared"), "Error: --cgroupns shared: 'private' or 'host'"),
+    (("--cgroup-parent", "../up"),
+     "Error: --cgroup-parent ../up: an absolute cgroup path such as /builds (the cgroupfs manager's spelling)"),
     (("--shm-size", "-1"), "Error: --shm-size -1: invalid size (use <number>[<unit>], unit b, k, m or g)"),
 ])
 def test_resource_mistakes_are_one_line_before_anything_runs(tmp_path: Path, flags: tuple[str, ...],
@@ -194,3 +196,24 @@ def test_the_library_build_takes_the_same_resources(store: Path, tmp_path: Path)
         assert pyb(store, "run", cid, "--", "cat", "/shm").stdout.split()[1] == "3072"
     finally:
         pyb(store, "rm", cid)
+
+
+def test_cgroup_parent_places_an_oci_step_below_it(store: Path, tmp_path: Path) -> None:
+    import secrets
+
+    from tests.conftest import need_tool
+
+    need_tool("runc")
+    parent = f"/pybuild-test-{secrets.token_hex(4)}"
+    try:
+        out, _ = _build(store, tmp_path, "cat /proc/self/cgroup > /cgroup", "--isolation", "oci",
+                        "--cgroup-parent", parent)
+        lines = [ln for ln in (out / "cgroup").read_text().splitlines() if ln.split(":")[1] in ("memory", "pids")]
+        assert lines and all(f":{parent}/pybuild-" in ln for ln in lines), lines
+    finally:  # runc removes the step's cgroup; the parent stays, as podman's does
+        for d in Path("/sys/fs/cgroup").glob(f"*{parent}"):
+            d.rmdir()
+    _, proc = _build(store, tmp_path, "true", "--isolation", "chroot", "--cgroup-parent", parent, check=False)
+    assert proc.returncode == 125 and proc.stderr.strip().splitlines() == [  # type: ignore[attr-defined]
+        f"Error: --cgroup-parent {parent}: only with --isolation oci (runc places the step there; chroot "
+        "isolation makes its cgroup below pybuild's own)"]

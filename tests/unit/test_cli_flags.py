@@ -547,7 +547,7 @@ NOT_PASSED = {
     "--retry-delay": "read from the context by images._registry_options (test_retry_flags_become_the_retry_policy)",
     "images --all": "every image is listed either way: pybuild keeps no intermediate images",
     **{flag: "read from the context by cli.resources.given/values (test_resource_flags_become_the_steps_resources)"
-       for flag in ("--cgroupns", "--cpu-period", "--cpu-quota", "--cpu-shares", "--cpuset-cpus", "--cpuset-mems",
+       for flag in ("--cgroupns", "--cgroup-parent", "--cpu-period", "--cpu-quota", "--cpu-shares", "--cpuset-cpus", "--cpuset-mems",
                     "--device", "--memory", "--memory-swap", "--shm-size", "--ulimit")},
     "--help": "click's", "--version": "click's",
 }

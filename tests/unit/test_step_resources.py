@@ -128,3 +128,15 @@ def test_ulimit_values_as_go_units_reads_them() -> None:
                                                             ("stack", 8192, 16384)]
     with pytest.raises(ConfigError, match="whole numbers"):
         parse_resources(ulimits=["nofile=ten"])
+
+
+def test_cgroup_parent_is_runcs_cgroups_path(tmp_path: Path) -> None:
+    from pybuild.builder.sandbox.resources import check_isolation
+
+    r = parse_resources(cgroup_parent="//builds//team/")
+    config = bundle_config(RunSpec(rootfs=str(tmp_path), argv=["true"], env=[], resources=r), str(tmp_path), {})
+    assert config["linux"]["cgroupsPath"].startswith("/builds/team/pybuild-")
+    check_isolation(r, "oci")
+    with pytest.raises(ConfigError, match="only with --isolation oci"):
+        check_isolation(r, "chroot")
+    assert r.cache_key() is None  # a host's cgroup layout is no input of the step

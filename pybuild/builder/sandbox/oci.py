@@ -115,6 +115,8 @@ def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[s
         "maskedPaths": list(MASKED_PATHS),
         "readonlyPaths": list(READONLY_PATHS),
     }
+    if res.cgroup_parent:
+        linux["cgroupsPath"] = posixpath.join(res.cgroup_parent, f"pybuild-{os.getpid()}-{secrets.token_hex(6)}")
     if res.devices:
         linux["devices"] = [{"path": d.target, "type": d.kind, "major": d.major, "minor": d.minor,
                              "fileMode": d.mode, "uid": 0, "gid": 0} for d in res.devices]

@@ -75,6 +75,7 @@ class Resources:
     shm_size: int = DEFAULT_SHM
     devices: list[Device] = field(default_factory=list)
     cgroupns: str = "host"  # host | private
+    cgroup_parent: str | None = None  # --cgroup-parent: runc makes the step's cgroup below it (oci only)
 
     def wants_cgroup(self) -> bool:
         """True when a limit needs a cgroup of the step's own."""
@@ -199,7 +200,7 @@ def parse_resources(*, memory: str | None = None, memory_swap: str | None = None
                     cpu_period: int | None = None, cpu_quota: int | None = None, cpuset_cpus: str | None = None,
                     cpuset_mems: str | None = None, ulimits: list[str] | tuple[str, ...] = (),
                     shm_size: str | None = None, devices: list[str] | tuple[str, ...] = (),
-                    cgroupns: str | None = None) -> Resources:
+                    cgroupns: str | None = None, cgroup_parent: str | None = None) -> Resources:
     """Resources from buildah's flag values, every one checked (ConfigError names the flag)."""
     r = Resources()
     if memory is not None:
@@ -242,8 +243,21 @@ def parse_resources(*, memory: str | None = None, memory_swap: str | None = None
     if cgroupns not in (None, "", "host", "private"):
         raise ConfigError(f"--cgroupns {cgroupns}: 'private' or 'host'")
     r.cgroupns = cgroupns or "host"
+    if cgroup_parent is not None:
+        parts = cgroup_parent.split("/")
+        if not cgroup_parent.startswith("/") or ".." in parts or cgroup_parent.strip("/") == "":
+            raise ConfigError(f"--cgroup-parent {cgroup_parent}: an absolute cgroup path such as /builds "
+                              "(the cgroupfs manager's spelling)")
+        r.cgroup_parent = "/" + "/".join(p for p in parts if p)
     return r
 
 
-__all__ = ["Resources", "Ulimit", "Device", "parse_resources", "check_host_limits", "parse_ram", "parse_ulimit", "parse_device",
+def check_isolation(r: Resources, isolation: str) -> None:
+    """What only one isolation can do: --cgroup-parent is runc's cgroupsPath."""
+    if r.cgroup_parent and isolation != "oci":
+        raise ConfigError(f"--cgroup-parent {r.cgroup_parent}: only with --isolation oci (runc places the step "
+                          "there; chroot isolation makes its cgroup below pybuild's own)")
+
+
+__all__ = ["Resources", "Ulimit", "Device", "parse_resources", "check_host_limits", "check_isolation", "parse_ram", "parse_ulimit", "parse_device",
            "DEFAULT_SHM", "ULIMITS", "UNLIMITED"]
