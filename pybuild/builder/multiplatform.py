@@ -100,7 +100,17 @@ def base_platforms(store: Store, options: BuildOptions) -> list[str]:
 
 
 def build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
-    """Build ``options`` once per platform of ``options.platform``, then write the lists."""
+    """Build ``options`` once per platform of ``options.platform``, then write the lists
+    (a git, URL or stdin context made local once for them all)."""
+    from pybuild.builder import build_input
+
+    if build_input.is_remote(options):
+        with build_input.prepared(store, options) as local:
+            return _build_platforms(store, local)
+    return _build_platforms(store, options)
+
+
+def _build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
     from pybuild.builder import manifest_list
     from pybuild.builder.executor import build
     from pybuild.oci.platform_host import parse_platform
@@ -112,10 +122,14 @@ def build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
     else:
         platforms = split_platforms(options.platform or "")
     out = options.output
-    if out.outputs or out.iidfile:
-        raise ConfigError("-o/--output and --iidfile take one image: give one --platform "
-                          "(or use --manifest and push the list)")
-    each_out = dataclasses.replace(out, tags=[], manifest=None, iidfile=None)
+    if out.iidfile:
+        raise ConfigError("--iidfile takes one image: give one --platform (or use --manifest and push the list)")
+    if out.outputs:
+        from pybuild.builder.outputs import parse_output
+
+        for spec in out.outputs:
+            parse_output(spec)  # a bad -o before anything is built
+    each_out = dataclasses.replace(out, tags=[], manifest=None, iidfile=None, outputs=[])
     jobs = max(1, min(len(platforms), os.cpu_count() or 1))  # qemu is CPU-bound: a core each
     from concurrent.futures import ThreadPoolExecutor  # (a one-platform build needs no thread pool)
 
@@ -124,6 +138,11 @@ def build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
             options, platform=p, all_platforms=False, output=each_out,
             on_event=_for_platform(options.on_event, p))) for p in platforms}
     images: dict[str, Image] = {p: f.result() for p, f in futures.items()}  # the first failure, raised
+    if out.outputs:
+        from pybuild.builder.outputs import export_platforms
+
+        for spec in out.outputs:
+            export_platforms(store, images, spec)
     names: list[str] = []
     if out.manifest:
         lst = manifest_list.create(store, out.manifest, amend=True)
