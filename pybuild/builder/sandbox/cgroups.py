@@ -29,7 +29,7 @@ from pybuild.builder.sandbox.resources import Resources
 from pybuild.errors import SandboxError
 
 ROOT = "/sys/fs/cgroup"
-_RMDIR_TRIES = 50  # a step's last processes take a moment to leave once PID 1 is gone
+_RMDIR_TRIES = 250  # (5 s) a step's last processes take a moment to leave once PID 1 is gone (an OOM kill longer)
 
 
 @dataclass
