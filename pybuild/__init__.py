@@ -63,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     "push": "pybuild.api",
     "copy": "pybuild.api",
     "inspect": "pybuild.api",
+    "import_tarball": "pybuild.api",
 }
 
 __all__ = [
@@ -101,6 +102,7 @@ __all__ = [
     "push",
     "copy",
     "inspect",
+    "import_tarball",
 ]
 
 if TYPE_CHECKING:
@@ -112,6 +114,7 @@ if TYPE_CHECKING:
         build,
         copy,
         default_root,
+        import_tarball,
         inspect,
         pull,
         push,

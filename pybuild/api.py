@@ -256,7 +256,7 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
           containerfile_text: str | None = None, platform: str | None = None,
           ssh: Sequence[str] = (), cpp_flags: Sequence[str] = (), context_stream: Any = None,
           cache_from: Sequence[str] = (), cache_to: Sequence[str] = (), cache_ttl: str | None = None,
-          on_event: EventCallback | None = None) -> Image:
+          resources: Mapping[str, Any] | None = None, on_event: EventCallback | None = None) -> Image:
     """Build the Containerfile (``file``, default ``Containerfile`` or ``Dockerfile`` in
     ``context``; or ``containerfile_text``) and return the image, named by ``tags``.
     ``platform`` (``linux/arm64``...) builds for that platform (its RUN steps must be able to
@@ -270,7 +270,10 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
     ``ssh`` takes ``--ssh`` spellings (``default``, ``ID=SOCKET``, ``ID=KEY``) for RUN
     ``--mount=type=ssh``; ``cpp_flags`` go to cpp for a ``.in`` Containerfile.
     ``cache_from`` and ``cache_to`` name remote step caches as ``bud --cache-from/--cache-to`` spell them
-    (``REPO`` or ``type=registry,ref=REPO:TAG[,mode=max]`` or ``type=local,dest|src=DIR``)."""
+    (``REPO`` or ``type=registry,ref=REPO:TAG[,mode=max]`` or ``type=local,dest|src=DIR``). ``resources``
+    is what bud's --memory, --ulimit... give RUN steps, as keywords of
+    ``pybuild.builder.sandbox.resources.parse_resources`` (``{"memory": "512m",
+    "ulimits": ["nofile=1024"], "shm_size": "1g", "devices": ["/dev/fuse"]}``)."""
     from pybuild.builder.executor import build as run_build
     from pybuild.builder.options import BuildOptions, OutputOptions, RunOptions
     from pybuild.errors import ConfigError
@@ -289,11 +292,18 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
                            target=target, layers=layers, no_cache=no_cache, pull=pull, platform=platform,
                            context_stream=context_stream, cpp_flags=list(cpp_flags),
                            run=RunOptions(isolation=isolation, network=network, security_opts=list(security_opts),
-                                          ssh=_ssh(ssh)), output=out, on_event=on_event,
+                                          ssh=_ssh(ssh), resources=_resources(resources)),
+                           output=out, on_event=on_event,
                            cache_from=sources, cache_to=dests, cache_ttl=parse_ttl(cache_ttl) if cache_ttl else 0.0)
     s = _open(store)
     with s.leased():  # what the build writes is protected from other processes' gc until recorded
         return run_build(s, options)
+
+
+def _resources(given: Mapping[str, Any] | None) -> Any:
+    from pybuild.builder.sandbox.resources import parse_resources
+
+    return parse_resources(**dict(given or {}))
 
 
 def _ssh(items: Sequence[str]) -> dict[str, list[str]]:
@@ -363,5 +373,18 @@ def inspect(ref: str, *, store: Store | StrPath | None = None, type: str | None 
         return inspect_image(s, ref)
 
 
+def import_tarball(path: StrPath, name: str | None = None, *, store: Store | StrPath | None = None,
+                   changes: Sequence[str] = (), message: str = "", platform: str | None = None,
+                   on_event: EventCallback | None = None) -> Image:
+    """``podman import``: an image whose one layer is the root filesystem tarball at ``path``
+    (plain, gzip, zstd, bzip2 or xz); ``changes`` are CMD/ENV/... instructions for its config."""
+    from pybuild.builder.importer import import_tarball as _import
+
+    s = _open(store)
+    with s.leased():
+        return _import(s, os.fspath(path), name, changes=tuple(changes), message=message, platform=platform,
+                       on_event=on_event)
+
+
 __all__ = ["Store", "WorkingContainer", "PruneReport", "Image", "build", "pull", "push", "copy", "inspect",
-           "default_root"]
+           "import_tarball", "default_root"]

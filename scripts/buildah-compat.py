@@ -120,9 +120,13 @@ NOTES = {
                     "repeatable, first hit wins; layers fetched only when needed (docs/remote-cache.md)",
  "bud --cache-to": "differs: also BuildKit's `type=registry,ref=REPO:TAG[,mode=min|max]` and "
                   "`type=local,dest=DIR`; never pushes the base image's layers (docs/remote-cache.md)",
- "bud --disable-compression": "missing (pybuild's store keeps layers as it must; push chooses compression)",
+ "bud --disable-compression": ("same (default true: pybuild's store keeps layers uncompressed; `=false` refused: "
+                               "push compresses them, `push --compression-format`)"),
  "bud --compress": "missing (a no-op in buildah)", "bud --disable-content-trust": "missing (a no-op in buildah)",
- "bud --identity-label": "missing (pybuild adds no io.buildah.version label)",
+ "bud --identity-label": ("differs: default false, pybuild adds no io.buildah.version label (it is not buildah); "
+                          "`--identity-label` (true) refused"),
+ "bud --logfile": ("same (created 0600 or truncated: step headers, RUN output and warnings; the image ID and "
+                   "an error line stay on stdout/stderr)"),
  "pull --policy": "differs: default `always`, as `docker pull` (buildah: `missing`)",
  "bud --env": "same (`KEY=VALUE`; `KEY` alone: its value here, nothing when unset)",
  "manifest annotate --features": "differs: refused with one line (OCI indexes have no platform features)",
@@ -146,6 +150,24 @@ NOTES = {
  "from --volume": "differs: `SRC:DST[:ro|rw]`, kept for later `run`s",
  "from --add-host": "same (kept for later `run`s)",
 }
+# step resources (pybuild/builder/sandbox/resources.py): runc's cgroup for oci, pybuild's own
+# (cgroup v1 or v2, probed) plus setrlimit for chroot; `from` keeps them for every later `run`
+CGROUP = "same (oci: runc's cgroup; chroot: a cgroup pybuild makes, v1 or v2; the step sees it read-only at /sys/fs/cgroup)"
+ULIMIT = ("differs: without it the limits pybuild runs with (buildah: containers.conf's default_ulimits, "
+          "nproc=32768:32768 here); NAME=SOFT[:HARD], -1 or unlimited; raising a hard limit needs CAP_SYS_RESOURCE")
+DEVICE = ("differs: HOST[:CONTAINER][:rwm], the container path below /dev/; oci: a device cgroup rule as buildah; "
+          "chroot: the host's node bound in (no device cgroup: without w read-only, m is not enforced)")
+for _verb in ("bud", "from"):
+    for _flag in ("--memory", "--memory-swap", "--cpu-shares", "--cpu-period", "--cpu-quota", "--cpuset-cpus",
+                  "--cpuset-mems"):
+        NOTES[f"{_verb} {_flag}"] = CGROUP
+    NOTES[f"{_verb} --ulimit"] = ULIMIT
+    NOTES[f"{_verb} --device"] = DEVICE
+    NOTES[f"{_verb} --shm-size"] = "same (default 65536k)"
+    NOTES[f"{_verb} --cgroup-parent"] = ("differs: with `--isolation oci` only (runc's cgroupsPath, an absolute "
+                                         "cgroupfs path); with chroot refused in one line")
+    NOTES[f"{_verb} --cgroupns"] = "same (default host; private: the step's cgroup is its cgroup namespace's root)"
+NOTES["run --cgroupns"] = "same (default: from's, else host)"
 
 
 def buildah_flags(verb: str) -> list[tuple[str | None, str, str]]:
@@ -266,6 +288,13 @@ def main() -> None:
 buildah 1.28 has no `prune`; pybuild's follows later buildah's (1.33's man page): `-a, --all` also removes
 every image no container uses; `-f, --force` first removes the working containers that use the images
 being pruned. Both the same as there; pybuild also empties its step cache and RUN cache mounts.
+
+## Verbs from podman and skopeo
+
+`import PATH [NAME]` is podman's (`-c/--change`, `-m/--message`, `--os`, `--arch`, `--variant`, `-q`;
+a URL is refused: download it first). `push IMAGE containers-storage:[STORE]NAME` and `pull
+containers-storage:NAME` hand images to and from podman's store through skopeo, as buildah's own
+transports spell it; `image inspect|copy|list-tags` are skopeo's verbs.
 
 ## Environment variables
 

@@ -185,6 +185,14 @@ class Build:
         opts.run.security  # noqa: B018 - so does a bad --security-opt (or seccomp profile)
         for sid in opts.run.ssh:  # and a key ssh-add cannot load; an agent of ours starts in this
             self.ssh_socket(sid)  # thread, which outlives the build's stages (it dies with it)
+        if opts.run.resources.ulimits or opts.run.resources.cgroup_parent:  # and what cannot be granted
+            from pybuild.builder import sandbox
+            from pybuild.builder.sandbox.resources import check_host_limits, check_isolation
+
+            check_host_limits(opts.run.resources)
+            check_isolation(opts.run.resources,
+                            sandbox.choose_runtime(opts.run.isolation, opts.run.runtime)[0]
+                            or sandbox.default_isolation())
         self._check_platforms()
         problems = self.graph.unsupported()
         if problems:

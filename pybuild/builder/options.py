@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pybuild.builder.sandbox.resources import Resources
     from pybuild.builder.sandbox.security import SecurityOptions
+
+
+def _no_limits() -> Resources:
+    from pybuild.builder.sandbox.resources import Resources  # (a cached build loads no sandbox)
+
+    return Resources()
 
 
 @dataclass
@@ -33,6 +40,8 @@ class RunOptions:
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> {src|env}
     # --ssh: id -> agent socket or key files (ssh_forward.parse_ssh makes it from the flag's values)
     ssh: dict[str, list[str]] = field(default_factory=dict)
+    # --memory, --cpu-*, --ulimit, --shm-size, --device, --cgroupns (sandbox.resources.parse_resources)
+    resources: Resources = field(default_factory=_no_limits)
 
     @property
     def security(self) -> SecurityOptions:

@@ -85,7 +85,6 @@ def _bind_content_key(b: Build, st: StageState, m: ins.MountSpec, instr_line: in
 
 def run(b: Build, st: StageState, instr: ins.Run) -> None:
     from pybuild.builder import sandbox
-    from pybuild.builder.sandbox.caps import apply_cap_changes
 
     ropts = b.opts.run
     security = ropts.security
@@ -96,7 +95,7 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
     rootfs = str(wc.mountpoint)
     env = env_for(b, st)
     with contextlib.ExitStack() as stack:
-        capabilities = apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), ropts.cap_add, ropts.cap_drop)
+        capabilities = _capabilities(b, instr)
         # a step that can change its network namespace gets one of its own, never reused
         pool = None if "CAP_NET_ADMIN" in capabilities else b.network_pool()
         net, netns, setup = stack.enter_context(joined(mode, pool))
@@ -114,13 +113,13 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
         spec = sandbox.RunSpec(
             rootfs=rootfs, argv=argv_for(st, instr), env=env, cwd=st.config.config.working_dir or "/",
             hostname=wc.id[:12], mounts=mounts, network=net, netns=netns,
-            capabilities=apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), ropts.cap_add, ropts.cap_drop),
-            no_new_privileges=security.no_new_privileges, seccomp=security.seccomp,
+            capabilities=capabilities, no_new_privileges=security.no_new_privileges,
+            seccomp="unconfined" if instr.security == "insecure" else security.seccomp,
             hosts=None if ropts.no_hosts else hosts_file(ropts.add_hosts, wc.id[:12],
                                                          *((setup.address, setup.gateway) if setup else ())),
             resolv_conf=resolv_conf(mode, ropts.dns, ropts.dns_search, ropts.dns_options,
                                     setup.gateway if setup else None, forwarder=setup.dns if setup else None),
-            output=_output(b), scratch_dir=str(scratch), runtime=runtime,
+            output=_output(b), scratch_dir=str(scratch), runtime=runtime, resources=ropts.resources,
         )
         from pybuild.builder.steps import ensure_workdirs
 
@@ -140,6 +139,21 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
     if status != 0:
         raise StepFailed(f'building at STEP "{instr.original}": while running runtime: exit status {status}',
                          where=instr.where, status=status)
+
+
+def _capabilities(b: Build, instr: ins.Run) -> list[str]:
+    """The step's capabilities: the default set with --cap-add/--cap-drop applied, or, for
+    ``RUN --security=insecure`` (BuildKit's, allowed by ``--allow security.insecure``), every
+    capability, with seccomp off as well (the caller's part)."""
+    from pybuild.builder import sandbox
+    from pybuild.builder.sandbox.caps import CAPABILITY_NAMES, apply_cap_changes
+
+    if instr.security == "insecure":
+        if "security.insecure" not in b.opts.run.allow:
+            raise ConfigError("RUN --security=insecure needs the build to allow it: --allow security.insecure",
+                              where=instr.where)
+        return list(CAPABILITY_NAMES)
+    return apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), b.opts.run.cap_add, b.opts.run.cap_drop)
 
 
 def _output(b: Build) -> Any:

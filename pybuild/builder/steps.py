@@ -196,6 +196,9 @@ class RunHandler(Handler):
             # what the step's /etc/hosts and resolv.conf say (BuildKit keys extra hosts too);
             # only when given, so the keys of builds without them stay valid
             extra["etc"] = [ropts.no_hosts, ropts.add_hosts, ropts.dns, ropts.dns_search, ropts.dns_options]
+        resources = ropts.resources.cache_key()  # likewise only when given
+        if resources:
+            extra["resources"] = resources
         return {**extra, "instruction": _describe(instr), "argv": run_step.argv_for(st, instr),
                 "env": run_step.env_for(b, st), "user": st.config.config.user,
                 "workdir": st.config.config.working_dir, "network": run_step.key_network(b, instr),

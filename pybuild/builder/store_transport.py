@@ -294,7 +294,8 @@ def pull_names(source_spec: str, src: Any = None) -> list[str]:
     ``docker://REF``: REF. ``oci:DIR[:REF]``: ``localhost/DIR:latest`` -- the layout's path, not
     the REF that picked the image in it. ``oci-archive:FILE[:REF]``: the picked manifest's
     ``org.opencontainers.image.ref.name`` (short names under localhost/). ``docker-archive:``:
-    the NAME:TAG asked for, else the archive's RepoTags. ``dir:``: none (the ID names it).
+    the NAME:TAG asked for, else the archive's RepoTags. ``containers-storage:[STORE]NAME``:
+    NAME (normalised as that store does); ``@ID``: none. ``dir:``: none (the ID names it).
     A name that is not a valid reference is dropped, as the image still lands under its ID."""
     from pybuild.builder.store import normalize_name
     from pybuild.errors import InvalidReference
@@ -313,6 +314,11 @@ def pull_names(source_spec: str, src: Any = None) -> list[str]:
         ref_name = (desc.annotations or {}).get(spec.ANNOTATION_REF_NAME) if desc is not None else None
         if ref_name:
             candidates = [(ref_name, True)]
+    elif transport == "containers-storage":
+        from pybuild.oci.containers_storage import pull_name
+
+        found = pull_name(rest)
+        candidates = [(found, False)] if found else []
     elif transport == "docker-archive":
         parts = rest.split(":", 1)
         if len(parts) > 1 and parts[1] and not parts[1].startswith("@"):

@@ -62,7 +62,8 @@ def _name_asked(ref: str, image: Image | None) -> str | None:
     return next((c for c in _name_candidates(ref) if c in image.names), None)
 
 
-RUN_DEFAULTS = ("isolation", "network", "cap_add", "cap_drop", "volumes", "add_hosts", "dns", "dns_search", "dns_options")
+RUN_DEFAULTS = ("isolation", "network", "cap_add", "cap_drop", "volumes", "add_hosts", "dns", "dns_search", "dns_options",
+                "resources")
 
 
 def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "missing",
@@ -92,6 +93,10 @@ def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "
         from pybuild.builder.sandbox.resolv import check_dns
 
         check_dns(defaults["dns"])
+    if defaults.get("resources"):  # parse_resources' keywords, as `from --memory ...` gives them
+        from pybuild.builder.sandbox.resources import parse_resources
+
+        parse_resources(**defaults["resources"])
     emit(on_event, STEP, f"FROM {ref}", op="from", image=ref)
     image = None if ref == "scratch" else resolve_image(store, ref, pull=pull, on_event=on_event,
                                                          **registry_options)
@@ -281,13 +286,15 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
         cap_drop: Sequence[str] = (), add_hosts: Sequence[str] = (), no_hosts: bool = False,
         hostname: str | None = None,
         security_opts: Sequence[str] = (), stdin: bool = False, output: Callable[[bytes], None] | None = None,
-        check: bool = True, runtime: str | None = None, on_event: EventCallback | None = None) -> int:
+        check: bool = True, runtime: str | None = None, resources: Mapping[str, Any] | None = None,
+        on_event: EventCallback | None = None) -> int:
     """Run ``argv`` in the container (its Env, User and WorkingDir unless overridden); the
     changes stay in the container. Returns the exit status; raises StepFailed when it is
     not 0 and ``check``. Output goes to ``output`` or, without it, to OUTPUT events.
     ``security_opts`` come after the ones the container was made with (later ones win).
     What `from` was given (``run_defaults``) comes first: its isolation and network unless
-    these are given, its capabilities, volumes and hosts before these, its --dns settings.
+    these are given, its capabilities, volumes and hosts before these, its --dns settings;
+    ``resources`` (parse_resources' keywords: memory=, ulimits=, cgroupns=...) over from's.
     ``no_hosts`` leaves the container's own /etc/hosts (buildah's ``run --no-hosts``)."""
     from pybuild.builder import sandbox
     from pybuild.builder.sandbox.network import check_mode, effective_mode, joined, unavailable
@@ -314,6 +321,9 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
     mounts = [*(parse_volume(v) for v in defaults.get("volumes", ())), *mounts]
     isolation, runtime = sandbox.choose_runtime(isolation, runtime)
     security = parse_security_opts([*wc.state.get("security_opts", []), *security_opts])
+    from pybuild.builder.sandbox.resources import parse_resources
+
+    limits = parse_resources(**{**defaults.get("resources", {}), **(resources or {})})
     emit(on_event, STEP, "RUN " + shlex.join(argv), op="run", container=wc.name, argv=argv)
     cfg = wc.config.config
     run_env = list(cfg.env)
@@ -343,7 +353,8 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
             resolv_conf=resolv_conf(network, defaults.get("dns", ()), defaults.get("dns_search", ()),
                                     defaults.get("dns_options", ()), setup.gateway if setup else None,
                                     forwarder=setup.dns if setup else None),
-            output=output, stdin=stdin, scratch_dir=str(wc.store.scratch_dir(f"run-{wc.id[:12]}")), runtime=runtime)
+            output=output, stdin=stdin, scratch_dir=str(wc.store.scratch_dir(f"run-{wc.id[:12]}")), runtime=runtime,
+            resources=limits)
         try:
             status = _run_in(wc, spec, user, isolation)
         finally:

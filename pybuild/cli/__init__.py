@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "pull": "images:pull_cmd",
     "push": "images:push_cmd",
     "images": "images:images_cmd",
+    "import": "images:import_cmd",
     "tag": "images:tag_cmd",
     "rmi": "images:rmi_cmd",
     "inspect": "images:inspect_cmd",

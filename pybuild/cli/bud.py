@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -12,6 +13,8 @@ from pybuild.cli.images import _registry_options, registry_flags
 from pybuild.cli.pflag import OptionalValue, command
 from pybuild.cli.platforms import platform_of
 from pybuild.cli.refused import ALWAYS_RM, ROOTLESS, USERNS, Refused
+from pybuild.cli.resources import given as resources_given
+from pybuild.cli.resources import resource_flags
 from pybuild.errors import ConfigError
 
 
@@ -127,8 +130,9 @@ def _ssh(items: tuple[str, ...]) -> dict[str, list[str]]:
 @click.option("--network", "--net", "network", default="default",
               help="private | host | none | ns:PATH | slirp4netns[:allow_host_loopback=true] (default: private where it can be set up: netavark as root, slirp4netns rootless; else host)")
 @click.option("--no-hosts", is_flag=True, help="RUN sees the base image's /etc/hosts, not a new one.")
-@click.option("--allow", "allow", multiple=True, type=click.Choice(["network.host"]),
-              help="Entitlements (BuildKit's): network.host lets RUN --network=host use the host's network.")
+@click.option("--allow", "allow", multiple=True, type=click.Choice(["network.host", "security.insecure"]),
+              help="Entitlements (BuildKit's): network.host lets RUN --network=host use the host's network; "
+                   "security.insecure lets RUN --security=insecure run with every capability and no seccomp.")
 @click.option("--isolation", cls=Refused, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
               default=None, type=click.Choice(["chroot", "oci", "rootless"]),
               help="chroot | oci (default: $BUILDAH_ISOLATION, $PYBUILD_ISOLATION, else oci when runc works)")
@@ -158,9 +162,19 @@ def _ssh(items: tuple[str, ...]) -> dict[str, list[str]]:
               help="Remove intermediate containers (always).")
 @click.option("--force-rm", cls=Refused, is_flag=True, default=True, reason=ALWAYS_RM + ", even when the build fails",
               expose_value=False, help="Remove intermediate containers even after a failure (always).")
+@click.option("-D", "--disable-compression", cls=Refused, is_flag=True, default=True, expose_value=False,
+              reason="pybuild's store keeps layers uncompressed; push compresses them (push "
+                     "--compression-format, or push -D to keep them uncompressed)",
+              help="Don't compress layers in the store (always: push chooses).")
+@click.option("--identity-label", cls=Refused, is_flag=True, default=False, expose_value=False,
+              reason="pybuild adds no io.buildah.version label (it is not buildah)",
+              help="Add buildah's version label (never: --identity-label=false is all pybuild does).")
+@click.option("--logfile", type=click.Path(dir_okay=False), default=None,
+              help="Log to this file (step headers, RUN output, warnings) instead of stdout/stderr.")
 @click.option("--skip-unused-stages", cls=Refused, is_flag=True, default=True, expose_value=False,
               reason="pybuild builds only the stages the target needs, as BuildKit does",
               help="Skip stages the target does not need (always).")
+@resource_flags
 @registry_flags
 @click.argument("context", required=False, default=".")
 @pass_globals
@@ -178,11 +192,10 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
             omit_history: bool,
             timestamp: int | None,
             source_date_epoch: int | None, rewrite_timestamp: bool, ignorefile: str | None, progress: str,
-            quiet: bool, runtime: str | None, tls_verify: bool | None, creds: str | None,
+            quiet: bool, runtime: str | None, logfile: str | None, tls_verify: bool | None, creds: str | None,
             authfile: str | None, cert_dir: str | None, context: str) -> None:
     """Build an image from a Containerfile (or Dockerfile) in CONTEXT: a directory, a git URL
     (URL#REF[:SUBDIR]), an http(s) URL of an archive or a Containerfile, or - (stdin)."""
-    from pybuild.builder.executor import build
     from pybuild.builder.options import BuildOptions, OutputOptions, RunOptions
     pull_policy = {"true": "always", "false": "missing", "always": "always", "missing": "missing",
                    "never": "never", "ifmissing": "missing", "ifnewer": "missing", "newer": "missing"}.get(pull.lower())
@@ -231,14 +244,16 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
     run = RunOptions(isolation=isolation, runtime=runtime, network=network, cap_add=list(cap_add), cap_drop=list(cap_drop),
                      security_opts=list(security_opts), volumes=list(volumes), add_hosts=list(add_hosts),
                      dns=check_dns(dns), dns_search=list(dns_search), dns_options=list(dns_options),
-                     secrets=_secrets(secrets), allow=list(allow), no_hosts=no_hosts, ssh=_ssh(ssh))
+                     secrets=_secrets(secrets), allow=list(allow), no_hosts=no_hosts, ssh=_ssh(ssh),
+                     resources=resources_given())
     from pybuild.builder.cache_spec import parse_cache_from, parse_cache_to, parse_ttl
 
     cache_sources = [parse_cache_from(v) for v in cache_from]  # a bad one: one line, nothing built
     cache_dests = [parse_cache_to(v) for v in cache_to]
     ttl = parse_ttl(cache_ttl) if cache_ttl is not None else 0.0
     contexts = _kv(build_contexts, "--build-context")
-    renderer = Renderer("quiet" if quiet else progress, out=sys.stderr if to_stdout else None)
+    log = _open_log(logfile) if logfile else None
+    renderer = Renderer("quiet" if quiet else progress, out=log or (sys.stderr if to_stdout else None), err=log)
     options = BuildOptions(context=context, containerfile=file_, containerfile_text=text, build_args=args,
                            context_stream=sys.stdin.buffer if context == "-" else None, cpp_flags=list(cpp_flags),
                            build_contexts=contexts, target=target, from_image=from_image, ignorefile=ignorefile, layers=layers,
@@ -248,6 +263,26 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                            jobs=jobs, run=run,
                            output=out, on_event=renderer,
                            registry=_registry_options(tls_verify, creds, authfile, cert_dir))
+
+    try:
+        _build(opts, options, renderer, quiet, progress, to_stdout)
+    finally:
+        if log is not None:
+            log.close()
+
+
+def _open_log(path: str) -> Any:
+    """buildah's --logfile: created (0600) or truncated; the image ID still goes to stdout."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise ConfigError(f"--logfile {path}: {e.strerror}") from None
+    return os.fdopen(fd, "w", buffering=1)
+
+
+def _build(opts: GlobalOptions, options: Any, renderer: Renderer, quiet: bool, progress: str,
+           to_stdout: bool) -> None:
+    from pybuild.builder.executor import build
     from pybuild.builder.multiplatform import build_platforms, is_multi
 
     try:

@@ -20,6 +20,8 @@ from pybuild.cli.images import _registry_options, registry_flags
 from pybuild.cli.pflag import OptionalValue, command
 from pybuild.cli.platforms import platform_of
 from pybuild.cli.refused import ROOTLESS, Refused
+from pybuild.cli.resources import cgroupns_flag, resource_flags
+from pybuild.cli.resources import values as resource_values
 from pybuild.errors import ConfigError
 from pybuild.events import STEP, Event
 
@@ -67,6 +69,7 @@ def _pull_policy(value: str) -> str:
 @click.option("--dns-option", "dns_options", multiple=True, help="Resolver option for later runs' /etc/resolv.conf.")
 @click.option("--security-opt", "security_opts", multiple=True,
               help="seccomp=unconfined|FILE, no-new-privileges, apparmor=unconfined, label=disable (every run).")
+@resource_flags
 @registry_flags
 @click.argument("image")
 @pass_globals
@@ -83,7 +86,7 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
     chosen = platform_of(platform, os_, arch, variant)
     run_defaults = {"isolation": isolation, "network": network, "cap_add": cap_add, "cap_drop": cap_drop,
                     "volumes": volumes, "add_hosts": add_hosts, "dns": dns, "dns_search": dns_search,
-                    "dns_options": dns_options}
+                    "dns_options": dns_options, "resources": resource_values()}
     wc = workflow.from_image(opts.open_store(), image, name=name, pull=policy, cidfile=cidfile,
                              run_defaults=run_defaults, security_opts=security_opts, on_event=_progress(quiet),
                              **({"platform": chosen} if chosen else {}),
@@ -113,6 +116,7 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
               reason="pybuild run has no pseudo-terminal yet (the command's output is a pipe)",
               help="Not supported yet: refused.")
 @click.option("--runtime", default=None, metavar="PATH", help="OCI runtime (default runc); means --isolation oci.")
+@cgroupns_flag
 @click.argument("container")
 @click.argument("command", nargs=-1, required=True)
 @pass_globals
@@ -141,7 +145,7 @@ def run_cmd(opts: GlobalOptions, isolation: str | None, network: str | None, use
     status = workflow.run(wc, argv, env=list(env), user=user, workdir=workingdir, isolation=isolation,
                           network=network, mounts=extra, cap_add=cap_add, cap_drop=cap_drop, add_hosts=add_hosts,
                           no_hosts=no_hosts, hostname=hostname, security_opts=security_opts, stdin=True, output=output,
-                          check=False, runtime=runtime, on_event=_progress())
+                          check=False, runtime=runtime, resources=resource_values(), on_event=_progress())
     if status != 0:
         sys.exit(status)
 

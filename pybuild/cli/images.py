@@ -88,7 +88,8 @@ def registry_flags(f: Any) -> Any:
 def pull_cmd(opts: GlobalOptions, quiet: bool, progress: str, platform: str | None, arch: str | None,
              os_: str | None, variant: str | None, policy: str, tls_verify: bool | None, creds: str | None,
              authfile: str | None, cert_dir: str | None, source: str) -> None:
-    """Copy an image into the local store (docker://, oci:, oci-archive:, docker-archive:, dir:)."""
+    """Copy an image into the local store (docker://, oci:, oci-archive:, docker-archive:, dir:,
+    containers-storage: -- podman's store)."""
     from pybuild.builder.store_transport import pull_into_store, pull_names, pull_spec
 
     platform = platform_of(platform, os_, arch, variant)
@@ -125,7 +126,7 @@ def push_cmd(opts: GlobalOptions, format_: str | None, compression_format: str |
              digestfile: str | None, quiet: bool, progress: str, tls_verify: bool | None, creds: str | None,
              authfile: str | None, cert_dir: str | None, image: str, destination: str | None) -> None:
     """Copy an image (or a manifest list and its instances) from the local store to DESTINATION
-    (any transport; default docker://IMAGE)."""
+    (any transport, containers-storage:NAME for podman; default docker://IMAGE)."""
     from pybuild.builder.store_transport import push_named
     from pybuild.oci.transport import is_transport_spec
 
@@ -142,6 +143,42 @@ def push_cmd(opts: GlobalOptions, format_: str | None, compression_format: str |
     if digestfile:
         with open(digestfile, "w") as f:
             f.write(str(digest))
+
+
+@command("import")
+@click.option("-c", "--change", "changes", multiple=True,
+              help="Apply an instruction to the image: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, "
+                   "STOPSIGNAL, USER, VOLUME or WORKDIR (repeatable).")
+@click.option("-m", "--message", default="", help="Set commit message for imported image.")
+@click.option("--arch", default=None, help="Set the architecture of the imported image.")
+@click.option("--os", "os_", default=None, help="Set the OS of the imported image.")
+@click.option("--variant", default=None, help="Set the variant of the imported image.")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress output.")
+@click.argument("path")
+@click.argument("reference", required=False)
+@pass_globals
+def import_cmd(opts: GlobalOptions, changes: tuple[str, ...], message: str, arch: str | None, os_: str | None,
+               variant: str | None, quiet: bool, path: str, reference: str | None) -> None:
+    """Create an image from a root filesystem tarball (podman import): .tar, .tar.gz, .tgz,
+    .tar.zst, .tar.bz2, .tar.xz; PATH - reads it from standard input. Prints the image ID."""
+    import contextlib
+    import shutil
+    import sys
+    import tempfile
+
+    from pybuild.builder.importer import import_tarball
+
+    platform = platform_of(None, os_, arch, variant)
+    store = opts.open_store()
+    with contextlib.ExitStack() as stack:
+        if path == "-":  # a tarball on standard input, staged in the store's own file system
+            tmp = stack.enter_context(tempfile.NamedTemporaryFile(prefix=".stdin-", dir=store.root))
+            shutil.copyfileobj(sys.stdin.buffer, tmp)
+            tmp.flush()
+            path = tmp.name
+        image = import_tarball(store, path, reference, changes=changes, message=message, platform=platform,
+                               on_event=renderer_for("plain", quiet))
+    click.echo(image.id)
 
 
 @command("images")

@@ -7,7 +7,8 @@ and it verifies every blob (digest and size) while streaming it into the destina
 
 Spellings: ``oci:DIR[:REF]``, ``oci-archive:FILE[:REF]``,
 ``docker-archive:FILE[:NAME:TAG|:@N]``, ``dir:DIR``, ``docker://REF`` (handled by
-``pybuild.oci.registry.transport``, imported lazily), and any transport registered with
+``pybuild.oci.registry.transport``, imported lazily), ``containers-storage:[STORE]NAME``
+(podman's store, through skopeo: ``pybuild.oci.containers_storage``), and any transport registered with
 :func:`register_transport` (the local store registers itself this way).
 
 Bytes stay exact: unless a format or compression change is asked for, the manifest
@@ -89,7 +90,7 @@ SourceOpener = Callable[..., ImageSource]
 DestinationOpener = Callable[..., ImageDestination]
 
 _REGISTERED: dict[str, tuple[SourceOpener | None, DestinationOpener | None]] = {}
-_BUILTIN = ("oci", "oci-archive", "docker-archive", "dir", "docker")
+_BUILTIN = ("oci", "oci-archive", "docker-archive", "dir", "docker", "containers-storage")
 
 
 def register_transport(name: str, opener_source: SourceOpener | None,
@@ -114,7 +115,7 @@ def split_spec(spec: str) -> tuple[str, str]:
     name, sep, rest = spec.partition(":")
     if not sep or not name:
         raise InvalidReference(f"{spec!r} names no transport (use oci:, oci-archive:, docker-archive:, "
-                               "dir: or docker://)")
+                               "dir:, containers-storage: or docker://)")
     if name == "docker":
         if not rest.startswith("//") or not rest[2:]:
             raise InvalidReference(f"{spec!r}: the docker transport is spelled docker://REFERENCE")
@@ -156,6 +157,10 @@ def open_source(spec: str, **options: Any) -> ImageSource:
         return archive.open_dir_source(rest)
     if name == "docker":
         return _registry_module().open_source(rest, **options)
+    if name == "containers-storage":
+        from pybuild.oci import containers_storage
+
+        return containers_storage.open_source(rest, **options)
     raise InvalidReference(f"unknown transport {name!r} in {spec!r} (known: {', '.join(transports())})")
 
 
@@ -176,6 +181,10 @@ def open_destination(spec: str, **options: Any) -> ImageDestination:
         return archive.open_dir_destination(rest)
     if name == "docker":
         return _registry_module().open_destination(rest, **options)
+    if name == "containers-storage":
+        from pybuild.oci import containers_storage
+
+        return containers_storage.open_destination(rest, **options)
     raise InvalidReference(f"unknown transport {name!r} in {spec!r} (known: {', '.join(transports())})")
 
 

@@ -514,6 +514,27 @@ def test_retry_flags_become_the_retry_policy() -> None:
             assert "retry" not in _registry_options(None, None, None, None)
 
 
+def test_resource_flags_become_the_steps_resources() -> None:
+    from pybuild.cli.resources import given
+
+    flags = ["-m", "64m", "--memory-swap", "-1", "-c", "512", "--cpu-period", "100000", "--cpu-quota", "50000",
+             "--cpuset-cpus", "0", "--cpuset-mems", "0", "--device", "/dev/null:/dev/xnull", "--shm-size", "1m",
+             "--ulimit", "nofile=10:20", "--cgroupns", "private"]
+    for path in (("bud",), ("from",)):
+        cmd = dict(COMMANDS)[path]
+        with cmd.make_context("pybuild", [*flags, *dummy_args(cmd)]):
+            r = given()
+        assert (r.memory, r.memory_swap, r.cpu_shares, r.cpu_period, r.cpu_quota, r.cpuset_cpus, r.cpuset_mems,
+                r.shm_size, r.cgroupns) == (64 << 20, -1, 512, 100000, 50000, "0", "0", 1 << 20, "private"), path
+        assert [(u.name, u.soft, u.hard) for u in r.ulimits] == [("nofile", 10, 20)]
+        assert [(d.source, d.target) for d in r.devices] == [("/dev/null", "/dev/xnull")]
+        with cmd.make_context("pybuild", dummy_args(cmd)):
+            assert given().cache_key() is None
+    run = dict(COMMANDS)[("run",)]
+    with run.make_context("pybuild", ["--cgroupns", "private", *dummy_args(run)]):
+        assert given().cgroupns == "private"
+
+
 def test_a_bad_retry_delay_is_one_line() -> None:
     proc = _pybuild("pull", "--retry-delay", "soon", "busybox")
     assert proc.returncode == 125
@@ -525,6 +546,9 @@ NOT_PASSED = {
     "--retry": "read from the context by images._registry_options (test_retry_flags_become_the_retry_policy)",
     "--retry-delay": "read from the context by images._registry_options (test_retry_flags_become_the_retry_policy)",
     "images --all": "every image is listed either way: pybuild keeps no intermediate images",
+    **{flag: "read from the context by cli.resources.given/values (test_resource_flags_become_the_steps_resources)"
+       for flag in ("--cgroupns", "--cgroup-parent", "--cpu-period", "--cpu-quota", "--cpu-shares", "--cpuset-cpus", "--cpuset-mems",
+                    "--device", "--memory", "--memory-swap", "--shm-size", "--ulimit")},
     "--help": "click's", "--version": "click's",
 }
 

@@ -816,8 +816,6 @@ def unsupported(instr: Instruction) -> str | None:
     if isinstance(instr, Onbuild):
         return None  # recorded in the image config, never run here
     if isinstance(instr, Run):
-        if instr.security == "insecure":
-            return "RUN --security=insecure is not supported yet"
         if instr.devices:
             return "RUN --device is not supported yet"
     return None

@@ -27,6 +27,7 @@ import errno
 import fcntl  # noqa: F401 - loaded before fork for linux.set_loopback_up
 import gc
 import os
+import resource
 import shutil
 import signal
 import socket  # noqa: F401 - loaded before fork for linux.set_loopback_up
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from pybuild.builder.sandbox import caps as _caps
+from pybuild.builder.sandbox import cgroups as _cgroups
 from pybuild.builder.sandbox import forking as F
 from pybuild.builder.sandbox import linux as L
 from pybuild.builder.sandbox import seccomp as _seccomp
@@ -102,6 +104,10 @@ class _Plan:
     stdin: bool
     capture: bool
     seccomp: _seccomp.Program | None  # compiled here, installed by the child before execve
+    shm_data: str  # /dev/shm's tmpfs options
+    rlimits: list[tuple[int, int, int]]  # (RLIMIT_*, soft, hard), set by C before it forks G
+    cgroup_procs: list[str]  # cgroup.procs files C writes 0 to (joins), before unsharing
+    cgroup_views: list[tuple[str, str]]  # (name under /sys/fs/cgroup, host dir); "" : v2, at the top
 
 
 def run_chroot(spec: RunSpec) -> int:
@@ -115,14 +121,21 @@ def run_chroot(spec: RunSpec) -> int:
     try:
         if os.path.commonpath([root, tmp]) == root:
             raise SandboxError("the temporary directory lies inside the rootfs", where=tmp)
-        plan = _make_plan(spec, root, tmp)
-        L.libc()  # load libc now: the child must not
-        return _fork_and_wait(spec, plan)
+        with _cgroups.step_cgroup(spec.resources) as cgroup:
+            plan = _make_plan(spec, root, tmp, cgroup)
+            L.libc()  # load libc now: the child must not
+            return _fork_and_wait(spec, plan)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _make_plan(spec: RunSpec, root: str, tmp: str) -> _Plan:
+def _rlimit(value: int) -> int:
+    from pybuild.builder.sandbox.resources import UNLIMITED
+
+    return resource.RLIM_INFINITY if value == UNLIMITED else value
+
+
+def _make_plan(spec: RunSpec, root: str, tmp: str, cgroup: _cgroups.StepCgroup | None = None) -> _Plan:
     etc: list[tuple[str, str]] = []
     for name, content in etc_overrides(spec):
         host = os.path.join(tmp, name)
@@ -141,11 +154,16 @@ def _make_plan(spec: RunSpec, root: str, tmp: str) -> _Plan:
                                     m.options.get("recursive", "true") != "false"))
         else:
             mounts.append(_TmpfsPlan(m.target, tmpfs_data(m), m.readonly))
+    res = spec.resources
+    for d in res.devices:  # the host's node bound into the step's own /dev (no device cgroup here)
+        mounts.append(_BindPlan(d.target, d.source, "w" not in d.access, False))
     keep = _caps.mask(spec.capabilities) & _caps.current_bounding()
     last = _caps.last_cap()
     flags = L.CLONE_NEWNS | L.CLONE_NEWPID | L.CLONE_NEWUTS | L.CLONE_NEWIPC
     if spec.network == "none":
         flags |= L.CLONE_NEWNET
+    if res.cgroupns == "private":
+        flags |= L.CLONE_NEWCGROUP  # unshared after joining the step's cgroup: that is its root
     profile = _seccomp.step_profile(spec.seccomp, _caps.names_of(keep))
     env: dict[bytes, bytes] = {}
     for e in spec.env:
@@ -162,6 +180,9 @@ def _make_plan(spec: RunSpec, root: str, tmp: str) -> _Plan:
         argv=[os.fsencode(a) for a in spec.argv], env=env,
         path_dirs=env_path(spec.env).split(":"), stdin=spec.stdin, capture=spec.output is not None,
         seccomp=_seccomp.compile_filter(profile) if profile is not None else None,
+        shm_data=f"mode=1777,size={res.shm_size}",
+        rlimits=[(getattr(resource, u.rlimit), _rlimit(u.soft), _rlimit(u.hard)) for u in res.ulimits],
+        cgroup_procs=cgroup.procs if cgroup else [], cgroup_views=cgroup.views() if cgroup else [],
     )
 
 
@@ -216,6 +237,17 @@ def _child(plan: _Plan, parent: int, status_w: int, out_w: int,
         if os.getppid() != parent:
             os._exit(_EXIT_SETUP)
         F.close_fds_except([status_w, out_w, netns_fd])
+        for procs in plan.cgroup_procs:  # join the step's cgroup: everything forked from here is in it
+            fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        for which, soft, hard in plan.rlimits:
+            try:
+                resource.setrlimit(which, (soft, hard))
+            except (OSError, ValueError) as e:  # (check_host_limits said so before the fork, normally)
+                raise SandboxError(f"--ulimit: rlimit {which} cannot be {soft}:{hard} here: {e}") from None
         if netns_fd >= 0:
             L.setns(netns_fd, L.CLONE_NEWNET)
             os.close(netns_fd)
@@ -253,7 +285,9 @@ def _grandchild(plan: _Plan, status_w: int, out_w: int) -> NoReturn:  # pragma: 
         # tree), on targets opened inside the rootfs so no symlink of the image leads out.
         L.mount(plan.root, plan.root, None, L.MS_BIND | L.MS_REC)
         root_fd = os.open(plan.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        _mount_system(root_fd)
+        _mount_system(root_fd, plan.shm_data)
+        if plan.cgroup_views:
+            _mount_cgroup_view(root_fd, plan.cgroup_views)
         for path, host in plan.etc_files:
             src = os.open(host, os.O_PATH | os.O_CLOEXEC)
             _bind(src, root_fd, path, readonly=False, recursive=False)
@@ -329,7 +363,33 @@ def _enter_root(root: str) -> None:  # pragma: no cover
     os.chdir("/")
 
 
-def _mount_system(root_fd: int) -> None:  # pragma: no cover
+def _mount_cgroup_view(root_fd: int, views: list[tuple[str, str]]) -> None:  # pragma: no cover
+    """The step's own cgroup, read-only at /sys/fs/cgroup (as runc shows it): v2's one
+    directory there; v1's controllers each at /sys/fs/cgroup/NAME on a read-only tmpfs."""
+    if len(views) == 1 and views[0][0] == "":
+        _bind(os.open(views[0][1], os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC), root_fd, "/sys/fs/cgroup",
+              readonly=True, recursive=False)
+        return
+    t = _target(root_fd, "/sys/fs/cgroup")
+    L.mount("tmpfs", L.fd_path(t), "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=755")
+    os.close(t)
+    t = _target(root_fd, "/sys/fs/cgroup")
+    try:
+        for name, _host in views:
+            os.mkdir(name, 0o555, dir_fd=t)
+    finally:
+        os.close(t)
+    for name, host in views:
+        _bind(os.open(host, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC), root_fd, f"/sys/fs/cgroup/{name}",
+              readonly=True, recursive=False)
+    t = _target(root_fd, "/sys/fs/cgroup")
+    try:
+        L.bind_readonly(L.fd_path(t))
+    finally:
+        os.close(t)
+
+
+def _mount_system(root_fd: int, shm_data: str = "mode=1777,size=65536k") -> None:  # pragma: no cover
     """/proc, /sys and a fresh /dev, as runc lays them out."""
     t = _target(root_fd, "/proc")
     L.mount("proc", L.fd_path(t), "proc", _NOSUID_NODEV_NOEXEC)
@@ -363,7 +423,7 @@ def _mount_system(root_fd: int) -> None:  # pragma: no cover
                 os.close(t)
         for name, options, fstype, flags in (
                 ("pts", "newinstance,ptmxmode=0666,mode=0620,gid=5", "devpts", L.MS_NOSUID | L.MS_NOEXEC),
-                ("shm", "mode=1777,size=65536k", "tmpfs", _NOSUID_NODEV_NOEXEC),
+                ("shm", shm_data, "tmpfs", _NOSUID_NODEV_NOEXEC),
                 ("mqueue", None, "mqueue", _NOSUID_NODEV_NOEXEC)):
             os.mkdir(name, 0o755, dir_fd=dev_dir)
             t = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dev_dir)

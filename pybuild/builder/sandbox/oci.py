@@ -3,9 +3,10 @@
 The bundle (config.json), runc's state directory and the files bound over
 /etc/hosts, /etc/resolv.conf and /etc/hostname all live in a temporary
 directory outside the rootfs, removed afterwards; the container is always
-``runc delete --force``-d, even when pybuild is interrupted. No cgroup limits
-are asked for (cgroupsPath unset): runc places the step in a cgroup named by
-its id. crun is not used: it refuses to run on the hosts pybuild targets.
+``runc delete --force``-d, even when pybuild is interrupted. cgroupsPath is unset:
+runc places the step in a cgroup named by its id, with the limits ``RunSpec.resources``
+asks for (``linux.resources``), and then mounts that cgroup read-only at /sys/fs/cgroup.
+crun is not used: it refuses to run on the hosts pybuild targets.
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[s
                          "inheritable": [], "ambient": []},
         "noNewPrivileges": spec.no_new_privileges,
     }
+    res = spec.resources
+    if res.ulimits:
+        process["rlimits"] = res.spec_rlimits()
     nsd = ["nosuid", "noexec", "nodev"]
     mounts: list[dict[str, Any]] = [
         {"destination": "/proc", "type": "proc", "source": "proc", "options": nsd},
@@ -75,10 +79,13 @@ def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[s
         {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
          "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": [*nsd, "mode=1777", "size=65536k"]},
+         "options": [*nsd, "mode=1777", f"size={res.shm_size}"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": nsd},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [*nsd, "ro"]},
     ]
+    if res.wants_cgroup():  # the step's own limits, visible where a program looks for them
+        mounts.append({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                       "options": [*nsd, "relatime", "ro"]})
     for target, host in etc_files.items():
         mounts.append({"destination": target, "type": "bind", "source": host, "options": ["bind", "rw"]})
     for m in sorted_mounts(spec.mounts):
@@ -98,12 +105,22 @@ def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[s
         namespaces.append({"type": "network"})
     elif spec.network == "ns":
         namespaces.append({"type": "network", "path": spec.netns})
+    if res.cgroupns == "private":
+        namespaces.append({"type": "cgroup"})
+    device_rules: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}]
+    device_rules += [{"allow": True, "type": d.kind, "major": d.major, "minor": d.minor, "access": d.access}
+                     for d in res.devices]
     linux: dict[str, Any] = {
         "namespaces": namespaces,
-        "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+        "resources": {"devices": device_rules, **res.spec_resources()},
         "maskedPaths": list(MASKED_PATHS),
         "readonlyPaths": list(READONLY_PATHS),
     }
+    if res.cgroup_parent:
+        linux["cgroupsPath"] = posixpath.join(res.cgroup_parent, f"pybuild-{os.getpid()}-{secrets.token_hex(6)}")
+    if res.devices:
+        linux["devices"] = [{"path": d.target, "type": d.kind, "major": d.major, "minor": d.minor,
+                             "fileMode": d.mode, "uid": 0, "gid": 0} for d in res.devices]
     profile = step_profile(spec.seccomp, allowed)
     if profile is not None:
         linux["seccomp"] = profile

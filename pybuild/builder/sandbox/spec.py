@@ -16,6 +16,7 @@ from typing import Protocol
 
 from pybuild.builder.paths import DEFAULT_PATH, resolve_in_root
 from pybuild.builder.sandbox.caps import DEFAULT_CAPABILITIES
+from pybuild.builder.sandbox.resources import Resources
 from pybuild.errors import SandboxError, UnsafeContentError
 from pybuild.lazyre import lazy
 
@@ -61,6 +62,8 @@ class RunSpec:
     # folder named after its process, so what a killed build left running can be reaped
     scratch_dir: str | None = None
     runtime: str | None = None  # oci isolation: the runtime's path (None: runc from PATH)
+    # cgroup limits, rlimits, /dev/shm's size, host devices, cgroupns (sandbox/resources.py)
+    resources: Resources = field(default_factory=Resources)
 
 
 class Sandbox(Protocol):
