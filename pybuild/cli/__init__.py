@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "inspect": "images:inspect_cmd",
     "bud": "bud:bud_cmd",
     "pin": "pin:pin_cmd",
+    "sbom": "sbom:sbom_cmd",
     "sign": "sign:sign_cmd",
     "verify": "sign:verify_cmd",
     "generate-key-pair": "sign:generate_key_pair_cmd",

@@ -41,45 +41,16 @@ def image_group() -> None:
 # --- inspect -----------------------------------------------------------------------------------
 
 
-def _read_config(src: Any, desc: Any) -> bytes:
-    from pybuild.errors import DigestMismatch
-    from pybuild.oci import spec
-    from pybuild.oci.digest import Digest, read_upto
-
-    reader = src.get_blob(desc)
-    try:
-        raw = read_upto(reader, spec.MAX_DOCUMENT_SIZE + 1)
-    finally:
-        reader.close()
-    if len(raw) != desc.size or Digest.of_bytes(raw, desc.digest.algorithm) != desc.digest:
-        raise DigestMismatch(f"config blob does not match {desc.digest}", where=src.reference)
-    return raw
-
-
 def _inspect(ref: str, platform: str | None, options: dict[str, Any]) -> dict[str, Any]:
     """Top-level manifest bytes, the platform's manifest and its config; no layer is read."""
-    from pybuild.errors import IntegrityError
-    from pybuild.oci import spec
-    from pybuild.oci.digest import Digest
-    from pybuild.oci.transport import open_source, select_manifest
+    from pybuild.oci.resolve import resolve
+    from pybuild.oci.transport import open_source
 
     src = open_source(ref, **options)
     try:
-        top, top_type = src.get_manifest()
-        doc = spec.parse_manifest(top, top_type)
-        raw = top
-        for _ in range(4):
-            if not isinstance(doc, spec.Index):
-                break
-            desc = select_manifest(doc, platform, src.reference)
-            raw, mt = src.get_manifest(desc.digest)
-            if len(raw) != desc.size or Digest.of_bytes(raw, desc.digest.algorithm) != desc.digest:
-                raise IntegrityError(f"manifest {desc.digest} does not match its descriptor", where=src.reference)
-            doc = spec.parse_manifest(raw, desc.media_type if desc.media_type in spec.MANIFEST_TYPES else mt)
-        if not isinstance(doc, spec.Manifest):
-            raise IntegrityError("image indexes nest too deep", where=src.reference)
-        config = _read_config(src, doc.config)
-        return {"source": src, "raw": top, "digest": Digest.of_bytes(top), "manifest": doc, "config": config}
+        found = resolve(src, platform)
+        return {"source": src, "raw": found.raw, "digest": found.digest, "manifest": found.manifest,
+                "config": found.config}
     finally:
         src.close()
 
