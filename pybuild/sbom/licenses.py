@@ -22,7 +22,7 @@ _IDS = ("0BSD", "AFL-3.0", "AGPL-3.0-only", "AGPL-3.0-or-later", "Apache-1.1", "
         "LGPL-3.0-or-later", "MIT", "MIT-0", "MPL-1.1", "MPL-2.0", "OpenSSL", "PSF-2.0", "Python-2.0",
         "Ruby", "Sleepycat", "Unicode-DFS-2016", "Unlicense", "WTFPL", "X11", "Zlib", "ZPL-2.1")
 _EXCEPTIONS = ("Autoconf-exception-3.0", "Bison-exception-2.2", "Classpath-exception-2.0",
-               "GCC-exception-2.0", "GCC-exception-3.1", "LLVM-exception", "OpenSSL-exception")
+               "GCC-exception-2.0", "GCC-exception-3.1", "LLVM-exception")
 SPDX_IDS = {i.lower(): i for i in _IDS}
 SPDX_EXCEPTIONS = {i.lower(): i for i in _EXCEPTIONS}
 # how ecosystems write some of them (Debian's DEP-5 short names, Python classifiers, npm)
