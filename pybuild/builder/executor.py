@@ -91,6 +91,7 @@ class Build:
         self._lock = threading.Lock()
         self.hash_cache = ContentHashCache(str(store.root / "cache" / "contenthash.sqlite"))
         self.now = self._created_time()
+        self.started = time.time()  # provenance's startedOn (unless a --timestamp fixes it)
         self.containerfile_name = "Containerfile"
         self.graph: Any = None
         self.ignore: Any = None
@@ -211,6 +212,10 @@ class Build:
             self._run_stages(stages)
             final = self.results[self.graph.final.index]
             image = self._write_image(final)
+            if self.opts.attest.wanted:  # while ADD URLs' downloads are still at hand
+                from pybuild.builder.attest import record
+
+                record(self, image)
         finally:
             self._cleanup()
             self.hash_cache.close()

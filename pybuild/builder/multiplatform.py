@@ -112,6 +112,11 @@ def build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
     else:
         platforms = split_platforms(options.platform or "")
     out = options.output
+    if options.attest.wanted:
+        from pybuild.errors import UnsupportedError
+
+        raise UnsupportedError("--attest, --sbom and --provenance attach to one platform's image for now: "
+                               "give one --platform")
     if out.outputs or out.iidfile:
         raise ConfigError("-o/--output and --iidfile take one image: give one --platform "
                           "(or use --manifest and push the list)")

@@ -366,8 +366,18 @@ def push_from_store(store: Store, image: Image, dest_spec: str, *, format: str |
         raise ConfigError("zstd compression cannot be used with the docker format (Docker v2s2 has no zstd type)")
     src = StoreSource(store, image, compression=compression, on_event=on_event)
     src.get_manifest()  # a layer that cannot be made fails here, before the destination exists
+    from pybuild.builder.attest import predicates_for_push, subject_name
+
+    predicates = predicates_for_push(store, image)
     dst = open_destination(dest_spec, **options)
     try:
+        if predicates:  # bud --attest/--sbom/--provenance: an index with the attestation manifest
+            from pybuild.oci.attestation import copy_attested
+            from pybuild.oci.platform_host import config_platform
+
+            name = subject_name(image, str(config_platform(image.config)))
+            return copy_attested(src, dst, predicates, name, format=format,
+                                 compression=compression, on_event=on_event)
         digest: Digest = copy_image(src, dst, format=format, compression=compression, on_event=on_event)
     finally:
         with contextlib.suppress(Exception):
