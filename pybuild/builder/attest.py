@@ -174,3 +174,25 @@ def parse_attest(values: list[str] | tuple[str, ...], *, sbom: str | None = None
         else:
             raise ConfigError(f"--attest {value}: type must be sbom or provenance")
     return sbom_fmt, mode
+
+
+def inspect_attestations(store: Store | None, ref: str, **options: Any) -> list[dict[str, Any]]:
+    """``inspect --attestations``: a store image's recorded predicates, or (``store`` None) the
+    statements a transport's index carries (:func:`pybuild.oci.attestation.read_attestations`)."""
+    from pybuild.oci import spec
+    from pybuild.oci.digest import Digest
+
+    if store is None:
+        from pybuild.oci.attestation import read_attestations
+        from pybuild.oci.transport import open_source
+
+        src = open_source(ref, **options)
+        try:
+            return read_attestations(src)
+        finally:
+            src.close()
+    out = []
+    for entry in recorded(store, store.image(ref)):
+        data = store.layout.read_blob(Digest(entry["digest"]), int(entry["size"]))
+        out.append({**entry, "predicate": spec.load_json(data, "attestation", 256 << 20)})
+    return out

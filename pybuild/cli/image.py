@@ -90,6 +90,7 @@ def _skopeo_shape(ref: str, info: dict[str, Any], tags: list[str] | None) -> dic
 @click.option("--raw", is_flag=True, help="The manifest (or index) bytes exactly as stored.")
 @click.option("--config", "config", is_flag=True, help="The image configuration instead of the summary.")
 @click.option("-n", "--no-tags", is_flag=True, help="Do not list the repository's tags.")
+@click.option("--attestations", is_flag=True, help="The attestations the image's index carries (in-toto statements).")
 @click.option("--platform", default=None, help="OS/ARCH[/VARIANT] to pick from an index (default: this host).")
 @click.option("--override-arch", default=None, help="Architecture to pick from an index.")
 @click.option("--override-os", default=None, help="OS to pick from an index.")
@@ -98,7 +99,7 @@ def _skopeo_shape(ref: str, info: dict[str, Any], tags: list[str] | None) -> dic
 @click.option("--authfile", type=click.Path(), default=None, help="Credentials file (auth.json).")
 @click.option("--cert-dir", type=click.Path(), default=None, help="CA and client certificates.")
 @click.argument("ref")
-def inspect_cmd(raw: bool, config: bool, no_tags: bool, platform: str | None, override_arch: str | None,
+def inspect_cmd(raw: bool, config: bool, no_tags: bool, attestations: bool, platform: str | None, override_arch: str | None,
                 override_os: str | None, tls_verify: bool | None, creds: str | None, authfile: str | None,
                 cert_dir: str | None, ref: str) -> None:
     """Show an image's manifest and config without pulling its layers (REF: docker://..., oci:...)."""
@@ -108,6 +109,11 @@ def inspect_cmd(raw: bool, config: bool, no_tags: bool, platform: str | None, ov
     options = _opts(tls_verify, creds, authfile, cert_dir)
     if override_arch or override_os:
         platform = f"{override_os or 'linux'}/{override_arch or _host_arch()}"
+    if attestations:
+        from pybuild.builder.attest import inspect_attestations
+
+        click.echo(json.dumps(inspect_attestations(None, spec_, **options), indent=4))
+        return
     if raw and not config:
         from pybuild.oci.transport import open_source
 
