@@ -79,11 +79,20 @@ def predicates_for_push(store: Store, image: Image) -> list[Predicate]:
             for a in recorded(store, image)]
 
 
-def subject_name(image: Image, platform: str) -> str:
-    """The statements' subject name, as BuildKit writes it: ``pkg:docker/NAME@TAG?platform=...``."""
+def subject_name(image: Image, platform: str, asked: str | None = None) -> str:
+    """The statements' subject name, as BuildKit writes it: ``pkg:docker/NAME@TAG?platform=...``
+    for the name the image was pushed by (``asked``, when it is one of its names), else its first."""
     from pybuild.builder.provenance import image_uri
+    from pybuild.builder.store import normalize_name
 
-    return image_uri(image.names[0], platform) if image.names else f"sha256:{image.id}"
+    name = image.names[0] if image.names else ""
+    if asked:
+        try:
+            full = normalize_name(asked)
+        except Exception:  # noqa: BLE001 - an ID or a prefix of one: not a name
+            full = ""
+        name = full if full in image.names else name
+    return image_uri(name, platform) if name else f"sha256:{image.id}"
 
 
 # --- the flags' spellings (BuildKit's --attest/--provenance/--sbom=true, buildah's --sbom) ------

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from pybuild.cli.common import GlobalOptions, pass_globals
+from pybuild.cli.pflag import command
 
 
 def source_date_epoch() -> int | None:
@@ -32,7 +33,7 @@ def source_date_epoch() -> int | None:
     return value
 
 
-@click.command("sbom")
+@command("sbom")
 @click.option("--format", "format_", type=click.Choice(["spdx-json", "cyclonedx-json"]), default="spdx-json",
               help="Document format: SPDX 2.3 JSON or CycloneDX 1.5 JSON.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,

@@ -4,18 +4,17 @@ verified, errors naming the line; served by a local HTTP server of the test's ow
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import subprocess
 import sys
 import tarfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.cli_helpers import build_busybox
+from tests.http_helpers import serve_directory
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -38,20 +37,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         tf.addfile(ti, io.BytesIO(data))
     (docroot / "bundle.tar").write_bytes(buf.getvalue())
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a: object, **kw: object) -> None:
-            super().__init__(*a, directory=str(docroot), **kw)  # type: ignore[arg-type]
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    _DOCROOTS[url] = docroot
-    yield url
-    httpd.shutdown()
+    with serve_directory(docroot) as url:
+        _DOCROOTS[url] = docroot
+        yield url
 
 
 @pytest.fixture(scope="module")
