@@ -37,6 +37,8 @@ COMMANDS: dict[str, str] = {
     "sign": "sign:sign_cmd",
     "verify": "sign:verify_cmd",
     "generate-key-pair": "sign:generate_key_pair_cmd",
+    "attest": "sign:attest_cmd",
+    "verify-attestation": "sign:verify_attestation_cmd",
     "login": "login:login_cmd",
     "logout": "login:logout_cmd",
     "from": "containers:from_cmd",

@@ -44,6 +44,21 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"base": base, "ctx": ctx, "root": root, "layout": layout, "go": made["go"]}
 
 
+def _own_store(work: dict[str, Any], tmp_path: Path) -> Path:
+    """A copy of the module's store, for a test that adds to it."""
+    root = tmp_path / "root"
+    shutil.copytree(work["root"], root, symlinks=True)
+    return root
+
+
+def _pushed(work: dict[str, Any], tmp_path: Path, registry: Any, repo: str) -> tuple[Path, str]:
+    """A store of the test's own, its ``tree`` image pushed to ``registry`` as ``repo:1``."""
+    root = _own_store(work, tmp_path)
+    ref = f"{registry.host}/{repo}:1"
+    pyb(root, "push", "tree", f"docker://{ref}")
+    return root, ref
+
+
 def _validate_spdx(path: Path) -> Any:
     doc = parse_file(str(path))
     assert validate_full_spdx_document(doc) == []
@@ -142,8 +157,7 @@ def _provenance_build(work: dict[str, Any], root: Path, ctx: Path, url: str, mod
 def test_provenance_names_every_input_with_its_digest(work: dict[str, Any], server: tuple[str, bytes],
                                                       tmp_path: Path) -> None:
     url, payload = server
-    root = tmp_path / "root"
-    shutil.copytree(work["root"], root, symlinks=True)
+    root = _own_store(work, tmp_path)
     pred = _provenance_build(work, root, tmp_path / "ctx", url, "min")
     definition = pred["buildDefinition"]
     request = definition["externalParameters"]["request"]
@@ -183,8 +197,7 @@ def test_same_build_on_two_stores_gives_byte_identical_attestations(work: dict[s
 
 
 def test_docker_archive_gets_the_image_and_a_note(work: dict[str, Any], tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    shutil.copytree(work["root"], root, symlinks=True)
+    root = _own_store(work, tmp_path)
     pyb(root, "bud", "-q", "--timestamp", EPOCH, "--attest", "type=sbom", "-t", "da", str(work["ctx"]))
     out = pyb(root, "push", "da", f"docker-archive:{tmp_path / 'da.tar'}")
     assert "attestations are left out" in out.stderr
@@ -203,8 +216,7 @@ def test_docker_archive_gets_the_image_and_a_note(work: dict[str, Any], tmp_path
 ])
 def test_attestation_flag_mistakes_are_one_line(work: dict[str, Any], tmp_path: Path, flags: list[str],
                                                 says: str) -> None:
-    root = tmp_path / "root"
-    shutil.copytree(work["root"], root, symlinks=True)
+    root = _own_store(work, tmp_path)
     before = pyb(root, "images", "--json").stdout
     proc = pyb(root, "bud", *flags, "-t", "bad", str(work["ctx"]), check=False)
     assert proc.returncode == 125
@@ -242,3 +254,73 @@ def test_sbom_reads_registries_with_their_flags(work: dict[str, Any], tmp_path: 
     assert refused.returncode == 125 and "certificate" in refused.stderr.lower()
     got = pyb(root, "sbom", "--tls-verify", "--cert-dir", str(certs), "--format", "cyclonedx-json", tls_ref).stdout
     assert _packages(got) == want
+
+
+def test_attest_and_verify_attestation_in_cosign_format(work: dict[str, Any], registry: Any,
+                                                        tmp_path: Path) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    root, ref = _pushed(work, tmp_path, registry, "sbom/signed")
+    sbom = tmp_path / "sbom.json"
+    pyb(root, "sbom", "tree", "-o", str(sbom))
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for name in ("a", "b"):
+        pyb(root, "generate-key-pair", "--output-key-prefix", str(keys / name))
+    out = pyb(root, "attest", "--key", str(keys / "a.key"), "--predicate", str(sbom), "--type", "spdxjson",
+              f"docker://{ref}")
+    digest = out.stdout.split()[-1]
+    # cosign's storage: the tag sha256-HEX.att, a DSSE envelope layer annotated with the predicate type
+    att = _raw(f"docker://{registry.host}/sbom/signed:sha256-{digest[7:]}.att")
+    [layer] = att["layers"]
+    assert layer["mediaType"] == "application/vnd.dsse.envelope.v1+json"
+    assert layer["annotations"]["predicateType"] == "https://spdx.dev/Document"
+    blob = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"],
+                          capture_output=True, check=True).stdout
+    assert hashlib.sha256(blob).hexdigest() == digest[7:]
+    # the envelope checked here by DSSE's rules, with the public key alone
+    env_blob = subprocess.run(["skopeo", "copy", "--src-tls-verify=false",
+                               f"docker://{registry.host}/sbom/signed:sha256-{digest[7:]}.att",
+                               f"dir:{tmp_path / 'att'}"], capture_output=True, check=True)
+    assert env_blob.returncode == 0
+    envelope = json.loads((tmp_path / "att" / layer["digest"].split(":")[1]).read_bytes())
+    body = base64.b64decode(envelope["payload"])
+    pae = b"DSSEv1 %d %s %d %s" % (len(envelope["payloadType"]), envelope["payloadType"].encode(), len(body), body)
+    pub = serialization.load_pem_public_key((keys / "a.pub").read_bytes())
+    assert isinstance(pub, ec.EllipticCurvePublicKey)
+    pub.verify(base64.b64decode(envelope["signatures"][0]["sig"]), pae, ec.ECDSA(hashes.SHA256()))
+    statement = json.loads(body)
+    assert statement["subject"][0]["digest"]["sha256"] == digest[7:]
+    assert statement["predicate"] == json.loads(sbom.read_text())
+    ok = pyb(root, "verify-attestation", "--key", str(keys / "a.pub"), "--type", "spdxjson", ref)
+    [line] = ok.stdout.splitlines()
+    assert json.loads(line)["predicateType"] == "https://spdx.dev/Document"
+    for args, why in (((str(keys / "b.pub"), "spdxjson"), "wrong key"), ((str(keys / "a.pub"), "cyclonedx"), "type")):
+        bad = pyb(root, "verify-attestation", "--key", args[0], "--type", args[1], ref, check=False)
+        assert bad.returncode == 125 and "no " in bad.stderr and "Traceback" not in bad.stderr, why
+    # the tag moved to another image: the attestation of the old one does not cover it
+    pyb(root, "bud", "-q", "--timestamp", EPOCH, "--label", "moved=1", "-t", "moved", str(work["ctx"]))
+    pyb(root, "push", "moved", f"docker://{ref}")
+    moved = pyb(root, "verify-attestation", "--key", str(keys / "a.pub"), "--type", "spdxjson", ref, check=False)
+    assert moved.returncode == 125 and "verifies" in moved.stderr
+
+
+def test_attest_with_an_encrypted_key_and_a_custom_predicate(work: dict[str, Any], registry: Any,
+                                                             tmp_path: Path) -> None:
+    root, ref = _pushed(work, tmp_path, registry, "sbom/custom")
+    env = {"PW": "correct horse"}
+    pyb(root, "generate-key-pair", "--password-env", "PW", "--output-key-prefix", str(tmp_path / "c"), env=env)
+    note = tmp_path / "note.txt"
+    note.write_text("reviewed by the release team\n")
+    refused = pyb(root, "attest", "--key", str(tmp_path / "c.key"), "--predicate", str(note), f"docker://{ref}",
+                  check=False)
+    assert refused.returncode == 125 and "Traceback" not in refused.stderr  # encrypted: no password, no signature
+    pyb(root, "attest", "--key", str(tmp_path / "c.key"), "--password-env", "PW", "--type", "custom",
+        "--predicate", str(note), f"docker://{ref}", env=env)
+    ok = pyb(root, "verify-attestation", "--key", str(tmp_path / "c.pub"), "--type", "custom", ref)
+    statement = json.loads(ok.stdout)
+    assert statement["predicateType"] == "https://cosign.sigstore.dev/attestation/v1"
+    assert statement["predicate"]["Data"] == note.read_text()
