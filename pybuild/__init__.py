@@ -63,6 +63,8 @@ _EXPORTS: dict[str, str] = {
     "push": "pybuild.api",
     "copy": "pybuild.api",
     "inspect": "pybuild.api",
+    "sbom_of": "pybuild.api",
+    "attestations": "pybuild.api",
 }
 
 __all__ = [
@@ -101,6 +103,8 @@ __all__ = [
     "push",
     "copy",
     "inspect",
+    "sbom_of",
+    "attestations",
 ]
 
 if TYPE_CHECKING:
@@ -109,12 +113,14 @@ if TYPE_CHECKING:
         PruneReport,
         Store,
         WorkingContainer,
+        attestations,
         build,
         copy,
         default_root,
         inspect,
         pull,
         push,
+        sbom_of,
     )
     from pybuild.errors import (
         AuthError,

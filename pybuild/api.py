@@ -254,6 +254,7 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
           isolation: str | None = None, network: str = "default", security_opts: Sequence[str] = (),
           build_contexts: Mapping[str, StrPath] | None = None,
           containerfile_text: str | None = None, platform: str | None = None,
+          sbom: str | None = None, provenance: str | None = None,
           on_event: EventCallback | None = None) -> Image:
     """Build the Containerfile (``file``, default ``Containerfile`` or ``Dockerfile`` in
     ``context``; or ``containerfile_text``) and return the image, named by ``tags``.
@@ -262,7 +263,9 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
 
     ``on_event`` receives a "step" event as each step starts, "cache-hit" when a step
     comes from the cache, "output" for what RUN steps print, and "image" at the end.
-    ``security_opts`` are buildah's ``--security-opt`` values for RUN steps."""
+    ``security_opts`` are buildah's ``--security-opt`` values for RUN steps.
+    ``sbom`` (``spdx-json`` | ``cyclonedx-json``) and ``provenance`` (``min`` | ``max``) make
+    attestations of the image, kept with it and attached when it is pushed (:func:`attestations`)."""
     from pybuild.builder.executor import build as run_build
     from pybuild.builder.options import BuildOptions, OutputOptions, RunOptions
     from pybuild.errors import ConfigError
@@ -276,10 +279,43 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
                            build_contexts={k: os.fspath(v) for k, v in (build_contexts or {}).items()},
                            target=target, layers=layers, no_cache=no_cache, pull=pull, platform=platform,
                            run=RunOptions(isolation=isolation, network=network,
-                                          security_opts=list(security_opts)), output=out, on_event=on_event)
+                                          security_opts=list(security_opts)), output=out,
+                           attest=_attest_options(sbom, provenance), on_event=on_event)
     s = _open(store)
     with s.leased():  # what the build writes is protected from other processes' gc until recorded
         return run_build(s, options)
+
+
+def _attest_options(sbom: str | None, provenance: str | None) -> Any:
+    from pybuild.builder.attest import provenance_mode, sbom_format
+    from pybuild.builder.options import AttestOptions
+
+    return AttestOptions(sbom=sbom_format(sbom, "sbom=") if sbom else None,
+                         provenance=provenance_mode(provenance, "provenance=") if provenance else None)
+
+
+def sbom_of(image: str, *, store: Store | StrPath | None = None, format: str = "spdx-json",
+         platform: str | None = None, epoch: int | None = None, **registry_options: Any) -> bytes:
+    """The SBOM (SPDX 2.3 or CycloneDX 1.5 JSON, ``format`` ``spdx-json`` | ``cyclonedx-json``) of
+    ``image``: a store image, or any transport spec (``oci:DIR:tag``, ``docker://REF``...), read
+    offline by pybuild's catalogers (dpkg, apk, Python, npm, Go binaries). ``epoch`` dates it
+    (default: now)."""
+    from pybuild.oci.transport import is_transport_spec
+    from pybuild.sbom.image import sbom as make
+
+    s = None if is_transport_spec(image) else _open(store)
+    return make(s, image, format, platform=platform, epoch=epoch, **registry_options)
+
+
+def attestations(image: str, *, store: Store | StrPath | None = None, **registry_options: Any) -> list[dict[str, Any]]:
+    """The attestations of ``image``: a store image's as its build recorded them (predicate type,
+    digest, predicate), a transport's (``oci:``, ``docker://``) as its index carries them (the
+    in-toto statements and the manifest each is about)."""
+    from pybuild.builder.attest import inspect_attestations
+    from pybuild.oci.transport import is_transport_spec
+
+    s = None if is_transport_spec(image) else _open(store)
+    return inspect_attestations(s, image, **registry_options)
 
 
 def pull(source: str, *, store: Store | StrPath | None = None, name: str | None = None,
@@ -342,4 +378,4 @@ def inspect(ref: str, *, store: Store | StrPath | None = None, type: str | None 
 
 
 __all__ = ["Store", "WorkingContainer", "PruneReport", "Image", "build", "pull", "push", "copy", "inspect",
-           "default_root"]
+           "sbom_of", "attestations", "default_root"]
