@@ -112,11 +112,9 @@ def build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
     else:
         platforms = split_platforms(options.platform or "")
     out = options.output
-    if options.attest.wanted:
-        from pybuild.errors import UnsupportedError
-
-        raise UnsupportedError("--attest, --sbom and --provenance attach to one platform's image for now: "
-                               "give one --platform")
+    if options.attest.sbom_output or options.attest.sbom_purl_output:
+        raise ConfigError("--sbom-output and --sbom-purl-output take one platform's SBOM: give one --platform "
+                          "(each platform's SBOM is attached to its image when the list is pushed)")
     if out.outputs or out.iidfile:
         raise ConfigError("-o/--output and --iidfile take one image: give one --platform "
                           "(or use --manifest and push the list)")

@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pybuild.errors import IntegrityError
 from pybuild.events import INFO, WARNING, EventCallback, emit
 from pybuild.oci import spec
 from pybuild.oci.digest import Digest
@@ -70,6 +71,36 @@ def _platform_of(src: Any, manifest: spec.Manifest) -> spec.Platform:
     return spec.Platform(cfg.get("os") or "linux", cfg.get("architecture") or "amd64", cfg.get("variant") or None)
 
 
+def _attach(dst: Any, predicates: list[Predicate], subject_name: str, subject: Digest) -> spec.Descriptor:
+    """Write the attestation manifest of ``predicates`` about ``subject`` to ``dst``; its index entry."""
+    statements = [(p.type, statement(p, subject_name, subject)) for p in predicates]
+    att_raw, blobs = attestation_manifest(statements)
+    for desc, data in blobs.values():
+        if not dst.has_blob(desc):
+            dst.put_blob(desc, io.BytesIO(data))
+    dst.put_manifest(att_raw, spec.OCI_MANIFEST, top_level=False)
+    return spec.Descriptor(spec.OCI_MANIFEST, Digest.of_bytes(att_raw), len(att_raw), platform=UNKNOWN,
+                           annotations={REFERENCE_DIGEST: str(subject), REFERENCE_TYPE: ATTESTATION_MANIFEST})
+
+
+def _commit_index(dst: Any, entries: list[spec.Descriptor], on_event: EventCallback | None) -> Digest:
+    top = spec.Index(entries).to_json()  # OCI: a Docker manifest list has no place for attestations
+    dst.put_manifest(top, spec.OCI_INDEX, top_level=True)
+    digest = Digest.of_bytes(top)
+    emit(on_event, INFO, f"Writing manifest {digest} to {dst.reference}", digest=str(digest))
+    dst.commit()
+    return digest
+
+
+def _single(dst: Any) -> bool:
+    return not getattr(dst, "supports_index", True)
+
+
+def _left_out(dst: Any, on_event: EventCallback | None) -> None:
+    emit(on_event, WARNING, f"{dst.reference} holds a single image: its attestations are left out "
+                            "(push to a registry or an OCI layout to keep them)")
+
+
 def copy_attested(src: Any, dst: Any, predicates: list[Predicate], subject_name: str, *,
                   format: str | None = None, compression: str | None = None,
                   on_event: EventCallback | None = None) -> Digest:
@@ -77,9 +108,8 @@ def copy_attested(src: Any, dst: Any, predicates: list[Predicate], subject_name:
     as written there (its digest is known only then); returns the top-level digest written."""
     from pybuild.oci.transport import _Copier, copy_image
 
-    if not getattr(dst, "supports_index", True):
-        emit(on_event, WARNING, f"{dst.reference} holds a single image: its attestations are left out "
-                                "(push to a registry or an OCI layout to keep them)")
+    if _single(dst):
+        _left_out(dst, on_event)
         return copy_image(src, dst, format=format, compression=compression, on_event=on_event)
     copier = _Copier(src, dst, format, compression, on_event)
     raw, media_type = src.get_manifest()
@@ -90,29 +120,42 @@ def copy_attested(src: Any, dst: Any, predicates: list[Predicate], subject_name:
 
         raise UnsupportedError(f"{src.reference}: attestations attach to one image, not an index")
     subject = Digest.of_bytes(out_raw)
-    statements = [(p.type, statement(p, subject_name, subject)) for p in predicates]
-    att_raw, blobs = attestation_manifest(statements)
-    for desc, data in blobs.values():
-        if not dst.has_blob(desc):
-            dst.put_blob(desc, io.BytesIO(data))
-    dst.put_manifest(att_raw, spec.OCI_MANIFEST, top_level=False)
-    index = spec.Index([
-        spec.Descriptor(out_type, subject, len(out_raw), platform=_platform_of(src, image)),
-        spec.Descriptor(spec.OCI_MANIFEST, Digest.of_bytes(att_raw), len(att_raw), platform=UNKNOWN,
-                        annotations={REFERENCE_DIGEST: str(subject), REFERENCE_TYPE: ATTESTATION_MANIFEST}),
-    ])
-    top = index.to_json()
-    dst.put_manifest(top, spec.OCI_INDEX, top_level=True)
-    digest = Digest.of_bytes(top)
-    emit(on_event, INFO, f"Writing manifest {digest} to {dst.reference}", digest=str(digest))
-    dst.commit()
-    return digest
+    entry = spec.Descriptor(out_type, subject, len(out_raw), platform=_platform_of(src, image))
+    return _commit_index(dst, [entry, _attach(dst, predicates, subject_name, subject)], on_event)
+
+
+def copy_index_attested(src: Any, dst: Any, predicates: dict[str, tuple[list[Predicate], str]], *,
+                        format: str | None = None, compression: str | None = None,
+                        on_event: EventCallback | None = None) -> Digest:
+    """Copy ``src``'s index (every instance) to ``dst``, each instance whose digest ``predicates``
+    names followed by its attestation manifest (predicates, subject name)."""
+    from dataclasses import replace
+
+    from pybuild.oci.transport import _Copier, copy_image
+
+    if _single(dst):
+        _left_out(dst, on_event)
+        return copy_image(src, dst, all_platforms=True, format=format, compression=compression, on_event=on_event)
+    copier = _Copier(src, dst, format, compression, on_event)
+    raw, media_type = src.get_manifest()
+    index = spec.parse_manifest(raw, media_type)
+    if not isinstance(index, spec.Index):
+        raise IntegrityError(f"{src.reference} is not an index")
+    entries: list[spec.Descriptor] = []
+    for desc in index.manifests:
+        child_raw, child_type = copier.fetch_child(desc)
+        out_raw, out_type = copier.copy_doc(child_raw, child_type, top_level=False, depth=1)
+        subject = Digest.of_bytes(out_raw)
+        entries.append(replace(desc, media_type=out_type, digest=subject, size=len(out_raw)))
+        if str(desc.digest) in predicates:
+            preds, name = predicates[str(desc.digest)]
+            entries.append(_attach(dst, preds, name, subject))
+    return _commit_index(dst, entries, on_event)
 
 
 def read_attestations(src: Any) -> list[dict[str, Any]]:
     """Every attestation an image's top-level index carries: for each, the manifest it is about,
     its predicate type and the statement (each blob checked against its descriptor)."""
-    from pybuild.errors import IntegrityError
     from pybuild.oci.digest import read_upto
 
     raw, media_type = src.get_manifest()

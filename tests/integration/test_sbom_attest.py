@@ -129,6 +129,33 @@ def test_bud_attestations_are_in_the_pushed_index(work: dict[str, Any], registry
     assert recorded[1]["predicate"]["buildDefinition"]["externalParameters"]["configSource"]["path"] == "Containerfile"
 
 
+def test_each_platform_of_a_list_has_its_attestation_manifest(work: dict[str, Any], registry: Any,
+                                                               tmp_path: Path) -> None:
+    """A multi-platform build (COPY only: no platform has to run here) pushed as one index: each
+    image manifest followed by the attestation manifest about it."""
+    root = _own_store(work, tmp_path)
+    pyb(root, "bud", "-q", "--timestamp", EPOCH, "--platform", "linux/amd64,linux/arm64", "--sbom", "spdx",
+        "--attest", "type=provenance,mode=min", "-t", "multi", str(work["ctx"]))
+    ref = f"docker://{registry.host}/sbom/multi:1"
+    pyb(root, "push", "multi", ref)
+    entries = _raw(ref)["manifests"]
+    images = [e for e in entries if e["platform"]["os"] != "unknown"]
+    atts = [e for e in entries if e["platform"] == {"architecture": "unknown", "os": "unknown"}]
+    assert sorted(e["platform"]["architecture"] for e in images) == ["amd64", "arm64"] and len(atts) == 2
+    assert {a["annotations"]["vnd.docker.reference.digest"] for a in atts} == {e["digest"] for e in images}
+    assert all(a["annotations"]["vnd.docker.reference.type"] == "attestation-manifest" for a in atts)
+    listed = json.loads(pyb(root, "image", "inspect", "--attestations", ref).stdout)
+    arch = {e["digest"]: e["platform"]["architecture"] for e in images}
+    for a in listed:
+        st = a["statement"]
+        assert st["subject"][0]["digest"]["sha256"] == a["subject"].split(":")[1]
+        assert st["subject"][0]["name"].endswith(f"platform=linux%2F{arch[a['subject']]}")
+        if a["predicateType"] == "https://slsa.dev/provenance/v1":
+            platform = st["predicate"]["buildDefinition"]["externalParameters"]["request"]["platform"]
+            assert platform == f"linux/{arch[a['subject']]}"
+    assert len(listed) == 4
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, bytes]]:
     docroot = tmp_path_factory.mktemp("www")
@@ -212,7 +239,8 @@ def test_docker_archive_gets_the_image_and_a_note(work: dict[str, Any], tmp_path
     (["--provenance", "mode=huge"], "mode must be min or max"),
     (["--provenance", "mode=max,version=v0.2"], "SLSA provenance v1 only"),
     (["--sbom-output", "/tmp/x.json"], "need --sbom"),
-    (["--sbom", "spdx", "--platform", "linux/amd64,linux/arm64"], "one platform"),
+    (["--sbom", "spdx", "--sbom-output", "/tmp/never.json", "--platform", "linux/amd64,linux/arm64"],
+     "one platform's SBOM"),
 ])
 def test_attestation_flag_mistakes_are_one_line(work: dict[str, Any], tmp_path: Path, flags: list[str],
                                                 says: str) -> None:
