@@ -4,8 +4,8 @@ One cataloger module per ecosystem reads the files that ecosystem's tools write 
 status database, apk's installed db, Python's dist-info, npm's package.json, Go's build info)
 from a :class:`RootFS`; :func:`catalog` runs them all; :mod:`pybuild.sbom.spdx` and
 :mod:`pybuild.sbom.cyclonedx` write the documents. Nothing here runs a tool or opens a
-socket. RPM databases are not read yet (a rootfs holding one is reported in
-:attr:`Catalog.unread`, never silently passed over).
+socket. RPM's sqlite database is read; its older Berkeley DB and ndb forms are not (a rootfs
+holding one is reported in :attr:`Catalog.unread`, never silently passed over).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pybuild.sbom.model import Package, purl
 from pybuild.sbom.rootfs import RootFS
 
 # ecosystem -> cataloger module (imported when run)
-CATALOGERS = ("dpkg", "apk", "python", "npm", "golang")
-_UNREAD = {"/var/lib/rpm/rpmdb.sqlite": "rpm", "/var/lib/rpm/Packages": "rpm",
-           "/usr/lib/sysimage/rpm/rpmdb.sqlite": "rpm"}
+CATALOGERS = ("dpkg", "apk", "rpm", "python", "npm", "golang")
+_UNREAD = {"/var/lib/rpm/Packages": "rpm (Berkeley DB)", "/var/lib/rpm/Packages.db": "rpm (ndb)",
+           "/usr/lib/sysimage/rpm/Packages": "rpm (Berkeley DB)", "/usr/lib/sysimage/rpm/Packages.db": "rpm (ndb)"}
 
 
 @dataclass

@@ -39,17 +39,6 @@ def stanzas(text: str) -> list[dict[str, str]]:
     return out
 
 
-def _distro(root: RootFS) -> str:
-    """``debian-12`` from /etc/os-release (purl's distro qualifier), or empty."""
-    for path in ("/etc/os-release", "/usr/lib/os-release"):
-        if root.is_file(path):
-            fields = dict(line.split("=", 1) for line in root.text(path, 1 << 16).splitlines() if "=" in line)
-            ident = fields.get("ID", "").strip('"')
-            version = fields.get("VERSION_ID", "").strip('"')
-            return f"{ident}-{version}" if ident and version else ident
-    return ""
-
-
 def _licenses(root: RootFS, name: str) -> tuple[str, ...]:
     path = f"/usr/share/doc/{name}/copyright"
     if not root.is_file(path):
@@ -77,8 +66,8 @@ def catalog(root: RootFS) -> list[Package]:
     if root.is_file(STATUS):
         sources.append((STATUS, True))
     sources += [(f"{STATUS_D}/{n}", False) for n in root.listdir(STATUS_D) if root.is_file(f"{STATUS_D}/{n}")]
-    distro = _distro(root)
-    namespace = distro.split("-", 1)[0] if distro else "debian"
+    ident, distro = root.os_release()
+    namespace = ident or "debian"
     found: list[Package] = []
     for path, needs_status in sources:
         for st in stanzas(root.text(path)):

@@ -147,6 +147,15 @@ class RootFS:
     def text(self, path: str, limit: int = 64 << 20) -> str:
         return self.read(path, limit).decode("utf-8", "replace")
 
+    def os_release(self) -> tuple[str, str]:
+        """(ID, ``ID-VERSION_ID``) from the image's os-release (purls' namespace and distro), or empty."""
+        for path in ("/etc/os-release", "/usr/lib/os-release"):
+            if self.is_file(path):
+                fields = dict(line.split("=", 1) for line in self.text(path, 1 << 16).splitlines() if "=" in line)
+                ident, version = fields.get("ID", "").strip('"'), fields.get("VERSION_ID", "").strip('"')
+                return ident, (f"{ident}-{version}" if ident and version else ident)
+        return "", ""
+
     def host_path(self, path: str) -> Path | None:
         """The layer file holding ``path`` (for hashing); None when absent or not a file."""
         real = self.resolve(path)

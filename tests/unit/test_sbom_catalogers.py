@@ -131,10 +131,10 @@ def test_apk_installed_db(tmp_path: Path) -> None:
     assert "upstream=busybox" in found["ssl_client"].purl
 
 
-def test_rpm_database_is_reported_unread(tmp_path: Path) -> None:
+def test_berkeley_db_rpmdb_is_reported_unread(tmp_path: Path) -> None:
     (tmp_path / "var/lib/rpm").mkdir(parents=True)
-    (tmp_path / "var/lib/rpm/rpmdb.sqlite").write_bytes(b"SQLite format 3\0")
-    assert catalog(RootFS([tmp_path])).unread == {"/var/lib/rpm/rpmdb.sqlite": "rpm"}
+    (tmp_path / "var/lib/rpm/Packages").write_bytes(b"\0" * 64)
+    assert catalog(RootFS([tmp_path])).unread == {"/var/lib/rpm/Packages": "rpm (Berkeley DB)"}
 
 
 def test_links_resolve_inside_the_image_never_the_host(tmp_path: Path) -> None:
