@@ -67,6 +67,8 @@ def _elf_section(f: int, name: bytes) -> bytes | None:
         fmt, name_at, off_at = endian + "IIIIII", 0, 4
     if not shoff or shnum == 0 or shnum > _MAX_BINARY_HEADERS or shstrndx >= shnum:
         return None
+    if shentsize != (64 if is64 else 40):  # Elf64_Shdr / Elf32_Shdr (also bounds the table read below)
+        return None
     table = pread(shentsize * shnum, shoff)
     if len(table) < shentsize * shnum:
         return None

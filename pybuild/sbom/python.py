@@ -52,7 +52,10 @@ def _one(root: RootFS, info: str, meta_path: str, record: str | None) -> Package
     base = posixpath.dirname(info)
     files: tuple[str, ...] = ()
     if record and root.is_file(record):
-        rows = csv.reader(io.StringIO(root.text(record)))
+        try:
+            rows = list(csv.reader(io.StringIO(root.text(record))))
+        except csv.Error:  # a damaged RECORD: the distribution is still listed, without files
+            rows = []
         files = _record_files(root, base, [row[0] for row in rows if row])
     elif root.is_file(f"{info}/installed-files.txt"):
         files = _record_files(root, info, root.text(f"{info}/installed-files.txt").splitlines())

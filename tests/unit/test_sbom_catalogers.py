@@ -175,3 +175,24 @@ def test_same_tree_anywhere_same_catalog(tree: tuple[Path, dict[str, object]], t
     copy = tmp_path / "elsewhere"
     shutil.copytree(root, copy, symlinks=True)
     assert catalog(RootFS([root])) == catalog(RootFS([copy]))
+
+
+def test_damaged_databases_list_what_they_can_and_never_fail(tmp_path: Path) -> None:
+    """Junk where each cataloger looks: an ELF header promising 65535 section headers of 65535
+    bytes, a RECORD with a NUL, a status file of binary noise, package.json that is a list."""
+    (tmp_path / "bin").mkdir()
+    elf = bytearray(b"\x7fELF\x02\x01" + bytes(58))
+    elf[0x28:0x30] = (64).to_bytes(8, "little")
+    elf[0x3A:0x40] = b"\xff\xff\xff\xff\x01\x00"
+    (tmp_path / "bin/fake").write_bytes(bytes(elf) + bytes(64))
+    (tmp_path / "bin/fake").chmod(0o755)
+    info = tmp_path / "site/broken-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Name: broken\nVersion: 1.0\n")
+    (info / "RECORD").write_bytes(b"broken/__init__.py,,\x00\n")
+    (tmp_path / "var/lib/dpkg").mkdir(parents=True)
+    (tmp_path / "var/lib/dpkg/status").write_bytes(os.urandom(4096))
+    (tmp_path / "node_modules/x").mkdir(parents=True)
+    (tmp_path / "node_modules/x/package.json").write_text("[1, 2]")
+    found = catalog(RootFS([tmp_path]))
+    assert [(p.name, p.files) for p in found.packages] == [("broken", ())]
