@@ -70,7 +70,15 @@ def image_rootfs(store: Store | None, ref: str, *, platform: str | None = None,
         with transport_rootfs(ref, platform=platform, **options) as found:
             yield found
         return
-    with store_rootfs(store, store.image(ref)) as found:
+    image = store.image(ref)
+    if platform:  # a store image is one platform's: say so when it is not the one asked for
+        from pybuild.errors import ImageNotFound
+        from pybuild.oci.platform_host import config_platform, parse_platform
+
+        have = config_platform(image.config)
+        if parse_platform(platform, "--platform").match_rank(have) is None:
+            raise ImageNotFound(f"image {ref} is {have}, not {platform}")
+    with store_rootfs(store, image) as found:
         yield found
 
 

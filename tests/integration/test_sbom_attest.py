@@ -154,6 +154,10 @@ def test_each_platform_of_a_list_has_its_attestation_manifest(work: dict[str, An
             platform = st["predicate"]["buildDefinition"]["externalParameters"]["request"]["platform"]
             assert platform == f"linux/{arch[a['subject']]}"
     assert len(listed) == 4
+    # sbom of the list picks the platform asked for: its document is about that image manifest
+    arm = next(d for d, a in arch.items() if a == "arm64")
+    doc = json.loads(pyb(root, "sbom", "--platform", "linux/arm64", "--format", "cyclonedx-json", ref).stdout)
+    assert doc["metadata"]["component"]["version"] == arm
 
 
 @pytest.fixture(scope="module")

@@ -29,5 +29,12 @@ def test_library_build_with_attestations_then_sbom_of_the_image(tmp_path: Path) 
     assert listed[1]["predicate"]["runDetails"]["metadata"]["startedOn"] == "1970-01-01T00:00:00Z"
     with pytest.raises(pybuild.UnsupportedError, match="runs no scanner image"):
         pybuild.build(ctx, containerfile_text="FROM scratch\n", store=store, sbom="syft")
+    from pybuild.oci.platform_host import host_platform
+
+    here = host_platform()
+    other = "linux/s390x" if here.architecture != "s390x" else "linux/ppc64le"
+    assert pybuild.sbom_of("lib", store=store, platform=f"linux/{here.architecture}", epoch=0)  # its own
+    with pytest.raises(pybuild.ImageNotFound, match=f"not {other}"):
+        pybuild.sbom_of("lib", store=store, platform=other)
     with pytest.raises(pybuild.ConfigError, match="unknown SBOM format"):
         pybuild.sbom_of("lib", store=store, format="spdx-tag-value")
