@@ -8,13 +8,14 @@ if [ "$(id -u)" != 0 ]; then echo "setup.sh: run as root" >&2; exit 1; fi
 # Every external command the tests, examples and scripts call, audited against a Debian 12
 # minbase (scripts/fresh-check.sh proves it): procps for ps/pgrep, gcc + libc6-dev for the
 # static escape probe of the sandbox tests, containers-common for the default seccomp profile,
-# mount for mount/umount, netavark (+ iptables) for RUN --network private, golang-go to build the
-# Go binary whose build info the SBOM tests read (offline: a module without downloads), rpm
-# (rpmbuild + rpm) to make the real sqlite rpmdb the RPM cataloger test reads.
+# mount for mount/umount, netavark (+ iptables) for RUN --network private, slirp4netns for
+# --network slirp4netns (and rootless private networking), golang-go to build the Go binary whose
+# build info the SBOM tests read (offline: a module without downloads), rpm (rpmbuild + rpm) to
+# make the real sqlite rpmdb the RPM cataloger test reads.
 apt_packages=(buildah podman skopeo umoci runc docker-registry busybox-static apache2-utils
               zstd bzip2 xz-utils time python3-venv python3-pip iproute2 procps mount
               gcc libc6-dev golang-github-containers-common libseccomp2 netavark iptables qemu-user-static
-              golang-go rpm)
+              slirp4netns golang-go rpm)
 # arm64 packages are downloaded (never installed) by the multi-platform tests: busybox-static:arm64
 # is their arm64 base (tests/platform_helpers.py); qemu-user-static runs it through binfmt_misc
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then

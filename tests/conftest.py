@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -9,6 +10,11 @@ from pathlib import Path
 import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
+# the tests' RUN steps get a private-network bridge and subnet of their own, keyed by this
+# checkout: a test run never shares netavark's state with real builds on the machine or with
+# another checkout's run (scripts/fresh-check.sh beside a run on the host)
+os.environ.setdefault("PYBUILD_NET_STATE",
+                      f"/run/pybuild/net-tests-{hashlib.sha256(str(PROJECT).encode()).hexdigest()[:8]}")
 SHARED = PROJECT.parent / "shared"
 IS_ROOT = os.geteuid() == 0
 

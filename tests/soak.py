@@ -122,14 +122,19 @@ class Soak:
         the store while the killed process is still a zombie."""
         attempts = 0
         took: dict[str, float] = {}
-        while sum(self.report.kills.values()) < kills and attempts < 3 * kills:
+        while sum(self.report.kills.values()) < kills and attempts < 5 * kills:
             attempts += 1
             op = self.rng.choice(OPS)
             args = self._args(op)
             proc = subprocess.Popen(_cmd(self.root, *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                     text=True, env={**os.environ, "CI": "1"})
             started = time.monotonic()
-            time.sleep(self.rng.uniform(0.1, max(0.15, 0.9 * took.get(op, 1.5))))  # within its run time
+            # kill within its run time: the first run of an operation measures it (polled, so the
+            # figure is its real run time, not the delay), later runs die between 5% and 90% of it
+            run_time = took.get(op, 1.5)
+            deadline = started + self.rng.uniform(0.05 * run_time, 0.9 * run_time)
+            while proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.005)
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 self.report.kills[op] += 1
@@ -139,7 +144,7 @@ class Soak:
                 proc.wait()
                 proc.stderr.close()  # type: ignore[union-attr]
             else:
-                took[op] = time.monotonic() - started  # an upper bound: the next one dies sooner
+                took[op] = min(took.get(op, 1e9), time.monotonic() - started)
                 self.report.finished[op] += 1
                 stderr = proc.stderr.read()  # type: ignore[union-attr]
                 proc.stderr.close()  # type: ignore[union-attr]

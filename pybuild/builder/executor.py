@@ -98,6 +98,17 @@ class Build:
         self._image_cache: dict[tuple[str, str], Image] = {}
         self.prefixes: dict[int, str] = {}
         self.network_fallback_said = False  # "private networking cannot be set up" is said once
+        self._network_pool: Any = None
+
+    def network_pool(self) -> Any:
+        """The build's pool of private networks (made on first use, torn down when the build ends)."""
+        with self._lock:
+            if self._network_pool is None:
+                from pybuild.builder.sandbox.network import Pool
+
+                self._network_pool = Pool()
+                self.resources.callback(self._network_pool.close)
+            return self._network_pool
 
     # ------------------------------------------------------------------ setup
 

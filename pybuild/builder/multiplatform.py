@@ -115,10 +115,14 @@ def build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
     if options.attest.sbom_output or options.attest.sbom_purl_output:
         raise ConfigError("--sbom-output and --sbom-purl-output take one platform's SBOM: give one --platform "
                           "(each platform's SBOM is attached to its image when the list is pushed)")
-    if out.outputs or out.iidfile:
-        raise ConfigError("-o/--output and --iidfile take one image: give one --platform "
-                          "(or use --manifest and push the list)")
-    each_out = dataclasses.replace(out, tags=[], manifest=None, iidfile=None)
+    if out.iidfile:
+        raise ConfigError("--iidfile takes one image: give one --platform (or use --manifest and push the list)")
+    if out.outputs:
+        from pybuild.builder.outputs import parse_output
+
+        for spec in out.outputs:
+            parse_output(spec)  # a bad -o before anything is built
+    each_out = dataclasses.replace(out, tags=[], manifest=None, iidfile=None, outputs=[])
     jobs = max(1, min(len(platforms), os.cpu_count() or 1))  # qemu is CPU-bound: a core each
     from concurrent.futures import ThreadPoolExecutor  # (a one-platform build needs no thread pool)
 
@@ -127,6 +131,11 @@ def build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
             options, platform=p, all_platforms=False, output=each_out,
             on_event=_for_platform(options.on_event, p))) for p in platforms}
     images: dict[str, Image] = {p: f.result() for p, f in futures.items()}  # the first failure, raised
+    if out.outputs:
+        from pybuild.builder.outputs import export_platforms
+
+        for spec in out.outputs:
+            export_platforms(store, images, spec)
     names: list[str] = []
     if out.manifest:
         lst = manifest_list.create(store, out.manifest, amend=True)

@@ -18,7 +18,7 @@ class RunOptions:
 
     isolation: str | None = None  # chroot | oci; None: PYBUILD_ISOLATION or the default
     runtime: str | None = None  # oci isolation: the runtime binary (None: runc)
-    # private | host | none | ns:PATH; "default": private where it can be set up, else host
+    # private | host | none | ns:PATH | slirp4netns[:OPTIONS]; "default": private where it can be set up, else host
     network: str = "default"
     allow: list[str] = field(default_factory=list)  # entitlements (BuildKit's --allow): network.host
     cap_add: list[str] = field(default_factory=list)

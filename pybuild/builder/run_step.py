@@ -94,7 +94,10 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
     rootfs = str(wc.mountpoint)
     env = env_for(b, st)
     with contextlib.ExitStack() as stack:
-        net, netns, setup = stack.enter_context(joined(mode))
+        capabilities = apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), ropts.cap_add, ropts.cap_drop)
+        # a step that can change its network namespace gets one of its own, never reused
+        pool = None if "CAP_NET_ADMIN" in capabilities else b.network_pool()
+        net, netns, setup = stack.enter_context(joined(mode, pool))
         mounts = list(_volume_mounts(b))
         mounts.extend(stack.enter_context(_run_mounts(b, st, instr, env)))
         scratch = b.store.scratch_dir("run")
@@ -114,7 +117,7 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
             hosts=None if ropts.no_hosts else hosts_file(ropts.add_hosts, wc.id[:12],
                                                          *((setup.address, setup.gateway) if setup else ())),
             resolv_conf=resolv_conf(mode, ropts.dns, ropts.dns_search, ropts.dns_options,
-                                    setup.gateway if setup else None),
+                                    setup.gateway if setup else None, forwarder=setup.dns if setup else None),
             output=_output(b), scratch_dir=str(scratch), runtime=runtime,
         )
         from pybuild.builder.steps import ensure_workdirs

@@ -62,7 +62,7 @@ def _name_asked(ref: str, image: Image | None) -> str | None:
     return next((c for c in _name_candidates(ref) if c in image.names), None)
 
 
-RUN_DEFAULTS = ("isolation", "network", "cap_add", "cap_drop", "volumes", "add_hosts")
+RUN_DEFAULTS = ("isolation", "network", "cap_add", "cap_drop", "volumes", "add_hosts", "dns", "dns_search", "dns_options")
 
 
 def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "missing",
@@ -88,6 +88,10 @@ def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "
         check_mode(defaults["network"])
     for volume in defaults.get("volumes", ()):
         parse_volume(volume)  # a bad -v now, not at the first run
+    if defaults.get("dns"):
+        from pybuild.builder.sandbox.resolv import check_dns
+
+        check_dns(defaults["dns"])
     emit(on_event, STEP, f"FROM {ref}", op="from", image=ref)
     image = None if ref == "scratch" else resolve_image(store, ref, pull=pull, on_event=on_event,
                                                          **registry_options)
@@ -274,7 +278,8 @@ def parse_volume(value: str) -> Any:
 def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | Sequence[str] = (),
         user: str | None = None, workdir: str | None = None, isolation: str | None = None,
         network: str | None = None, mounts: Sequence[Any] = (), cap_add: Sequence[str] = (),
-        cap_drop: Sequence[str] = (), add_hosts: Sequence[str] = (), hostname: str | None = None,
+        cap_drop: Sequence[str] = (), add_hosts: Sequence[str] = (), no_hosts: bool = False,
+        hostname: str | None = None,
         security_opts: Sequence[str] = (), stdin: bool = False, output: Callable[[bytes], None] | None = None,
         check: bool = True, runtime: str | None = None, on_event: EventCallback | None = None) -> int:
     """Run ``argv`` in the container (its Env, User and WorkingDir unless overridden); the
@@ -282,7 +287,8 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
     not 0 and ``check``. Output goes to ``output`` or, without it, to OUTPUT events.
     ``security_opts`` come after the ones the container was made with (later ones win).
     What `from` was given (``run_defaults``) comes first: its isolation and network unless
-    these are given, its capabilities, volumes and hosts before these."""
+    these are given, its capabilities, volumes and hosts before these, its --dns settings.
+    ``no_hosts`` leaves the container's own /etc/hosts (buildah's ``run --no-hosts``)."""
     from pybuild.builder import sandbox
     from pybuild.builder.sandbox.network import check_mode, effective_mode, joined, unavailable
     from pybuild.builder.sandbox.resolv import hosts_file, resolv_conf
@@ -291,6 +297,8 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
     argv = list(argv)
     if not argv:
         raise UserError("run needs a command")
+    if no_hosts and add_hosts:
+        raise ConfigError("--no-hosts and --add-host conflict, can not be used together")
     from pybuild.oci.platform_host import KNOWN_ARCHES, check_runnable, config_platform
 
     if wc.config.architecture in KNOWN_ARCHES:  # an arm64 container needs arm64 binaries to run here
@@ -330,8 +338,11 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
             capabilities=sandbox.apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), list(cap_add),
                                                    list(cap_drop)),
             no_new_privileges=security.no_new_privileges, seccomp=security.seccomp,
-            hosts=hosts_file(list(add_hosts), host, *((setup.address, setup.gateway) if setup else ())),
-            resolv_conf=resolv_conf(network, gateway=setup.gateway if setup else None),
+            hosts=None if no_hosts else hosts_file(list(add_hosts), host,
+                                                   *((setup.address, setup.gateway) if setup else ())),
+            resolv_conf=resolv_conf(network, defaults.get("dns", ()), defaults.get("dns_search", ()),
+                                    defaults.get("dns_options", ()), setup.gateway if setup else None,
+                                    forwarder=setup.dns if setup else None),
             output=output, stdin=stdin, scratch_dir=str(wc.store.scratch_dir(f"run-{wc.id[:12]}")), runtime=runtime)
         try:
             status = _run_in(wc, spec, user, isolation)

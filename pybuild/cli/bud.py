@@ -71,17 +71,6 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
 
 
 
-def _dns_servers(items: tuple[str, ...]) -> list[str]:
-    """--dns values: IP addresses (buildah's `none`, no resolv.conf at all, is not supported)."""
-    import ipaddress
-
-    for item in items:
-        try:
-            ipaddress.ip_address(item)
-        except ValueError:
-            raise ConfigError(f"--dns {item}: an IP address is wanted (none is not supported)") from None
-    return list(items)
-
 @command("bud", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-t", "--tag", "tags", multiple=True, help="Name the image (repeatable).")
 @click.option("-f", "--file", "file_", default=None, help="Containerfile path ('-' reads stdin).")
@@ -113,7 +102,7 @@ def _dns_servers(items: tuple[str, ...]) -> list[str]:
 @click.option("--jobs", type=int, default=None, help="Stages to run at once.")
 @click.option("--secret", "secrets", multiple=True, help="id=ID,src=PATH or id=ID,env=VAR")
 @click.option("--network", "--net", "network", default="default",
-              help="private | host | none | ns:PATH (default: private where netavark can set it up, else host)")
+              help="private | host | none | ns:PATH | slirp4netns[:allow_host_loopback=true] (default: private where it can be set up: netavark as root, slirp4netns rootless; else host)")
 @click.option("--no-hosts", is_flag=True, help="RUN sees the base image's /etc/hosts, not a new one.")
 @click.option("--allow", "allow", multiple=True, type=click.Choice(["network.host"]),
               help="Entitlements (BuildKit's): network.host lets RUN --network=host use the host's network.")
@@ -126,7 +115,7 @@ def _dns_servers(items: tuple[str, ...]) -> list[str]:
               help="seccomp=unconfined|FILE, no-new-privileges, apparmor=unconfined, label=disable.")
 @click.option("-v", "--volume", "volumes", multiple=True, help="SRC:DST[:ro] bind mount for RUN.")
 @click.option("--add-host", "add_hosts", multiple=True, help="NAME:IP for /etc/hosts in RUN.")
-@click.option("--dns", "dns", multiple=True, help="Nameserver for RUN's /etc/resolv.conf (instead of the host's).")
+@click.option("--dns", "dns", multiple=True, help="Nameserver for RUN's /etc/resolv.conf (instead of the host's); none: no resolv.conf is made.")
 @click.option("--dns-search", "dns_search", multiple=True, help="Search domain for RUN's /etc/resolv.conf.")
 @click.option("--dns-option", "dns_options", multiple=True, help="Resolver option for RUN's /etc/resolv.conf.")
 @click.option("--unsetenv", multiple=True, help="Remove this variable from the image's Env.")
@@ -196,6 +185,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
     # progress and the image ID go to stderr
     to_stdout = any(parse_output(spec) == ("tar", "-") for spec in outputs)
     from pybuild.builder.sandbox.network import check_mode
+    from pybuild.builder.sandbox.resolv import check_dns
     from pybuild.builder.workflow import parse_volume
 
     check_mode(network)
@@ -227,7 +217,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                         manifest=manifest, omit_history=omit_history)
     run = RunOptions(isolation=isolation, runtime=runtime, network=network, cap_add=list(cap_add), cap_drop=list(cap_drop),
                      security_opts=list(security_opts), volumes=list(volumes), add_hosts=list(add_hosts),
-                     dns=_dns_servers(dns), dns_search=list(dns_search), dns_options=list(dns_options),
+                     dns=check_dns(dns), dns_search=list(dns_search), dns_options=list(dns_options),
                      secrets=_secrets(secrets), allow=list(allow), no_hosts=no_hosts)
     contexts = _kv(build_contexts, "--build-context")
     sbom_format, provenance_mode = parse_attest(attests, sbom=sbom, provenance=provenance)

@@ -57,11 +57,14 @@ def _pull_policy(value: str) -> str:
 @click.option("--variant", default=None, help="Architecture variant to pick from an index when pulling.")
 @click.option("--isolation", cls=Refused, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
               type=click.Choice(["chroot", "oci", "rootless"]), default=None, help="Isolation of later runs.")
-@click.option("--network", "--net", "network", default=None, help="private | host | none | ns:PATH, for later runs (default: private where it can be set up).")
+@click.option("--network", "--net", "network", default=None, help="private | host | none | ns:PATH | slirp4netns[:OPTIONS], for later runs (default: private where it can be set up).")
 @click.option("--cap-add", multiple=True, help="Capability later runs get.")
 @click.option("--cap-drop", multiple=True, help="Capability later runs lose.")
 @click.option("-v", "--volume", "volumes", multiple=True, help="SRC:DST[:ro] bind mount for later runs.")
 @click.option("--add-host", "add_hosts", multiple=True, help="NAME:IP in /etc/hosts of later runs.")
+@click.option("--dns", "dns", multiple=True, help="Nameserver for later runs' /etc/resolv.conf; none: no resolv.conf is made.")
+@click.option("--dns-search", "dns_search", multiple=True, help="Search domain for later runs' /etc/resolv.conf.")
+@click.option("--dns-option", "dns_options", multiple=True, help="Resolver option for later runs' /etc/resolv.conf.")
 @click.option("--security-opt", "security_opts", multiple=True,
               help="seccomp=unconfined|FILE, no-new-privileges, apparmor=unconfined, label=disable (every run).")
 @registry_flags
@@ -70,8 +73,8 @@ def _pull_policy(value: str) -> str:
 def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool, pull_never: bool, quiet: bool,
              cidfile: str | None, platform: str | None, arch: str | None, os_: str | None, variant: str | None,
              isolation: str | None, network: str | None, cap_add: tuple[str, ...], cap_drop: tuple[str, ...],
-             volumes: tuple[str, ...], add_hosts: tuple[str, ...], security_opts: tuple[str, ...],
-             tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
+             volumes: tuple[str, ...], add_hosts: tuple[str, ...], dns: tuple[str, ...], dns_search: tuple[str, ...],
+             dns_options: tuple[str, ...], security_opts: tuple[str, ...], tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
              image: str) -> None:
     """Create a working container from IMAGE (or scratch); prints its name."""
     from pybuild.builder import workflow
@@ -79,7 +82,8 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
     policy = "always" if pull_always else "never" if pull_never else _pull_policy(pull)
     chosen = platform_of(platform, os_, arch, variant)
     run_defaults = {"isolation": isolation, "network": network, "cap_add": cap_add, "cap_drop": cap_drop,
-                    "volumes": volumes, "add_hosts": add_hosts}
+                    "volumes": volumes, "add_hosts": add_hosts, "dns": dns, "dns_search": dns_search,
+                    "dns_options": dns_options}
     wc = workflow.from_image(opts.open_store(), image, name=name, pull=policy, cidfile=cidfile,
                              run_defaults=run_defaults, security_opts=security_opts, on_event=_progress(quiet),
                              **({"platform": chosen} if chosen else {}),
@@ -91,7 +95,7 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
 @click.option("--isolation", cls=Refused, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
               type=click.Choice(["chroot", "oci", "rootless"]), default=None,
               help="chroot | oci (default: $BUILDAH_ISOLATION, $PYBUILD_ISOLATION, else oci when runc works)")
-@click.option("--network", "--net", "network", default=None, help="private | host | none | ns:PATH (default: from's, else private where it can be set up)")
+@click.option("--network", "--net", "network", default=None, help="private | host | none | ns:PATH | slirp4netns[:OPTIONS] (default: from's, else private where it can be set up)")
 @click.option("-u", "--user", default=None, help="USER[:GROUP] to run as (default: the image's User).")
 @click.option("--workingdir", default=None, help="Directory to run in (default: the image's WorkingDir).")
 @click.option("-e", "--env", "env", multiple=True, help="KEY=VALUE added to the environment.")
@@ -101,6 +105,7 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
 @click.option("--cap-add", multiple=True)
 @click.option("--cap-drop", multiple=True)
 @click.option("--add-host", "add_hosts", multiple=True, help="NAME:IP for /etc/hosts.")
+@click.option("--no-hosts", is_flag=True, default=False, help="Leave the container's own /etc/hosts (none is made).")
 @click.option("--hostname", default=None)
 @click.option("--security-opt", "security_opts", multiple=True,
               help="seccomp=unconfined|FILE, no-new-privileges, ... (after those given to from).")
@@ -113,7 +118,7 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
 @pass_globals
 def run_cmd(opts: GlobalOptions, isolation: str | None, network: str | None, user: str | None, workingdir: str | None,
             env: tuple[str, ...], mounts: tuple[str, ...], volumes: tuple[str, ...], cap_add: tuple[str, ...],
-            cap_drop: tuple[str, ...], add_hosts: tuple[str, ...], hostname: str | None,
+            cap_drop: tuple[str, ...], add_hosts: tuple[str, ...], no_hosts: bool, hostname: str | None,
             security_opts: tuple[str, ...], runtime: str | None, container: str,
             command: tuple[str, ...]) -> None:
     """Run COMMAND in CONTAINER (use -- before it); exits with the command's status."""
@@ -135,7 +140,7 @@ def run_cmd(opts: GlobalOptions, isolation: str | None, network: str | None, use
 
     status = workflow.run(wc, argv, env=list(env), user=user, workdir=workingdir, isolation=isolation,
                           network=network, mounts=extra, cap_add=cap_add, cap_drop=cap_drop, add_hosts=add_hosts,
-                          hostname=hostname, security_opts=security_opts, stdin=True, output=output,
+                          no_hosts=no_hosts, hostname=hostname, security_opts=security_opts, stdin=True, output=output,
                           check=False, runtime=runtime, on_event=_progress())
     if status != 0:
         sys.exit(status)

@@ -255,3 +255,47 @@ def test_ns_path_joins_a_namespace_the_test_made(root: Path, tmp_path: Path, iso
     proc = _bud(root, tmp_path, "FROM busybox\nRUN true\n", "--network", f"ns:{tmp_path}/absent", check=False)
     assert proc.returncode != 0 and "absent" in proc.stderr and "does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_steps_share_the_builds_network_and_a_net_admin_step_gets_its_own(root: Path, tmp_path: Path) -> None:
+    """A build sets its private network up once and reuses it step after step (BuildKit's
+    namespace pool); a step that may change it (CAP_NET_ADMIN) gets one of its own."""
+    text = ("FROM busybox\nRUN ip -o -4 addr show eth0 > /a\nRUN ip -o -4 addr show eth0 > /b\n"
+            "RUN ls /sys/class/net > /links\n")
+    _bud(root, tmp_path, text)
+    first, second = (_file(root, p).split("inet ", 1)[1].split()[0] for p in ("/a", "/b"))
+    assert first == second and first.startswith(PREFIX)
+    assert _leftovers() == []
+    changing = ("FROM busybox\nRUN ip link set eth0 mtu 1280 && cat /sys/class/net/eth0/mtu > /made\n"
+                "RUN cat /sys/class/net/eth0/mtu > /next\n")
+    _bud(root, tmp_path, changing, "--cap-add", "NET_ADMIN")
+    assert _file(root, "/made") == "1280\n"
+    assert _file(root, "/next") != "1280\n"
+    assert _leftovers() == []
+
+
+def test_from_dns_flags_and_run_no_hosts(root: Path) -> None:
+    ctr = pybuild(root, "from", "--dns", "10.9.8.7", "--dns-search", "example.test", "--dns-option", "ndots:3",
+                  "busybox").stdout.strip()
+    resolv = pybuild(root, "run", ctr, "--", "cat", "/etc/resolv.conf").stdout.splitlines()
+    assert [ln for ln in resolv if ln.split()[:1] in (["nameserver"], ["search"], ["options"])] == [
+        "nameserver 10.9.8.7", "search example.test", "options ndots:3"]
+    pybuild(root, "run", "--no-hosts", ctr, "--", "sh", "-c", "echo '10.7.7.7 mine' > /etc/hosts")
+    assert pybuild(root, "run", "--no-hosts", ctr, "--", "cat", "/etc/hosts").stdout == "10.7.7.7 mine\n"
+    assert "mine" not in pybuild(root, "run", ctr, "--", "cat", "/etc/hosts").stdout
+    proc = pybuild(root, "run", "--no-hosts", "--add-host", "a:10.1.1.1", ctr, "--", "true", check=False)
+    assert proc.returncode != 0 and "--no-hosts and --add-host conflict" in proc.stderr
+    proc = pybuild(root, "from", "--dns", "nowhere", "busybox", check=False)
+    assert proc.returncode != 0 and "--dns nowhere: an IP address is wanted" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_dns_none_leaves_the_images_resolv_conf(root: Path, tmp_path: Path) -> None:
+    text = ("FROM busybox\nRUN echo 'nameserver 10.6.6.6' > /etc/resolv.conf\n"
+            "RUN cat /etc/resolv.conf > /r\n")
+    _bud(root, tmp_path, text, "--dns", "none")
+    assert _file(root, "/r") == "nameserver 10.6.6.6\n"
+    _bud(root, tmp_path, text, "--no-cache")  # without it the steps see (and write) their own copy
+    assert "10.6.6.6" not in _file(root, "/r")
+    proc = _bud(root, tmp_path, text, "--dns", "none", "--dns", "10.1.1.1", check=False)
+    assert proc.returncode != 0 and "--dns none: an IP address is wanted (none stands alone)" in proc.stderr

@@ -255,7 +255,8 @@ def test_cross_pattern_needs_no_emulation_for_the_target(base: str, tmp_path: Pa
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--platform", "linux/amd64,linux/arm64", "-o", "type=local,dest=out"], "-o/--output and --iidfile take one image"),
+    (["--platform", "linux/amd64,linux/arm64", "--iidfile", "id"], "--iidfile takes one image"),
+    (["--platform", "linux/amd64,linux/arm64", "-o", "type=zip,dest=out"], "invalid --output"),
     (["--platform", "linux/amd64,,linux/arm64"], "an empty platform in the list"),
     (["--platform", "linux/amd64,linux/amd64"], "linux/amd64 is given twice"),
 ])
@@ -283,3 +284,25 @@ def test_library_build_for_a_platform(emulation: None, base: str, tmp_path: Path
     assert sorted(result.images) == ["linux/amd64", "linux/arm64"]
     assert result.images["linux/arm64"].id == image.id  # the same inputs: the cache answers every step
     assert result.lists == ["localhost/lib-list:latest"]
+
+
+def test_output_of_several_platforms_has_a_directory_each(emulation: None, base: str, tmp_path: Path) -> None:
+    """BuildKit's layout: -o type=local,dest=DIR puts each platform's tree in DIR/linux_ARCH,
+    type=tar one tar holding those directories."""
+    root = tmp_path / "root"
+    ctx = _context(tmp_path, ARGS_FILE.format(base=base))
+    out, tar = tmp_path / "out", tmp_path / "out.tar"
+    pyb(root, "bud", "--platform", "linux/amd64,linux/arm64", "-o", f"type=local,dest={out}",
+        "-o", f"type=tar,dest={tar}", str(ctx))
+    assert sorted(p.name for p in out.iterdir()) == ["linux_amd64", "linux_arm64"]
+    assert (out / "linux_arm64" / "arch").read_text() == "aarch64\n"
+    assert (out / "linux_amd64" / "arch").read_text() == "x86_64\n"
+    assert _elf_machine(out / "linux_arm64" / "bin" / "busybox") == 0xB7
+    assert _elf_machine(out / "linux_amd64" / "bin" / "busybox") == 0x3E
+    import tarfile
+
+    with tarfile.open(tar) as t:
+        names = set(t.getnames())
+        assert {"linux_amd64/arch", "linux_arm64/arch", "linux_arm64/bin/busybox"} <= names
+        member = t.extractfile("linux_arm64/args")
+        assert member is not None and member.read() == b"linux/arm64 arm64 linux/amd64\n"

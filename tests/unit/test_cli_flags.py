@@ -541,9 +541,9 @@ def test_options_not_passed_to_their_command_are_accounted_for() -> None:
 
 
 def test_dns_wants_an_address(tmp_path: Path) -> None:
-    proc = _pybuild("bud", "--dns", "none", str(tmp_path), root=tmp_path / "root")
+    proc = _pybuild("bud", "--dns", "dns.example", str(tmp_path), root=tmp_path / "root")
     assert proc.returncode == 125
-    assert proc.stderr.strip() == "Error: --dns none: an IP address is wanted (none is not supported)"
+    assert proc.stderr.strip() == "Error: --dns dns.example: an IP address is wanted"
 
 
 def test_manifest_exists(tmp_path: Path) -> None:

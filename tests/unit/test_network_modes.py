@@ -10,13 +10,15 @@ from pybuild.builder.sandbox import network
 from pybuild.errors import ConfigError
 
 
-@pytest.mark.parametrize("mode", ["private", "host", "none", "default", "ns:/run/netns/x"])
+@pytest.mark.parametrize("mode", ["private", "host", "none", "default", "ns:/run/netns/x", "slirp4netns",
+                                  "slirp4netns:allow_host_loopback=true"])
 def test_buildahs_spellings_are_accepted(mode: str) -> None:
     assert network.check_mode(mode) == mode
 
 
 @pytest.mark.parametrize(("mode", "message"), [("bridge", "--network bridge: unknown network mode"),
-                                               ("slirp4netns", "rootless networking is not done"),
+                                               ("slirp4netns:mtu=9000", "unknown slirp4netns option 'mtu=9000'"),
+                                               ("pasta", "pasta is not supported"),
                                                ("ns:", "unknown network mode"), ("pvt", "unknown network mode")])
 def test_other_modes_are_refused_in_one_line(mode: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

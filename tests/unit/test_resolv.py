@@ -36,6 +36,20 @@ def test_private_mode_points_a_loopback_resolver_at_a_gateway_that_answers(monke
     assert out.splitlines()[1:3] == ["nameserver 10.89.231.1", "nameserver 10.0.0.2"]
 
 
+def test_slirp4netns_forwarder_stands_in_for_loopback_resolvers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resolv, "dns_listens_on", lambda gw: True)  # a forwarder wins over the gateway
+    host = "nameserver 127.0.0.53\nnameserver 127.0.0.1\nnameserver 10.0.0.2\n"
+    out = resolv.resolv_conf("private", gateway="10.0.2.2", host_text=host, forwarder="10.0.2.3")
+    assert out == "nameserver 10.0.2.3\nnameserver 10.0.0.2\n"  # once, where the first loopback stood
+
+
+def test_dns_none_makes_no_file_and_stands_alone() -> None:
+    assert resolv.resolv_conf("private", ["none"], host_text=HOST) is None
+    assert resolv.check_dns(["none"]) == ["none"]
+    with pytest.raises(ConfigError, match="none stands alone"):
+        resolv.check_dns(["10.1.1.1", "none"])
+
+
 def test_only_loopback_falls_back_to_systemd_resolveds_upstreams(monkeypatch: pytest.MonkeyPatch,
                                                                   tmp_path: Path) -> None:
     upstream = tmp_path / "upstream"

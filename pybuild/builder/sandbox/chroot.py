@@ -44,6 +44,7 @@ from pybuild.builder.sandbox.spec import (
     RunSpec,
     check_stubs,
     env_path,
+    etc_overrides,
     sorted_mounts,
     tmpfs_data,
     validate,
@@ -123,8 +124,7 @@ def run_chroot(spec: RunSpec) -> int:
 
 def _make_plan(spec: RunSpec, root: str, tmp: str) -> _Plan:
     etc: list[tuple[str, str]] = []
-    for name, content in (*([("hosts", spec.hosts)] if spec.hosts is not None else []), ("resolv.conf", spec.resolv_conf),
-                          ("hostname", spec.hostname + "\n")):
+    for name, content in etc_overrides(spec):
         host = os.path.join(tmp, name)
         fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:

@@ -1,6 +1,11 @@
-"""Private networking for RUN: one network namespace per step, wired to a bridge by netavark.
+"""Private networking for RUN: network namespaces wired to a bridge by netavark.
 
-Per step, as root (``--network private``)::
+A build keeps a :class:`Pool` of them, as BuildKit keeps a pool of network namespaces: a
+step takes an idle one (or sets one up), gives it back when it ends, and the build tears them
+all down when it ends; so a build of 20 RUN steps pays for one set-up, not 20. A step that
+may change its namespace (one given CAP_NET_ADMIN) gets one of its own, never reused.
+
+Each set-up, as root (``--network private``)::
 
     allocate 10.89.231.N under the state lock, record it (owner PID + start time)
     unshare --net=NSFILE true          the step's namespace, kept alive by a bind mount
@@ -9,7 +14,8 @@ Per step, as root (``--network private``)::
     netavark teardown NSFILE < options; umount and remove NSFILE; remove the record
 
 State lives under ``/run/pybuild/net`` (machine-wide, not per store: every store's
-builds share one bridge and one subnet, and /run empties at boot, as the bridge does).
+builds share one bridge and one subnet, and /run empties at boot, as the bridge does);
+``$PYBUILD_NET_STATE`` names another state dir, with its own bridge and subnet.
 A build killed mid-step leaves its record: :func:`recover` (run by the store's recovery
 when a command opens a store) tears down every record whose owner is dead.
 
@@ -27,29 +33,76 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pybuild.errors import ConfigError, SandboxError
 from pybuild.fsutil import FileLock, atomic_write, pid_alive, process_start
 
-NETWORK_NAME = "pybuild"
-BRIDGE = "pybuild0"
-SUBNET = ipaddress.ip_network("10.89.231.0/24")  # beside podman's 10.88.0.0/16, away from its 10.89.0.0/24
+
+def in_user_namespace() -> bool:
+    """Whether this process runs in a user namespace other than the machine's (rootless
+    pybuild re-executed under newuidmap: uid 0 inside, an ordinary user outside)."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() != ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
+def rootless() -> bool:
+    """No real root here: private networks are slirp4netns's, not a bridge on the host."""
+    return os.geteuid() != 0 or in_user_namespace()
+
+
+def _default_state_dir() -> Path:
+    if not rootless():
+        return Path("/run/pybuild/net")
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.access(runtime, os.W_OK):
+        return Path(runtime) / "pybuild" / "net"
+    return Path(f"/tmp/pybuild-{os.getuid()}") / "net"
+
+
+DEFAULT_STATE_DIR = Path("/run/pybuild/net")
+STATE_DIR = Path(os.environ.get("PYBUILD_NET_STATE") or str(_default_state_dir()))
+
+
+def _network_slot(state_dir: Path) -> int:
+    """0 for the machine's state dir; 1-250 for another (``$PYBUILD_NET_STATE``: a test run or CI
+    job beside others, a fresh-check root), so that each has its own bridge, subnet and
+    netavark network, and one never tears down what another set up."""
+    if state_dir == DEFAULT_STATE_DIR:
+        return 0
+    import hashlib
+
+    return 1 + int.from_bytes(hashlib.sha256(str(state_dir).encode()).digest()[:4], "big") % 250
+
+
+_SLOT = _network_slot(STATE_DIR)
+NETWORK_NAME = "pybuild" if _SLOT == 0 else f"pybuild-{_SLOT:03d}"
+BRIDGE = "pybuild0" if _SLOT == 0 else f"pybuild-{_SLOT:03d}"
+# beside podman's 10.88.0.0/16, far from its 10.89.0.0/24 and the networks it adds after it
+SUBNET = ipaddress.ip_network("10.89.231.0/24" if _SLOT == 0 else f"10.90.{_SLOT}.0/24")
 GATEWAY = SUBNET.network_address + 1
-NETWORK_ID = "70796275696c64" + "0" * 50  # "pybuild" in hex, padded to netavark's 64 characters
-STATE_DIR = Path(os.environ.get("PYBUILD_NET_STATE", "/run/pybuild/net"))
+NETWORK_ID = ("70796275696c64" + f"{_SLOT:02x}").ljust(64, "0")  # "pybuild" in hex, the slot, padded to 64
 NETAVARK_PATHS = ("/usr/libexec/podman/netavark", "/usr/lib/podman/netavark", "/usr/local/libexec/podman/netavark")
-MODES = ("private", "host", "none")  # and ns:PATH
+MODES = ("private", "host", "none", "slirp4netns")  # and ns:PATH, slirp4netns:OPTIONS
 _TIMEOUT = 60
 
 
 def check_mode(mode: str, where: str = "--network") -> str:
-    """``mode`` if it is one pybuild knows (private, host, none, ns:PATH, or default), else ConfigError."""
+    """``mode`` if it is one pybuild knows (private, host, none, ns:PATH, slirp4netns[:OPTIONS],
+    or default), else ConfigError."""
     if mode in (*MODES, "default") or (mode.startswith("ns:") and len(mode) > 3):
         return mode
-    if mode in ("slirp4netns", "pasta"):
-        raise ConfigError(f"{where} {mode}: not supported (rootless networking is not done; "
-                          "use private, host, none or ns:PATH)")
-    raise ConfigError(f"{where} {mode}: unknown network mode (private, host, none or ns:PATH; "
+    if mode.startswith("slirp4netns:"):
+        from pybuild.builder.sandbox import slirp
+
+        slirp.parse_options(mode, where)
+        return mode
+    if mode.startswith("pasta"):
+        raise ConfigError(f"{where} {mode}: pasta is not supported (slirp4netns is: --network slirp4netns)")
+    raise ConfigError(f"{where} {mode}: unknown network mode (private, host, none, ns:PATH or slirp4netns; "
                       "named networks such as bridge are not supported: private is pybuild's own bridge)")
 
 
@@ -65,9 +118,16 @@ def netavark_path() -> str | None:
 
 
 def unavailable() -> str | None:
-    """Why a private network cannot be set up here (None: it can)."""
+    """Why a private network cannot be set up here (None: it can): a bridge by netavark as
+    root, slirp4netns in a user namespace (rootless)."""
+    if shutil.which("unshare") is None:
+        return "unshare (util-linux) is not installed"
     if os.geteuid() != 0:
-        return "not root (rootless private networking, slirp4netns, is not done)"
+        return "not root and not in a user namespace (pybuild unshare)"
+    if in_user_namespace():
+        from pybuild.builder.sandbox import slirp
+
+        return None if slirp.path() else "rootless, and slirp4netns is not installed (apt-get install slirp4netns)"
     if netavark_path() is None:
         return "netavark is not installed"
     if shutil.which("unshare") is None:
@@ -88,6 +148,10 @@ def describe_default() -> dict[str, str]:
     out = {"DefaultNetwork": "host" if why else "private"}
     if why:
         out["DefaultNetworkReason"] = f"private networking cannot be set up: {why}"
+    elif in_user_namespace():
+        from pybuild.builder.sandbox import slirp
+
+        out["PrivateNetwork"] = f"slirp4netns {slirp.path()}, tap0 {slirp.ADDRESS} (rootless)"
     else:
         out["PrivateNetwork"] = f"netavark {netavark_path()}, bridge {BRIDGE}, subnet {SUBNET}"
     return out
@@ -95,11 +159,15 @@ def describe_default() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Setup:
-    """One step's private network: its namespace file and address."""
+    """One private network: its namespace file, the step's address, the gateway (what
+    host-gateway names), the resolver that stands in for a loopback one (None: the gateway
+    when a DNS server listens there), and slirp4netns's handle when it is slirp4netns's."""
 
     netns: str
     address: str
     gateway: str = str(GATEWAY)
+    dns: str | None = None
+    slirp: Any = None
 
 
 def _options(ip: str) -> dict[str, object]:
@@ -192,15 +260,22 @@ def _teardown(ip: str, netns: Path, record: Path) -> None:
             record.unlink()
 
 
-@contextlib.contextmanager
-def private() -> Iterator[Setup]:
-    """A private network for one step, torn down when the block ends (however it ends)."""
+def _set_up(mode: str = "private") -> Setup:
+    """A new network for ``mode`` (private, slirp4netns[:OPTIONS]); its record names this
+    process until :func:`_tear_down`."""
+    if mode.startswith("slirp4netns") or (mode == "private" and in_user_namespace()):
+        from pybuild.builder.sandbox import slirp
+
+        if shutil.which("unshare") is None:
+            raise SandboxError(f"--network {mode}: unshare (util-linux) is not installed")
+        opts = slirp.parse_options(mode) if mode != "private" else {}
+        s = slirp.set_up(STATE_DIR, **opts)
+        return Setup(str(s.netns), slirp.ADDRESS, slirp.GATEWAY, slirp.DNS, s)
     why = unavailable()
     if why:
         raise SandboxError(f"--network private: {why}")
-    lock = _lock()
     (STATE_DIR / "netns").mkdir(parents=True, exist_ok=True)
-    with lock.hold():
+    with _lock().hold():
         ip, record = _allocate()
         netns = STATE_DIR / "netns" / ip
         try:
@@ -209,19 +284,78 @@ def private() -> Iterator[Setup]:
         except BaseException:
             _teardown(ip, netns, record)
             raise
-    try:
-        yield Setup(str(netns), ip)
-    finally:
-        with lock.hold():
-            _teardown(ip, netns, record)
+    return Setup(str(netns), ip)
+
+
+def _tear_down(setup: Setup) -> None:
+    if setup.slirp is not None:
+        from pybuild.builder.sandbox import slirp
+
+        slirp.tear_down(setup.slirp)
+        return
+    with _lock().hold():
+        _teardown(setup.address, Path(setup.netns), STATE_DIR / "setups" / f"{setup.address}.json")
 
 
 @contextlib.contextmanager
-def joined(mode: str) -> Iterator[tuple[str, str, Setup | None]]:
+def private(mode: str = "private") -> Iterator[Setup]:
+    """A private network of its own for one step, torn down when the block ends (however it ends)."""
+    setup = _set_up(mode)
+    try:
+        yield setup
+    finally:
+        _tear_down(setup)
+
+
+class Pool:
+    """The private networks one build reuses from step to step; :meth:`close` tears them down
+    (a killed build's are torn down by :func:`recover`). Steps running at once (parallel
+    stages) each hold their own."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[Setup]] = {}  # by mode: private, slirp4netns[:OPTIONS]
+        self._made: list[Setup] = []
+        self.set_ups = 0  # how many were set up (what reuse saves shows here)
+
+    @contextlib.contextmanager
+    def lease(self, mode: str = "private") -> Iterator[Setup]:
+        with self._lock:
+            idle = self._idle.setdefault(mode, [])
+            setup = idle.pop() if idle else None
+        if setup is None:
+            setup = _set_up(mode)
+            with self._lock:
+                self._made.append(setup)
+                self.set_ups += 1
+        try:
+            yield setup
+        finally:
+            with self._lock:
+                self._idle.setdefault(mode, []).append(setup)
+
+    def close(self) -> None:
+        with self._lock:
+            made, self._made, self._idle = self._made, [], {}
+        errors = []
+        for setup in made:
+            try:
+                _tear_down(setup)
+            except SandboxError as e:
+                errors.append(e)
+        if errors:
+            raise errors[0]
+
+
+@contextlib.contextmanager
+def joined(mode: str, pool: Pool | None = None) -> Iterator[tuple[str, str, Setup | None]]:
     """(RunSpec.network, RunSpec.netns, the private set-up or None) for an effective ``mode``;
-    a private network lasts as long as the block."""
-    if mode == "private":
-        with private() as setup:
+    a private network comes from ``pool`` (given back when the block ends) or, without one,
+    is the block's own."""
+    if mode == "private" or mode.startswith("slirp4netns"):
+        with (pool.lease(mode) if pool is not None else private(mode)) as setup:
             yield "ns", setup.netns, setup
     elif mode.startswith("ns:"):
         yield "ns", mode[3:], None
@@ -233,11 +367,14 @@ def joined(mode: str) -> Iterator[tuple[str, str, Setup | None]]:
 
 
 def recover() -> list[str]:
-    """Tear down the set-ups of dead processes (killed builds); the addresses freed."""
+    """Tear down the set-ups of dead processes (killed builds); the addresses (and slirp4netns
+    namespaces) freed."""
+    from pybuild.builder.sandbox import slirp
+
+    freed = slirp.recover(STATE_DIR)
     setups = STATE_DIR / "setups"
     if not setups.is_dir():
-        return []
-    freed = []
+        return freed
     with _lock().hold():
         for record in setups.glob("*.json"):
             try:
@@ -253,5 +390,5 @@ def recover() -> list[str]:
     return freed
 
 
-__all__ = ["MODES", "BRIDGE", "SUBNET", "GATEWAY", "Setup", "check_mode", "describe_default", "effective_mode", "netavark_path",
+__all__ = ["MODES", "BRIDGE", "SUBNET", "GATEWAY", "Pool", "Setup", "check_mode", "in_user_namespace", "rootless", "describe_default", "effective_mode", "netavark_path",
            "joined", "private", "recover", "unavailable"]

@@ -32,6 +32,7 @@ from pybuild.builder.sandbox.spec import (
     RunSpec,
     check_stubs,
     env_path,
+    etc_overrides,
     sorted_mounts,
     tmpfs_data,
     validate,
@@ -154,8 +155,7 @@ def run_oci(spec: RunSpec) -> int:
         with open(os.path.join(tmp, RUNTIME_FILE), "w", encoding="utf-8") as f:
             f.write(runc)  # which runtime reap() must ask, should this process die mid-step
         etc_files: dict[str, str] = {}
-        for name, content in (*([("hosts", spec.hosts)] if spec.hosts is not None else []), ("resolv.conf", spec.resolv_conf),
-                              ("hostname", spec.hostname + "\n")):
+        for name, content in etc_overrides(spec):
             host = os.path.join(tmp, name)
             with open(host, "w", encoding="utf-8") as f:
                 f.write(content)

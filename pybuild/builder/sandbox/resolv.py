@@ -4,7 +4,7 @@ resolv.conf: the host's, with ``--dns``, ``--dns-search`` and ``--dns-option`` e
 replacing the host's lines of their kind (Docker's and buildah's rule). In a namespace
 of its own (private, ns:PATH) a loopback nameserver such as systemd-resolved's
 127.0.0.53 would be the step's own loopback, where nothing answers. As podman does, it
-is replaced: by the bridge gateway when a DNS server listens there (a UDP socket on port
+is replaced: by slirp4netns's forwarder (10.0.2.3) under slirp4netns; by the bridge gateway when a DNS server listens there (a UDP socket on port
 53 bound to the gateway or to every address, read from /proc/net/udp: no packet is
 sent), else it is dropped; when nothing is left, systemd-resolved's upstream list
 (/run/systemd/resolve/resolv.conf) is used. A ``none`` step gets an empty file.
@@ -55,10 +55,27 @@ def _nameservers(text: str) -> list[str]:
     return [ln.split()[1] for ln in text.splitlines() if ln.split()[:1] == ["nameserver"] and len(ln.split()) > 1]
 
 
+def check_dns(servers: Sequence[str], where: str = "--dns") -> list[str]:
+    """``--dns`` values: IP addresses, or buildah's ``none`` alone (no resolv.conf is made)."""
+    if list(servers) == ["none"]:
+        return ["none"]
+    for item in servers:
+        try:
+            ipaddress.ip_address(item)
+        except ValueError:
+            raise ConfigError(f"{where} {item}: an IP address is wanted"
+                              + (" (none stands alone)" if item == "none" else "")) from None
+    return list(servers)
+
+
 def resolv_conf(mode: str, dns: Sequence[str] = (), dns_search: Sequence[str] = (),
                 dns_options: Sequence[str] = (), gateway: str | None = None,
-                host_text: str | None = None) -> str:
-    """The step's resolv.conf for network ``mode`` (host, none, private, ns:PATH)."""
+                host_text: str | None = None, forwarder: str | None = None) -> str | None:
+    """The step's resolv.conf for network ``mode`` (host, none, private, ns:PATH); None with
+    ``--dns none`` (buildah's: the image's own file is left, none is made). ``forwarder``
+    (slirp4netns's 10.0.2.3) stands in for a loopback nameserver where given."""
+    if list(dns) == ["none"]:
+        return None
     if mode == "none":
         return ""
     text = read_host_file("/etc/resolv.conf") if host_text is None else host_text
@@ -67,7 +84,10 @@ def resolv_conf(mode: str, dns: Sequence[str] = (), dns_search: Sequence[str] = 
         for ln in text.splitlines():
             words = ln.split()
             if words[:1] == ["nameserver"] and len(words) > 1 and _is_loopback(words[1]):
-                if gateway and dns_listens_on(gateway):
+                if forwarder:
+                    if f"nameserver {forwarder}" not in lines:
+                        lines.append(f"nameserver {forwarder}")
+                elif gateway and dns_listens_on(gateway):
                     lines.append(f"nameserver {gateway}")
                 continue
             lines.append(ln)
@@ -101,4 +121,4 @@ def hosts_file(add_hosts: Sequence[str], hostname: str, address: str = "127.0.0.
     return text + f"{address}\t{hostname}\n"
 
 
-__all__ = ["read_host_file", "dns_listens_on", "resolv_conf", "hosts_file"]
+__all__ = ["read_host_file", "dns_listens_on", "check_dns", "resolv_conf", "hosts_file"]

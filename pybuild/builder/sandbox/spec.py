@@ -54,7 +54,7 @@ class RunSpec:
     # "default" (containers-common's profile, as buildah), "unconfined", or a profile file's path
     seccomp: str = "default"
     hosts: str | None = ""  # full content of the step's /etc/hosts; None: the image's own (--no-hosts)
-    resolv_conf: str = ""  # full content of the step's /etc/resolv.conf
+    resolv_conf: str | None = ""  # full content of the step's /etc/resolv.conf; None: the image's own (--dns none)
     output: Callable[[bytes], None] | None = None  # stdout+stderr chunks; None discards them
     stdin: bool = False  # False: /dev/null; True: the caller's standard input
     # where a runtime keeps its bundle and state (default: a temp dir); the store passes a
@@ -96,9 +96,17 @@ def _normal_target(target: str) -> str:
     return "/" + "/".join(parts)
 
 
+def etc_overrides(spec: RunSpec) -> list[tuple[str, str]]:
+    """The files bind-mounted over the rootfs's /etc for a step: (name, content); hosts with
+    --no-hosts and resolv.conf with --dns none are left as the image has them."""
+    files = (("hosts", spec.hosts), ("resolv.conf", spec.resolv_conf), ("hostname", spec.hostname + "\n"))
+    return [(name, content) for name, content in files if content is not None]
+
+
 def stub_paths(spec: RunSpec) -> list[tuple[str, bool]]:
     """Mount points that must exist inside ``spec.rootfs``: (container path, is_dir)."""
-    out = [s for s in BASE_STUBS if spec.hosts is not None or s[0] != "/etc/hosts"]
+    own = {f"/etc/{name}" for name, _ in etc_overrides(spec)}
+    out = [s for s in BASE_STUBS if s[0] in own or not s[0].startswith("/etc/")]
     seen = {p for p, _ in out}
     for m in spec.mounts:
         target = _normal_target(m.target)
