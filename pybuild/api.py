@@ -254,6 +254,7 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
           isolation: str | None = None, network: str = "default", security_opts: Sequence[str] = (),
           build_contexts: Mapping[str, StrPath] | None = None,
           containerfile_text: str | None = None, platform: str | None = None,
+          ssh: Sequence[str] = (), cpp_flags: Sequence[str] = (), context_stream: Any = None,
           sbom: str | None = None, provenance: str | None = None,
           on_event: EventCallback | None = None) -> Image:
     """Build the Containerfile (``file``, default ``Containerfile`` or ``Dockerfile`` in
@@ -264,6 +265,10 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
     ``on_event`` receives a "step" event as each step starts, "cache-hit" when a step
     comes from the cache, "output" for what RUN steps print, and "image" at the end.
     ``security_opts`` are buildah's ``--security-opt`` values for RUN steps.
+    ``context`` may be a git URL (``URL#REF[:SUBDIR]``), an http(s) URL of an archive or a
+    Containerfile, or ``"-"`` with ``context_stream`` (a binary file: a tar or a Containerfile).
+    ``ssh`` takes ``--ssh`` spellings (``default``, ``ID=SOCKET``, ``ID=KEY``) for RUN
+    ``--mount=type=ssh``; ``cpp_flags`` go to cpp for a ``.in`` Containerfile.
     ``sbom`` (``spdx-json`` | ``cyclonedx-json``) and ``provenance`` (``min`` | ``max``) make
     attestations of the image, kept with it and attached when it is pushed (:func:`attestations`)."""
     from pybuild.builder.executor import build as run_build
@@ -278,12 +283,21 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
                            containerfile_text=containerfile_text, build_args=dict(build_args or {}),
                            build_contexts={k: os.fspath(v) for k, v in (build_contexts or {}).items()},
                            target=target, layers=layers, no_cache=no_cache, pull=pull, platform=platform,
-                           run=RunOptions(isolation=isolation, network=network,
-                                          security_opts=list(security_opts)), output=out,
-                           attest=_attest_options(sbom, provenance), on_event=on_event)
+                           context_stream=context_stream, cpp_flags=list(cpp_flags),
+                           run=RunOptions(isolation=isolation, network=network, security_opts=list(security_opts),
+                                          ssh=_ssh(ssh)), output=out, attest=_attest_options(sbom, provenance),
+                           on_event=on_event)
     s = _open(store)
     with s.leased():  # what the build writes is protected from other processes' gc until recorded
         return run_build(s, options)
+
+
+def _ssh(items: Sequence[str]) -> dict[str, list[str]]:
+    if not items:
+        return {}
+    from pybuild.builder.ssh_forward import parse_ssh
+
+    return parse_ssh(list(items))
 
 
 def _attest_options(sbom: str | None, provenance: str | None) -> Any:

@@ -53,7 +53,7 @@ NOTES = {
  "bud --platform": ("differs: any platform whose RUN steps this kernel runs (natively or by a binfmt_misc "
                     "handler with the F flag; `pybuild info` lists them), several built one after another; "
                     "`-t` with several makes a manifest list (BuildKit's)"),
- "bud --file": "differs: a path or `-` (stdin); no URL",
+ "bud --file": "same: a path, `-` (stdin) or an http(s) URL; a name ending in `.in` goes through cpp",
  "bud --force-rm": "differs: always on (a failed build's containers are removed too, as BuildKit); `--force-rm=false` refused",
  "bud --rm": "same (`--rm=false` refused: pybuild always removes a build's intermediate containers)",
  "bud --format": "same (`oci` or `docker`, `$BUILDAH_FORMAT`)",
@@ -71,7 +71,7 @@ NOTES = {
  "bud --userns": "differs: only `host` (steps share pybuild's user namespace); any other value refused",
  "bud --volume": "differs: `SRC:DST[:ro|rw]` (and `z`/`Z` on hosts without SELinux); `U`, `O` and the rest refused",
  "bud --secret": "same (`id=ID,src=PATH`, `id=ID,env=VAR`)",
- "bud --build-context": "same (a directory, `docker-image://`, `container-image://`, `oci-layout://`)",
+ "bud --build-context": "same (a directory, a git URL, an http(s) URL of an archive, `docker-image://`, `container-image://`, `oci-layout://`)",
  "bud --squash": "same (one layer in all)",
  "bud --cap-add": "same", "bud --cap-drop": "same",
  "bud --timestamp": "same",
@@ -112,7 +112,10 @@ NOTES = {
  "manifest push --format": "same (`oci`, `v2s2`, `docker`)",
  # missing flags worth a word
  "bud --from": "same",
- "bud --ssh": "missing",
+ "bud --ssh": ("same: `default` ($SSH_AUTH_SOCK), `ID=SOCKET`, `ID=KEY[,KEY]` (held by an ssh-agent pybuild starts "
+               "for the build); each `RUN --mount=type=ssh` gets a relay socket, 0600 root unless uid/gid/mode say; "
+               "ADD of an ssh git URL uses `default`"),
+ "bud --cpp-flag": "same (after `$BUILDAH_CPPFLAGS`; cpp runs as buildah runs it: `-E -iquote CONTEXT -traditional -undef`)",
  "bud --cache-from": "missing", "bud --cache-to": "missing",
  "bud --disable-compression": "missing (pybuild's store keeps layers as it must; push chooses compression)",
  "bud --compress": "missing (a no-op in buildah)", "bud --disable-content-trust": "missing (a no-op in buildah)",
@@ -239,6 +242,17 @@ def main() -> None:
         if extra:
             out.append("\npybuild only: " + "; ".join(esc(e) for e in extra) + ".")
         out.append("")
+    out.append("""## bud's CONTEXT and the sources a Containerfile names
+
+| form | buildah 1.28 / BuildKit | pybuild |
+| --- | --- | --- |
+| CONTEXT a git URL (`git://`, `https://….git`, `ssh://`, `user@host:path`, `#REF[:SUBDIR]`) | buildah clones it (BuildKit: the same fragment) | same: `git ls-remote` names the commit, a depth-1 fetch of it, `.git` dropped; ssh through the caller's `$SSH_AUTH_SOCK` |
+| CONTEXT an http(s) URL of an archive or a Containerfile | same in both | same: an archive (tar, gz, bz2, xz, zstd) is unpacked by the safe tar applier (`..` clamps at the root); anything else is the Containerfile of an empty context |
+| CONTEXT `-` | BuildKit (`docker build -`): a tar or a Dockerfile on stdin | same (with `-f -` too: one line, refused) |
+| `ADD [--keep-git-dir] GITURL#REF[:SUBDIR] DEST` | BuildKit | same: the cache key is the commit the ref names (no fetch on a hit); submodules too; mtimes the checkout time, the commit's with a SOURCE_DATE_EPOCH (BuildKit's `git.mtime=commit`); `ADD --checksum` of a git source refused (name the commit as the ref); the `?ref=`/`?subdir=` query form and `--known-hosts`-style host key pinning are not done (refused / host keys unchecked, BuildKit's rule without known_hosts); only git, http(s) and ssh transports |
+| `RUN --mount=type=ssh[,id,target,required,uid,gid,mode]` | BuildKit; buildah | same: `$SSH_AUTH_SOCK` is set to the first ssh mount's target unless already set; default targets `/run/buildkit/ssh_agent.N` |
+| `Containerfile.in` (`-f NAME.in`) | buildah: through cpp | same (with `-f`; pybuild does not look for `Containerfile.in` by itself) |
+""")
     out.append("""## buildah verbs pybuild lacks
 
 `source` (source containers), `unshare` (pybuild runs as root only), `manifest annotate`; and

@@ -9,13 +9,15 @@ if [ "$(id -u)" != 0 ]; then echo "setup.sh: run as root" >&2; exit 1; fi
 # minbase (scripts/fresh-check.sh proves it): procps for ps/pgrep, gcc + libc6-dev for the
 # static escape probe of the sandbox tests, containers-common for the default seccomp profile,
 # mount for mount/umount, netavark (+ iptables) for RUN --network private, slirp4netns for
-# --network slirp4netns (and rootless private networking), golang-go to build the Go binary whose
-# build info the SBOM tests read (offline: a module without downloads), rpm (rpmbuild + rpm) to
-# make the real sqlite rpmdb the RPM cataloger test reads.
+# --network slirp4netns (and rootless private networking), git for git sources (git daemon,
+# git http-backend), openssh-server + openssh-client for RUN --mount=type=ssh (a test-started
+# sshd on 127.0.0.1 and ssh-agent), cpp (with gcc) for Containerfile.in, golang-go to build the Go
+# binary whose build info the SBOM tests read (offline: a module without downloads), rpm
+# (rpmbuild + rpm) to make the real sqlite rpmdb the RPM cataloger test reads.
 apt_packages=(buildah podman skopeo umoci runc docker-registry busybox-static apache2-utils
               zstd bzip2 xz-utils time python3-venv python3-pip iproute2 procps mount
               gcc libc6-dev golang-github-containers-common libseccomp2 netavark iptables qemu-user-static
-              slirp4netns golang-go rpm)
+              slirp4netns git openssh-server openssh-client cpp golang-go rpm)
 # arm64 packages are downloaded (never installed) by the multi-platform tests: busybox-static:arm64
 # is their arm64 base (tests/platform_helpers.py); qemu-user-static runs it through binfmt_misc
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
@@ -30,6 +32,13 @@ if [ ${#missing[@]} -gt 0 ] || [ "${need_update:-no}" = yes ]; then
 fi
 # docker-registry's package starts a system service on :5000; the tests start their own.
 systemctl disable --now docker-registry >/dev/null 2>&1 || true
+# So may openssh-server's sshd on :22 when this run installed it; the ssh tests start an sshd
+# of their own (an sshd that was there before is someone's way in, and is left alone).
+if [[ " ${missing[*]:-} " == *" openssh-server "* ]]; then
+  systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+  service ssh stop >/dev/null 2>&1 || true
+  update-rc.d ssh disable >/dev/null 2>&1 || true
+fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
 .venv/bin/pip install -q -e '.[test]'

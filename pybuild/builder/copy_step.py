@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pybuild.builder import copier
 from pybuild.builder.containerfile import instructions as ins
-from pybuild.errors import ContextError, IntegrityError, UserError
+from pybuild.errors import ContextError, IntegrityError, UnsupportedError, UserError
 from pybuild.lazyre import lazy
 
 if TYPE_CHECKING:
@@ -28,9 +28,49 @@ if TYPE_CHECKING:
 _URL = lazy(r"^https?://", re.I)
 
 
-def is_url(src: str) -> bool:
-    """An ADD source fetched over http(s) rather than read from a context."""
+def is_http(src: str) -> bool:
+    """An http(s) URL, of whatever it serves."""
     return bool(_URL.match(src))
+
+
+def is_url(src: str) -> bool:
+    """An ADD source downloaded over http(s) rather than read from a context (not a git one)."""
+    return is_http(src) and not ins.is_git_source(src)
+
+
+def _is_git(instr: ins.Copy, src: str) -> bool:
+    return isinstance(instr, ins.Add) and (ins.is_git_source(src) or src.lower().startswith("ssh://"))
+
+
+def _git_commit(b: Build, src: str) -> tuple[Any, str, str]:
+    """(GitSource, commit, ref name) for an ADD git source, resolved once per build."""
+    from pybuild.builder import git_source
+
+    parsed = git_source.parse(src)
+    with b.download_lock:
+        if src not in b.git_commits:
+            b.git_commits[src] = git_source.resolve(parsed, b.ssh_socket("default") if parsed.is_ssh else None)
+    commit, refname = b.git_commits[src]
+    return parsed, commit, refname
+
+
+def _commit_mtimes(b: Build) -> bool:
+    """BuildKit's git.mtime=commit, its default when the build has a SOURCE_DATE_EPOCH."""
+    return b.opts.output.source_date_epoch is not None or "SOURCE_DATE_EPOCH" in b.opts.build_args
+
+
+def _git_checkout(b: Build, src: str, instr: ins.Copy, stack: contextlib.ExitStack) -> str:
+    """The checked-out tree of an ADD git source (BuildKit: its contents go into DEST)."""
+    from pybuild.builder import git_source
+
+    if getattr(instr, "checksum", None):
+        raise UnsupportedError("ADD --checksum of a git source is not supported (the ref's commit is "
+                               "checked: name it as URL#COMMIT)", where=instr.where)
+    parsed, commit, refname = _git_commit(b, src)
+    return stack.enter_context(git_source.checkout(
+        b.store, parsed, commit, refname, keep_git_dir=bool(getattr(instr, "keep_git_dir", False)),
+        commit_mtimes=_commit_mtimes(b),
+        ssh_socket=b.ssh_socket("default") if parsed.is_ssh else None))
 
 
 def source_key(b: Build, st: StageState, instr: ins.Copy) -> Any:
@@ -38,8 +78,18 @@ def source_key(b: Build, st: StageState, instr: ins.Copy) -> Any:
     parts: list[Any] = []
     for h in instr.heredocs:
         parts.append(["inline", h.name, hashlib.sha256(h.body.encode()).hexdigest()])
-    local = [s for s in instr.sources if not is_url(s)]
+    gits = [s for s in instr.sources if _is_git(instr, s)]
+    local = [s for s in instr.sources if not is_url(s) and s not in gits]
     urls = [s for s in instr.sources if is_url(s)]
+    for g in gits:
+        # a git source counts by the commit its ref names now (never by the remote's URL)
+        parsed, commit, _ = _git_commit(b, g)
+        keep = bool(getattr(instr, "keep_git_dir", False))
+        from pybuild.builder.git_source import redacted
+
+        # a kept .git names its origin; the checkout time, unlike the commit's, is new each time
+        parts.append(["git", commit, parsed.subdir, keep, redacted(parsed.remote) if keep else None,
+                      "commit" if _commit_mtimes(b) else "checkout", list(instr.excludes)])
     for u in urls:
         # a URL counts by what it serves now, not by its name (its content may have changed)
         parts.append(["url", u, copier.file_sha256(fetched(b, u, instr).host)])
@@ -143,12 +193,16 @@ def copy(b: Build, st: StageState, instr: ins.Copy) -> None:
     is_add = isinstance(instr, ins.Add)
     chmod = copier.parse_chmod(instr.chmod)
     workdir = st.config.config.working_dir or "/"
-    local = [s for s in instr.sources if not is_url(s)]
+    gits = [s for s in instr.sources if _is_git(instr, s)]
+    local = [s for s in instr.sources if not is_url(s) and s not in gits]
     urls = [s for s in instr.sources if is_url(s)]
     if urls and not is_add:
         raise UserError("COPY cannot fetch URLs; use ADD", where=instr.where)
+    if getattr(instr, "keep_git_dir", False) and not gits:
+        raise UserError("ADD --keep-git-dir is only for git sources", where=instr.where)
     with contextlib.ExitStack() as stack:
         downloads = [fetched(b, u, instr) for u in urls]
+        trees = [copier.Selected(_git_checkout(b, g, instr, stack), ".", True) for g in gits]
         src_root = stack.enter_context(_source_root(b, st, instr)) if local else None
         selected = (copier.select_sources(src_root, local, where=instr.where, instruction=instr.keyword)
                     if src_root else [])
@@ -172,6 +226,10 @@ def copy(b: Build, st: StageState, instr: ins.Copy) -> None:
             copier.copy_into_rootfs(root, selected, instr.dest, workdir, opts,
                                     ignore=src_root.ignore if src_root else None, where=instr.where,
                                     unpack=unpack)
+        if trees:
+            copier.copy_into_rootfs(root, trees, instr.dest, workdir,
+                                    copier.CopyOptions(owner=opts.owner or (0, 0), chmod=chmod,
+                                                       exclude=_exclude(instr)), where=instr.where)
         for sel in downloads:
             copier.copy_into_rootfs(root, [sel], instr.dest, workdir,
                                     copier.CopyOptions(owner=opts.owner or (0, 0), chmod=chmod or

@@ -98,7 +98,23 @@ class Build:
         self._image_cache: dict[tuple[str, str], Image] = {}
         self.prefixes: dict[int, str] = {}
         self.network_fallback_said = False  # "private networking cannot be set up" is said once
+        self._ssh: Any = None  # --ssh agents (builder/ssh_forward.py), made when first asked for
+        self.git_commits: dict[str, tuple[str, str]] = {}  # ADD git sources resolved this build
+        self.remote_contexts: dict[str, str] = {}  # --build-context NAME=URL, fetched once
         self._network_pool: Any = None
+
+    def ssh_socket(self, sid: str) -> str | None:
+        """The agent socket of ``--ssh`` id ``sid`` (started now for key files), or None."""
+        if not self.opts.run.ssh:
+            return None
+        with self._lock:
+            if self._ssh is None:
+                from pybuild.builder.ssh_forward import Agents
+
+                self._ssh = Agents(self.store, self.opts.run.ssh)
+                self.resources.callback(self._ssh.close)
+        sock: str | None = self._ssh.socket(sid)
+        return sock
 
     def network_pool(self) -> Any:
         """The build's pool of private networks (made on first use, torn down when the build ends)."""
@@ -138,7 +154,15 @@ class Build:
         else:
             cf_path = self._find_containerfile()
             self.containerfile_name = _display_name(cf_path)
-            doc = parse_file(cf_path)
+            if cf_path.name.endswith(".in"):  # buildah's Containerfile.in: through cpp first
+                from pybuild.builder.build_input import preprocess
+
+                text, warnings = preprocess(cf_path, self.context, opts.cpp_flags, self.containerfile_name)
+                for w in warnings:
+                    emit(self.on_event, WARNING, w)
+                doc = parse(text, self.containerfile_name)
+            else:
+                doc = parse_file(cf_path)
         for w in getattr(doc, "warnings", []) or []:
             emit(self.on_event, WARNING, str(w))
         if opts.from_image:
@@ -155,6 +179,8 @@ class Build:
         for name in opts.build_contexts:
             self.named_context(name)  # a bad --build-context fails before the first step
         opts.run.security  # noqa: B018 - so does a bad --security-opt (or seccomp profile)
+        for sid in opts.run.ssh:  # and a key ssh-add cannot load; an agent of ours starts in this
+            self.ssh_socket(sid)  # thread, which outlives the build's stages (it dies with it)
         self._check_platforms()
         problems = self.graph.unsupported()
         if problems:
@@ -378,7 +404,10 @@ class Build:
                 raise ContainerfileError(e.message, file=self.containerfile_name, line=instr.line) from None
             raise
         handler = steps.handler_for(expanded)
-        key_inputs = handler.key_inputs(self, state, expanded)
+        try:
+            key_inputs = handler.key_inputs(self, state, expanded)
+        except PybuildError as e:  # an ADD git ref or URL that cannot be resolved, for one
+            raise self._at_line(e, instr) from None
         parent_key = state.key
         key = cache.make_key({"parent": parent_key, **key_inputs})
         use_cache = self.opts.layers and not self.opts.no_cache and not handler.never_cached
@@ -399,12 +428,7 @@ class Build:
         try:
             handler.execute(self, state, expanded)
         except PybuildError as e:
-            # every error of a step names its line; another place (a path, an image) goes in the text
-            if e.where is not None and not re.search(r":\d+\Z", e.where):
-                e.message = f"{e.where}: {e.message}"
-                e.where = None
-            if e.where is None:
-                e.where = f"{self.containerfile_name}:{instr.line}"
+            self._at_line(e, instr)
             raise
         state.evaluator.apply(expanded)
         state.key = key
@@ -445,17 +469,30 @@ class Build:
 
     def named_context(self, name: str) -> tuple[str, str]:
         """A ``--build-context NAME=VALUE`` as ("context", directory) or ("image", reference):
-        VALUE is a directory, ``docker-image://REF``, ``container-image://REF`` (the local
-        store) or ``oci-layout://PATH[:TAG]``, as buildah spells them."""
+        VALUE is a directory, a git URL, an http(s) URL of an archive, ``docker-image://REF``,
+        ``container-image://REF`` (the local store) or ``oci-layout://PATH[:TAG]``, as buildah
+        spells them."""
         value = self.opts.build_contexts[name]
         for prefix in ("docker-image://", "container-image://"):
             if value.startswith(prefix):
                 return "image", value[len(prefix):]
         if value.startswith("oci-layout://"):
             return "image", "oci:" + value[len("oci-layout://"):]
+        from pybuild.builder.git_source import is_git_url
+
+        if is_git_url(value) or value.startswith(("http://", "https://")):
+            with self._lock:  # fetched once per build, kept until its end
+                if name not in self.remote_contexts:
+                    from pybuild.builder import build_input
+
+                    self.remote_contexts[name] = (
+                        build_input.git_context(self.resources, self.store, self.opts, value) if is_git_url(value)
+                        else build_input.url_context(self.resources, self.store, value))
+                return "context", self.remote_contexts[name]
         if "://" in value:
-            raise UnsupportedError(f"--build-context {name}={value}: URL contexts are not supported yet "
-                                   "(use a directory, docker-image://, container-image:// or oci-layout://)")
+            raise UnsupportedError(f"--build-context {name}={value}: not a context pybuild knows "
+                                   "(a directory, a git or http(s) URL, docker-image://, container-image:// "
+                                   "or oci-layout://)")
         path = os.path.realpath(value)
         if not os.path.isdir(path):
             raise UserError(f"--build-context {name}={value}: not a directory")
@@ -476,6 +513,15 @@ class Build:
                 raise ImageNotFound(f"image {name} is not in the local store and could not be pulled: {e.message}",
                                     where=e.where) from None
             raise
+
+    def _at_line(self, e: PybuildError, instr: Any) -> PybuildError:
+        """Every error of a step names its line; another place (a path, an image) goes in the text."""
+        if e.where is not None and not re.search(r":\d+\Z", e.where):
+            e.message = f"{e.where}: {e.message}"
+            e.where = None
+        if e.where is None:
+            e.where = f"{self.containerfile_name}:{instr.line}"
+        return e
 
     def _write_image(self, final: StageResult) -> Image:
         from pybuild.builder import steps
@@ -524,10 +570,15 @@ def _platform_config(config: ImageConfig, platform: Any) -> ImageConfig:
 
 def build(store: Store, options: BuildOptions, *, sandbox: Sandbox | None = None) -> Image:
     """Build ``options.containerfile`` in ``options.context``; returns the image written.
-    ``sandbox`` runs the RUN steps (default: the real isolation; tests pass a fake)."""
-    b = Build(store, options, sandbox)
+    ``sandbox`` runs the RUN steps (default: the real isolation; tests pass a fake).
+    The context may also be a git or http(s) URL or ``-`` (builder/build_input.py)."""
+    from pybuild.builder import build_input
+
     try:
-        return b.run()
+        if build_input.is_remote(options):
+            with build_input.prepared(store, options) as local:
+                return Build(store, local, sandbox).run()
+        return Build(store, options, sandbox).run()
     except KeyboardInterrupt:
         raise
     except PybuildError:

@@ -100,7 +100,17 @@ def base_platforms(store: Store, options: BuildOptions) -> list[str]:
 
 
 def build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
-    """Build ``options`` once per platform of ``options.platform``, then write the lists."""
+    """Build ``options`` once per platform of ``options.platform``, then write the lists
+    (a git, URL or stdin context made local once for them all)."""
+    from pybuild.builder import build_input
+
+    if build_input.is_remote(options):
+        with build_input.prepared(store, options) as local:
+            return _build_platforms(store, local)
+    return _build_platforms(store, options)
+
+
+def _build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult:
     from pybuild.builder import manifest_list
     from pybuild.builder.executor import build
     from pybuild.oci.platform_host import parse_platform

@@ -31,6 +31,8 @@ class RunOptions:
     dns_search: list[str] = field(default_factory=list)
     dns_options: list[str] = field(default_factory=list)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> {src|env}
+    # --ssh: id -> agent socket or key files (ssh_forward.parse_ssh makes it from the flag's values)
+    ssh: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def security(self) -> SecurityOptions:
@@ -96,6 +98,10 @@ class BuildOptions:
     context: str = "."
     containerfile: str | None = None  # path; None: Containerfile or Dockerfile in the context
     containerfile_text: str | None = None  # given directly (``-f -``)
+    # context "-": a tar of the context, or a Containerfile (then the context is empty), read
+    # from this binary stream as `docker build -` takes stdin (build_input.py)
+    context_stream: Any = None
+    cpp_flags: list[str] = field(default_factory=list)  # --cpp-flag: for a Containerfile.in
     build_args: dict[str, str] = field(default_factory=dict)
     build_contexts: dict[str, str] = field(default_factory=dict)
     target: str | None = None

@@ -10,7 +10,7 @@ version), the Containerfile's path and sha256, the build arguments (values as gi
 records them too, so never pass a secret as one), the ids of the secrets (never their
 values), the target, the platform, every resolved dependency with its digest (base and
 ``COPY --from`` images by manifest digest, ``ADD`` URLs by the sha256 of what they served,
-image build contexts), and the start and finish times. ``mode=max`` adds the Containerfile's
+``ADD`` git sources by commit, image build contexts), and the start and finish times. ``mode=max`` adds the Containerfile's
 text and the named directory contexts. Under ``--timestamp`` / ``SOURCE_DATE_EPOCH`` both
 times are that epoch and the invocation id is derived from the content, so the same build on
 two stores gives the same bytes.
@@ -77,6 +77,14 @@ def _url_materials(b: Build) -> list[dict[str, Any]]:
     return out
 
 
+def _git_materials(b: Build) -> list[dict[str, Any]]:
+    """ADD git sources by the commit their ref resolved to (BuildKit writes sha1 for it)."""
+    out = []
+    for src, (commit, _refname) in sorted(getattr(b, "git_commits", {}).items()):
+        out.append({"uri": src, "digest": {"sha1" if len(commit) == 40 else "sha256": commit}})
+    return out
+
+
 def containerfile(b: Build) -> tuple[str, bytes]:
     """The Containerfile's path as the build names it (relative to the context when inside
     it, as BuildKit's ``configSource.path``) and its bytes."""
@@ -104,7 +112,7 @@ def predicate(b: Build, mode: str, *, finished: float) -> dict[str, Any]:
         "configSource": {"path": cf_path, "digest": {"sha256": hashlib.sha256(text).hexdigest()}},
         "request": request,
     }
-    materials = _image_materials(b) + _url_materials(b)
+    materials = _image_materials(b) + _url_materials(b) + _git_materials(b)
     host = host_platform()
     internal: dict[str, Any] = {"builderPlatform": "/".join(p for p in (host.os, host.architecture, host.variant) if p),
                                 "pull": opts.pull, "layers": opts.layers, "noCache": opts.no_cache}

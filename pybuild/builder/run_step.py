@@ -56,6 +56,8 @@ def mount_keys(b: Build, st: StageState, instr: ins.Run) -> list[Any]:
             out.append(["bind", m.target, m.source, m.from_, m.readonly, _bind_content_key(b, st, m, instr.line)])
         elif m.type == "secret":
             out.append(["secret", m.id, m.target, m.env, m.required])
+        elif m.type == "ssh":  # by id and target: never the agent's path or its keys
+            out.append(["ssh", m.id, m.target, m.required, m.uid, m.gid, m.mode])
         elif m.type == "cache" and m.from_:
             out.append([m.type, m.raw, _bind_content_key(b, st, m, instr.line)])
         else:
@@ -190,6 +192,7 @@ def _run_mounts(b: Build, st: StageState, instr: ins.Run, env: list[str]) -> Ite
     from pybuild.builder.sandbox import Mount
 
     mounts: list[Any] = []
+    ssh_index = 0  # BuildKit numbers the default targets of ssh mounts: ssh_agent.0, .1...
     with contextlib.ExitStack() as stack:
         for m in instr.mounts:
             if m.type == "bind":
@@ -202,6 +205,13 @@ def _run_mounts(b: Build, st: StageState, instr: ins.Run, env: list[str]) -> Ite
             elif m.type == "secret":
                 mnt = stack.enter_context(_secret_mount(b, m, env))
                 if mnt is not None:
+                    mounts.append(mnt)
+            elif m.type == "ssh":
+                mnt = stack.enter_context(_ssh_mount(b, m, ssh_index))
+                ssh_index += 1
+                if mnt is not None:
+                    if not any(e.startswith("SSH_AUTH_SOCK=") for e in env):
+                        env.append(f"SSH_AUTH_SOCK={container_join(st.config.config.working_dir or '/', mnt.target)}")
                     mounts.append(mnt)
             else:
                 raise UserError(f"RUN --mount=type={m.type} is not supported yet", where=instr.where)
@@ -388,6 +398,34 @@ def _secret_mount(b: Build, m: ins.MountSpec, env: list[str]) -> Iterator[Any]:
             from pybuild.builder.sandbox.overlay import unmount
 
             unmount(str(scratch))
+        remove_tree(scratch)
+
+
+@contextlib.contextmanager
+def _ssh_mount(b: Build, m: ins.MountSpec, index: int) -> Iterator[Any]:
+    """``--mount=type=ssh``: a relay to the ``--ssh`` agent of ``m.id`` at the target (BuildKit's
+    /run/buildkit/ssh_agent.N, N counting this RUN's ssh mounts), 0600 root unless asked."""
+    from pybuild.builder.sandbox import Mount
+    from pybuild.builder.ssh_forward import relay
+
+    sid = m.id or "default"
+    agent = b.ssh_socket(sid)
+    if agent is None:
+        if m.required:
+            raise UserError(f"ssh agent {sid!r} is required but was not given (--ssh {sid}[=SOCKET|KEY])")
+        yield None
+        return
+    target = m.target
+    if index and target == "/run/buildkit/ssh_agent.0" and not any(
+            f.strip().lower().startswith(("target=", "dst=", "destination=")) for f in m.raw.split(",")):
+        target = f"/run/buildkit/ssh_agent.{index}"
+    scratch = b.store.scratch_dir("ssh-mount")
+    try:
+        os.chmod(scratch, 0o711)  # the relay socket's own mode decides who may connect
+        with relay(agent, scratch / "agent.sock", m.uid or 0, m.gid or 0,
+                   m.mode if m.mode is not None else 0o600) as sock:
+            yield Mount(target=target, source=sock, type="bind", readonly=True)
+    finally:
         remove_tree(scratch)
 
 

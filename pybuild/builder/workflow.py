@@ -407,8 +407,8 @@ def copy(wc: WorkingContainer, sources: Sequence[str | os.PathLike[str]], dest: 
     verb = "ADD" if add else "COPY"
     emit(on_event, STEP, f"{verb} {' '.join(srcs)} {dest}", op=verb.lower(), container=wc.name,
          sources=srcs, dest=dest)
-    urls = [s for s in srcs if copy_step.is_url(s)]
-    local = [s for s in srcs if not copy_step.is_url(s)]
+    urls = [s for s in srcs if copy_step.is_http(s)]
+    local = [s for s in srcs if not copy_step.is_http(s)]
     if urls and not add:
         raise UserError("copy cannot fetch URLs; use add")
     if urls and from_:

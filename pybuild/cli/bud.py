@@ -71,6 +71,20 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
 
 
 
+def _is_git_url(context: str) -> bool:
+    from pybuild.builder.git_source import is_git_url
+
+    return is_git_url(context)
+
+
+def _ssh(items: tuple[str, ...]) -> dict[str, list[str]]:
+    if not items:
+        return {}
+    from pybuild.builder.ssh_forward import parse_ssh
+
+    return parse_ssh(items)
+
+
 @command("bud", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-t", "--tag", "tags", multiple=True, help="Name the image (repeatable).")
 @click.option("-f", "--file", "file_", default=None, help="Containerfile path ('-' reads stdin).")
@@ -101,6 +115,9 @@ def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
 @click.option("--variant", default=None, help="As --platform OS/ARCH/VARIANT.")
 @click.option("--jobs", type=int, default=None, help="Stages to run at once.")
 @click.option("--secret", "secrets", multiple=True, help="id=ID,src=PATH or id=ID,env=VAR")
+@click.option("--ssh", "ssh", multiple=True,
+              help="SSH agent socket or keys for RUN --mount=type=ssh: default|ID[=SOCKET|KEY[,KEY]]")
+@click.option("--cpp-flag", "cpp_flags", multiple=True, help="Flag for cpp, which runs a Containerfile.in.")
 @click.option("--network", "--net", "network", default="default",
               help="private | host | none | ns:PATH | slirp4netns[:allow_host_loopback=true] (default: private where it can be set up: netavark as root, slirp4netns rootless; else host)")
 @click.option("--no-hosts", is_flag=True, help="RUN sees the base image's /etc/hosts, not a new one.")
@@ -159,7 +176,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
             explain_cache: bool,
             pull: str, outputs: tuple[str, ...], platform: str | None, all_platforms: bool, arch: str | None, os_: str | None,
             variant: str | None, jobs: int | None,
-            secrets: tuple[str, ...], network: str, no_hosts: bool, allow: tuple[str, ...], isolation: str | None, cap_add: tuple[str, ...],
+            secrets: tuple[str, ...], ssh: tuple[str, ...], cpp_flags: tuple[str, ...], network: str, no_hosts: bool, allow: tuple[str, ...], isolation: str | None, cap_add: tuple[str, ...],
             cap_drop: tuple[str, ...], security_opts: tuple[str, ...], volumes: tuple[str, ...],
             add_hosts: tuple[str, ...], dns: tuple[str, ...], dns_search: tuple[str, ...],
             dns_options: tuple[str, ...], unsetenv: tuple[str, ...], envs: tuple[str, ...], manifest: str | None,
@@ -170,7 +187,8 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
             ignorefile: str | None, progress: str,
             quiet: bool, runtime: str | None, tls_verify: bool | None, creds: str | None,
             authfile: str | None, cert_dir: str | None, context: str) -> None:
-    """Build an image from a Containerfile (or Dockerfile) in CONTEXT."""
+    """Build an image from a Containerfile (or Dockerfile) in CONTEXT: a directory, a git URL
+    (URL#REF[:SUBDIR]), an http(s) URL of an archive or a Containerfile, or - (stdin)."""
     from pybuild.builder.attest import parse_attest
     from pybuild.builder.executor import build
     from pybuild.builder.options import AttestOptions, BuildOptions, OutputOptions, RunOptions
@@ -203,12 +221,15 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
     args.update(_kv(build_args, "--build-arg"))
     text = None
     if file_ == "-":
+        if context == "-":
+            raise ConfigError("the context is stdin (-): the Containerfile cannot be read from stdin too")
         text = sys.stdin.read()
         file_ = None
     fmt = format_ or os.environ.get("BUILDAH_FORMAT", "oci")
     if fmt not in ("oci", "docker"):
         raise ConfigError(f"invalid format {fmt!r} (oci or docker)")
-    if not os.path.isdir(context):
+    if not (os.path.isdir(context) or context == "-" or context.startswith(("http://", "https://"))
+            or _is_git_url(context)):
         raise ConfigError(f"build context {context} is not a directory")
     out = OutputOptions(tags=list(tags), format=fmt, compression=compression_format, labels=_kv(labels, "--label"),
                         annotations=_kv(annotations, "--annotation"), squash=squash, iidfile=iidfile,
@@ -218,7 +239,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
     run = RunOptions(isolation=isolation, runtime=runtime, network=network, cap_add=list(cap_add), cap_drop=list(cap_drop),
                      security_opts=list(security_opts), volumes=list(volumes), add_hosts=list(add_hosts),
                      dns=check_dns(dns), dns_search=list(dns_search), dns_options=list(dns_options),
-                     secrets=_secrets(secrets), allow=list(allow), no_hosts=no_hosts)
+                     secrets=_secrets(secrets), allow=list(allow), no_hosts=no_hosts, ssh=_ssh(ssh))
     contexts = _kv(build_contexts, "--build-context")
     sbom_format, provenance_mode = parse_attest(attests, sbom=sbom, provenance=provenance)
     if (sbom_output or sbom_purl_output) and not sbom_format:
@@ -227,6 +248,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                            provenance=provenance_mode)
     renderer = Renderer("quiet" if quiet else progress, out=sys.stderr if to_stdout else None)
     options = BuildOptions(context=context, containerfile=file_, containerfile_text=text, build_args=args,
+                           context_stream=sys.stdin.buffer if context == "-" else None, cpp_flags=list(cpp_flags),
                            build_contexts=contexts, target=target, from_image=from_image, ignorefile=ignorefile, layers=layers,
                            no_cache=no_cache, explain_cache=explain_cache, pull=pull_policy, platform=platform,
                            all_platforms=all_platforms,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_helpers import build_busybox
-from tests.http_helpers import serve_directory
+from tests.http_fixtures import serve_directory
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -36,7 +36,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ti.size = len(data)
         tf.addfile(ti, io.BytesIO(data))
     (docroot / "bundle.tar").write_bytes(buf.getvalue())
-
     with serve_directory(docroot) as url:
         _DOCROOTS[url] = docroot
         yield url

@@ -48,7 +48,8 @@ def test_unsupported_and_bad_contexts_are_clear_errors(root: Path, tmp_path: Pat
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Containerfile").write_text("FROM busybox\nCOPY --from=other x /x\n")
-    proc = pyb(root, "bud", "--build-context", "other=https://example.invalid/x.tar", str(ctx), check=False)
-    assert proc.returncode != 0 and "not supported yet" in proc.stderr and "Traceback" not in proc.stderr
+    # (git and http(s) URLs are contexts now: tests/integration/test_git_sources.py)
+    proc = pyb(root, "bud", "--build-context", "other=s3://bucket/x.tar", str(ctx), check=False)
+    assert proc.returncode != 0 and "not a context pybuild knows" in proc.stderr and "Traceback" not in proc.stderr
     proc = pyb(root, "bud", "--build-context", f"other={tmp_path / 'missing'}", str(ctx), check=False)
     assert proc.returncode != 0 and "not a directory" in proc.stderr

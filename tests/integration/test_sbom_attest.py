@@ -20,7 +20,7 @@ from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from tests.cli_helpers import pyb, skopeo
-from tests.http_helpers import serve_directory
+from tests.http_fixtures import serve_directory
 from tests.sbom_helpers import GO_DEP, make_rootfs
 
 pytestmark = [pytest.mark.root, pytest.mark.integration,
@@ -209,6 +209,22 @@ def test_provenance_names_every_input_with_its_digest(work: dict[str, Any], serv
     import base64
 
     assert base64.b64decode(maxed["runDetails"]["byproducts"][0]["content"]) == cf
+
+
+def test_provenance_names_an_add_git_source_by_commit(work: dict[str, Any], tmp_path: Path) -> None:
+    from tests.git_fixtures import git, git_daemon, make_repo
+
+    repo = make_repo(tmp_path / "git")
+    root = _own_store(work, tmp_path)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    with git_daemon(tmp_path / "git") as daemon:
+        (ctx / "Containerfile").write_text(f"FROM scratch\nADD {daemon}/repo.git#v1 /v1\n")
+        pyb(root, "bud", "-q", "--provenance", "true", "-t", "fromgit", str(ctx))
+    [listed] = json.loads(pyb(root, "inspect", "--attestations", "fromgit").stdout)
+    deps = listed["predicate"]["buildDefinition"]["resolvedDependencies"]
+    v1 = git("rev-parse", "v1^{commit}", cwd=repo.work)
+    assert deps == [{"uri": f"{daemon}/repo.git#v1", "digest": {"sha1": v1}}]
 
 
 def test_same_build_on_two_stores_gives_byte_identical_attestations(work: dict[str, Any], tmp_path: Path) -> None:

@@ -103,10 +103,10 @@ def test_platform_args_in_from() -> None:
 
 
 def test_unsupported_list_and_unused_build_args() -> None:
-    graph = g("FROM a\nARG USED\nRUN --mount=type=ssh x\n", build_args={"USED": "1", "EXTRA": "2",
-                                                                         "HTTP_PROXY": "p"})
+    graph = g("FROM a\nARG USED\nRUN --mount=type=ssh x\nRUN --security=insecure y\n",
+              build_args={"USED": "1", "EXTRA": "2", "HTTP_PROXY": "p"})
     (instr, reason), = graph.unsupported()
-    assert instr.line == 3 and "ssh" in reason
+    assert instr.line == 4 and "insecure" in reason
     assert graph.unused_build_args() == ["EXTRA"]
 
 

@@ -816,19 +816,10 @@ def unsupported(instr: Instruction) -> str | None:
     if isinstance(instr, Onbuild):
         return None  # recorded in the image config, never run here
     if isinstance(instr, Run):
-        for m in instr.mounts:
-            if m.type == "ssh":
-                return "RUN --mount=type=ssh is not supported yet"
         if instr.security == "insecure":
             return "RUN --security=insecure is not supported yet"
         if instr.devices:
             return "RUN --device is not supported yet"
-    if isinstance(instr, Add):
-        for s in instr.sources:
-            if is_git_source(s):
-                return f"ADD of a git repository ({s}) is not supported yet"
-        if instr.keep_git_dir:
-            return "ADD --keep-git-dir is not supported yet"
     return None
 
 

@@ -21,14 +21,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pybuild.errors import ConfigError, SandboxError
 from pybuild.fsutil import atomic_write, pid_alive, process_start
+
+if TYPE_CHECKING:
+    import subprocess
 
 ADDRESS = "10.0.2.100"
 GATEWAY = "10.0.2.2"
@@ -65,11 +67,13 @@ class Slirp:
 
     netns: Path
     record: Path
-    process: subprocess.Popen[bytes]
+    process: Any  # subprocess.Popen (imported where a set-up runs: opening a store recovers without it)
     exit_fd: int
 
 
 def _make_netns(netns: Path) -> None:
+    import subprocess
+
     netns.touch(0o444)
     proc = subprocess.run(["unshare", f"--net={netns}", "true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, timeout=_TIMEOUT, check=False)
@@ -91,6 +95,8 @@ def _remove_netns(netns: Path) -> None:
 
 def _wait_ready(fd: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     """Block until slirp4netns writes "1" on its ready pipe (or fails, or time runs out)."""
+    import select
+
     ready, _, _ = select.select([fd], [], [], _TIMEOUT)
     data = os.read(fd, 1) if ready else b""
     if data == b"1":
@@ -108,6 +114,8 @@ def _wait_ready(fd: int, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 def set_up(state_dir: Path, allow_host_loopback: bool = False) -> Slirp:
     """A namespace with slirp4netns on its tap0, recorded (owner PID + start time) in ``state_dir``."""
+    import subprocess
+
     exe = path()
     if exe is None:
         raise SandboxError("slirp4netns network: slirp4netns is not installed (apt-get install slirp4netns)")
@@ -149,6 +157,8 @@ def set_up(state_dir: Path, allow_host_loopback: bool = False) -> Slirp:
 
 def tear_down(s: Slirp) -> None:
     """Stop slirp4netns (its exit pipe closes), remove the namespace and the record."""
+    import subprocess
+
     with contextlib.suppress(OSError):
         os.close(s.exit_fd)
     try:

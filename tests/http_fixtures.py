@@ -1,0 +1,44 @@
+"""A static HTTP server on 127.0.0.1 (a free port) over a directory, for ADD URL and URL
+context tests (stopped when the block ends), and the tarballs they serve."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import io
+import tarfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def serve_directory(docroot: Path) -> Iterator[str]:
+    """Serve ``docroot``; yields http://127.0.0.1:PORT."""
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a: object, **kw: object) -> None:
+            super().__init__(*a, directory=str(docroot), **kw)  # type: ignore[arg-type]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def tar_bytes(files: dict[str, str], mode: str = "w:gz") -> bytes:
+    """A tar (gzip by default) of text files, by name."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tf:
+        for name, text in files.items():
+            data = text.encode()
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
