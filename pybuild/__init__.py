@@ -64,6 +64,8 @@ _EXPORTS: dict[str, str] = {
     "copy": "pybuild.api",
     "inspect": "pybuild.api",
     "import_tarball": "pybuild.api",
+    "sbom_of": "pybuild.api",
+    "attestations": "pybuild.api",
 }
 
 __all__ = [
@@ -103,6 +105,8 @@ __all__ = [
     "copy",
     "inspect",
     "import_tarball",
+    "sbom_of",
+    "attestations",
 ]
 
 if TYPE_CHECKING:
@@ -111,6 +115,7 @@ if TYPE_CHECKING:
         PruneReport,
         Store,
         WorkingContainer,
+        attestations,
         build,
         copy,
         default_root,
@@ -118,6 +123,7 @@ if TYPE_CHECKING:
         inspect,
         pull,
         push,
+        sbom_of,
     )
     from pybuild.errors import (
         AuthError,

@@ -256,7 +256,8 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
           containerfile_text: str | None = None, platform: str | None = None,
           ssh: Sequence[str] = (), cpp_flags: Sequence[str] = (), context_stream: Any = None,
           cache_from: Sequence[str] = (), cache_to: Sequence[str] = (), cache_ttl: str | None = None,
-          resources: Mapping[str, Any] | None = None, on_event: EventCallback | None = None) -> Image:
+          resources: Mapping[str, Any] | None = None, sbom: str | None = None, provenance: str | None = None,
+          on_event: EventCallback | None = None) -> Image:
     """Build the Containerfile (``file``, default ``Containerfile`` or ``Dockerfile`` in
     ``context``; or ``containerfile_text``) and return the image, named by ``tags``.
     ``platform`` (``linux/arm64``...) builds for that platform (its RUN steps must be able to
@@ -273,7 +274,9 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
     (``REPO`` or ``type=registry,ref=REPO:TAG[,mode=max]`` or ``type=local,dest|src=DIR``). ``resources``
     is what bud's --memory, --ulimit... give RUN steps, as keywords of
     ``pybuild.builder.sandbox.resources.parse_resources`` (``{"memory": "512m",
-    "ulimits": ["nofile=1024"], "shm_size": "1g", "devices": ["/dev/fuse"]}``)."""
+    "ulimits": ["nofile=1024"], "shm_size": "1g", "devices": ["/dev/fuse"]}``).
+    ``sbom`` (``spdx-json`` | ``cyclonedx-json``) and ``provenance`` (``min`` | ``max``) make
+    attestations of the image, kept with it and attached when it is pushed (:func:`attestations`)."""
     from pybuild.builder.executor import build as run_build
     from pybuild.builder.options import BuildOptions, OutputOptions, RunOptions
     from pybuild.errors import ConfigError
@@ -293,7 +296,7 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
                            context_stream=context_stream, cpp_flags=list(cpp_flags),
                            run=RunOptions(isolation=isolation, network=network, security_opts=list(security_opts),
                                           ssh=_ssh(ssh), resources=_resources(resources)),
-                           output=out, on_event=on_event,
+                           output=out, attest=_attest_options(sbom, provenance), on_event=on_event,
                            cache_from=sources, cache_to=dests, cache_ttl=parse_ttl(cache_ttl) if cache_ttl else 0.0)
     s = _open(store)
     with s.leased():  # what the build writes is protected from other processes' gc until recorded
@@ -312,6 +315,38 @@ def _ssh(items: Sequence[str]) -> dict[str, list[str]]:
     from pybuild.builder.ssh_forward import parse_ssh
 
     return parse_ssh(list(items))
+
+
+def _attest_options(sbom: str | None, provenance: str | None) -> Any:
+    from pybuild.builder.attest import provenance_mode, sbom_format
+    from pybuild.builder.options import AttestOptions
+
+    return AttestOptions(sbom=sbom_format(sbom, "sbom=") if sbom else None,
+                         provenance=provenance_mode(provenance, "provenance=") if provenance else None)
+
+
+def sbom_of(image: str, *, store: Store | StrPath | None = None, format: str = "spdx-json",
+         platform: str | None = None, epoch: int | None = None, **registry_options: Any) -> bytes:
+    """The SBOM (SPDX 2.3 or CycloneDX 1.5 JSON, ``format`` ``spdx-json`` | ``cyclonedx-json``) of
+    ``image``: a store image, or any transport spec (``oci:DIR:tag``, ``docker://REF``...), read
+    offline by pybuild's catalogers (dpkg, apk, Python, npm, Go binaries). ``epoch`` dates it
+    (default: now)."""
+    from pybuild.oci.transport import is_transport_spec
+    from pybuild.sbom.image import sbom as make
+
+    s = None if is_transport_spec(image) else _open(store)
+    return make(s, image, format, platform=platform, epoch=epoch, **registry_options)
+
+
+def attestations(image: str, *, store: Store | StrPath | None = None, **registry_options: Any) -> list[dict[str, Any]]:
+    """The attestations of ``image``: a store image's as its build recorded them (predicate type,
+    digest, predicate), a transport's (``oci:``, ``docker://``) as its index carries them (the
+    in-toto statements and the manifest each is about)."""
+    from pybuild.builder.attest import inspect_attestations
+    from pybuild.oci.transport import is_transport_spec
+
+    s = None if is_transport_spec(image) else _open(store)
+    return inspect_attestations(s, image, **registry_options)
 
 
 def pull(source: str, *, store: Store | StrPath | None = None, name: str | None = None,
@@ -387,4 +422,4 @@ def import_tarball(path: StrPath, name: str | None = None, *, store: Store | Str
 
 
 __all__ = ["Store", "WorkingContainer", "PruneReport", "Image", "build", "pull", "push", "copy", "inspect",
-           "import_tarball", "default_root"]
+           "import_tarball", "sbom_of", "attestations", "default_root"]

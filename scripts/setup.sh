@@ -11,11 +11,13 @@ if [ "$(id -u)" != 0 ]; then echo "setup.sh: run as root" >&2; exit 1; fi
 # mount for mount/umount, netavark (+ iptables) for RUN --network private, slirp4netns for
 # --network slirp4netns (and rootless private networking), git for git sources (git daemon,
 # git http-backend), openssh-server + openssh-client for RUN --mount=type=ssh (a test-started
-# sshd on 127.0.0.1 and ssh-agent), cpp (with gcc) for Containerfile.in.
+# sshd on 127.0.0.1 and ssh-agent), cpp (with gcc) for Containerfile.in, golang-go to build the Go
+# binary whose build info the SBOM tests read (offline: a module without downloads), rpm
+# (rpmbuild + rpm) to make the real sqlite rpmdb the RPM cataloger test reads.
 apt_packages=(buildah podman skopeo umoci runc docker-registry busybox-static apache2-utils
               zstd bzip2 xz-utils time python3-venv python3-pip iproute2 procps mount
               gcc libc6-dev golang-github-containers-common libseccomp2 netavark iptables qemu-user-static
-              slirp4netns git openssh-server openssh-client cpp)
+              slirp4netns git openssh-server openssh-client cpp golang-go rpm)
 # arm64 packages are downloaded (never installed) by the multi-platform tests: busybox-static:arm64
 # is their arm64 base (tests/platform_helpers.py); qemu-user-static runs it through binfmt_misc
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then

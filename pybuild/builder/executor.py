@@ -91,6 +91,7 @@ class Build:
         self._lock = threading.Lock()
         self.hash_cache = ContentHashCache(str(store.root / "cache" / "contenthash.sqlite"))
         self.now = self._created_time()
+        self.started = time.time()  # provenance's startedOn (unless a --timestamp fixes it)
         self.containerfile_name = "Containerfile"
         self.graph: Any = None
         self.ignore: Any = None
@@ -263,6 +264,10 @@ class Build:
             self.remote = RemoteCache(self, list(self.opts.cache_from), self.opts.cache_ttl)
         try:
             image = self._run_with_remote(stages)
+            if self.opts.attest.wanted:  # while ADD URLs' downloads are still at hand
+                from pybuild.builder.attest import record
+
+                record(self, image)
             self._export_cache()
         finally:
             self._cleanup()

@@ -360,6 +360,22 @@ class ManifestListSource:
         self._sources.clear()
 
 
+def _attestations(store: Store, lst: ManifestList) -> dict[str, tuple[list[Any], str]]:
+    """Instance digest -> (the predicates its store image's build recorded, the subject name)."""
+    from pybuild.builder.attest import predicates_for_push
+    from pybuild.builder.provenance import image_uri
+
+    out: dict[str, tuple[list[Any], str]] = {}
+    for digest, origin in sorted(lst.instances.items()):
+        image = store.find_image(origin["image"]) if origin.get("image") else None
+        predicates = predicates_for_push(store, image) if image is not None else []
+        if predicates and image is not None:
+            from pybuild.oci.platform_host import config_platform
+
+            out[digest] = (predicates, image_uri(lst.name, str(config_platform(image.config))))
+    return out
+
+
 def push(store: Store, name: str, dest_spec: str, *, all_instances: bool = True, format: str | None = None,
          compression: str | None = None, on_event: EventCallback | None = None,
          source_options: dict[str, Any] | None = None, **options: Any) -> Digest:
@@ -377,6 +393,12 @@ def push(store: Store, name: str, dest_spec: str, *, all_instances: bool = True,
     try:
         dst = open_destination(dest_spec, **options)
         try:
+            attested = _attestations(store, lst)
+            if all_instances and attested:  # bud --platform a,b --sbom...: each instance's attestations
+                from pybuild.oci.attestation import copy_index_attested
+
+                return copy_index_attested(src, dst, attested, format=format, compression=compression,
+                                           on_event=on_event)
             if all_instances:
                 return copy_image(src, dst, all_platforms=True, format=format, compression=compression,
                                   on_event=on_event)

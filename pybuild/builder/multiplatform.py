@@ -122,6 +122,9 @@ def _build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult
     else:
         platforms = split_platforms(options.platform or "")
     out = options.output
+    if options.attest.sbom_output or options.attest.sbom_purl_output:
+        raise ConfigError("--sbom-output and --sbom-purl-output take one platform's SBOM: give one --platform "
+                          "(each platform's SBOM is attached to its image when the list is pushed)")
     if out.iidfile:
         raise ConfigError("--iidfile takes one image: give one --platform (or use --manifest and push the list)")
     if out.outputs:

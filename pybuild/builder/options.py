@@ -86,6 +86,21 @@ class OutputOptions:
 
 
 @dataclass
+class AttestOptions:
+    """Attestations of the final image (issue 17): made after the build, kept with the image,
+    attached as BuildKit attaches them when it is pushed (builder/attest.py)."""
+
+    sbom: str | None = None  # spdx-json | cyclonedx-json: what pybuild's catalogers find in it
+    sbom_output: str | None = None  # the SBOM written to this file too (buildah's --sbom-output)
+    sbom_purl_output: str | None = None  # its package URLs, one a line (buildah's --sbom-purl-output)
+    provenance: str | None = None  # min | max: SLSA v1 provenance (builder/provenance.py)
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self.sbom or self.provenance)
+
+
+@dataclass
 class BuildOptions:
     """Everything one build needs."""
 
@@ -114,6 +129,7 @@ class BuildOptions:
     jobs: int | None = None  # independent stages at once (default: 2)
     run: RunOptions = field(default_factory=RunOptions)
     output: OutputOptions = field(default_factory=OutputOptions)
+    attest: AttestOptions = field(default_factory=AttestOptions)
     on_event: Any = None
     # how FROM images are pulled: RegistryOptions fields (tls_verify, creds, authfile, cert_dir)
     registry: dict[str, Any] = field(default_factory=dict)

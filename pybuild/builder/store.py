@@ -596,6 +596,7 @@ class Store:
         for img in self.images():
             keep_layers.update(img.layers)
             keep_blobs.add(str(img.digest))
+            keep_blobs.update(a["digest"] for a in self.image_meta(img.id).get("attestations") or [])
             if img.manifest:
                 keep_blobs.add(img.manifest["digest"])
                 try:

@@ -345,18 +345,20 @@ def push_named(store: Store, name: str, dest_spec: str, *, format: str | None = 
             return manifest_list.push(store, name, dest_spec, format=format, compression=compression,
                                       on_event=on_event, **options)
     return push_from_store(store, store.image(name), dest_spec, format=format, compression=compression,
-                           on_event=on_event, **options)
+                           on_event=on_event, subject=name, **options)
 
 
 def push_from_store(store: Store, image: Image, dest_spec: str, *, format: str | None = None,
-                    compression: str | None = None, on_event: Any = None, **options: Any) -> Digest:
+                    compression: str | None = None, on_event: Any = None, subject: str | None = None,
+                    **options: Any) -> Digest:
     """Copy ``image`` out of the store to ``dest_spec``; returns the manifest digest written.
 
     ``format`` and ``compression`` default to what the build asked (``bud --format docker``,
     ``--compression-format zstd``); docker-archive is always Docker format, and a Docker
     manifest never carries zstd (a default of zstd yields gzip there; asking for both is an
     error). The layers are made before the destination is opened, and a destination that
-    is not committed is left as it was."""
+    is not committed is left as it was. ``subject``: the name the image was asked for by, which
+    its attestations' statements name (default: its first name)."""
     from pybuild.errors import ConfigError
     from pybuild.oci.transport import copy_image, open_destination
 
@@ -372,8 +374,18 @@ def push_from_store(store: Store, image: Image, dest_spec: str, *, format: str |
         raise ConfigError("zstd compression cannot be used with the docker format (Docker v2s2 has no zstd type)")
     src = StoreSource(store, image, compression=compression, on_event=on_event)
     src.get_manifest()  # a layer that cannot be made fails here, before the destination exists
+    from pybuild.builder.attest import predicates_for_push, subject_name
+
+    predicates = predicates_for_push(store, image)
     dst = open_destination(dest_spec, **options)
     try:
+        if predicates:  # bud --attest/--sbom/--provenance: an index with the attestation manifest
+            from pybuild.oci.attestation import copy_attested
+            from pybuild.oci.platform_host import config_platform
+
+            name = subject_name(image, str(config_platform(image.config)), subject)
+            return copy_attested(src, dst, predicates, name, format=format,
+                                 compression=compression, on_event=on_event)
         digest: Digest = copy_image(src, dst, format=format, compression=compression, on_event=on_event)
     finally:
         with contextlib.suppress(Exception):

@@ -152,6 +152,17 @@ def _ssh(items: tuple[str, ...]) -> dict[str, list[str]]:
 @click.option("--timestamp", type=int, default=None, help="Created time and file mtimes (seconds).")
 @click.option("--source-date-epoch", type=int, default=None, envvar="SOURCE_DATE_EPOCH")
 @click.option("--rewrite-timestamp", is_flag=True, help="Clamp mtimes to --source-date-epoch.")
+@click.option("--sbom", default=None, metavar="FORMAT",
+              help="SBOM of the image, from pybuild's own catalogers: spdx | cyclonedx (true: spdx); "
+                   "scanner presets (syft, trivy...) are refused. Attached when the image is pushed.")
+@click.option("--sbom-output", default=None, type=click.Path(dir_okay=False),
+              help="Also write the --sbom document to this file.")
+@click.option("--sbom-purl-output", default=None, type=click.Path(dir_okay=False),
+              help="Write the package URLs the --sbom found to this file, one a line.")
+@click.option("--attest", "attests", multiple=True,
+              help="BuildKit's: type=sbom | type=provenance[,mode=min|max] (attached when pushed).")
+@click.option("--provenance", default=None, metavar="VALUE",
+              help="BuildKit's: true (min) | false | mode=min|max: SLSA v1 provenance, attached when pushed.")
 @click.option("--ignorefile", default=None, help="An ignore file instead of .containerignore/.dockerignore.")
 @click.option("--progress", type=click.Choice(["auto", "tty", "plain", "json"]), default="auto")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
@@ -191,12 +202,15 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
             dns_options: tuple[str, ...], unsetenv: tuple[str, ...], envs: tuple[str, ...], manifest: str | None,
             omit_history: bool,
             timestamp: int | None,
-            source_date_epoch: int | None, rewrite_timestamp: bool, ignorefile: str | None, progress: str,
+            source_date_epoch: int | None, rewrite_timestamp: bool, sbom: str | None, sbom_output: str | None,
+            sbom_purl_output: str | None, attests: tuple[str, ...], provenance: str | None,
+            ignorefile: str | None, progress: str,
             quiet: bool, runtime: str | None, logfile: str | None, tls_verify: bool | None, creds: str | None,
             authfile: str | None, cert_dir: str | None, context: str) -> None:
     """Build an image from a Containerfile (or Dockerfile) in CONTEXT: a directory, a git URL
     (URL#REF[:SUBDIR]), an http(s) URL of an archive or a Containerfile, or - (stdin)."""
-    from pybuild.builder.options import BuildOptions, OutputOptions, RunOptions
+    from pybuild.builder.attest import parse_attest
+    from pybuild.builder.options import AttestOptions, BuildOptions, OutputOptions, RunOptions
     pull_policy = {"true": "always", "false": "missing", "always": "always", "missing": "missing",
                    "never": "never", "ifmissing": "missing", "ifnewer": "missing", "newer": "missing"}.get(pull.lower())
     if pull_policy is None:
@@ -252,6 +266,11 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
     cache_dests = [parse_cache_to(v) for v in cache_to]
     ttl = parse_ttl(cache_ttl) if cache_ttl is not None else 0.0
     contexts = _kv(build_contexts, "--build-context")
+    sbom_format, provenance_mode = parse_attest(attests, sbom=sbom, provenance=provenance)
+    if (sbom_output or sbom_purl_output) and not sbom_format:
+        raise ConfigError("--sbom-output and --sbom-purl-output need --sbom (or --attest type=sbom)")
+    attest = AttestOptions(sbom=sbom_format, sbom_output=sbom_output, sbom_purl_output=sbom_purl_output,
+                           provenance=provenance_mode)
     log = _open_log(logfile) if logfile else None
     renderer = Renderer("quiet" if quiet else progress, out=log or (sys.stderr if to_stdout else None), err=log)
     options = BuildOptions(context=context, containerfile=file_, containerfile_text=text, build_args=args,
@@ -261,7 +280,7 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                            cache_to=cache_dests, cache_ttl=ttl, pull=pull_policy, platform=platform,
                            all_platforms=all_platforms,
                            jobs=jobs, run=run,
-                           output=out, on_event=renderer,
+                           output=out, attest=attest, on_event=renderer,
                            registry=_registry_options(tls_verify, creds, authfile, cert_dir))
 
     try:

@@ -41,45 +41,16 @@ def image_group() -> None:
 # --- inspect -----------------------------------------------------------------------------------
 
 
-def _read_config(src: Any, desc: Any) -> bytes:
-    from pybuild.errors import DigestMismatch
-    from pybuild.oci import spec
-    from pybuild.oci.digest import Digest, read_upto
-
-    reader = src.get_blob(desc)
-    try:
-        raw = read_upto(reader, spec.MAX_DOCUMENT_SIZE + 1)
-    finally:
-        reader.close()
-    if len(raw) != desc.size or Digest.of_bytes(raw, desc.digest.algorithm) != desc.digest:
-        raise DigestMismatch(f"config blob does not match {desc.digest}", where=src.reference)
-    return raw
-
-
 def _inspect(ref: str, platform: str | None, options: dict[str, Any]) -> dict[str, Any]:
     """Top-level manifest bytes, the platform's manifest and its config; no layer is read."""
-    from pybuild.errors import IntegrityError
-    from pybuild.oci import spec
-    from pybuild.oci.digest import Digest
-    from pybuild.oci.transport import open_source, select_manifest
+    from pybuild.oci.resolve import resolve
+    from pybuild.oci.transport import open_source
 
     src = open_source(ref, **options)
     try:
-        top, top_type = src.get_manifest()
-        doc = spec.parse_manifest(top, top_type)
-        raw = top
-        for _ in range(4):
-            if not isinstance(doc, spec.Index):
-                break
-            desc = select_manifest(doc, platform, src.reference)
-            raw, mt = src.get_manifest(desc.digest)
-            if len(raw) != desc.size or Digest.of_bytes(raw, desc.digest.algorithm) != desc.digest:
-                raise IntegrityError(f"manifest {desc.digest} does not match its descriptor", where=src.reference)
-            doc = spec.parse_manifest(raw, desc.media_type if desc.media_type in spec.MANIFEST_TYPES else mt)
-        if not isinstance(doc, spec.Manifest):
-            raise IntegrityError("image indexes nest too deep", where=src.reference)
-        config = _read_config(src, doc.config)
-        return {"source": src, "raw": top, "digest": Digest.of_bytes(top), "manifest": doc, "config": config}
+        found = resolve(src, platform)
+        return {"source": src, "raw": found.raw, "digest": found.digest, "manifest": found.manifest,
+                "config": found.config}
     finally:
         src.close()
 
@@ -119,6 +90,7 @@ def _skopeo_shape(ref: str, info: dict[str, Any], tags: list[str] | None) -> dic
 @click.option("--raw", is_flag=True, help="The manifest (or index) bytes exactly as stored.")
 @click.option("--config", "config", is_flag=True, help="The image configuration instead of the summary.")
 @click.option("-n", "--no-tags", is_flag=True, help="Do not list the repository's tags.")
+@click.option("--attestations", is_flag=True, help="The attestations the image's index carries (in-toto statements).")
 @click.option("--platform", default=None, help="OS/ARCH[/VARIANT] to pick from an index (default: this host).")
 @click.option("--override-arch", default=None, help="Architecture to pick from an index.")
 @click.option("--override-os", default=None, help="OS to pick from an index.")
@@ -127,7 +99,7 @@ def _skopeo_shape(ref: str, info: dict[str, Any], tags: list[str] | None) -> dic
 @click.option("--authfile", type=click.Path(), default=None, help="Credentials file (auth.json).")
 @click.option("--cert-dir", type=click.Path(), default=None, help="CA and client certificates.")
 @click.argument("ref")
-def inspect_cmd(raw: bool, config: bool, no_tags: bool, platform: str | None, override_arch: str | None,
+def inspect_cmd(raw: bool, config: bool, no_tags: bool, attestations: bool, platform: str | None, override_arch: str | None,
                 override_os: str | None, tls_verify: bool | None, creds: str | None, authfile: str | None,
                 cert_dir: str | None, ref: str) -> None:
     """Show an image's manifest and config without pulling its layers (REF: docker://..., oci:...)."""
@@ -137,6 +109,11 @@ def inspect_cmd(raw: bool, config: bool, no_tags: bool, platform: str | None, ov
     options = _opts(tls_verify, creds, authfile, cert_dir)
     if override_arch or override_os:
         platform = f"{override_os or 'linux'}/{override_arch or _host_arch()}"
+    if attestations:
+        from pybuild.builder.attest import inspect_attestations
+
+        click.echo(json.dumps(inspect_attestations(None, spec_, **options), indent=4))
+        return
     if raw and not config:
         from pybuild.oci.transport import open_source
 

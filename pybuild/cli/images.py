@@ -295,10 +295,23 @@ def rmi_cmd(opts: GlobalOptions, force: bool, all_: bool, prune: bool, images: t
 @command("inspect")
 @click.option("-t", "--type", "type_", type=click.Choice(["image", "container"]), default=None)
 @click.option("-f", "--format", "format_", default=None, help="A Go template over buildah's fields, e.g. {{.OCIv1.Config.Env}}.")
+@click.option("--attestations", is_flag=True,
+              help="The image's attestations instead (SBOM, provenance): a store image's as recorded by "
+                   "bud, a transport's (oci:..., docker://...) as its index carries them.")
 @click.argument("name")
 @pass_globals
-def inspect_cmd(opts: GlobalOptions, type_: str | None, format_: str | None, name: str) -> None:
+def inspect_cmd(opts: GlobalOptions, type_: str | None, format_: str | None, attestations: bool, name: str) -> None:
     """Print an image's (or working container's) configuration and manifest as JSON."""
+    if attestations:
+        from pybuild.builder.attest import inspect_attestations
+        from pybuild.errors import ConfigError
+        from pybuild.oci.transport import is_transport_spec
+
+        if type_ == "container" or format_:
+            raise ConfigError("--attestations shows an image's attestations as JSON (no --type container, no --format)")
+        store = None if is_transport_spec(name) else opts.open_store()
+        click.echo(json.dumps(inspect_attestations(store, name), indent=4))
+        return
     from pybuild.builder.inspect import format_info, inspect_container, inspect_image
     from pybuild.errors import ContainerNotFound, ImageNotFound
 

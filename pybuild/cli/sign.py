@@ -85,3 +85,39 @@ def verify_cmd(key: str, tls_verify: bool | None, creds: str | None, authfile: s
                                          "image": {"docker-manifest-digest": v.manifest_digest},
                                          "type": "cosign container image signature"},
                             "optional": v.optional} for v in found]))
+
+
+@command("attest")
+@click.option("--key", "key", required=True, type=click.Path(dir_okay=False), help="PEM private key.")
+@click.option("--password-env", default=None, help="The variable holding the key's password.")
+@click.option("--predicate", required=True, type=click.Path(dir_okay=False),
+              help="The predicate file (an SBOM, a provenance document, any text for --type custom).")
+@click.option("--type", "type_", default="custom", show_default=True,
+              help="spdx | spdxjson | cyclonedx | slsaprovenance | slsaprovenance1 | link | vuln | custom, or a URI.")
+@registry_flags
+@click.argument("image")
+def attest_cmd(key: str, password_env: str | None, predicate: str, type_: str, tls_verify: bool | None,
+               creds: str | None, authfile: str | None, cert_dir: str | None, image: str) -> None:
+    """Sign PREDICATE as an in-toto attestation of IMAGE, as cosign attest does (a .att image beside it)."""
+    from pybuild.oci.attest_sign import attest
+
+    digest = attest(_ref(image), Path(key), Path(predicate), type_, password=_password(password_env),
+                    options=_options(tls_verify, creds, authfile, cert_dir))
+    click.echo(f"Pushing attestation of {digest}")
+
+
+@command("verify-attestation")
+@click.option("--key", "key", required=True, type=click.Path(dir_okay=False), help="PEM public key.")
+@click.option("--type", "type_", default="custom", show_default=True, help="The predicate type to verify (as attest).")
+@registry_flags
+@click.argument("image")
+def verify_attestation_cmd(key: str, type_: str, tls_verify: bool | None, creds: str | None, authfile: str | None,
+                           cert_dir: str | None, image: str) -> None:
+    """Check IMAGE's cosign attestations of --type against a public key; print the verified statements."""
+    from pybuild.oci.attest_sign import verify_attestation
+
+    found = verify_attestation(_ref(image), Path(key), type_, options=_options(tls_verify, creds, authfile, cert_dir))
+    click.echo(f"Verification for {_ref(image)} --", err=True)
+    click.echo("  - the attestations were verified against the specified public key", err=True)
+    for statement in found:
+        click.echo(json.dumps(statement, separators=(",", ":")))

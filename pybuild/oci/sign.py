@@ -86,7 +86,7 @@ def _load_private(path: Path, password: bytes | None) -> Any:
     return key
 
 
-def _load_public(path: Path) -> Any:
+def load_public(path: Path) -> Any:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -126,7 +126,7 @@ def signature_tag(manifest_digest: Digest) -> str:
     return f"{manifest_digest.algorithm}-{manifest_digest.hex}.sig"
 
 
-def _repository_and_digest(ref: str, options: Any) -> tuple[str, str, Digest]:
+def repository_and_digest(ref: str, options: Any) -> tuple[str, str, Digest]:
     """(registry/repository, the reference as typed, the manifest digest it names now)."""
     from pybuild.oci.reference import Reference
     from pybuild.oci.registry.transport import inspect
@@ -140,65 +140,74 @@ def sign(ref: str, key_path: Path, *, password: bytes | None = None, annotations
          options: Any = None) -> Digest:
     """Sign the image ``ref`` (a registry reference) names now; returns the signed digest."""
     from pybuild.oci import spec
+
+    repo, _, digest = repository_and_digest(ref, options)
+    body = payload(repo, digest, annotations)
+    signature = sign_bytes(body, key_path, password)
+    tag = signature_tag(digest)
+    layers = tag_layers(repo, tag, SIMPLE_SIGNING, options)
+    pdigest = Digest.of_bytes(body)
+    if not any(d.digest == pdigest and (d.annotations or {}).get(SIGNATURE_ANNOTATION) == signature for d in layers):
+        layers.append(spec.Descriptor(SIMPLE_SIGNING, pdigest, len(body), annotations={SIGNATURE_ANNOTATION: signature}))
+    push_layers(repo, tag, layers, {pdigest: body}, options)
+    return digest
+
+
+def push_layers(repo: str, tag: str, layers: list[Any], new: dict[Digest, bytes], options: Any) -> None:
+    """Push the image cosign keeps beside an image (``repo:tag``): ``layers`` (the blobs of
+    ``new`` given, the others fetched from the tag as it is), a config naming them."""
+    from pybuild.oci import spec
     from pybuild.oci.layout import Layout
     from pybuild.oci.transport import copy
 
-    repo, _, digest = _repository_and_digest(ref, options)
-    body = payload(repo, digest, annotations)
-    signature = sign_bytes(body, key_path, password)
-    layers = _existing_signatures(repo, digest, options)
     work = Path(tempfile.mkdtemp(prefix="pybuild-sign-"))
     try:
         layout = Layout.create(work / "sig")
-        pdigest, psize = layout.put_bytes(body)
-        new = spec.Descriptor(SIMPLE_SIGNING, pdigest, psize, annotations={SIGNATURE_ANNOTATION: signature})
-        if not any(d.digest == pdigest and (d.annotations or {}).get(SIGNATURE_ANNOTATION) == signature
-                   for d in layers):
-            layers.append(new)
-        for d in layers:  # earlier signatures' payloads, so the layout is whole
+        for data in new.values():
+            layout.put_bytes(data)
+        for d in layers:  # earlier entries' blobs, so the layout is whole
             if not layout.has_blob(d.digest):
-                layout.put_bytes(_fetch_blob(repo, digest, d, options))
+                layout.put_bytes(fetch_tag_blob(repo, tag, d, options, 64 << 20))  # (an envelope holds an SBOM)
         config = spec.ImageConfig(architecture="", os="", rootfs_diff_ids=[d.digest for d in layers])
         config_bytes = config.to_json()
         cdigest, csize = layout.put_bytes(config_bytes)
         manifest = spec.Manifest(spec.Descriptor(spec.OCI_CONFIG, cdigest, csize), layers)
         mdigest, msize = layout.put_bytes(manifest.to_json())
         layout.set_ref("sig", spec.Descriptor(spec.OCI_MANIFEST, mdigest, msize))
-        copy(f"oci:{work / 'sig'}:sig", f"docker://{repo}:{signature_tag(digest)}",
-             destination_options=_opts(options))
+        copy(f"oci:{work / 'sig'}:sig", f"docker://{repo}:{tag}", destination_options=_opts(options))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return digest
 
 
 def _opts(options: Any) -> dict[str, Any]:
     return {"options": options} if options is not None else {}
 
 
-def _existing_signatures(repo: str, digest: Digest, options: Any) -> list[Any]:
+def tag_layers(repo: str, tag: str, media_type: str, options: Any) -> list[Any]:
+    """The layers of ``media_type`` in the image ``repo:tag`` (none when the tag is absent)."""
     from pybuild.errors import RegistryNotFound
     from pybuild.oci import spec
     from pybuild.oci.registry.transport import open_source
 
     try:
-        with open_source(f"{repo}:{signature_tag(digest)}", options) as src:
-            raw, media_type = src.get_manifest()
+        with open_source(f"{repo}:{tag}", options) as src:
+            raw, manifest_type = src.get_manifest()
     except RegistryNotFound:
         return []
-    doc = spec.parse_manifest(raw, media_type)
+    doc = spec.parse_manifest(raw, manifest_type)
     if not isinstance(doc, spec.Manifest):
-        raise IntegrityError(f"{repo}:{signature_tag(digest)} is not a signature image")
-    return [d for d in doc.layers if d.media_type == SIMPLE_SIGNING]
+        raise IntegrityError(f"{repo}:{tag} is not a signature image")
+    return [d for d in doc.layers if d.media_type == media_type]
 
 
-def _fetch_blob(repo: str, digest: Digest, desc: Any, options: Any) -> bytes:
+def fetch_tag_blob(repo: str, tag: str, desc: Any, options: Any, limit: int | None = None) -> bytes:
     from pybuild.oci import spec
     from pybuild.oci.digest import VerifyingReader
     from pybuild.oci.registry.transport import open_source
 
-    if desc.size > spec.MAX_DOCUMENT_SIZE:
-        raise IntegrityError(f"signature payload {desc.digest} is too large ({desc.size} bytes)")
-    with open_source(f"{repo}:{signature_tag(digest)}", options) as src:
+    if desc.size > (limit or spec.MAX_DOCUMENT_SIZE):
+        raise IntegrityError(f"{repo}:{tag}: blob {desc.digest} is too large ({desc.size} bytes)")
+    with open_source(f"{repo}:{tag}", options) as src:
         raw = src.get_blob(desc)
         try:
             return VerifyingReader(raw, desc.digest, desc.size).read()
@@ -209,16 +218,16 @@ def _fetch_blob(repo: str, digest: Digest, desc: Any, options: Any) -> bytes:
 def verify(ref: str, public_key: Path, *, options: Any = None) -> list[Verified]:
     """The signatures of the image ``ref`` names that ``public_key`` verifies; raises
     IntegrityError when there is none."""
-    key = _load_public(public_key)
-    repo, _, digest = _repository_and_digest(ref, options)
+    key = load_public(public_key)
+    repo, _, digest = repository_and_digest(ref, options)
     try:
-        layers = _existing_signatures(repo, digest, options)
+        layers = tag_layers(repo, signature_tag(digest), SIMPLE_SIGNING, options)
     except PybuildError as e:
         raise IntegrityError(f"cannot read the signatures of {ref}: {e.message}") from None
     good: list[Verified] = []
     for desc in layers:
         sig = (desc.annotations or {}).get(SIGNATURE_ANNOTATION, "")
-        body = _fetch_blob(repo, digest, desc, options)
+        body = fetch_tag_blob(repo, signature_tag(digest), desc, options)
         if not sig or not verify_bytes(body, sig, key):
             continue
         try:

@@ -32,7 +32,7 @@ from pybuild.errors import (
     PybuildError,
     UnsupportedError,
 )
-from pybuild.events import BLOB, INFO, EventCallback, emit
+from pybuild.events import BLOB, INFO, WARNING, EventCallback, emit
 from pybuild.oci.digest import CHUNK, Digest, HashingWriter, VerifyingReader
 from pybuild.oci.spec import (
     DOCKER_MANIFEST,
@@ -437,6 +437,9 @@ def copy_image(src: ImageSource, dst: ImageDestination, *, platform: Platform | 
         if depth > _MAX_NESTING:
             raise IntegrityError(f"{src.reference}: image indexes nest more than {_MAX_NESTING} deep")
         desc = select_manifest(doc, platform, src.reference)
+        if any((e.annotations or {}).get("vnd.docker.reference.digest") == str(desc.digest) for e in doc.manifests):
+            emit(on_event, WARNING, f"{src.reference}: the image's attestations are left out "
+                                    "(one platform is copied; copy --all keeps them)")
         raw, media_type = copier.fetch_child(desc)
         doc = parse_manifest(raw, media_type)
     out_raw, _ = copier.copy_doc(raw, doc.media_type, top_level=True)

@@ -9,7 +9,7 @@ import pytest
 
 from pybuild.errors import ConfigError
 from pybuild.oci.digest import Digest
-from pybuild.oci.sign import _load_public, generate_key_pair, payload, sign_bytes, signature_tag, verify_bytes
+from pybuild.oci.sign import generate_key_pair, load_public, payload, sign_bytes, signature_tag, verify_bytes
 
 DIGEST = Digest("sha256:" + "ab" * 32)
 
@@ -27,7 +27,7 @@ def test_sign_verify_and_tampering(tmp_path: Path) -> None:
     generate_key_pair(tmp_path / "k.key", tmp_path / "k.pub", password=b"secret")
     body = payload("r/a", DIGEST)
     sig = sign_bytes(body, tmp_path / "k.key", b"secret")
-    key = _load_public(tmp_path / "k.pub")
+    key = load_public(tmp_path / "k.pub")
     assert verify_bytes(body, sig, key)
     assert not verify_bytes(body.replace(b"ab", b"cd", 1), sig, key)
     assert not verify_bytes(body, "not base64!", key)
