@@ -1,11 +1,13 @@
 """A static HTTP server on 127.0.0.1 (a free port) over a directory, for ADD URL and URL
-context tests (stopped when the block ends), and the tarballs they serve."""
+context tests (stopped when the block ends), the tarballs they serve, and the one-line
+"served" server the RUN networking tests reach (or must not reach)."""
 
 from __future__ import annotations
 
 import contextlib
 import http.server
 import io
+import socket
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -42,3 +44,33 @@ def tar_bytes(files: dict[str, str], mode: str = "w:gz") -> bytes:
             ti.size = len(data)
             tf.addfile(ti, io.BytesIO(data))
     return buf.getvalue()
+
+
+class _Served(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = b"served\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _FreebindServer(http.server.HTTPServer):
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.SOL_IP, 15, 1)  # IP_FREEBIND: e.g. a bridge gateway that exists only during a step
+        super().server_bind()
+
+
+@contextlib.contextmanager
+def serve_served(address: str, freebind: bool = False) -> Iterator[int]:
+    """A server on ``address`` (a free port) answering every GET with "served"; yields the port."""
+    server = (_FreebindServer if freebind else http.server.HTTPServer)((address, 0), _Served)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()

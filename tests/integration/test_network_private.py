@@ -7,19 +7,17 @@ IP_FREEBIND before the bridge exists, never on another host address) or on loopb
 
 from __future__ import annotations
 
-import http.server
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from containers_helpers import busybox_store, clone_store, pybuild
+from http_fixtures import serve_served
 
 from pybuild.builder.sandbox import network
 
@@ -43,43 +41,16 @@ def root(template: Path, tmp_path: Path) -> Path:
     return clone_store(template, tmp_path / "store")
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = b"served\n"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class _FreebindServer(http.server.HTTPServer):
-    def server_bind(self) -> None:
-        self.socket.setsockopt(socket.SOL_IP, 15, 1)  # IP_FREEBIND: the gateway exists only during a step
-        super().server_bind()
-
-
-def _serve(address: str) -> Iterator[int]:
-    server = _FreebindServer((address, 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture
 def gateway_server() -> Iterator[int]:
-    yield from _serve(GW)
+    with serve_served(GW, freebind=True) as port:
+        yield port
 
 
 @pytest.fixture
 def loopback_server() -> Iterator[int]:
-    yield from _serve("127.0.0.1")
+    with serve_served("127.0.0.1") as port:
+        yield port
 
 
 def _get(address: str, port: int, dest: str) -> str:

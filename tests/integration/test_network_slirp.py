@@ -8,19 +8,18 @@ host-loopback address 10.0.2.2 (allow_host_loopback=true); never to any other ad
 
 from __future__ import annotations
 
-import http.server
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from containers_helpers import busybox_store, clone_store, pybuild
+from http_fixtures import serve_served
 
 from pybuild.builder.sandbox import network, slirp
 
@@ -41,28 +40,10 @@ def root(template: Path, tmp_path: Path) -> Path:
     return clone_store(template, tmp_path / "store")
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = b"served\n"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def loopback_server() -> Iterator[int]:
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_served("127.0.0.1") as port:
+        yield port
 
 
 def _get(port: int, dest: str) -> str:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pybuild.builder.sandbox import netns as netns_file
 from pybuild.errors import ConfigError, SandboxError
 from pybuild.fsutil import FileLock, atomic_write, pid_alive, process_start
 
@@ -207,28 +208,6 @@ def _netavark(verb: str, netns: str, ip: str) -> None:
         raise SandboxError(f"private network: netavark {verb}: {message[-1] if message else proc.returncode}")
 
 
-def _make_netns(path: Path) -> None:
-    import subprocess
-
-    path.touch(0o444)
-    proc = subprocess.run(["unshare", f"--net={path}", "true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, timeout=_TIMEOUT, check=False)
-    if proc.returncode != 0:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        raise SandboxError(f"private network: cannot make a network namespace: "
-                           f"{proc.stderr.decode(errors='replace').strip()}")
-
-
-def _remove_netns(path: Path) -> None:
-    from pybuild.builder.sandbox import linux as L
-
-    with contextlib.suppress(OSError):
-        L.umount2(str(path), 2)  # MNT_DETACH
-    with contextlib.suppress(OSError):
-        path.unlink()
-
-
 def _allocate() -> tuple[str, Path]:
     """A free address and its record, under the lock; the record names this process."""
     setups = STATE_DIR / "setups"
@@ -251,11 +230,11 @@ def _teardown(ip: str, netns: Path, record: Path) -> None:
         if netns.exists():
             _netavark("teardown", str(netns), ip)
         else:  # e.g. unmounted by hand: a fresh namespace still lets netavark drop the bridge and rules
-            _make_netns(netns)
+            netns_file.make(netns, "private network")
             with contextlib.suppress(SandboxError):
                 _netavark("teardown", str(netns), ip)
     finally:
-        _remove_netns(netns)
+        netns_file.remove(netns)
         with contextlib.suppress(FileNotFoundError):
             record.unlink()
 
@@ -279,7 +258,7 @@ def _set_up(mode: str = "private") -> Setup:
         ip, record = _allocate()
         netns = STATE_DIR / "netns" / ip
         try:
-            _make_netns(netns)
+            netns_file.make(netns, "private network")
             _netavark("setup", str(netns), ip)
         except BaseException:
             _teardown(ip, netns, record)

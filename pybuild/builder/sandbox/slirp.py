@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pybuild.builder.sandbox import netns as netns_file
 from pybuild.errors import ConfigError, SandboxError
 from pybuild.fsutil import atomic_write, pid_alive, process_start
 
@@ -71,28 +72,6 @@ class Slirp:
     exit_fd: int
 
 
-def _make_netns(netns: Path) -> None:
-    import subprocess
-
-    netns.touch(0o444)
-    proc = subprocess.run(["unshare", f"--net={netns}", "true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, timeout=_TIMEOUT, check=False)
-    if proc.returncode != 0:
-        with contextlib.suppress(OSError):
-            netns.unlink()
-        raise SandboxError("slirp4netns network: cannot make a network namespace: "
-                           + proc.stderr.decode(errors="replace").strip())
-
-
-def _remove_netns(netns: Path) -> None:
-    from pybuild.builder.sandbox import linux as L
-
-    with contextlib.suppress(OSError):
-        L.umount2(str(netns), 2)  # MNT_DETACH
-    with contextlib.suppress(OSError):
-        netns.unlink()
-
-
 def _wait_ready(fd: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     """Block until slirp4netns writes "1" on its ready pipe (or fails, or time runs out)."""
     import select
@@ -127,7 +106,7 @@ def set_up(state_dir: Path, allow_host_loopback: bool = False) -> Slirp:
     atomic_write(record, json.dumps({"pid": pid, "start": process_start(pid), "netns": str(netns)}).encode())
     ready_r = ready_w = exit_r = exit_w = -1
     try:
-        _make_netns(netns)
+        netns_file.make(netns, "slirp4netns network")
         ready_r, ready_w = os.pipe()
         exit_r, exit_w = os.pipe()
         argv = [exe, "--configure", f"--mtu={MTU}", *([] if allow_host_loopback else ["--disable-host-loopback"]),
@@ -144,7 +123,7 @@ def set_up(state_dir: Path, allow_host_loopback: bool = False) -> Slirp:
             if fd >= 0:
                 os.close(fd)
         exit_w = -1
-        _remove_netns(netns)
+        netns_file.remove(netns)
         for leftover in (record, log):
             with contextlib.suppress(OSError):
                 leftover.unlink()
@@ -166,7 +145,7 @@ def tear_down(s: Slirp) -> None:
     except subprocess.TimeoutExpired:
         s.process.kill()
         s.process.wait()
-    _remove_netns(s.netns)
+    netns_file.remove(s.netns)
     for leftover in (s.record, s.record.with_suffix(".log")):
         with contextlib.suppress(OSError):
             leftover.unlink()
@@ -186,7 +165,7 @@ def recover(state_dir: Path) -> list[str]:
             continue
         if pid_alive(pid, start) or netns.parent != base:
             continue
-        _remove_netns(netns)
+        netns_file.remove(netns)
         for leftover in (record, record.with_suffix(".log")):
             with contextlib.suppress(OSError):
                 leftover.unlink()
