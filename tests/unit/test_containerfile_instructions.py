@@ -94,6 +94,8 @@ def test_copy_symbolic_chmod_and_bad_chmod() -> None:
     c = one("COPY --chmod=u+x,g-w a /d\n")
     assert isinstance(c, I.Copy) and c.chmod == "u+x,g-w"
     assert "invalid chmod" in err("COPY --chmod=999 a /d\n")
+    # a variable is checked once expanded (BuildKit's testCopyChmod: --chmod=${mode})
+    assert one("COPY --chmod=${mode} a /d\n").chmod == "${mode}"
 
 
 def test_copy_heredoc_sources() -> None:

@@ -630,7 +630,7 @@ def _copy(node: Node, fl: _Flags, c: dict[str, Any], add: bool) -> Copy:
     v = fl.parse()
     sources, dest, inline = _sources(node, name)
     chmod = v.get("chmod")
-    if chmod is not None:
+    if chmod is not None and "$" not in chmod:  # `--chmod=${mode}` is checked once expanded
         validate_chmod(chmod)
     common = dict(sources=sources, dest=dest, chown=v.get("chown"), chmod=chmod, link=bool(v.get("link")),
                   excludes=tuple(v["exclude"]), heredocs=inline, is_exec_form=node.json, **c)

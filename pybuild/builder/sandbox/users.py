@@ -5,7 +5,7 @@ The files are read as text, their paths resolved inside the rootfs (a symlinked
 the image is ever loaded into pybuild (CVE-2019-14271). Semantics follow buildah:
 an unknown user name is an error, a numeric uid missing from passwd runs with
 gid 0, and the supplementary groups are the primary group plus every group
-that lists the user's name.
+that lists the user's name, unless USER names a group: then that group alone.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def resolve_user(rootfs: str, user_spec: str) -> tuple[int, int, list[int], str]
             g = found.gid
         gid = g
     additional = [gid]
-    if entry is not None:
+    if entry is not None and not group:  # an explicit group is the only group (BuildKit, buildah)
         for e in groups:
             if entry.name in e.members and e.gid not in additional:
                 additional.append(e.gid)
