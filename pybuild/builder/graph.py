@@ -287,6 +287,9 @@ def _collect_deps(stage: Stage, stages: list[Stage], contexts: Mapping[str, str]
                 assert isinstance(ref, int)
                 if ref == stage.index:
                     raise instr.error(f"circular dependency: stage {stage.label!r} uses itself in --from")
+                if ref > stage.index and isinstance(instr, Copy):  # BuildKit's rule (testOutOfOrderStage)
+                    raise instr.error(f"cannot copy from stage {value!r}, it needs to be defined before "
+                                      f"current stage {stage.label!r}")
                 stage.deps.add(ref)
             elif kind == "context":
                 stage.contexts.add(str(ref))

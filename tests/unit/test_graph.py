@@ -69,10 +69,21 @@ def test_resolve_from() -> None:
 
 
 def test_cycle_and_self_reference_are_errors() -> None:
+    # a RUN mount may name a later stage (BuildKit), so a cycle is still possible through one
     with pytest.raises(ContainerfileError, match="circular dependency"):
-        g("FROM a AS x\nCOPY --from=y / /\nFROM b AS y\nCOPY --from=x / /\n")
+        g("FROM a AS x\nRUN --mount=from=y,target=/m true\nFROM b AS y\nCOPY --from=x / /\n")
     with pytest.raises(ContainerfileError, match="uses itself"):
         g("FROM a AS x\nCOPY --from=x / /\n")
+
+
+def test_copy_from_a_later_stage_is_an_error_naming_both_stages() -> None:
+    # BuildKit's testOutOfOrderStage (tests/difftest/116-bk-out-of-order-stage)
+    with pytest.raises(ContainerfileError, match="cannot copy from stage 'y', it needs to be defined before "
+                                                 "current stage 'x'") as e:
+        g("FROM a AS x\nCOPY --from=y / /\nFROM b AS y\n")
+    assert e.value.line == 2
+    with pytest.raises(ContainerfileError, match="cannot copy from stage '1'"):
+        g("FROM a\nCOPY --from=1 / /\nFROM b\n")
 
 
 def test_invalid_stage_index_and_variables_in_from() -> None:
