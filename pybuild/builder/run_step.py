@@ -40,8 +40,8 @@ def argv_for(st: StageState, instr: ins.Run) -> list[str]:
     return [*shell, instr.script()]
 
 
-def env_for(b: Build, st: StageState) -> list[str]:
-    env = list(st.evaluator.run_env())
+def env_for(b: Build, st: StageState, *, proxies: bool = True) -> list[str]:
+    env = list(st.evaluator.run_env(proxies=proxies))
     if not any(e.startswith("PATH=") for e in env):
         env.insert(0, f"PATH={DEFAULT_PATH}")
     return env

@@ -200,7 +200,7 @@ class RunHandler(Handler):
         if resources:
             extra["resources"] = resources
         return {**extra, "instruction": _describe(instr), "argv": run_step.argv_for(st, instr),
-                "env": run_step.env_for(b, st), "user": st.config.config.user,
+                "env": run_step.env_for(b, st, proxies=False), "user": st.config.config.user,
                 "workdir": st.config.config.working_dir, "network": run_step.key_network(b, instr),
                 "mounts": run_step.mount_keys(b, st, instr), "platform": st.config.architecture,
                 "volumes": b.opts.run.volumes, "caps": [b.opts.run.cap_add, b.opts.run.cap_drop],

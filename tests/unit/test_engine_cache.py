@@ -190,3 +190,19 @@ def test_a_cached_cmd_is_kept_by_a_later_entrypoint(store: Store, ctx: Path) -> 
     img, ev = engine_build(store, ctx, "FROM scratch\nCMD [\"c\"]\nENTRYPOINT [\"e\"]\n")
     assert ev.hits == 1
     assert (img.config.config.entrypoint, img.config.config.cmd) == (["e"], ["c"])
+
+
+def test_proxy_build_args_reach_a_step_in_both_cases_and_stay_out_of_its_key(store: Store, ctx: Path) -> None:
+    # BuildKit's testBuiltinArgs: no ARG needed; HTTP_PROXY and http_proxy both set; a changed
+    # proxy reuses the step, a changed declared ARG does not
+    text = "FROM scratch\nARG FOO\nRUN echo $HTTP_PROXY::$http_proxy::$NO_PROXY::$FOO > /out\n"
+    sandbox = FakeSandbox()
+    first, _ = engine_build(store, ctx, text, sandbox,
+                            build_args={"FOO": "f1", "http_proxy": "hp1", "NO_PROXY": "np1"})
+    assert image_tree(store, first)["out"][-1] == b"hp1::hp1::np1::f1\n"
+    env = sandbox.runs[0].env
+    assert {"HTTP_PROXY=hp1", "http_proxy=hp1", "NO_PROXY=np1", "no_proxy=np1", "FOO=f1"} <= set(env)
+    second, ev = engine_build(store, ctx, text, sandbox, build_args={"FOO": "f1", "http_proxy": "hp2"})
+    assert ev.hits == 2 and second.id == first.id and len(sandbox.runs) == 1
+    third, ev = engine_build(store, ctx, text, sandbox, build_args={"FOO": "f2", "http_proxy": "hp2"})
+    assert ev.hits == 0 and image_tree(store, third)["out"][-1] == b"hp2::hp2::::f2\n"

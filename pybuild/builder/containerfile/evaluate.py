@@ -94,20 +94,28 @@ class StageEvaluator:
         env.update(self.env)
         return env
 
-    def run_env(self) -> list[str]:
-        """The environment a RUN sees: the image's ENV, then ARGs in scope that ENV does not set."""
+    def run_env(self, *, proxies: bool = True) -> list[str]:
+        """The environment a RUN sees: the image's ENV, then ARGs in scope that ENV does not
+        set, then the proxy build args (``proxies=False`` for the cache key: BuildKit keeps its
+        ProxyEnv out of the key, so a changed proxy reuses the step)."""
         out = [f"{k}={v}" for k, v in self.env.items()]
-        for k, v in self.args_in_scope().items():
-            if k not in self.env:
-                out.append(f"{k}={v}")
+        declared = self.args_in_scope()
+        out.extend(f"{k}={v}" for k, v in declared.items() if k not in self.env)
+        if proxies:
+            out.extend(f"{k}={v}" for k, v in self.proxy_env().items() if k not in self.env and k not in declared)
         return out
 
     def args_in_scope(self) -> dict[str, str]:
-        """ARGs with a value in scope now (and proxy build args), for RUN and cache keys."""
-        out = {k: v for k, v in self.args.items() if v is not None}
-        for k in _proxy_names():
-            if k in self.build_args and k not in out:
-                out[k] = self.build_args[k]
+        """ARGs declared in scope that have a value."""
+        return {k: v for k, v in self.args.items() if v is not None}
+
+    def proxy_env(self) -> dict[str, str]:
+        """``--build-arg http_proxy=V`` (any case) as BuildKit gives it to a step, with no ARG
+        needed: both ``HTTP_PROXY=V`` and ``http_proxy=V``; likewise https, ftp, no and all."""
+        out: dict[str, str] = {}
+        for k in sorted(self.build_args):
+            if k in _proxy_names():
+                out[k.upper()] = out[k.lower()] = self.build_args[k]
         return out
 
     def used_build_args(self) -> set[str]:
