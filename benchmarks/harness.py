@@ -73,6 +73,7 @@ class Case:
     env: dict[str, str] | None = None  # added to the environment
     buildkit: CommandSpec | None = None  # a third side: the same build through BuildKit
     buildkit_target: float | None = None  # the ratio pybuild/BuildKit aimed at (issue 19)
+    max_runs: int | None = None  # at most this many counted runs (minutes-long real-app builds)
 
 
 @dataclass
@@ -173,6 +174,7 @@ def run_once(cmd: Command, case: Case) -> Sample:
 
 def run_case(case: Case, runs: int, log: Callable[[str], None], warmup: bool = True) -> Result:
     """setup, [warm-up], then ``runs`` rounds of pybuild then peer; teardown even on failure."""
+    runs = min(runs, case.max_runs or runs)
     result = Result(case.name, case.description, case.peer_name, "", "", runs, target=case.target,
                     buildkit_target=case.buildkit_target)
     try:
