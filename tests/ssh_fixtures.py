@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -64,6 +65,16 @@ def sshd(base: Path) -> Iterator[Sshd]:
         proc.wait(10)
 
 
+def _accepts(path: Path) -> bool:
+    """Whether a unix socket at ``path`` takes a connection now."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
 @contextlib.contextmanager
 def ssh_agent(base: Path, *keys: Path) -> Iterator[str]:
     """A real ssh-agent holding ``keys``; yields its socket (SSH_AUTH_SOCK)."""
@@ -72,7 +83,7 @@ def ssh_agent(base: Path, *keys: Path) -> Iterator[str]:
                             stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
-        while not sock.exists():
+        while not _accepts(sock):  # the socket file appears at bind(), before listen()
             assert time.monotonic() < deadline and proc.poll() is None, "ssh-agent did not start"
             time.sleep(0.05)
         subprocess.run(["ssh-add", "-q", *map(str, keys)], env={**os.environ, "SSH_AUTH_SOCK": str(sock)},
