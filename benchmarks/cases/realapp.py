@@ -30,6 +30,17 @@ CACHE = Path(os.environ.get("PYBUILD_BENCH_CACHE", "/var/tmp/pybuild-bench"))
 FRESH_MINBASE = Path(os.environ.get("PYBUILD_FRESH_CACHE", "/var/tmp/pybuild-fresh")) / "minbase-bookworm"
 MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 BASE = "debian-base"
+# This machine reaches the package registries through a TLS-inspecting proxy whose CA only the
+# host trusts: the base carries the host's bundle for pip and node, as a user's build behind
+# such a proxy must (apt uses plain http to deb.debian.org and signed indexes)
+HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+BASE_CONTAINERFILE = """\
+FROM scratch
+ADD rootfs.tar /
+COPY host-ca.crt /etc/ssl/host-ca.crt
+ENV PIP_CERT=/etc/ssl/host-ca.crt NODE_EXTRA_CA_CERTS=/etc/ssl/host-ca.crt
+CMD ["bash"]
+"""
 RUNS = 3
 APT = "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends"
 
@@ -125,7 +136,8 @@ def cases(ctx: Context) -> list[Case]:
         target = base_ctx / "rootfs.tar"
         if not target.exists() or target.stat().st_size != tar.stat().st_size:
             shutil.copyfile(tar, target)
-        write_if_changed(base_ctx / "Containerfile", 'FROM scratch\nADD rootfs.tar /\nCMD ["bash"]\n')
+        write_if_changed(base_ctx / "host-ca.crt", HOST_CA.read_bytes())
+        write_if_changed(base_ctx / "Containerfile", BASE_CONTAINERFILE)
         run(st.bud_pybuild(BASE, base_ctx))
         run(st.bud_buildah(BASE, base_ctx))
         if bk is not None:
