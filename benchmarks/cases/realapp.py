@@ -141,6 +141,7 @@ def cases(ctx: Context) -> list[Case]:
         run(st.bud_pybuild(BASE, base_ctx))
         run(st.bud_buildah(BASE, base_ctx))
         if bk is not None:
+            dockerd.daemon()  # started on first use
             run(bk.build(BASE, base_ctx))
         made.add("base")
 
