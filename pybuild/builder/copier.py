@@ -262,7 +262,11 @@ class ContentHashCache:
 
             try:
                 self._db = sqlite3.connect(self._path, timeout=30, check_same_thread=False)
-                self._db.execute("PRAGMA journal_mode=WAL")
+                # a rollback journal, not WAL: a reader (a build whose files are all known)
+                # then creates no -wal/-shm files beside the database (issue 19); a store
+                # made by an older pybuild is switched back once, when nothing else has it open
+                if self._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                    self._db.execute("PRAGMA journal_mode=DELETE")
                 self._db.execute("CREATE TABLE IF NOT EXISTS h (k TEXT PRIMARY KEY, d TEXT)")
             except sqlite3.Error:
                 self._db = None

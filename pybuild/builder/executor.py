@@ -405,8 +405,7 @@ class Build:
         with self._lock:
             self.containers.append(wc)
         if parent is not None:
-            wc.state["layers"] = list(layers)
-            wc.save()
+            wc.set_layers(layers)  # in memory until a step needs the container's directory
         base_env = list(config.config.env)
         evaluator = StageEvaluator(stage, self.graph, base_env=base_env, build_args=self.build_args,
                                    parent=parent.evaluator if parent else None)
