@@ -26,7 +26,7 @@ from typing import Any
 
 from pybuild.builder.paths import resolve_in_root
 from pybuild.builder.store import Image, Store, atomic_write, pid_alive, remove_tree
-from pybuild.errors import ContainerNotFound, StoreError
+from pybuild.errors import ContainerNotFound, SandboxError, StoreError
 from pybuild.oci.spec import ImageConfig
 
 
@@ -185,12 +185,19 @@ class WorkingContainer:
             lowers = [str(empty)]
         self._prepare_link_groups()
         self._reset_work()
-        mount_overlay(lowers, str(self.dir / "upper"), str(self.dir / "work"), target,
-                      short_dir=str(self.dir / "l"))
-        if stubs:
+        upper, work, short = str(self.dir / "upper"), str(self.dir / "work"), str(self.dir / "l")
+        missing = self._probe_stubs(lowers, target, stubs) if stubs else []
+        mounted = False
+        if missing is None:  # no read-only probe here: look in the real mount
+            mount_overlay(lowers, upper, work, target, short_dir=short)
+            mounted = True
             missing = self._missing_stubs(stubs)
             if missing:
                 unmount(target)
+                self._reset_work()
+                mounted = False
+        if not mounted:
+            if missing:
                 stub_dir = self.dir / "stubs"
                 remove_tree(stub_dir)
                 stub_dir.mkdir()
@@ -201,12 +208,27 @@ class WorkingContainer:
                         host.mkdir(mode=0o755, exist_ok=True)
                     elif not host.exists():
                         host.touch(mode=0o644)
-                self._reset_work()
-                mount_overlay([str(stub_dir), *lowers], str(self.dir / "upper"), str(self.dir / "work"),
-                              target, short_dir=str(self.dir / "l"))
+                lowers = [str(stub_dir), *lowers]
+            mount_overlay(lowers, upper, work, target, short_dir=short)
         self.state["mounted"] = True
         self.save()
         return self.mountpoint
+
+    def _probe_stubs(self, lowers: list[str], target: str, stubs: list[tuple[str, bool]]) -> list[tuple[str, bool]] | None:
+        """The stubs the container lacks, looked up in a read-only overlay of upper/ over its
+        layers: unmounting that syncs nothing, where unmounting the writable one syncs the
+        store's filesystem (a step paid that once more before: issue 19). None when it
+        cannot be mounted here (then the real mount is looked in)."""
+        from pybuild.builder.sandbox.overlay import mount_overlay, unmount
+
+        try:
+            mount_overlay([str(self.dir / "upper"), *lowers], None, None, target, short_dir=str(self.dir / "l"))
+        except SandboxError:
+            return None
+        try:
+            return self._missing_stubs(stubs)
+        finally:
+            unmount(target)
 
     def _prepare_link_groups(self) -> None:
         """Lower hard-link groups go into upper/ whole before a mount (see link_groups.py)."""
