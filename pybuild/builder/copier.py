@@ -267,7 +267,8 @@ class ContentHashCache:
                 # then creates no -wal/-shm files beside the database (issue 19); a store
                 # made by an older pybuild is switched back once, when nothing else has it open
                 if self._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-                    self._db.execute("PRAGMA journal_mode=DELETE")
+                    with contextlib.suppress(sqlite3.Error):  # another process has it open: later
+                        self._db.execute("PRAGMA journal_mode=DELETE")
                 self._db.execute("CREATE TABLE IF NOT EXISTS h (k TEXT PRIMARY KEY, d TEXT)")
             except sqlite3.Error:
                 self._db = None

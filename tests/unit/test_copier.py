@@ -117,6 +117,25 @@ def test_an_unchanged_context_is_answered_in_one_walk_without_a_file_lookup(ctx:
     cache.close()
 
 
+def test_a_wal_hash_cache_of_an_older_pybuild_is_switched_and_a_lookup_leaves_no_journal(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "h.sqlite"
+    old = sqlite3.connect(db)
+    old.execute("PRAGMA journal_mode=WAL")
+    old.execute("CREATE TABLE h (k TEXT PRIMARY KEY, d TEXT)")
+    old.commit()
+    old.close()
+    f = tmp_path / "f"
+    f.write_bytes(b"x")
+    for _ in range(2):
+        cache = ContentHashCache(str(db))
+        cache.file_digest(str(f), f.stat())
+        cache.close()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["f", "h.sqlite"]
+    assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
 def test_chmod_octal_and_symbolic() -> None:
     octal = parse_chmod("0755")
     assert octal is not None and octal(0o644, False) == 0o755
