@@ -46,7 +46,9 @@ def loaded(modules: set[str], prefix: str) -> list[str]:
 @pytest.mark.root
 def test_a_fully_cached_local_build_imports_no_registry_compression_crypto_or_process_module(tmp_path: Path) -> None:
     store = make_store(tmp_path)
-    ctx = context(tmp_path, "FROM busybox\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\nENV X=1\n", {"a.txt": "a\n"})
+    ctx = context(tmp_path, "FROM busybox AS one\nRUN echo one > /one\n"  # two stages: run side by side
+                  "FROM busybox\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\nCOPY --from=one /one /one\nENV X=1\n",
+                  {"a.txt": "a\n"})
     store.bud(ctx, "-t", "cached")
     modules = imported("--root", str(store.root), "bud", "-q", "-t", "cached", str(ctx))
     assert "pybuild.builder.executor" in modules  # it did build
