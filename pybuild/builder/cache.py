@@ -56,8 +56,10 @@ def record(store: Store, key: str, *, layers: list[str], config: str, inputs: di
 
     path = _entry_path(store, key)
     make_dirs(path.parent)
+    # no fsync (issue 19: two per step): an entry a machine crash empties reads as a miss,
+    # and what it names (layers, config blob) was made durable before it
     atomic_write(path, json.dumps({"layers": layers, "config": config, "inputs": inputs},
-                                  sort_keys=True, default=str).encode())
+                                  sort_keys=True, default=str).encode(), durable=False)
     if parent:
         children = store.root / "cache" / "children" / parent[:2] / parent
         make_dirs(children)

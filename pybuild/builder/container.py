@@ -26,7 +26,7 @@ from typing import Any
 
 from pybuild.builder.paths import resolve_in_root
 from pybuild.builder.store import Image, Store, atomic_write, pid_alive, remove_tree
-from pybuild.errors import ContainerNotFound, StoreError
+from pybuild.errors import ContainerNotFound, SandboxError, StoreError
 from pybuild.oci.spec import ImageConfig
 
 
@@ -38,6 +38,7 @@ class WorkingContainer:
         self.state = state
         self.dir = store.root / "containers" / state["id"]
         self._config: ImageConfig | None = None
+        self._made = True  # False: a build's own container whose directory is made on first need
 
     # ------------------------------------------------------------------ records
 
@@ -45,7 +46,9 @@ class WorkingContainer:
     def create(cls, store: Store, image: Image | None, *, name: str | None = None,
                config: ImageConfig | None = None, record: bool = True) -> WorkingContainer:
         """A new container on ``image`` (None: scratch). ``record=False`` makes a build-internal
-        container that ``containers`` does not list (it is still removed by ``rm --all``)."""
+        container that ``containers`` does not list (it is still removed by ``rm --all``); its
+        directory is made only when a step needs it (a mount, a commit), so a build whose
+        every step hits the cache writes nothing for it (issue 19)."""
         cid = secrets.token_hex(32)
         if config is None:
             config = image.config if image is not None else _scratch_config()
@@ -62,16 +65,24 @@ class WorkingContainer:
             "driver": store.driver(),
         }
         wc = cls(store, state)
-        wc.dir.mkdir(parents=True)
+        wc._config = config
+        wc._made = False
+        if record:
+            wc.save()
+        return wc
+
+    def _make(self) -> None:
+        """Create the directory (upper, work, merged) and its state.json."""
+        self.dir.mkdir(parents=True)
         try:
             for sub in ("upper", "work", "merged"):
-                (wc.dir / sub).mkdir()
-            wc._config = config
-            wc.save()
+                (self.dir / sub).mkdir()
+            self._made = True
+            self.save()
         except BaseException:
-            remove_tree(wc.dir)  # no half-made container without state.json (a full disk)
+            self._made = False
+            remove_tree(self.dir)  # no half-made container without state.json (a full disk)
             raise
-        return wc
 
     @classmethod
     def load(cls, store: Store, ref: str) -> WorkingContainer:
@@ -116,6 +127,9 @@ class WorkingContainer:
     def save(self) -> None:
         """Write state.json; a build's own container (internal) without fsync: it is removed
         when the build ends, or by recovery if the build dies."""
+        if not self._made:
+            self._make()
+            return
         if self._config is not None:
             self.state["config"] = json.loads(self._config.to_json(docker=True))
         atomic_write(self.dir / "state.json", json.dumps(self.state, indent=1).encode(),
@@ -155,6 +169,8 @@ class WorkingContainer:
         """Mount the container's root filesystem; ``stubs`` (path, is_dir) must exist in it."""
         from pybuild.builder.sandbox.overlay import is_mounted, mount_overlay, unmount
 
+        if not self._made:
+            self._make()
         if self.vfs:
             return self._mount_vfs(stubs)
         target = str(self.mountpoint)
@@ -169,12 +185,19 @@ class WorkingContainer:
             lowers = [str(empty)]
         self._prepare_link_groups()
         self._reset_work()
-        mount_overlay(lowers, str(self.dir / "upper"), str(self.dir / "work"), target,
-                      short_dir=str(self.dir / "l"))
-        if stubs:
+        upper, work, short = str(self.dir / "upper"), str(self.dir / "work"), str(self.dir / "l")
+        missing = self._probe_stubs(lowers, target, stubs) if stubs else []
+        mounted = False
+        if missing is None:  # no read-only probe here: look in the real mount
+            mount_overlay(lowers, upper, work, target, short_dir=short)
+            mounted = True
             missing = self._missing_stubs(stubs)
             if missing:
                 unmount(target)
+                self._reset_work()
+                mounted = False
+        if not mounted:
+            if missing:
                 stub_dir = self.dir / "stubs"
                 remove_tree(stub_dir)
                 stub_dir.mkdir()
@@ -185,12 +208,27 @@ class WorkingContainer:
                         host.mkdir(mode=0o755, exist_ok=True)
                     elif not host.exists():
                         host.touch(mode=0o644)
-                self._reset_work()
-                mount_overlay([str(stub_dir), *lowers], str(self.dir / "upper"), str(self.dir / "work"),
-                              target, short_dir=str(self.dir / "l"))
+                lowers = [str(stub_dir), *lowers]
+            mount_overlay(lowers, upper, work, target, short_dir=short)
         self.state["mounted"] = True
         self.save()
         return self.mountpoint
+
+    def _probe_stubs(self, lowers: list[str], target: str, stubs: list[tuple[str, bool]]) -> list[tuple[str, bool]] | None:
+        """The stubs the container lacks, looked up in a read-only overlay of upper/ over its
+        layers: unmounting that syncs nothing, where unmounting the writable one syncs the
+        store's filesystem (a step paid that once more before: issue 19). None when it
+        cannot be mounted here (then the real mount is looked in)."""
+        from pybuild.builder.sandbox.overlay import mount_overlay, unmount
+
+        try:
+            mount_overlay([str(self.dir / "upper"), *lowers], None, None, target, short_dir=str(self.dir / "l"))
+        except SandboxError:
+            return None
+        try:
+            return self._missing_stubs(stubs)
+        finally:
+            unmount(target)
 
     def _prepare_link_groups(self) -> None:
         """Lower hard-link groups go into upper/ whole before a mount (see link_groups.py)."""
@@ -268,6 +306,8 @@ class WorkingContainer:
     def unmount(self) -> None:
         from pybuild.builder.sandbox.overlay import is_mounted, unmount
 
+        if not self._made:
+            return  # never mounted
         if self.vfs:
             self._unmount_vfs()
             if self.state.get("mounted"):
@@ -293,6 +333,8 @@ class WorkingContainer:
     def upper_is_empty(self) -> bool:
         """True when nothing changed since the last commit (vfs: by comparing the tree with
         its snapshot, since its changes are made in rootfs/, not in upper/)."""
+        if not self._made:
+            return True
         upper = self.dir / "upper"
         if self.state.get("link_groups"):
             self.unmount()
@@ -309,6 +351,8 @@ class WorkingContainer:
         """Turn the upper directory into a layer in the store; returns its diff_id."""
         from pybuild.oci.layer import layer_digests
 
+        if not self._made:
+            self._make()
         self.unmount()
         self._settle_link_groups()
         upper = self.dir / "upper"
@@ -344,6 +388,9 @@ class WorkingContainer:
         A build's own container that is not mounted and has an empty upper (every step of
         a fully cached build) changes in memory only: nothing else reads its state.json,
         and the next save (a mount, a commit) writes the whole state (issue 19)."""
+        if not self._made:
+            self.state["layers"] = list(layers)
+            return
         if (self.state.get("internal") and not self.vfs and not self.state.get("mounted")
                 and not self.state.get("link_groups") and _empty_dir(self.dir / "upper")):
             self.state["layers"] = list(layers)
@@ -360,6 +407,8 @@ class WorkingContainer:
 
     def remove(self) -> None:
         """Unmount and delete the container (its committed layers stay in the store)."""
+        if not self._made:
+            return
         with contextlib.suppress(Exception):
             self.unmount()
         from pybuild.builder.sandbox.overlay import is_mounted

@@ -23,7 +23,7 @@ import re
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -249,6 +249,7 @@ class ContentHashCache:
     the threads of parallel stages."""
 
     RACY_NS = 2_000_000_000
+    _BATCH = 500  # keys per query (under SQLite's oldest limit of 999 bound values)
 
     def __init__(self, path: str | None) -> None:
         self._db: Any = None
@@ -262,7 +263,12 @@ class ContentHashCache:
 
             try:
                 self._db = sqlite3.connect(self._path, timeout=30, check_same_thread=False)
-                self._db.execute("PRAGMA journal_mode=WAL")
+                # a rollback journal, not WAL: a reader (a build whose files are all known)
+                # then creates no -wal/-shm files beside the database (issue 19); a store
+                # made by an older pybuild is switched back once, when nothing else has it open
+                if self._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                    with contextlib.suppress(sqlite3.Error):  # another process has it open: later
+                        self._db.execute("PRAGMA journal_mode=DELETE")
                 self._db.execute("CREATE TABLE IF NOT EXISTS h (k TEXT PRIMARY KEY, d TEXT)")
             except sqlite3.Error:
                 self._db = None
@@ -270,12 +276,42 @@ class ContentHashCache:
         return self._db
 
     def file_digest(self, host: str, st: os.stat_result) -> str:
-        key = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+        return self.file_digests([(host, st)])[0]
+
+    def file_digests(self, files: list[tuple[str, os.stat_result]]) -> list[str]:
+        """The sha256 of each (host path, stat): the known ones answered by one query per
+        ``_BATCH`` files (an unchanged context: no file read, a handful of queries), the
+        others read and hashed."""
+        keys = [_stat_key(st) for _, st in files]
+        known: dict[str, str] = {}
         with self._lock:
             db = self._open()
-            row = db.execute("SELECT d FROM h WHERE k=?", (key,)).fetchone() if db is not None else None
-        if row:
-            return str(row[0])
+            if db is not None:
+                for i in range(0, len(keys), self._BATCH):
+                    chunk = keys[i:i + self._BATCH]
+                    marks = ",".join("?" * len(chunk))
+                    known.update(db.execute(f"SELECT k, d FROM h WHERE k IN ({marks})", chunk).fetchall())
+        return [known.get(key) or self._hash(host, st, key, remember=db is not None)
+                for (host, st), key in zip(files, keys, strict=True)]
+
+    def tree_digest(self, probe: str) -> str | None:
+        """The content key remembered for a selection whose every stat is ``probe``'s."""
+        with self._lock:
+            db = self._open()
+            row = db.execute("SELECT d FROM h WHERE k=?", ("tree:" + probe,)).fetchone() if db is not None else None
+        return str(row[0]) if row else None
+
+    def remember_tree(self, probe: str, digest: str) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._pending.append(("tree:" + probe, digest))
+
+    def settled(self, stats: Iterable[os.stat_result]) -> bool:
+        """No file changed in the last RACY_NS (its stat key then says all about it)."""
+        now = time.time_ns()
+        return all(now - max(st.st_ctime_ns, st.st_mtime_ns) > self.RACY_NS for st in stats)
+
+    def _hash(self, host: str, st: os.stat_result, key: str, *, remember: bool) -> str:
         h = hashlib.sha256()
         fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
@@ -287,7 +323,7 @@ class ContentHashCache:
         finally:
             os.close(fd)
         digest = h.hexdigest()
-        if db is not None and time.time_ns() - max(st.st_ctime_ns, st.st_mtime_ns) > self.RACY_NS:
+        if remember and self.settled([st]):
             with self._lock:
                 self._pending.append((key, digest))
             if len(self._pending) >= 2000:
@@ -312,6 +348,10 @@ class ContentHashCache:
                 self._db = None
 
 
+def _stat_key(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
 def file_sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -323,24 +363,40 @@ def file_sha256(path: str) -> str:
 def hash_sources(selected: list[Selected], root: SourceRoot, cache: ContentHashCache) -> str:
     """The content key of exactly the selected sources: names, types, modes, owners (when kept),
     link targets and bytes — not mtimes."""
-    h = hashlib.sha256()
+    # one walk; then the regular files' digests in one batch (see ContentHashCache.file_digests)
+    lines: list[str] = []
+    files: list[tuple[int, str, str, os.stat_result]] = []  # (index in lines, prefix, host, stat)
     for sel in selected:
-        h.update(f"S {sel.rel}\0".encode())
+        lines.append(f"S {sel.rel}\0")
         for e in walk_source(sel, root.ignore, root.exclude):
             st = e.st
             owner = f"{st.st_uid}:{st.st_gid}" if root.keeps_owner else ""
             mode = stat.S_IMODE(st.st_mode)
             if stat.S_ISREG(st.st_mode):
-                d = cache.file_digest(e.host, st)
-                h.update(f"f {e.rel} {mode:o} {owner} {d}\0".encode())
+                files.append((len(lines), f"f {e.rel} {mode:o} {owner} ", e.host, st))
+                lines.append("")
             elif stat.S_ISDIR(st.st_mode):
-                h.update(f"d {e.rel} {mode:o} {owner}\0".encode())
+                lines.append(f"d {e.rel} {mode:o} {owner}\0")
             elif stat.S_ISLNK(st.st_mode):
-                h.update(f"l {e.rel} {os.readlink(e.host)} {owner}\0".encode())
+                lines.append(f"l {e.rel} {os.readlink(e.host)} {owner}\0")
             else:
-                h.update(f"o {e.rel} {st.st_mode:o} {st.st_rdev} {owner}\0".encode())
+                lines.append(f"o {e.rel} {st.st_mode:o} {st.st_rdev} {owner}\0")
+    # the whole selection as it stats now (names, modes, owners, links, each file's stat key):
+    # when it is as it was, the key is answered by one lookup, no file digest looked up
+    probe = hashlib.sha256("".join(lines).encode())
+    for _, prefix, _, st in files:
+        probe.update(f"{prefix}{_stat_key(st)}\0".encode())
+    known = cache.tree_digest(probe.hexdigest())
+    if known is not None:
+        return known
+    digests = cache.file_digests([(host, st) for _, _, host, st in files])
+    for (i, prefix, _, _), d in zip(files, digests, strict=True):
+        lines[i] = f"{prefix}{d}\0"
+    digest = hashlib.sha256("".join(lines).encode()).hexdigest()
+    if cache.settled(st for _, _, _, st in files):
+        cache.remember_tree(probe.hexdigest(), digest)
     cache.flush()
-    return h.hexdigest()
+    return digest
 
 
 # ---------------------------------------------------------------------- writing

@@ -55,7 +55,7 @@ def layer_groups(diff_dir: Path) -> list[list[str]]:
     groups = sorted(sorted(g) for g in by_inode.values() if len(g) > 1)
     if diff_dir.name == "diff":
         with contextlib.suppress(OSError):
-            atomic_write(cache, json.dumps(groups).encode())
+            atomic_write(cache, json.dumps(groups).encode(), durable=False)  # a torn one is recomputed
     return groups
 
 

@@ -209,28 +209,32 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
             authfile: str | None, cert_dir: str | None, context: str) -> None:
     """Build an image from a Containerfile (or Dockerfile) in CONTEXT: a directory, a git URL
     (URL#REF[:SUBDIR]), an http(s) URL of an archive or a Containerfile, or - (stdin)."""
-    from pybuild.builder.attest import parse_attest
     from pybuild.builder.options import AttestOptions, BuildOptions, OutputOptions, RunOptions
     pull_policy = {"true": "always", "false": "missing", "always": "always", "missing": "missing",
                    "never": "never", "ifmissing": "missing", "ifnewer": "missing", "newer": "missing"}.get(pull.lower())
     if pull_policy is None:
         raise ConfigError(f"invalid --pull {pull!r} (always, missing or never)")
     platform = platform_of(platform, os_, arch, variant)
-    from pybuild.builder.outputs import parse_output
+    # each check below is imported only when its flag is given: a plain `bud` loads none
+    # of their modules (issue 19: the fixed cost of a build)
+    to_stdout = False
+    if outputs:
+        from pybuild.builder.outputs import parse_output
 
-    # a bad -o is an error before anything is built; `-o -` puts the tar on stdout, so
-    # progress and the image ID go to stderr
-    to_stdout = any(parse_output(spec) == ("tar", "-") for spec in outputs)
-    from pybuild.builder.sandbox.network import check_mode
-    from pybuild.builder.sandbox.resolv import check_dns
-    from pybuild.builder.workflow import parse_volume
+        # a bad -o is an error before anything is built; `-o -` puts the tar on stdout, so
+        # progress and the image ID go to stderr
+        to_stdout = any(parse_output(spec) == ("tar", "-") for spec in outputs)
+    if network != "default":
+        from pybuild.builder.sandbox.network import check_mode
 
-    check_mode(network)
+        check_mode(network)
     if no_hosts and add_hosts:
         raise ConfigError("--no-hosts and --add-host conflict, can not be used together")
+    if volumes:
+        from pybuild.builder.workflow import parse_volume
 
-    for volume in volumes:
-        parse_volume(volume)  # a bad -v too, before anything is built
+        for volume in volumes:
+            parse_volume(volume)  # a bad -v too, before anything is built
     from pybuild.builder.sandbox import choose_runtime
 
     isolation, runtime = choose_runtime(isolation, runtime)
@@ -257,16 +261,16 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                         manifest=manifest, omit_history=omit_history)
     run = RunOptions(isolation=isolation, runtime=runtime, network=network, cap_add=list(cap_add), cap_drop=list(cap_drop),
                      security_opts=list(security_opts), volumes=list(volumes), add_hosts=list(add_hosts),
-                     dns=check_dns(dns), dns_search=list(dns_search), dns_options=list(dns_options),
+                     dns=_checked_dns(dns), dns_search=list(dns_search), dns_options=list(dns_options),
                      secrets=_secrets(secrets), allow=list(allow), no_hosts=no_hosts, ssh=_ssh(ssh),
                      resources=resources_given())
-    from pybuild.builder.cache_spec import parse_cache_from, parse_cache_to, parse_ttl
-
-    cache_sources = [parse_cache_from(v) for v in cache_from]  # a bad one: one line, nothing built
-    cache_dests = [parse_cache_to(v) for v in cache_to]
-    ttl = parse_ttl(cache_ttl) if cache_ttl is not None else 0.0
+    cache_sources, cache_dests, ttl = _cache_flags(cache_from, cache_to, cache_ttl)
     contexts = _kv(build_contexts, "--build-context")
-    sbom_format, provenance_mode = parse_attest(attests, sbom=sbom, provenance=provenance)
+    sbom_format, provenance_mode = None, None
+    if attests or sbom is not None or provenance is not None:
+        from pybuild.builder.attest import parse_attest
+
+        sbom_format, provenance_mode = parse_attest(attests, sbom=sbom, provenance=provenance)
     if (sbom_output or sbom_purl_output) and not sbom_format:
         raise ConfigError("--sbom-output and --sbom-purl-output need --sbom (or --attest type=sbom)")
     attest = AttestOptions(sbom=sbom_format, sbom_output=sbom_output, sbom_purl_output=sbom_purl_output,
@@ -288,6 +292,25 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
     finally:
         if log is not None:
             log.close()
+
+
+def _cache_flags(cache_from: tuple[str, ...], cache_to: tuple[str, ...],
+                 cache_ttl: str | None) -> tuple[list[Any], list[Any], float]:
+    """--cache-from/--cache-to/--cache-ttl checked (a bad one: one line, nothing built)."""
+    if not (cache_from or cache_to or cache_ttl is not None):
+        return [], [], 0.0
+    from pybuild.builder.cache_spec import parse_cache_from, parse_cache_to, parse_ttl
+
+    return ([parse_cache_from(v) for v in cache_from], [parse_cache_to(v) for v in cache_to],
+            parse_ttl(cache_ttl) if cache_ttl is not None else 0.0)
+
+
+def _checked_dns(dns: tuple[str, ...]) -> list[str]:
+    if not dns:
+        return []
+    from pybuild.builder.sandbox.resolv import check_dns
+
+    return check_dns(dns)
 
 
 def _open_log(path: str) -> Any:

@@ -43,6 +43,8 @@ from pybuild.oci.digest import Digest, HashingWriter
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
 CHUNK = 4 << 20  # the unit handed from the reader to the hashing/compressing thread
+FIRST_CHUNK = 256 << 10  # the first buffer: most step layers fit, and 12 MiB is not touched for them
+_BUFFERS = 3  # full buffers in flight at most
 _NAME = 100
 _PREFIX = 155
 _MAX_OCTAL8 = 0o7777777  # 7 digits + NUL
@@ -255,8 +257,7 @@ class _Pipeline:
                 self._compressor = CompressingWriter(self._sink, compression)  # type: ignore[arg-type]
         self._work: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
         self._free: queue.Queue[bytearray] = queue.Queue()
-        for _ in range(3):
-            self._free.put(bytearray(CHUNK))
+        self._made = 0  # buffers allocated, on demand (see take)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="pybuild-layer-writer", daemon=True)
         self._thread.start()
@@ -287,9 +288,23 @@ class _Pipeline:
             self._error = e
 
     def take(self) -> bytearray:
+        """A buffer to fill: a small one first (a layer of a few files touches no more memory),
+        then up to _BUFFERS full ones, made when none is free (issue 19: a step's commit)."""
         if self._error is not None:
             self.abort()
-        return self._free.get()
+        if self._made == 0:
+            self._made = 1
+            return bytearray(FIRST_CHUNK)
+        try:
+            buf: bytearray | None = self._free.get_nowait()
+        except queue.Empty:
+            buf = None
+        if buf is None and self._made < _BUFFERS:
+            self._made += 1
+            return bytearray(CHUNK)
+        if buf is None:
+            buf = self._free.get()
+        return buf if len(buf) == CHUNK else bytearray(CHUNK)  # the small first one is not reused
 
     def give(self, buf: bytearray, n: int) -> None:
         self.size += n
@@ -328,6 +343,7 @@ class _TarStream:
         self._buf = pipe.take()
         self._view = memoryview(self._buf)
         self._pos = 0
+        self._cap = len(self._buf)
 
     def _flush(self) -> None:
         self._view.release()
@@ -335,16 +351,17 @@ class _TarStream:
         self._buf = self._pipe.take()
         self._view = memoryview(self._buf)
         self._pos = 0
+        self._cap = len(self._buf)
 
     def add(self, data: bytes) -> None:
         n = len(data)
-        if self._pos + n <= CHUNK:
+        if self._pos + n <= self._cap:
             self._view[self._pos:self._pos + n] = data
             self._pos += n
             return
         mv = memoryview(data)
         while mv:
-            room = CHUNK - self._pos
+            room = self._cap - self._pos
             if room == 0:
                 self._flush()
                 continue
@@ -358,7 +375,7 @@ class _TarStream:
         left = size
         readv = os.readv
         while left:
-            room = CHUNK - self._pos
+            room = self._cap - self._pos
             if room == 0:
                 self._flush()
                 continue

@@ -56,3 +56,41 @@ def test_fully_cached_build_mounts_nothing_fsyncs_nothing_keeps_images_json(tmp_
     assert events.hits == events.steps == 7
     assert calls == {"fsync": 0, "mount": 0}
     assert records.stat().st_mtime_ns == before  # the tag already named this image
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path in the store but the process's own leases (gone when it ends), with its
+    mtime and ctime: a created, removed, rewritten or re-permissioned file changes this."""
+    out: dict[str, tuple[int, int]] = {}
+    for dirpath, dirnames, files in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        if rel == "leases":
+            dirnames[:] = []
+            continue
+        for name in [".", *dirnames, *files]:
+            if rel == "." and name == "leases":
+                continue
+            st = os.lstat(os.path.join(dirpath, name))
+            out[os.path.normpath(os.path.join(rel, name))] = (st.st_mtime_ns, st.st_ctime_ns)
+    return out
+
+
+def _mountinfo() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return f.read().splitlines()
+
+
+@pytest.mark.root
+def test_unchanged_tag_rebuild_writes_nothing_in_the_store(tmp_path: Path) -> None:
+    root = make_store(tmp_path).root
+    ctx = context(tmp_path, HELLO, {"hello.txt": "hello\n"})
+    (ctx / "hello.txt").touch()
+    os.utime(ctx / "hello.txt", (1_000_000_000, 1_000_000_000))  # not racy: its hash is remembered
+    first, _ = build(Store(root), ctx, tags=["hello"])
+    before, mounts = _tree(root), _mountinfo()
+    again, events = build(Store(root), ctx, tags=["hello"])
+    assert again.id == first.id and events.hits == events.steps
+    assert _mountinfo() == mounts
+    after = _tree(root)
+    changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    assert changed == []  # no working container made, no cache journal, no record rewritten

@@ -1,7 +1,7 @@
 """The command path imports only what it uses (issue 19: the fixed cost of every command).
 
 A fully cached local `bud` loads no registry, compression, crypto, thread-pool, process or
-ctypes module; `--version` loads no builder at all; importing what `bud` imports compiles
+ctypes module, nor the checks of flags it was not given (-v, -o, --attest, --cache-from); `--version` loads no builder at all; importing what `bud` imports compiles
 no pybuild regex (they compile on first use). Checked with `python -X importtime`, the
 names of what a run really loaded.
 """
@@ -23,7 +23,11 @@ NOT_ON_A_CACHED_LOCAL_BUILD = ("httpx", "h11", "ssl", "zstandard", "cryptography
                                "pybuild.builder.sandbox.seccomp", "csv", "difflib",
                                # the remote cache (issue 15): only a build given --cache-from/--cache-to
                                "pybuild.builder.cache_import", "pybuild.builder.cache_export",
-                               "pybuild.builder.cache_remote", "pybuild.builder.cache_format")
+                               "pybuild.builder.cache_remote", "pybuild.builder.cache_format",
+                               "pybuild.builder.cache_spec",
+                               # checks of flags the build was not given (-v, -o, --attest, --dns)
+                               "pybuild.builder.workflow", "pybuild.builder.outputs", "pybuild.builder.attest",
+                               "shlex")
 
 
 def imported(*args: str) -> set[str]:
@@ -42,7 +46,9 @@ def loaded(modules: set[str], prefix: str) -> list[str]:
 @pytest.mark.root
 def test_a_fully_cached_local_build_imports_no_registry_compression_crypto_or_process_module(tmp_path: Path) -> None:
     store = make_store(tmp_path)
-    ctx = context(tmp_path, "FROM busybox\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\nENV X=1\n", {"a.txt": "a\n"})
+    ctx = context(tmp_path, "FROM busybox AS one\nRUN echo one > /one\n"  # two stages: run side by side
+                  "FROM busybox\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\nCOPY --from=one /one /one\nENV X=1\n",
+                  {"a.txt": "a\n"})
     store.bud(ctx, "-t", "cached")
     modules = imported("--root", str(store.root), "bud", "-q", "-t", "cached", str(ctx))
     assert "pybuild.builder.executor" in modules  # it did build

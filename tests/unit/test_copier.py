@@ -91,6 +91,51 @@ def test_the_hash_cache_remembers_settled_files_only(tmp_path: Path) -> None:
     assert not any(k.startswith(f"{fresh.stat().st_dev}:{fresh.stat().st_ino}:") for k in keys)
 
 
+def test_an_unchanged_context_is_answered_in_one_walk_without_a_file_lookup(ctx: Path, tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    db = str(tmp_path / "h.sqlite")
+    root = SourceRoot(str(ctx))
+    for p in ctx.rglob("*"):
+        os.utime(p, (1, 1), follow_symlinks=False)  # settled, so remembered
+    cache = ContentHashCache(db)
+    cache.RACY_NS = 0  # ctimes are now: count them settled (no sleeping in tests)
+    first = hash_sources(select_sources(root, ["dir", "a.txt"]), root, cache)
+    cache.close()
+
+    def no_file_lookups(files: object) -> list[str]:
+        raise AssertionError("an unchanged selection looked its files up one by one")
+
+    cache = ContentHashCache(db)
+    cache.RACY_NS = 0
+    with monkeypatch.context() as m:
+        m.setattr(cache, "file_digests", no_file_lookups)
+        assert hash_sources(select_sources(root, ["dir", "a.txt"]), root, cache) == first
+    # new bytes with the old size and mtime put back: the ctime still tells, the key changes
+    (ctx / "a.txt").write_text("A\n")
+    os.utime(ctx / "a.txt", (1, 1))
+    assert hash_sources(select_sources(root, ["dir", "a.txt"]), root, cache) != first
+    cache.close()
+
+
+def test_a_wal_hash_cache_of_an_older_pybuild_is_switched_and_a_lookup_leaves_no_journal(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "h.sqlite"
+    old = sqlite3.connect(db)
+    old.execute("PRAGMA journal_mode=WAL")
+    old.execute("CREATE TABLE h (k TEXT PRIMARY KEY, d TEXT)")
+    old.commit()
+    old.close()
+    f = tmp_path / "f"
+    f.write_bytes(b"x")
+    for _ in range(2):
+        cache = ContentHashCache(str(db))
+        cache.file_digest(str(f), f.stat())
+        cache.close()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["f", "h.sqlite"]
+    assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
 def test_chmod_octal_and_symbolic() -> None:
     octal = parse_chmod("0755")
     assert octal is not None and octal(0o644, False) == 0o755

@@ -179,6 +179,20 @@ def test_compressed_digests_in_one_pass(tmp_path: Path, compression: str, media_
     assert layer_bytes(src, timestamp=T, compression=compression)[1] == blob  # reproducible
 
 
+def test_files_across_the_writers_buffers_read_back_whole(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    data = {"a-small": os.urandom(100 << 10), "b-big": os.urandom(9 << 20), "c-after": os.urandom(300 << 10)}
+    for name, content in data.items():
+        (src / name).write_bytes(content)
+    info, raw = layer_bytes(src, timestamp=T)
+    assert info.diff_id == "sha256:" + hashlib.sha256(raw).hexdigest() and info.uncompressed_size == len(raw)
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tf:
+        for name, content in data.items():
+            f = tf.extractfile(name)
+            assert f is not None and f.read() == content
+
+
 def test_missing_source_is_a_clear_error(tmp_path: Path) -> None:
     from pybuild.errors import StoreError
 

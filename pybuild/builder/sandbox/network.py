@@ -352,7 +352,10 @@ def recover() -> list[str]:
 
     freed = slirp.recover(STATE_DIR)
     setups = STATE_DIR / "setups"
-    if not setups.is_dir():
+    try:  # no record, nothing to tear down: one listing, no lock (every command opens a store)
+        if not any(name.endswith(".json") for name in os.listdir(setups)):
+            return freed
+    except (FileNotFoundError, NotADirectoryError):
         return freed
     with _lock().hold():
         for record in setups.glob("*.json"):

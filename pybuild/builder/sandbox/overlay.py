@@ -18,13 +18,15 @@ MNT_DETACH = 2
 _PAGE = 4096
 
 
-def mount_overlay(lowers: list[str], upper: str, work: str, target: str, *, short_dir: str | None = None) -> None:
-    """Mount an overlay at ``target``; ``lowers`` are listed topmost first."""
+def mount_overlay(lowers: list[str], upper: str | None, work: str | None, target: str, *,
+                  short_dir: str | None = None) -> None:
+    """Mount an overlay at ``target``; ``lowers`` are listed topmost first. Without ``upper``
+    it is read-only (at least two lowers), and its unmount syncs nothing."""
     if not lowers:
         raise SandboxError("an overlay needs at least one lower directory")
+    rw = f"upperdir={_escape(upper)},workdir={_escape(work or '')}," if upper is not None else ""
     lower_opt = ":".join(_escape(p) for p in lowers)
-    data = f"lowerdir={lower_opt},upperdir={_escape(upper)},workdir={_escape(work)}," \
-           "redirect_dir=off,metacopy=off,index=off"
+    data = f"lowerdir={lower_opt},{rw}redirect_dir=off,metacopy=off,index=off"
     dir_fd: int | None = None
     if len(data) >= _PAGE - 1 and short_dir:
         # the options must fit in one page: name each lower by a short link, reached through
@@ -39,8 +41,7 @@ def mount_overlay(lowers: list[str], upper: str, work: str, target: str, *, shor
             os.symlink(p, link)
             short.append(f"/proc/self/fd/{dir_fd}/{i:x}")
         lower_opt = ":".join(short)
-        data = f"lowerdir={lower_opt},upperdir={_escape(upper)},workdir={_escape(work)}," \
-               "redirect_dir=off,metacopy=off,index=off"
+        data = f"lowerdir={lower_opt},{rw}redirect_dir=off,metacopy=off,index=off"
     try:
         if len(data) >= _PAGE - 1:
             raise SandboxError(f"cannot mount overlay at {target}: {len(lowers)} layers are more than "
