@@ -13,11 +13,12 @@ if [ "$(id -u)" != 0 ]; then echo "setup.sh: run as root" >&2; exit 1; fi
 # git http-backend), openssh-server + openssh-client for RUN --mount=type=ssh (a test-started
 # sshd on 127.0.0.1 and ssh-agent), cpp (with gcc) for Containerfile.in, golang-go to build the Go
 # binary whose build info the SBOM tests read (offline: a module without downloads), rpm
-# (rpmbuild + rpm) to make the real sqlite rpmdb the RPM cataloger test reads.
+# (rpmbuild + rpm) to make the real sqlite rpmdb the RPM cataloger test reads; docker.io for the
+# benchmarks' BuildKit side (and the smoke test's three-way check).
 apt_packages=(buildah podman skopeo umoci runc docker-registry busybox-static apache2-utils
               zstd bzip2 xz-utils time python3-venv python3-pip iproute2 procps mount
               gcc libc6-dev golang-github-containers-common libseccomp2 netavark iptables qemu-user-static
-              slirp4netns git openssh-server openssh-client cpp golang-go rpm)
+              slirp4netns git openssh-server openssh-client cpp golang-go rpm docker.io)
 # arm64 packages are downloaded (never installed) by the multi-platform tests: busybox-static:arm64
 # is their arm64 base (tests/platform_helpers.py); qemu-user-static runs it through binfmt_misc
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
@@ -32,6 +33,13 @@ if [ ${#missing[@]} -gt 0 ] || [ "${need_update:-no}" = yes ]; then
 fi
 # docker-registry's package starts a system service on :5000; the tests start their own.
 systemctl disable --now docker-registry >/dev/null 2>&1 || true
+# docker.io is BuildKit for the benchmarks' third side, which starts a dockerd of its own in a
+# temp dir (benchmarks/dockerd.py): the package's system daemon (bridge, iptables) stays off.
+if [[ " ${missing[*]:-} " == *" docker.io "* ]]; then
+  systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true
+  service docker stop >/dev/null 2>&1 || true
+  service containerd stop >/dev/null 2>&1 || true
+fi
 # So may openssh-server's sshd on :22 when this run installed it; the ssh tests start an sshd
 # of their own (an sshd that was there before is someone's way in, and is left alone).
 if [[ " ${missing[*]:-} " == *" openssh-server "* ]]; then
