@@ -119,6 +119,11 @@ class CmdHandler(Handler):
 
 
 class EntrypointHandler(Handler):
+    def key_inputs(self, b: Build, st: StageState, instr: ins.Entrypoint) -> dict[str, Any]:
+        # whether a CMD of this stage survives: the same parent config gives another result
+        # after `CMD` in this stage than after `FROM base` whose CMD came with the base
+        return {**super().key_inputs(b, st, instr), "keeps_cmd": st.cmd_set}
+
     def execute(self, b: Build, st: StageState, instr: ins.Entrypoint) -> None:
         cfg = st.config.config
         cfg.entrypoint = None if instr.command is None else _command_argv(st, instr.command)

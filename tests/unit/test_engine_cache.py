@@ -206,3 +206,13 @@ def test_proxy_build_args_reach_a_step_in_both_cases_and_stay_out_of_its_key(sto
     assert ev.hits == 2 and second.id == first.id and len(sandbox.runs) == 1
     third, ev = engine_build(store, ctx, text, sandbox, build_args={"FOO": "f2", "http_proxy": "hp2"})
     assert ev.hits == 0 and image_tree(store, third)["out"][-1] == b"hp2::hp2::::f2\n"
+
+
+def test_entrypoint_after_a_cmd_of_the_stage_and_after_an_inherited_one_are_two_steps(store: Store, ctx: Path) -> None:
+    # BuildKit's testCmdShell: ENTRYPOINT keeps a CMD set in its own stage and clears an
+    # inherited one; both reach ENTRYPOINT with the same parent config, so a shared key would
+    # hand the second build the first one's CMD (tests/difftest/117-118 in one store found it)
+    own, _ = engine_build(store, ctx, 'FROM scratch\nCMD ["test"]\nENTRYPOINT ["e"]\n')
+    inherited, _ = engine_build(store, ctx, 'FROM scratch AS base\nCMD ["test"]\nFROM base\nENTRYPOINT ["e"]\n')
+    assert own.config.config.cmd == ["test"]
+    assert inherited.config.config.cmd is None
