@@ -1,7 +1,8 @@
 """A build's result never depends on what is in the cache: over every difftest case, a cold
 build, a rebuild in the same store, and a build in a store holding only part of that cache
 give the same files (type, mode, owner, content) and config, and the rebuild hits every
-step (the partial stores: each half of the cold build's entries in turn). pybuild is
+step (the partial stores: each half of the cold build's entries in turn); so does a build in
+one store that every case before it built into (another file's entries never leak in). pybuild is
 compared with itself, so no buildah is needed; the cases are the corpus users'
 Containerfiles grew from (../shared/difftest/cases and tests/difftest)."""
 
@@ -58,6 +59,13 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def shared(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One store every case builds into, in turn: another Containerfile's cache entries must
+    never change a case's result (as in difftest.py, whose store all cases share)."""
+    return _clone(template, tmp_path_factory.mktemp("shared") / "root")
+
+
 def _clone(src: Path, dest: Path) -> Path:
     subprocess.run(["cp", "-a", str(src), str(dest)], check=True)
     return dest
@@ -88,7 +96,7 @@ def _drop_part_of_the_cache(root: Path, parity: int) -> int:
 @pytest.mark.root
 @pytest.mark.integration
 @pytest.mark.parametrize("case", CASES)
-def test_the_result_does_not_depend_on_the_cache(case: Path, template: Path, tmp_path: Path) -> None:
+def test_the_result_does_not_depend_on_the_cache(case: Path, template: Path, shared: Path, tmp_path: Path) -> None:
     flags = _flags(case)
     cached = not any(f in ("--layers=false", "--no-cache", "--squash") for f in flags)
     a = _clone(template, tmp_path / "a")
@@ -107,3 +115,5 @@ def test_the_result_does_not_depend_on_the_cache(case: Path, template: Path, tmp
         _bud(b, case, flags)
         assert _result(b) == cold, f"built over half the cache (parity {parity})"
         shutil.rmtree(b)
+    _bud(shared, case, flags)
+    assert _result(shared) == cold, "built in the store every case before this one built into"
