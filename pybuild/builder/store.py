@@ -70,7 +70,9 @@ def default_root() -> str:
     env = os.environ.get("PYBUILD_ROOT")
     if env:
         return env
-    if os.geteuid() == 0:
+    from pybuild.rootless import is_rootless
+
+    if not is_rootless():
         return "/var/lib/pybuild"
     data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return os.path.join(data, "pybuild")
@@ -172,7 +174,11 @@ class Store:
         return check(self, quiescent=quiescent)
 
     def info(self) -> dict[str, Any]:
-        return {"GraphRoot": str(self.root), "GraphDriverName": self.driver(),
+        from pybuild.builder.sandbox.overlay import driver_choice
+
+        why = driver_choice()[1] if not self.storage_driver and "PYBUILD_STORAGE_DRIVER" not in os.environ \
+            else "asked for"
+        return {"GraphRoot": str(self.root), "GraphDriverName": self.driver(), "GraphDriverReason": why,
                 "ImageStore": {"number": len(self._read_records())},
                 "StoreVersion": STORE_VERSION}
 
@@ -182,7 +188,9 @@ class Store:
         env = os.environ.get("PYBUILD_STORAGE_DRIVER")
         if env in ("overlay", "vfs"):
             return env
-        return "overlay" if _overlay_supported() else "vfs"
+        from pybuild.builder.sandbox.overlay import driver_choice
+
+        return driver_choice()[0]
 
     # ------------------------------------------------------------------ locking & scratch
 
@@ -704,14 +712,6 @@ def _name_candidates(ref: str) -> list[str]:
     except InvalidReference:
         pass
     return list(dict.fromkeys(out))
-
-
-def _overlay_supported() -> bool:
-    try:
-        with open("/proc/filesystems") as f:
-            return any(line.split()[-1] == "overlay" for line in f if line.strip())
-    except OSError:
-        return False
 
 
 __all__ = ["Image", "Store", "STORE_VERSION", "STORE_MODE", "default_root", "normalize_name",

@@ -38,33 +38,15 @@ from typing import Any
 from pybuild.builder.sandbox import netns as netns_file
 from pybuild.errors import ConfigError, SandboxError
 from pybuild.fsutil import FileLock, atomic_write, pid_alive, process_start
+from pybuild.rootless import in_user_namespace, is_rootless, runtime_dir
 
-
-def in_user_namespace() -> bool:
-    """Whether this process runs in a user namespace other than the machine's (rootless
-    pybuild re-executed under newuidmap: uid 0 inside, an ordinary user outside)."""
-    try:
-        with open("/proc/self/uid_map") as f:
-            return f.read().split() != ["0", "0", "4294967295"]
-    except OSError:
-        return False
-
-
-def rootless() -> bool:
-    """No real root here: private networks are slirp4netns's, not a bridge on the host."""
-    return os.geteuid() != 0 or in_user_namespace()
+DEFAULT_STATE_DIR = Path("/run/pybuild/net")
 
 
 def _default_state_dir() -> Path:
-    if not rootless():
-        return Path("/run/pybuild/net")
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.access(runtime, os.W_OK):
-        return Path(runtime) / "pybuild" / "net"
-    return Path(f"/tmp/pybuild-{os.getuid()}") / "net"
+    return Path(runtime_dir()) / "net" if is_rootless() else DEFAULT_STATE_DIR
 
 
-DEFAULT_STATE_DIR = Path("/run/pybuild/net")
 STATE_DIR = Path(os.environ.get("PYBUILD_NET_STATE") or str(_default_state_dir()))
 
 
@@ -369,5 +351,5 @@ def recover() -> list[str]:
     return freed
 
 
-__all__ = ["MODES", "BRIDGE", "SUBNET", "GATEWAY", "Pool", "Setup", "check_mode", "in_user_namespace", "rootless", "describe_default", "effective_mode", "netavark_path",
+__all__ = ["MODES", "BRIDGE", "SUBNET", "GATEWAY", "Pool", "Setup", "check_mode", "describe_default", "effective_mode", "netavark_path",
            "joined", "private", "recover", "unavailable"]

@@ -10,6 +10,7 @@ exceed the kernel's one-page limit.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 
 from pybuild.errors import SandboxError
@@ -23,8 +24,7 @@ def mount_overlay(lowers: list[str], upper: str, work: str, target: str, *, shor
     if not lowers:
         raise SandboxError("an overlay needs at least one lower directory")
     lower_opt = ":".join(_escape(p) for p in lowers)
-    data = f"lowerdir={lower_opt},upperdir={_escape(upper)},workdir={_escape(work)}," \
-           "redirect_dir=off,metacopy=off,index=off"
+    data = f"lowerdir={lower_opt},upperdir={_escape(upper)},workdir={_escape(work)},{_options()}"
     dir_fd: int | None = None
     if len(data) >= _PAGE - 1 and short_dir:
         # the options must fit in one page: name each lower by a short link, reached through
@@ -39,8 +39,7 @@ def mount_overlay(lowers: list[str], upper: str, work: str, target: str, *, shor
             os.symlink(p, link)
             short.append(f"/proc/self/fd/{dir_fd}/{i:x}")
         lower_opt = ":".join(short)
-        data = f"lowerdir={lower_opt},upperdir={_escape(upper)},workdir={_escape(work)}," \
-               "redirect_dir=off,metacopy=off,index=off"
+        data = f"lowerdir={lower_opt},upperdir={_escape(upper)},workdir={_escape(work)},{_options()}"
     try:
         if len(data) >= _PAGE - 1:
             raise SandboxError(f"cannot mount overlay at {target}: {len(lowers)} layers are more than "
@@ -49,6 +48,55 @@ def mount_overlay(lowers: list[str], upper: str, work: str, target: str, *, shor
     finally:
         if dir_fd is not None:
             os.close(dir_fd)
+
+
+def _options() -> str:
+    """Inside a user namespace overlay keeps its markers in user.overlay.* (``userxattr``, Linux
+    5.11+): trusted.* needs the machine's root. userxattr refuses redirect_dir=off where the
+    kernel reads "off" as "follow" (6.x): nofollow neither makes nor follows redirects, the same
+    self-contained upper."""
+    from pybuild.rootless import is_rootless
+
+    if is_rootless():
+        return "redirect_dir=nofollow,metacopy=off,index=off,userxattr"
+    return "redirect_dir=off,metacopy=off,index=off"
+
+
+@functools.lru_cache(maxsize=1)
+def driver_choice() -> tuple[str, str]:
+    """("overlay" | "vfs", why): what working containers can use here. As root, overlay when the
+    kernel has it; rootless, a probe mount (once per process) of overlay with ``userxattr``
+    in a scratch dir of :func:`pybuild.rootless.make_runtime_dir`."""
+    from pybuild.rootless import is_rootless, make_runtime_dir
+
+    if not _kernel_has_overlay():
+        return "vfs", "the kernel has no overlay filesystem"
+    if not is_rootless():
+        return "overlay", "kernel overlay (root)"
+    import shutil
+    import tempfile
+
+    base = make_runtime_dir()
+    scratch = tempfile.mkdtemp(prefix="overlay-probe-", dir=base)
+    try:
+        for d in ("l", "u", "w", "m"):
+            os.mkdir(os.path.join(scratch, d))
+        j = os.path.join
+        mount_overlay([j(scratch, "l")], j(scratch, "u"), j(scratch, "w"), j(scratch, "m"))
+        unmount(j(scratch, "m"))
+        return "overlay", "kernel overlay in the user namespace (userxattr)"
+    except SandboxError as e:
+        return "vfs", f"overlay refused in the user namespace ({str(e).rpartition(': ')[2]}): vfs copies layers"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _kernel_has_overlay() -> bool:
+    try:
+        with open("/proc/filesystems") as f:
+            return any(line.split()[-1] == "overlay" for line in f if line.strip())
+    except OSError:
+        return False
 
 
 def _mount(data: str, target: str) -> None:
