@@ -39,6 +39,16 @@ if [[ " ${missing[*]:-} " == *" openssh-server "* ]]; then
   service ssh stop >/dev/null 2>&1 || true
   update-rc.d ssh disable >/dev/null 2>&1 || true
 fi
+# The unprivileged CI user the rootless tests run pybuild as, with subordinate ids as Debian's
+# useradd would give a new user (idempotent: made once, its ranges added once).
+id pybuild-test >/dev/null 2>&1 || useradd -m pybuild-test
+for f in /etc/subuid /etc/subgid; do
+  grep -q '^pybuild-test:' "$f" 2>/dev/null || echo 'pybuild-test:100000:65536' >> "$f"
+done
+# Debian with udev makes both 0666 (/usr/lib/udev/rules.d/50-udev-default.rules); machines
+# without udev leave them 0600, and then rootless slirp4netns (tun) and fuse-overlayfs (fuse)
+# cannot open them. Same modes as a plain Debian 12.
+for dev in /dev/fuse /dev/net/tun; do [ -c "$dev" ] && chmod 0666 "$dev"; done
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
 .venv/bin/pip install -q -e '.[test]'
