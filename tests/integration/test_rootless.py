@@ -238,3 +238,13 @@ def test_killed_rootless_build_leaves_no_slirp4netns(user: RootlessUser) -> None
     user.run("images")  # the next command recovers the dead build's namespace file
     assert not list((user.base / "run" / "pybuild" / "net" / "slirp").glob("*"))
     assert host_mounts_under(user.base) == []
+
+
+@pytest.mark.parametrize("isolation", ["chroot", "oci"])
+def test_host_network_rootless_sees_the_hosts_interfaces(user: RootlessUser, isolation: str) -> None:
+    # sysfs of a network namespace the user does not own is refused: /sys is the host's, read-only
+    ctx = user.context(f"host-net-{isolation}", {"Containerfile": "FROM busybox\nRUN ls /sys/class/net > /links"
+                                                                  " && ! touch /sys/x 2>/dev/null\n"})
+    user.run("bud", "--isolation", isolation, "--network", "host", "-t", "host-net", str(ctx))
+    links = set(_read(user, "host-net", "/links").split())
+    assert "tap0" not in links and links & set(os.listdir("/sys/class/net")) - {"lo"}

@@ -398,8 +398,12 @@ def _mount_system(root_fd: int, shm_data: str = "mode=1777,size=65536k") -> None
     try:
         L.mount("sysfs", L.fd_path(t), "sysfs", _NOSUID_NODEV_NOEXEC | L.MS_RDONLY)
     except OSError:
-        # sysfs may be refused (another network namespace's): a read-only view of the host's
+        # sysfs may be refused (rootless, in the host's network namespace, which the user
+        # namespace does not own): a read-only view of the host's, remounted through a
+        # descriptor of the new mount (the old one names the directory under it)
         L.mount("/sys", L.fd_path(t), None, L.MS_BIND | L.MS_REC)
+        os.close(t)
+        t = _target(root_fd, "/sys")
         L.bind_readonly(L.fd_path(t))
     os.close(t)
     t = _target(root_fd, "/dev")

@@ -71,6 +71,7 @@ NETWORK_ID = ("70796275696c64" + f"{_SLOT:02x}").ljust(64, "0")  # "pybuild" in 
 NETAVARK_PATHS = ("/usr/libexec/podman/netavark", "/usr/lib/podman/netavark", "/usr/local/libexec/podman/netavark")
 MODES = ("private", "host", "none", "slirp4netns")  # and ns:PATH, slirp4netns:OPTIONS
 _TIMEOUT = 60
+TUN = "/dev/net/tun"  # slirp4netns opens it inside the step's namespace to make tap0
 
 
 def check_mode(mode: str, where: str = "--network") -> str:
@@ -110,7 +111,11 @@ def unavailable() -> str | None:
     if in_user_namespace():
         from pybuild.builder.sandbox import slirp
 
-        return None if slirp.path() else "rootless, and slirp4netns is not installed (apt-get install slirp4netns)"
+        if not slirp.path():
+            return "rootless, and slirp4netns is not installed (apt-get install slirp4netns)"
+        if not os.access(TUN, os.R_OK | os.W_OK):
+            return f"rootless, and {TUN} is not open to this user (Debian's udev makes it 0666)"
+        return None
     if netavark_path() is None:
         return "netavark is not installed"
     if shutil.which("unshare") is None:

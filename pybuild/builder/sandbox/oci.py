@@ -52,6 +52,17 @@ def runc_path(runtime: str | None = None) -> str:
     return os.path.abspath(path)
 
 
+def _sys_mount(spec: RunSpec, nsd: list[str]) -> dict[str, Any]:
+    """/sys: a sysfs of the step's network namespace; rootless on the host's network (a
+    namespace the user namespace does not own, so sysfs is refused) a read-only bind of the
+    host's, as podman does."""
+    from pybuild.rootless import is_rootless
+
+    if spec.network not in ("none", "ns") and is_rootless():
+        return {"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", *nsd, "ro"]}
+    return {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [*nsd, "ro"]}
+
+
 def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[str, Any]:
     """The runtime-spec config.json for ``spec``; ``etc_files`` maps /etc/X to host temp files."""
     allowed = names_of(mask(spec.capabilities) & current_bounding())
@@ -81,7 +92,7 @@ def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[s
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
          "options": [*nsd, "mode=1777", f"size={res.shm_size}"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": nsd},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [*nsd, "ro"]},
+        _sys_mount(spec, nsd),
     ]
     if res.wants_cgroup():  # the step's own limits, visible where a program looks for them
         mounts.append({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
