@@ -169,8 +169,9 @@ class WorkingContainer:
             lowers = [str(empty)]
         self._prepare_link_groups()
         self._reset_work()
+        program = self.store.overlay_program()
         mount_overlay(lowers, str(self.dir / "upper"), str(self.dir / "work"), target,
-                      short_dir=str(self.dir / "l"))
+                      short_dir=str(self.dir / "l"), program=program)
         if stubs:
             missing = self._missing_stubs(stubs)
             if missing:
@@ -187,7 +188,7 @@ class WorkingContainer:
                         host.touch(mode=0o644)
                 self._reset_work()
                 mount_overlay([str(stub_dir), *lowers], str(self.dir / "upper"), str(self.dir / "work"),
-                              target, short_dir=str(self.dir / "l"))
+                              target, short_dir=str(self.dir / "l"), program=program)
         self.state["mounted"] = True
         self.save()
         return self.mountpoint
@@ -312,6 +313,10 @@ class WorkingContainer:
         self.unmount()
         self._settle_link_groups()
         upper = self.dir / "upper"
+        if not self.vfs and self.store.overlay_program():
+            from pybuild.builder.sandbox.fuse_overlay import normalize_upper
+
+            normalize_upper(str(upper), self._lower_dirs())
         if self.vfs:
             from pybuild.builder import vfs
 

@@ -26,9 +26,10 @@ ORPHAN_DIR_AGE = 60.0  # a container dir without state.json: being created for a
 _CONTENT_DIRS = ("diff", "upper", "merged", "work", "rootfs", "stubs", "mounts")  # image content: not walked
 
 
-def open_store(root: str | os.PathLike[str], *, storage_driver: str | None = None) -> Store:
+def open_store(root: str | os.PathLike[str], *, storage_driver: str | None = None,
+               mount_program: str | None = None) -> Store:
     """The store at ``root``, with dead processes' leftovers removed (what commands use)."""
-    store = Store(root, storage_driver=storage_driver)
+    store = Store(root, storage_driver=storage_driver, mount_program=mount_program)
     recover(store)
     return store
 

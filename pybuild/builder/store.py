@@ -113,9 +113,11 @@ class Image:
 class Store:
     """The store under ``root``; cheap to open (nothing is read until asked)."""
 
-    def __init__(self, root: str | os.PathLike[str], *, storage_driver: str | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, storage_driver: str | None = None,
+                 mount_program: str | None = None) -> None:
         self.root = Path(root).absolute()
         self.storage_driver = storage_driver
+        self.mount_program = mount_program  # overlay by fuse-overlayfs (--storage-opt overlay.mount_program)
         self._layout: Any = None
         self._thread_lock = threading.RLock()  # guards the lease below
         self._flock = FileLock(self.root / "lock")
@@ -176,8 +178,8 @@ class Store:
     def info(self) -> dict[str, Any]:
         from pybuild.builder.sandbox.overlay import driver_choice
 
-        why = driver_choice()[1] if not self.storage_driver and "PYBUILD_STORAGE_DRIVER" not in os.environ \
-            else "asked for"
+        why = driver_choice(self.mount_program).why if not self.storage_driver \
+            and "PYBUILD_STORAGE_DRIVER" not in os.environ else "asked for"
         return {"GraphRoot": str(self.root), "GraphDriverName": self.driver(), "GraphDriverReason": why,
                 "ImageStore": {"number": len(self._read_records())},
                 "StoreVersion": STORE_VERSION}
@@ -190,7 +192,13 @@ class Store:
             return env
         from pybuild.builder.sandbox.overlay import driver_choice
 
-        return driver_choice()[0]
+        return driver_choice(self.mount_program).driver
+
+    def overlay_program(self) -> str | None:
+        """The mount program overlay containers use (fuse-overlayfs), None for the kernel's."""
+        from pybuild.builder.sandbox.overlay import driver_choice
+
+        return driver_choice(self.mount_program).program if self.driver() == "overlay" else None
 
     # ------------------------------------------------------------------ locking & scratch
 

@@ -18,6 +18,7 @@ class GlobalOptions:
     root_flag: str | None = None
     storage_driver: str | None = None
     log_level: str = "warn"
+    storage_opts: tuple[str, ...] = ()
 
     @property
     def root(self) -> str:
@@ -30,8 +31,10 @@ class GlobalOptions:
 
     def open_store(self) -> Store:
         from pybuild.builder.recovery import open_store
+        from pybuild.builder.storage_opts import mount_program
 
-        return open_store(self.root, storage_driver=self.storage_driver)
+        return open_store(self.root, storage_driver=self.storage_driver,
+                          mount_program=mount_program(self.storage_opts))
 
 
 pass_globals = click.make_pass_decorator(GlobalOptions)

@@ -248,3 +248,28 @@ def test_host_network_rootless_sees_the_hosts_interfaces(user: RootlessUser, iso
     user.run("bud", "--isolation", isolation, "--network", "host", "-t", "host-net", str(ctx))
     links = set(_read(user, "host-net", "/links").split())
     assert "tap0" not in links and links & set(os.listdir("/sys/class/net")) - {"lo"}
+
+
+def test_fuse_overlayfs_gives_the_kernel_overlays_layers(user: RootlessUser) -> None:
+    fuse = shutil.which("fuse-overlayfs")
+    if not fuse:
+        pytest.skip("fuse-overlayfs is not installed (apt-get install fuse-overlayfs)")
+    if os.stat("/dev/fuse").st_mode & 0o006 != 0o006:
+        pytest.skip("/dev/fuse is not open to users (scripts/setup.sh gives it Debian's 0666)")
+    # whiteouts, a directory removed and made again (opaque), new directories (not opaque)
+    ctx = user.context("fuse", {"Containerfile": "FROM busybox\nRUN mkdir -p /d/sub && echo a > /d/a && echo b > /etc/b\n"
+                                                 "RUN rm -rf /d && mkdir /d && echo new > /d/n && rm /etc/b\n"})
+    opt = f"overlay.mount_program={fuse}"
+    assert '"GraphDriverReason": "fuse-overlayfs (asked for)"' in user.run("--storage-opt", opt, "info").stdout
+    user.run("bud", "--no-cache", "-t", "kernel", str(ctx))
+    user.run("--storage-opt", opt, "bud", "--no-cache", "-t", "fuse", str(ctx))
+    for name in ("kernel", "fuse"):
+        user.run("push", name, f"oci:{user.base / ('layout-' + name)}:x")
+    fuse_layers = layer_entries(user.base / "layout-fuse")
+    assert fuse_layers == layer_entries(user.base / "layout-kernel")
+    assert ("d/.wh..wh..opq", 0o755, 0, 0, "0", "", 0) in fuse_layers[-1]
+    assert ("etc/.wh.b", 0o600, 0, 0, "0", "", 0) in fuse_layers[-1]
+    bad = user.run("--storage-opt", "overlay.size=1G", "images", check=False)
+    assert bad.returncode == 125 and bad.stderr.splitlines() == [
+        "Error: --storage-opt overlay.size=1G: pybuild knows only overlay.mount_program=PATH"]
+    assert host_mounts_under(user.base) == []

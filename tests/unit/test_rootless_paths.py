@@ -74,3 +74,18 @@ def test_overlay_xattrs_follow_the_namespace(monkeypatch: pytest.MonkeyPatch) ->
     assert rootless.overlay_opaque_xattr() == "user.overlay.opaque"
     monkeypatch.setattr(rootless, "is_rootless", lambda: False)
     assert rootless.overlay_opaque_xattr() == "trusted.overlay.opaque"
+
+
+def test_storage_opts_name_a_mount_program_or_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pybuild.builder.storage_opts import mount_program
+
+    monkeypatch.delenv("STORAGE_OPTS", raising=False)
+    assert mount_program([]) is None
+    assert mount_program(["overlay.mount_program=/bin/sh"]) == "/bin/sh"
+    monkeypatch.setenv("STORAGE_OPTS", "overlay.mount_program=/bin/sh")
+    assert mount_program([]) == "/bin/sh"  # podman's variable, when no flag is given
+    with pytest.raises(ConfigError, match=r"^STORAGE_OPTS overlay.size=1G: pybuild knows only"):
+        monkeypatch.setenv("STORAGE_OPTS", "overlay.size=1G")
+        mount_program([])
+    with pytest.raises(ConfigError, match="/no/such is not an executable file"):
+        mount_program(["overlay.mount_program=/no/such"])

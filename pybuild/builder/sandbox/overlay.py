@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import functools
 import os
+from dataclasses import dataclass
 
 from pybuild.errors import SandboxError
 
@@ -19,16 +20,19 @@ MNT_DETACH = 2
 _PAGE = 4096
 
 
-def mount_overlay(lowers: list[str], upper: str, work: str, target: str, *, short_dir: str | None = None) -> None:
-    """Mount an overlay at ``target``; ``lowers`` are listed topmost first."""
+def mount_overlay(lowers: list[str], upper: str, work: str, target: str, *, short_dir: str | None = None,
+                  program: str | None = None) -> None:
+    """Mount an overlay at ``target``; ``lowers`` are listed topmost first. ``program``: a
+    mount program (fuse-overlayfs) in place of the kernel's overlay."""
     if not lowers:
         raise SandboxError("an overlay needs at least one lower directory")
     lower_opt = ":".join(_escape(p) for p in lowers)
-    data = f"lowerdir={lower_opt},upperdir={_escape(upper)},workdir={_escape(work)},{_options()}"
+    data = f"lowerdir={lower_opt},upperdir={_escape(upper)},workdir={_escape(work)}"
     dir_fd: int | None = None
-    if len(data) >= _PAGE - 1 and short_dir:
+    if len(data) >= _PAGE - 64 and short_dir:
         # the options must fit in one page: name each lower by a short link, reached through
         # a descriptor of the links' directory (/proc/self/fd/N/0...), whatever its own path
+        # (a mount program, another process, gets the links' own paths)
         os.makedirs(short_dir, exist_ok=True)
         dir_fd = os.open(short_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         short = []
@@ -37,10 +41,16 @@ def mount_overlay(lowers: list[str], upper: str, work: str, target: str, *, shor
             if os.path.lexists(link):
                 os.unlink(link)
             os.symlink(p, link)
-            short.append(f"/proc/self/fd/{dir_fd}/{i:x}")
+            short.append(_escape(link) if program else f"/proc/self/fd/{dir_fd}/{i:x}")
         lower_opt = ":".join(short)
-        data = f"lowerdir={lower_opt},upperdir={_escape(upper)},workdir={_escape(work)},{_options()}"
+        data = f"lowerdir={lower_opt},upperdir={_escape(upper)},workdir={_escape(work)}"
     try:
+        if program:
+            from pybuild.builder.sandbox.fuse_overlay import mount_fuse_overlay
+
+            mount_fuse_overlay(program, data, target)
+            return
+        data += "," + _options()
         if len(data) >= _PAGE - 1:
             raise SandboxError(f"cannot mount overlay at {target}: {len(lowers)} layers are more than "
                                "one mount can stack")
@@ -62,31 +72,67 @@ def _options() -> str:
     return "redirect_dir=off,metacopy=off,index=off"
 
 
-@functools.lru_cache(maxsize=1)
-def driver_choice() -> tuple[str, str]:
-    """("overlay" | "vfs", why): what working containers can use here. As root, overlay when the
-    kernel has it; rootless, a probe mount (once per process) of overlay with ``userxattr``
-    in a scratch dir of :func:`pybuild.rootless.make_runtime_dir`."""
-    from pybuild.rootless import is_rootless, make_runtime_dir
+@dataclass(frozen=True)
+class DriverChoice:
+    """How working containers are layered here: ``driver`` overlay or vfs, ``program`` a mount
+    program for overlay (fuse-overlayfs) or None for the kernel's, and ``why``."""
 
+    driver: str
+    program: str | None
+    why: str
+
+
+@functools.lru_cache(maxsize=4)
+def driver_choice(program: str | None = None) -> DriverChoice:
+    """What working containers can use here, probed once per process. As root, the kernel's
+    overlay when it has one. Rootless: a probe mount of the kernel's overlay with ``userxattr``
+    (Linux 5.11+), else fuse-overlayfs (Debian's package) where /dev/fuse is open to the user,
+    else vfs. ``program`` (``--storage-opt overlay.mount_program``) is probed instead."""
+    from pybuild.rootless import is_rootless
+
+    if program:
+        refused = _probe(program)
+        if refused:
+            raise SandboxError(f"overlay.mount_program {program}: {refused}")
+        return DriverChoice("overlay", program, f"{os.path.basename(program)} (asked for)")
     if not _kernel_has_overlay():
-        return "vfs", "the kernel has no overlay filesystem"
-    if not is_rootless():
-        return "overlay", "kernel overlay (root)"
+        kernel = "the kernel has no overlay filesystem"
+    elif not is_rootless():
+        return DriverChoice("overlay", None, "kernel overlay (root)")
+    else:
+        refused = _probe(None)
+        if not refused:
+            return DriverChoice("overlay", None, "kernel overlay in the user namespace (userxattr)")
+        kernel = f"kernel overlay refused in the user namespace ({refused})"
+    from pybuild.builder.sandbox.fuse_overlay import fuse_overlayfs, unavailable
+
+    fuse = fuse_overlayfs()
+    why_not = unavailable(fuse) if is_rootless() else "not used as root"
+    if fuse and not why_not:
+        why_not = _probe(fuse)
+        if not why_not:
+            return DriverChoice("overlay", fuse, f"fuse-overlayfs: {kernel}")
+    return DriverChoice("vfs", None, f"vfs copies layers: {kernel}; fuse-overlayfs: {why_not}")
+
+
+def _probe(program: str | None) -> str | None:
+    """Why an overlay (kernel or ``program``) cannot be mounted in a scratch dir (None: it can)."""
     import shutil
     import tempfile
 
-    base = make_runtime_dir()
+    from pybuild.rootless import is_rootless, make_runtime_dir
+
+    base = make_runtime_dir() if is_rootless() else None
     scratch = tempfile.mkdtemp(prefix="overlay-probe-", dir=base)
     try:
         for d in ("l", "u", "w", "m"):
             os.mkdir(os.path.join(scratch, d))
         j = os.path.join
-        mount_overlay([j(scratch, "l")], j(scratch, "u"), j(scratch, "w"), j(scratch, "m"))
+        mount_overlay([j(scratch, "l")], j(scratch, "u"), j(scratch, "w"), j(scratch, "m"), program=program)
         unmount(j(scratch, "m"))
-        return "overlay", "kernel overlay in the user namespace (userxattr)"
+        return None
     except SandboxError as e:
-        return "vfs", f"overlay refused in the user namespace ({str(e).rpartition(': ')[2]}): vfs copies layers"
+        return str(e).rpartition(": ")[2]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
