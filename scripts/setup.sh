@@ -13,8 +13,11 @@ if [ "$(id -u)" != 0 ]; then echo "setup.sh: run as root" >&2; exit 1; fi
 # git http-backend), openssh-server + openssh-client for RUN --mount=type=ssh (a test-started
 # sshd on 127.0.0.1 and ssh-agent), cpp (with gcc) for Containerfile.in, golang-go to build the Go
 # binary whose build info the SBOM tests read (offline: a module without downloads), rpm
-# (rpmbuild + rpm) to make the real sqlite rpmdb the RPM cataloger test reads.
-apt_packages=(buildah podman skopeo umoci runc docker-registry busybox-static apache2-utils
+# (rpmbuild + rpm) to make the real sqlite rpmdb the RPM cataloger test reads. Rootless builds (the
+# tests run pybuild as the user pybuild-test, made below): uidmap for newuidmap/newgidmap,
+# fuse-overlayfs where the kernel refuses overlay in a user namespace, libcap2-bin for setcap (the
+# pod test gives its newuidmap file capabilities, as a pod's image must).
+apt_packages=(uidmap fuse-overlayfs libcap2-bin buildah podman skopeo umoci runc docker-registry busybox-static apache2-utils
               zstd bzip2 xz-utils time python3-venv python3-pip iproute2 procps mount
               gcc libc6-dev golang-github-containers-common libseccomp2 netavark iptables qemu-user-static
               slirp4netns git openssh-server openssh-client cpp golang-go rpm)
@@ -48,7 +51,7 @@ done
 # Debian with udev makes both 0666 (/usr/lib/udev/rules.d/50-udev-default.rules); machines
 # without udev leave them 0600, and then rootless slirp4netns (tun) and fuse-overlayfs (fuse)
 # cannot open them. Same modes as a plain Debian 12.
-for dev in /dev/fuse /dev/net/tun; do [ -c "$dev" ] && chmod 0666 "$dev"; done
+for dev in /dev/fuse /dev/net/tun; do if [ -c "$dev" ]; then chmod 0666 "$dev"; fi; done
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
 .venv/bin/pip install -q -e '.[test]'

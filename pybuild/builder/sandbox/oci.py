@@ -52,6 +52,16 @@ def runc_path(runtime: str | None = None) -> str:
     return os.path.abspath(path)
 
 
+def _proc_mount(nsd: list[str]) -> dict[str, Any]:
+    """/proc: the step's own, or where the kernel refuses that (rootless in a pod whose /proc has
+    masked paths) the pod's bound, masks and all (see userns.proc_mountable)."""
+    from pybuild.builder.sandbox.userns import proc_mountable
+
+    if proc_mountable():
+        return {"destination": "/proc", "type": "proc", "source": "proc", "options": nsd}
+    return {"destination": "/proc", "type": "bind", "source": "/proc", "options": ["rbind", *nsd]}
+
+
 def _sys_mount(spec: RunSpec, nsd: list[str]) -> dict[str, Any]:
     """/sys: a sysfs of the step's network namespace; rootless on the host's network (a
     namespace the user namespace does not own, so sysfs is refused) a read-only bind of the
@@ -84,7 +94,7 @@ def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[s
         process["rlimits"] = res.spec_rlimits()
     nsd = ["nosuid", "noexec", "nodev"]
     mounts: list[dict[str, Any]] = [
-        {"destination": "/proc", "type": "proc", "source": "proc", "options": nsd},
+        _proc_mount(nsd),
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
          "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
         {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
@@ -135,11 +145,13 @@ def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[s
     profile = step_profile(spec.seccomp, allowed)
     if profile is not None:
         linux["seccomp"] = profile
+    from pybuild.builder.sandbox.userns import hostname_settable
+
     return {
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": root, "readonly": False},
-        "hostname": spec.hostname,
+        **({"hostname": spec.hostname} if hostname_settable() else {}),  # a pod's seccomp may refuse it
         "mounts": mounts,
         "linux": linux,
     }

@@ -15,6 +15,7 @@ processes).
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import shutil
@@ -148,6 +149,62 @@ def _write_maps(pid: int, tools: tuple[str, str], uid_args: list[str], gid_args:
     return 0
 
 
+@functools.lru_cache(maxsize=1)
+def hostname_settable() -> bool:
+    """Whether a step may set its hostname: the default seccomp profile of CRI-O and podman
+    (containers-common) refuses sethostname without CAP_SYS_ADMIN, which a pod running pybuild
+    rootless lacks; the step then keeps the pod's hostname. Probed once, in a throwaway child."""
+    if not in_user_namespace():
+        return True
+    from pybuild.builder.sandbox import linux as L
+
+    L.libc()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            L.unshare(L.CLONE_NEWUTS)
+            L.sethostname("pybuild-probe")
+            code = 0
+        except OSError:
+            pass
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+@functools.lru_cache(maxsize=1)
+def proc_mountable() -> bool:
+    """Whether a step's PID namespace can have a procfs of its own. Inside a container whose
+    /proc has masked paths (every pod's, unless procMount: Unmasked) the kernel refuses a new
+    procfs to a user namespace, and steps get the container's /proc bound instead, masks kept
+    (buildah's chroot isolation does the same). Probed once, in throwaway children."""
+    if not in_user_namespace():
+        return True
+    from pybuild.builder.sandbox import linux as L
+
+    L.libc()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child: a PID namespace whose first child mounts proc
+        code = 1
+        try:
+            L.unshare(L.CLONE_NEWNS | L.CLONE_NEWPID)
+            L.mount(None, "/", None, L.MS_REC | L.MS_PRIVATE)
+            inner = os.fork()
+            if inner == 0:
+                try:
+                    L.mount("proc", "/proc", "proc", L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC)
+                    os._exit(0)
+                except OSError:
+                    os._exit(1)
+            code = os.waitstatus_to_exitcode(os.waitpid(inner, 0)[1])
+        except OSError:
+            pass
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
 def exec_in_user_namespace(argv: list[str]) -> None:
     """``pybuild unshare``: replace this process by ``argv`` (default $SHELL, else /bin/sh) in
     pybuild's user namespace, where the store's files have their in-build owners and
@@ -160,4 +217,5 @@ def exec_in_user_namespace(argv: list[str]) -> None:
         raise ConfigError(f"unshare: cannot run {argv[0]}: {e.strerror}") from None
 
 
-__all__ = ["IdRange", "enter_user_namespace", "exec_in_user_namespace", "missing_ids_error", "subordinate_ranges"]
+__all__ = ["IdRange", "enter_user_namespace", "exec_in_user_namespace", "hostname_settable",
+           "proc_mountable", "missing_ids_error", "subordinate_ranges"]
