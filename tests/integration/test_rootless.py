@@ -273,3 +273,16 @@ def test_fuse_overlayfs_gives_the_kernel_overlays_layers(user: RootlessUser) -> 
     assert bad.returncode == 125 and bad.stderr.splitlines() == [
         "Error: --storage-opt overlay.size=1G: pybuild knows only overlay.mount_program=PATH"]
     assert host_mounts_under(user.base) == []
+
+
+def test_limits_without_a_writable_cgroup_are_one_line(user: RootlessUser) -> None:
+    cgroup = Path("/proc/self/cgroup").read_text().splitlines()
+    if len(cgroup) == 1 and cgroup[0].startswith("0::"):
+        pytest.skip("cgroup v2 here: whether the user may write its cgroup depends on delegation")
+    ctx = user.context("limits", {"Containerfile": "FROM busybox\nRUN true\n"})
+    for isolation in ("chroot", "oci"):
+        proc = user.run("bud", "--isolation", isolation, "--memory", "64m", str(ctx), check=False)
+        assert proc.returncode == 125 and proc.stderr.splitlines() == [
+            "Error: " + str(ctx / "Containerfile").replace(str(user.base) + "/", "") + ":2: --memory/--cpu-*: rootless, "
+            "and no cgroup this user may write here (limits need a delegated cgroup v2 subtree, as systemd gives "
+            "a user's session)"], proc.stderr
