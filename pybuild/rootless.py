@@ -99,5 +99,20 @@ def credentials_path() -> str:
     return f"/run/containers/{host_uid()}/auth.json"
 
 
-__all__ = ["credentials_path", "host_uid", "host_user", "in_user_namespace", "is_rootless",
+def describe() -> dict[str, object]:
+    """What ``pybuild info`` says: rootless or not, and inside a user namespace its id maps
+    (buildah info's uidmap/gidmap: container id, host id, size)."""
+    out: dict[str, object] = {"Rootless": is_rootless()}
+    if in_user_namespace():
+        for kind in ("uid", "gid"):
+            try:
+                with open(f"/proc/self/{kind}_map") as f:
+                    out[f"{kind.upper()}Map"] = [dict(zip(("container_id", "host_id", "size"), map(int, line.split()),
+                                                          strict=True)) for line in f if line.strip()]
+            except OSError:
+                pass
+    return out
+
+
+__all__ = ["credentials_path", "describe", "host_uid", "host_user", "in_user_namespace", "is_rootless",
            "make_runtime_dir", "overlay_opaque_xattr", "overlay_xattr_prefix", "runtime_dir"]

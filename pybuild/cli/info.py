@@ -49,6 +49,7 @@ def info_cmd(opts: GlobalOptions) -> None:
     except ImportError:
         pass
     from pybuild.builder.sandbox.network import describe_default
+    from pybuild.rootless import describe
 
     network = describe_default()
     try:
@@ -60,7 +61,7 @@ def info_cmd(opts: GlobalOptions) -> None:
     out = {
         "host": {"os": "linux", "arch": hp.architecture, "variant": hp.variant or "",
                  "kernel": platform.release(), "python": sys.version.split()[0],
-                 "DefaultIsolation": isolation, **network,
+                 "DefaultIsolation": isolation, **network, **describe(),
                  # what bud --platform can build RUN steps for: native, or a binfmt_misc handler (F flag)
                  "platforms": runnable_platforms()},
         "store": store,

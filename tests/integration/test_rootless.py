@@ -9,6 +9,7 @@ on 127.0.0.1 only through slirp4netns's host-loopback address 10.0.2.2; no other
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -51,6 +52,9 @@ def test_store_and_driver_are_the_users(user: RootlessUser) -> None:
     info = user.run("info").stdout
     assert str(user.store) in info and '"GraphDriverName": "overlay"' in info
     assert "userxattr" in info  # why overlay: the probe in the user namespace
+    host = json.loads(info)["host"]
+    assert host["Rootless"] is True and host["UIDMap"][0] == {"container_id": 0, "host_id": os.stat(user.home).st_uid,
+                                                            "size": 1}
     owner = os.stat(user.store).st_uid
     assert owner == os.stat(user.home).st_uid != 0  # the machine sees the user's files, not root's
 
