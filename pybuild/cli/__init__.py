@@ -127,35 +127,6 @@ def _skip_async_backends() -> None:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # `import name` -> ImportError
 
 
-# verbs that touch neither the store nor a sandbox: an ordinary user runs them as itself
-_NO_USER_NAMESPACE = frozenset({"version", "graph", "login", "logout", "generate-key-pair"})
-
-
-def _verb(args: list[str]) -> str | None:
-    """The verb the global flags lead to (None for bare --help/--version or a parse error)."""
-    try:
-        ctx = cli.make_context("pybuild", list(args), resilient_parsing=True)
-    except click.exceptions.ClickException:
-        return None
-    rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
-    return ALIASES.get(rest[0], rest[0]) if rest else None
-
-
-def _enter_user_namespace(args: list[str]) -> None:
-    """As an ordinary user, enter pybuild's user namespace before a verb that needs one (what
-    buildah does by re-executing itself); --help and the cheap verbs stay outside."""
-    import os
-
-    if os.geteuid() == 0 or any(a in ("-h", "--help", "-v", "--version") for a in args):
-        return
-    verb = _verb(args)
-    if verb is None or verb in _NO_USER_NAMESPACE or verb not in COMMANDS:
-        return
-    from pybuild.builder.sandbox.userns import enter_user_namespace
-
-    enter_user_namespace()
-
-
 def _log_level(args: list[str]) -> str | None:
     """The --log-level the global flags give (read by click's own parser, wherever it stands
     among them), without running anything; None when they do not parse."""
@@ -175,7 +146,6 @@ def main(argv: list[str] | None = None) -> Any:
 
     debug = _log_level(sys.argv[1:] if argv is None else argv) in ("debug", "trace")
     try:
-        _enter_user_namespace(sys.argv[1:] if argv is None else argv)
         return cli.main(args=argv, prog_name="pybuild", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)

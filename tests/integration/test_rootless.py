@@ -170,17 +170,27 @@ def test_user_without_subordinate_ids_gets_one_line() -> None:
     need_rootless_user()
     uid = 60123  # no passwd entry, no /etc/subuid line
     base = Path(os.environ.get("TMPDIR", "/tmp")) / f"pybuild-nosub-{os.getpid()}"
-    base.mkdir()
+    (base / "ctx").mkdir(parents=True)
     try:
-        os.chown(base, uid, uid)
+        (base / "ctx" / "Containerfile").write_text("FROM scratch\nCOPY Containerfile /c\nRUN true\n")
+        for dirpath, _dirs, files in os.walk(base):
+            for p in [dirpath, *(os.path.join(dirpath, f) for f in files)]:
+                os.chown(p, uid, uid)
         env = {"HOME": str(base), "PATH": "/usr/bin:/bin", "PYTHONPATH": RootlessUser(base).env()["PYTHONPATH"]}
-        proc = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "env", "-i",
-                               *(f"{k}={v}" for k, v in env.items()), *python_for_user(), "-m", "pybuild",
-                               "bud", "-t", "x", str(base)], capture_output=True, text=True, timeout=60)
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "env", "-i",
+                                   *(f"{k}={v}" for k, v in env.items()), *python_for_user(), "-m", "pybuild",
+                                   "--root", str(base / "store"), *args], capture_output=True, text=True, timeout=60)
+
+        proc = run("bud", "-t", "x", str(base / "ctx"))
         assert proc.returncode == 125
-        assert proc.stderr.splitlines() == [f"Error: rootless pybuild needs subordinate ids for user {uid}: "
-                                            f"add {uid}:100000:65536 to /etc/subuid and /etc/subgid"]
-        assert list(base.iterdir()) == []  # no store, not even half of one
+        fix = f"rootless pybuild needs subordinate ids for user {uid}: add {uid}:100000:65536 to /etc/subuid and /etc/subgid"
+        assert proc.stderr.splitlines() == [f"Error: {base / 'ctx' / 'Containerfile'}:3: {fix}"], proc.stderr
+        assert run("images", "--json").stdout.strip() == "[]"  # nothing half-made: no image, no container
+        assert run("containers", "--json").stdout.strip() == "[]"
+        assert "Traceback" not in proc.stderr
+        assert run("unshare", "true").stderr.splitlines() == [f"Error: {fix}"]
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

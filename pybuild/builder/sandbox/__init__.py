@@ -33,7 +33,9 @@ def run(spec: RunSpec, isolation: str = "chroot") -> int:
     Raises SandboxError when the isolation cannot be set up; a command that is
     not found is status 127 with a message on ``spec.output``, as in buildah."""
     from pybuild.builder.sandbox.resources import check_host_limits, check_isolation
+    from pybuild.builder.sandbox.userns import require_user_namespace
 
+    require_user_namespace()
     isolation = resolve_isolation(isolation)
     check_host_limits(spec.resources)
     check_isolation(spec.resources, isolation)

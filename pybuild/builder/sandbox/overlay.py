@@ -95,6 +95,10 @@ def driver_choice(program: str | None = None) -> DriverChoice:
         if refused:
             raise SandboxError(f"overlay.mount_program {program}: {refused}")
         return DriverChoice("overlay", program, f"{os.path.basename(program)} (asked for)")
+    from pybuild.rootless import in_user_namespace
+
+    if os.geteuid() != 0 and not in_user_namespace():
+        return DriverChoice("vfs", None, "an ordinary user outside pybuild's user namespace: vfs copies layers")
     if not _kernel_has_overlay():
         kernel = "the kernel has no overlay filesystem"
     elif not is_rootless():

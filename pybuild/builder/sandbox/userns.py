@@ -10,7 +10,8 @@ CLONE_NEWUSER|CLONE_NEWNS itself, tells the helper, and the helper (still outsid
 process becomes uid/gid 0 of the namespace, holding every capability there: it can mount
 overlay (``userxattr``), chown to any mapped id and chroot, while the machine sees the user.
 Must be called before any thread starts (unshare of a user namespace refuses threaded
-processes).
+processes): opening a store does it (the CLI's commands, ``pybuild.Store``), so verbs that
+never open one (flag mistakes, --help, version, login) stay outside.
 """
 
 from __future__ import annotations
@@ -74,26 +75,57 @@ def missing_ids_error(name: str) -> ConfigError:
                        f"add {name}:100000:65536 to /etc/subuid and /etc/subgid")
 
 
-def enter_user_namespace() -> bool:
+def enter_user_namespace(*, required: bool = True) -> bool:
     """Make this process uid 0 of a new user + mount namespace mapping the user to 0 and its
     subordinate ranges to 1..N. Returns False when there is nothing to do (real root, or
-    already in a user namespace); raises ConfigError (one line naming the fix) when the user
-    has no subordinate ids or uidmap is missing, SandboxError when the kernel refuses."""
+    already in a user namespace). When the user has no subordinate ids or uidmap is missing:
+    ConfigError (one line naming the fix), or with ``required=False`` False, and
+    :func:`require_user_namespace` says it when a step needs the namespace. SandboxError when
+    the kernel refuses."""
     if os.geteuid() == 0 or in_user_namespace():
         return False
     uid, gid = os.getuid(), os.getgid()
+    missing = _missing()
+    if missing is not None:
+        if required:
+            raise missing
+        return False
     name = _user_name(uid)
     uids = subordinate_ranges("/etc/subuid", uid, name)
     gids = subordinate_ranges("/etc/subgid", uid, name)
-    if not uids or not gids:
-        raise missing_ids_error(name)
     tools = shutil.which("newuidmap"), shutil.which("newgidmap")
-    if not all(tools):
-        raise ConfigError("rootless pybuild needs newuidmap and newgidmap: apt-get install uidmap")
+    import threading
+
+    if threading.active_count() > 1:  # the kernel refuses a threaded process a user namespace
+        raise SandboxError("rootless: call pybuild.enter_user_namespace() before this process starts threads")
     _unshare_mapped(uid, gid, uids, gids, (str(tools[0]), str(tools[1])))
     os.environ["PYBUILD_HOST_UID"] = str(uid)
     in_user_namespace.cache_clear()
     return True
+
+
+def _missing() -> ConfigError | None:
+    """Why this user cannot have pybuild's user namespace (None: it can)."""
+    uid = os.getuid()
+    name = _user_name(uid)
+    if not subordinate_ranges("/etc/subuid", uid, name) or not subordinate_ranges("/etc/subgid", uid, name):
+        return missing_ids_error(name)
+    if not (shutil.which("newuidmap") and shutil.which("newgidmap")):
+        return ConfigError("rootless pybuild needs newuidmap and newgidmap: apt-get install uidmap")
+    return None
+
+
+def require_user_namespace() -> None:
+    """Before a step runs or an overlay is mounted: real root or pybuild's user namespace, else
+    one line saying why not (no subordinate ids, no uidmap, or a library caller that did not
+    call :func:`enter_user_namespace`)."""
+    if os.geteuid() == 0 or in_user_namespace():
+        return
+    missing = _missing()
+    if missing is not None:
+        raise missing
+    raise SandboxError("rootless: this process is not in pybuild's user namespace "
+                       "(call pybuild.enter_user_namespace() before it starts threads)")
 
 
 def _unshare_mapped(uid: int, gid: int, uids: list[IdRange], gids: list[IdRange], tools: tuple[str, str]) -> None:
@@ -217,5 +249,5 @@ def exec_in_user_namespace(argv: list[str]) -> None:
         raise ConfigError(f"unshare: cannot run {argv[0]}: {e.strerror}") from None
 
 
-__all__ = ["IdRange", "enter_user_namespace", "exec_in_user_namespace", "hostname_settable",
+__all__ = ["IdRange", "enter_user_namespace", "require_user_namespace", "exec_in_user_namespace", "hostname_settable",
            "proc_mountable", "missing_ids_error", "subordinate_ranges"]
