@@ -66,6 +66,9 @@ _EXPORTS: dict[str, str] = {
     "import_tarball": "pybuild.api",
     "sbom_of": "pybuild.api",
     "attestations": "pybuild.api",
+    # rootless
+    "enter_user_namespace": "pybuild.builder.sandbox.userns",
+    "is_rootless": "pybuild.rootless",
 }
 
 __all__ = [
@@ -107,6 +110,8 @@ __all__ = [
     "import_tarball",
     "sbom_of",
     "attestations",
+    "enter_user_namespace",
+    "is_rootless",
 ]
 
 if TYPE_CHECKING:
@@ -125,6 +130,7 @@ if TYPE_CHECKING:
         push,
         sbom_of,
     )
+    from pybuild.builder.sandbox.userns import enter_user_namespace
     from pybuild.errors import (
         AuthError,
         BuildError,
@@ -151,6 +157,7 @@ if TYPE_CHECKING:
     from pybuild.events import Event
     from pybuild.oci.digest import Digest
     from pybuild.oci.reference import Reference
+    from pybuild.rootless import is_rootless
 
 
 def __getattr__(name: str) -> Any:

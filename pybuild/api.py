@@ -30,8 +30,10 @@ class Store(_store.Store):
     Besides the image methods (``images()``, ``image(ref)``, ``find_image(ref)``,
     ``tag(ref, *names)``, ``remove_image(ref)``), it makes and finds working containers."""
 
-    def __init__(self, root: StrPath | None = None, *, storage_driver: str | None = None) -> None:
-        super().__init__(root if root is not None else default_root(), storage_driver=storage_driver)
+    def __init__(self, root: StrPath | None = None, *, storage_driver: str | None = None,
+                 mount_program: str | None = None) -> None:
+        super().__init__(root if root is not None else default_root(), storage_driver=storage_driver,
+                         mount_program=mount_program)
         from pybuild.builder.recovery import recover
 
         recover(self)  # what dead processes left (as the command line does when it opens a store)
@@ -74,7 +76,7 @@ def _open(store: Store | StrPath | None) -> Store:
     if isinstance(store, Store):
         return store
     if isinstance(store, _store.Store):
-        return Store(store.root, storage_driver=store.storage_driver)
+        return Store(store.root, storage_driver=store.storage_driver, mount_program=store.mount_program)
     return Store(store)
 
 

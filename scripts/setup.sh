@@ -14,8 +14,11 @@ if [ "$(id -u)" != 0 ]; then echo "setup.sh: run as root" >&2; exit 1; fi
 # sshd on 127.0.0.1 and ssh-agent), cpp (with gcc) for Containerfile.in, golang-go to build the Go
 # binary whose build info the SBOM tests read (offline: a module without downloads), rpm
 # (rpmbuild + rpm) to make the real sqlite rpmdb the RPM cataloger test reads; docker.io for the
-# benchmarks' BuildKit side (and the smoke test's three-way check).
-apt_packages=(buildah podman skopeo umoci runc docker-registry busybox-static apache2-utils
+# benchmarks' BuildKit side (and the smoke test's three-way check). Rootless builds (the
+# tests run pybuild as the user pybuild-test, made below): uidmap for newuidmap/newgidmap,
+# fuse-overlayfs where the kernel refuses overlay in a user namespace, libcap2-bin for setcap (the
+# pod test gives its newuidmap file capabilities, as a pod's image must).
+apt_packages=(uidmap fuse-overlayfs libcap2-bin buildah podman skopeo umoci runc docker-registry busybox-static apache2-utils
               zstd bzip2 xz-utils time python3-venv python3-pip iproute2 procps mount
               gcc libc6-dev golang-github-containers-common libseccomp2 netavark iptables qemu-user-static
               slirp4netns git openssh-server openssh-client cpp golang-go rpm docker.io)
@@ -47,6 +50,16 @@ if [[ " ${missing[*]:-} " == *" openssh-server "* ]]; then
   service ssh stop >/dev/null 2>&1 || true
   update-rc.d ssh disable >/dev/null 2>&1 || true
 fi
+# The unprivileged CI user the rootless tests run pybuild as, with subordinate ids as Debian's
+# useradd would give a new user (idempotent: made once, its ranges added once).
+id pybuild-test >/dev/null 2>&1 || useradd -m pybuild-test
+for f in /etc/subuid /etc/subgid; do
+  grep -q '^pybuild-test:' "$f" 2>/dev/null || echo 'pybuild-test:100000:65536' >> "$f"
+done
+# Debian with udev makes both 0666 (/usr/lib/udev/rules.d/50-udev-default.rules); machines
+# without udev leave them 0600, and then rootless slirp4netns (tun) and fuse-overlayfs (fuse)
+# cannot open them. Same modes as a plain Debian 12.
+for dev in /dev/fuse /dev/net/tun; do if [ -c "$dev" ]; then chmod 0666 "$dev"; fi; done
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
 .venv/bin/pip install -q -e '.[test]'

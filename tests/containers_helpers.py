@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import busybox_context  # noqa: F401 - re-exported for the tests
@@ -23,6 +24,24 @@ def pybuild(root: Path, *args: str, check: bool = True, env: dict[str, str] | No
     if check and proc.returncode != 0:
         raise AssertionError(f"pybuild {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], object], what: str, settle: float = 0.0) -> None:
+    """SIGKILL ``proc``'s process group once ``ready()`` is true (a build mid-step), as a CI
+    runner's timeout would; fails if it ends or takes a minute first."""
+    import signal
+    import time
+
+    try:
+        deadline = time.monotonic() + 60
+        while not ready():
+            assert time.monotonic() < deadline and proc.poll() is None, f"the step never got {what}"
+            time.sleep(0.1)
+        time.sleep(settle)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
 
 
 def clone_store(template: Path, dest: Path) -> Path:

@@ -74,3 +74,12 @@ def serve_served(address: str, freebind: bool = False) -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def slirp_fetch(port: int, dest: str) -> str:
+    """Shell for a step: GET the test's 127.0.0.1 server through slirp4netns's host-loopback
+    address into ``dest``, or write "unreachable" there."""
+    from pybuild.builder.sandbox.slirp import GATEWAY
+
+    return (f"{{ printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {GATEWAY} {port} > {dest} && grep -q served {dest}; }}"
+            f" || echo unreachable > {dest}")

@@ -186,10 +186,11 @@ class WorkingContainer:
         self._prepare_link_groups()
         self._reset_work()
         upper, work, short = str(self.dir / "upper"), str(self.dir / "work"), str(self.dir / "l")
-        missing = self._probe_stubs(lowers, target, stubs) if stubs else []
+        program = self.store.overlay_program()
+        missing = self._probe_stubs(lowers, target, stubs, program) if stubs else []
         mounted = False
         if missing is None:  # no read-only probe here: look in the real mount
-            mount_overlay(lowers, upper, work, target, short_dir=short)
+            mount_overlay(lowers, upper, work, target, short_dir=short, program=program)
             mounted = True
             missing = self._missing_stubs(stubs)
             if missing:
@@ -209,12 +210,13 @@ class WorkingContainer:
                     elif not host.exists():
                         host.touch(mode=0o644)
                 lowers = [str(stub_dir), *lowers]
-            mount_overlay(lowers, upper, work, target, short_dir=short)
+            mount_overlay(lowers, upper, work, target, short_dir=short, program=program)
         self.state["mounted"] = True
         self.save()
         return self.mountpoint
 
-    def _probe_stubs(self, lowers: list[str], target: str, stubs: list[tuple[str, bool]]) -> list[tuple[str, bool]] | None:
+    def _probe_stubs(self, lowers: list[str], target: str, stubs: list[tuple[str, bool]],
+                     program: str | None) -> list[tuple[str, bool]] | None:
         """The stubs the container lacks, looked up in a read-only overlay of upper/ over its
         layers: unmounting that syncs nothing, where unmounting the writable one syncs the
         store's filesystem (a step paid that once more before: issue 19). None when it
@@ -222,7 +224,8 @@ class WorkingContainer:
         from pybuild.builder.sandbox.overlay import mount_overlay, unmount
 
         try:
-            mount_overlay([str(self.dir / "upper"), *lowers], None, None, target, short_dir=str(self.dir / "l"))
+            mount_overlay([str(self.dir / "upper"), *lowers], None, None, target, short_dir=str(self.dir / "l"),
+                          program=program)
         except SandboxError:
             return None
         try:
@@ -356,6 +359,10 @@ class WorkingContainer:
         self.unmount()
         self._settle_link_groups()
         upper = self.dir / "upper"
+        if not self.vfs and self.store.overlay_program():
+            from pybuild.builder.sandbox.fuse_overlay import normalize_upper
+
+            normalize_upper(str(upper), self._lower_dirs())
         if self.vfs:
             from pybuild.builder import vfs
 

@@ -30,8 +30,8 @@ from typing import Any
 
 from pybuild.builder.store import atomic_write
 from pybuild.errors import StoreError
+from pybuild.rootless import overlay_opaque_xattr
 
-_OPAQUE = "trusted.overlay.opaque"
 _CACHE = "links.json"  # beside a store layer's diff/: its link groups, computed once
 
 
@@ -72,7 +72,7 @@ def _blocked_in(layer: str, rel: str) -> bool | None:
         if i == len(parts) or not stat.S_ISDIR(st.st_mode):
             return True
         with contextlib.suppress(OSError):
-            if os.getxattr(p, _OPAQUE, follow_symlinks=False) == b"y":
+            if os.getxattr(p, overlay_opaque_xattr(), follow_symlinks=False) == b"y":
                 return True
     return None
 
@@ -144,7 +144,7 @@ def _copy_meta(src: str, st: os.stat_result, dst: Path) -> None:
     os.chown(dst, st.st_uid, st.st_gid, follow_symlinks=False)
     os.chmod(dst, stat.S_IMODE(st.st_mode))  # after chown, which clears setuid
     for name in os.listxattr(src, follow_symlinks=False):
-        if name.startswith("trusted.overlay."):
+        if name.startswith(("trusted.overlay.", "user.overlay.")):
             continue
         with contextlib.suppress(OSError):
             os.setxattr(dst, name, os.getxattr(src, name, follow_symlinks=False), follow_symlinks=False)

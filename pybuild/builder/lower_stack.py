@@ -23,8 +23,7 @@ import shutil
 from pathlib import Path
 
 from pybuild.builder.store import remove_tree
-
-_OPAQUE = "trusted.overlay.opaque"
+from pybuild.rootless import overlay_opaque_xattr
 
 
 def distinct_lowers(lowers: list[str], alias_dir: Path) -> list[str]:
@@ -73,4 +72,5 @@ def _copy_dir_meta(src: str, dst: Path) -> None:
     os.chown(dst, st.st_uid, st.st_gid, follow_symlinks=False)
     os.chmod(dst, st.st_mode & 0o7777)
     with contextlib.suppress(OSError):
-        os.setxattr(dst, _OPAQUE, os.getxattr(src, _OPAQUE, follow_symlinks=False), follow_symlinks=False)
+        opaque = overlay_opaque_xattr()
+        os.setxattr(dst, opaque, os.getxattr(src, opaque, follow_symlinks=False), follow_symlinks=False)

@@ -26,9 +26,10 @@ ORPHAN_DIR_AGE = 60.0  # a container dir without state.json: being created for a
 _CONTENT_DIRS = ("diff", "upper", "merged", "work", "rootfs", "stubs", "mounts")  # image content: not walked
 
 
-def open_store(root: str | os.PathLike[str], *, storage_driver: str | None = None) -> Store:
+def open_store(root: str | os.PathLike[str], *, storage_driver: str | None = None,
+               mount_program: str | None = None) -> Store:
     """The store at ``root``, with dead processes' leftovers removed (what commands use)."""
-    store = Store(root, storage_driver=storage_driver)
+    store = Store(root, storage_driver=storage_driver, mount_program=mount_program)
     recover(store)
     return store
 
@@ -53,9 +54,8 @@ def recover(store: Store) -> None:
 
 def recover_networks() -> None:
     """Tear down the private networks of killed steps (veth, namespace, netavark's rules):
-    they are machine-wide, so any store's opening clears them."""
-    if os.geteuid() != 0:
-        return
+    they are machine-wide, so any store's opening clears them. Rootless too: a killed rootless
+    build's slirp4netns namespace files are under the user's runtime dir."""
     from pybuild.builder.sandbox import network
 
     with contextlib.suppress(OSError, PybuildError):

@@ -86,6 +86,10 @@ def _bind_content_key(b: Build, st: StageState, m: ins.MountSpec, instr_line: in
 def run(b: Build, st: StageState, instr: ins.Run) -> None:
     from pybuild.builder import sandbox
 
+    if b.sandbox is None:  # the real one: rootless, a step needs pybuild's user namespace
+        from pybuild.builder.sandbox.userns import require_user_namespace
+
+        require_user_namespace()
     ropts = b.opts.run
     security = ropts.security
     isolation, runtime = sandbox.choose_runtime(ropts.isolation, ropts.runtime)

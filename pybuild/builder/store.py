@@ -70,7 +70,9 @@ def default_root() -> str:
     env = os.environ.get("PYBUILD_ROOT")
     if env:
         return env
-    if os.geteuid() == 0:
+    from pybuild.rootless import is_rootless
+
+    if not is_rootless():
         return "/var/lib/pybuild"
     data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return os.path.join(data, "pybuild")
@@ -111,9 +113,11 @@ class Image:
 class Store:
     """The store under ``root``; cheap to open (nothing is read until asked)."""
 
-    def __init__(self, root: str | os.PathLike[str], *, storage_driver: str | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, storage_driver: str | None = None,
+                 mount_program: str | None = None) -> None:
         self.root = Path(root).absolute()
         self.storage_driver = storage_driver
+        self.mount_program = mount_program  # overlay by fuse-overlayfs (--storage-opt overlay.mount_program)
         self._layout: Any = None
         self._thread_lock = threading.RLock()  # guards the lease below
         self._flock = FileLock(self.root / "lock")
@@ -172,7 +176,11 @@ class Store:
         return check(self, quiescent=quiescent)
 
     def info(self) -> dict[str, Any]:
-        return {"GraphRoot": str(self.root), "GraphDriverName": self.driver(),
+        from pybuild.builder.sandbox.overlay import driver_choice
+
+        why = driver_choice(self.mount_program).why if not self.storage_driver \
+            and "PYBUILD_STORAGE_DRIVER" not in os.environ else "asked for"
+        return {"GraphRoot": str(self.root), "GraphDriverName": self.driver(), "GraphDriverReason": why,
                 "ImageStore": {"number": len(self._read_records())},
                 "StoreVersion": STORE_VERSION}
 
@@ -182,7 +190,15 @@ class Store:
         env = os.environ.get("PYBUILD_STORAGE_DRIVER")
         if env in ("overlay", "vfs"):
             return env
-        return "overlay" if _overlay_supported() else "vfs"
+        from pybuild.builder.sandbox.overlay import driver_choice
+
+        return driver_choice(self.mount_program).driver
+
+    def overlay_program(self) -> str | None:
+        """The mount program overlay containers use (fuse-overlayfs), None for the kernel's."""
+        from pybuild.builder.sandbox.overlay import driver_choice
+
+        return driver_choice(self.mount_program).program if self.driver() == "overlay" else None
 
     # ------------------------------------------------------------------ locking & scratch
 
@@ -704,14 +720,6 @@ def _name_candidates(ref: str) -> list[str]:
     except InvalidReference:
         pass
     return list(dict.fromkeys(out))
-
-
-def _overlay_supported() -> bool:
-    try:
-        with open("/proc/filesystems") as f:
-            return any(line.split()[-1] == "overlay" for line in f if line.strip())
-    except OSError:
-        return False
 
 
 __all__ = ["Image", "Store", "STORE_VERSION", "STORE_MODE", "default_root", "normalize_name",

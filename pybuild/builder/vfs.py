@@ -17,7 +17,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-_OPAQUE = "trusted.overlay.opaque"
+from pybuild.rootless import overlay_opaque_xattr
 
 
 def _is_whiteout(st: os.stat_result) -> bool:
@@ -80,7 +80,7 @@ def apply_layer_dir(layer: Path, rootfs: Path) -> None:
         rel = os.path.relpath(dirpath, layer)
         target_dir = rootfs if rel == "." else rootfs / rel
         try:
-            if os.getxattr(dirpath, _OPAQUE, follow_symlinks=False) == b"y" and rel != ".":
+            if os.getxattr(dirpath, overlay_opaque_xattr(), follow_symlinks=False) == b"y" and rel != ".":
                 for name in os.listdir(target_dir):
                     _remove(os.path.join(target_dir, name))
         except OSError:

@@ -56,6 +56,7 @@ COMMANDS: dict[str, str] = {
     "prune": "containers:prune_cmd",
     "image": "image:image_group",
     "manifest": "manifest:manifest_group",
+    "unshare": "unshare:unshare_cmd",
 }
 ALIASES = {"build": "bud"}
 
@@ -85,14 +86,17 @@ class LazyGroup(Group):
               help="Not supported: refused (run state lives under --root).")
 @click.option("--storage-driver", type=click.Choice(["overlay", "vfs"]), default=None,
               help="How working containers are layered (default: overlay where the kernel allows).")
+@click.option("--storage-opt", "storage_opts", multiple=True, metavar="overlay.mount_program=PATH",
+              help="Storage option (containers/storage's; $STORAGE_OPTS): only overlay.mount_program, e.g. fuse-overlayfs.")
 @click.option("--log-level", type=click.Choice(["trace", "debug", "info", "warn", "error", "fatal", "panic"]),
               default="warn", help="How much to log (buildah's levels); debug and trace also show tracebacks.")
 @click.version_option(__version__, "-v", "--version", prog_name="pybuild")
 @click.pass_context
-def cli(ctx: click.Context, root: str | None, storage_driver: str | None, log_level: str) -> None:
+def cli(ctx: click.Context, root: str | None, storage_driver: str | None, storage_opts: tuple[str, ...],
+        log_level: str) -> None:
     """pybuild: build, store and move container images (buildah-style)."""
     ctx.obj = GlobalOptions(root_flag=root, storage_driver=storage_driver,
-                            log_level=log_level)
+                            log_level=log_level, storage_opts=storage_opts)
 
 
 def command_tree(group: click.Group | None = None,

@@ -12,7 +12,7 @@ from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
 from pybuild.cli.images import _registry_options, registry_flags
 from pybuild.cli.pflag import OptionalValue, command
 from pybuild.cli.platforms import platform_of
-from pybuild.cli.refused import ALWAYS_RM, ROOTLESS, USERNS, Refused
+from pybuild.cli.refused import ALWAYS_RM, ROOTLESS, USERNS, IsolationFlag, Refused
 from pybuild.cli.resources import given as resources_given
 from pybuild.cli.resources import resource_flags
 from pybuild.errors import ConfigError
@@ -133,7 +133,7 @@ def _ssh(items: tuple[str, ...]) -> dict[str, list[str]]:
 @click.option("--allow", "allow", multiple=True, type=click.Choice(["network.host", "security.insecure"]),
               help="Entitlements (BuildKit's): network.host lets RUN --network=host use the host's network; "
                    "security.insecure lets RUN --security=insecure run with every capability and no seccomp.")
-@click.option("--isolation", cls=Refused, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
+@click.option("--isolation", cls=IsolationFlag, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
               default=None, type=click.Choice(["chroot", "oci", "rootless"]),
               help="chroot | oci (default: $BUILDAH_ISOLATION, $PYBUILD_ISOLATION, else oci when runc works)")
 @click.option("--cap-add", multiple=True)

@@ -18,6 +18,7 @@ class GlobalOptions:
     root_flag: str | None = None
     storage_driver: str | None = None
     log_level: str = "warn"
+    storage_opts: tuple[str, ...] = ()
 
     @property
     def root(self) -> str:
@@ -30,8 +31,15 @@ class GlobalOptions:
 
     def open_store(self) -> Store:
         from pybuild.builder.recovery import open_store
+        from pybuild.builder.sandbox.userns import enter_user_namespace
+        from pybuild.builder.storage_opts import mount_program
 
-        return open_store(self.root, storage_driver=self.storage_driver)
+        # an ordinary user's commands work in pybuild's user namespace, where the store's files
+        # have the build's owners; without subordinate ids they go on outside until a step
+        # needs it (then one line naming the fix)
+        enter_user_namespace(required=False)
+        return open_store(self.root, storage_driver=self.storage_driver,
+                          mount_program=mount_program(self.storage_opts))
 
 
 pass_globals = click.make_pass_decorator(GlobalOptions)

@@ -19,7 +19,7 @@ from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
 from pybuild.cli.images import _registry_options, registry_flags
 from pybuild.cli.pflag import OptionalValue, command
 from pybuild.cli.platforms import platform_of
-from pybuild.cli.refused import ROOTLESS, Refused
+from pybuild.cli.refused import ROOTLESS, IsolationFlag, Refused
 from pybuild.cli.resources import cgroupns_flag, resource_flags
 from pybuild.cli.resources import values as resource_values
 from pybuild.errors import ConfigError
@@ -57,7 +57,7 @@ def _pull_policy(value: str) -> str:
 @click.option("--arch", default=None, help="ARCH to pick from an index when pulling.")
 @click.option("--os", "os_", default=None, help="OS to pick from an index when pulling.")
 @click.option("--variant", default=None, help="Architecture variant to pick from an index when pulling.")
-@click.option("--isolation", cls=Refused, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
+@click.option("--isolation", cls=IsolationFlag, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
               type=click.Choice(["chroot", "oci", "rootless"]), default=None, help="Isolation of later runs.")
 @click.option("--network", "--net", "network", default=None, help="private | host | none | ns:PATH | slirp4netns[:OPTIONS], for later runs (default: private where it can be set up).")
 @click.option("--cap-add", multiple=True, help="Capability later runs get.")
@@ -95,7 +95,7 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
 
 
 @command("run", context_settings={"allow_interspersed_args": False})
-@click.option("--isolation", cls=Refused, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
+@click.option("--isolation", cls=IsolationFlag, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
               type=click.Choice(["chroot", "oci", "rootless"]), default=None,
               help="chroot | oci (default: $BUILDAH_ISOLATION, $PYBUILD_ISOLATION, else oci when runc works)")
 @click.option("--network", "--net", "network", default=None, help="private | host | none | ns:PATH | slirp4netns[:OPTIONS] (default: from's, else private where it can be set up)")

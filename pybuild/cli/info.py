@@ -41,6 +41,11 @@ def info_cmd(opts: GlobalOptions) -> None:
     from pybuild.oci.platform_host import host_platform, runnable_platforms
 
     store: dict[str, object] = {"GraphRoot": opts.root}
+    try:  # first: an ordinary user's opens pybuild's user namespace, where the rest is probed
+        s = opts.open_store()
+        store.update(s.info())
+    except Exception as e:  # noqa: BLE001 - info must print what it can
+        store["Error"] = str(e)
     isolation = "unknown"
     try:
         from pybuild.builder.sandbox import default_isolation
@@ -49,18 +54,14 @@ def info_cmd(opts: GlobalOptions) -> None:
     except ImportError:
         pass
     from pybuild.builder.sandbox.network import describe_default
+    from pybuild.rootless import describe
 
     network = describe_default()
-    try:
-        s = opts.open_store()
-        store.update(s.info())
-    except Exception as e:  # noqa: BLE001 - info must print what it can
-        store["Error"] = str(e)
     hp = host_platform()
     out = {
         "host": {"os": "linux", "arch": hp.architecture, "variant": hp.variant or "",
                  "kernel": platform.release(), "python": sys.version.split()[0],
-                 "DefaultIsolation": isolation, **network,
+                 "DefaultIsolation": isolation, **network, **describe(),
                  # what bud --platform can build RUN steps for: native, or a binfmt_misc handler (F flag)
                  "platforms": runnable_platforms()},
         "store": store,

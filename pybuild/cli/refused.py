@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from pybuild.builder.sandbox import ROOTLESS_AS_ROOT
 from pybuild.errors import ConfigError
 
 
@@ -33,7 +34,20 @@ class Refused(click.Option):
         raise ConfigError(f"{shown}: {self.reason}")
 
 
+class IsolationFlag(Refused):
+    """``--isolation``: ``rootless`` (runc in pybuild's user namespace) is taken only when
+    pybuild runs rootless; as real root it is refused, never quietly turned into chroot."""
+
+    def process_value(self, ctx: click.Context, value: Any) -> Any:
+        from pybuild.builder.sandbox import resolve_isolation
+        from pybuild.rootless import is_rootless
+
+        if value == "rootless" and is_rootless():
+            return resolve_isolation(value)
+        return super().process_value(ctx, value)
+
+
 # reasons more than one verb gives
-ROOTLESS = "rootless isolation is not supported yet (pybuild runs as root: use --isolation oci or chroot)"
+ROOTLESS = ROOTLESS_AS_ROOT
 USERNS = "user namespaces are not supported yet (steps share pybuild's own: --userns=host)"
 ALWAYS_RM = "pybuild always removes a build's intermediate containers"

@@ -37,11 +37,11 @@ from pybuild.events import WARNING, EventCallback, emit
 from pybuild.oci.compress import decompressing_reader
 from pybuild.oci.digest import Digest
 from pybuild.oci.limits import DecompressionLimits, current
+from pybuild.rootless import overlay_opaque_xattr
 
 BLOCK = 512
 READ_SIZE = 1 << 20
 MAX_SYMLINKS = 40
-OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _HEADER_ONLY = {b"1", b"2", b"3", b"4", b"5", b"6"}
 
@@ -555,7 +555,7 @@ class _Applier:
             if dfd is None:
                 raise UnsafeContentError("opaque whiteout below a symbolic link", where=where)
             try:
-                os.setxattr(dfd, OVERLAY_OPAQUE_XATTR, b"y")
+                os.setxattr(dfd, overlay_opaque_xattr(), b"y")
             except PermissionError:
                 raise UnsupportedError("overlay opaque directories need root", where=where) from None
             finally:

@@ -39,6 +39,7 @@ from typing import BinaryIO
 from pybuild.errors import PybuildError, StoreError, UnsupportedError
 from pybuild.oci.compress import CompressingWriter, check_format
 from pybuild.oci.digest import Digest, HashingWriter
+from pybuild.rootless import overlay_opaque_xattr
 
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
@@ -52,7 +53,6 @@ _MAX_OCTAL12 = 0o77777777777  # 11 digits + NUL
 
 WHITEOUT_PREFIX = b".wh."
 WHITEOUT_OPAQUE = b".wh..wh..opq"
-OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
 _KEPT_XATTRS = ("security.capability", "security.ima")
 
 # name(100) mode(8) uid(8) gid(8) size(12) mtime(12) chksum(8) type(1) linkname(100)
@@ -407,8 +407,8 @@ def _xattrs(path: bytes, overlay_upper: bool) -> dict[str, bytes] | None:
     for name in sorted(names):
         if not (name.startswith("user.") or name in _KEPT_XATTRS):
             continue  # trusted.overlay.*, security.selinux, system.*: host facts, not content
-        if overlay_upper and name.startswith("user.overlay."):
-            continue  # rootless overlay's own markers
+        if name.startswith("user.overlay."):
+            continue  # rootless overlay's own markers (tarapply never writes one from a tar)
         try:
             kept[name] = os.getxattr(path, name, follow_symlinks=False)
         except OSError:
@@ -418,7 +418,7 @@ def _xattrs(path: bytes, overlay_upper: bool) -> dict[str, bytes] | None:
 
 def _is_opaque(path: bytes) -> bool:
     try:
-        return os.getxattr(path, OVERLAY_OPAQUE_XATTR, follow_symlinks=False) == b"y"
+        return os.getxattr(path, overlay_opaque_xattr(), follow_symlinks=False) == b"y"
     except OSError:
         return False
 
@@ -537,4 +537,4 @@ def _walk(tar: _TarStream, root: bytes, overlay_upper: bool, timestamp: int | No
         # sockets (and anything else) are not archived, as tar and containers-storage do
 
 
-__all__ = ["write_tar", "tar_header", "WHITEOUT_PREFIX", "WHITEOUT_OPAQUE", "OVERLAY_OPAQUE_XATTR"]
+__all__ = ["write_tar", "tar_header", "WHITEOUT_PREFIX", "WHITEOUT_OPAQUE"]

@@ -16,8 +16,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pybuild.errors import UnsafeContentError
+from pybuild.rootless import overlay_opaque_xattr
 
-_OPAQUE = "trusted.overlay.opaque"
 _MAX_LINKS = 40
 
 
@@ -27,7 +27,7 @@ def _is_whiteout(st: os.stat_result) -> bool:
 
 def _is_opaque(path: str) -> bool:
     try:
-        return os.getxattr(path, _OPAQUE, follow_symlinks=False) == b"y"
+        return os.getxattr(path, overlay_opaque_xattr(), follow_symlinks=False) == b"y"
     except OSError:  # no xattr, or not root (trusted.* is root's): a plain directory
         return False
 

@@ -99,3 +99,12 @@ def authfile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(tmp_path / "registries.conf"))
     (tmp_path / "registries.conf").write_text("")
     return path
+
+
+@pytest.fixture
+def loopback_server() -> Iterator[int]:
+    """A server on 127.0.0.1 answering "served" (tests/http_fixtures.serve_served); its port."""
+    from http_fixtures import serve_served
+
+    with serve_served("127.0.0.1") as port:
+        yield port

@@ -8,15 +8,13 @@ IP_FREEBIND before the bridge exists, never on another host address) or on loopb
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from containers_helpers import busybox_store, clone_store, pybuild
+from containers_helpers import busybox_store, clone_store, kill_when, pybuild
 from http_fixtures import serve_served
 
 from pybuild.builder.sandbox import network
@@ -178,18 +176,8 @@ def test_killed_build_leaves_no_network_after_the_next_command(root: Path, tmp_p
     (ctx / "Containerfile").write_text("FROM busybox\nRUN sleep 120\n")
     proc = subprocess.Popen([sys.executable, "-m", "pybuild", "--root", str(root), "bud", "-t", "x", str(ctx)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not list((network.STATE_DIR / "setups").glob("*.json")):
-            assert time.monotonic() < deadline and proc.poll() is None, "the step never got its network"
-            time.sleep(0.1)
-        time.sleep(0.5)  # netavark's setup is done once the step runs; the record comes first
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+    # netavark's setup is done once the step runs; the record comes first
+    kill_when(proc, lambda: list((network.STATE_DIR / "setups").glob("*.json")), "its network", settle=0.5)
     assert _leftovers() != []  # a killed build leaves its set-up ...
     pybuild(root, "images")  # ... until the next command opens a store
     assert _leftovers() == []

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from containers_helpers import busybox_store, clone_store, pybuild
-from http_fixtures import serve_served
+from containers_helpers import busybox_store, clone_store, kill_when, pybuild
+from http_fixtures import slirp_fetch
 
 from pybuild.builder.sandbox import network, slirp
 
@@ -38,17 +36,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def root(template: Path, tmp_path: Path) -> Path:
     return clone_store(template, tmp_path / "store")
-
-
-@pytest.fixture
-def loopback_server() -> Iterator[int]:
-    with serve_served("127.0.0.1") as port:
-        yield port
-
-
-def _get(port: int, dest: str) -> str:
-    return (f"{{ printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {slirp.GATEWAY} {port} > {dest} && grep -q served {dest}; }}"
-            f" || echo unreachable > {dest}")
 
 
 def _bud(root: Path, tmp: Path, text: str, *flags: str) -> None:
@@ -77,7 +64,7 @@ def _slirps() -> list[str]:
 def test_step_sees_its_own_tap0_and_the_host_loopback_only_when_allowed(root: Path, tmp_path: Path, isolation: str,
                                                                         loopback_server: int) -> None:
     text = ("FROM busybox\nRUN ls /sys/class/net > /links && ip -o -4 addr show tap0 > /addr && "
-            f"{_get(loopback_server, '/got')}\n")
+            f"{slirp_fetch(loopback_server, '/got')}\n")
     _bud(root, tmp_path, text, "--isolation", isolation, "--network", "slirp4netns")
     assert _file(root, "/links").split() == ["lo", "tap0"]
     assert f"inet {slirp.ADDRESS}/" in _file(root, "/addr")
@@ -98,7 +85,7 @@ def test_steps_of_a_build_share_one_slirp4netns(root: Path, tmp_path: Path) -> N
 
 def test_from_and_run_with_slirp4netns(root: Path, loopback_server: int) -> None:
     ctr = pybuild(root, "from", "--network", "slirp4netns:allow_host_loopback=true", "busybox").stdout.strip()
-    out = pybuild(root, "run", ctr, "--", "sh", "-c", _get(loopback_server, "/got") + "; cat /got").stdout
+    out = pybuild(root, "run", ctr, "--", "sh", "-c", slirp_fetch(loopback_server, "/got") + "; cat /got").stdout
     assert out.endswith("\nserved\n")
     hosts = pybuild(root, "run", "--add-host", "gw:host-gateway", ctr, "--", "cat", "/etc/hosts").stdout
     assert f"{slirp.GATEWAY}\tgw" in hosts and f"{slirp.ADDRESS}\t" in hosts
@@ -112,18 +99,8 @@ def test_killed_build_leaves_no_slirp4netns(root: Path, tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "pybuild", "--root", str(root), "bud", "--network", "slirp4netns",
                              "-t", "x", str(ctx)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not any("slirp4netns" in p and str(network.STATE_DIR) in p for p in _slirps()):
-            assert time.monotonic() < deadline and proc.poll() is None, "the step never got its slirp4netns"
-            time.sleep(0.1)
-        time.sleep(0.5)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+    kill_when(proc, lambda: any("slirp4netns" in p and str(network.STATE_DIR) in p for p in _slirps()),
+              "its slirp4netns", settle=0.5)
     deadline = time.monotonic() + 10  # slirp4netns exits once its exit pipe's writer is gone
     while any("slirp4netns" in p and str(network.STATE_DIR) in p for p in _slirps()) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -25,6 +25,8 @@ EXPECTED = [
     "Store", "Image", "WorkingContainer", "PruneReport", "default_root",
     # operations
     "build", "pull", "push", "copy", "inspect", "import_tarball", "sbom_of", "attestations",
+    # rootless: the user namespace a non-root process builds in
+    "enter_user_namespace", "is_rootless",
 ]
 
 

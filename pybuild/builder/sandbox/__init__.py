@@ -33,7 +33,10 @@ def run(spec: RunSpec, isolation: str = "chroot") -> int:
     Raises SandboxError when the isolation cannot be set up; a command that is
     not found is status 127 with a message on ``spec.output``, as in buildah."""
     from pybuild.builder.sandbox.resources import check_host_limits, check_isolation
+    from pybuild.builder.sandbox.userns import require_user_namespace
 
+    require_user_namespace()
+    isolation = resolve_isolation(isolation)
     check_host_limits(spec.resources)
     check_isolation(spec.resources, isolation)
     if isolation == "chroot":
@@ -77,6 +80,22 @@ def choose_runtime(isolation: str | None, runtime: str | None) -> tuple[str | No
     return "oci", runc_path(runtime)
 
 
+ROOTLESS_AS_ROOT = ("rootless isolation is runc in pybuild's user namespace, for an ordinary user "
+                    "(as root: use --isolation oci or chroot)")
+
+
+def resolve_isolation(isolation: str) -> str:
+    """buildah's ``rootless`` is oci (runc, which finds itself in pybuild's user namespace and
+    runs rootless) when pybuild is rootless; as real root there is no such thing to give."""
+    if isolation != "rootless":
+        return isolation
+    from pybuild.rootless import is_rootless
+
+    if not is_rootless():
+        raise ConfigError(ROOTLESS_AS_ROOT, where="--isolation rootless")
+    return "oci"
+
+
 def default_isolation() -> str:
     """``$PYBUILD_ISOLATION`` if set, else "oci" when runc is installed and answers, else "chroot"."""
     env = os.environ.get("PYBUILD_ISOLATION", "").strip().lower()
@@ -87,5 +106,5 @@ def default_isolation() -> str:
     return "oci" if _runc_works() else "chroot"
 
 
-__all__ = ["Mount", "RunSpec", "Sandbox", "run", "default_isolation", "choose_runtime", "stub_paths", "DEFAULT_CAPABILITIES",
+__all__ = ["Mount", "RunSpec", "Sandbox", "run", "default_isolation", "resolve_isolation", "choose_runtime", "stub_paths", "DEFAULT_CAPABILITIES",
            "apply_cap_changes", "resolve_user", "ISOLATIONS"]

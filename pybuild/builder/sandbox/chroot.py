@@ -51,6 +51,7 @@ from pybuild.builder.sandbox.spec import (
     tmpfs_data,
     validate,
 )
+from pybuild.builder.sandbox.userns import hostname_settable, proc_mountable
 from pybuild.errors import SandboxError
 
 MASKED_PATHS = ("/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -105,6 +106,7 @@ class _Plan:
     capture: bool
     seccomp: _seccomp.Program | None  # compiled here, installed by the child before execve
     shm_data: str  # /dev/shm's tmpfs options
+    own_proc: bool  # a procfs of the step's PID namespace (else the container's /proc, bound: a pod)
     rlimits: list[tuple[int, int, int]]  # (RLIMIT_*, soft, hard), set by C before it forks G
     cgroup_procs: list[str]  # cgroup.procs files C writes 0 to (joins), before unsharing
     cgroup_views: list[tuple[str, str]]  # (name under /sys/fs/cgroup, host dir); "" : v2, at the top
@@ -172,7 +174,7 @@ def _make_plan(spec: RunSpec, root: str, tmp: str, cgroup: _cgroups.StepCgroup |
             env[os.fsencode(k)] = os.fsencode(v)
     return _Plan(
         root=root, flags=flags, network_none=spec.network == "none",
-        netns=spec.netns if spec.network == "ns" else "", hostname=spec.hostname,
+        netns=spec.netns if spec.network == "ns" else "", hostname=spec.hostname if hostname_settable() else "",
         etc_files=etc, mounts=mounts, keep_caps=keep,
         drop_caps=[c for c in range(last + 1) if not keep >> c & 1],
         uid=spec.uid, gid=spec.gid, groups=list(dict.fromkeys(spec.additional_gids)),
@@ -180,7 +182,7 @@ def _make_plan(spec: RunSpec, root: str, tmp: str, cgroup: _cgroups.StepCgroup |
         argv=[os.fsencode(a) for a in spec.argv], env=env,
         path_dirs=env_path(spec.env).split(":"), stdin=spec.stdin, capture=spec.output is not None,
         seccomp=_seccomp.compile_filter(profile) if profile is not None else None,
-        shm_data=f"mode=1777,size={res.shm_size}",
+        shm_data=f"mode=1777,size={res.shm_size}", own_proc=proc_mountable(),
         rlimits=[(getattr(resource, u.rlimit), _rlimit(u.soft), _rlimit(u.hard)) for u in res.ulimits],
         cgroup_procs=cgroup.procs if cgroup else [], cgroup_views=cgroup.views() if cgroup else [],
     )
@@ -254,7 +256,8 @@ def _child(plan: _Plan, parent: int, status_w: int, out_w: int,
         L.unshare(plan.flags)
         if plan.network_none:
             L.set_loopback_up()
-        L.sethostname(plan.hostname)
+        if plan.hostname:  # (empty: a pod's seccomp refuses it; the step keeps the pod's)
+            L.sethostname(plan.hostname)
         L.mount(None, "/", None, L.MS_REC | L.MS_PRIVATE)
         pid = os.fork()
         if pid == 0:
@@ -285,7 +288,7 @@ def _grandchild(plan: _Plan, status_w: int, out_w: int) -> NoReturn:  # pragma: 
         # tree), on targets opened inside the rootfs so no symlink of the image leads out.
         L.mount(plan.root, plan.root, None, L.MS_BIND | L.MS_REC)
         root_fd = os.open(plan.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        _mount_system(root_fd, plan.shm_data)
+        _mount_system(root_fd, plan.shm_data, own_proc=plan.own_proc)
         if plan.cgroup_views:
             _mount_cgroup_view(root_fd, plan.cgroup_views)
         for path, host in plan.etc_files:
@@ -389,17 +392,25 @@ def _mount_cgroup_view(root_fd: int, views: list[tuple[str, str]]) -> None:  # p
         os.close(t)
 
 
-def _mount_system(root_fd: int, shm_data: str = "mode=1777,size=65536k") -> None:  # pragma: no cover
+def _mount_system(root_fd: int, shm_data: str = "mode=1777,size=65536k", *,
+                  own_proc: bool = True) -> None:  # pragma: no cover
     """/proc, /sys and a fresh /dev, as runc lays them out."""
     t = _target(root_fd, "/proc")
-    L.mount("proc", L.fd_path(t), "proc", _NOSUID_NODEV_NOEXEC)
+    if own_proc:
+        L.mount("proc", L.fd_path(t), "proc", _NOSUID_NODEV_NOEXEC)
+    else:
+        L.mount("/proc", L.fd_path(t), None, L.MS_BIND | L.MS_REC)  # the pod's, its masks included
     os.close(t)
     t = _target(root_fd, "/sys")
     try:
         L.mount("sysfs", L.fd_path(t), "sysfs", _NOSUID_NODEV_NOEXEC | L.MS_RDONLY)
     except OSError:
-        # sysfs may be refused (another network namespace's): a read-only view of the host's
+        # sysfs may be refused (rootless, in the host's network namespace, which the user
+        # namespace does not own): a read-only view of the host's, remounted through a
+        # descriptor of the new mount (the old one names the directory under it)
         L.mount("/sys", L.fd_path(t), None, L.MS_BIND | L.MS_REC)
+        os.close(t)
+        t = _target(root_fd, "/sys")
         L.bind_readonly(L.fd_path(t))
     os.close(t)
     t = _target(root_fd, "/dev")

@@ -38,33 +38,15 @@ from typing import Any
 from pybuild.builder.sandbox import netns as netns_file
 from pybuild.errors import ConfigError, SandboxError
 from pybuild.fsutil import FileLock, atomic_write, pid_alive, process_start
+from pybuild.rootless import in_user_namespace, is_rootless, runtime_dir
 
-
-def in_user_namespace() -> bool:
-    """Whether this process runs in a user namespace other than the machine's (rootless
-    pybuild re-executed under newuidmap: uid 0 inside, an ordinary user outside)."""
-    try:
-        with open("/proc/self/uid_map") as f:
-            return f.read().split() != ["0", "0", "4294967295"]
-    except OSError:
-        return False
-
-
-def rootless() -> bool:
-    """No real root here: private networks are slirp4netns's, not a bridge on the host."""
-    return os.geteuid() != 0 or in_user_namespace()
+DEFAULT_STATE_DIR = Path("/run/pybuild/net")
 
 
 def _default_state_dir() -> Path:
-    if not rootless():
-        return Path("/run/pybuild/net")
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.access(runtime, os.W_OK):
-        return Path(runtime) / "pybuild" / "net"
-    return Path(f"/tmp/pybuild-{os.getuid()}") / "net"
+    return Path(runtime_dir()) / "net" if is_rootless() else DEFAULT_STATE_DIR
 
 
-DEFAULT_STATE_DIR = Path("/run/pybuild/net")
 STATE_DIR = Path(os.environ.get("PYBUILD_NET_STATE") or str(_default_state_dir()))
 
 
@@ -89,6 +71,7 @@ NETWORK_ID = ("70796275696c64" + f"{_SLOT:02x}").ljust(64, "0")  # "pybuild" in 
 NETAVARK_PATHS = ("/usr/libexec/podman/netavark", "/usr/lib/podman/netavark", "/usr/local/libexec/podman/netavark")
 MODES = ("private", "host", "none", "slirp4netns")  # and ns:PATH, slirp4netns:OPTIONS
 _TIMEOUT = 60
+TUN = "/dev/net/tun"  # slirp4netns opens it inside the step's namespace to make tap0
 
 
 def check_mode(mode: str, where: str = "--network") -> str:
@@ -128,7 +111,11 @@ def unavailable() -> str | None:
     if in_user_namespace():
         from pybuild.builder.sandbox import slirp
 
-        return None if slirp.path() else "rootless, and slirp4netns is not installed (apt-get install slirp4netns)"
+        if not slirp.path():
+            return "rootless, and slirp4netns is not installed (apt-get install slirp4netns)"
+        if not os.access(TUN, os.R_OK | os.W_OK):
+            return f"rootless, and {TUN} is not open to this user (Debian's udev makes it 0666)"
+        return None
     if netavark_path() is None:
         return "netavark is not installed"
     if shutil.which("unshare") is None:
@@ -372,5 +359,5 @@ def recover() -> list[str]:
     return freed
 
 
-__all__ = ["MODES", "BRIDGE", "SUBNET", "GATEWAY", "Pool", "Setup", "check_mode", "in_user_namespace", "rootless", "describe_default", "effective_mode", "netavark_path",
+__all__ = ["MODES", "BRIDGE", "SUBNET", "GATEWAY", "Pool", "Setup", "check_mode", "describe_default", "effective_mode", "netavark_path",
            "joined", "private", "recover", "unavailable"]

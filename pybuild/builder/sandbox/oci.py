@@ -52,6 +52,27 @@ def runc_path(runtime: str | None = None) -> str:
     return os.path.abspath(path)
 
 
+def _proc_mount(nsd: list[str]) -> dict[str, Any]:
+    """/proc: the step's own, or where the kernel refuses that (rootless in a pod whose /proc has
+    masked paths) the pod's bound, masks and all (see userns.proc_mountable)."""
+    from pybuild.builder.sandbox.userns import proc_mountable
+
+    if proc_mountable():
+        return {"destination": "/proc", "type": "proc", "source": "proc", "options": nsd}
+    return {"destination": "/proc", "type": "bind", "source": "/proc", "options": ["rbind", *nsd]}
+
+
+def _sys_mount(spec: RunSpec, nsd: list[str]) -> dict[str, Any]:
+    """/sys: a sysfs of the step's network namespace; rootless on the host's network (a
+    namespace the user namespace does not own, so sysfs is refused) a read-only bind of the
+    host's, as podman does."""
+    from pybuild.rootless import is_rootless
+
+    if spec.network not in ("none", "ns") and is_rootless():
+        return {"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", *nsd, "ro"]}
+    return {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [*nsd, "ro"]}
+
+
 def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[str, Any]:
     """The runtime-spec config.json for ``spec``; ``etc_files`` maps /etc/X to host temp files."""
     allowed = names_of(mask(spec.capabilities) & current_bounding())
@@ -73,7 +94,7 @@ def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[s
         process["rlimits"] = res.spec_rlimits()
     nsd = ["nosuid", "noexec", "nodev"]
     mounts: list[dict[str, Any]] = [
-        {"destination": "/proc", "type": "proc", "source": "proc", "options": nsd},
+        _proc_mount(nsd),
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
          "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
         {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
@@ -81,7 +102,7 @@ def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[s
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
          "options": [*nsd, "mode=1777", f"size={res.shm_size}"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": nsd},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [*nsd, "ro"]},
+        _sys_mount(spec, nsd),
     ]
     if res.wants_cgroup():  # the step's own limits, visible where a program looks for them
         mounts.append({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
@@ -124,11 +145,13 @@ def bundle_config(spec: RunSpec, root: str, etc_files: dict[str, str]) -> dict[s
     profile = step_profile(spec.seccomp, allowed)
     if profile is not None:
         linux["seccomp"] = profile
+    from pybuild.builder.sandbox.userns import hostname_settable
+
     return {
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": root, "readonly": False},
-        "hostname": spec.hostname,
+        **({"hostname": spec.hostname} if hostname_settable() else {}),  # a pod's seccomp may refuse it
         "mounts": mounts,
         "linux": linux,
     }

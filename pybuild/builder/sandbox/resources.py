@@ -130,6 +130,8 @@ def _has_cap_sys_resource() -> bool:
 def check_host_limits(r: Resources) -> None:
     """A --ulimit above this process's hard limit needs CAP_SYS_RESOURCE: without it, one line
     before the step starts (runc and setrlimit would only say "operation not permitted")."""
+    if r.wants_cgroup():
+        _check_rootless_cgroup()
     if not r.ulimits or _has_cap_sys_resource():
         return
     import resource
@@ -250,6 +252,24 @@ def parse_resources(*, memory: str | None = None, memory_swap: str | None = None
                               "(the cgroupfs manager's spelling)")
         r.cgroup_parent = "/" + "/".join(p for p in parts if p)
     return r
+
+
+def _check_rootless_cgroup() -> None:
+    """Limits rootless need a cgroup v2 subtree the user may write (systemd delegates one to a
+    user's session); without it one line, before runc or the chroot child says less."""
+    from pybuild.rootless import is_rootless
+
+    if not is_rootless():
+        return
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        lines = []
+    if len(lines) == 1 and lines[0].startswith("0::") and os.access("/sys/fs/cgroup" + lines[0][3:], os.W_OK):
+        return
+    raise ConfigError("--memory/--cpu-*: rootless, and no cgroup this user may write here (limits need a "
+                      "delegated cgroup v2 subtree, as systemd gives a user's session)")
 
 
 def check_isolation(r: Resources, isolation: str) -> None:

@@ -51,10 +51,9 @@ def primary_auth_file() -> str:
     env = os.environ.get("REGISTRY_AUTH_FILE")
     if env:
         return env
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime:
-        return os.path.join(runtime, "containers", "auth.json")
-    return f"/run/containers/{os.getuid()}/auth.json"
+    from pybuild.rootless import credentials_path
+
+    return credentials_path()
 
 
 def auth_files(authfile: str | None = None) -> list[str]:
