@@ -350,30 +350,50 @@ def attestations(image: str, *, store: Store | StrPath | None = None, **registry
 
 
 def pull(source: str, *, store: Store | StrPath | None = None, name: str | None = None,
-         platform: str | None = None, on_event: EventCallback | None = None, **registry_options: Any) -> Image:
+         platform: str | None = None, policy: str = "always", on_event: EventCallback | None = None,
+         **registry_options: Any) -> Image:
     """Copy an image into the store: a registry reference (``busybox``, ``host:5000/a/b:1``)
     or a transport spec (``oci:DIR[:REF]``, ``oci-archive:``, ``docker-archive:``, ``dir:``,
-    ``docker://``). Registry options: ``tls_verify``, ``creds``, ``authfile``, ``cert_dir``."""
-    from pybuild.builder.store_transport import pull_into_store, pull_spec
+    ``docker://``), named as buildah names it (``oci:DIR:REF`` -> ``localhost/DIR``) unless
+    ``name`` is given. ``policy``: ``always`` copies; ``missing`` keeps an image of that name
+    already in the store; ``never`` only looks in the store (ImageNotFound otherwise).
+    Registry options: ``tls_verify``, ``creds``, ``authfile``, ``cert_dir``, ``retry``."""
+    from pybuild.builder.store_transport import pull_into_store, pull_names, pull_spec
+    from pybuild.errors import ConfigError, ImageNotFound
 
+    if policy not in ("always", "missing", "never"):
+        raise ConfigError(f"invalid pull policy {policy!r} (always, missing or never)")
     s = _open(store)
+    spec = pull_spec(source)
+    if policy != "always":
+        names = [name] if name else pull_names(spec)
+        found = s.find_image(names[0]) if names else None
+        if found is not None:
+            return found
+        if policy == "never":
+            raise ImageNotFound(f"image {names[0] if names else source} is not in the local store (--policy=never)")
     with s.leased():
-        return pull_into_store(s, pull_spec(source), names=[name] if name else None, platform=platform,
+        return pull_into_store(s, spec, names=[name] if name else None, platform=platform,
                                on_event=on_event, **registry_options)
 
 
-def push(image: str, destination: str, *, store: Store | StrPath | None = None, format: str | None = None,
-         compression: str | None = None, on_event: EventCallback | None = None, **registry_options: Any) -> Digest:
-    """Copy ``image`` from the store to ``destination`` (a transport spec, or a registry
-    reference); returns the digest of the manifest written."""
+def push(image: str, destination: str | None = None, *, store: Store | StrPath | None = None,
+         format: str | None = None, compression: str | None = None, on_event: EventCallback | None = None,
+         **registry_options: Any) -> Digest:
+    """Copy ``image`` (or a manifest list and its instances) from the store to ``destination``
+    (a transport spec, or a registry reference; default ``docker://IMAGE``); returns the digest
+    of the manifest written. ``format`` (``oci``, ``docker`` or its alias ``v2s2``) and
+    ``compression`` (``gzip``, ``zstd``, ``none``) default to what the image was built with."""
     from pybuild.builder.store_transport import push_named
     from pybuild.oci.transport import is_transport_spec
 
     s = _open(store)
+    if destination is None:
+        destination = image
     dest = destination if is_transport_spec(destination) else f"docker://{destination}"
     with s.leased():
-        return push_named(s, image, dest, format=format, compression=compression,
-                          on_event=on_event, **registry_options)
+        return push_named(s, image, dest, format="docker" if format == "v2s2" else format,
+                          compression=compression, on_event=on_event, **registry_options)
 
 
 def copy(source: str, destination: str, *, platform: str | None = None, all_platforms: bool = False,

@@ -657,9 +657,7 @@ def build(store: Store, options: BuildOptions, *, sandbox: Sandbox | None = None
         raise
     except PybuildError:
         raise
-    except OSError as e:
-        if os.environ.get("PYBUILD_DEBUG"):
-            raise
+    except OSError as e:  # the cause stays chained: `--log-level debug` prints its traceback
         raise BuildError(f"build failed: {e}") from e
     finally:
         sys.stdout.flush()

@@ -10,7 +10,7 @@ import click
 from pybuild.cli.progress import Renderer, renderer_for
 
 if TYPE_CHECKING:
-    from pybuild.builder.store import Store
+    from pybuild import Store
 
 
 @dataclass
@@ -24,14 +24,15 @@ class GlobalOptions:
         """--root, else the default (worked out only when a command needs the store)."""
         if self.root_flag:
             return self.root_flag
-        from pybuild.builder.store import default_root
+        import pybuild
 
-        return default_root()
+        return pybuild.default_root()
 
     def open_store(self) -> Store:
-        from pybuild.builder.recovery import open_store
+        """The library's store: opening it recovers what dead processes left, as for any caller."""
+        import pybuild
 
-        return open_store(self.root, storage_driver=self.storage_driver)
+        return pybuild.Store(self.root, storage_driver=self.storage_driver)
 
 
 pass_globals = click.make_pass_decorator(GlobalOptions)

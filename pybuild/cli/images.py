@@ -90,19 +90,11 @@ def pull_cmd(opts: GlobalOptions, quiet: bool, progress: str, platform: str | No
              authfile: str | None, cert_dir: str | None, source: str) -> None:
     """Copy an image into the local store (docker://, oci:, oci-archive:, docker-archive:, dir:,
     containers-storage: -- podman's store)."""
-    from pybuild.builder.store_transport import pull_into_store, pull_names, pull_spec
+    import pybuild
 
-    platform = platform_of(platform, os_, arch, variant)
-    store = opts.open_store()
-    spec = pull_spec(source)
-    names = pull_names(spec) if policy != "always" else []
-    image = store.find_image(names[0]) if names else None
-    if image is None and policy == "never":
-        from pybuild.errors import ImageNotFound
-
-        raise ImageNotFound(f"image {names[0] if names else source} is not in the local store (--policy=never)")
-    image = image or pull_into_store(store, spec, platform=platform, on_event=renderer_for(progress, quiet),
-                                     **_registry_options(tls_verify, creds, authfile, cert_dir))
+    image = pybuild.pull(source, store=opts.open_store(), platform=platform_of(platform, os_, arch, variant),
+                         policy=policy, on_event=renderer_for(progress, quiet),
+                         **_registry_options(tls_verify, creds, authfile, cert_dir))
     if progress == "json" and not quiet:
         click.echo(json.dumps({"kind": "image", "message": image.id, "id": image.id, "names": image.names}))
     else:
@@ -127,19 +119,12 @@ def push_cmd(opts: GlobalOptions, format_: str | None, compression_format: str |
              authfile: str | None, cert_dir: str | None, image: str, destination: str | None) -> None:
     """Copy an image (or a manifest list and its instances) from the local store to DESTINATION
     (any transport, containers-storage:NAME for podman; default docker://IMAGE)."""
-    from pybuild.builder.store_transport import push_named
-    from pybuild.oci.transport import is_transport_spec
+    import pybuild
 
-    store = opts.open_store()
-    if destination is None:
-        destination = f"docker://{image}"
-    elif not is_transport_spec(destination):
-        destination = f"docker://{destination}"
-    fmt = "docker" if format_ == "v2s2" else format_
-    compression = "none" if disable_compression else compression_format
-    renderer = renderer_for(progress, quiet)
-    digest = push_named(store, image, destination, format=fmt, compression=compression, on_event=renderer,
-                             **_registry_options(tls_verify, creds, authfile, cert_dir))
+    digest = pybuild.push(image, destination, store=opts.open_store(), format=format_,
+                          compression="none" if disable_compression else compression_format,
+                          on_event=renderer_for(progress, quiet),
+                          **_registry_options(tls_verify, creds, authfile, cert_dir))
     if digestfile:
         with open(digestfile, "w") as f:
             f.write(str(digest))
