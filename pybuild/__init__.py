@@ -59,6 +59,8 @@ _EXPORTS: dict[str, str] = {
     "default_root": "pybuild.api",
     # operations
     "build": "pybuild.api",
+    "build_platforms": "pybuild.api",
+    "MultiPlatformResult": "pybuild.builder.multiplatform",
     "pull": "pybuild.api",
     "push": "pybuild.api",
     "copy": "pybuild.api",
@@ -100,6 +102,8 @@ __all__ = [
     "PruneReport",
     "default_root",
     "build",
+    "build_platforms",
+    "MultiPlatformResult",
     "pull",
     "push",
     "copy",
@@ -117,6 +121,7 @@ if TYPE_CHECKING:
         WorkingContainer,
         attestations,
         build,
+        build_platforms,
         copy,
         default_root,
         import_tarball,
@@ -125,6 +130,7 @@ if TYPE_CHECKING:
         push,
         sbom_of,
     )
+    from pybuild.builder.multiplatform import MultiPlatformResult
     from pybuild.errors import (
         AuthError,
         BuildError,

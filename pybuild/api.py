@@ -12,11 +12,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pybuild.builder import store as _store
 from pybuild.builder.store import Image, default_root
 from pybuild.builder.workflow import PruneReport
+
+if TYPE_CHECKING:
+    from pybuild.builder.multiplatform import MultiPlatformResult
 from pybuild.events import EventCallback
 from pybuild.oci.digest import Digest
 
@@ -70,12 +73,12 @@ class Store(_store.Store):
         return workflow.prune(self, all_images=all_images, on_event=on_event)
 
 
-def _open(store: Store | StrPath | None) -> Store:
+def _open(store: Store | StrPath | None, storage_driver: str | None = None) -> Store:
     if isinstance(store, Store):
         return store
     if isinstance(store, _store.Store):
         return Store(store.root, storage_driver=store.storage_driver)
-    return Store(store)
+    return Store(store, storage_driver=storage_driver)
 
 
 class WorkingContainer:
@@ -247,25 +250,24 @@ def _paths(src: StrPath | Sequence[StrPath]) -> list[str]:
 
 
 def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[str] = (),
-          build_args: Mapping[str, str] | None = None, target: str | None = None, *,
-          store: Store | StrPath | None = None, layers: bool = True, no_cache: bool = False,
-          pull: str = "missing", format: str = "oci", labels: Mapping[str, str] | None = None,
-          annotations: Mapping[str, str] | None = None, squash: bool = False, timestamp: int | None = None,
-          isolation: str | None = None, network: str = "default", security_opts: Sequence[str] = (),
-          build_contexts: Mapping[str, StrPath] | None = None,
-          containerfile_text: str | None = None, platform: str | None = None,
-          ssh: Sequence[str] = (), cpp_flags: Sequence[str] = (), context_stream: Any = None,
-          cache_from: Sequence[str] = (), cache_to: Sequence[str] = (), cache_ttl: str | None = None,
-          resources: Mapping[str, Any] | None = None, sbom: str | None = None, provenance: str | None = None,
-          on_event: EventCallback | None = None) -> Image:
+          build_args: Mapping[str, str] | Sequence[str] | None = None, target: str | None = None, *,
+          store: Store | StrPath | None = None, storage_driver: str | None = None,
+          on_event: EventCallback | None = None, **options: Any) -> Image:
     """Build the Containerfile (``file``, default ``Containerfile`` or ``Dockerfile`` in
-    ``context``; or ``containerfile_text``) and return the image, named by ``tags``.
-    ``platform`` (``linux/arm64``...) builds for that platform (its RUN steps must be able to
-    run here: ``pybuild info`` lists which); several at once: ``builder.multiplatform``.
+    ``context``; or ``containerfile_text``) and return the image, named by ``tags``: what
+    ``pybuild bud`` does, with every one of its flags as a keyword of the same name
+    (``--no-cache`` is ``no_cache=True``, ``--cap-add`` ``cap_add=[...]``), spelled as there.
 
     ``on_event`` receives a "step" event as each step starts, "cache-hit" when a step
     comes from the cache, "output" for what RUN steps print, and "image" at the end.
-    ``security_opts`` are buildah's ``--security-opt`` values for RUN steps.
+    Some keywords: ``layers``, ``no_cache``, ``pull`` (always | missing | never, or buildah's
+    true/false/ifmissing), ``format`` (oci | docker; default ``$BUILDAH_FORMAT``, else oci),
+    ``labels``/``annotations``/``env`` (a mapping, or KEY=VALUE words), ``squash``, ``timestamp``,
+    ``isolation``, ``network``, ``security_opts`` (buildah's ``--security-opt`` values), ``jobs``
+    (stages at once), ``secrets`` (``id=ID,src=PATH`` | ``id=ID,env=VAR``), ``outputs`` (``-o``
+    values: ``type=local,dest=DIR``, ``type=tar,dest=FILE``), ``platform`` (``linux/arm64``...:
+    its RUN steps must be able to run here, ``pybuild info`` lists which; several at once:
+    :func:`build_platforms`), ``build_contexts``, ``registry`` (tls_verify, creds... for FROM).
     ``context`` may be a git URL (``URL#REF[:SUBDIR]``), an http(s) URL of an archive or a
     Containerfile, or ``"-"`` with ``context_stream`` (a binary file: a tar or a Containerfile).
     ``ssh`` takes ``--ssh`` spellings (``default``, ``ID=SOCKET``, ``ID=KEY``) for RUN
@@ -276,53 +278,49 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
     ``pybuild.builder.sandbox.resources.parse_resources`` (``{"memory": "512m",
     "ulimits": ["nofile=1024"], "shm_size": "1g", "devices": ["/dev/fuse"]}``).
     ``sbom`` (``spdx-json`` | ``cyclonedx-json``) and ``provenance`` (``min`` | ``max``) make
-    attestations of the image, kept with it and attached when it is pushed (:func:`attestations`)."""
+    attestations of the image, kept with it and attached when it is pushed (:func:`attestations`).
+    A bad value is one ConfigError line, before anything is built or ``store`` (a path, opened
+    with ``storage_driver``) is opened."""
     from pybuild.builder.executor import build as run_build
-    from pybuild.builder.options import BuildOptions, OutputOptions, RunOptions
-    from pybuild.errors import ConfigError
+    from pybuild.builder.multiplatform import is_multi
 
-    if format not in ("oci", "docker"):
-        raise ConfigError(f"invalid format {format!r} (oci or docker)")
-    from pybuild.builder.cache_spec import parse_cache_from, parse_cache_to, parse_ttl
+    request = _request(context, file, tags, build_args, target, on_event, options)
+    if is_multi(request):
+        from pybuild.errors import ConfigError
 
-    sources = [parse_cache_from(c) for c in cache_from]
-    dests = [parse_cache_to(c) for c in cache_to]
-    out = OutputOptions(tags=list(tags), format=format, labels=dict(labels or {}),
-                        annotations=dict(annotations or {}), squash=squash, timestamp=timestamp)
-    options = BuildOptions(context=os.fspath(context), containerfile=os.fspath(file) if file is not None else None,
-                           containerfile_text=containerfile_text, build_args=dict(build_args or {}),
-                           build_contexts={k: os.fspath(v) for k, v in (build_contexts or {}).items()},
-                           target=target, layers=layers, no_cache=no_cache, pull=pull, platform=platform,
-                           context_stream=context_stream, cpp_flags=list(cpp_flags),
-                           run=RunOptions(isolation=isolation, network=network, security_opts=list(security_opts),
-                                          ssh=_ssh(ssh), resources=_resources(resources)),
-                           output=out, attest=_attest_options(sbom, provenance), on_event=on_event,
-                           cache_from=sources, cache_to=dests, cache_ttl=parse_ttl(cache_ttl) if cache_ttl else 0.0)
-    s = _open(store)
+        raise ConfigError("several platforms make several images: use pybuild.build_platforms")
+    s = _open(store, storage_driver)  # opened once the request is good: a bad flag leaves no store
     with s.leased():  # what the build writes is protected from other processes' gc until recorded
-        return run_build(s, options)
+        return run_build(s, request)
 
 
-def _resources(given: Mapping[str, Any] | None) -> Any:
-    from pybuild.builder.sandbox.resources import parse_resources
+def build_platforms(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[str] = (),
+                    build_args: Mapping[str, str] | Sequence[str] | None = None, target: str | None = None, *,
+                    store: Store | StrPath | None = None, storage_driver: str | None = None,
+                    on_event: EventCallback | None = None, **options: Any) -> MultiPlatformResult:
+    """:func:`build` for several platforms (``platform="linux/amd64,linux/arm64"``, or
+    ``all_platforms=True``: each one the base image's index lists), side by side; each ``tags``
+    name (and ``manifest``) becomes a manifest list of exactly the images built."""
+    from pybuild.builder.multiplatform import build_platforms as run_platforms
+    from pybuild.builder.multiplatform import is_multi
 
-    return parse_resources(**dict(given or {}))
+    request = _request(context, file, tags, build_args, target, on_event, options)
+    if not is_multi(request):
+        from pybuild.errors import ConfigError
+
+        raise ConfigError("one platform makes one image: use pybuild.build")
+    s = _open(store, storage_driver)
+    with s.leased():
+        return run_platforms(s, request)
 
 
-def _ssh(items: Sequence[str]) -> dict[str, list[str]]:
-    if not items:
-        return {}
-    from pybuild.builder.ssh_forward import parse_ssh
+def _request(context: StrPath, file: StrPath | None, tags: Sequence[str],
+             build_args: Mapping[str, str] | Sequence[str] | None, target: str | None,
+             on_event: EventCallback | None, options: dict[str, Any]) -> Any:
+    from pybuild.builder.build_request import build_options
 
-    return parse_ssh(list(items))
-
-
-def _attest_options(sbom: str | None, provenance: str | None) -> Any:
-    from pybuild.builder.attest import provenance_mode, sbom_format
-    from pybuild.builder.options import AttestOptions
-
-    return AttestOptions(sbom=sbom_format(sbom, "sbom=") if sbom else None,
-                         provenance=provenance_mode(provenance, "provenance=") if provenance else None)
+    return build_options(context, file, tags=tags, build_args=build_args, target=target, on_event=on_event,
+                         **options)
 
 
 def sbom_of(image: str, *, store: Store | StrPath | None = None, format: str = "spdx-json",

@@ -24,7 +24,7 @@ EXPECTED = [
     # the store, images, working containers
     "Store", "Image", "WorkingContainer", "PruneReport", "default_root",
     # operations
-    "build", "pull", "push", "copy", "inspect", "import_tarball", "sbom_of", "attestations",
+    "build", "build_platforms", "MultiPlatformResult", "pull", "push", "copy", "inspect", "import_tarball", "sbom_of", "attestations",
 ]
 
 
