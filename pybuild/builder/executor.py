@@ -178,7 +178,7 @@ class Build:
         self.build_args = build_args
         self.graph = build_graph(doc, build_args=build_args, target=opts.target,
                                  build_contexts=opts.build_contexts, platform=self._target_platform())
-        from pybuild.builder.containerfile.check import preflight
+        from pybuild.builder.containerfile.preflight import preflight
 
         preflight(self.graph)  # a bad EXPOSE, STOPSIGNAL, ADD --checksum... before the first step
         for name in opts.build_contexts:
