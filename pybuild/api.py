@@ -288,7 +288,8 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
     if is_multi(request):
         from pybuild.errors import ConfigError
 
-        raise ConfigError("several platforms make several images: use pybuild.build_platforms")
+        asked = f"--platform {request.platform}" if request.platform and "," in request.platform else "--all-platforms"
+        raise ConfigError(f"{asked}: one build makes one image (several platforms: pybuild.build_platforms)")
     s = _open(store, storage_driver)  # opened once the request is good: a bad flag leaves no store
     with s.leased():  # what the build writes is protected from other processes' gc until recorded
         return run_build(s, request)
@@ -308,7 +309,7 @@ def build_platforms(context: StrPath = ".", file: StrPath | None = None, tags: S
     if not is_multi(request):
         from pybuild.errors import ConfigError
 
-        raise ConfigError("one platform makes one image: use pybuild.build")
+        raise ConfigError("build_platforms builds several platforms (one: use pybuild.build)")
     s = _open(store, storage_driver)
     with s.leased():
         return run_platforms(s, request)

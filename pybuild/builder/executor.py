@@ -208,7 +208,7 @@ class Build:
 
         if self.opts.platform and "," in self.opts.platform:
             raise ConfigError(f"--platform {self.opts.platform}: one build makes one image "
-                              "(several platforms: builder.multiplatform.build_platforms)")
+                              "(several platforms: pybuild.build_platforms)")
         return str(parse_platform(self.opts.platform, "--platform")) if self.opts.platform else None
 
     def stage_platform(self, stage: Any) -> Any:
