@@ -159,7 +159,7 @@ def build_options(context: str | os.PathLike[str] = ".", file: str | os.PathLike
     from pybuild.builder.sandbox import choose_runtime
     from pybuild.builder.sandbox.network import check_mode
     from pybuild.builder.sandbox.resolv import check_dns
-    from pybuild.builder.workflow import parse_volume
+    from pybuild.builder.volumes import parse_volume
 
     policy = pull_policy(pull)
     for spec in outputs:

@@ -49,7 +49,6 @@ CIRCLES_ALLOWED: list[set[str]] = [
     {"pybuild.builder.attest", "pybuild.builder.container", "pybuild.builder.fsck", "pybuild.builder.link_groups",
      "pybuild.builder.lower_stack", "pybuild.builder.manifest_list", "pybuild.builder.recovery",
      "pybuild.builder.store", "pybuild.builder.store_transport", "pybuild.builder.vfs", "pybuild.sbom.image"},
-    {"pybuild.builder.copy_step", "pybuild.builder.run_step", "pybuild.builder.steps", "pybuild.builder.workflow"},
 ]
 
 # modules still over MAX_LINES (to be split by job)
