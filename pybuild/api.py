@@ -65,6 +65,21 @@ class Store(_store.Store):
 
         return [WorkingContainer(wc) for wc in workflow.containers(self)]
 
+    def check(self, *, quiescent: bool = False) -> list[str]:
+        """Problems in the store, one line each: every record checked as ``inspect``, ``from``
+        and ``push`` rely on it; ``quiescent`` (no other process at work) also reports
+        leftovers and mounts (see :mod:`pybuild.builder.fsck`)."""
+        from pybuild.builder.fsck import check
+
+        return check(self, quiescent=quiescent)
+
+    def gc(self) -> dict[str, int]:
+        """Remove the layers and blobs nothing uses (images, containers, the cache, manifest
+        lists, other processes' leases); returns counts and bytes freed."""
+        from pybuild.builder.garbage import collect
+
+        return collect(self)
+
     def prune(self, *, all_images: bool = False, on_event: EventCallback | None = None) -> PruneReport:
         """Free space: dangling images (``all_images``: every image no container uses), the
         build cache, and the layers and blobs nothing uses any more."""
@@ -383,7 +398,7 @@ def push(image: str, destination: str | None = None, *, store: Store | StrPath |
     (a transport spec, or a registry reference; default ``docker://IMAGE``); returns the digest
     of the manifest written. ``format`` (``oci``, ``docker`` or its alias ``v2s2``) and
     ``compression`` (``gzip``, ``zstd``, ``none``) default to what the image was built with."""
-    from pybuild.builder.store_transport import push_named
+    from pybuild.builder.manifest_list import push_named
     from pybuild.oci.transport import is_transport_spec
 
     s = _open(store)

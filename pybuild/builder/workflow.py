@@ -738,7 +738,9 @@ def prune(store: Store, *, all_images: bool = False, force: bool = False,
         emit(on_event, INFO, img.id, op="prune", image=img.id)
     report.cache_entries = cache.clear(store)
     remove_tree(store.root / "cache" / "mounts")
-    freed = store.gc()
+    from pybuild.builder import garbage
+
+    freed = garbage.collect(store)
     report.layers, report.blobs = freed["layers"], freed["blobs"]
     report.freed_bytes = max(0, before - tree_size(store.root))
     return report
