@@ -163,4 +163,12 @@ __all__ = [
     "RegistryError",
     "AuthError",
     "RegistryNotFound",
+    "is_disk_full",
 ]
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """An OSError of a full disk or quota (ENOSPC, EDQUOT): a user's condition, said in one line."""
+    import errno
+
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)

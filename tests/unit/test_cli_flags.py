@@ -515,7 +515,11 @@ def test_retry_flags_become_the_retry_policy() -> None:
 
 
 def test_resource_flags_become_the_steps_resources() -> None:
-    from pybuild.cli.resources import given
+    from pybuild.builder.sandbox.resources import parse_resources
+    from pybuild.cli.resources import values
+
+    def given() -> Any:  # what the library makes of the flags (bud: build_request, from/run: workflow)
+        return parse_resources(**values())
 
     flags = ["-m", "64m", "--memory-swap", "-1", "-c", "512", "--cpu-period", "100000", "--cpu-quota", "50000",
              "--cpuset-cpus", "0", "--cpuset-mems", "0", "--device", "/dev/null:/dev/xnull", "--shm-size", "1m",
