@@ -427,7 +427,7 @@ def inspect(ref: str, *, store: Store | StrPath | None = None, type: str | None 
     """What ``pybuild inspect`` shows for a working container or an image of the store
     (``type``: "container" or "image"; default: a container if one has that name)."""
     from pybuild.builder.inspect import inspect_container, inspect_image
-    from pybuild.errors import ConfigError, ContainerNotFound
+    from pybuild.errors import ConfigError, ContainerNotFound, ImageNotFound
 
     s = _open(store)
     if type == "image":
@@ -439,7 +439,11 @@ def inspect(ref: str, *, store: Store | StrPath | None = None, type: str | None 
     try:
         return inspect_container(s, ref)
     except ContainerNotFound:
+        pass
+    try:
         return inspect_image(s, ref)
+    except ImageNotFound:
+        raise ImageNotFound(f"no image or container named {ref}") from None
 
 
 def import_tarball(path: StrPath, name: str | None = None, *, store: Store | StrPath | None = None,

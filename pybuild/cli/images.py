@@ -151,7 +151,7 @@ def import_cmd(opts: GlobalOptions, changes: tuple[str, ...], message: str, arch
     import sys
     import tempfile
 
-    from pybuild.builder.importer import import_tarball
+    import pybuild
 
     platform = platform_of(None, os_, arch, variant)
     store = opts.open_store()
@@ -161,8 +161,8 @@ def import_cmd(opts: GlobalOptions, changes: tuple[str, ...], message: str, arch
             shutil.copyfileobj(sys.stdin.buffer, tmp)
             tmp.flush()
             path = tmp.name
-        image = import_tarball(store, path, reference, changes=changes, message=message, platform=platform,
-                               on_event=renderer_for("plain", quiet))
+        image = pybuild.import_tarball(path, reference, store=store, changes=changes, message=message,
+                                       platform=platform, on_event=renderer_for("plain", quiet))
     click.echo(image.id)
 
 
@@ -287,34 +287,19 @@ def rmi_cmd(opts: GlobalOptions, force: bool, all_: bool, prune: bool, images: t
 @pass_globals
 def inspect_cmd(opts: GlobalOptions, type_: str | None, format_: str | None, attestations: bool, name: str) -> None:
     """Print an image's (or working container's) configuration and manifest as JSON."""
+    import pybuild
+
     if attestations:
-        from pybuild.builder.attest import inspect_attestations
         from pybuild.errors import ConfigError
-        from pybuild.oci.transport import is_transport_spec
 
         if type_ == "container" or format_:
             raise ConfigError("--attestations shows an image's attestations as JSON (no --type container, no --format)")
-        store = None if is_transport_spec(name) else opts.open_store()
-        click.echo(json.dumps(inspect_attestations(store, name), indent=4))
+        click.echo(json.dumps(pybuild.attestations(name, store=opts.root), indent=4))
         return
-    from pybuild.builder.inspect import format_info, inspect_container, inspect_image
-    from pybuild.errors import ContainerNotFound, ImageNotFound
-
-    store = opts.open_store()
-    data: dict[str, Any]
-    if type_ == "container":
-        data = inspect_container(store, name)
-    elif type_ == "image":
-        data = inspect_image(store, name)
-    else:
-        try:
-            data = inspect_container(store, name)
-        except ContainerNotFound:
-            try:
-                data = inspect_image(store, name)
-            except ImageNotFound:
-                raise ImageNotFound(f"no image or container named {name}") from None
+    data = pybuild.inspect(name, store=opts.open_store(), type=type_)
     if format_:
+        from pybuild.builder.inspect import format_info
+
         click.echo(format_info(data, format_))
     else:
         click.echo(json.dumps(data, indent=4))

@@ -82,3 +82,10 @@ def test_store_defaults_to_the_environment_root(tmp_path: Path, monkeypatch: pyt
     assert pybuild.default_root() == str(tmp_path / "r")
     store = pybuild.Store()
     assert store.root == tmp_path / "r" and store.images() == [] and store.containers() == []
+
+
+def test_inspect_of_an_unknown_name_says_neither_is_there(tmp_path: Path) -> None:
+    with pytest.raises(pybuild.ImageNotFound, match="^no image or container named nothing-here$"):
+        pybuild.inspect("nothing-here", store=tmp_path / "store")
+    with pytest.raises(pybuild.ContainerNotFound):
+        pybuild.inspect("nothing-here", store=tmp_path / "store", type="container")

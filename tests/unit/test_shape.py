@@ -27,10 +27,8 @@ CLI_ALLOWED: dict[str, set[str]] = {
         "pybuild.builder.attest", "pybuild.oci.platform_host", "pybuild.oci.reference",
         "pybuild.oci.registry.client", "pybuild.oci.registry.transport", "pybuild.oci.resolve",
         "pybuild.oci.spec", "pybuild.oci.transport"},
-    "pybuild.cli.images": {
-        "pybuild.builder.attest", "pybuild.builder.importer", "pybuild.builder.inspect",
-        "pybuild.builder.store_transport", "pybuild.oci.limits", "pybuild.oci.registry.client",
-        "pybuild.oci.transport"},
+    "pybuild.cli.images": {"pybuild.builder.inspect", "pybuild.builder.store_transport", "pybuild.oci.limits",
+                           "pybuild.oci.registry.client"},
     "pybuild.cli.info": {"pybuild.builder.sandbox", "pybuild.builder.sandbox.network", "pybuild.oci.platform_host"},
     "pybuild.cli.login": {"pybuild.oci.registry.client", "pybuild.oci.registry.credentials",
                           "pybuild.oci.registry.login"},
