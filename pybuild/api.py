@@ -371,7 +371,8 @@ def pull(source: str, *, store: Store | StrPath | None = None, name: str | None 
     ``docker://``), named as buildah names it (``oci:DIR:REF`` -> ``localhost/DIR``) unless
     ``name`` is given. ``policy``: ``always`` copies; ``missing`` keeps an image of that name
     already in the store; ``never`` only looks in the store (ImageNotFound otherwise).
-    Registry options: ``tls_verify``, ``creds``, ``authfile``, ``cert_dir``, ``retry``."""
+    Registry options: ``tls_verify``, ``creds``, ``authfile``, ``cert_dir``, ``retry`` (a count, as
+    ``--retry``) and ``retry_delay`` (``"2s"``)."""
     from pybuild.builder.store_transport import pull_into_store, pull_names, pull_spec
     from pybuild.errors import ConfigError, ImageNotFound
 

@@ -26,9 +26,7 @@ def _registry_options(tls_verify: bool | None, creds: str | None, authfile: str 
         opts["authfile"] = authfile
     if cert_dir:
         opts["cert_dir"] = cert_dir
-    retry = _retry_policy()
-    if retry is not None:
-        opts["retry"] = retry
+    opts.update(_retry_flags())
     return opts
 
 
@@ -39,18 +37,12 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
-def _retry_policy() -> Any:
-    """The RetryPolicy --retry/--retry-delay ask for (buildah's meaning), or None when unset."""
+def _retry_flags() -> Any:
+    """--retry/--retry-delay as given (the library reads them: registry.options.from_keywords)."""
     ctx = click.get_current_context(silent=True)
     meta = ctx.meta if ctx is not None else {}
     retries, delay = meta.get("pybuild.retry"), meta.get("pybuild.retry_delay")
-    if retries is None and delay is None:
-        return None
-    from pybuild.oci.limits import parse_duration
-    from pybuild.oci.registry.client import RetryPolicy
-
-    return RetryPolicy.configured().with_retries(
-        retries, parse_duration(delay, "--retry-delay") if delay is not None else None)
+    return {k: v for k, v in (("retry", retries), ("retry_delay", delay)) if v is not None}
 
 
 def registry_flags(f: Any) -> Any:

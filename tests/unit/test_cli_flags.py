@@ -504,14 +504,17 @@ def test_a_flag_mistake_is_one_line_with_buildahs_status(args: list[str], messag
 
 def test_retry_flags_become_the_retry_policy() -> None:
     from pybuild.cli.images import _registry_options
+    from pybuild.oci.registry.options import RetryPolicy, from_keywords
 
     for path in (("pull",), ("push",), ("bud",), ("from",)):
         cmd = dict(COMMANDS)[path]
         with cmd.make_context("pybuild", ["--retry", "5", "--retry-delay", "250ms", *dummy_args(cmd)]):
-            retry = _registry_options(None, None, None, None)["retry"]
+            retry = from_keywords(None, _registry_options(None, None, None, None)).retry  # as the library reads them
         assert (retry.attempts, retry.base_delay, retry.max_delay) == (6, 0.25, 0.25), path
         with cmd.make_context("pybuild", dummy_args(cmd)):
             assert "retry" not in _registry_options(None, None, None, None)
+    assert from_keywords(None, {}).retry == RetryPolicy.configured()
+    assert from_keywords(None, {"retry_delay": "2s"}).retry.base_delay == 2.0
 
 
 def test_resource_flags_become_the_steps_resources() -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import ssl
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import httpx
 
@@ -20,7 +22,7 @@ from pybuild.oci import limits as limits_mod
 CHUNKED_THRESHOLD = 32 << 20
 CHUNK_SIZE = 16 << 20
 
-__all__ = ["RegistryOptions", "RetryPolicy", "CHUNKED_THRESHOLD", "CHUNK_SIZE"]
+__all__ = ["RegistryOptions", "RetryPolicy", "from_keywords", "CHUNKED_THRESHOLD", "CHUNK_SIZE"]
 
 
 @dataclass
@@ -118,3 +120,22 @@ def _ssl_context(host: str, options: RegistryOptions, verify: bool) -> ssl.SSLCo
         if options.cert_dir is None:
             break
     return ctx
+
+
+def from_keywords(options: RegistryOptions | None, keywords: Mapping[str, Any]) -> RegistryOptions:
+    """``options`` (default: the configured ones) with the keywords a caller or a command gave
+    (``tls_verify=False``...), the caller's object left alone; names that are no option (a
+    transport's own) pass by. ``retry`` is a RetryPolicy, or buildah's --retry count, and
+    ``retry_delay`` --retry-delay's duration ("2s"): a fixed delay between those retries."""
+    known = {f.name for f in fields(RegistryOptions)}
+    changes = {k: v for k, v in keywords.items() if v is not None and k in known}
+    retry, delay = changes.pop("retry", None), keywords.get("retry_delay")
+    if delay is not None:
+        from pybuild.oci.limits import parse_duration
+
+        delay = parse_duration(delay, "--retry-delay") if isinstance(delay, str) else float(delay)
+    if isinstance(retry, RetryPolicy):
+        changes["retry"] = retry.with_retries(None, delay) if delay is not None else retry
+    elif retry is not None or delay is not None:
+        changes["retry"] = RetryPolicy.configured().with_retries(retry, delay)
+    return replace(options or RegistryOptions(), **changes)
