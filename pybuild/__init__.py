@@ -55,10 +55,12 @@ _EXPORTS: dict[str, str] = {
     "Store": "pybuild.api",
     "Image": "pybuild.api",
     "WorkingContainer": "pybuild.api",
-    "PruneReport": "pybuild.api",
+    "PruneReport": "pybuild.builder.workflow",
     "default_root": "pybuild.api",
     # operations
     "build": "pybuild.api",
+    "build_platforms": "pybuild.api",
+    "MultiPlatformResult": "pybuild.builder.multiplatform",
     "pull": "pybuild.api",
     "push": "pybuild.api",
     "copy": "pybuild.api",
@@ -68,7 +70,10 @@ _EXPORTS: dict[str, str] = {
     "attestations": "pybuild.api",
     # rootless
     "enter_user_namespace": "pybuild.builder.sandbox.userns",
+    "exec_in_user_namespace": "pybuild.builder.sandbox.userns",
     "is_rootless": "pybuild.rootless",
+    "describe_rootless": "pybuild.rootless",
+    "resolve_isolation": "pybuild.builder.sandbox",
 }
 
 __all__ = [
@@ -103,6 +108,8 @@ __all__ = [
     "PruneReport",
     "default_root",
     "build",
+    "build_platforms",
+    "MultiPlatformResult",
     "pull",
     "push",
     "copy",
@@ -111,17 +118,20 @@ __all__ = [
     "sbom_of",
     "attestations",
     "enter_user_namespace",
+    "exec_in_user_namespace",
     "is_rootless",
+    "describe_rootless",
+    "resolve_isolation",
 ]
 
 if TYPE_CHECKING:
     from pybuild.api import (
         Image,
-        PruneReport,
         Store,
         WorkingContainer,
         attestations,
         build,
+        build_platforms,
         copy,
         default_root,
         import_tarball,
@@ -130,7 +140,10 @@ if TYPE_CHECKING:
         push,
         sbom_of,
     )
-    from pybuild.builder.sandbox.userns import enter_user_namespace
+    from pybuild.builder.multiplatform import MultiPlatformResult
+    from pybuild.builder.sandbox import resolve_isolation
+    from pybuild.builder.sandbox.userns import enter_user_namespace, exec_in_user_namespace
+    from pybuild.builder.workflow import PruneReport
     from pybuild.errors import (
         AuthError,
         BuildError,
@@ -157,7 +170,7 @@ if TYPE_CHECKING:
     from pybuild.events import Event
     from pybuild.oci.digest import Digest
     from pybuild.oci.reference import Reference
-    from pybuild.rootless import is_rootless
+    from pybuild.rootless import describe_rootless, is_rootless
 
 
 def __getattr__(name: str) -> Any:

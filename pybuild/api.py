@@ -12,11 +12,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pybuild.builder import store as _store
 from pybuild.builder.store import Image, default_root
-from pybuild.builder.workflow import PruneReport
+
+if TYPE_CHECKING:
+    from pybuild.builder.multiplatform import MultiPlatformResult
+    from pybuild.builder.workflow import PruneReport
 from pybuild.events import EventCallback
 from pybuild.oci.digest import Digest
 
@@ -31,7 +34,13 @@ class Store(_store.Store):
     ``tag(ref, *names)``, ``remove_image(ref)``), it makes and finds working containers."""
 
     def __init__(self, root: StrPath | None = None, *, storage_driver: str | None = None,
-                 mount_program: str | None = None) -> None:
+                 mount_program: str | None = None, storage_opts: Sequence[str] | None = None) -> None:
+        """``storage_opts``: containers/storage's ``--storage-opt`` values (only
+        ``overlay.mount_program=PATH``; ``[]`` reads $STORAGE_OPTS, as the command line does)."""
+        if storage_opts is not None and mount_program is None:
+            from pybuild.builder.storage_opts import mount_program as program_of
+
+            mount_program = program_of(storage_opts)
         super().__init__(root if root is not None else default_root(), storage_driver=storage_driver,
                          mount_program=mount_program)
         from pybuild.builder.recovery import recover
@@ -64,6 +73,21 @@ class Store(_store.Store):
 
         return [WorkingContainer(wc) for wc in workflow.containers(self)]
 
+    def check(self, *, quiescent: bool = False) -> list[str]:
+        """Problems in the store, one line each: every record checked as ``inspect``, ``from``
+        and ``push`` rely on it; ``quiescent`` (no other process at work) also reports
+        leftovers and mounts (see :mod:`pybuild.builder.fsck`)."""
+        from pybuild.builder.fsck import check
+
+        return check(self, quiescent=quiescent)
+
+    def gc(self) -> dict[str, int]:
+        """Remove the layers and blobs nothing uses (images, containers, the cache, manifest
+        lists, other processes' leases); returns counts and bytes freed."""
+        from pybuild.builder.garbage import collect
+
+        return collect(self)
+
     def prune(self, *, all_images: bool = False, on_event: EventCallback | None = None) -> PruneReport:
         """Free space: dangling images (``all_images``: every image no container uses), the
         build cache, and the layers and blobs nothing uses any more."""
@@ -72,12 +96,12 @@ class Store(_store.Store):
         return workflow.prune(self, all_images=all_images, on_event=on_event)
 
 
-def _open(store: Store | StrPath | None) -> Store:
+def _open(store: Store | StrPath | None, storage_driver: str | None = None) -> Store:
     if isinstance(store, Store):
         return store
     if isinstance(store, _store.Store):
         return Store(store.root, storage_driver=store.storage_driver, mount_program=store.mount_program)
-    return Store(store)
+    return Store(store, storage_driver=storage_driver)
 
 
 class WorkingContainer:
@@ -249,25 +273,24 @@ def _paths(src: StrPath | Sequence[StrPath]) -> list[str]:
 
 
 def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[str] = (),
-          build_args: Mapping[str, str] | None = None, target: str | None = None, *,
-          store: Store | StrPath | None = None, layers: bool = True, no_cache: bool = False,
-          pull: str = "missing", format: str = "oci", labels: Mapping[str, str] | None = None,
-          annotations: Mapping[str, str] | None = None, squash: bool = False, timestamp: int | None = None,
-          isolation: str | None = None, network: str = "default", security_opts: Sequence[str] = (),
-          build_contexts: Mapping[str, StrPath] | None = None,
-          containerfile_text: str | None = None, platform: str | None = None,
-          ssh: Sequence[str] = (), cpp_flags: Sequence[str] = (), context_stream: Any = None,
-          cache_from: Sequence[str] = (), cache_to: Sequence[str] = (), cache_ttl: str | None = None,
-          resources: Mapping[str, Any] | None = None, sbom: str | None = None, provenance: str | None = None,
-          on_event: EventCallback | None = None) -> Image:
+          build_args: Mapping[str, str] | Sequence[str] | None = None, target: str | None = None, *,
+          store: Store | StrPath | None = None, storage_driver: str | None = None,
+          on_event: EventCallback | None = None, **options: Any) -> Image:
     """Build the Containerfile (``file``, default ``Containerfile`` or ``Dockerfile`` in
-    ``context``; or ``containerfile_text``) and return the image, named by ``tags``.
-    ``platform`` (``linux/arm64``...) builds for that platform (its RUN steps must be able to
-    run here: ``pybuild info`` lists which); several at once: ``builder.multiplatform``.
+    ``context``; or ``containerfile_text``) and return the image, named by ``tags``: what
+    ``pybuild bud`` does, with every one of its flags as a keyword of the same name
+    (``--no-cache`` is ``no_cache=True``, ``--cap-add`` ``cap_add=[...]``), spelled as there.
 
     ``on_event`` receives a "step" event as each step starts, "cache-hit" when a step
     comes from the cache, "output" for what RUN steps print, and "image" at the end.
-    ``security_opts`` are buildah's ``--security-opt`` values for RUN steps.
+    Some keywords: ``layers``, ``no_cache``, ``pull`` (always | missing | never, or buildah's
+    true/false/ifmissing), ``format`` (oci | docker; default ``$BUILDAH_FORMAT``, else oci),
+    ``labels``/``annotations``/``env`` (a mapping, or KEY=VALUE words), ``squash``, ``timestamp``,
+    ``isolation``, ``network``, ``security_opts`` (buildah's ``--security-opt`` values), ``jobs``
+    (stages at once), ``secrets`` (``id=ID,src=PATH`` | ``id=ID,env=VAR``), ``outputs`` (``-o``
+    values: ``type=local,dest=DIR``, ``type=tar,dest=FILE``), ``platform`` (``linux/arm64``...:
+    its RUN steps must be able to run here, ``pybuild info`` lists which; several at once:
+    :func:`build_platforms`), ``build_contexts``, ``registry`` (tls_verify, creds... for FROM).
     ``context`` may be a git URL (``URL#REF[:SUBDIR]``), an http(s) URL of an archive or a
     Containerfile, or ``"-"`` with ``context_stream`` (a binary file: a tar or a Containerfile).
     ``ssh`` takes ``--ssh`` spellings (``default``, ``ID=SOCKET``, ``ID=KEY``) for RUN
@@ -278,53 +301,50 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
     ``pybuild.builder.sandbox.resources.parse_resources`` (``{"memory": "512m",
     "ulimits": ["nofile=1024"], "shm_size": "1g", "devices": ["/dev/fuse"]}``).
     ``sbom`` (``spdx-json`` | ``cyclonedx-json``) and ``provenance`` (``min`` | ``max``) make
-    attestations of the image, kept with it and attached when it is pushed (:func:`attestations`)."""
+    attestations of the image, kept with it and attached when it is pushed (:func:`attestations`).
+    A bad value is one ConfigError line, before anything is built or ``store`` (a path, opened
+    with ``storage_driver``) is opened."""
     from pybuild.builder.executor import build as run_build
-    from pybuild.builder.options import BuildOptions, OutputOptions, RunOptions
-    from pybuild.errors import ConfigError
+    from pybuild.builder.multiplatform import is_multi
 
-    if format not in ("oci", "docker"):
-        raise ConfigError(f"invalid format {format!r} (oci or docker)")
-    from pybuild.builder.cache_spec import parse_cache_from, parse_cache_to, parse_ttl
+    request = _request(context, file, tags, build_args, target, on_event, options)
+    if is_multi(request):
+        from pybuild.errors import ConfigError
 
-    sources = [parse_cache_from(c) for c in cache_from]
-    dests = [parse_cache_to(c) for c in cache_to]
-    out = OutputOptions(tags=list(tags), format=format, labels=dict(labels or {}),
-                        annotations=dict(annotations or {}), squash=squash, timestamp=timestamp)
-    options = BuildOptions(context=os.fspath(context), containerfile=os.fspath(file) if file is not None else None,
-                           containerfile_text=containerfile_text, build_args=dict(build_args or {}),
-                           build_contexts={k: os.fspath(v) for k, v in (build_contexts or {}).items()},
-                           target=target, layers=layers, no_cache=no_cache, pull=pull, platform=platform,
-                           context_stream=context_stream, cpp_flags=list(cpp_flags),
-                           run=RunOptions(isolation=isolation, network=network, security_opts=list(security_opts),
-                                          ssh=_ssh(ssh), resources=_resources(resources)),
-                           output=out, attest=_attest_options(sbom, provenance), on_event=on_event,
-                           cache_from=sources, cache_to=dests, cache_ttl=parse_ttl(cache_ttl) if cache_ttl else 0.0)
-    s = _open(store)
+        asked = f"--platform {request.platform}" if request.platform and "," in request.platform else "--all-platforms"
+        raise ConfigError(f"{asked}: one build makes one image (several platforms: pybuild.build_platforms)")
+    s = _open(store, storage_driver)  # opened once the request is good: a bad flag leaves no store
     with s.leased():  # what the build writes is protected from other processes' gc until recorded
-        return run_build(s, options)
+        return run_build(s, request)
 
 
-def _resources(given: Mapping[str, Any] | None) -> Any:
-    from pybuild.builder.sandbox.resources import parse_resources
+def build_platforms(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[str] = (),
+                    build_args: Mapping[str, str] | Sequence[str] | None = None, target: str | None = None, *,
+                    store: Store | StrPath | None = None, storage_driver: str | None = None,
+                    on_event: EventCallback | None = None, **options: Any) -> MultiPlatformResult:
+    """:func:`build` for several platforms (``platform="linux/amd64,linux/arm64"``, or
+    ``all_platforms=True``: each one the base image's index lists), side by side; each ``tags``
+    name (and ``manifest``) becomes a manifest list of exactly the images built."""
+    from pybuild.builder.multiplatform import build_platforms as run_platforms
+    from pybuild.builder.multiplatform import is_multi
 
-    return parse_resources(**dict(given or {}))
+    request = _request(context, file, tags, build_args, target, on_event, options)
+    if not is_multi(request):
+        from pybuild.errors import ConfigError
+
+        raise ConfigError("build_platforms builds several platforms (one: use pybuild.build)")
+    s = _open(store, storage_driver)
+    with s.leased():
+        return run_platforms(s, request)
 
 
-def _ssh(items: Sequence[str]) -> dict[str, list[str]]:
-    if not items:
-        return {}
-    from pybuild.builder.ssh_forward import parse_ssh
+def _request(context: StrPath, file: StrPath | None, tags: Sequence[str],
+             build_args: Mapping[str, str] | Sequence[str] | None, target: str | None,
+             on_event: EventCallback | None, options: dict[str, Any]) -> Any:
+    from pybuild.builder.build_request import build_options
 
-    return parse_ssh(list(items))
-
-
-def _attest_options(sbom: str | None, provenance: str | None) -> Any:
-    from pybuild.builder.attest import provenance_mode, sbom_format
-    from pybuild.builder.options import AttestOptions
-
-    return AttestOptions(sbom=sbom_format(sbom, "sbom=") if sbom else None,
-                         provenance=provenance_mode(provenance, "provenance=") if provenance else None)
+    return build_options(context, file, tags=tags, build_args=build_args, target=target, on_event=on_event,
+                         **options)
 
 
 def sbom_of(image: str, *, store: Store | StrPath | None = None, format: str = "spdx-json",
@@ -352,30 +372,51 @@ def attestations(image: str, *, store: Store | StrPath | None = None, **registry
 
 
 def pull(source: str, *, store: Store | StrPath | None = None, name: str | None = None,
-         platform: str | None = None, on_event: EventCallback | None = None, **registry_options: Any) -> Image:
+         platform: str | None = None, policy: str = "always", on_event: EventCallback | None = None,
+         **registry_options: Any) -> Image:
     """Copy an image into the store: a registry reference (``busybox``, ``host:5000/a/b:1``)
     or a transport spec (``oci:DIR[:REF]``, ``oci-archive:``, ``docker-archive:``, ``dir:``,
-    ``docker://``). Registry options: ``tls_verify``, ``creds``, ``authfile``, ``cert_dir``."""
-    from pybuild.builder.store_transport import pull_into_store, pull_spec
+    ``docker://``), named as buildah names it (``oci:DIR:REF`` -> ``localhost/DIR``) unless
+    ``name`` is given. ``policy``: ``always`` copies; ``missing`` keeps an image of that name
+    already in the store; ``never`` only looks in the store (ImageNotFound otherwise).
+    Registry options: ``tls_verify``, ``creds``, ``authfile``, ``cert_dir``, ``retry`` (a count, as
+    ``--retry``) and ``retry_delay`` (``"2s"``)."""
+    from pybuild.builder.store_transport import pull_into_store, pull_names, pull_spec
+    from pybuild.errors import ConfigError, ImageNotFound
 
+    if policy not in ("always", "missing", "never"):
+        raise ConfigError(f"invalid pull policy {policy!r} (always, missing or never)")
     s = _open(store)
+    spec = pull_spec(source)
+    if policy != "always":
+        names = [name] if name else pull_names(spec)
+        found = s.find_image(names[0]) if names else None
+        if found is not None:
+            return found
+        if policy == "never":
+            raise ImageNotFound(f"image {names[0] if names else source} is not in the local store (--policy=never)")
     with s.leased():
-        return pull_into_store(s, pull_spec(source), names=[name] if name else None, platform=platform,
+        return pull_into_store(s, spec, names=[name] if name else None, platform=platform,
                                on_event=on_event, **registry_options)
 
 
-def push(image: str, destination: str, *, store: Store | StrPath | None = None, format: str | None = None,
-         compression: str | None = None, on_event: EventCallback | None = None, **registry_options: Any) -> Digest:
-    """Copy ``image`` from the store to ``destination`` (a transport spec, or a registry
-    reference); returns the digest of the manifest written."""
-    from pybuild.builder.store_transport import push_named
+def push(image: str, destination: str | None = None, *, store: Store | StrPath | None = None,
+         format: str | None = None, compression: str | None = None, on_event: EventCallback | None = None,
+         **registry_options: Any) -> Digest:
+    """Copy ``image`` (or a manifest list and its instances) from the store to ``destination``
+    (a transport spec, or a registry reference; default ``docker://IMAGE``); returns the digest
+    of the manifest written. ``format`` (``oci``, ``docker`` or its alias ``v2s2``) and
+    ``compression`` (``gzip``, ``zstd``, ``none``) default to what the image was built with."""
+    from pybuild.builder.manifest_list import push_named
     from pybuild.oci.transport import is_transport_spec
 
     s = _open(store)
+    if destination is None:
+        destination = image
     dest = destination if is_transport_spec(destination) else f"docker://{destination}"
     with s.leased():
-        return push_named(s, image, dest, format=format, compression=compression,
-                          on_event=on_event, **registry_options)
+        return push_named(s, image, dest, format="docker" if format == "v2s2" else format,
+                          compression=compression, on_event=on_event, **registry_options)
 
 
 def copy(source: str, destination: str, *, platform: str | None = None, all_platforms: bool = False,
@@ -395,7 +436,7 @@ def inspect(ref: str, *, store: Store | StrPath | None = None, type: str | None 
     """What ``pybuild inspect`` shows for a working container or an image of the store
     (``type``: "container" or "image"; default: a container if one has that name)."""
     from pybuild.builder.inspect import inspect_container, inspect_image
-    from pybuild.errors import ConfigError, ContainerNotFound
+    from pybuild.errors import ConfigError, ContainerNotFound, ImageNotFound
 
     s = _open(store)
     if type == "image":
@@ -407,7 +448,11 @@ def inspect(ref: str, *, store: Store | StrPath | None = None, type: str | None 
     try:
         return inspect_container(s, ref)
     except ContainerNotFound:
+        pass
+    try:
         return inspect_image(s, ref)
+    except ImageNotFound:
+        raise ImageNotFound(f"no image or container named {ref}") from None
 
 
 def import_tarball(path: StrPath, name: str | None = None, *, store: Store | StrPath | None = None,
@@ -423,5 +468,5 @@ def import_tarball(path: StrPath, name: str | None = None, *, store: Store | Str
                        on_event=on_event)
 
 
-__all__ = ["Store", "WorkingContainer", "PruneReport", "Image", "build", "pull", "push", "copy", "inspect",
+__all__ = ["Store", "WorkingContainer", "Image", "build", "pull", "push", "copy", "inspect",
            "import_tarball", "sbom_of", "attestations", "default_root"]

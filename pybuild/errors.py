@@ -142,6 +142,7 @@ class RegistryNotFound(RegistryError):
 
 
 __all__ = [
+    "ROOTLESS_AS_ROOT",
     "PybuildError",
     "UserError",
     "ContainerfileError",
@@ -163,4 +164,17 @@ __all__ = [
     "RegistryError",
     "AuthError",
     "RegistryNotFound",
+    "is_disk_full",
 ]
+
+
+# ``--isolation rootless`` as real root: the library refuses it and the CLI's flag names it
+ROOTLESS_AS_ROOT = ("rootless isolation is runc in pybuild's user namespace, for an ordinary user "
+                    "(as root: use --isolation oci or chroot)")
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """An OSError of a full disk or quota (ENOSPC, EDQUOT): a user's condition, said in one line."""
+    import errno
+
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -20,10 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pybuild.errors import StoreError
+from pybuild.errors import StoreError, is_disk_full
 
 TMP_PREFIX = ".tmp-"
-_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 def tmp_prefix(name: str = "") -> str:
@@ -42,10 +41,6 @@ def tmp_owner(name: str) -> int | None:
 def disk_full(e: OSError, what: str | os.PathLike[str]) -> StoreError:
     """The one line for a write that failed on a full disk (or quota)."""
     return StoreError(f"cannot write {what}: {os.strerror(e.errno or errno.ENOSPC)}")
-
-
-def is_disk_full(e: BaseException) -> bool:
-    return isinstance(e, OSError) and e.errno in _NO_SPACE
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:

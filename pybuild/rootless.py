@@ -99,7 +99,7 @@ def credentials_path() -> str:
     return f"/run/containers/{host_uid()}/auth.json"
 
 
-def describe() -> dict[str, object]:
+def describe_rootless() -> dict[str, object]:
     """What ``pybuild info`` says: rootless or not, and inside a user namespace its id maps
     (buildah info's uidmap/gidmap: container id, host id, size)."""
     out: dict[str, object] = {"Rootless": is_rootless()}
@@ -114,5 +114,5 @@ def describe() -> dict[str, object]:
     return out
 
 
-__all__ = ["credentials_path", "describe", "host_uid", "host_user", "in_user_namespace", "is_rootless",
+__all__ = ["credentials_path", "describe_rootless", "host_uid", "host_user", "in_user_namespace", "is_rootless",
            "make_runtime_dir", "overlay_opaque_xattr", "overlay_xattr_prefix", "runtime_dir"]

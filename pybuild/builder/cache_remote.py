@@ -199,12 +199,9 @@ def open_backend(loc: CacheLocation, registry_options: dict[str, Any], *, write:
     """The backend for ``loc``; ``registry_options`` are the build's (--tls-verify, --creds...)."""
     if loc.kind == LOCAL:
         return LayoutBackend(loc.ref, create=write)
-    from dataclasses import fields, replace
+    from pybuild.oci.registry.options import from_keywords
 
-    from pybuild.oci.registry.client import RegistryOptions
-
-    known = {f.name for f in fields(RegistryOptions)}
-    opts = replace(RegistryOptions(), **{k: v for k, v in registry_options.items() if v is not None and k in known})
+    opts = from_keywords(None, registry_options)
     repository = loc.ref.rsplit(":", 1)[0] if loc.ref.rfind(":") > loc.ref.rfind("/") else loc.ref
     return RegistryBackend(repository, opts)
 

@@ -20,9 +20,13 @@ def write_image(store: Store, config: ImageConfig, layers: list[str], *, format:
     """Record an image of ``layers`` and ``config`` named ``names``. ``meta`` (format,
     annotations, compression: push's defaults) is kept when it says more than the default,
     or replaces what the same image had (the same image made again asks afresh)."""
+    from pybuild.builder.container import ensure_layer_any
     from pybuild.builder.image_format import config_bytes
 
     config.rootfs_diff_ids = list(layers)  # type: ignore[arg-type]
+    store.hold(layers=layers)  # leased before they are looked at, as every write is
+    for diff_id in layers:  # unpacked, so push can make blobs of them
+        ensure_layer_any(store, diff_id, "the image")
     img = store.add_image(config_bytes(config, format), layers, names=names, created=created)
     if format == "docker" or meta.get("annotations") or meta.get("compression") or store.image_meta(img.id):
         store.set_image_meta(img.id, meta)

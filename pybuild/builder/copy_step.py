@@ -155,6 +155,17 @@ def from_root(b: Build, st: StageState, from_: str, line: int | None) -> Iterato
         wc.remove()
 
 
+def ensure_workdirs(st: StageState, root: str) -> None:
+    """Make the pending WORKDIRs in ``root``, as BuildKit does: ``mkdir -p`` whose new
+    directories (parents included) belong to the USER in effect at the WORKDIR."""
+    from pybuild.builder.paths import makedirs_in_root
+
+    for path, user in st.pending_workdirs:
+        uid, gid = resolve_owner(root, user, "WORKDIR", strict=False) or (0, 0)
+        makedirs_in_root(root, path, uid=uid, gid=gid)
+    st.pending_workdirs.clear()
+
+
 def resolve_owner(root: str, chown: str | None, where: str, *, strict: bool = True) -> tuple[int, int] | None:
     """``--chown`` as uid/gid, names looked up in the container's own passwd/group (as data).
 
@@ -207,8 +218,6 @@ def copy(b: Build, st: StageState, instr: ins.Copy) -> None:
         selected = (copier.select_sources(src_root, local, where=instr.where, instruction=instr.keyword)
                     if src_root else [])
         root = str(stack.enter_context(st.container.mounted()))
-        from pybuild.builder.steps import ensure_workdirs
-
         ensure_workdirs(st, root)
         opts = copier.CopyOptions(owner=resolve_owner(root, instr.chown, instr.where), chmod=chmod,
                                   keep_owner=bool(src_root and src_root.keeps_owner), parents=instr.parents,

@@ -176,7 +176,7 @@ class Build:
         self.build_args = build_args
         self.graph = build_graph(doc, build_args=build_args, target=opts.target,
                                  build_contexts=opts.build_contexts, platform=self._target_platform())
-        from pybuild.builder.containerfile.check import preflight
+        from pybuild.builder.containerfile.preflight import preflight
 
         preflight(self.graph)  # a bad EXPOSE, STOPSIGNAL, ADD --checksum... before the first step
         for name in opts.build_contexts:
@@ -206,7 +206,7 @@ class Build:
 
         if self.opts.platform and "," in self.opts.platform:
             raise ConfigError(f"--platform {self.opts.platform}: one build makes one image "
-                              "(several platforms: builder.multiplatform.build_platforms)")
+                              "(several platforms: pybuild.build_platforms)")
         return str(parse_platform(self.opts.platform, "--platform")) if self.opts.platform else None
 
     def stage_platform(self, stage: Any) -> Any:
@@ -669,9 +669,7 @@ def build(store: Store, options: BuildOptions, *, sandbox: Sandbox | None = None
         raise
     except PybuildError:
         raise
-    except OSError as e:
-        if os.environ.get("PYBUILD_DEBUG"):
-            raise
+    except OSError as e:  # the cause stays chained: `--log-level debug` prints its traceback
         raise BuildError(f"build failed: {e}") from e
     finally:
         sys.stdout.flush()

@@ -125,7 +125,7 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
                                     setup.gateway if setup else None, forwarder=setup.dns if setup else None),
             output=_output(b), scratch_dir=str(scratch), runtime=runtime, resources=ropts.resources,
         )
-        from pybuild.builder.steps import ensure_workdirs
+        from pybuild.builder.copy_step import ensure_workdirs
 
         if st.pending_workdirs:  # made before the mount points, which would seem to hold them
             with wc.mounted() as plain:
@@ -198,7 +198,7 @@ def step_network(b: Build, instr: ins.Run) -> str:
 
 
 def _volume_mounts(b: Build) -> Iterator[Any]:
-    from pybuild.builder.workflow import parse_volume
+    from pybuild.builder.volumes import parse_volume
 
     for v in b.opts.run.volumes:
         yield parse_volume(v)

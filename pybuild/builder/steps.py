@@ -11,7 +11,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from pybuild.builder.containerfile import instructions as ins
-from pybuild.builder.paths import container_join, makedirs_in_root
+from pybuild.builder.paths import container_join
 from pybuild.errors import UserError
 from pybuild.events import INFO, emit
 from pybuild.oci.spec import History, healthcheck
@@ -177,17 +177,6 @@ def _pending(st: StageState) -> list[list[str]]:
     return [[path, user] for path, user in st.pending_workdirs]
 
 
-def ensure_workdirs(st: StageState, root: str) -> None:
-    """Make the pending WORKDIRs in ``root``, as BuildKit does: ``mkdir -p`` whose new
-    directories (parents included) belong to the USER in effect at the WORKDIR."""
-    from pybuild.builder.copy_step import resolve_owner
-
-    for path, user in st.pending_workdirs:
-        uid, gid = resolve_owner(root, user, "WORKDIR", strict=False) or (0, 0)
-        makedirs_in_root(root, path, uid=uid, gid=gid)
-    st.pending_workdirs.clear()
-
-
 class RunHandler(Handler):
     makes_layer = True
 
@@ -272,6 +261,8 @@ def commit_step(b: Build, st: StageState, instr: Any, handler: Handler) -> str:
     made_layer = False
     if handler.makes_layer or st.dirty:
         if st.pending_workdirs:
+            from pybuild.builder.copy_step import ensure_workdirs
+
             with st.container.mounted() as root:
                 ensure_workdirs(st, str(root))
         diff_id = st.container.commit_layer(**_tar_options(b))
@@ -292,6 +283,8 @@ def note_step(b: Build, st: StageState, instr: Any, handler: Handler) -> None:
 def flush_layer(b: Build, st: StageState) -> None:
     """End of a stage: commit what is left (the one layer of --layers=false, pending WORKDIRs)."""
     if st.pending_workdirs:
+        from pybuild.builder.copy_step import ensure_workdirs
+
         with st.container.mounted() as root:
             ensure_workdirs(st, str(root))
         st.dirty = True

@@ -26,9 +26,11 @@ missing image; what dead processes leave is removed by :mod:`recovery` when a
 command opens the store.
 
 Concurrency: content a process writes or reuses is leased to it (:mod:`leases`) before
-it is written or checked for, and gc spares leased content, so a ``prune`` beside a
-build or pull never deletes what the build's record is about to name. Records are
-read, checked and rewritten inside the store lock.
+it is written or checked for, and gc (:mod:`garbage`, above this module with the roots
+it reads: containers, the cache, manifest lists) spares leased content, so a ``prune``
+beside a build or pull never deletes what the build's record is about to name. Records
+are read, checked and rewritten inside the store lock. This module imports nothing of
+what stands on it (container, fsck, recovery, manifest lists): ``tests/unit/test_shape.py``.
 
 Permissions: the store is created 0700 (as containers/storage does), whatever the
 umask; only its owner may read or replace images, blobs and the cache.
@@ -169,12 +171,6 @@ class Store:
             self._layout = layout
         return self._layout
 
-    def check(self, *, quiescent: bool = False) -> list[str]:
-        """Problems in the store, one line each (see :mod:`pybuild.builder.fsck`)."""
-        from pybuild.builder.fsck import check
-
-        return check(self, quiescent=quiescent)
-
     def info(self) -> dict[str, Any]:
         from pybuild.builder.sandbox.overlay import driver_choice
 
@@ -212,6 +208,11 @@ class Store:
             yield
 
     # ------------------------------------------------------------------ leases
+
+    @property
+    def own_lease(self) -> Path | None:
+        """This object's lease file, if it holds one (gc honours every other lease)."""
+        return self._lease.path if self._lease is not None else None
 
     def hold(self, *, blobs: list[str] | tuple[str, ...] = (), layers: list[str] | tuple[str, ...] = ()) -> None:
         """Lease ``blobs`` and ``layers`` to this process, so no gc deletes them; call it
@@ -331,17 +332,13 @@ class Store:
 
     def add_image(self, config_bytes: bytes, layers: list[str], *, names: list[str] = (),  # type: ignore[assignment]
                   manifest: dict[str, Any] | None = None, created: str = "") -> Image:
-        """Record an image whose layers (and manifest blobs) already exist; move ``names`` to it.
+        """Record an image whose layers (and manifest blobs) already exist; move ``names`` to it
+        (a built image's layers unpacked: commit.write_image sees to it, push makes blobs of them).
 
         Inside the lock the content is checked once more, so a record never names a blob
         or layer a concurrent gc removed; the stored manifest of an intact image is kept
         (a second manifest for the same config may describe its layers wrongly)."""
         self.hold(layers=layers)
-        if manifest is None:  # a built image: its layers must be unpacked (push makes blobs of them)
-            from pybuild.builder.container import ensure_layer_any
-
-            for diff_id in layers:
-                ensure_layer_any(self, diff_id, "the image")
         digest, _ = self.layout.put_bytes(config_bytes)
         image_id = Digest(digest).hex
         full_names = [normalize_name(n) for n in names]
@@ -599,90 +596,6 @@ class Store:
             info.setdefault("blobs", {})[compression] = entry
             self._write_layer_info(diff_id, info)
         return entry
-
-    # ------------------------------------------------------------------ garbage collection
-
-    def _referenced(self) -> tuple[set[str], set[str]]:
-        """Layers and blobs that images, working containers and the cache use (caller holds the lock)."""
-        from pybuild.builder import cache as cache_mod
-        from pybuild.oci.spec import Manifest, parse_manifest
-
-        keep_layers: set[str] = set()
-        keep_blobs: set[str] = set()
-        for img in self.images():
-            keep_layers.update(img.layers)
-            keep_blobs.add(str(img.digest))
-            keep_blobs.update(a["digest"] for a in self.image_meta(img.id).get("attestations") or [])
-            if img.manifest:
-                keep_blobs.add(img.manifest["digest"])
-                try:
-                    m = parse_manifest(self.layout.read_blob(Digest(img.manifest["digest"])),
-                                       img.manifest.get("mediaType"))
-                except Exception:  # noqa: BLE001 - a broken manifest must not stop gc
-                    continue
-                if isinstance(m, Manifest):
-                    keep_blobs.update(str(d.digest) for d in m.layers)
-        for state in (self.root / "containers").glob("*/state.json"):
-            try:
-                data = json.loads(state.read_text())
-            except (OSError, json.JSONDecodeError):
-                continue
-            keep_layers.update(data.get("layers", []))
-        ck_layers, ck_blobs = cache_mod.referenced(self)
-        keep_layers |= ck_layers
-        keep_blobs |= ck_blobs
-        from pybuild.builder import leases
-
-        mine = self._lease.path if self._lease is not None else None
-        leased_layers, leased_blobs = leases.held(self, mine=mine)  # other builds and pulls in flight
-        keep_layers |= leased_layers
-        keep_blobs |= leased_blobs
-        from pybuild.builder import manifest_list
-
-        keep_blobs |= manifest_list.referenced(self)  # manifest lists: index, instance manifests, blobs
-        for diff_id in keep_layers:
-            try:
-                info = self.layer_info(diff_id)
-            except StoreError:
-                continue
-            keep_blobs.update(b["digest"] for b in info.get("blobs", {}).values())
-        return keep_layers, keep_blobs
-
-    def discard_blobs(self, digests: set[str]) -> None:
-        """Remove blobs an aborted operation added, unless something has come to use them."""
-        if not digests:
-            return
-        with self.lock():
-            _, keep = self._referenced()
-            for d in digests - keep:
-                with contextlib.suppress(FileNotFoundError):
-                    (self.root / "blobs" / "sha256" / Digest(d).hex).unlink()
-
-    def gc(self) -> dict[str, int]:
-        """Remove layers and blobs that no image, container, cache entry or lease uses.
-
-        The leases of other Store objects (other processes, as a rule) are honoured; this
-        object's own is not, so a program that writes and then collects sees its garbage go."""
-        freed = {"layers": 0, "blobs": 0, "bytes": 0}
-        with self.lock():
-            keep_layers, keep_blobs = self._referenced()
-            for d in (self.root / "layers").iterdir():
-                diff_id = "sha256:" + d.name
-                if diff_id in keep_layers:
-                    continue
-                freed["bytes"] += tree_size(d)
-                remove_tree(d)
-                freed["layers"] += 1
-            blob_dir = self.root / "blobs" / "sha256"
-            if blob_dir.is_dir():
-                for b in blob_dir.iterdir():
-                    if b.name.startswith("."):
-                        continue
-                    if "sha256:" + b.name not in keep_blobs:
-                        freed["bytes"] += b.stat().st_size
-                        b.unlink()
-                        freed["blobs"] += 1
-        return freed
 
 
 def normalize_name(name: str) -> str:

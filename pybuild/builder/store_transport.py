@@ -186,7 +186,9 @@ class StoreDestination:
 
     def close(self) -> None:
         if self.image is None:
-            self.store.discard_blobs(self._added)
+            from pybuild.builder import garbage
+
+            garbage.discard_blobs(self.store, self._added)
 
 
 def _known_layer_size(store: Store, diff_id: str, blob: str) -> int | None:
@@ -332,20 +334,6 @@ def pull_names(source_spec: str, src: Any = None) -> list[str]:
         except InvalidReference:
             continue
     return out
-
-
-def push_named(store: Store, name: str, dest_spec: str, *, format: str | None = None,
-               compression: str | None = None, on_event: Any = None, **options: Any) -> Digest:
-    """``push NAME``: the image NAME, or, when NAME is a manifest list (a multi-platform build's
-    ``-t``/``--manifest``), the list with every instance; returns the top-level digest written."""
-    if store.find_image(name) is None:
-        from pybuild.builder import manifest_list
-
-        if manifest_list.find(store, name) is not None:
-            return manifest_list.push(store, name, dest_spec, format=format, compression=compression,
-                                      on_event=on_event, **options)
-    return push_from_store(store, store.image(name), dest_spec, format=format, compression=compression,
-                           on_event=on_event, subject=name, **options)
 
 
 def push_from_store(store: Store, image: Image, dest_spec: str, *, format: str | None = None,

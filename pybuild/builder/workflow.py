@@ -26,6 +26,7 @@ from pybuild.builder.container import WorkingContainer, cleanup_dead
 from pybuild.builder.paths import DEFAULT_PATH
 from pybuild.builder.store import Image, Store, remove_tree, tree_size
 from pybuild.builder.store_transport import PULL_POLICIES, resolve_image
+from pybuild.builder.volumes import parse_volume
 from pybuild.errors import ConfigError, StepFailed, UserError
 from pybuild.events import INFO, OUTPUT, STEP, WARNING, EventCallback, emit
 from pybuild.lazyre import lazy
@@ -260,24 +261,6 @@ def parse_mount(value: str, store: Store | None = None) -> Any:
         _no_other_keys(value, {k: v for k, v in fields.items() if k not in ("mode", "uid", "gid")})
         return Mount(target=target, source=str(path), type="bind", readonly=readonly)
     raise ConfigError(f"--mount type={kind} is not supported by run (bind, tmpfs or cache)")
-
-
-def parse_volume(value: str) -> Any:
-    """``-v SRC:DST[:OPTIONS]`` as a bind mount. OPTIONS are ro or rw, and z or Z (SELinux
-    relabelling, which means nothing on a host without SELinux); any other is refused, not ignored."""
-    from pybuild.builder.sandbox import Mount
-
-    parts = value.split(":")
-    if len(parts) < 2 or not parts[0] or not parts[1] or len(parts) > 3:
-        raise ConfigError(f"invalid --volume {value!r} (use SRC:DST[:ro])")
-    opts = parts[2].split(",") if len(parts) > 2 else []
-    known = {"ro", "rw"} | (set() if os.path.exists("/sys/fs/selinux/enforce") else {"z", "Z"})
-    unknown = [o for o in opts if o not in known]
-    if unknown:
-        raise ConfigError(f"--volume {value}: option {unknown[0]!r} is not supported ({', '.join(sorted(known))})")
-    if not os.path.exists(parts[0]):
-        raise ConfigError(f"--volume source {parts[0]} does not exist")
-    return Mount(target=parts[1], source=os.path.abspath(parts[0]), type="bind", readonly="ro" in opts)
 
 
 def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | Sequence[str] = (),
@@ -755,7 +738,9 @@ def prune(store: Store, *, all_images: bool = False, force: bool = False,
         emit(on_event, INFO, img.id, op="prune", image=img.id)
     report.cache_entries = cache.clear(store)
     remove_tree(store.root / "cache" / "mounts")
-    freed = store.gc()
+    from pybuild.builder import garbage
+
+    freed = garbage.collect(store)
     report.layers, report.blobs = freed["layers"], freed["blobs"]
     report.freed_bytes = max(0, before - tree_size(store.root))
     return report

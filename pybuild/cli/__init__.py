@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> Any:
     except BrokenPipeError:
         sys.exit(141)
     except OSError as e:
-        from pybuild.fsutil import is_disk_full
+        from pybuild.errors import is_disk_full
 
         if not is_disk_full(e):
             raise

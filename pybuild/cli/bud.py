@@ -13,79 +13,9 @@ from pybuild.cli.images import _registry_options, registry_flags
 from pybuild.cli.pflag import OptionalValue, command
 from pybuild.cli.platforms import platform_of
 from pybuild.cli.refused import ALWAYS_RM, ROOTLESS, USERNS, IsolationFlag, Refused
-from pybuild.cli.resources import given as resources_given
 from pybuild.cli.resources import resource_flags
+from pybuild.cli.resources import values as resource_values
 from pybuild.errors import ConfigError
-
-
-def _kv(items: tuple[str, ...], flag: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not key:
-            raise ConfigError(f"invalid {flag} {item!r} (use KEY=VALUE)")
-        if not sep:
-            env = os.environ.get(key)
-            if env is None:
-                if flag in ("--build-arg", "--env"):
-                    continue  # buildah: a bare name takes the environment's value, if any
-                value = ""
-            else:
-                value = env
-        out[key] = value
-    return out
-
-
-def _arg_file(path: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    try:
-        with open(path) as f:
-            lines = f.read().splitlines()
-    except OSError as e:
-        raise ConfigError(f"--build-arg-file {path}: {e.strerror}") from None
-    for n, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"{path}:{n}: expected KEY=VALUE")
-        out[key] = value
-    return out
-
-
-def _secrets(items: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    for item in items:
-        fields = dict(f.partition("=")[::2] for f in item.split(","))
-        sid = fields.get("id")
-        if not sid:
-            raise ConfigError(f"invalid --secret {item!r} (use id=ID,src=PATH or id=ID,env=VAR)")
-        if "env" in fields or fields.get("type") == "env":
-            out[sid] = {"env": fields.get("env") or fields.get("src") or sid}
-        else:
-            src = fields.get("src") or fields.get("source")
-            if not src:
-                raise ConfigError(f"invalid --secret {item!r}: src= is missing")
-            if not os.path.isfile(src):
-                raise ConfigError(f"--secret {sid}: {src} is not a file")
-            out[sid] = {"src": os.path.abspath(src)}
-    return out
-
-
-
-def _is_git_url(context: str) -> bool:
-    from pybuild.builder.git_source import is_git_url
-
-    return is_git_url(context)
-
-
-def _ssh(items: tuple[str, ...]) -> dict[str, list[str]]:
-    if not items:
-        return {}
-    from pybuild.builder.ssh_forward import parse_ssh
-
-    return parse_ssh(items)
 
 
 @command("bud", context_settings={"help_option_names": ["-h", "--help"]})
@@ -209,108 +139,54 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
             authfile: str | None, cert_dir: str | None, context: str) -> None:
     """Build an image from a Containerfile (or Dockerfile) in CONTEXT: a directory, a git URL
     (URL#REF[:SUBDIR]), an http(s) URL of an archive or a Containerfile, or - (stdin)."""
-    from pybuild.builder.options import AttestOptions, BuildOptions, OutputOptions, RunOptions
-    pull_policy = {"true": "always", "false": "missing", "always": "always", "missing": "missing",
-                   "never": "never", "ifmissing": "missing", "ifnewer": "missing", "newer": "missing"}.get(pull.lower())
-    if pull_policy is None:
-        raise ConfigError(f"invalid --pull {pull!r} (always, missing or never)")
-    platform = platform_of(platform, os_, arch, variant)
-    # each check below is imported only when its flag is given: a plain `bud` loads none
-    # of their modules (issue 19: the fixed cost of a build)
-    to_stdout = False
-    if outputs:
-        from pybuild.builder.outputs import parse_output
+    import pybuild
+    from pybuild.builder.build_request import writes_tar_to_stdout
 
-        # a bad -o is an error before anything is built; `-o -` puts the tar on stdout, so
-        # progress and the image ID go to stderr
-        to_stdout = any(parse_output(spec) == ("tar", "-") for spec in outputs)
-    if network != "default":
-        from pybuild.builder.sandbox.network import check_mode
-
-        check_mode(network)
-    if no_hosts and add_hosts:
-        raise ConfigError("--no-hosts and --add-host conflict, can not be used together")
-    if volumes:
-        from pybuild.builder.workflow import parse_volume
-
-        for volume in volumes:
-            parse_volume(volume)  # a bad -v too, before anything is built
-    from pybuild.builder.sandbox import choose_runtime
-
-    isolation, runtime = choose_runtime(isolation, runtime)
-    args: dict[str, str] = {}
-    for path in build_arg_files:
-        args.update(_arg_file(path))
-    args.update(_kv(build_args, "--build-arg"))
     text = None
-    if file_ == "-":
-        if context == "-":
-            raise ConfigError("the context is stdin (-): the Containerfile cannot be read from stdin too")
+    if file_ == "-" and context != "-":  # (both stdin: the library says no)
         text = sys.stdin.read()
         file_ = None
-    fmt = format_ or os.environ.get("BUILDAH_FORMAT", "oci")
-    if fmt not in ("oci", "docker"):
-        raise ConfigError(f"invalid format {fmt!r} (oci or docker)")
-    if not (os.path.isdir(context) or context == "-" or context.startswith(("http://", "https://"))
-            or _is_git_url(context)):
-        raise ConfigError(f"build context {context} is not a directory")
-    out = OutputOptions(tags=list(tags), format=fmt, compression=compression_format, labels=_kv(labels, "--label"),
-                        annotations=_kv(annotations, "--annotation"), squash=squash, iidfile=iidfile,
-                        outputs=list(outputs), timestamp=timestamp, source_date_epoch=source_date_epoch,
-                        rewrite_timestamp=rewrite_timestamp, unsetenv=list(unsetenv), env=_kv(envs, "--env"),
-                        manifest=manifest, omit_history=omit_history)
-    run = RunOptions(isolation=isolation, runtime=runtime, network=network, cap_add=list(cap_add), cap_drop=list(cap_drop),
-                     security_opts=list(security_opts), volumes=list(volumes), add_hosts=list(add_hosts),
-                     dns=_checked_dns(dns), dns_search=list(dns_search), dns_options=list(dns_options),
-                     secrets=_secrets(secrets), allow=list(allow), no_hosts=no_hosts, ssh=_ssh(ssh),
-                     resources=resources_given())
-    cache_sources, cache_dests, ttl = _cache_flags(cache_from, cache_to, cache_ttl)
-    contexts = _kv(build_contexts, "--build-context")
-    sbom_format, provenance_mode = None, None
-    if attests or sbom is not None or provenance is not None:
-        from pybuild.builder.attest import parse_attest
-
-        sbom_format, provenance_mode = parse_attest(attests, sbom=sbom, provenance=provenance)
-    if (sbom_output or sbom_purl_output) and not sbom_format:
-        raise ConfigError("--sbom-output and --sbom-purl-output need --sbom (or --attest type=sbom)")
-    attest = AttestOptions(sbom=sbom_format, sbom_output=sbom_output, sbom_purl_output=sbom_purl_output,
-                           provenance=provenance_mode)
+    platform = platform_of(platform, os_, arch, variant)
+    multi = all_platforms or "," in (platform or "")  # which library call: one image, or a list of them
+    to_stdout = writes_tar_to_stdout(outputs)  # `-o -`: progress and the image ID go to stderr
     log = _open_log(logfile) if logfile else None
     renderer = Renderer("quiet" if quiet else progress, out=log or (sys.stderr if to_stdout else None), err=log)
-    options = BuildOptions(context=context, containerfile=file_, containerfile_text=text, build_args=args,
-                           context_stream=sys.stdin.buffer if context == "-" else None, cpp_flags=list(cpp_flags),
-                           build_contexts=contexts, target=target, from_image=from_image, ignorefile=ignorefile, layers=layers,
-                           no_cache=no_cache, explain_cache=explain_cache, cache_from=cache_sources,
-                           cache_to=cache_dests, cache_ttl=ttl, pull=pull_policy, platform=platform,
-                           all_platforms=all_platforms,
-                           jobs=jobs, run=run,
-                           output=out, attest=attest, on_event=renderer,
-                           registry=_registry_options(tls_verify, creds, authfile, cert_dir))
-
     try:
-        _build(opts, options, renderer, quiet, progress, to_stdout)
+        try:
+            request: dict[str, Any] = dict(
+                containerfile_text=text, context_stream=sys.stdin.buffer if context == "-" else None,
+                cpp_flags=cpp_flags, build_arg_files=build_arg_files, build_contexts=build_contexts,
+                from_image=from_image, ignorefile=ignorefile, layers=layers, no_cache=no_cache,
+                explain_cache=explain_cache, cache_from=cache_from, cache_to=cache_to, cache_ttl=cache_ttl,
+                pull=pull, platform=platform, all_platforms=all_platforms,
+                jobs=jobs, format=format_, compression=compression_format, labels=labels,
+                annotations=annotations, squash=squash, iidfile=iidfile, outputs=outputs, timestamp=timestamp,
+                source_date_epoch=source_date_epoch, rewrite_timestamp=rewrite_timestamp, unsetenv=unsetenv,
+                env=envs, manifest=manifest, omit_history=omit_history, isolation=isolation, runtime=runtime,
+                network=network, allow=allow, cap_add=cap_add, cap_drop=cap_drop, security_opts=security_opts,
+                volumes=volumes, add_hosts=add_hosts, no_hosts=no_hosts, dns=dns, dns_search=dns_search,
+                dns_options=dns_options, secrets=secrets, ssh=ssh, resources=resource_values(), sbom=sbom,
+                sbom_output=sbom_output, sbom_purl_output=sbom_purl_output, attest=attests,
+                provenance=provenance, registry=_registry_options(tls_verify, creds, authfile, cert_dir))
+            store = dict(store=opts.root, storage_driver=opts.storage_driver)  # opened once the flags are good
+            if multi:
+                result = pybuild.build_platforms(context, file_, tags, build_args, target, on_event=renderer,
+                                                 **store, **request)
+            else:
+                image = pybuild.build(context, file_, tags, build_args, target, on_event=renderer,
+                                      **store, **request)
+        except BaseException:
+            renderer.close(failed=True)
+            raise
+        renderer.close()
+        if multi:
+            click.echo(result.digest.split(":")[-1] if result.digest else
+                       "\n".join(i.id for i in result.images.values()), err=to_stdout)
+        elif quiet or progress != "json":
+            click.echo(image.id, err=to_stdout)
     finally:
         if log is not None:
             log.close()
-
-
-def _cache_flags(cache_from: tuple[str, ...], cache_to: tuple[str, ...],
-                 cache_ttl: str | None) -> tuple[list[Any], list[Any], float]:
-    """--cache-from/--cache-to/--cache-ttl checked (a bad one: one line, nothing built)."""
-    if not (cache_from or cache_to or cache_ttl is not None):
-        return [], [], 0.0
-    from pybuild.builder.cache_spec import parse_cache_from, parse_cache_to, parse_ttl
-
-    return ([parse_cache_from(v) for v in cache_from], [parse_cache_to(v) for v in cache_to],
-            parse_ttl(cache_ttl) if cache_ttl is not None else 0.0)
-
-
-def _checked_dns(dns: tuple[str, ...]) -> list[str]:
-    if not dns:
-        return []
-    from pybuild.builder.sandbox.resolv import check_dns
-
-    return check_dns(dns)
 
 
 def _open_log(path: str) -> Any:
@@ -320,24 +196,3 @@ def _open_log(path: str) -> Any:
     except OSError as e:
         raise ConfigError(f"--logfile {path}: {e.strerror}") from None
     return os.fdopen(fd, "w", buffering=1)
-
-
-def _build(opts: GlobalOptions, options: Any, renderer: Renderer, quiet: bool, progress: str,
-           to_stdout: bool) -> None:
-    from pybuild.builder.executor import build
-    from pybuild.builder.multiplatform import build_platforms, is_multi
-
-    try:
-        if is_multi(options):
-            result = build_platforms(opts.open_store(), options)
-            renderer.close()
-            click.echo(result.digest.split(":")[-1] if result.digest else
-                       "\n".join(i.id for i in result.images.values()), err=to_stdout)
-            return
-        image = build(opts.open_store(), options)
-    except BaseException:
-        renderer.close(failed=True)
-        raise
-    renderer.close()
-    if quiet or progress != "json":
-        click.echo(image.id, err=to_stdout)

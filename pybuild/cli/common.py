@@ -10,7 +10,7 @@ import click
 from pybuild.cli.progress import Renderer, renderer_for
 
 if TYPE_CHECKING:
-    from pybuild.builder.store import Store
+    from pybuild import Store
 
 
 @dataclass
@@ -25,21 +25,19 @@ class GlobalOptions:
         """--root, else the default (worked out only when a command needs the store)."""
         if self.root_flag:
             return self.root_flag
-        from pybuild.builder.store import default_root
+        import pybuild
 
-        return default_root()
+        return pybuild.default_root()
 
     def open_store(self) -> Store:
-        from pybuild.builder.recovery import open_store
-        from pybuild.builder.sandbox.userns import enter_user_namespace
-        from pybuild.builder.storage_opts import mount_program
+        """The library's store: opening it recovers what dead processes left, as for any caller.
+        An ordinary user's commands work in pybuild's user namespace, where the store's files
+        have the build's owners; without subordinate ids they go on outside until a step needs
+        it (then one line naming the fix)."""
+        import pybuild
 
-        # an ordinary user's commands work in pybuild's user namespace, where the store's files
-        # have the build's owners; without subordinate ids they go on outside until a step
-        # needs it (then one line naming the fix)
-        enter_user_namespace(required=False)
-        return open_store(self.root, storage_driver=self.storage_driver,
-                          mount_program=mount_program(self.storage_opts))
+        pybuild.enter_user_namespace(required=False)
+        return pybuild.Store(self.root, storage_driver=self.storage_driver, storage_opts=self.storage_opts)
 
 
 pass_globals = click.make_pass_decorator(GlobalOptions)

@@ -26,9 +26,7 @@ def _registry_options(tls_verify: bool | None, creds: str | None, authfile: str 
         opts["authfile"] = authfile
     if cert_dir:
         opts["cert_dir"] = cert_dir
-    retry = _retry_policy()
-    if retry is not None:
-        opts["retry"] = retry
+    opts.update(_retry_flags())
     return opts
 
 
@@ -39,18 +37,12 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
-def _retry_policy() -> Any:
-    """The RetryPolicy --retry/--retry-delay ask for (buildah's meaning), or None when unset."""
+def _retry_flags() -> Any:
+    """--retry/--retry-delay as given (the library reads them: registry.options.from_keywords)."""
     ctx = click.get_current_context(silent=True)
     meta = ctx.meta if ctx is not None else {}
     retries, delay = meta.get("pybuild.retry"), meta.get("pybuild.retry_delay")
-    if retries is None and delay is None:
-        return None
-    from pybuild.oci.limits import parse_duration
-    from pybuild.oci.registry.client import RetryPolicy
-
-    return RetryPolicy.configured().with_retries(
-        retries, parse_duration(delay, "--retry-delay") if delay is not None else None)
+    return {k: v for k, v in (("retry", retries), ("retry_delay", delay)) if v is not None}
 
 
 def registry_flags(f: Any) -> Any:
@@ -90,19 +82,11 @@ def pull_cmd(opts: GlobalOptions, quiet: bool, progress: str, platform: str | No
              authfile: str | None, cert_dir: str | None, source: str) -> None:
     """Copy an image into the local store (docker://, oci:, oci-archive:, docker-archive:, dir:,
     containers-storage: -- podman's store)."""
-    from pybuild.builder.store_transport import pull_into_store, pull_names, pull_spec
+    import pybuild
 
-    platform = platform_of(platform, os_, arch, variant)
-    store = opts.open_store()
-    spec = pull_spec(source)
-    names = pull_names(spec) if policy != "always" else []
-    image = store.find_image(names[0]) if names else None
-    if image is None and policy == "never":
-        from pybuild.errors import ImageNotFound
-
-        raise ImageNotFound(f"image {names[0] if names else source} is not in the local store (--policy=never)")
-    image = image or pull_into_store(store, spec, platform=platform, on_event=renderer_for(progress, quiet),
-                                     **_registry_options(tls_verify, creds, authfile, cert_dir))
+    image = pybuild.pull(source, store=opts.open_store(), platform=platform_of(platform, os_, arch, variant),
+                         policy=policy, on_event=renderer_for(progress, quiet),
+                         **_registry_options(tls_verify, creds, authfile, cert_dir))
     if progress == "json" and not quiet:
         click.echo(json.dumps({"kind": "image", "message": image.id, "id": image.id, "names": image.names}))
     else:
@@ -127,19 +111,12 @@ def push_cmd(opts: GlobalOptions, format_: str | None, compression_format: str |
              authfile: str | None, cert_dir: str | None, image: str, destination: str | None) -> None:
     """Copy an image (or a manifest list and its instances) from the local store to DESTINATION
     (any transport, containers-storage:NAME for podman; default docker://IMAGE)."""
-    from pybuild.builder.store_transport import push_named
-    from pybuild.oci.transport import is_transport_spec
+    import pybuild
 
-    store = opts.open_store()
-    if destination is None:
-        destination = f"docker://{image}"
-    elif not is_transport_spec(destination):
-        destination = f"docker://{destination}"
-    fmt = "docker" if format_ == "v2s2" else format_
-    compression = "none" if disable_compression else compression_format
-    renderer = renderer_for(progress, quiet)
-    digest = push_named(store, image, destination, format=fmt, compression=compression, on_event=renderer,
-                             **_registry_options(tls_verify, creds, authfile, cert_dir))
+    digest = pybuild.push(image, destination, store=opts.open_store(), format=format_,
+                          compression="none" if disable_compression else compression_format,
+                          on_event=renderer_for(progress, quiet),
+                          **_registry_options(tls_verify, creds, authfile, cert_dir))
     if digestfile:
         with open(digestfile, "w") as f:
             f.write(str(digest))
@@ -166,7 +143,7 @@ def import_cmd(opts: GlobalOptions, changes: tuple[str, ...], message: str, arch
     import sys
     import tempfile
 
-    from pybuild.builder.importer import import_tarball
+    import pybuild
 
     platform = platform_of(None, os_, arch, variant)
     store = opts.open_store()
@@ -176,8 +153,8 @@ def import_cmd(opts: GlobalOptions, changes: tuple[str, ...], message: str, arch
             shutil.copyfileobj(sys.stdin.buffer, tmp)
             tmp.flush()
             path = tmp.name
-        image = import_tarball(store, path, reference, changes=changes, message=message, platform=platform,
-                               on_event=renderer_for("plain", quiet))
+        image = pybuild.import_tarball(path, reference, store=store, changes=changes, message=message,
+                                       platform=platform, on_event=renderer_for("plain", quiet))
     click.echo(image.id)
 
 
@@ -302,34 +279,19 @@ def rmi_cmd(opts: GlobalOptions, force: bool, all_: bool, prune: bool, images: t
 @pass_globals
 def inspect_cmd(opts: GlobalOptions, type_: str | None, format_: str | None, attestations: bool, name: str) -> None:
     """Print an image's (or working container's) configuration and manifest as JSON."""
+    import pybuild
+
     if attestations:
-        from pybuild.builder.attest import inspect_attestations
         from pybuild.errors import ConfigError
-        from pybuild.oci.transport import is_transport_spec
 
         if type_ == "container" or format_:
             raise ConfigError("--attestations shows an image's attestations as JSON (no --type container, no --format)")
-        store = None if is_transport_spec(name) else opts.open_store()
-        click.echo(json.dumps(inspect_attestations(store, name), indent=4))
+        click.echo(json.dumps(pybuild.attestations(name, store=opts.root), indent=4))
         return
-    from pybuild.builder.inspect import format_info, inspect_container, inspect_image
-    from pybuild.errors import ContainerNotFound, ImageNotFound
-
-    store = opts.open_store()
-    data: dict[str, Any]
-    if type_ == "container":
-        data = inspect_container(store, name)
-    elif type_ == "image":
-        data = inspect_image(store, name)
-    else:
-        try:
-            data = inspect_container(store, name)
-        except ContainerNotFound:
-            try:
-                data = inspect_image(store, name)
-            except ImageNotFound:
-                raise ImageNotFound(f"no image or container named {name}") from None
+    data = pybuild.inspect(name, store=opts.open_store(), type=type_)
     if format_:
+        from pybuild.builder.inspect import format_info
+
         click.echo(format_info(data, format_))
     else:
         click.echo(json.dumps(data, indent=4))

@@ -53,15 +53,15 @@ def info_cmd(opts: GlobalOptions) -> None:
         isolation = default_isolation()
     except ImportError:
         pass
+    import pybuild
     from pybuild.builder.sandbox.network import describe_default
-    from pybuild.rootless import describe
 
     network = describe_default()
     hp = host_platform()
     out = {
         "host": {"os": "linux", "arch": hp.architecture, "variant": hp.variant or "",
                  "kernel": platform.release(), "python": sys.version.split()[0],
-                 "DefaultIsolation": isolation, **network, **describe(),
+                 "DefaultIsolation": isolation, **network, **pybuild.describe_rootless(),
                  # what bud --platform can build RUN steps for: native, or a binfmt_misc handler (F flag)
                  "platforms": runnable_platforms()},
         "store": store,

@@ -36,10 +36,10 @@ def pin_cmd(opts: GlobalOptions, file_: str | None, dry_run: bool, tls_verify: b
         if local is not None and local.manifest:
             return str(local.manifest["digest"])
         try:
-            from pybuild.oci.registry.client import RegistryOptions
+            from pybuild.oci.registry.options import from_keywords
             from pybuild.oci.registry.transport import inspect
 
-            return str(inspect(image, RegistryOptions(**registry))["digest"])
+            return str(inspect(image, from_keywords(None, registry))["digest"])
         except PybuildError:
             return None
 

@@ -9,8 +9,10 @@ done -- redrawn in place on stderr (:class:`LiveView`). Other verbs keep a line 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -18,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from pybuild.events import Event
-from pybuild.lazyre import lazy
 
 TAIL_LINES = 6  # output lines shown under a running step
 REDRAW_SECONDS = 0.2
@@ -256,13 +257,16 @@ class LiveView:
         self.height = 1 + len(body)  # the lines printed above stay; the next frame starts at the header
 
 
-_ESCAPES = lazy(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|.)")
+@functools.cache
+def _escapes() -> re.Pattern[str]:
+    """Terminal escapes (CSI, OSC, two-byte), compiled when a live view first draws output."""
+    return re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|.)")
 
 
 def _printable(text: str) -> str:
     """A program's output as one display line: its colours and cursor moves dropped, tabs expanded,
     so it cannot move the view or make the line longer than it looks."""
-    text = _ESCAPES.sub("", text).expandtabs(8)
+    text = _escapes().sub("", text).expandtabs(8)
     return "".join(ch for ch in text if ch.isprintable())
 
 

@@ -13,8 +13,7 @@ from typing import Any
 
 import click
 
-from pybuild.builder.sandbox import ROOTLESS_AS_ROOT
-from pybuild.errors import ConfigError
+from pybuild.errors import ROOTLESS_AS_ROOT, ConfigError
 
 
 class Refused(click.Option):
@@ -36,14 +35,14 @@ class Refused(click.Option):
 
 class IsolationFlag(Refused):
     """``--isolation``: ``rootless`` (runc in pybuild's user namespace) is taken only when
-    pybuild runs rootless; as real root it is refused, never quietly turned into chroot."""
+    pybuild runs rootless; as real root the library refuses it in one line, never quietly
+    turning it into chroot."""
 
     def process_value(self, ctx: click.Context, value: Any) -> Any:
-        from pybuild.builder.sandbox import resolve_isolation
-        from pybuild.rootless import is_rootless
+        if value == "rootless":
+            import pybuild
 
-        if value == "rootless" and is_rootless():
-            return resolve_isolation(value)
+            return pybuild.resolve_isolation(value)  # as real root: the library's one line
         return super().process_value(ctx, value)
 
 

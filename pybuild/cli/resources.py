@@ -40,7 +40,7 @@ _FLAGS: list[tuple[tuple[str, ...], str, Any, bool, str]] = [
 
 
 def resource_flags(f: Any) -> Any:
-    """Add every resource flag to a command; read them with :func:`given`."""
+    """Add every resource flag to a command; read them with :func:`values`."""
     for decls, name, kind, multiple, help in reversed(_FLAGS):
         f = click.option(*decls, name, type=kind, multiple=multiple, default=None, expose_value=False,
                          callback=_remember, help=help)(f)
@@ -54,17 +54,7 @@ def cgroupns_flag(f: Any) -> Any:
 
 
 def values() -> dict[str, Any]:
-    """The flag values as given (what `from` keeps for later runs), checked already."""
-    from pybuild.builder.sandbox.resources import parse_resources
-
-    given_values: dict[str, Any] = {k: list(v) if isinstance(v, tuple) else v
-                    for k, v in click.get_current_context().meta.get(_KEY, {}).items()}
-    parse_resources(**given_values)  # a bad one is one line now, before anything is done
-    return given_values
-
-
-def given() -> Any:
-    """The Resources the flags of the running command ask for (checked: ConfigError names a bad one)."""
-    from pybuild.builder.sandbox.resources import parse_resources
-
-    return parse_resources(**values())
+    """The flag values as given: parse_resources' keywords, which the library checks (one line for a
+    bad one) before anything is done, and `from` keeps for later runs."""
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in click.get_current_context().meta.get(_KEY, {}).items()}

@@ -28,9 +28,9 @@ def _password(env: str | None) -> bytes | None:
 
 
 def _options(tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None) -> object:
-    from pybuild.oci.registry.client import RegistryOptions
+    from pybuild.oci.registry.options import from_keywords
 
-    return RegistryOptions(**_registry_options(tls_verify, creds, authfile, cert_dir))
+    return from_keywords(None, _registry_options(tls_verify, creds, authfile, cert_dir))
 
 
 @command("generate-key-pair")

@@ -11,6 +11,6 @@ from pybuild.cli.pflag import command
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
 def unshare_cmd(argv: tuple[str, ...]) -> None:
     """Run COMMAND (default $SHELL) as uid 0 of the user namespace rootless builds use."""
-    from pybuild.builder.sandbox.userns import exec_in_user_namespace
+    import pybuild
 
-    exec_in_user_namespace(list(argv))
+    pybuild.exec_in_user_namespace(list(argv))

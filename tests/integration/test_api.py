@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -155,6 +156,21 @@ def test_push_copy_pull_round_trip(store: pybuild.Store, tmp_path: Path) -> None
     assert pulled.id == image.id and "localhost/bb:latest" in pulled.names
     assert pybuild.inspect("bb", store=other)["OCIv1"]["config"] == \
         pybuild.inspect("busybox", store=store)["OCIv1"]["config"]
+
+
+def test_pull_names_and_policies_as_the_command_line(store: pybuild.Store, tmp_path: Path) -> None:
+    layout = tmp_path / "lay"
+    pybuild.push("busybox", f"oci:{layout}:app", store=store, format="v2s2")  # v2s2: docker's alias
+    other = pybuild.Store(tmp_path / "other")
+    with pytest.raises(pybuild.ImageNotFound, match="not in the local store"):
+        pybuild.pull(f"oci:{layout}:app", store=other, policy="never")
+    pulled = pybuild.pull(f"oci:{layout}:app", store=other, policy="missing")
+    assert f"localhost/{str(layout).lstrip('/')}:latest" in pulled.names  # buildah's name: the layout's path
+    assert pybuild.pull(f"oci:{layout}:app", store=other, policy="never").id == pulled.id
+    index = json.loads((layout / "index.json").read_text())
+    assert index["manifests"][0]["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    with pytest.raises(pybuild.ConfigError, match="invalid pull policy"):
+        pybuild.pull(f"oci:{layout}:app", store=other, policy="sometimes")
 
 
 def test_prune_through_the_library(store: pybuild.Store, tmp_path: Path) -> None:

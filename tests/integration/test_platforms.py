@@ -270,8 +270,6 @@ def test_bad_multi_platform_requests_are_one_line(base: str, tmp_path: Path, arg
 
 def test_library_build_for_a_platform(emulation: None, base: str, tmp_path: Path) -> None:
     import pybuild
-    from pybuild.builder.multiplatform import build_platforms
-    from pybuild.builder.options import BuildOptions, OutputOptions
 
     store = pybuild.Store(tmp_path / "root")
     ctx = _context(tmp_path, ARGS_FILE.format(base=base))
@@ -279,8 +277,7 @@ def test_library_build_for_a_platform(emulation: None, base: str, tmp_path: Path
     assert image.config.architecture == "arm64"
     with pytest.raises(pybuild.PybuildError, match="one build makes one image"):
         pybuild.build(ctx, store=store, platform="linux/amd64,linux/arm64")
-    result = build_platforms(store, BuildOptions(context=str(ctx), platform="linux/amd64,linux/arm64",
-                                                 output=OutputOptions(manifest="lib-list")))
+    result = pybuild.build_platforms(ctx, store=store, platform="linux/amd64,linux/arm64", manifest="lib-list")
     assert sorted(result.images) == ["linux/amd64", "linux/arm64"]
     assert result.images["linux/arm64"].id == image.id  # the same inputs: the cache answers every step
     assert result.lists == ["localhost/lib-list:latest"]

@@ -15,9 +15,10 @@ from typing import Any
 import click
 import pytest
 
+from pybuild.builder.sandbox import ROOTLESS_AS_ROOT
 from pybuild.cli import cli, command_tree
 from pybuild.cli.pflag import Command, Group, is_bool_flag
-from pybuild.cli.refused import ROOTLESS, Refused
+from pybuild.cli.refused import Refused
 
 COMMANDS = list(command_tree())
 
@@ -184,7 +185,7 @@ def test_rootless_isolation_is_refused_not_turned_into_chroot() -> None:
     proc = subprocess.run([sys.executable, "-m", "pybuild", "bud", "--isolation", "rootless", "/nonexistent"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 125
-    assert proc.stderr.strip() == f"Error: --isolation rootless: {ROOTLESS}"
+    assert proc.stderr.strip() == f"Error: --isolation rootless: {ROOTLESS_AS_ROOT}"
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -509,18 +510,25 @@ def test_a_flag_mistake_is_one_line_with_buildahs_status(args: list[str], messag
 
 def test_retry_flags_become_the_retry_policy() -> None:
     from pybuild.cli.images import _registry_options
+    from pybuild.oci.registry.options import RetryPolicy, from_keywords
 
     for path in (("pull",), ("push",), ("bud",), ("from",)):
         cmd = dict(COMMANDS)[path]
         with cmd.make_context("pybuild", ["--retry", "5", "--retry-delay", "250ms", *dummy_args(cmd)]):
-            retry = _registry_options(None, None, None, None)["retry"]
+            retry = from_keywords(None, _registry_options(None, None, None, None)).retry  # as the library reads them
         assert (retry.attempts, retry.base_delay, retry.max_delay) == (6, 0.25, 0.25), path
         with cmd.make_context("pybuild", dummy_args(cmd)):
             assert "retry" not in _registry_options(None, None, None, None)
+    assert from_keywords(None, {}).retry == RetryPolicy.configured()
+    assert from_keywords(None, {"retry_delay": "2s"}).retry.base_delay == 2.0
 
 
 def test_resource_flags_become_the_steps_resources() -> None:
-    from pybuild.cli.resources import given
+    from pybuild.builder.sandbox.resources import parse_resources
+    from pybuild.cli.resources import values
+
+    def given() -> Any:  # what the library makes of the flags (bud: build_request, from/run: workflow)
+        return parse_resources(**values())
 
     flags = ["-m", "64m", "--memory-swap", "-1", "-c", "512", "--cpu-period", "100000", "--cpu-quota", "50000",
              "--cpuset-cpus", "0", "--cpuset-mems", "0", "--device", "/dev/null:/dev/xnull", "--shm-size", "1m",

@@ -24,9 +24,10 @@ EXPECTED = [
     # the store, images, working containers
     "Store", "Image", "WorkingContainer", "PruneReport", "default_root",
     # operations
-    "build", "pull", "push", "copy", "inspect", "import_tarball", "sbom_of", "attestations",
+    "build", "build_platforms", "MultiPlatformResult", "pull", "push", "copy", "inspect", "import_tarball",
+    "sbom_of", "attestations",
     # rootless: the user namespace a non-root process builds in
-    "enter_user_namespace", "is_rootless",
+    "enter_user_namespace", "exec_in_user_namespace", "is_rootless", "describe_rootless", "resolve_isolation",
 ]
 
 
@@ -84,3 +85,10 @@ def test_store_defaults_to_the_environment_root(tmp_path: Path, monkeypatch: pyt
     assert pybuild.default_root() == str(tmp_path / "r")
     store = pybuild.Store()
     assert store.root == tmp_path / "r" and store.images() == [] and store.containers() == []
+
+
+def test_inspect_of_an_unknown_name_says_neither_is_there(tmp_path: Path) -> None:
+    with pytest.raises(pybuild.ImageNotFound, match="^no image or container named nothing-here$"):
+        pybuild.inspect("nothing-here", store=tmp_path / "store")
+    with pytest.raises(pybuild.ContainerNotFound):
+        pybuild.inspect("nothing-here", store=tmp_path / "store", type="container")

@@ -20,6 +20,7 @@ from registry_fixtures import make_image, write_oci_layout
 
 from pybuild.builder import leases
 from pybuild.builder.fsck import check
+from pybuild.builder.garbage import collect
 from pybuild.builder.store import Store
 from pybuild.builder.store_transport import StoreDestination, pull_into_store
 from pybuild.errors import ImageNotFound, PybuildError
@@ -44,7 +45,7 @@ class GcBeforeCommit(StoreDestination):
 
     def commit(self) -> None:
         self.other.remove_image(self.victim, force=True)
-        self.other.gc()
+        collect(self.other)
         super().commit()
 
 
@@ -70,7 +71,7 @@ def test_built_layer_and_config_survive_a_gc_before_the_record(tmp_path: Path) -
     config = json.dumps({"architecture": "amd64", "os": "linux",
                          "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
     builder.layout.put_bytes(config)
-    freed = pruner.gc()
+    freed = collect(pruner)
     assert freed["layers"] == 0 and freed["blobs"] == 0
     builder.add_image(config, [diff_id], names=["built"])
     assert check(Store(root)) == []
@@ -80,8 +81,8 @@ def test_a_lease_ends_with_its_block_and_its_content_is_then_collected(tmp_path:
     store = Store(tmp_path / "root")
     with store.leased():
         digest, _ = store.layout.put_bytes(b"in flight")
-        assert Store(store.root).gc()["blobs"] == 0
-    assert Store(store.root).gc()["blobs"] == 1
+        assert collect(Store(store.root))["blobs"] == 0
+    assert collect(Store(store.root))["blobs"] == 1
     assert not store.layout.has_blob(digest)
 
 
@@ -100,7 +101,7 @@ def test_a_dead_holders_lease_expires_and_gc_takes_its_content(tmp_path: Path) -
                           text=True, check=True)
     lease = _lease_of(store, int(dead.stdout), None, str(digest))
     reused = _lease_of(store, os.getpid(), (process_start(os.getpid()) or 0) + 1, str(digest))  # PID reused
-    assert Store(store.root).gc()["blobs"] == 1
+    assert collect(Store(store.root))["blobs"] == 1
     assert not lease.exists() and not reused.exists()
 
 

@@ -4,10 +4,11 @@ Pipeline::
 
     parse(text) -> Document(nodes)           parser.py   (BuildKit's parser, rule for rule)
     instructions.from_node(node) -> typed    instructions.py (frozen dataclasses, flag checks)
+                                              values.py   (--chmod, EXPOSE, --mount values)
     graph.build_graph(doc, ...) -> StepGraph  ../graph.py  (stages, deps, --target, order)
     evaluate.StageEvaluator                   evaluate.py (ARG/ENV state, expansion per step)
-    check.preflight(graph), check_values(x)   check.py    (bad EXPOSE/STOPSIGNAL/ADD --checksum
-                                                           values, before the first step)
+    check_values(x)                           check.py    (bad EXPOSE/STOPSIGNAL/ADD --checksum values)
+    preflight(graph)                          preflight.py (those checks before the first step)
     expand.Lexer                              expand.py   (BuildKit's shell lexer)
     ignore.load_ignore(...)                   ignore.py   (.containerignore/.dockerignore)
 

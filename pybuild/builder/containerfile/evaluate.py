@@ -165,7 +165,7 @@ class StageEvaluator:
                 chmod = w(instr.chmod)
                 try:
                     validate_chmod(chmod)
-                except Exception as e:  # noqa: BLE001 - _Err carries the message
+                except Exception as e:  # noqa: BLE001 - InstructionValueError carries the message
                     raise instr.error(str(e)) from None
                 changes["chmod"] = chmod
             changes["heredocs"] = tuple(self._inline(instr, f, env) for f in instr.heredocs)
@@ -204,13 +204,13 @@ class StageEvaluator:
 
     def _mount(self, instr: Run, m: MountSpec, env: Mapping[str, str]) -> MountSpec:
         if m.deferred:  # BuildKit expands every value of such a mount, then parses it
-            from pybuild.builder.containerfile.instructions import parse_mount
+            from pybuild.builder.containerfile.values import parse_mount
 
             try:
                 return dataclasses.replace(parse_mount(m.raw, lambda v: self._word(instr, v, env)), raw=m.raw)
             except ContainerfileError:
                 raise
-            except Exception as e:  # noqa: BLE001 - instructions._Err carries BuildKit's message
+            except Exception as e:  # noqa: BLE001 - values.InstructionValueError carries BuildKit's message
                 raise instr.error(f"RUN: --mount={m.raw}: {e}") from None
         changes: dict[str, Any] = {}
         for name in ("target", "source", "id", "env"):

@@ -22,7 +22,7 @@ import shutil
 from pybuild.builder.sandbox.caps import DEFAULT_CAPABILITIES, apply_cap_changes
 from pybuild.builder.sandbox.spec import Mount, RunSpec, Sandbox, stub_paths
 from pybuild.builder.sandbox.users import resolve_user
-from pybuild.errors import ConfigError
+from pybuild.errors import ROOTLESS_AS_ROOT, ConfigError
 
 ISOLATIONS = ("chroot", "oci")
 
@@ -78,10 +78,6 @@ def choose_runtime(isolation: str | None, runtime: str | None) -> tuple[str | No
     from pybuild.builder.sandbox.oci import runc_path
 
     return "oci", runc_path(runtime)
-
-
-ROOTLESS_AS_ROOT = ("rootless isolation is runc in pybuild's user namespace, for an ordinary user "
-                    "(as root: use --isolation oci or chroot)")
 
 
 def resolve_isolation(isolation: str) -> str:

@@ -19,31 +19,31 @@ Errors are one line naming the image and what the registry said
 from __future__ import annotations
 
 import contextlib
-import io
-import os
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import httpx
 
-from pybuild.errors import AuthError, DigestMismatch, IntegrityError, RegistryError, RegistryNotFound
+from pybuild.errors import DigestMismatch, IntegrityError, RegistryError
 from pybuild.events import BLOB, EventCallback, emit
 from pybuild.oci import limits as limits_mod
 from pybuild.oci import spec
 from pybuild.oci.digest import CHUNK, Digest
 from pybuild.oci.registry import credentials as creds_mod
-from pybuild.oci.registry.auth import AuthSession, RegistryAuth, _read_capped
+from pybuild.oci.registry.auth import AuthSession, RegistryAuth
+from pybuild.oci.registry.blob_reader import BlobReader
 from pybuild.oci.registry.config import api_host, is_loopback
+from pybuild.oci.registry.options import (
+    RegistryOptions,
+    RetryPolicy,
+    _ssl_context,
+)
+from pybuild.oci.registry.replies import _describe, _registry_error, _retry_after, timeout_message
 
 MAX_MANIFEST = spec.MAX_DOCUMENT_SIZE  # 4 MiB
-MAX_ERROR_BODY = 64 << 10
 MAX_TAGS_PAGE = 4 << 20
-CHUNKED_THRESHOLD = 32 << 20
-CHUNK_SIZE = 16 << 20
 MANIFEST_ACCEPT = ", ".join([spec.OCI_MANIFEST, spec.OCI_INDEX, spec.DOCKER_MANIFEST, spec.DOCKER_MANIFEST_LIST])
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -67,146 +67,6 @@ def remember_location(registry: str, repository: str, digest: str) -> None:
 def known_locations(registry: str, digest: str) -> list[str]:
     with _known_lock:
         return sorted(_known_locations.get((registry, digest), ()))
-
-
-@dataclass
-class RetryPolicy:
-    """A few attempts within a bounded time; waits double from ``base_delay``."""
-
-    attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 10.0
-    max_total: float = 90.0
-    max_resumes: int = 5
-
-    @classmethod
-    def configured(cls) -> RetryPolicy:
-        """The default, with ``retry``/``retry_delay`` from pybuild.conf or the environment."""
-        conf = limits_mod.current().registry
-        return cls().with_retries(conf.retry, conf.retry_delay)
-
-    def with_retries(self, retries: int | None, delay: float | None) -> RetryPolicy:
-        """buildah's --retry/--retry-delay: that many retries, a fixed delay between them;
-        the time budget grows so that every retry asked for can happen."""
-        from dataclasses import replace
-
-        out = replace(self)
-        if retries is not None:
-            out.attempts = retries + 1
-        if delay is not None:
-            out.base_delay = out.max_delay = delay
-        if retries is not None or delay is not None:
-            out.max_total = self.max_total + out.attempts * out.max_delay
-        return out
-
-
-def _transfer_limits() -> limits_mod.TransferLimits:
-    return limits_mod.current().registry
-
-
-@dataclass
-class RegistryOptions:
-    """How to talk to registries; the CLI fills it from flags (--tls-verify, --creds...)."""
-
-    tls_verify: bool | None = None  # None: verify, except loopback and insecure registries
-    creds: str | None = None  # "USER[:PASS]"; overrides every auth file
-    authfile: str | None = None
-    cert_dir: str | None = None
-    registries_conf: str | None = None
-    on_event: EventCallback | None = None
-    chunked_threshold: int = CHUNKED_THRESHOLD  # blobs larger than this upload with PATCH
-    chunk_size: int = CHUNK_SIZE
-    force_chunked: bool = False
-    mount_from: dict[str, str] = field(default_factory=dict)  # digest -> repository to mount from
-    retry: RetryPolicy = field(default_factory=RetryPolicy.configured)
-    # time and size bounds (seconds, bytes); defaults from pybuild.conf, see pybuild/oci/limits.py
-    connect_timeout: float = field(default_factory=lambda: _transfer_limits().connect_timeout)
-    idle_timeout: float = field(default_factory=lambda: _transfer_limits().idle_timeout)
-    blob_timeout: float = field(default_factory=lambda: _transfer_limits().blob_timeout)
-    max_blob_size: int = field(default_factory=lambda: _transfer_limits().max_blob_size)
-    user_agent: str = "pybuild"
-
-    def http_timeout(self) -> httpx.Timeout:
-        """Connect (with the TLS handshake) bounded by ``connect_timeout``; every wait for a
-        byte to arrive or leave, or for a pooled connection, by ``idle_timeout``."""
-        return httpx.Timeout(self.idle_timeout, connect=self.connect_timeout)
-
-
-def _ssl_context(host: str, options: RegistryOptions, verify: bool) -> ssl.SSLContext:
-    """System CAs plus *.crt from the cert dir; a *.cert/*.key pair as client certificate.
-
-    Without verification the system CA bundle is not loaded at all: it would be unused,
-    and loading it costs tens of milliseconds on every command."""
-    if verify:
-        ctx = ssl.create_default_context()
-    else:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    dirs = [options.cert_dir] if options.cert_dir else [
-        os.path.join("/etc/containers/certs.d", host), os.path.join("/etc/docker/certs.d", host)]
-    for d in dirs:
-        if not d or not os.path.isdir(d):
-            continue
-        names = sorted(os.listdir(d))
-        for name in names:
-            path = os.path.join(d, name)
-            try:
-                if name.endswith(".crt"):
-                    ctx.load_verify_locations(cafile=path)
-                elif name.endswith(".cert"):
-                    key = path[: -len(".cert")] + ".key"
-                    if not os.path.exists(key):
-                        raise RegistryError(f"client certificate {name} has no matching .key", where=d)
-                    ctx.load_cert_chain(path, key)
-            except (ssl.SSLError, OSError) as e:
-                raise RegistryError(f"cannot load {name}: {e}", where=d) from None
-        if options.cert_dir is None:
-            break
-    return ctx
-
-
-def _registry_error(resp: httpx.Response, what: str, had_credentials: bool = False) -> RegistryError:
-    """The one-line error for a refused request, with the registry's own code and message."""
-    detail = ""
-    try:
-        body = _read_capped(resp, MAX_ERROR_BODY) if not resp.is_closed else resp.content[:MAX_ERROR_BODY]
-        import json
-
-        errs = json.loads(body).get("errors") or []
-        if errs and isinstance(errs[0], dict):
-            code, msg = errs[0].get("code", ""), errs[0].get("message", "")
-            detail = f"{code}: {msg}" if code and msg else str(code or msg)
-    except Exception:  # noqa: BLE001 - the body is only decoration for the message
-        detail = ""
-    finally:
-        resp.close()
-    status = resp.status_code
-    suffix = f" ({detail})" if detail else ""
-    if status == 401:
-        if had_credentials:
-            return AuthError(f"invalid username or password{suffix}", where=what)
-        return AuthError(f"authentication required{suffix}", where=what)
-    if status == 403:
-        return AuthError(f"access denied{suffix}", where=what)
-    if status == 404:
-        return RegistryNotFound(f"not found{suffix}", where=what)
-    return RegistryError(f"registry answered HTTP {status}{suffix}", where=what)
-
-
-def _retry_after(resp: httpx.Response) -> float | None:
-    value = resp.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
-        except (TypeError, ValueError):
-            return None
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -374,25 +234,6 @@ class RegistryClient:
         foreign = self._foreign
         return self._send_retrying(lambda: foreign.build_request("GET", url, headers=headers),
                                    auth=None, what=what, client=foreign)
-
-
-def timeout_message(e: httpx.TimeoutException, host: str, options: RegistryOptions) -> str:
-    """What timed out, for how long, and which setting bounds it."""
-    if isinstance(e, httpx.ConnectTimeout):
-        return (f"cannot connect to registry {host}: no answer within "
-                f"{limits_mod.describe(options.connect_timeout)} (connect_timeout)")
-    if isinstance(e, httpx.WriteTimeout):
-        return (f"registry {host} took nothing for {limits_mod.describe(options.idle_timeout)} "
-                "(idle_timeout)")
-    if isinstance(e, httpx.PoolTimeout):
-        return (f"no free connection to registry {host} within "
-                f"{limits_mod.describe(options.idle_timeout)} (idle_timeout)")
-    return f"registry {host} sent nothing for {limits_mod.describe(options.idle_timeout)} (idle_timeout)"
-
-
-def _describe(e: Exception) -> str:
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 class Repository:
@@ -696,180 +537,6 @@ def _next_link(resp: httpx.Response) -> str | None:
             if 'rel="next"' in rest.replace(" ", "") or "rel=next" in rest.replace(" ", ""):
                 return url.strip().strip("<>")
     return None
-
-
-class BlobReader(io.RawIOBase):
-    """A blob's bytes as a file; a broken connection is resumed with ``Range: bytes=N-``.
-
-    The bytes are not verified here — the ImageDestination's put_blob does that (digest and
-    size) before anything becomes visible — but the reader stops at the descriptor's size
-    (a body that never ends, or junk after the blob, is not read), refuses a reply whose
-    Content-Length announces more, and gives up when the whole transfer outlasts ``blob_timeout``. A stall
-    (nothing for ``idle_timeout``) is resumed once, as a dropped connection; a second one
-    ends the transfer. ``read(n)`` returns ``n`` bytes unless the blob ends first.
-    """
-
-    def __init__(self, repo: Repository, digest: Digest, size: int | None,
-                 on_progress: Callable[[int], None] | None = None) -> None:
-        super().__init__()
-        self.repo = repo
-        self.digest = digest
-        self.size = size
-        self.offset = 0
-        self.resumes = 0
-        self.stalls = 0
-        self._resp: httpx.Response | None = None
-        self._iter: Iterator[bytes] | None = None
-        self._buf = b""
-        self._eof = False
-        self._on_progress = on_progress
-        self._deadline = time.monotonic() + repo.client.options.blob_timeout
-
-    @property
-    def _where(self) -> str:
-        return self.repo._what(f"@{self.digest}")
-
-    def readable(self) -> bool:
-        return True
-
-    def open(self) -> None:
-        self._check_deadline()
-        resp = self.repo._get_blob_response(self.digest, self.offset)
-        skip = 0
-        if self.offset:
-            if resp.status_code == 206:
-                start = _content_range_start(resp.headers.get("content-range", ""))
-                if start != self.offset:
-                    resp.close()
-                    raise RegistryError(f"registry resumed the blob at byte {start}, asked {self.offset}",
-                                        where=self._where)
-            else:
-                skip = self.offset  # no Range support: read again from the start, drop what we have
-        announced = resp.headers.get("content-length", "")
-        if self.size is not None and announced.isdigit() and int(announced) + self.offset - skip > self.size:
-            resp.close()
-            raise DigestMismatch(f"registry announces {int(announced) + self.offset - skip} bytes, the "
-                                 f"descriptor {self.size}", where=self._where)
-        self._resp = resp
-        if resp.is_stream_consumed:  # already read (an in-memory transport)
-            self._iter = iter([resp.content])
-        else:
-            self._iter = resp.iter_raw()  # no chunk_size: a partial buffer would be lost on a reset
-        while skip:
-            try:
-                data = self._next_raw()
-            except httpx.TransportError as e:
-                raise RegistryError(f"blob download broke again while skipping to byte {self.offset}: "
-                                    f"{_describe(e)}", where=self._where) from None
-            if not data:
-                break
-            if len(data) > skip:
-                self._buf = data[skip:]
-                skip = 0
-            else:
-                skip -= len(data)
-
-    def _next_raw(self) -> bytes:
-        assert self._iter is not None
-        try:
-            return next(self._iter, b"")
-        except httpx.TimeoutException as e:
-            if self.stalls:  # the second stall: the registry, not the connection, is stuck
-                raise RegistryError(f"blob download stalled at byte {self.offset}: "
-                                    f"{timeout_message(e, self.repo.client.host, self.repo.client.options)}",
-                                    where=self._where) from None
-            self.stalls += 1
-            raise
-
-    def _next_chunk(self) -> bytes:
-        while True:
-            self._check_deadline()
-            try:
-                data = self._next_raw()
-            except httpx.TransportError as e:
-                self._resume(e)
-                continue
-            if not data and self.size is not None and self.offset < self.size:
-                self._resume(None)
-                continue
-            return data
-
-    def _check_deadline(self) -> None:
-        if time.monotonic() > self._deadline:
-            opts = self.repo.client.options
-            total = "" if self.size is None else f" of {self.size}"
-            raise RegistryError(f"blob download took longer than {limits_mod.describe(opts.blob_timeout)} "
-                                f"(blob_timeout; {self.offset}{total} bytes received)", where=self._where)
-
-    def _resume(self, error: Exception | None) -> None:
-        policy = self.repo.client.options.retry
-        if self._resp is not None:
-            self._resp.close()
-        if self.resumes >= policy.max_resumes:
-            why = _describe(error) if error else "connection closed early"
-            raise RegistryError(f"blob download broke at byte {self.offset} ({why}); gave up after "
-                                f"{self.resumes} resumes", where=self._where)
-        self.resumes += 1
-        time.sleep(min(policy.base_delay * (2 ** (self.resumes - 1)), policy.max_delay))
-        self.open()
-
-    def readinto(self, b: Any) -> int:
-        if self._eof:
-            return 0
-        if self.size is not None and self.offset >= self.size and not self._buf:
-            self._finish()  # the descriptor's size: never wait for (or take) more
-            return 0
-        if not self._buf:
-            self._buf = self._next_chunk()
-            if not self._buf:
-                self._finish()
-                return 0
-            if self.size is not None and self.offset + len(self._buf) > self.size:
-                # what follows the descriptor's size is not the blob: never taken, never awaited
-                self._buf = self._buf[: self.size - self.offset]
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        self.offset += n
-        if self._on_progress:
-            self._on_progress(self.offset)
-        return n
-
-    def read(self, n: int = -1) -> bytes:
-        """``n`` bytes, fewer only at the end of the blob (RawIOBase would return one chunk)."""
-        if n is None or n < 0:
-            return self.readall()
-        parts: list[bytes] = []
-        left = n
-        while left > 0:
-            buf = bytearray(min(left, 1 << 20))
-            got = self.readinto(buf)
-            if not got:
-                break
-            parts.append(bytes(buf[:got]))
-            left -= got
-        return b"".join(parts)
-
-    def _finish(self) -> None:
-        self._eof = True
-        if self._resp is not None:
-            self._resp.close()
-            self._resp = None
-
-    def close(self) -> None:
-        if self._resp is not None:
-            self._resp.close()
-            self._resp = None
-        super().close()
-
-
-def _content_range_start(value: str) -> int | None:
-    # "bytes 100-199/200"
-    try:
-        unit, _, rng = value.partition(" ")
-        return int(rng.split("-", 1)[0]) if unit == "bytes" else None
-    except ValueError:
-        return None
 
 
 def progress_emitter(on_event: EventCallback | None, digest: str, total: int | None,

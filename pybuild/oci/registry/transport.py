@@ -273,12 +273,10 @@ class RegistryDestination:
 
 
 def _options(options: RegistryOptions | None, kwargs: dict[str, Any]) -> RegistryOptions:
-    """``options`` with keyword overrides (tls_verify=False...), leaving the caller's object alone."""
-    from dataclasses import fields, replace
+    """``options`` with keyword overrides (tls_verify=False, retry=3...): options.from_keywords."""
+    from pybuild.oci.registry.options import from_keywords
 
-    known = {f.name for f in fields(RegistryOptions)}
-    changes = {k: v for k, v in kwargs.items() if v is not None and k in known}
-    return replace(options or RegistryOptions(), **changes)
+    return from_keywords(options, kwargs)
 
 
 def open_source(ref: str, options: RegistryOptions | None = None, **kwargs: Any) -> RegistrySource:
