@@ -96,12 +96,13 @@ class Store(_store.Store):
         return workflow.prune(self, all_images=all_images, on_event=on_event)
 
 
-def _open(store: Store | StrPath | None, storage_driver: str | None = None) -> Store:
+def _open(store: Store | StrPath | None, storage_driver: str | None = None,
+          storage_opts: Sequence[str] | None = None) -> Store:
     if isinstance(store, Store):
         return store
     if isinstance(store, _store.Store):
         return Store(store.root, storage_driver=store.storage_driver, mount_program=store.mount_program)
-    return Store(store, storage_driver=storage_driver)
+    return Store(store, storage_driver=storage_driver, storage_opts=storage_opts)
 
 
 class WorkingContainer:
@@ -275,7 +276,8 @@ def _paths(src: StrPath | Sequence[StrPath]) -> list[str]:
 def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[str] = (),
           build_args: Mapping[str, str] | Sequence[str] | None = None, target: str | None = None, *,
           store: Store | StrPath | None = None, storage_driver: str | None = None,
-          on_event: EventCallback | None = None, **options: Any) -> Image:
+          storage_opts: Sequence[str] | None = None, on_event: EventCallback | None = None,
+          **options: Any) -> Image:
     """Build the Containerfile (``file``, default ``Containerfile`` or ``Dockerfile`` in
     ``context``; or ``containerfile_text``) and return the image, named by ``tags``: what
     ``pybuild bud`` does, with every one of its flags as a keyword of the same name
@@ -313,7 +315,7 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
 
         asked = f"--platform {request.platform}" if request.platform and "," in request.platform else "--all-platforms"
         raise ConfigError(f"{asked}: one build makes one image (several platforms: pybuild.build_platforms)")
-    s = _open(store, storage_driver)  # opened once the request is good: a bad flag leaves no store
+    s = _open(store, storage_driver, storage_opts)  # opened once the request is good: a bad flag leaves no store
     with s.leased():  # what the build writes is protected from other processes' gc until recorded
         return run_build(s, request)
 
@@ -321,7 +323,8 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
 def build_platforms(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[str] = (),
                     build_args: Mapping[str, str] | Sequence[str] | None = None, target: str | None = None, *,
                     store: Store | StrPath | None = None, storage_driver: str | None = None,
-                    on_event: EventCallback | None = None, **options: Any) -> MultiPlatformResult:
+                    storage_opts: Sequence[str] | None = None, on_event: EventCallback | None = None,
+                    **options: Any) -> MultiPlatformResult:
     """:func:`build` for several platforms (``platform="linux/amd64,linux/arm64"``, or
     ``all_platforms=True``: each one the base image's index lists), side by side; each ``tags``
     name (and ``manifest``) becomes a manifest list of exactly the images built."""
@@ -333,7 +336,7 @@ def build_platforms(context: StrPath = ".", file: StrPath | None = None, tags: S
         from pybuild.errors import ConfigError
 
         raise ConfigError("build_platforms builds several platforms (one: use pybuild.build)")
-    s = _open(store, storage_driver)
+    s = _open(store, storage_driver, storage_opts)
     with s.leased():
         return run_platforms(s, request)
 

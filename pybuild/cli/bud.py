@@ -168,7 +168,11 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                 dns_options=dns_options, secrets=secrets, ssh=ssh, resources=resource_values(), sbom=sbom,
                 sbom_output=sbom_output, sbom_purl_output=sbom_purl_output, attest=attests,
                 provenance=provenance, registry=_registry_options(tls_verify, creds, authfile, cert_dir))
-            store = dict(store=opts.root, storage_driver=opts.storage_driver)  # opened once the flags are good
+            # opened once the flags are good; an ordinary user's build runs in pybuild's user
+            # namespace (entered before the build starts any thread), as every command's store
+            pybuild.enter_user_namespace(required=False)
+            store: dict[str, Any] = dict(store=opts.root, storage_driver=opts.storage_driver,
+                                         storage_opts=opts.storage_opts)
             if multi:
                 result = pybuild.build_platforms(context, file_, tags, build_args, target, on_event=renderer,
                                                  **store, **request)

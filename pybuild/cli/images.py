@@ -286,7 +286,7 @@ def inspect_cmd(opts: GlobalOptions, type_: str | None, format_: str | None, att
 
         if type_ == "container" or format_:
             raise ConfigError("--attestations shows an image's attestations as JSON (no --type container, no --format)")
-        click.echo(json.dumps(pybuild.attestations(name, store=opts.root), indent=4))
+        click.echo(json.dumps(pybuild.attestations(name, store=opts.open_store()), indent=4))
         return
     data = pybuild.inspect(name, store=opts.open_store(), type=type_)
     if format_:
