@@ -5,7 +5,7 @@
 # A minbase root is debootstrapped once and cached under /var/tmp/pybuild-fresh; each run
 # copies it, binds the copy on itself (runc refuses a root that is not a mount point), clones
 # the COMMITTED tree of this checkout's branch into /work/pybuild (a file left uncommitted is
-# caught) with ../shared copied beside it, and runs both commands chrooted there, inside a
+# caught) with ../shared copied beside it, and runs both commands there (pivot_root into it, not chroot), inside a
 # private mount and PID namespace: every mount made for (or by) the run vanishes with it, and
 # so does every process it started. Exit status 0 only when both commands pass.
 # Usage: bash scripts/fresh-check.sh [--keep]   (--keep leaves the run's root for a look)
@@ -21,7 +21,7 @@ if [ "$(id -u)" != 0 ]; then echo "fresh-check.sh: run as root" >&2; exit 1; fi
 if ! command -v debootstrap >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
 fi
-for tool in git unshare chroot findmnt; do
+for tool in git unshare pivot_root findmnt; do
   command -v "$tool" >/dev/null || { echo "fresh-check.sh: $tool is missing on the host" >&2; exit 1; }
 done
 [ -d "$shared" ] || { echo "fresh-check.sh: $shared is absent (the difftest needs it)" >&2; exit 1; }
@@ -78,7 +78,7 @@ cp -a "$shared" "$root/work/shared"
 echo "== testing $branch at $commit"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 cp /etc/hosts "$root/etc/hosts"
-# a chroot has no init: keep package scripts from starting services (docker-registry) on the host
+# the fresh root has no init: keep package scripts from starting services (docker-registry) on the host
 printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
 # the network is the host's: carry its trust store over for pip's TLS (an egress proxy's CA)
@@ -106,8 +106,16 @@ mountpoint -q "$root/dev/pts" || mount -t devpts -o newinstance,ptmxmode=0666 de
 mount -t tmpfs -o mode=755 tmpfs "$root/run"
 mount --bind "$run/tmp" "$root/tmp"
 mount --bind "$cache/apt-archives" "$root/var/cache/apt/archives"
+# pivot_root, not chroot: the kernel refuses a user namespace to a chrooted process, and the
+# rootless tests make one (a fresh machine's root is its mount namespace's root)
+cd "$root"
+mkdir -p .fresh-check-oldroot
+pivot_root . .fresh-check-oldroot
+cd /
+umount -l /.fresh-check-oldroot
+rmdir /.fresh-check-oldroot
 status=0
-chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+/usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   HOME=/root LANG=C.UTF-8 TERM=dumb "$@" /bin/bash -c '
     cd /work/pybuild
     echo "== 1. bash scripts/setup.sh && bash examples/run-example.sh"
