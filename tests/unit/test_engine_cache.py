@@ -202,8 +202,10 @@ def test_proxy_build_args_reach_a_step_in_both_cases_and_stay_out_of_its_key(sto
     assert image_tree(store, first)["out"][-1] == b"hp1::hp1::np1::f1\n"
     env = sandbox.runs[0].env
     assert {"HTTP_PROXY=hp1", "http_proxy=hp1", "NO_PROXY=np1", "no_proxy=np1", "FOO=f1"} <= set(env)
+    engine_build(store, ctx, text, sandbox, build_args={"FOO": "f3", "Https_Proxy": "hs"})
+    assert {"HTTPS_PROXY=hs", "https_proxy=hs"} <= set(sandbox.runs[-1].env)
     second, ev = engine_build(store, ctx, text, sandbox, build_args={"FOO": "f1", "http_proxy": "hp2"})
-    assert ev.hits == 2 and second.id == first.id and len(sandbox.runs) == 1
+    assert ev.hits == 2 and second.id == first.id and len(sandbox.runs) == 2
     third, ev = engine_build(store, ctx, text, sandbox, build_args={"FOO": "f2", "http_proxy": "hp2"})
     assert ev.hits == 0 and image_tree(store, third)["out"][-1] == b"hp2::hp2::::f2\n"
 

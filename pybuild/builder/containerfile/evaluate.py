@@ -114,7 +114,7 @@ class StageEvaluator:
         needed: both ``HTTP_PROXY=V`` and ``http_proxy=V``; likewise https, ftp, no and all."""
         out: dict[str, str] = {}
         for k in sorted(self.build_args):
-            if k in _proxy_names():
+            if k.lower() in _proxy_names():  # BuildKit matches the name in any case (EqualFold)
                 out[k.upper()] = out[k.lower()] = self.build_args[k]
         return out
 
