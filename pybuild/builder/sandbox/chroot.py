@@ -6,7 +6,8 @@ Process shape (fork, not a helper interpreter: a RUN costs a few milliseconds)::
                           │              make / private; fork; wait; exit with the step's status
                           └─ fork ─► G   (PID 1 of the new ns) bind rootfs on itself, mount
                                          proc/sys/dev/etc files/extra mounts on targets opened
-                                         inside it (openat2 RESOLVE_IN_ROOT), pivot_root into it,
+                                         inside it (openat2 RESOLVE_IN_ROOT), mark them all nodev,
+                                         bind the allowed device nodes in, pivot_root into it,
                                          mask /proc, install the seccomp filter, drop
                                          capabilities, set ids, execve the step
 
@@ -14,6 +15,13 @@ The step is PID 1 of its namespace, as under runc: when it exits the kernel
 kills whatever it left behind. C and G carry PR_SET_PDEATHSIG=SIGKILL, so
 killing pybuild kills the step. Every mount happens in the private mount
 namespace and disappears with it; nothing is written into the rootfs.
+
+Devices, without a device cgroup: runc lets a step create any node (given CAP_MKNOD) but open
+only its allow-list (null, zero, full, random, urandom, tty, ptmx and the pts, --device). Here
+every mount of the step's tree is made nodev (mount_setattr, recursively: the rootfs, binds,
+volumes, /dev's tmpfs) before the allowed nodes are bound in from the host's /dev, each its own
+mount, and devpts is mounted last. So a node a step makes, or one a layer or a bind mount brings,
+cannot be opened; the allowed ones can, as under runc.
 
 G reports a failure before execve on a close-on-exec status pipe: EOF there
 means the step is running. Between fork and execve the child runs only code
@@ -57,7 +65,7 @@ from pybuild.errors import SandboxError
 MASKED_PATHS = ("/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                 "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi")
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
-_DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
+_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")  # bound from the host's /dev
 _DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
               ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore"))
 
@@ -71,6 +79,7 @@ class _BindPlan:
     source: str  # host path, opened O_PATH|O_NOFOLLOW in the child before pivot_root
     readonly: bool
     recursive: bool
+    device: bool = False  # a --device node: bound after the tree is made nodev
 
 
 @dataclass
@@ -157,8 +166,8 @@ def _make_plan(spec: RunSpec, root: str, tmp: str, cgroup: _cgroups.StepCgroup |
         else:
             mounts.append(_TmpfsPlan(m.target, tmpfs_data(m), m.readonly))
     res = spec.resources
-    for d in res.devices:  # the host's node bound into the step's own /dev (no device cgroup here)
-        mounts.append(_BindPlan(d.target, d.source, "w" not in d.access, False))
+    for d in res.devices:  # the host's node bound into the step's own /dev, after nodev
+        mounts.append(_BindPlan(d.target, d.source, "w" not in d.access, False, device=True))
     keep = _caps.mask(spec.capabilities) & _caps.current_bounding()
     last = _caps.last_cap()
     flags = L.CLONE_NEWNS | L.CLONE_NEWPID | L.CLONE_NEWUTS | L.CLONE_NEWIPC
@@ -295,20 +304,13 @@ def _grandchild(plan: _Plan, status_w: int, out_w: int) -> NoReturn:  # pragma: 
             src = os.open(host, os.O_PATH | os.O_CLOEXEC)
             _bind(src, root_fd, path, readonly=False, recursive=False)
         for m in plan.mounts:
-            if m.target.startswith("/dev/"):
-                _dev_mountpoint(root_fd, m.target, isinstance(m, _TmpfsPlan) or os.path.isdir(
-                    getattr(m, "source", "")))
-            if isinstance(m, _BindPlan):
-                try:
-                    src = os.open(m.source, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
-                except OSError as e:
-                    raise SandboxError(f"bind source {m.source}: {e.strerror}") from None
-                _bind(src, root_fd, m.target, readonly=m.readonly, recursive=m.recursive)
-            else:
-                flags = L.MS_NOSUID | L.MS_NODEV | (L.MS_RDONLY if m.readonly else 0)
-                target = _target(root_fd, m.target)
-                L.mount("tmpfs", L.fd_path(target), "tmpfs", flags, m.data or None)
-                os.close(target)
+            if not (isinstance(m, _BindPlan) and m.device):
+                _mount_planned(root_fd, m)
+        L.set_nodev_recursive(plan.root)  # the device policy (module docstring): no node opens...
+        _mount_dev_nodes(root_fd)  # ...but the allowed ones, bound in after
+        for m in plan.mounts:
+            if isinstance(m, _BindPlan) and m.device:
+                _mount_planned(root_fd, m)
         os.close(root_fd)
         _enter_root(plan.root)
         _mask_proc()
@@ -392,6 +394,23 @@ def _mount_cgroup_view(root_fd: int, views: list[tuple[str, str]]) -> None:  # p
         os.close(t)
 
 
+def _mount_planned(root_fd: int, m: _BindPlan | _TmpfsPlan) -> None:  # pragma: no cover
+    if m.target.startswith("/dev/"):
+        _dev_mountpoint(root_fd, m.target, isinstance(m, _TmpfsPlan) or os.path.isdir(
+            getattr(m, "source", "")))
+    if isinstance(m, _BindPlan):
+        try:
+            src = os.open(m.source, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            raise SandboxError(f"bind source {m.source}: {e.strerror}") from None
+        _bind(src, root_fd, m.target, readonly=m.readonly, recursive=m.recursive)
+    else:
+        flags = L.MS_NOSUID | L.MS_NODEV | (L.MS_RDONLY if m.readonly else 0)
+        target = _target(root_fd, m.target)
+        L.mount("tmpfs", L.fd_path(target), "tmpfs", flags, m.data or None)
+        os.close(target)
+
+
 def _mount_system(root_fd: int, shm_data: str = "mode=1777,size=65536k", *,
                   own_proc: bool = True) -> None:  # pragma: no cover
     """/proc, /sys and a fresh /dev, as runc lays them out."""
@@ -414,34 +433,48 @@ def _mount_system(root_fd: int, shm_data: str = "mode=1777,size=65536k", *,
         L.bind_readonly(L.fd_path(t))
     os.close(t)
     t = _target(root_fd, "/dev")
-    L.mount("tmpfs", L.fd_path(t), "tmpfs", L.MS_NOSUID | L.MS_STRICTATIME, "mode=755,size=65536k")
+    L.mount("tmpfs", L.fd_path(t), "tmpfs", L.MS_NOSUID | L.MS_NODEV | L.MS_STRICTATIME, "mode=755,size=65536k")
     os.close(t)
-    dev = _target(root_fd, "/dev")  # now the tmpfs itself
+    dev_dir = _dev_dir(root_fd)
     try:
-        dev_dir = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dev)
-    finally:
-        os.close(dev)
-    try:
-        for name, major, minor in _DEVICES:
-            try:
-                os.mknod(name, stat.S_IFCHR | 0o666, os.makedev(major, minor), dir_fd=dev_dir)
-            except PermissionError:
-                # no CAP_MKNOD here: bind the host's node instead
-                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666, dir_fd=dev_dir)
-                os.close(fd)
-                t = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dev_dir)
-                L.mount("/dev/" + name, L.fd_path(t), None, L.MS_BIND)
-                os.close(t)
         for name, options, fstype, flags in (
-                ("pts", "newinstance,ptmxmode=0666,mode=0620,gid=5", "devpts", L.MS_NOSUID | L.MS_NOEXEC),
                 ("shm", shm_data, "tmpfs", _NOSUID_NODEV_NOEXEC),
                 ("mqueue", None, "mqueue", _NOSUID_NODEV_NOEXEC)):
             os.mkdir(name, 0o755, dir_fd=dev_dir)
             t = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dev_dir)
             L.mount(fstype, L.fd_path(t), fstype, flags, options)
             os.close(t)
+        os.mkdir("pts", 0o755, dir_fd=dev_dir)
         for name, target in _DEV_LINKS:
             os.symlink(target, name, dir_fd=dev_dir)
+    finally:
+        os.close(dev_dir)
+
+
+def _dev_dir(root_fd: int) -> int:  # pragma: no cover
+    """A descriptor of the step's /dev tmpfs itself (not the directory under it)."""
+    dev = _target(root_fd, "/dev")
+    try:
+        return os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dev)
+    finally:
+        os.close(dev)
+
+
+def _mount_dev_nodes(root_fd: int) -> None:  # pragma: no cover
+    """The allowed nodes, each the host's bound on a file in the nodev /dev (its own mount, so
+    it opens), and the step's devpts: what runc's default device cgroup lets a step open."""
+    dev_dir = _dev_dir(root_fd)
+    try:
+        for name in _DEVICES:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666, dir_fd=dev_dir)
+            os.close(fd)
+            t = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dev_dir)
+            L.mount("/dev/" + name, L.fd_path(t), None, L.MS_BIND)
+            os.close(t)
+        t = os.open("pts", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dev_dir)
+        L.mount("devpts", L.fd_path(t), "devpts", L.MS_NOSUID | L.MS_NOEXEC,
+                "newinstance,ptmxmode=0666,mode=0620,gid=5")
+        os.close(t)
     finally:
         os.close(dev_dir)
 
