@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pybuild.builder.proxy_args import PROXY_ARGS
 from pybuild.errors import ContextError, UnsupportedError, UserError
 from pybuild.lazyre import lazy
 
@@ -74,7 +75,7 @@ def _env(ssh_socket: str | None) -> dict[str, str]:
            "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "GIT_ALLOW_PROTOCOL": "git:http:https:ssh",
            "GIT_SSH_COMMAND": "ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=no "
                               "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"}
-    for proxy in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+    for proxy in PROXY_ARGS:
         if proxy in os.environ:
             env[proxy] = os.environ[proxy]
     if ssh_socket:

@@ -31,12 +31,11 @@ from pybuild.builder.containerfile.instructions import (
     unsupported,
 )
 from pybuild.builder.containerfile.parser import Document
+from pybuild.builder.proxy_args import PROXY_ARGS, is_proxy_arg
 from pybuild.errors import ContainerfileError
 
 __all__ = ["Stage", "StepGraph", "build_graph", "platform_args", "PROXY_ARGS"]
 
-PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
-              "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
 
 
 @dataclass
@@ -144,8 +143,8 @@ class StepGraph:
 
     def unused_build_args(self) -> list[str]:
         """``--build-arg`` names no ARG of the reached stages declares (buildah warns about them)."""
-        declared = self.declared_args() | set(PROXY_ARGS) | set(platform_args(self.platform))
-        return sorted(k for k in self.build_args if k not in declared)
+        declared = self.declared_args() | set(platform_args(self.platform))
+        return sorted(k for k in self.build_args if k not in declared and not is_proxy_arg(k))
 
 
 def _resolve(value: str, stage: Stage, stages: list[Stage], contexts: Mapping[str, str]) -> tuple[str, int | str]:

@@ -115,10 +115,10 @@ def test_platform_args_in_from() -> None:
 
 def test_unsupported_list_and_unused_build_args() -> None:
     graph = g("FROM a\nARG USED\nRUN --security=insecure x\nRUN --device=/dev/fuse y\n",
-              build_args={"USED": "1", "EXTRA": "2", "HTTP_PROXY": "p"})
+              build_args={"USED": "1", "EXTRA": "2", "HTTP_PROXY": "p", "Https_Proxy": "q"})
     (instr, reason), = graph.unsupported()  # (--security=insecure is gated by --allow instead)
     assert instr.line == 4 and "--device" in reason
-    assert graph.unused_build_args() == ["EXTRA"]
+    assert graph.unused_build_args() == ["EXTRA"]  # proxies in any case need no ARG (BuildKit's EqualFold)
 
 
 def walk(ev: StageEvaluator, stage_instructions: list[I.Instruction]) -> list[I.Instruction]:

@@ -41,6 +41,7 @@ from pybuild.builder.containerfile.instructions import (
     Workdir,
     validate_chmod,
 )
+from pybuild.builder.proxy_args import is_proxy_arg
 from pybuild.errors import ContainerfileError
 
 if TYPE_CHECKING:
@@ -88,9 +89,9 @@ class StageEvaluator:
     def expansion_env(self) -> dict[str, str]:
         """What ``$X`` sees now: ARGs with a value, then ENV over them."""
         env = {k: v for k, v in self.args.items() if v is not None}
-        for k in _proxy_names():
-            if k in self.build_args and k not in env:
-                env[k] = self.build_args[k]
+        for k, v in self.build_args.items():
+            if is_proxy_arg(k) and k not in env:
+                env[k] = v
         env.update(self.env)
         return env
 
@@ -114,7 +115,7 @@ class StageEvaluator:
         needed: both ``HTTP_PROXY=V`` and ``http_proxy=V``; likewise https, ftp, no and all."""
         out: dict[str, str] = {}
         for k in sorted(self.build_args):
-            if k.lower() in _proxy_names():  # BuildKit matches the name in any case (EqualFold)
+            if is_proxy_arg(k):  # BuildKit matches the name in any case (EqualFold)
                 out[k.upper()] = out[k.lower()] = self.build_args[k]
         return out
 
@@ -126,7 +127,7 @@ class StageEvaluator:
         """``--build-arg`` names this stage did not consume (intersect over stages for the warning)."""
         declared_global = set(self.graph.global_args)
         return {k for k in self.build_args
-                if k not in self._used and k not in declared_global and k not in _proxy_names()}
+                if k not in self._used and k not in declared_global and not is_proxy_arg(k)}
 
     # --- expansion ---------------------------------------------------------------
 
@@ -246,7 +247,3 @@ class StageEvaluator:
         return None
 
 
-def _proxy_names() -> tuple[str, ...]:
-    from pybuild.builder.graph import PROXY_ARGS
-
-    return PROXY_ARGS
