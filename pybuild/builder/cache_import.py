@@ -30,7 +30,8 @@ from pybuild.events import INFO, WARNING, emit
 from pybuild.oci.spec import MAX_DOCUMENT_SIZE
 
 if TYPE_CHECKING:
-    from pybuild.builder.executor import Build, StageState
+    from pybuild.builder.step_context import I, StageState, StepContext
+    from pybuild.builder.steps import Handler
     from pybuild.oci import spec
 
 
@@ -80,7 +81,7 @@ class Source:
 class RemoteCache:
     """The build's ``--cache-from`` sources, in order; one per build."""
 
-    def __init__(self, b: Build, sources: list[CacheLocation], ttl: float = 0.0) -> None:
+    def __init__(self, b: StepContext, sources: list[CacheLocation], ttl: float = 0.0) -> None:
         self.b = b
         self.sources = [Source(loc, b.opts.registry) for loc in sources]
         self.ttl = ttl
@@ -98,7 +99,7 @@ class RemoteCache:
     def _fresh(self, e: fmt.Entry) -> bool:
         return not self.ttl or time.time() - e.created <= self.ttl
 
-    def lookup(self, st: StageState, key: str, instr: Any, handler: Any) -> dict[str, Any] | None:
+    def lookup(self, st: StageState, key: str, instr: I, handler: Handler[I]) -> dict[str, Any] | None:
         """The first source's usable hit for ``key`` as ``{"layers", "config", "source"}``."""
         for src in self.sources:
             if src.disabled:
@@ -122,8 +123,8 @@ class RemoteCache:
                 return hit
         return None
 
-    def _accept(self, src: Source, st: StageState, entry: fmt.Entry, table: fmt.Table, instr: Any,
-                handler: Any) -> dict[str, Any] | None:
+    def _accept(self, src: Source, st: StageState, entry: fmt.Entry, table: fmt.Table, instr: I,
+                handler: Handler[I]) -> dict[str, Any] | None:
         from pybuild.errors import IntegrityError
         from pybuild.oci.spec import ImageConfig
 

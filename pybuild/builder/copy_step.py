@@ -22,7 +22,9 @@ from pybuild.errors import ContextError, IntegrityError, UnsupportedError, UserE
 from pybuild.lazyre import lazy
 
 if TYPE_CHECKING:
-    from pybuild.builder.executor import Build, StageState
+    from pybuild.builder.containerfile.ignore import IgnoreMatcher
+    from pybuild.builder.git_source import GitSource
+    from pybuild.builder.step_context import StageState, StepContext
     from pybuild.builder.store import Store
 
 _URL = lazy(r"^https?://", re.I)
@@ -42,7 +44,7 @@ def _is_git(instr: ins.Copy, src: str) -> bool:
     return isinstance(instr, ins.Add) and (ins.is_git_source(src) or src.lower().startswith("ssh://"))
 
 
-def _git_commit(b: Build, src: str) -> tuple[Any, str, str]:
+def _git_commit(b: StepContext, src: str) -> tuple[GitSource, str, str]:
     """(GitSource, commit, ref name) for an ADD git source, resolved once per build."""
     from pybuild.builder import git_source
 
@@ -54,12 +56,12 @@ def _git_commit(b: Build, src: str) -> tuple[Any, str, str]:
     return parsed, commit, refname
 
 
-def _commit_mtimes(b: Build) -> bool:
+def _commit_mtimes(b: StepContext) -> bool:
     """BuildKit's git.mtime=commit, its default when the build has a SOURCE_DATE_EPOCH."""
     return b.opts.output.source_date_epoch is not None or "SOURCE_DATE_EPOCH" in b.opts.build_args
 
 
-def _git_checkout(b: Build, src: str, instr: ins.Copy, stack: contextlib.ExitStack) -> str:
+def _git_checkout(b: StepContext, src: str, instr: ins.Copy, stack: contextlib.ExitStack) -> str:
     """The checked-out tree of an ADD git source (BuildKit: its contents go into DEST)."""
     from pybuild.builder import git_source
 
@@ -73,7 +75,7 @@ def _git_checkout(b: Build, src: str, instr: ins.Copy, stack: contextlib.ExitSta
         ssh_socket=b.ssh_socket("default") if parsed.is_ssh else None))
 
 
-def source_key(b: Build, st: StageState, instr: ins.Copy) -> Any:
+def source_key(b: StepContext, st: StageState, instr: ins.Copy) -> list[Any]:
     """The content key of exactly what this COPY/ADD reads."""
     parts: list[Any] = []
     for h in instr.heredocs:
@@ -110,11 +112,11 @@ def source_key(b: Build, st: StageState, instr: ins.Copy) -> Any:
     return parts
 
 
-def _ignore(b: Build, instr: ins.Copy) -> Any:
+def _ignore(b: StepContext, instr: ins.Copy) -> IgnoreMatcher | None:
     return b.ignore
 
 
-def _exclude(instr: ins.Copy) -> Any:
+def _exclude(instr: ins.Copy) -> IgnoreMatcher | None:
     """``--exclude`` patterns as a matcher of paths relative to each source (BuildKit)."""
     if not instr.excludes:
         return None
@@ -124,7 +126,7 @@ def _exclude(instr: ins.Copy) -> Any:
 
 
 @contextlib.contextmanager
-def _source_root(b: Build, st: StageState, instr: ins.Copy) -> Iterator[copier.SourceRoot]:
+def _source_root(b: StepContext, st: StageState, instr: ins.Copy) -> Iterator[copier.SourceRoot]:
     if not instr.from_:
         yield copier.SourceRoot(b.context, "context", ignore=_ignore(b, instr), exclude=_exclude(instr))
         return
@@ -133,7 +135,7 @@ def _source_root(b: Build, st: StageState, instr: ins.Copy) -> Iterator[copier.S
 
 
 @contextlib.contextmanager
-def from_root(b: Build, st: StageState, from_: str, line: int | None) -> Iterator[tuple[str, str]]:
+def from_root(b: StepContext, st: StageState, from_: str, line: int | None) -> Iterator[tuple[str, str]]:
     """The root directory a ``--from`` / ``from=`` names, with its kind ("context", "stage",
     "image"): a named context as it is, a stage or an image mounted for the duration."""
     from pybuild.builder.container import WorkingContainer
@@ -200,7 +202,7 @@ def resolve_owner(root: str, chown: str | None, where: str, *, strict: bool = Tr
     return uid, gid
 
 
-def copy(b: Build, st: StageState, instr: ins.Copy) -> None:
+def copy(b: StepContext, st: StageState, instr: ins.Copy) -> None:
     is_add = isinstance(instr, ins.Add)
     chmod = copier.parse_chmod(instr.chmod)
     workdir = st.config.config.working_dir or "/"
@@ -245,7 +247,7 @@ def copy(b: Build, st: StageState, instr: ins.Copy) -> None:
                                                        (lambda old, d: 0o600)), where=instr.where)
 
 
-def unpacker() -> Any:
+def unpacker() -> Callable[[copier.Selected, str, Callable[[], str]], bool]:
     """ADD of a local tar archive (plain, gzip, bzip2, xz, zstd — by content) unpacks it."""
 
     def unpack(sel: copier.Selected, dest: str, make_dest_dir: Callable[[], str]) -> bool:
@@ -273,7 +275,7 @@ def _is_archive(path: str) -> bool:
     return len(head) >= 262 and head[257:262] == b"ustar"
 
 
-def fetched(b: Build, url: str, instr: ins.Copy) -> copier.Selected:
+def fetched(b: StepContext, url: str, instr: ins.Copy) -> copier.Selected:
     """``url`` downloaded once per build (for its cache key, then its copy)."""
     checksum = getattr(instr, "checksum", None)
     key = (url, checksum)

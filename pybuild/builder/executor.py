@@ -13,7 +13,6 @@ import re
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from pybuild.builder.container import WorkingContainer, _scratch_config
 from pybuild.builder.copier import ContentHashCache, context_path
 from pybuild.builder.options import BuildOptions
 from pybuild.builder.paths import DEFAULT_PATH
+from pybuild.builder.step_context import StageResult, StageState
 from pybuild.builder.store import Image, Store
 from pybuild.errors import (
     BuildError,
@@ -37,42 +37,18 @@ from pybuild.events import CACHE_HIT, IMAGE, INFO, STEP, STEP_DONE, WARNING, emi
 from pybuild.oci.spec import History, ImageConfig, rfc3339
 
 if TYPE_CHECKING:
+    from pybuild.builder.containerfile.ignore import IgnoreMatcher
+    from pybuild.builder.containerfile.instructions import Instruction
+    from pybuild.builder.copier import Selected
+    from pybuild.builder.graph import Stage
+    from pybuild.builder.sandbox.network import Pool
     from pybuild.builder.sandbox.spec import Sandbox
-
-
-@dataclass
-class StageResult:
-    """What a finished stage leaves: its layers and config, and the key that names them."""
-
-    index: int
-    layers: list[str]
-    config: ImageConfig
-    key: str
-    evaluator: Any = None
-
-
-@dataclass
-class StageState:
-    """The state of a stage while its steps run."""
-
-    stage: Any
-    container: WorkingContainer
-    config: ImageConfig
-    key: str
-    evaluator: Any
-    # WORKDIRs not made yet: (path, USER then); the next layer creates them (as buildah does)
-    pending_workdirs: list[tuple[str, str]] = field(default_factory=list)
-    dirty: bool = False  # the upper dir holds changes not yet committed (--layers=false)
-    history_pending: list[History] = field(default_factory=list)
-    last_layer_history: int | None = None  # --layers=false: the pending entry that owns the layer
-    cmd_set: bool = False  # a CMD in this stage (an ENTRYPOINT then keeps it)
-    number: int = 0
-    total: int = 0
-    prefix: str = ""
+    from pybuild.oci.spec import Platform
 
 
 class Build:
-    """One build: created per call of :func:`build`; holds what stages share."""
+    """One build: created per call of :func:`build`; holds what stages share. Its handlers see
+    it as a :class:`~pybuild.builder.step_context.StepContext`, the part they use."""
 
     def __init__(self, store: Store, options: BuildOptions, sandbox: Sandbox | None = None) -> None:
         self.store = store
@@ -83,7 +59,7 @@ class Build:
         self.results: dict[int, StageResult] = {}
         self.containers: list[WorkingContainer] = []
         # ADD URLs fetched once per build (the cache key needs their content), removed at the end
-        self.downloads: dict[tuple[str, str | None], Any] = {}
+        self.downloads: dict[tuple[str, str | None], Selected] = {}
         self.resources = contextlib.ExitStack()
         self.download_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -92,17 +68,17 @@ class Build:
         self.started = time.time()  # provenance's startedOn (unless a --timestamp fixes it)
         self.containerfile_name = "Containerfile"
         self.graph: Any = None
-        self.ignore: Any = None
+        self.ignore: IgnoreMatcher | None = None
         self._image_cache: dict[tuple[str, str], Image] = {}
         self.prefixes: dict[int, str] = {}
-        self.network_fallback_said = False  # "private networking cannot be set up" is said once
+        self._network_fallback_said = False  # "private networking cannot be set up" is said once
         self._ssh: Any = None  # --ssh agents (builder/ssh_forward.py), made when first asked for
         self.git_commits: dict[str, tuple[str, str]] = {}  # ADD git sources resolved this build
         self.remote_contexts: dict[str, str] = {}  # --build-context NAME=URL, fetched once
         self.remote: Any = None  # --cache-from (builder/cache_import.py), made when the build runs
         self.steps_seen: list[Any] = []  # what --cache-to exports (builder/cache_export.Step)
         self.base_layers: set[str] = set()  # the FROM images' layers, never exported
-        self._network_pool: Any = None
+        self._network_pool: Pool | None = None
 
     def ssh_socket(self, sid: str) -> str | None:
         """The agent socket of ``--ssh`` id ``sid`` (started now for key files), or None."""
@@ -117,7 +93,7 @@ class Build:
         sock: str | None = self._ssh.socket(sid)
         return sock
 
-    def network_pool(self) -> Any:
+    def network_pool(self) -> Pool:
         """The build's pool of private networks (made on first use, torn down when the build ends)."""
         with self._lock:
             if self._network_pool is None:
@@ -126,6 +102,12 @@ class Build:
                 self._network_pool = Pool()
                 self.resources.callback(self._network_pool.close)
             return self._network_pool
+
+    def first_network_fallback(self) -> bool:
+        """True the first time it is asked in this build (stages ask from their threads)."""
+        with self._lock:
+            first, self._network_fallback_said = not self._network_fallback_said, True
+        return first
 
     # ------------------------------------------------------------------ setup
 
@@ -209,7 +191,7 @@ class Build:
                               "(several platforms: pybuild.build_platforms)")
         return str(parse_platform(self.opts.platform, "--platform")) if self.opts.platform else None
 
-    def stage_platform(self, stage: Any) -> Any:
+    def stage_platform(self, stage: Stage) -> Platform:
         """The platform a stage's base is pulled for and its RUN steps execute as."""
         from pybuild.oci.platform_host import parse_platform
 
@@ -274,7 +256,7 @@ class Build:
                 self.remote.close()
         return image
 
-    def _run_with_remote(self, stages: list[Any]) -> Image:
+    def _run_with_remote(self, stages: list[Stage]) -> Image:
         """Run the stages; a remote cache layer that turns out bad is refused and the build
         runs again without it (what ran meanwhile is in the local cache: only the steps the
         bad entry answered run again). Bounded: after 3 the remote cache is not used at all."""
@@ -310,7 +292,7 @@ class Build:
         for loc in self.opts.cache_to:
             export(self, loc, self.steps_seen, self.base_layers, self.graph.final.index)
 
-    def _run_stages(self, stages: list[Any]) -> None:
+    def _run_stages(self, stages: list[Stage]) -> None:
         """Run every stage once its dependencies are done; up to ``jobs`` at the same time."""
         jobs = self.opts.jobs or min(4, max(2, os.cpu_count() or 1))
         if jobs <= 1 or len(stages) == 1:
@@ -323,7 +305,7 @@ class Build:
 
         finished: queue.SimpleQueue[tuple[int, StageResult | None, BaseException | None]] = queue.SimpleQueue()
 
-        def work(stage: Any) -> None:
+        def work(stage: Stage) -> None:
             try:
                 finished.put((stage.index, self._run_stage(stage), None))
             except BaseException as e:  # noqa: BLE001 - re-raised below after the others stop
@@ -359,7 +341,7 @@ class Build:
         if errors:
             raise errors[0]
 
-    def _run_stage(self, stage: Any) -> StageResult:
+    def _run_stage(self, stage: Stage) -> StageResult:
         from pybuild.builder import steps
 
         started = time.monotonic()
@@ -380,7 +362,7 @@ class Build:
         result = StageResult(stage.index, state.container.layers, state.config, state.key, state.evaluator)
         return result
 
-    def _start_stage(self, stage: Any) -> StageState:
+    def _start_stage(self, stage: Stage) -> StageState:
         from pybuild.builder.containerfile.evaluate import StageEvaluator
 
         prefix = self.prefixes[stage.index]
@@ -397,6 +379,7 @@ class Build:
             key = cache.make_key({"base": "scratch", "platform": str(platform)})
             layers: list[str] = []
         elif stage.base_kind == "stage":
+            assert stage.base_stage is not None  # graph.py sets it for every FROM <stage>
             parent = self.results[stage.base_stage]
             config = parent.config.copy()
             key = parent.key
@@ -424,7 +407,7 @@ class Build:
                                    parent=parent.evaluator if parent else None)
         return StageState(stage, wc, config, key, evaluator, total=total, prefix=prefix)
 
-    def _start_from_directory(self, stage: Any, path: str, total: int, prefix: str) -> StageState:
+    def _start_from_directory(self, stage: Stage, path: str, total: int, prefix: str) -> StageState:
         """``FROM NAME`` where NAME is a directory build context: its files are the stage's
         first layer (owned by root, as a COPY from a context makes them)."""
         from pybuild.builder import copier
@@ -458,7 +441,7 @@ class Build:
              stage=state.stage.name or state.stage.index, duration=round(time.monotonic() - started, 3),
              cached=cached)
 
-    def _step(self, state: StageState, instr: Any) -> bool:
+    def _step(self, state: StageState, instr: Instruction) -> bool:
         """Run or answer one step from the cache; True when the cache answered."""
         from pybuild.builder import steps
 
@@ -530,7 +513,7 @@ class Build:
 
     # ------------------------------------------------------------------ images
 
-    def resolve_image(self, name: str, *, line: int | None = None, platform: Any = None) -> Image:
+    def resolve_image(self, name: str, *, line: int | None = None, platform: Platform | None = None) -> Image:
         """A base or --from image for ``platform`` (default: the build's target): from the local
         store (per --pull) when it is that platform's, else pulled for it; once per build."""
         from pybuild.oci.spec import Platform
@@ -545,7 +528,7 @@ class Build:
             self._image_cache[(name, str(want))] = img
         return img
 
-    def resolve_from(self, stage: Any, value: str) -> tuple[str, Any]:
+    def resolve_from(self, stage: Stage, value: str) -> tuple[str, Any]:
         """``COPY --from`` / ``RUN --mount from=`` / a FROM naming a build context:
         ("stage", index) | ("image", name or transport spec) | ("context", directory)."""
         kind, ref = self.graph.resolve_from(stage, value)
@@ -584,7 +567,7 @@ class Build:
             raise UserError(f"--build-context {name}={value}: not a directory")
         return "context", path
 
-    def _resolve(self, name: str, line: int | None, platform: Any) -> Image:
+    def _resolve(self, name: str, line: int | None, platform: Platform) -> Image:
         from pybuild.builder.store_transport import resolve_image
 
         try:
@@ -600,7 +583,7 @@ class Build:
                                     where=e.where) from None
             raise
 
-    def _at_line(self, e: PybuildError, instr: Any) -> PybuildError:
+    def _at_line(self, e: PybuildError, instr: Instruction) -> PybuildError:
         """Every error of a step names its line; another place (a path, an image) goes in the text."""
         if e.where is not None and not re.search(r":\d+\Z", e.where):
             e.message = f"{e.where}: {e.message}"
@@ -643,7 +626,7 @@ def _display_name(path: Path) -> str:
         return str(path)
 
 
-def _platform_config(config: ImageConfig, platform: Any) -> ImageConfig:
+def _platform_config(config: ImageConfig, platform: Platform) -> ImageConfig:
     """The stage's config names the platform it is built for (BuildKit sets it so)."""
     from pybuild.oci.platform_host import config_platform
 

@@ -12,7 +12,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,8 @@ from pybuild.errors import ConfigError, ContextError, StepFailed, UserError
 from pybuild.events import OUTPUT, WARNING, emit
 
 if TYPE_CHECKING:
-    from pybuild.builder.executor import Build, StageState
+    from pybuild.builder.sandbox.spec import Mount
+    from pybuild.builder.step_context import StageState, StepContext
     from pybuild.builder.store import Store
 
 
@@ -40,14 +41,14 @@ def argv_for(st: StageState, instr: ins.Run) -> list[str]:
     return [*shell, instr.script()]
 
 
-def env_for(b: Build, st: StageState, *, proxies: bool = True) -> list[str]:
+def env_for(b: StepContext, st: StageState, *, proxies: bool = True) -> list[str]:
     env = list(st.evaluator.run_env(proxies=proxies))
     if not any(e.startswith("PATH=") for e in env):
         env.insert(0, f"PATH={DEFAULT_PATH}")
     return env
 
 
-def mount_keys(b: Build, st: StageState, instr: ins.Run) -> list[Any]:
+def mount_keys(b: StepContext, st: StageState, instr: ins.Run) -> list[Any]:
     """What each mount contributes to the cache key: a bind by its source's content, a
     cache/tmpfs by its options, a secret by its id and target — never its value."""
     out: list[Any] = []
@@ -65,7 +66,7 @@ def mount_keys(b: Build, st: StageState, instr: ins.Run) -> list[Any]:
     return out
 
 
-def _bind_content_key(b: Build, st: StageState, m: ins.MountSpec, instr_line: int | None) -> str:
+def _bind_content_key(b: StepContext, st: StageState, m: ins.MountSpec, instr_line: int | None) -> str:
     if m.from_:
         kind, ref = b.resolve_from(st.stage, m.from_)
         if kind == "stage":
@@ -83,7 +84,7 @@ def _bind_content_key(b: Build, st: StageState, m: ins.MountSpec, instr_line: in
                         b.hash_cache)
 
 
-def run(b: Build, st: StageState, instr: ins.Run) -> None:
+def run(b: StepContext, st: StageState, instr: ins.Run) -> None:
     from pybuild.builder import sandbox
 
     if b.sandbox is None:  # the real one: rootless, a step needs pybuild's user namespace
@@ -145,7 +146,7 @@ def run(b: Build, st: StageState, instr: ins.Run) -> None:
                          where=instr.where, status=status)
 
 
-def _capabilities(b: Build, instr: ins.Run) -> list[str]:
+def _capabilities(b: StepContext, instr: ins.Run) -> list[str]:
     """The step's capabilities: the default set with --cap-add/--cap-drop applied, or, for
     ``RUN --security=insecure`` (BuildKit's, allowed by ``--allow security.insecure``), every
     capability, with seccomp off as well (the caller's part)."""
@@ -160,14 +161,14 @@ def _capabilities(b: Build, instr: ins.Run) -> list[str]:
     return apply_cap_changes(list(sandbox.DEFAULT_CAPABILITIES), b.opts.run.cap_add, b.opts.run.cap_drop)
 
 
-def _output(b: Build) -> Any:
+def _output(b: StepContext) -> Callable[[bytes], None]:
     def forward(chunk: bytes) -> None:
         emit(b.on_event, OUTPUT, chunk.decode("utf-8", "replace"))
 
     return forward
 
 
-def key_network(b: Build, instr: ins.Run) -> str:
+def key_network(b: StepContext, instr: ins.Run) -> str:
     """The network part of a RUN's cache key: the mode it runs with (BuildKit keys its exec op
     by network mode), so a step built with one mode is not reused under another, ``none`` included."""
     if instr.network and instr.network != "default":
@@ -175,7 +176,7 @@ def key_network(b: Build, instr: ins.Run) -> str:
     return effective_mode(b.opts.run.network)
 
 
-def step_network(b: Build, instr: ins.Run) -> str:
+def step_network(b: StepContext, instr: ins.Run) -> str:
     """The network mode one RUN step runs with (host, none, private, ns:PATH).
 
     ``RUN --network=default`` (or none given) is the build's ``--network``; the build's
@@ -184,11 +185,7 @@ def step_network(b: Build, instr: ins.Run) -> str:
     the build runs on the host network anyway."""
     ropts = b.opts.run
     build_mode = effective_mode(ropts.network)
-    say = False
-    if build_mode == "host" and ropts.network in (None, "", "default"):
-        with b._lock:
-            say, b.network_fallback_said = not b.network_fallback_said, True
-    if say:
+    if build_mode == "host" and ropts.network in (None, "", "default") and b.first_network_fallback():
         emit(b.on_event, WARNING, f"private networking cannot be set up ({unavailable()}): "
                                   "RUN steps use the host's network")
     if instr.network == "host" and build_mode != "host" and "network.host" not in ropts.allow:
@@ -197,7 +194,7 @@ def step_network(b: Build, instr: ins.Run) -> str:
     return instr.network if instr.network and instr.network != "default" else build_mode
 
 
-def _volume_mounts(b: Build) -> Iterator[Any]:
+def _volume_mounts(b: StepContext) -> Iterator[Mount]:
     from pybuild.builder.volumes import parse_volume
 
     for v in b.opts.run.volumes:
@@ -205,11 +202,11 @@ def _volume_mounts(b: Build) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def _run_mounts(b: Build, st: StageState, instr: ins.Run, env: list[str]) -> Iterator[list[Any]]:
+def _run_mounts(b: StepContext, st: StageState, instr: ins.Run, env: list[str]) -> Iterator[list[Mount]]:
     """Set up each RUN --mount (and tear it down after the step)."""
     from pybuild.builder.sandbox import Mount
 
-    mounts: list[Any] = []
+    mounts: list[Mount] = []
     ssh_index = 0  # BuildKit numbers the default targets of ssh mounts: ssh_agent.0, .1...
     with contextlib.ExitStack() as stack:
         for m in instr.mounts:
@@ -240,7 +237,7 @@ def _run_mounts(b: Build, st: StageState, instr: ins.Run, env: list[str]) -> Ite
 
 
 @contextlib.contextmanager
-def _from_root(b: Build, st: StageState, from_: str, instr_line: int | None) -> Iterator[str]:
+def _from_root(b: StepContext, st: StageState, from_: str, instr_line: int | None) -> Iterator[str]:
     from pybuild.builder.copy_step import from_root
 
     with from_root(b, st, from_, instr_line) as (_kind, root):
@@ -248,7 +245,7 @@ def _from_root(b: Build, st: StageState, from_: str, instr_line: int | None) -> 
 
 
 @contextlib.contextmanager
-def _bind_mount(b: Build, st: StageState, m: ins.MountSpec, instr_line: int | None) -> Iterator[Any]:
+def _bind_mount(b: StepContext, st: StageState, m: ins.MountSpec, instr_line: int | None) -> Iterator[Mount]:
     from pybuild.builder.sandbox import Mount
     with contextlib.ExitStack() as stack:
         if m.from_:
@@ -283,7 +280,7 @@ def _bind_mount(b: Build, st: StageState, m: ins.MountSpec, instr_line: int | No
 
 
 @contextlib.contextmanager
-def _cache_mount(b: Build, st: StageState, m: ins.MountSpec, instr_line: int | None) -> Iterator[Any]:
+def _cache_mount(b: StepContext, st: StageState, m: ins.MountSpec, instr_line: int | None) -> Iterator[Mount]:
     """A cache mount; with ``from=`` it is a cache of its own for that base, made first as a
     copy of the base's ``source`` directory (BuildKit's cache mount over a from state)."""
     cache_id = m.id or m.target
@@ -348,7 +345,7 @@ def _make_cache_dir(path: Path, mode: int | None, uid: int | None, gid: int | No
 
 @contextlib.contextmanager
 def cache_mount(store: Store, cache_id: str, target: str, *, sharing: str = "shared", readonly: bool = False,
-                mode: int | None = None, uid: int | None = None, gid: int | None = None) -> Iterator[Any]:
+                mode: int | None = None, uid: int | None = None, gid: int | None = None) -> Iterator[Mount]:
     """A cache mount for a RUN: ``shared`` by everyone at once; ``locked``: one step at a time
     (the others wait); ``private``: a step finding it in use gets a fresh throw-away cache."""
     from pybuild.builder.sandbox import Mount
@@ -373,7 +370,7 @@ def cache_mount(store: Store, cache_id: str, target: str, *, sharing: str = "sha
 
 
 @contextlib.contextmanager
-def _secret_mount(b: Build, m: ins.MountSpec, env: list[str]) -> Iterator[Any]:
+def _secret_mount(b: StepContext, m: ins.MountSpec, env: list[str]) -> Iterator[Mount | None]:
     from pybuild.builder.sandbox import Mount
     secret_id = m.id or os.path.basename(m.target or "")
     source = b.opts.run.secrets.get(secret_id)
@@ -420,7 +417,7 @@ def _secret_mount(b: Build, m: ins.MountSpec, env: list[str]) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def _ssh_mount(b: Build, m: ins.MountSpec, index: int) -> Iterator[Any]:
+def _ssh_mount(b: StepContext, m: ins.MountSpec, index: int) -> Iterator[Mount | None]:
     """``--mount=type=ssh``: a relay to the ``--ssh`` agent of ``m.id`` at the target (BuildKit's
     /run/buildkit/ssh_agent.N, N counting this RUN's ssh mounts), 0600 root unless asked."""
     from pybuild.builder.sandbox import Mount

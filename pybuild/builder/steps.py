@@ -3,47 +3,51 @@
 A handler gives the cache-key inputs of its step (``key_inputs``) and carries it
 out (``execute``). Metadata instructions edit the image config; RUN runs in the
 sandbox; COPY/ADD write files. The executor does the rest (keys, cache, commit).
+A handler is a ``Handler[I]`` for its instruction type ``I`` and sees the build only as a
+``StepContext`` (step_context.py): what it may read is listed there.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
 from pybuild.builder.containerfile import instructions as ins
 from pybuild.builder.paths import container_join
+from pybuild.builder.step_context import I
 from pybuild.errors import UserError
 from pybuild.events import INFO, emit
 from pybuild.oci.spec import History, healthcheck
 
 if TYPE_CHECKING:
-    from pybuild.builder.executor import Build, StageState
-    from pybuild.builder.store import Image
+    from pybuild.builder.step_context import StageResult, StageState, StepContext
+    from pybuild.builder.store import Image, Store
+    from pybuild.oci.spec import ImageConfig
 
 
-class Handler:
+class Handler(Generic[I]):
     """Base: a step that only edits the config (an empty_layer history entry)."""
 
     makes_layer = False
     never_cached = False
 
-    def key_inputs(self, b: Build, st: StageState, instr: Any) -> dict[str, Any]:
+    def key_inputs(self, b: StepContext, st: StageState, instr: I) -> dict[str, Any]:
         return {"instruction": _describe(instr)}
 
-    def execute(self, b: Build, st: StageState, instr: Any) -> None:
+    def execute(self, b: StepContext, st: StageState, instr: I) -> None:
         raise NotImplementedError
 
-    def replay(self, st: StageState, instr: Any) -> None:
+    def replay(self, st: StageState, instr: I) -> None:
         """On a cache hit: redo what the step leaves beyond its layers and config (the
         state a later step's key and work depend on), so a hit and a run end alike."""
         if self.makes_layer:
             st.pending_workdirs.clear()  # the cached layer holds them, as the run made them
 
-    def created_by(self, st: StageState, instr: Any) -> str:
+    def created_by(self, st: StageState, instr: I) -> str:
         return f"/bin/sh -c #(nop) {instr.original}"
 
 
-def _describe(instr: Any) -> dict[str, Any]:
+def _describe(instr: ins.Instruction) -> dict[str, Any]:
     """Every field of an (expanded) instruction, for cache keys — never positions or text."""
     out: dict[str, Any] = {"kind": type(instr).__name__}
     for name in ins.field_names(instr):
@@ -57,34 +61,34 @@ def _describe(instr: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------- metadata
 
 
-class EnvHandler(Handler):
-    def execute(self, b: Build, st: StageState, instr: ins.Env) -> None:
+class EnvHandler(Handler[ins.Env]):
+    def execute(self, b: StepContext, st: StageState, instr: ins.Env) -> None:
         for k, v in instr.pairs:
             st.config.config.set_env(k, v)
 
 
-class LabelHandler(Handler):
-    def execute(self, b: Build, st: StageState, instr: ins.Label) -> None:
+class LabelHandler(Handler[ins.Label]):
+    def execute(self, b: StepContext, st: StageState, instr: ins.Label) -> None:
         for k, v in instr.pairs:
             st.config.config.labels[k] = v
 
 
-class ExposeHandler(Handler):
-    def execute(self, b: Build, st: StageState, instr: ins.Expose) -> None:
+class ExposeHandler(Handler[ins.Expose]):
+    def execute(self, b: StepContext, st: StageState, instr: ins.Expose) -> None:
         for p in ins.expose_ports(instr.ports):
             st.config.config.exposed_ports[p] = {}
 
 
-class VolumeHandler(Handler):
-    def execute(self, b: Build, st: StageState, instr: ins.Volume) -> None:
+class VolumeHandler(Handler[ins.Volume]):
+    def execute(self, b: StepContext, st: StageState, instr: ins.Volume) -> None:
         for p in instr.paths:
             if not p:
                 raise UserError("VOLUME specified can not be an empty string")
             st.config.config.volumes[p] = {}
 
 
-class WorkdirHandler(Handler):
-    def execute(self, b: Build, st: StageState, instr: ins.Workdir) -> None:
+class WorkdirHandler(Handler[ins.Workdir]):
+    def execute(self, b: StepContext, st: StageState, instr: ins.Workdir) -> None:
         path = container_join(st.config.config.working_dir or "/", instr.path).rstrip("/") or "/"
         st.config.config.working_dir = path
         self.replay(st, instr)
@@ -94,8 +98,8 @@ class WorkdirHandler(Handler):
         st.pending_workdirs.append((st.config.config.working_dir or "/", st.config.config.user or ""))
 
 
-class UserHandler(Handler):
-    def execute(self, b: Build, st: StageState, instr: ins.User) -> None:
+class UserHandler(Handler[ins.User]):
+    def execute(self, b: StepContext, st: StageState, instr: ins.User) -> None:
         st.config.config.user = instr.user
 
 
@@ -109,8 +113,8 @@ def _command_argv(st: StageState, command: list[str] | str) -> list[str]:
     return [*_shell_of(st), command]
 
 
-class CmdHandler(Handler):
-    def execute(self, b: Build, st: StageState, instr: ins.Cmd) -> None:
+class CmdHandler(Handler[ins.Cmd]):
+    def execute(self, b: StepContext, st: StageState, instr: ins.Cmd) -> None:
         st.config.config.cmd = _command_argv(st, instr.command)
         self.replay(st, instr)
 
@@ -118,51 +122,51 @@ class CmdHandler(Handler):
         st.cmd_set = True  # a later ENTRYPOINT keeps this CMD, hit or run
 
 
-class EntrypointHandler(Handler):
-    def key_inputs(self, b: Build, st: StageState, instr: ins.Entrypoint) -> dict[str, Any]:
+class EntrypointHandler(Handler[ins.Entrypoint]):
+    def key_inputs(self, b: StepContext, st: StageState, instr: ins.Entrypoint) -> dict[str, Any]:
         # whether a CMD of this stage survives: the same parent config gives another result
         # after `CMD` in this stage than after `FROM base` whose CMD came with the base
         return {**super().key_inputs(b, st, instr), "keeps_cmd": st.cmd_set}
 
-    def execute(self, b: Build, st: StageState, instr: ins.Entrypoint) -> None:
+    def execute(self, b: StepContext, st: StageState, instr: ins.Entrypoint) -> None:
         cfg = st.config.config
         cfg.entrypoint = None if instr.command is None else _command_argv(st, instr.command)
         if not st.cmd_set:
             cfg.cmd = None  # an ENTRYPOINT resets a CMD inherited from the base image
 
 
-class ShellHandler(Handler):
-    def execute(self, b: Build, st: StageState, instr: ins.Shell) -> None:
+class ShellHandler(Handler[ins.Shell]):
+    def execute(self, b: StepContext, st: StageState, instr: ins.Shell) -> None:
         st.config.config.shell = list(instr.argv)
 
 
-class StopSignalHandler(Handler):
-    def execute(self, b: Build, st: StageState, instr: ins.StopSignal) -> None:
+class StopSignalHandler(Handler[ins.StopSignal]):
+    def execute(self, b: StepContext, st: StageState, instr: ins.StopSignal) -> None:
         st.config.config.stop_signal = instr.signal
 
 
-class HealthcheckHandler(Handler):
-    def execute(self, b: Build, st: StageState, instr: ins.Healthcheck) -> None:
+class HealthcheckHandler(Handler[ins.Healthcheck]):
+    def execute(self, b: StepContext, st: StageState, instr: ins.Healthcheck) -> None:
         st.config.config.healthcheck = healthcheck(
             instr.test, interval=instr.interval, timeout=instr.timeout, start_period=instr.start_period,
             start_interval=instr.start_interval, retries=instr.retries or None)
 
 
-class OnbuildHandler(Handler):
-    def execute(self, b: Build, st: StageState, instr: ins.Onbuild) -> None:
+class OnbuildHandler(Handler[ins.Onbuild]):
+    def execute(self, b: StepContext, st: StageState, instr: ins.Onbuild) -> None:
         st.config.config.on_build = [*st.config.config.on_build, instr.expression]
 
 
-class MaintainerHandler(Handler):
-    def execute(self, b: Build, st: StageState, instr: ins.Maintainer) -> None:
+class MaintainerHandler(Handler[ins.Maintainer]):
+    def execute(self, b: StepContext, st: StageState, instr: ins.Maintainer) -> None:
         st.config.author = instr.name
 
 
-class ArgHandler(Handler):
-    def execute(self, b: Build, st: StageState, instr: ins.Arg) -> None:
+class ArgHandler(Handler[ins.Arg]):
+    def execute(self, b: StepContext, st: StageState, instr: ins.Arg) -> None:
         pass  # ARG changes the evaluator's state only (apply)
 
-    def key_inputs(self, b: Build, st: StageState, instr: Any) -> dict[str, Any]:
+    def key_inputs(self, b: StepContext, st: StageState, instr: ins.Arg) -> dict[str, Any]:
         # the value an ARG takes (default or --build-arg) is part of the key
         values = {name: st.evaluator._arg_value(name, default) for name, default in instr.args}
         return {"instruction": _describe(instr), "values": values}
@@ -177,10 +181,10 @@ def _pending(st: StageState) -> list[list[str]]:
     return [[path, user] for path, user in st.pending_workdirs]
 
 
-class RunHandler(Handler):
+class RunHandler(Handler[ins.Run]):
     makes_layer = True
 
-    def key_inputs(self, b: Build, st: StageState, instr: ins.Run) -> dict[str, Any]:
+    def key_inputs(self, b: StepContext, st: StageState, instr: ins.Run) -> dict[str, Any]:
         from pybuild.builder import run_step
 
         security = b.opts.run.security.cache_key()  # only when not the default: old keys stay valid
@@ -200,7 +204,7 @@ class RunHandler(Handler):
                 "volumes": b.opts.run.volumes, "caps": [b.opts.run.cap_add, b.opts.run.cap_drop],
                 "pending_workdirs": _pending(st)}
 
-    def execute(self, b: Build, st: StageState, instr: ins.Run) -> None:
+    def execute(self, b: StepContext, st: StageState, instr: ins.Run) -> None:
         from pybuild.builder import run_step
 
         run_step.run(b, st, instr)
@@ -212,16 +216,16 @@ class RunHandler(Handler):
         return " ".join(_shell_of(st)) + " " + instr.script()
 
 
-class CopyHandler(Handler):
+class CopyHandler(Handler[ins.Copy]):
     makes_layer = True
 
-    def key_inputs(self, b: Build, st: StageState, instr: ins.Copy) -> dict[str, Any]:
+    def key_inputs(self, b: StepContext, st: StageState, instr: ins.Copy) -> dict[str, Any]:
         from pybuild.builder import copy_step
 
         return {"instruction": _describe(instr), "sources": copy_step.source_key(b, st, instr),
                 "workdir": st.config.config.working_dir, "pending_workdirs": _pending(st)}
 
-    def execute(self, b: Build, st: StageState, instr: ins.Copy) -> None:
+    def execute(self, b: StepContext, st: StageState, instr: ins.Copy) -> None:
         from pybuild.builder import copy_step
 
         copy_step.copy(b, st, instr)
@@ -231,7 +235,8 @@ class CopyHandler(Handler):
         return f"/bin/sh -c #(nop) {instr.original}"
 
 
-_HANDLERS: dict[type, Handler] = {
+# keyed by the instruction type each handler takes (ADD is a COPY): handler_for pairs them
+_HANDLERS: dict[type[ins.Instruction], Handler[Any]] = {
     ins.Env: EnvHandler(), ins.Label: LabelHandler(), ins.Expose: ExposeHandler(),
     ins.Volume: VolumeHandler(), ins.Workdir: WorkdirHandler(), ins.User: UserHandler(),
     ins.Cmd: CmdHandler(), ins.Entrypoint: EntrypointHandler(), ins.Shell: ShellHandler(),
@@ -241,7 +246,7 @@ _HANDLERS: dict[type, Handler] = {
 }
 
 
-def handler_for(instr: Any) -> Handler:
+def handler_for(instr: I) -> Handler[I]:
     h = _HANDLERS.get(type(instr))
     if h is None:
         raise UserError(f"{instr.keyword} cannot be used here", where=instr.where)
@@ -251,11 +256,11 @@ def handler_for(instr: Any) -> Handler:
 # ---------------------------------------------------------------------- committing
 
 
-def _history(b: Build, st: StageState, instr: Any, handler: Handler, empty: bool) -> History:
+def _history(b: StepContext, st: StageState, instr: I, handler: Handler[I], empty: bool) -> History:
     return History(created=b.created(), created_by=handler.created_by(st, instr), empty_layer=empty)
 
 
-def commit_step(b: Build, st: StageState, instr: Any, handler: Handler) -> str:
+def commit_step(b: StepContext, st: StageState, instr: I, handler: Handler[I]) -> str:
     """After a step with --layers: commit its layer (RUN/COPY/ADD), store the config; return
     the config digest that names this step's result."""
     made_layer = False
@@ -273,14 +278,14 @@ def commit_step(b: Build, st: StageState, instr: Any, handler: Handler) -> str:
     return _store_config(b, st)
 
 
-def note_step(b: Build, st: StageState, instr: Any, handler: Handler) -> None:
+def note_step(b: StepContext, st: StageState, instr: I, handler: Handler[I]) -> None:
     """With --layers=false: no commit; remember the history entry for the stage's one layer."""
     st.history_pending.append(_history(b, st, instr, handler, empty=True))
     if handler.makes_layer:
         st.last_layer_history = len(st.history_pending) - 1
 
 
-def flush_layer(b: Build, st: StageState) -> None:
+def flush_layer(b: StepContext, st: StageState) -> None:
     """End of a stage: commit what is left (the one layer of --layers=false, pending WORKDIRs)."""
     if st.pending_workdirs:
         from pybuild.builder.copy_step import ensure_workdirs
@@ -304,7 +309,7 @@ def flush_layer(b: Build, st: StageState) -> None:
     st.history_pending = []
 
 
-def _tar_options(b: Build) -> dict[str, Any]:
+def _tar_options(b: StepContext) -> dict[str, Any]:
     out = b.opts.output
     if out.timestamp is not None:
         return {"timestamp": out.timestamp}
@@ -313,14 +318,14 @@ def _tar_options(b: Build) -> dict[str, Any]:
     return {}
 
 
-def _store_config(b: Build, st: StageState) -> str:
+def _store_config(b: StepContext, st: StageState) -> str:
     # the config is dated by its newest history entry (one clock reading, as buildah does)
     st.config.created = st.config.history[-1].created if st.config.history else b.created()
     digest, _ = b.store.layout.put_bytes(st.config.to_json(docker=True))
     return str(digest)
 
 
-def onbuild_triggers(b: Build, st: StageState) -> list[Any]:
+def onbuild_triggers(b: StepContext, st: StageState) -> list[ins.Instruction]:
     """ONBUILD instructions of the base image, parsed; they run right after FROM and are not
     inherited further."""
     triggers = list(st.config.config.on_build)
@@ -338,7 +343,7 @@ def onbuild_triggers(b: Build, st: StageState) -> list[Any]:
     return out
 
 
-def write_final_image(b: Build, final: Any) -> Image:
+def write_final_image(b: StepContext, final: StageResult) -> Image:
     """The final stage's layers and config become an image in the store, named by --tag."""
     out = b.opts.output
     config = final.config.copy()
@@ -396,14 +401,14 @@ def _full(name: str) -> str:
     return name
 
 
-def _squash(b: Build, final: Any, config: Any) -> tuple[list[str], Any]:
+def _squash(b: StepContext, final: StageResult, config: ImageConfig) -> tuple[list[str], ImageConfig]:
     """--squash: every layer of the image merged into one."""
     diff_id = squash_layers(b.store, list(final.layers), _tar_options(b))
     config.history = [History(created=b.created(), created_by="/bin/sh -c #(nop) squashed", empty_layer=False)]
     return [diff_id], config
 
 
-def squash_layers(store: Any, layers: list[str], tar_options: dict[str, Any]) -> str:
+def squash_layers(store: Store, layers: list[str], tar_options: dict[str, Any]) -> str:
     """Merge ``layers`` into one new layer in the store; returns its diff_id.
     (Shared with `pybuild commit --squash`.)"""
     from pybuild.builder.container import WorkingContainer

@@ -52,6 +52,24 @@ def test_shell_and_network_reach_the_run(store: Store, ctx: Path) -> None:
     assert spec.argv == ["/bin/ash", "-xc", "true"] and spec.network == "none"
 
 
+def test_the_host_network_fallback_is_said_once_per_build(store: Store, ctx: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from pybuild.builder import run_step
+    from pybuild.events import WARNING
+
+    # a machine where private networking cannot be set up (as for a plain user)
+    monkeypatch.setattr(run_step, "effective_mode", lambda m: "host" if m in (None, "", "default") else m)
+    monkeypatch.setattr(run_step, "unavailable", lambda: "netavark is not installed")
+    text = "FROM scratch AS a\nRUN touch /a\nRUN touch /b\nFROM scratch\nCOPY --from=a /a /a\nRUN touch /c\n"
+    sandbox = FakeSandbox()
+    for _ in range(2):  # every build says it again, once
+        _, ev = engine_build(store, ctx, text, sandbox, no_cache=True, jobs=2)
+        said = [e.message for e in ev if e.kind == WARNING]
+        assert said == ["private networking cannot be set up (netavark is not installed): "
+                        "RUN steps use the host's network"]
+    assert [s.network for s in sandbox.runs] == ["host"] * 6
+
+
 def test_an_unsupported_network_is_one_line_with_the_step(store: Store, ctx: Path) -> None:
     with pytest.raises(PybuildError) as e:
         engine_build(store, ctx, "FROM scratch\nRUN true\n", run={"network": "bridge"})

@@ -26,11 +26,26 @@ def test_other_modes_are_refused_in_one_line(mode: str, message: str) -> None:
 
 
 def test_default_is_host_when_netavark_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # as root outside a user namespace, where netavark is what private networking needs
+    monkeypatch.setattr(network.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(network, "in_user_namespace", lambda: False)
     monkeypatch.setenv("PYBUILD_NETAVARK", "")
     assert "netavark is not installed" in (network.unavailable() or "")
     assert network.effective_mode("default") == "host" and network.effective_mode(None) == "host"
     assert network.effective_mode("none") == "none"
     assert network.describe_default()["DefaultNetwork"] == "host"
+
+
+def test_a_plain_user_outside_a_user_namespace_gets_host_and_is_told_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    # netavark or not: a plain user can make no network namespace without pybuild unshare
+    monkeypatch.setattr(network.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(network, "in_user_namespace", lambda: False)
+    assert network.unavailable() == "not root and not in a user namespace (pybuild unshare)"
+    assert network.effective_mode("default") == "host" and network.effective_mode("ns:/x") == "ns:/x"
+    assert network.describe_default() == {
+        "DefaultNetwork": "host",
+        "DefaultNetworkReason": "private networking cannot be set up: not root and not in a user "
+                                "namespace (pybuild unshare)"}
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
