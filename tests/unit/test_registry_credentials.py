@@ -108,3 +108,27 @@ def test_credentials_repr_hides_the_secret() -> None:
     assert "hunter2" not in repr(c.Credentials("u", "hunter2"))
     with pytest.raises(ConfigError):
         c.parse_creds(":nouser")
+
+
+def test_unreadable_default_location_is_no_file_but_a_named_one_is_an_error(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a plain user without $XDG_RUNTIME_DIR looks under root's 0700 /run/containers: EACCES there
+    # must not stop a pull; a file named by --authfile or $REGISTRY_AUTH_FILE must be readable
+    docker = home / "home" / ".docker" / "config.json"
+    docker.parent.mkdir(parents=True)
+    docker.write_text(json.dumps({"auths": {"r.example": _auth("docker", "d")}}))
+    denied = str(home / "run" / "containers" / "auth.json")
+    real_open = open
+
+    def open_denying(path: str, *args: object, **kw: object) -> object:
+        if str(path) == denied:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, *args, **kw)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(c, "open", open_denying, raising=False)
+    assert c.lookup("r.example/app") == c.Credentials("docker", "d")
+    with pytest.raises(ConfigError, match="cannot read auth file: Permission denied"):
+        c.lookup("r.example/app", authfile=denied)
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", denied)
+    with pytest.raises(ConfigError, match="Permission denied"):
+        c.lookup("r.example/app")

@@ -68,12 +68,19 @@ def auth_files(authfile: str | None = None) -> list[str]:
             os.path.join(home, ".docker", "config.json")]
 
 
-def _read_json(path: str) -> dict[str, Any] | None:
+def _read_json(path: str, *, unreadable_is_absent: bool = False) -> dict[str, Any] | None:
+    """An auth file's JSON; None when there is none. ``unreadable_is_absent``: a default
+    location the user cannot reach (a plain user without $XDG_RUNTIME_DIR looks under root's
+    0700 /run/containers) counts as no file; a file the user named must be readable."""
     try:
         with open(path, "rb") as f:
             raw = f.read(_MAX_AUTH_FILE + 1)
     except FileNotFoundError:
         return None
+    except PermissionError:
+        if unreadable_is_absent:
+            return None
+        raise ConfigError("cannot read auth file: Permission denied", where=path) from None
     except IsADirectoryError:
         raise ConfigError("is a directory, not an auth file", where=path) from None
     except OSError as e:
@@ -161,8 +168,9 @@ def lookup(name: str, *, authfile: str | None = None, creds: str | None = None) 
         return parse_creds(creds)
     host = name.split("/", 1)[0]
     keys = _candidates(name)
+    named = bool(authfile or os.environ.get("REGISTRY_AUTH_FILE"))
     for path in auth_files(authfile):
-        data = _read_json(path)
+        data = _read_json(path, unreadable_is_absent=not named)
         if data is None:
             continue
         helpers = data.get("credHelpers") or {}
