@@ -47,6 +47,16 @@ class PybuildError(Exception):
     def __str__(self) -> str:
         return f"{self.where}: {self.message}" if self.where else self.message
 
+    def located(self, where: str) -> PybuildError:
+        """This error said at ``where`` (a Containerfile line, the place a user looks), its own
+        place moved into the text: a copy of the same class, so the original stays as raised."""
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.message = f"{self.where}: {self.message}" if self.where else self.message
+        new.where = where
+        new.args = (new.message,)
+        return new
+
 
 class UserError(PybuildError):
     """The request itself is wrong; retrying it unchanged will fail again."""

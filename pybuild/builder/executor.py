@@ -488,8 +488,10 @@ class Build:
         try:
             handler.execute(self, state, expanded)
         except PybuildError as e:
-            self._at_line(e, instr)
-            raise
+            said = self._at_line(e, instr)
+            if said is e:
+                raise
+            raise said from e
         state.evaluator.apply(expanded)
         state.key = key
         if self.opts.layers:
@@ -574,23 +576,21 @@ class Build:
             return resolve_image(self.store, name, pull=self.opts.pull, on_event=self.on_event,
                                  platform=str(platform), **self.opts.registry)
         except PybuildError as e:
-            if line:  # the Containerfile line is the place a user looks; the registry goes in the text
-                if e.where:
-                    e.message = f"{e.where}: {e.message}"
-                e.where = f"{self.containerfile_name}:{line}"
+            # the Containerfile line is the place a user looks; the registry goes in the text
+            said = e.located(f"{self.containerfile_name}:{line}") if line else e
             if isinstance(e, UnsupportedError | RegistryError):
-                raise ImageNotFound(f"image {name} is not in the local store and could not be pulled: {e.message}",
-                                    where=e.where) from None
-            raise
+                raise ImageNotFound(f"image {name} is not in the local store and could not be pulled: "
+                                    f"{said.message}", where=said.where) from None
+            if said is e:
+                raise
+            raise said from e
 
     def _at_line(self, e: PybuildError, instr: Instruction) -> PybuildError:
-        """Every error of a step names its line; another place (a path, an image) goes in the text."""
-        if e.where is not None and not re.search(r":\d+\Z", e.where):
-            e.message = f"{e.where}: {e.message}"
-            e.where = None
-        if e.where is None:
-            e.where = f"{self.containerfile_name}:{instr.line}"
-        return e
+        """Every error of a step names its line; another place (a path, an image) goes in the
+        text. An error that already names a line is itself."""
+        if e.where is not None and re.search(r":\d+\Z", e.where):
+            return e
+        return e.located(f"{self.containerfile_name}:{instr.line}")
 
     def _write_image(self, final: StageResult) -> Image:
         from pybuild.builder import steps
