@@ -74,6 +74,9 @@ _EXPORTS: dict[str, str] = {
     "is_rootless": "pybuild.rootless",
     "describe_rootless": "pybuild.rootless",
     "resolve_isolation": "pybuild.builder.sandbox",
+    "host_architecture": "pybuild.host",
+    "platform_of": "pybuild.host",
+    "system_info": "pybuild.host",
 }
 
 __all__ = [
@@ -122,6 +125,9 @@ __all__ = [
     "is_rootless",
     "describe_rootless",
     "resolve_isolation",
+    "host_architecture",
+    "platform_of",
+    "system_info",
 ]
 
 if TYPE_CHECKING:
@@ -168,6 +174,7 @@ if TYPE_CHECKING:
         UserError,
     )
     from pybuild.events import Event
+    from pybuild.host import host_architecture, platform_of, system_info
     from pybuild.oci.digest import Digest
     from pybuild.oci.reference import Reference
     from pybuild.rootless import describe_rootless, is_rootless

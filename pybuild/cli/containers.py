@@ -18,7 +18,6 @@ import click
 from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
 from pybuild.cli.images import _registry_options, registry_flags
 from pybuild.cli.pflag import OptionalValue, command
-from pybuild.cli.platforms import platform_of
 from pybuild.cli.refused import ROOTLESS, IsolationFlag, Refused
 from pybuild.cli.resources import cgroupns_flag, resource_flags
 from pybuild.cli.resources import values as resource_values
@@ -80,10 +79,11 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
              dns_options: tuple[str, ...], security_opts: tuple[str, ...], tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
              image: str) -> None:
     """Create a working container from IMAGE (or scratch); prints its name."""
+    import pybuild
     from pybuild.builder import workflow
 
     policy = "always" if pull_always else "never" if pull_never else _pull_policy(pull)
-    chosen = platform_of(platform, os_, arch, variant)
+    chosen = pybuild.platform_of(platform, os_, arch, variant)
     run_defaults = {"isolation": isolation, "network": network, "cap_add": cap_add, "cap_drop": cap_drop,
                     "volumes": volumes, "add_hosts": add_hosts, "dns": dns, "dns_search": dns_search,
                     "dns_options": dns_options, "resources": resource_values()}

@@ -10,7 +10,6 @@ import click
 
 from pybuild.cli.common import GlobalOptions, pass_globals, progress_option, renderer_for
 from pybuild.cli.pflag import command
-from pybuild.cli.platforms import platform_of
 from pybuild.cli.progress import human_size
 from pybuild.cli.refused import Refused
 
@@ -84,7 +83,7 @@ def pull_cmd(opts: GlobalOptions, quiet: bool, progress: str, platform: str | No
     containers-storage: -- podman's store)."""
     import pybuild
 
-    image = pybuild.pull(source, store=opts.open_store(), platform=platform_of(platform, os_, arch, variant),
+    image = pybuild.pull(source, store=opts.open_store(), platform=pybuild.platform_of(platform, os_, arch, variant),
                          policy=policy, on_event=renderer_for(progress, quiet),
                          **_registry_options(tls_verify, creds, authfile, cert_dir))
     if progress == "json" and not quiet:
@@ -145,7 +144,7 @@ def import_cmd(opts: GlobalOptions, changes: tuple[str, ...], message: str, arch
 
     import pybuild
 
-    platform = platform_of(None, os_, arch, variant)
+    platform = pybuild.platform_of(None, os_, arch, variant)
     store = opts.open_store()
     with contextlib.ExitStack() as stack:
         if path == "-":  # a tarball on standard input, staged in the store's own file system

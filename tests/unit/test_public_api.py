@@ -28,6 +28,7 @@ EXPECTED = [
     "sbom_of", "attestations",
     # rootless: the user namespace a non-root process builds in
     "enter_user_namespace", "exec_in_user_namespace", "is_rootless", "describe_rootless", "resolve_isolation",
+    "host_architecture", "platform_of", "system_info",
 ]
 
 
