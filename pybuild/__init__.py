@@ -77,6 +77,26 @@ _EXPORTS: dict[str, str] = {
     "host_architecture": "pybuild.host",
     "platform_of": "pybuild.host",
     "system_info": "pybuild.host",
+    "remote_spec": "pybuild.remote",
+    "login": "pybuild.remote",
+    "logout": "pybuild.remote",
+    "stored_username": "pybuild.remote",
+    "list_tags": "pybuild.remote",
+    "fetch_manifest": "pybuild.remote",
+    "fetch_config": "pybuild.remote",
+    "inspect_remote": "pybuild.remote",
+    "BuildGraph": "pybuild.containerfiles",
+    "build_graph": "pybuild.containerfiles",
+    "find_containerfile": "pybuild.containerfiles",
+    "pin": "pybuild.containerfiles",
+    "manifest_create": "pybuild.manifests",
+    "manifest_add": "pybuild.manifests",
+    "manifest_annotate": "pybuild.manifests",
+    "manifest_remove": "pybuild.manifests",
+    "manifest_delete": "pybuild.manifests",
+    "manifest_exists": "pybuild.manifests",
+    "manifest_inspect": "pybuild.manifests",
+    "manifest_push": "pybuild.manifests",
 }
 
 __all__ = [
@@ -128,6 +148,26 @@ __all__ = [
     "host_architecture",
     "platform_of",
     "system_info",
+    "remote_spec",
+    "login",
+    "logout",
+    "stored_username",
+    "list_tags",
+    "fetch_manifest",
+    "fetch_config",
+    "inspect_remote",
+    "BuildGraph",
+    "build_graph",
+    "find_containerfile",
+    "pin",
+    "manifest_create",
+    "manifest_add",
+    "manifest_annotate",
+    "manifest_remove",
+    "manifest_delete",
+    "manifest_exists",
+    "manifest_inspect",
+    "manifest_push",
 ]
 
 if TYPE_CHECKING:
@@ -150,6 +190,7 @@ if TYPE_CHECKING:
     from pybuild.builder.sandbox import resolve_isolation
     from pybuild.builder.sandbox.userns import enter_user_namespace, exec_in_user_namespace
     from pybuild.builder.workflow import PruneReport
+    from pybuild.containerfiles import BuildGraph, build_graph, find_containerfile, pin
     from pybuild.errors import (
         AuthError,
         BuildError,
@@ -175,8 +216,28 @@ if TYPE_CHECKING:
     )
     from pybuild.events import Event
     from pybuild.host import host_architecture, platform_of, system_info
+    from pybuild.manifests import (
+        manifest_add,
+        manifest_annotate,
+        manifest_create,
+        manifest_delete,
+        manifest_exists,
+        manifest_inspect,
+        manifest_push,
+        manifest_remove,
+    )
     from pybuild.oci.digest import Digest
     from pybuild.oci.reference import Reference
+    from pybuild.remote import (
+        fetch_config,
+        fetch_manifest,
+        inspect_remote,
+        list_tags,
+        login,
+        logout,
+        remote_spec,
+        stored_username,
+    )
     from pybuild.rootless import describe_rootless, is_rootless
 
 

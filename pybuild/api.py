@@ -427,12 +427,15 @@ def copy(source: str, destination: str, *, platform: str | None = None, all_plat
          source_options: Mapping[str, Any] | None = None, destination_options: Mapping[str, Any] | None = None,
          on_event: EventCallback | None = None) -> Digest:
     """``skopeo copy``: move an image between two transports without a store (bytes kept
-    exact unless ``format`` or ``compression`` asks for a change); returns the manifest digest."""
+    exact unless ``format`` -- oci, docker or its alias v2s2 -- or ``compression`` asks for a
+    change); returns the manifest digest. A bare reference means ``docker://REF``."""
     from pybuild.oci.transport import copy as transport_copy
+    from pybuild.remote import remote_spec
 
-    return transport_copy(source, destination, source_options=dict(source_options or {}),
+    return transport_copy(remote_spec(source), remote_spec(destination), source_options=dict(source_options or {}),
                           destination_options=dict(destination_options or {}), platform=platform,
-                          all_platforms=all_platforms, format=format, compression=compression, on_event=on_event)
+                          all_platforms=all_platforms, format="docker" if format == "v2s2" else format,
+                          compression=compression, on_event=on_event)
 
 
 def inspect(ref: str, *, store: Store | StrPath | None = None, type: str | None = None) -> dict[str, Any]:

@@ -28,7 +28,16 @@ EXPECTED = [
     "sbom_of", "attestations",
     # rootless: the user namespace a non-root process builds in
     "enter_user_namespace", "exec_in_user_namespace", "is_rootless", "describe_rootless", "resolve_isolation",
+    # the host: platforms, `version`, `info`
     "host_architecture", "platform_of", "system_info",
+    # registries and transports without a store: login, tags, inspect
+    "remote_spec", "login", "logout", "stored_username", "list_tags", "fetch_manifest", "fetch_config",
+    "inspect_remote",
+    # reading a Containerfile: graph, pin
+    "BuildGraph", "build_graph", "find_containerfile", "pin",
+    # manifest lists in the store
+    "manifest_create", "manifest_add", "manifest_annotate", "manifest_remove", "manifest_delete",
+    "manifest_exists", "manifest_inspect", "manifest_push",
 ]
 
 
