@@ -97,6 +97,11 @@ _EXPORTS: dict[str, str] = {
     "manifest_exists": "pybuild.manifests",
     "manifest_inspect": "pybuild.manifests",
     "manifest_push": "pybuild.manifests",
+    "generate_key_pair": "pybuild.signing",
+    "sign": "pybuild.signing",
+    "verify": "pybuild.signing",
+    "attest": "pybuild.signing",
+    "verify_attestation": "pybuild.signing",
 }
 
 __all__ = [
@@ -168,6 +173,11 @@ __all__ = [
     "manifest_exists",
     "manifest_inspect",
     "manifest_push",
+    "generate_key_pair",
+    "sign",
+    "verify",
+    "attest",
+    "verify_attestation",
 ]
 
 if TYPE_CHECKING:
@@ -239,6 +249,7 @@ if TYPE_CHECKING:
         stored_username,
     )
     from pybuild.rootless import describe_rootless, is_rootless
+    from pybuild.signing import attest, generate_key_pair, sign, verify, verify_attestation
 
 
 def __getattr__(name: str) -> Any:

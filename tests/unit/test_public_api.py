@@ -38,6 +38,8 @@ EXPECTED = [
     # manifest lists in the store
     "manifest_create", "manifest_add", "manifest_annotate", "manifest_remove", "manifest_delete",
     "manifest_exists", "manifest_inspect", "manifest_push",
+    # cosign signatures and attestations
+    "generate_key_pair", "sign", "verify", "attest", "verify_attestation",
 ]
 
 
