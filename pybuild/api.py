@@ -47,6 +47,13 @@ class Store(_store.Store):
 
         recover(self)  # what dead processes left (as the command line does when it opens a store)
 
+    def image_size(self, image: Image) -> int:
+        """What ``pybuild images`` shows as SIZE: the uncompressed size of the image's layers,
+        the same however it arrived (built, or pulled and measured on the way in)."""
+        from pybuild.builder.store_transport import image_size
+
+        return image_size(self, image)
+
     def from_image(self, image: str = "scratch", *, name: str | None = None, pull: str = "missing",
                    security_opts: Sequence[str] = (), on_event: EventCallback | None = None,
                    **registry_options: Any) -> WorkingContainer:
@@ -350,17 +357,42 @@ def _request(context: StrPath, file: StrPath | None, tags: Sequence[str],
                          **options)
 
 
-def sbom_of(image: str, *, store: Store | StrPath | None = None, format: str = "spdx-json",
-         platform: str | None = None, epoch: int | None = None, **registry_options: Any) -> bytes:
+def sbom_of(image: str, *, store: Store | StrPath | Callable[[], Store] | None = None, format: str = "spdx-json",
+            platform: str | None = None, epoch: int | None = None, output: StrPath | None = None,
+            **registry_options: Any) -> bytes:
     """The SBOM (SPDX 2.3 or CycloneDX 1.5 JSON, ``format`` ``spdx-json`` | ``cyclonedx-json``) of
     ``image``: a store image, or any transport spec (``oci:DIR:tag``, ``docker://REF``...), read
     offline by pybuild's catalogers (dpkg, apk, Python, npm, Go binaries). ``epoch`` dates it
-    (default: now)."""
+    (default: $SOURCE_DATE_EPOCH when set, for a reproducible document; else now). ``output``:
+    also written there, atomically. ``store`` may be a function that opens it, called only
+    when ``image`` is a store image."""
     from pybuild.oci.transport import is_transport_spec
     from pybuild.sbom.image import sbom as make
 
-    s = None if is_transport_spec(image) else _open(store)
-    return make(s, image, format, platform=platform, epoch=epoch, **registry_options)
+    s = None if is_transport_spec(image) else _open(store() if callable(store) else store)
+    when = epoch if epoch is not None else _source_date_epoch()
+    data = make(s, image, format, platform=platform, epoch=when, **registry_options)
+    if output is not None:
+        from pybuild.oci.layout import atomic_write_file
+
+        atomic_write_file(output, data)
+    return data
+
+
+def _source_date_epoch() -> int | None:
+    """$SOURCE_DATE_EPOCH as an integer, or None when unset (a bad value is one line)."""
+    from pybuild.errors import ConfigError
+
+    raw = os.environ.get("SOURCE_DATE_EPOCH")
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"SOURCE_DATE_EPOCH={raw!r}: not a number of seconds") from None
+    if value < 0:
+        raise ConfigError(f"SOURCE_DATE_EPOCH={raw!r}: negative")
+    return value
 
 
 def attestations(image: str, *, store: Store | StrPath | None = None, **registry_options: Any) -> list[dict[str, Any]]:
@@ -461,6 +493,14 @@ def inspect(ref: str, *, store: Store | StrPath | None = None, type: str | None 
         raise ImageNotFound(f"no image or container named {ref}") from None
 
 
+def format_inspect(info: Mapping[str, Any], template: str) -> str:
+    """``inspect --format TEMPLATE``: Go's text/template over what :func:`inspect` returned,
+    with buildah's field names (``{{.OCIv1.Config.Env}}``, ``{{.FromImageID}}``...)."""
+    from pybuild.builder.inspect import format_info
+
+    return format_info(dict(info), template)
+
+
 def import_tarball(path: StrPath, name: str | None = None, *, store: Store | StrPath | None = None,
                    changes: Sequence[str] = (), message: str = "", platform: str | None = None,
                    on_event: EventCallback | None = None) -> Image:
@@ -474,5 +514,5 @@ def import_tarball(path: StrPath, name: str | None = None, *, store: Store | Str
                        on_event=on_event)
 
 
-__all__ = ["Store", "WorkingContainer", "Image", "build", "pull", "push", "copy", "inspect",
+__all__ = ["Store", "WorkingContainer", "Image", "build", "pull", "push", "copy", "inspect", "format_inspect",
            "import_tarball", "sbom_of", "attestations", "default_root"]
