@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     # operations
     "build": "pybuild.api",
     "build_platforms": "pybuild.api",
+    "writes_tar_to_stdout": "pybuild.builder.build_request",
     "MultiPlatformResult": "pybuild.builder.multiplatform",
     "pull": "pybuild.api",
     "push": "pybuild.api",
@@ -138,6 +139,7 @@ __all__ = [
     "default_root",
     "build",
     "build_platforms",
+    "writes_tar_to_stdout",
     "MultiPlatformResult",
     "pull",
     "push",
@@ -199,6 +201,7 @@ if TYPE_CHECKING:
         push,
         sbom_of,
     )
+    from pybuild.builder.build_request import writes_tar_to_stdout
     from pybuild.builder.multiplatform import MultiPlatformResult
     from pybuild.builder.sandbox import resolve_isolation
     from pybuild.builder.sandbox.userns import enter_user_namespace, exec_in_user_namespace

@@ -24,9 +24,8 @@ EXPECTED = [
     # the store, images, working containers
     "Store", "Image", "WorkingContainer", "PruneReport", "default_root",
     # operations
-    "build", "build_platforms", "MultiPlatformResult", "pull", "push", "copy", "inspect", "format_inspect",
-    "import_tarball",
-    "sbom_of", "attestations",
+    "build", "build_platforms", "writes_tar_to_stdout", "MultiPlatformResult", "pull", "push", "copy",
+    "inspect", "format_inspect", "import_tarball", "sbom_of", "attestations",
     # rootless: the user namespace a non-root process builds in
     "enter_user_namespace", "exec_in_user_namespace", "is_rootless", "describe_rootless", "resolve_isolation",
     # the host: platforms, `version`, `info`
