@@ -57,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "WorkingContainer": "pybuild.api",
     "PruneReport": "pybuild.builder.workflow",
     "default_root": "pybuild.api",
+    "commit_format": "pybuild.api",
     # operations
     "build": "pybuild.api",
     "build_platforms": "pybuild.api",
@@ -76,6 +77,7 @@ _EXPORTS: dict[str, str] = {
     "is_rootless": "pybuild.rootless",
     "describe_rootless": "pybuild.rootless",
     "resolve_isolation": "pybuild.builder.sandbox",
+    "choose_runtime": "pybuild.builder.sandbox",
     "host_architecture": "pybuild.host",
     "platform_of": "pybuild.host",
     "system_info": "pybuild.host",
@@ -137,6 +139,7 @@ __all__ = [
     "WorkingContainer",
     "PruneReport",
     "default_root",
+    "commit_format",
     "build",
     "build_platforms",
     "writes_tar_to_stdout",
@@ -154,6 +157,7 @@ __all__ = [
     "is_rootless",
     "describe_rootless",
     "resolve_isolation",
+    "choose_runtime",
     "host_architecture",
     "platform_of",
     "system_info",
@@ -192,6 +196,7 @@ if TYPE_CHECKING:
         attestations,
         build,
         build_platforms,
+        commit_format,
         copy,
         default_root,
         format_inspect,
@@ -203,7 +208,7 @@ if TYPE_CHECKING:
     )
     from pybuild.builder.build_request import writes_tar_to_stdout
     from pybuild.builder.multiplatform import MultiPlatformResult
-    from pybuild.builder.sandbox import resolve_isolation
+    from pybuild.builder.sandbox import choose_runtime, resolve_isolation
     from pybuild.builder.sandbox.userns import enter_user_namespace, exec_in_user_namespace
     from pybuild.builder.workflow import PruneReport
     from pybuild.containerfiles import BuildGraph, build_graph, find_containerfile, pin

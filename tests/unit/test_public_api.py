@@ -22,12 +22,13 @@ EXPECTED = [
     # values
     "Event", "Digest", "Reference",
     # the store, images, working containers
-    "Store", "Image", "WorkingContainer", "PruneReport", "default_root",
+    "Store", "Image", "WorkingContainer", "PruneReport", "default_root", "commit_format",
     # operations
     "build", "build_platforms", "writes_tar_to_stdout", "MultiPlatformResult", "pull", "push", "copy",
     "inspect", "format_inspect", "import_tarball", "sbom_of", "attestations",
     # rootless: the user namespace a non-root process builds in
     "enter_user_namespace", "exec_in_user_namespace", "is_rootless", "describe_rootless", "resolve_isolation",
+    "choose_runtime",
     # the host: platforms, `version`, `info`
     "host_architecture", "platform_of", "system_info",
     # registries and transports without a store: login, tags, inspect
