@@ -78,9 +78,11 @@ _EXPORTS: dict[str, str] = {
     "describe_rootless": "pybuild.rootless",
     "resolve_isolation": "pybuild.builder.sandbox",
     "choose_runtime": "pybuild.builder.sandbox",
+    # the host: platforms, `version`, `info`
     "host_architecture": "pybuild.host",
     "platform_of": "pybuild.host",
     "system_info": "pybuild.host",
+    # registries and transports without a store: login, tags, inspect
     "remote_spec": "pybuild.remote",
     "login": "pybuild.remote",
     "logout": "pybuild.remote",
@@ -89,10 +91,12 @@ _EXPORTS: dict[str, str] = {
     "fetch_manifest": "pybuild.remote",
     "fetch_config": "pybuild.remote",
     "inspect_remote": "pybuild.remote",
+    # reading a Containerfile: graph, pin
     "BuildGraph": "pybuild.containerfiles",
     "build_graph": "pybuild.containerfiles",
     "find_containerfile": "pybuild.containerfiles",
     "pin": "pybuild.containerfiles",
+    # manifest lists in the store
     "manifest_create": "pybuild.manifests",
     "manifest_add": "pybuild.manifests",
     "manifest_annotate": "pybuild.manifests",
@@ -101,6 +105,7 @@ _EXPORTS: dict[str, str] = {
     "manifest_exists": "pybuild.manifests",
     "manifest_inspect": "pybuild.manifests",
     "manifest_push": "pybuild.manifests",
+    # cosign signatures and attestations
     "generate_key_pair": "pybuild.signing",
     "sign": "pybuild.signing",
     "verify": "pybuild.signing",

@@ -105,3 +105,17 @@ def test_inspect_of_an_unknown_name_says_neither_is_there(tmp_path: Path) -> Non
         pybuild.inspect("nothing-here", store=tmp_path / "store")
     with pytest.raises(pybuild.ContainerNotFound):
         pybuild.inspect("nothing-here", store=tmp_path / "store", type="container")
+
+
+def test_the_calls_the_command_line_makes_are_typed() -> None:
+    # each verb's one library call (issue 12): a library user gets the same, typed, documented call
+    modules = ("pybuild.host", "pybuild.remote", "pybuild.containerfiles", "pybuild.manifests", "pybuild.signing")
+    names = [n for n in pybuild.__all__
+             if pybuild._EXPORTS.get(n) in modules and inspect.isfunction(getattr(pybuild, n))]
+    assert len(names) >= 25
+    for name in [*names, "format_inspect", "commit_format", "writes_tar_to_stdout", "choose_runtime"]:
+        sig = inspect.signature(getattr(pybuild, name))
+        assert sig.return_annotation is not inspect.Signature.empty, name
+        for param in sig.parameters.values():
+            if param.kind is not param.VAR_KEYWORD:
+                assert param.annotation is not inspect.Parameter.empty, f"{name}({param.name})"
