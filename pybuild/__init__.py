@@ -57,14 +57,17 @@ _EXPORTS: dict[str, str] = {
     "WorkingContainer": "pybuild.api",
     "PruneReport": "pybuild.builder.workflow",
     "default_root": "pybuild.api",
+    "commit_format": "pybuild.api",
     # operations
     "build": "pybuild.api",
     "build_platforms": "pybuild.api",
+    "writes_tar_to_stdout": "pybuild.builder.build_request",
     "MultiPlatformResult": "pybuild.builder.multiplatform",
     "pull": "pybuild.api",
     "push": "pybuild.api",
     "copy": "pybuild.api",
     "inspect": "pybuild.api",
+    "format_inspect": "pybuild.api",
     "import_tarball": "pybuild.api",
     "sbom_of": "pybuild.api",
     "attestations": "pybuild.api",
@@ -74,6 +77,40 @@ _EXPORTS: dict[str, str] = {
     "is_rootless": "pybuild.rootless",
     "describe_rootless": "pybuild.rootless",
     "resolve_isolation": "pybuild.builder.sandbox",
+    "choose_runtime": "pybuild.builder.sandbox",
+    # the host: platforms, `version`, `info`
+    "host_architecture": "pybuild.host",
+    "platform_of": "pybuild.host",
+    "system_info": "pybuild.host",
+    # registries and transports without a store: login, tags, inspect
+    "remote_spec": "pybuild.remote",
+    "login": "pybuild.remote",
+    "logout": "pybuild.remote",
+    "stored_username": "pybuild.remote",
+    "list_tags": "pybuild.remote",
+    "fetch_manifest": "pybuild.remote",
+    "fetch_config": "pybuild.remote",
+    "inspect_remote": "pybuild.remote",
+    # reading a Containerfile: graph, pin
+    "BuildGraph": "pybuild.containerfiles",
+    "build_graph": "pybuild.containerfiles",
+    "find_containerfile": "pybuild.containerfiles",
+    "pin": "pybuild.containerfiles",
+    # manifest lists in the store
+    "manifest_create": "pybuild.manifests",
+    "manifest_add": "pybuild.manifests",
+    "manifest_annotate": "pybuild.manifests",
+    "manifest_remove": "pybuild.manifests",
+    "manifest_delete": "pybuild.manifests",
+    "manifest_exists": "pybuild.manifests",
+    "manifest_inspect": "pybuild.manifests",
+    "manifest_push": "pybuild.manifests",
+    # cosign signatures and attestations
+    "generate_key_pair": "pybuild.signing",
+    "sign": "pybuild.signing",
+    "verify": "pybuild.signing",
+    "attest": "pybuild.signing",
+    "verify_attestation": "pybuild.signing",
 }
 
 __all__ = [
@@ -107,13 +144,16 @@ __all__ = [
     "WorkingContainer",
     "PruneReport",
     "default_root",
+    "commit_format",
     "build",
     "build_platforms",
+    "writes_tar_to_stdout",
     "MultiPlatformResult",
     "pull",
     "push",
     "copy",
     "inspect",
+    "format_inspect",
     "import_tarball",
     "sbom_of",
     "attestations",
@@ -122,6 +162,35 @@ __all__ = [
     "is_rootless",
     "describe_rootless",
     "resolve_isolation",
+    "choose_runtime",
+    "host_architecture",
+    "platform_of",
+    "system_info",
+    "remote_spec",
+    "login",
+    "logout",
+    "stored_username",
+    "list_tags",
+    "fetch_manifest",
+    "fetch_config",
+    "inspect_remote",
+    "BuildGraph",
+    "build_graph",
+    "find_containerfile",
+    "pin",
+    "manifest_create",
+    "manifest_add",
+    "manifest_annotate",
+    "manifest_remove",
+    "manifest_delete",
+    "manifest_exists",
+    "manifest_inspect",
+    "manifest_push",
+    "generate_key_pair",
+    "sign",
+    "verify",
+    "attest",
+    "verify_attestation",
 ]
 
 if TYPE_CHECKING:
@@ -132,18 +201,22 @@ if TYPE_CHECKING:
         attestations,
         build,
         build_platforms,
+        commit_format,
         copy,
         default_root,
+        format_inspect,
         import_tarball,
         inspect,
         pull,
         push,
         sbom_of,
     )
+    from pybuild.builder.build_request import writes_tar_to_stdout
     from pybuild.builder.multiplatform import MultiPlatformResult
-    from pybuild.builder.sandbox import resolve_isolation
+    from pybuild.builder.sandbox import choose_runtime, resolve_isolation
     from pybuild.builder.sandbox.userns import enter_user_namespace, exec_in_user_namespace
     from pybuild.builder.workflow import PruneReport
+    from pybuild.containerfiles import BuildGraph, build_graph, find_containerfile, pin
     from pybuild.errors import (
         AuthError,
         BuildError,
@@ -168,9 +241,31 @@ if TYPE_CHECKING:
         UserError,
     )
     from pybuild.events import Event
+    from pybuild.host import host_architecture, platform_of, system_info
+    from pybuild.manifests import (
+        manifest_add,
+        manifest_annotate,
+        manifest_create,
+        manifest_delete,
+        manifest_exists,
+        manifest_inspect,
+        manifest_push,
+        manifest_remove,
+    )
     from pybuild.oci.digest import Digest
     from pybuild.oci.reference import Reference
+    from pybuild.remote import (
+        fetch_config,
+        fetch_manifest,
+        inspect_remote,
+        list_tags,
+        login,
+        logout,
+        remote_spec,
+        stored_username,
+    )
     from pybuild.rootless import describe_rootless, is_rootless
+    from pybuild.signing import attest, generate_key_pair, sign, verify, verify_attestation
 
 
 def __getattr__(name: str) -> Any:

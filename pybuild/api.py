@@ -47,18 +47,33 @@ class Store(_store.Store):
 
         recover(self)  # what dead processes left (as the command line does when it opens a store)
 
+    def image_size(self, image: Image) -> int:
+        """What ``pybuild images`` shows as SIZE: the uncompressed size of the image's layers,
+        the same however it arrived (built, or pulled and measured on the way in)."""
+        from pybuild.builder.store_transport import image_size
+
+        return image_size(self, image)
+
     def from_image(self, image: str = "scratch", *, name: str | None = None, pull: str = "missing",
-                   security_opts: Sequence[str] = (), on_event: EventCallback | None = None,
+                   security_opts: Sequence[str] = (), platform: str | None = None, cidfile: StrPath | None = None,
+                   run_defaults: Mapping[str, Any] | None = None, on_event: EventCallback | None = None,
                    **registry_options: Any) -> WorkingContainer:
         """A new working container on ``image`` (a name, ID, transport spec, or ``scratch``),
-        pulled first if needed per ``pull`` (always | missing | never). Named like buildah's:
-        ``busybox-working-container``, then ``-1``, ``-2``... unless ``name`` is given.
-        ``security_opts`` (``seccomp=unconfined|FILE``, ``no-new-privileges``...) apply to its runs.
-        The container is recorded in the store and outlives this process."""
+        pulled first if needed per ``pull`` (always | missing | never, or buildah's true, false,
+        ifmissing...). Named like buildah's: ``busybox-working-container``, then ``-1``, ``-2``...
+        unless ``name`` is given. ``security_opts`` (``seccomp=unconfined|FILE``,
+        ``no-new-privileges``...) apply to its runs; ``run_defaults`` (``from``'s isolation,
+        network, cap_add, cap_drop, volumes, add_hosts, dns, dns_search, dns_options, resources)
+        are where each run starts from. ``cidfile`` gets its ID. The container is recorded in
+        the store and outlives this process."""
         from pybuild.builder import workflow
+        from pybuild.builder.build_request import pull_policy
 
-        wc = workflow.from_image(self, image, name=name, pull=pull, security_opts=security_opts,
-                                 on_event=on_event, **registry_options)
+        if platform:
+            registry_options["platform"] = platform
+        wc = workflow.from_image(self, image, name=name, pull=pull_policy(pull), security_opts=security_opts,
+                                 cidfile=os.fspath(cidfile) if cidfile is not None else None,
+                                 run_defaults=run_defaults, on_event=on_event, **registry_options)
         return WorkingContainer(wc, on_event)
 
     def container(self, ref: str) -> WorkingContainer:
@@ -67,11 +82,19 @@ class Store(_store.Store):
 
         return WorkingContainer(workflow.get(self, ref))
 
-    def containers(self) -> list[WorkingContainer]:
-        """Every working container made by :meth:`from_image` (or ``pybuild from``)."""
+    def containers(self, *, all: bool = False) -> list[WorkingContainer]:
+        """Every working container made by :meth:`from_image` (or ``pybuild from``); ``all``:
+        also those builds make for themselves."""
         from pybuild.builder import workflow
 
-        return [WorkingContainer(wc) for wc in workflow.containers(self)]
+        return [WorkingContainer(wc) for wc in workflow.containers(self, all=all)]
+
+    def remove_dead_build_containers(self) -> list[str]:
+        """Remove the containers builds made for themselves whose process died (after a crash
+        or a kill), as ``rm --all`` does; returns their IDs."""
+        from pybuild.builder.container import cleanup_dead
+
+        return cleanup_dead(self)
 
     def check(self, *, quiescent: bool = False) -> list[str]:
         """Problems in the store, one line each: every record checked as ``inspect``, ``from``
@@ -88,12 +111,14 @@ class Store(_store.Store):
 
         return collect(self)
 
-    def prune(self, *, all_images: bool = False, on_event: EventCallback | None = None) -> PruneReport:
+    def prune(self, *, all_images: bool = False, force: bool = False,
+              on_event: EventCallback | None = None) -> PruneReport:
         """Free space: dangling images (``all_images``: every image no container uses), the
-        build cache, and the layers and blobs nothing uses any more."""
+        build cache, and the layers and blobs nothing uses any more; ``force`` also removes
+        the working containers using the images pruned."""
         from pybuild.builder import workflow
 
-        return workflow.prune(self, all_images=all_images, on_event=on_event)
+        return workflow.prune(self, all_images=all_images, force=force, on_event=on_event)
 
 
 def _open(store: Store | StrPath | None, storage_driver: str | None = None,
@@ -148,26 +173,31 @@ class WorkingContainer:
         result: dict[str, Any] = json.loads(self._wc.config.to_json(docker=True))
         return result
 
-    def run(self, command: Sequence[str] | str, *, env: Mapping[str, str] | None = None, user: str | None = None,
-            workdir: str | None = None, isolation: str | None = None, network: str = "default",
-            volumes: Sequence[str] = (), mounts: Sequence[str] = (), security_opts: Sequence[str] = (),
-            check: bool = True, output: Callable[[bytes], None] | None = None,
-            on_event: EventCallback | None = None) -> int:
+    def run(self, command: Sequence[str] | str, *, env: Mapping[str, str] | Sequence[str] | None = None,
+            user: str | None = None, workdir: str | None = None, isolation: str | None = None,
+            network: str | None = "default", volumes: Sequence[str] = (), mounts: Sequence[str] = (),
+            security_opts: Sequence[str] = (), check: bool = True, output: Callable[[bytes], None] | None = None,
+            on_event: EventCallback | None = None, **run_options: Any) -> int:
         """Run ``command`` (an argv list, or a string for ``/bin/sh -c``) inside the container.
 
         Its output goes to ``output`` if given, else to ``on_event`` as "output" events.
-        ``volumes`` are ``SRC:DST[:ro]``; ``mounts`` are ``type=bind,src=..,dst=..``,
-        ``type=tmpfs,dst=..`` or ``type=cache,dst=..[,id=..]``. Returns the exit status; a
-        non-zero status raises :class:`pybuild.StepFailed` unless ``check`` is false.
-        ``security_opts`` add to the container's own (``seccomp=unconfined``...)."""
+        ``env``: a mapping or KEY=VALUE words; ``volumes`` are ``SRC:DST[:ro]``; ``mounts`` are
+        ``type=bind,src=..,dst=..``, ``type=tmpfs,dst=..`` or ``type=cache,dst=..[,id=..]``.
+        Returns the exit status; a non-zero status raises :class:`pybuild.StepFailed` unless
+        ``check`` is false. ``security_opts`` add to the container's own (``seccomp=unconfined``...).
+        ``run_options`` are the rest of ``pybuild run``'s flags: ``cap_add``, ``cap_drop``,
+        ``add_hosts``, ``no_hosts``, ``hostname``, ``stdin`` (pass standard input), ``runtime``
+        (an OCI runtime: means oci isolation, see :func:`choose_runtime`) and ``resources``."""
         from pybuild.builder import workflow
+        from pybuild.builder.sandbox import choose_runtime
 
+        isolation, runtime = choose_runtime(isolation, run_options.pop("runtime", None))
         argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
         extra = [workflow.parse_volume(v) for v in volumes] + [workflow.parse_mount(m, self._wc.store) for m in mounts]
-        return workflow.run(self._wc, argv, env=dict(env or {}), user=user, workdir=workdir, isolation=isolation,
+        words = dict(env) if isinstance(env, Mapping) else list(env or ())
+        return workflow.run(self._wc, argv, env=words, user=user, workdir=workdir, isolation=isolation,
                             network=network, mounts=extra, security_opts=security_opts, check=check,
-                            output=output,
-                            on_event=self._events(on_event))
+                            output=output, runtime=runtime, on_event=self._events(on_event), **run_options)
 
     def copy(self, src: StrPath | Sequence[StrPath], dest: str, *, chown: str | None = None,
              chmod: str | None = None, from_: str | None = None, on_event: EventCallback | None = None) -> None:
@@ -180,54 +210,62 @@ class WorkingContainer:
                       on_event=self._events(on_event))
 
     def add(self, src: StrPath | Sequence[StrPath], dest: str, *, chown: str | None = None,
-            chmod: str | None = None, checksum: str | None = None, on_event: EventCallback | None = None) -> None:
+            chmod: str | None = None, checksum: str | None = None, from_: str | None = None,
+            on_event: EventCallback | None = None) -> None:
         """Like :meth:`copy`, and also fetches http(s) URLs (``checksum``: ``sha256:HEX`` to
         verify) and unpacks local tar archives (plain, gzip, bzip2, xz, zstd)."""
         from pybuild.builder import workflow
 
-        workflow.copy(self._wc, _paths(src), dest, chown=chown, chmod=chmod, add=True, checksum=checksum,
-                      on_event=self._events(on_event))
+        workflow.copy(self._wc, _paths(src), dest, chown=chown, chmod=chmod, from_=from_, add=True,
+                      checksum=checksum, on_event=self._events(on_event))
 
     def config(self, *, cmd: Sequence[str] | str | None = None, entrypoint: Sequence[str] | str | None = None,
-               env: Mapping[str, str] | None = None, unset_env: Sequence[str] = (),
-               labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None,
+               env: Mapping[str, str] | Sequence[str] | None = None, unset_env: Sequence[str] = (),
+               labels: Mapping[str, str] | Sequence[str] | None = None,
+               annotations: Mapping[str, str] | Sequence[str] | None = None,
                user: str | None = None, workdir: str | None = None, ports: Sequence[str] = (),
-               volumes: Sequence[str] = (), shell: Sequence[str] | None = None, stop_signal: str | None = None,
+               volumes: Sequence[str] = (), shell: Sequence[str] | str | None = None, stop_signal: str | None = None,
                healthcheck: Sequence[str] | str | None = None, healthcheck_interval: str | None = None,
-               healthcheck_timeout: str | None = None, healthcheck_retries: int | None = None,
+               healthcheck_timeout: str | None = None, healthcheck_start_period: str | None = None,
+               healthcheck_start_interval: str | None = None, healthcheck_retries: int | None = None,
                onbuild: Sequence[str] = (), author: str | None = None, created_by: str | None = None,
-               arch: str | None = None, os: str | None = None, on_event: EventCallback | None = None) -> None:
+               comment: str | None = None, arch: str | None = None, os: str | None = None,
+               variant: str | None = None, on_event: EventCallback | None = None) -> None:
         """Change the image config the container will be committed with (``pybuild config``).
 
-        A string ``cmd`` is a JSON array or shell words; a string ``entrypoint`` runs under
-        ``/bin/sh -c``. Values in ``env`` may use ``$VAR`` from the current Env. SHELL,
-        HEALTHCHECK and ONBUILD are kept only by ``commit(format="docker")``."""
+        A string ``cmd`` (or ``shell``) is a JSON array or shell words; a string ``entrypoint``
+        runs under ``/bin/sh -c``. ``env``, ``labels`` and ``annotations`` are mappings or
+        ``pybuild config``'s words (``KEY=VALUE``, ``KEY-`` removes); values in ``env`` may use
+        ``$VAR`` from the current Env. SHELL, HEALTHCHECK and ONBUILD are kept only by
+        ``commit(format="docker")``; ``created_by`` and ``comment`` go to the next commit's history."""
         from pybuild.builder import workflow
 
         changes = workflow.ConfigChanges(
-            cmd=list(cmd) if cmd is not None and not isinstance(cmd, str) else cmd,
-            entrypoint=list(entrypoint) if entrypoint is not None and not isinstance(entrypoint, str) else entrypoint,
-            env=[f"{k}={v}" for k, v in (env or {}).items()] + [f"{k}-" for k in unset_env],
-            labels=[f"{k}={v}" for k, v in (labels or {}).items()],
-            annotations=[f"{k}={v}" for k, v in (annotations or {}).items()],
+            cmd=_listed(cmd), entrypoint=_listed(entrypoint),
+            env=_words(env) + [f"{k}-" for k in unset_env], labels=_words(labels), annotations=_words(annotations),
             user=user, workdir=workdir, ports=[str(p) for p in ports], volumes=list(volumes),
-            shell=list(shell) if shell is not None else None, stop_signal=stop_signal,
-            healthcheck=list(healthcheck) if healthcheck is not None and not isinstance(healthcheck, str)
-            else healthcheck,
+            shell=_listed(shell), stop_signal=stop_signal, healthcheck=_listed(healthcheck),
             healthcheck_interval=healthcheck_interval, healthcheck_timeout=healthcheck_timeout,
+            healthcheck_start_period=healthcheck_start_period, healthcheck_start_interval=healthcheck_start_interval,
             healthcheck_retries=healthcheck_retries, onbuild=list(onbuild), author=author,
-            created_by=created_by, arch=arch, os=os)
+            created_by=created_by, comment=comment, arch=arch, os=os, variant=variant)
         workflow.apply_config(self._wc, changes, on_event=self._events(on_event))
 
-    def commit(self, name: str | None = None, *, format: str = "oci", squash: bool = False,
-               timestamp: int | None = None, rm: bool = False, on_event: EventCallback | None = None) -> Image:
+    def commit(self, name: str | None = None, *, format: str | None = None, squash: bool = False,
+               timestamp: int | None = None, rm: bool = False, iidfile: StrPath | None = None,
+               manifest: str | None = None, unsetenv: Sequence[str] = (), omit_history: bool = False,
+               on_event: EventCallback | None = None, **registry_options: Any) -> Image:
         """Write the container's changes as a layer and its config as an image called ``name``
-        (or a transport destination such as ``oci:DIR:TAG``). ``format``: oci | docker;
-        ``timestamp``: created time and new files' mtimes; ``rm``: remove the container after."""
+        (or a transport destination such as ``oci:DIR:TAG``). ``format``: see :func:`commit_format`;
+        ``timestamp``: created time and new files' mtimes; ``rm``: remove the container after;
+        ``iidfile`` gets the image ID; ``manifest``: the image joins that list (made when absent);
+        ``unsetenv``: variables left out of the image's Env; ``omit_history``: no history."""
         from pybuild.builder import workflow
 
-        return workflow.commit(self._wc, name, format=format, squash=squash, timestamp=timestamp, rm=rm,
-                               on_event=self._events(on_event))
+        return workflow.commit(self._wc, name, format=commit_format(format), squash=squash, timestamp=timestamp,
+                               rm=rm, iidfile=os.fspath(iidfile) if iidfile is not None else None,
+                               manifest=manifest, unsetenv=unsetenv, omit_history=omit_history,
+                               on_event=self._events(on_event), **registry_options)
 
     def mount(self) -> Path:
         """Mount the root filesystem and return its path; it stays mounted until :meth:`unmount`."""
@@ -260,11 +298,42 @@ class WorkingContainer:
 
         workflow.remove(self._wc)
 
+    def describe(self) -> dict[str, Any]:
+        """The container as ``pybuild containers --json`` shows it (buildah's keys: id,
+        imageid, imagename, containername, mounted, mountpoint...)."""
+        from pybuild.builder import workflow
+
+        return workflow.describe(self._wc)
+
     def inspect(self) -> dict[str, Any]:
         """What ``pybuild inspect --type container`` shows."""
         from pybuild.builder.inspect import inspect_container
 
         return inspect_container(self._wc.store, self.id)
+
+
+def commit_format(format: str | None) -> str:
+    """The image format a commit writes: ``oci`` or ``docker`` (``v2s2`` is docker's other
+    name), as given, else ``$BUILDAH_FORMAT``, else oci; anything else is one ConfigError line."""
+    from pybuild.errors import ConfigError
+
+    fmt = (format or os.environ.get("BUILDAH_FORMAT") or "oci").lower()
+    fmt = "docker" if fmt == "v2s2" else fmt
+    if fmt not in ("oci", "docker"):
+        raise ConfigError(f"invalid --format {fmt!r} (oci or docker)")
+    return fmt
+
+
+def _listed(value: Sequence[str] | str | None) -> list[str] | str | None:
+    """A command as given: a string (JSON array or words, read by the config) or an argv list."""
+    return value if value is None or isinstance(value, str) else list(value)
+
+
+def _words(items: Mapping[str, str] | Sequence[str] | None) -> list[str]:
+    """KEY=VALUE words from a mapping, or the words as given (``KEY-`` removes)."""
+    if isinstance(items, Mapping):
+        return [f"{k}={v}" for k, v in items.items()]
+    return list(items or ())
 
 
 def _paths(src: StrPath | Sequence[StrPath]) -> list[str]:
@@ -350,17 +419,42 @@ def _request(context: StrPath, file: StrPath | None, tags: Sequence[str],
                          **options)
 
 
-def sbom_of(image: str, *, store: Store | StrPath | None = None, format: str = "spdx-json",
-         platform: str | None = None, epoch: int | None = None, **registry_options: Any) -> bytes:
+def sbom_of(image: str, *, store: Store | StrPath | Callable[[], Store] | None = None, format: str = "spdx-json",
+            platform: str | None = None, epoch: int | None = None, output: StrPath | None = None,
+            **registry_options: Any) -> bytes:
     """The SBOM (SPDX 2.3 or CycloneDX 1.5 JSON, ``format`` ``spdx-json`` | ``cyclonedx-json``) of
     ``image``: a store image, or any transport spec (``oci:DIR:tag``, ``docker://REF``...), read
     offline by pybuild's catalogers (dpkg, apk, Python, npm, Go binaries). ``epoch`` dates it
-    (default: now)."""
+    (default: $SOURCE_DATE_EPOCH when set, for a reproducible document; else now). ``output``:
+    also written there, atomically. ``store`` may be a function that opens it, called only
+    when ``image`` is a store image."""
     from pybuild.oci.transport import is_transport_spec
     from pybuild.sbom.image import sbom as make
 
-    s = None if is_transport_spec(image) else _open(store)
-    return make(s, image, format, platform=platform, epoch=epoch, **registry_options)
+    s = None if is_transport_spec(image) else _open(store() if callable(store) else store)
+    when = epoch if epoch is not None else _source_date_epoch()
+    data = make(s, image, format, platform=platform, epoch=when, **registry_options)
+    if output is not None:
+        from pybuild.oci.layout import atomic_write_file
+
+        atomic_write_file(output, data)
+    return data
+
+
+def _source_date_epoch() -> int | None:
+    """$SOURCE_DATE_EPOCH as an integer, or None when unset (a bad value is one line)."""
+    from pybuild.errors import ConfigError
+
+    raw = os.environ.get("SOURCE_DATE_EPOCH")
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"SOURCE_DATE_EPOCH={raw!r}: not a number of seconds") from None
+    if value < 0:
+        raise ConfigError(f"SOURCE_DATE_EPOCH={raw!r}: negative")
+    return value
 
 
 def attestations(image: str, *, store: Store | StrPath | None = None, **registry_options: Any) -> list[dict[str, Any]]:
@@ -427,12 +521,15 @@ def copy(source: str, destination: str, *, platform: str | None = None, all_plat
          source_options: Mapping[str, Any] | None = None, destination_options: Mapping[str, Any] | None = None,
          on_event: EventCallback | None = None) -> Digest:
     """``skopeo copy``: move an image between two transports without a store (bytes kept
-    exact unless ``format`` or ``compression`` asks for a change); returns the manifest digest."""
+    exact unless ``format`` -- oci, docker or its alias v2s2 -- or ``compression`` asks for a
+    change); returns the manifest digest. A bare reference means ``docker://REF``."""
     from pybuild.oci.transport import copy as transport_copy
+    from pybuild.remote import remote_spec
 
-    return transport_copy(source, destination, source_options=dict(source_options or {}),
+    return transport_copy(remote_spec(source), remote_spec(destination), source_options=dict(source_options or {}),
                           destination_options=dict(destination_options or {}), platform=platform,
-                          all_platforms=all_platforms, format=format, compression=compression, on_event=on_event)
+                          all_platforms=all_platforms, format="docker" if format == "v2s2" else format,
+                          compression=compression, on_event=on_event)
 
 
 def inspect(ref: str, *, store: Store | StrPath | None = None, type: str | None = None) -> dict[str, Any]:
@@ -458,6 +555,14 @@ def inspect(ref: str, *, store: Store | StrPath | None = None, type: str | None 
         raise ImageNotFound(f"no image or container named {ref}") from None
 
 
+def format_inspect(info: Mapping[str, Any], template: str) -> str:
+    """``inspect --format TEMPLATE``: Go's text/template over what :func:`inspect` returned,
+    with buildah's field names (``{{.OCIv1.Config.Env}}``, ``{{.FromImageID}}``...)."""
+    from pybuild.builder.inspect import format_info
+
+    return format_info(dict(info), template)
+
+
 def import_tarball(path: StrPath, name: str | None = None, *, store: Store | StrPath | None = None,
                    changes: Sequence[str] = (), message: str = "", platform: str | None = None,
                    on_event: EventCallback | None = None) -> Image:
@@ -471,5 +576,6 @@ def import_tarball(path: StrPath, name: str | None = None, *, store: Store | Str
                        on_event=on_event)
 
 
-__all__ = ["Store", "WorkingContainer", "Image", "build", "pull", "push", "copy", "inspect",
+__all__ = ["Store", "WorkingContainer", "Image", "build", "pull", "push", "copy", "inspect", "format_inspect",
+           "commit_format",
            "import_tarball", "sbom_of", "attestations", "default_root"]

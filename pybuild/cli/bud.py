@@ -11,7 +11,6 @@ import click
 from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
 from pybuild.cli.images import _registry_options, registry_flags
 from pybuild.cli.pflag import OptionalValue, command
-from pybuild.cli.platforms import platform_of
 from pybuild.cli.refused import ALWAYS_RM, ROOTLESS, USERNS, IsolationFlag, Refused
 from pybuild.cli.resources import resource_flags
 from pybuild.cli.resources import values as resource_values
@@ -140,15 +139,14 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
     """Build an image from a Containerfile (or Dockerfile) in CONTEXT: a directory, a git URL
     (URL#REF[:SUBDIR]), an http(s) URL of an archive or a Containerfile, or - (stdin)."""
     import pybuild
-    from pybuild.builder.build_request import writes_tar_to_stdout
 
     text = None
     if file_ == "-" and context != "-":  # (both stdin: the library says no)
         text = sys.stdin.read()
         file_ = None
-    platform = platform_of(platform, os_, arch, variant)
+    platform = pybuild.platform_of(platform, os_, arch, variant)
     multi = all_platforms or "," in (platform or "")  # which library call: one image, or a list of them
-    to_stdout = writes_tar_to_stdout(outputs)  # `-o -`: progress and the image ID go to stderr
+    to_stdout = pybuild.writes_tar_to_stdout(outputs)  # `-o -`: progress and the image ID go to stderr
     log = _open_log(logfile) if logfile else None
     renderer = Renderer("quiet" if quiet else progress, out=log or (sys.stderr if to_stdout else None), err=log)
     try:

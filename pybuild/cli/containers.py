@@ -1,7 +1,7 @@
 """Working-container verbs, spelled as buildah spells them: from, run, copy, add, config,
 commit, mount, umount, containers, rm, rename, prune.
 
-Each verb is a thin shell over pybuild.builder.workflow. Output meant for scripts
+Each verb is a thin shell over pybuild.Store and pybuild.WorkingContainer. Output meant for scripts
 (a container name, a mount path, an image ID) goes to stdout alone, so that
 ``ctr=$(pybuild from busybox)`` works; progress and warnings go to stderr.
 """
@@ -9,7 +9,6 @@ Each verb is a thin shell over pybuild.builder.workflow. Output meant for script
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any
 
@@ -18,7 +17,6 @@ import click
 from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
 from pybuild.cli.images import _registry_options, registry_flags
 from pybuild.cli.pflag import OptionalValue, command
-from pybuild.cli.platforms import platform_of
 from pybuild.cli.refused import ROOTLESS, IsolationFlag, Refused
 from pybuild.cli.resources import cgroupns_flag, resource_flags
 from pybuild.cli.resources import values as resource_values
@@ -35,14 +33,6 @@ def _progress(quiet: bool = False) -> Any:
             renderer(event)
 
     return on_event
-
-
-def _pull_policy(value: str) -> str:
-    policy = {"true": "always", "false": "missing", "always": "always", "missing": "missing",
-              "never": "never", "ifmissing": "missing", "ifnewer": "missing", "newer": "missing"}.get(value.lower())
-    if policy is None:
-        raise ConfigError(f"invalid --pull {value!r} (always, missing or never)")
-    return policy
 
 
 @command("from")
@@ -80,18 +70,17 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
              dns_options: tuple[str, ...], security_opts: tuple[str, ...], tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
              image: str) -> None:
     """Create a working container from IMAGE (or scratch); prints its name."""
-    from pybuild.builder import workflow
+    import pybuild
 
-    policy = "always" if pull_always else "never" if pull_never else _pull_policy(pull)
-    chosen = platform_of(platform, os_, arch, variant)
+    policy = "always" if pull_always else "never" if pull_never else pull
     run_defaults = {"isolation": isolation, "network": network, "cap_add": cap_add, "cap_drop": cap_drop,
                     "volumes": volumes, "add_hosts": add_hosts, "dns": dns, "dns_search": dns_search,
                     "dns_options": dns_options, "resources": resource_values()}
-    wc = workflow.from_image(opts.open_store(), image, name=name, pull=policy, cidfile=cidfile,
-                             run_defaults=run_defaults, security_opts=security_opts, on_event=_progress(quiet),
-                             **({"platform": chosen} if chosen else {}),
-                             **_registry_options(tls_verify, creds, authfile, cert_dir))
-    click.echo(wc.name)
+    ctr = opts.open_store().from_image(image, name=name, pull=policy, cidfile=cidfile, run_defaults=run_defaults,
+                                       security_opts=security_opts, on_event=_progress(quiet),
+                                       platform=pybuild.platform_of(platform, os_, arch, variant),
+                                       **_registry_options(tls_verify, creds, authfile, cert_dir))
+    click.echo(ctr.name)
 
 
 @command("run", context_settings={"allow_interspersed_args": False})
@@ -126,26 +115,23 @@ def run_cmd(opts: GlobalOptions, isolation: str | None, network: str | None, use
             security_opts: tuple[str, ...], runtime: str | None, container: str,
             command: tuple[str, ...]) -> None:
     """Run COMMAND in CONTAINER (use -- before it); exits with the command's status."""
-    from pybuild.builder import workflow
-    from pybuild.builder.sandbox import choose_runtime
+    import pybuild
 
-    isolation, runtime = choose_runtime(isolation, runtime)  # before the container: a bad flag first
+    isolation, runtime = pybuild.choose_runtime(isolation, runtime)  # before the container: a bad flag first
     argv = list(command)
     if argv and argv[0] == "--":
         argv = argv[1:]
-    store = opts.open_store()
-    wc = workflow.get(store, container)
-    extra = [workflow.parse_volume(v) for v in volumes] + [workflow.parse_mount(m, store) for m in mounts]
+    ctr = opts.open_store().container(container)
     out = sys.stdout.buffer
 
     def output(chunk: bytes) -> None:
         out.write(chunk)
         out.flush()
 
-    status = workflow.run(wc, argv, env=list(env), user=user, workdir=workingdir, isolation=isolation,
-                          network=network, mounts=extra, cap_add=cap_add, cap_drop=cap_drop, add_hosts=add_hosts,
-                          no_hosts=no_hosts, hostname=hostname, security_opts=security_opts, stdin=True, output=output,
-                          check=False, runtime=runtime, resources=resource_values(), on_event=_progress())
+    status = ctr.run(argv, env=list(env), user=user, workdir=workingdir, isolation=isolation, network=network,
+                     volumes=volumes, mounts=mounts, cap_add=cap_add, cap_drop=cap_drop, add_hosts=add_hosts,
+                     no_hosts=no_hosts, hostname=hostname, security_opts=security_opts, stdin=True, output=output,
+                     check=False, runtime=runtime, resources=resource_values(), on_event=_progress())
     if status != 0:
         sys.exit(status)
 
@@ -167,13 +153,14 @@ def _copy_verb(add: bool) -> click.Command:
     @pass_globals
     def verb_cmd(opts: GlobalOptions, chown: str | None, chmod: str | None, from_: str | None, quiet: bool,
                  container: str, paths: tuple[str, ...], checksum: str | None = None) -> None:
-        from pybuild.builder import workflow
-
         if len(paths) < 2:
             raise ConfigError(f"{verb} needs CONTAINER SRC... DEST")
-        wc = workflow.get(opts.open_store(), container)
-        workflow.copy(wc, list(paths[:-1]), paths[-1], chown=chown, chmod=chmod, from_=from_, add=add,
-                      checksum=checksum, on_event=_progress(quiet))
+        ctr = opts.open_store().container(container)
+        if add:
+            ctr.add(list(paths[:-1]), paths[-1], chown=chown, chmod=chmod, checksum=checksum, from_=from_,
+                    on_event=_progress(quiet))
+        else:
+            ctr.copy(list(paths[:-1]), paths[-1], chown=chown, chmod=chmod, from_=from_, on_event=_progress(quiet))
 
     verb_cmd.help = ("Copy host files (URLs and unpacked local archives too) into CONTAINER at DEST."
                     if add else "Copy host files (or, with --from, another container's or image's) "
@@ -221,17 +208,14 @@ def config_cmd(opts: GlobalOptions, cmd: str | None, entrypoint: str | None, env
                created_by: str | None, comment: str | None, arch: str | None, os_: str | None,
                variant: str | None, container: str) -> None:
     """Change the image configuration CONTAINER will be committed with."""
-    from pybuild.builder import workflow
-
-    changes = workflow.ConfigChanges(
-        cmd=cmd, entrypoint=entrypoint, env=list(env), labels=list(labels), annotations=list(annotations),
-        user=user, workdir=workingdir, ports=list(ports), volumes=list(volumes), shell=shell,
+    opts.open_store().container(container).config(
+        cmd=cmd, entrypoint=entrypoint, env=env, labels=labels, annotations=annotations,
+        user=user, workdir=workingdir, ports=ports, volumes=volumes, shell=shell,
         stop_signal=stop_signal, healthcheck=healthcheck, healthcheck_interval=healthcheck_interval,
         healthcheck_timeout=healthcheck_timeout, healthcheck_start_period=healthcheck_start_period,
         healthcheck_start_interval=healthcheck_start_interval, healthcheck_retries=healthcheck_retries,
-        onbuild=list(onbuild), author=author, created_by=created_by, comment=comment, arch=arch, os=os_,
+        onbuild=onbuild, author=author, created_by=created_by, comment=comment, arch=arch, os=os_,
         variant=variant)
-    workflow.apply_config(workflow.get(opts.open_store(), container), changes)
 
 
 @command("commit")
@@ -253,15 +237,13 @@ def commit_cmd(opts: GlobalOptions, format_: str | None, squash: bool, timestamp
                quiet: bool, tls_verify: bool | None, creds: str | None,
                authfile: str | None, cert_dir: str | None, container: str, image: str | None) -> None:
     """Write CONTAINER's changes and config as an image (named IMAGE); prints the image ID."""
-    from pybuild.builder import workflow
+    import pybuild
 
-    fmt = (format_ or os.environ.get("BUILDAH_FORMAT") or "oci").lower()
-    fmt = "docker" if fmt == "v2s2" else fmt
-    if fmt not in ("oci", "docker"):
-        raise ConfigError(f"invalid --format {fmt!r} (oci or docker)")
-    wc = workflow.get(opts.open_store(), container)
-    img = workflow.commit(wc, image, format=fmt, squash=squash, timestamp=timestamp, rm=rm, iidfile=iidfile,
-                          manifest=manifest, unsetenv=unsetenv, omit_history=omit_history, on_event=_progress(quiet), **_registry_options(tls_verify, creds, authfile, cert_dir))
+    fmt = pybuild.commit_format(format_)  # before the container: a bad flag first
+    img = opts.open_store().container(container).commit(
+        image, format=fmt, squash=squash, timestamp=timestamp, rm=rm, iidfile=iidfile, manifest=manifest,
+        unsetenv=unsetenv, omit_history=omit_history, on_event=_progress(quiet),
+        **_registry_options(tls_verify, creds, authfile, cert_dir))
     click.echo(img.id)
 
 
@@ -271,17 +253,14 @@ def commit_cmd(opts: GlobalOptions, format_: str | None, squash: bool, timestamp
 @pass_globals
 def mount_cmd(opts: GlobalOptions, as_json: bool, containers: tuple[str, ...]) -> None:
     """Mount each CONTAINER's root filesystem and print where; without names, list mounted ones."""
-    from pybuild.builder import workflow
-
     store = opts.open_store()
     rows: list[tuple[str, str]] = []
     if containers:
         for ref in containers:
-            wc = workflow.get(store, ref)
-            rows.append((wc.name or wc.id, str(workflow.mount(wc))))
+            ctr = store.container(ref)
+            rows.append((ctr.name or ctr.id, str(ctr.mount())))
     else:
-        rows = [(wc.name or wc.id, str(wc.mountpoint)) for wc in workflow.containers(store)
-                if workflow.is_mounted(wc)]
+        rows = [(ctr.name or ctr.id, str(ctr.mountpoint)) for ctr in store.containers() if ctr.mountpoint]
     if as_json:
         click.echo(json.dumps([{"container": n, "mountPoint": p} for n, p in rows], indent=4))
     elif len(containers) == 1:
@@ -297,15 +276,13 @@ def mount_cmd(opts: GlobalOptions, as_json: bool, containers: tuple[str, ...]) -
 @pass_globals
 def umount_cmd(opts: GlobalOptions, all_: bool, containers: tuple[str, ...]) -> None:
     """Unmount each CONTAINER's root filesystem; prints their IDs."""
-    from pybuild.builder import workflow
-
     store = opts.open_store()
     if not all_ and not containers:
         raise ConfigError("umount needs a container name or ID (or --all)")
-    targets = workflow.containers(store) if all_ else [workflow.get(store, c) for c in containers]
-    for wc in targets:
-        workflow.unmount(wc)
-        click.echo(wc.id)
+    targets = store.containers() if all_ else [store.container(c) for c in containers]
+    for ctr in targets:
+        ctr.unmount()
+        click.echo(ctr.id)
 
 
 @command("containers")
@@ -318,19 +295,17 @@ def umount_cmd(opts: GlobalOptions, all_: bool, containers: tuple[str, ...]) -> 
 def containers_cmd(opts: GlobalOptions, as_json: bool, quiet: bool, noheading: bool, no_trunc: bool,
                    all_: bool) -> None:
     """List working containers."""
-    from pybuild.builder import workflow
-
-    found = workflow.containers(opts.open_store(), all=all_)
+    found = opts.open_store().containers(all=all_)
     if as_json:
-        click.echo(json.dumps([workflow.describe(wc) for wc in found], indent=4))
+        click.echo(json.dumps([ctr.describe() for ctr in found], indent=4))
         return
     if quiet:
-        for wc in found:
-            click.echo(wc.id if no_trunc else wc.id[:12])
+        for ctr in found:
+            click.echo(ctr.id if no_trunc else ctr.id[:12])
         return
     rows = [] if noheading else [("CONTAINER ID", "BUILDER", "IMAGE ID", "IMAGE NAME", "CONTAINER NAME")]
-    for wc in found:
-        d = workflow.describe(wc)
+    for ctr in found:
+        d = ctr.describe()
         cut = (lambda s: s) if no_trunc else (lambda s: s[:12])
         rows.append((cut(d["id"]), "*", cut(d["imageid"]), d["imagename"] or "scratch", d["containername"]))
     if not rows:
@@ -346,21 +321,18 @@ def containers_cmd(opts: GlobalOptions, as_json: bool, quiet: bool, noheading: b
 @pass_globals
 def rm_cmd(opts: GlobalOptions, all_: bool, containers: tuple[str, ...]) -> None:
     """Remove working containers (unmounting them first); prints their IDs."""
-    from pybuild.builder import workflow
-    from pybuild.builder.container import cleanup_dead
-
     store = opts.open_store()
     if all_:
-        targets = workflow.containers(store)
+        targets = store.containers()
     elif containers:
-        targets = [workflow.get(store, c) for c in containers]
+        targets = [store.container(c) for c in containers]
     else:
         raise ConfigError("rm needs a container name or ID (or --all)")
-    for wc in targets:
-        workflow.remove(wc)
-        click.echo(wc.id)
+    for ctr in targets:
+        ctr.remove()
+        click.echo(ctr.id)
     if all_:
-        cleanup_dead(store)  # and what dead builds left behind
+        store.remove_dead_build_containers()  # and what dead builds left behind
 
 
 @command("rename")
@@ -369,10 +341,7 @@ def rm_cmd(opts: GlobalOptions, all_: bool, containers: tuple[str, ...]) -> None
 @pass_globals
 def rename_cmd(opts: GlobalOptions, container: str, new_name: str) -> None:
     """Give a working container a new name."""
-    from pybuild.builder import workflow
-
-    store = opts.open_store()
-    workflow.rename(store, workflow.get(store, container), new_name)
+    opts.open_store().container(container).rename(new_name)
 
 
 @command("prune")
@@ -381,10 +350,9 @@ def rename_cmd(opts: GlobalOptions, container: str, new_name: str) -> None:
 @pass_globals
 def prune_cmd(opts: GlobalOptions, all_: bool, force: bool) -> None:
     """Remove dangling images, the build cache, and layers and blobs nothing uses."""
-    from pybuild.builder import workflow
     from pybuild.cli.progress import human_size
 
-    report = workflow.prune(opts.open_store(), all_images=all_, force=force)
+    report = opts.open_store().prune(all_images=all_, force=force)
     for image_id in report.images:
         click.echo(image_id)
     click.echo(f"Total reclaimed space: {human_size(report.freed_bytes)}", err=True)

@@ -16,12 +16,6 @@ from pybuild.cli.common import Renderer
 from pybuild.cli.pflag import group
 
 
-def _spec(ref: str) -> str:
-    from pybuild.oci.transport import is_transport_spec
-
-    return ref if is_transport_spec(ref) else f"docker://{ref}"
-
-
 def _opts(tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {"tls_verify": tls_verify, "creds": creds or None, "authfile": authfile,
                            "cert_dir": cert_dir}
@@ -39,51 +33,6 @@ def image_group() -> None:
 
 
 # --- inspect -----------------------------------------------------------------------------------
-
-
-def _inspect(ref: str, platform: str | None, options: dict[str, Any]) -> dict[str, Any]:
-    """Top-level manifest bytes, the platform's manifest and its config; no layer is read."""
-    from pybuild.oci.resolve import resolve
-    from pybuild.oci.transport import open_source
-
-    src = open_source(ref, **options)
-    try:
-        found = resolve(src, platform)
-        return {"source": src, "raw": found.raw, "digest": found.digest, "manifest": found.manifest,
-                "config": found.config}
-    finally:
-        src.close()
-
-
-def _skopeo_shape(ref: str, info: dict[str, Any], tags: list[str] | None) -> dict[str, Any]:
-    """The fields and order of `skopeo inspect`."""
-    from pybuild.oci import spec
-    from pybuild.oci.transport import split_spec
-
-    cfg = spec.load_json(info["config"], "config")
-    inner = cfg.get("config") or {}
-    transport, rest = split_spec(ref)
-    name = ""
-    if transport == "docker":
-        src = info["source"]
-        name = (src.resolved or src.ref).name if hasattr(src, "ref") else rest
-    out: dict[str, Any] = {"Name": name} if name else {}  # skopeo omits an empty Name
-    out["Digest"] = str(info["digest"])
-    if tags is not None:
-        out["RepoTags"] = tags
-    out["Created"] = cfg.get("created")
-    out["DockerVersion"] = cfg.get("docker_version", "")
-    out["Labels"] = inner.get("Labels")
-    out["Architecture"] = cfg.get("architecture", "")
-    if cfg.get("variant"):
-        out["Variant"] = cfg["variant"]
-    out["Os"] = cfg.get("os", "")
-    layers = info["manifest"].layers
-    out["Layers"] = [str(d.digest) for d in layers]
-    out["LayersData"] = [{"MIMEType": d.media_type, "Digest": str(d.digest), "Size": d.size,
-                          "Annotations": d.annotations} for d in layers]
-    out["Env"] = inner.get("Env")
-    return out
 
 
 @image_group.command("inspect")
@@ -105,57 +54,22 @@ def inspect_cmd(raw: bool, config: bool, no_tags: bool, attestations: bool, plat
     """Show an image's manifest and config without pulling its layers (REF: docker://..., oci:...)."""
     import sys
 
-    spec_ = _spec(ref)
+    import pybuild
+
     options = _opts(tls_verify, creds, authfile, cert_dir)
     if override_arch or override_os:
-        platform = f"{override_os or 'linux'}/{override_arch or _host_arch()}"
+        platform = f"{override_os or 'linux'}/{override_arch or pybuild.host_architecture()}"
     if attestations:
-        from pybuild.builder.attest import inspect_attestations
-
-        click.echo(json.dumps(inspect_attestations(None, spec_, **options), indent=4))
+        click.echo(json.dumps(pybuild.attestations(pybuild.remote_spec(ref), **options), indent=4))
         return
-    if raw and not config:
-        from pybuild.oci.transport import open_source
-
-        src = open_source(spec_, **options)
-        try:
-            data, _ = src.get_manifest()
-        finally:
-            src.close()
+    if raw:
+        data = pybuild.fetch_config(ref, platform=platform, **options) if config else \
+            pybuild.fetch_manifest(ref, **options)
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    info = _inspect(spec_, platform, options)
-    if config:
-        if raw:
-            sys.stdout.buffer.write(info["config"])
-            sys.stdout.buffer.flush()
-        else:
-            from pybuild.oci import spec
-
-            click.echo(json.dumps(spec.load_json(info["config"], "config"), indent=4))
-        return
-    tags: list[str] | None = None
-    if spec_.startswith("docker://"):
-        if not no_tags:
-            from pybuild.oci.registry.transport import list_tags
-
-            tags = list_tags(spec_, _registry_options(options))
-    else:
-        tags = None if no_tags else []
-    click.echo(json.dumps(_skopeo_shape(spec_, info, tags), indent=4))
-
-
-def _host_arch() -> str:
-    from pybuild.oci.platform_host import host_platform
-
-    return host_platform().architecture
-
-
-def _registry_options(options: dict[str, Any]) -> Any:
-    from pybuild.oci.registry.client import RegistryOptions
-
-    return RegistryOptions(**options)
+    info = pybuild.inspect_remote(ref, platform=platform, tags=not no_tags, config=config, **options)
+    click.echo(json.dumps(info, indent=4))
 
 
 # --- copy --------------------------------------------------------------------------------------
@@ -187,16 +101,16 @@ def copy_cmd(format_: str | None, compression: str | None, all_: bool, platform:
              src_cert_dir: str | None, dest_cert_dir: str | None, digestfile: str | None, quiet: bool,
              source: str, destination: str) -> None:
     """Copy an image between any two transports (registry to registry streams, no store)."""
-    from pybuild.oci.transport import copy
+    import pybuild
 
-    fmt = "docker" if format_ == "v2s2" else format_
     renderer = Renderer("quiet" if quiet else "auto")
     # on_event goes to copy_image only: the registry destination would report each blob again
-    digest = copy(_spec(source), _spec(destination),
-                  source_options=_opts(src_tls_verify, src_creds, src_authfile or authfile, src_cert_dir),
-                  destination_options=_opts(dest_tls_verify, dest_creds, dest_authfile or authfile, dest_cert_dir),
-                  platform=platform, all_platforms=all_, format=fmt, compression=compression,
-                  on_event=renderer)
+    digest = pybuild.copy(source, destination,
+                          source_options=_opts(src_tls_verify, src_creds, src_authfile or authfile, src_cert_dir),
+                          destination_options=_opts(dest_tls_verify, dest_creds, dest_authfile or authfile,
+                                                    dest_cert_dir),
+                          platform=platform, all_platforms=all_, format=format_, compression=compression,
+                          on_event=renderer)
     if digestfile:
         with open(digestfile, "w") as f:
             f.write(str(digest))
@@ -216,17 +130,7 @@ def copy_cmd(format_: str | None, compression: str | None, all_: bool, platform:
 def list_tags_cmd(tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
                   page_size: int | None, repository: str) -> None:
     """Every tag of a repository, all pages (docker://REGISTRY/REPO)."""
-    from pybuild.errors import InvalidReference
-    from pybuild.oci.reference import Reference
-    from pybuild.oci.registry.transport import list_tags
-    from pybuild.oci.transport import split_spec
+    import pybuild
 
-    spec_ = _spec(repository)
-    transport, rest = split_spec(spec_)
-    if transport != "docker":
-        raise InvalidReference(f"list-tags reads registries only (docker://REPO), not {transport}:")
-    ref = Reference.parse(rest)
-    if ref.digest is not None or (ref.tag and rest.rsplit("/", 1)[-1].count(":")):
-        raise InvalidReference(f"{repository}: give a repository without a tag or digest")
-    tags = list_tags(spec_, _registry_options(_opts(tls_verify, creds, authfile, cert_dir)), page_size=page_size)
-    click.echo(json.dumps({"Repository": ref.name, "Tags": tags}, indent=4))
+    tags = pybuild.list_tags(repository, page_size=page_size, **_opts(tls_verify, creds, authfile, cert_dir))
+    click.echo(json.dumps(tags, indent=4))

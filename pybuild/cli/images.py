@@ -10,7 +10,6 @@ import click
 
 from pybuild.cli.common import GlobalOptions, pass_globals, progress_option, renderer_for
 from pybuild.cli.pflag import command
-from pybuild.cli.platforms import platform_of
 from pybuild.cli.progress import human_size
 from pybuild.cli.refused import Refused
 
@@ -84,7 +83,7 @@ def pull_cmd(opts: GlobalOptions, quiet: bool, progress: str, platform: str | No
     containers-storage: -- podman's store)."""
     import pybuild
 
-    image = pybuild.pull(source, store=opts.open_store(), platform=platform_of(platform, os_, arch, variant),
+    image = pybuild.pull(source, store=opts.open_store(), platform=pybuild.platform_of(platform, os_, arch, variant),
                          policy=policy, on_event=renderer_for(progress, quiet),
                          **_registry_options(tls_verify, creds, authfile, cert_dir))
     if progress == "json" and not quiet:
@@ -145,7 +144,7 @@ def import_cmd(opts: GlobalOptions, changes: tuple[str, ...], message: str, arch
 
     import pybuild
 
-    platform = platform_of(None, os_, arch, variant)
+    platform = pybuild.platform_of(None, os_, arch, variant)
     store = opts.open_store()
     with contextlib.ExitStack() as stack:
         if path == "-":  # a tarball on standard input, staged in the store's own file system
@@ -179,7 +178,7 @@ def images_cmd(opts: GlobalOptions, as_json: bool, quiet: bool, no_trunc: bool, 
         out = []
         for img in images:
             out.append({"id": img.id, "names": img.names, "digest": _manifest_digest(img),
-                        "createdat": img.created, "size": _size(store, img)})
+                        "createdat": img.created, "size": store.image_size(img)})
         click.echo(json.dumps(out, indent=4))
         return
     if quiet:
@@ -189,7 +188,7 @@ def images_cmd(opts: GlobalOptions, as_json: bool, quiet: bool, no_trunc: bool, 
     rows = [] if noheading else [("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE")]
     for img in images:
         created = _ago(img.created)
-        size = human_size(_size(store, img))
+        size = human_size(store.image_size(img))
         iid = img.id if no_trunc else img.id[:12]
         if not img.names:
             rows.append(("<none>", "<none>", iid, created, size))
@@ -207,12 +206,6 @@ def images_cmd(opts: GlobalOptions, as_json: bool, quiet: bool, no_trunc: bool, 
 
 def _manifest_digest(img: Any) -> str:
     return str(img.manifest["digest"]) if img.manifest else ""
-
-
-def _size(store: Any, img: Any) -> int:
-    from pybuild.builder.store_transport import image_size
-
-    return image_size(store, img)
 
 
 def _ago(created: str) -> str:
@@ -290,8 +283,6 @@ def inspect_cmd(opts: GlobalOptions, type_: str | None, format_: str | None, att
         return
     data = pybuild.inspect(name, store=opts.open_store(), type=type_)
     if format_:
-        from pybuild.builder.inspect import format_info
-
-        click.echo(format_info(data, format_))
+        click.echo(pybuild.format_inspect(data, format_))
     else:
         click.echo(json.dumps(data, indent=4))

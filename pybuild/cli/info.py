@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import sys
 
 import click
 
@@ -28,43 +27,15 @@ def version_cmd(as_json: bool) -> None:
 
 
 def _arch() -> str:
-    from pybuild.oci.platform_host import host_platform
+    import pybuild
 
-    return host_platform().architecture
+    return pybuild.host_architecture()
 
 
 @command("info")
 @pass_globals
 def info_cmd(opts: GlobalOptions) -> None:
     """Print the host and store configuration as JSON."""
-    from pybuild import __version__
-    from pybuild.oci.platform_host import host_platform, runnable_platforms
-
-    store: dict[str, object] = {"GraphRoot": opts.root}
-    try:  # first: an ordinary user's opens pybuild's user namespace, where the rest is probed
-        s = opts.open_store()
-        store.update(s.info())
-    except Exception as e:  # noqa: BLE001 - info must print what it can
-        store["Error"] = str(e)
-    isolation = "unknown"
-    try:
-        from pybuild.builder.sandbox import default_isolation
-
-        isolation = default_isolation()
-    except ImportError:
-        pass
     import pybuild
-    from pybuild.builder.sandbox.network import describe_default
 
-    network = describe_default()
-    hp = host_platform()
-    out = {
-        "host": {"os": "linux", "arch": hp.architecture, "variant": hp.variant or "",
-                 "kernel": platform.release(), "python": sys.version.split()[0],
-                 "DefaultIsolation": isolation, **network, **pybuild.describe_rootless(),
-                 # what bud --platform can build RUN steps for: native, or a binfmt_misc handler (F flag)
-                 "platforms": runnable_platforms()},
-        "store": store,
-        "version": __version__,
-    }
-    click.echo(json.dumps(out, indent=2))
+    click.echo(json.dumps(pybuild.system_info(opts.root, opts.open_store), indent=2))

@@ -23,12 +23,10 @@ from pybuild.cli.pflag import command
 def login_cmd(username: str | None, password: str | None, password_stdin: bool, authfile: str | None,
               tls_verify: bool | None, cert_dir: str | None, get_login: bool, verbose: bool, registry: str) -> None:
     """Log in to REGISTRY: check the credentials, then store them."""
-    from pybuild.oci.registry import credentials
-    from pybuild.oci.registry.client import RegistryOptions
-    from pybuild.oci.registry.login import login, normalize_registry
+    import pybuild
 
     if get_login:
-        click.echo(credentials.stored_username(normalize_registry(registry), authfile=authfile))
+        click.echo(pybuild.stored_username(registry, authfile=authfile))
         return
     if password is not None and password_stdin:
         raise click.UsageError("--password and --password-stdin are mutually exclusive")
@@ -40,10 +38,10 @@ def login_cmd(username: str | None, password: str | None, password_stdin: bool, 
         username = click.prompt("Username")
     if password is None:
         password = click.prompt("Password", hide_input=True)
-    opts = RegistryOptions(tls_verify=tls_verify, authfile=authfile, cert_dir=cert_dir)
-    login(registry, username or "", password or "", opts)
+    written = pybuild.login(registry, username or "", password or "", tls_verify=tls_verify, authfile=authfile,
+                            cert_dir=cert_dir)
     if verbose:
-        click.echo(f"Used: {authfile or credentials.primary_auth_file()}")
+        click.echo(f"Used: {written}")
     click.echo("Login Succeeded!")
 
 
@@ -53,16 +51,7 @@ def login_cmd(username: str | None, password: str | None, password_stdin: bool, 
 @click.argument("registry", required=False)
 def logout_cmd(authfile: str | None, all_: bool, registry: str | None) -> None:
     """Remove the stored credentials of REGISTRY (or of all registries with --all)."""
-    from pybuild.errors import AuthError, ConfigError
-    from pybuild.oci.registry.client import RegistryOptions
-    from pybuild.oci.registry.login import logout
+    import pybuild
 
-    if all_ == bool(registry):
-        raise ConfigError("give a REGISTRY or --all")
-    removed = logout(None if all_ else registry, RegistryOptions(authfile=authfile))
-    if all_:
-        click.echo("Removed login credentials for all registries")
-    elif not removed:
-        raise AuthError("not logged in", where=registry)
-    else:
-        click.echo(f"Removed login credentials for {registry}")
+    pybuild.logout(registry, all=all_, authfile=authfile)
+    click.echo(f"Removed login credentials for {'all registries' if all_ else registry}")

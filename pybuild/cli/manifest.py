@@ -1,6 +1,6 @@
 """`pybuild manifest create|add|inspect|push|remove|rm`: multi-platform lists, as buildah spells them.
 
-The list lives in the local store (pybuild.builder.manifest_list); its instances are
+The list lives in the local store (pybuild.manifest_create and its kin); its instances are
 store images or images elsewhere (``docker://...``, ``oci:...``), fetched on push.
 """
 
@@ -12,21 +12,9 @@ import sys
 import click
 
 from pybuild.cli.common import GlobalOptions, Renderer, pass_globals
-from pybuild.cli.image import _opts, _spec, _tls_option
+from pybuild.cli.image import _opts, _tls_option
 from pybuild.cli.images import _registry_options, registry_flags
 from pybuild.cli.pflag import group
-
-
-def _kv(items: tuple[str, ...]) -> dict[str, str]:
-    from pybuild.errors import ConfigError
-
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not key or not sep:
-            raise ConfigError(f"invalid --annotation {item!r} (use KEY=VALUE)")
-        out[key] = value
-    return out
 
 
 @group("manifest")
@@ -44,14 +32,11 @@ def manifest_group() -> None:
 def create_cmd(opts: GlobalOptions, all_: bool, amend: bool, tls_verify: bool | None, creds: str | None,
                authfile: str | None, cert_dir: str | None, name: str, images: tuple[str, ...]) -> None:
     """Create the manifest list NAME in the local store, with IMAGEs in it."""
-    from pybuild.builder import manifest_list
+    import pybuild
 
-    store = opts.open_store()
-    lst = manifest_list.create(store, name, amend=amend)
-    for image in images:
-        manifest_list.add(store, lst.name, image, all_platforms=all_,
-                          **_registry_options(tls_verify, creds, authfile, cert_dir))
-    click.echo(manifest_list.get(store, lst.name).digest.hex)
+    digest = pybuild.manifest_create(name, images, store=opts.open_store(), all_platforms=all_, amend=amend,
+                                     **_registry_options(tls_verify, creds, authfile, cert_dir))
+    click.echo(digest.hex)
 
 
 @manifest_group.command("add")
@@ -68,13 +53,12 @@ def add_cmd(opts: GlobalOptions, arch: str | None, os_: str | None, variant: str
             annotations: tuple[str, ...], all_: bool, tls_verify: bool | None, creds: str | None,
             authfile: str | None, cert_dir: str | None, name: str, image: str) -> None:
     """Add IMAGE (a local image, or a transport spec such as docker://REF) to the list NAME."""
-    from pybuild.builder import manifest_list
+    import pybuild
 
-    store = opts.open_store()
-    added = manifest_list.add(store, name, image, arch=arch, os=os_, variant=variant,
-                              annotations=_kv(annotations), all_platforms=all_,
-                              **_registry_options(tls_verify, creds, authfile, cert_dir))
-    click.echo(manifest_list.get(store, name).digest.hex)
+    digest, added = pybuild.manifest_add(name, image, store=opts.open_store(), arch=arch, os=os_, variant=variant,
+                                         annotations=annotations, all_platforms=all_,
+                                         **_registry_options(tls_verify, creds, authfile, cert_dir))
+    click.echo(digest.hex)
     for d in added[1:]:
         click.echo(f"added {d}", err=True)
 
@@ -94,12 +78,11 @@ def annotate_cmd(opts: GlobalOptions, arch: str | None, os_: str | None, variant
                  os_features: tuple[str, ...], features: tuple[str, ...], annotations: tuple[str, ...], name: str,
                  image: str) -> None:
     """Change what the list NAME records for IMAGE (an instance's digest or a local image)."""
-    from pybuild.builder import manifest_list
+    import pybuild
 
-    store = opts.open_store()
-    digest = manifest_list.annotate(store, name, image, arch=arch, os=os_, variant=variant, os_version=os_version,
-                                    os_features=list(os_features), features=list(features),
-                                    annotations=_kv(annotations))
+    digest = pybuild.manifest_annotate(name, image, store=opts.open_store(), arch=arch, os=os_, variant=variant,
+                                       os_version=os_version, os_features=os_features, features=features,
+                                       annotations=annotations)
     click.echo(digest.hex)
 
 
@@ -109,11 +92,9 @@ def annotate_cmd(opts: GlobalOptions, arch: str | None, os_: str | None, variant
 @pass_globals
 def remove_cmd(opts: GlobalOptions, name: str, digest: str) -> None:
     """Remove the instance DIGEST from the list NAME."""
-    from pybuild.builder import manifest_list
+    import pybuild
 
-    store = opts.open_store()
-    manifest_list.remove(store, name, digest)
-    click.echo(manifest_list.get(store, name).digest.hex)
+    click.echo(pybuild.manifest_remove(name, digest, store=opts.open_store()).hex)
 
 
 @manifest_group.command("rm")
@@ -121,11 +102,11 @@ def remove_cmd(opts: GlobalOptions, name: str, digest: str) -> None:
 @pass_globals
 def rm_cmd(opts: GlobalOptions, names: tuple[str, ...]) -> None:
     """Delete manifest lists from the local store (their images stay)."""
-    from pybuild.builder import manifest_list
+    import pybuild
 
     store = opts.open_store()
     for name in names:
-        click.echo(manifest_list.delete(store, name))
+        click.echo(pybuild.manifest_delete(name, store=store))
     store.gc()
 
 
@@ -139,26 +120,10 @@ def rm_cmd(opts: GlobalOptions, names: tuple[str, ...]) -> None:
 def inspect_cmd(opts: GlobalOptions, tls_verify: bool | None, creds: str | None, authfile: str | None,
                 cert_dir: str | None, name: str) -> None:
     """Print the index of the list NAME (a local list, else the manifest at docker://NAME)."""
-    from pybuild.builder import manifest_list
-    from pybuild.oci import spec
-    from pybuild.oci.transport import is_transport_spec, open_source
+    import pybuild
 
-    store = opts.open_store()
-    lst = None if is_transport_spec(name) else manifest_list.find(store, name)
-    first = name.split("/", 1)[0]
-    names_registry = "/" in name and ("." in first or ":" in first)
-    if lst is not None:
-        raw = lst.raw
-    elif not is_transport_spec(name) and not names_registry:
-        lst = manifest_list.get(store, name)  # raises: no such list, and no registry named to ask
-        raw = lst.raw
-    else:
-        src = open_source(_spec(name), **_opts(tls_verify, creds, authfile, cert_dir))
-        try:
-            raw, _ = src.get_manifest()
-        finally:
-            src.close()
-    click.echo(json.dumps(spec.load_json(raw, "manifest"), indent=4))
+    index = pybuild.manifest_inspect(name, store=opts.open_store(), **_opts(tls_verify, creds, authfile, cert_dir))
+    click.echo(json.dumps(index, indent=4))
 
 
 @manifest_group.command("push")
@@ -179,21 +144,18 @@ def push_cmd(opts: GlobalOptions, all_: bool, format_: str | None, compression_f
              digestfile: str | None, remove: bool, quiet: bool, tls_verify: bool | None, creds: str | None,
              authfile: str | None, cert_dir: str | None, name: str, destination: str | None) -> None:
     """Push the list NAME (and its images) to DESTINATION (default docker://NAME)."""
-    from pybuild.builder import manifest_list
+    import pybuild
 
     store = opts.open_store()
-    lst = manifest_list.get(store, name)
-    dest = _spec(destination or name)
-    fmt = "docker" if format_ == "v2s2" else format_
     renderer = Renderer("quiet" if quiet else "auto")
-    options = _registry_options(tls_verify, creds, authfile, cert_dir)
-    digest = manifest_list.push(store, lst.name, dest, all_instances=all_, format=fmt,
-                                compression=compression_format, on_event=renderer, **options)
+    digest = pybuild.manifest_push(name, destination, store=store, all_instances=all_, format=format_,
+                                   compression=compression_format, on_event=renderer,
+                                   **_registry_options(tls_verify, creds, authfile, cert_dir))
     if digestfile:
         with open(digestfile, "w") as f:
             f.write(str(digest))
     if remove:
-        manifest_list.delete(store, lst.name)
+        pybuild.manifest_delete(name, store=store)
     if not quiet:
         sys.stderr.flush()
     click.echo(str(digest))
@@ -204,7 +166,7 @@ def push_cmd(opts: GlobalOptions, all_: bool, format_: str | None, compression_f
 @pass_globals
 def exists_cmd(opts: GlobalOptions, name: str) -> None:
     """Exit 0 when the manifest list NAME is in the local store, 1 when it is not (buildah's)."""
-    from pybuild.builder import manifest_list
+    import pybuild
 
-    if manifest_list.find(opts.open_store(), name) is None:
+    if not pybuild.manifest_exists(name, store=opts.open_store()):
         sys.exit(1)

@@ -21,29 +21,15 @@ def pin_cmd(opts: GlobalOptions, file_: str | None, dry_run: bool, tls_verify: b
             authfile: str | None, cert_dir: str | None, context: str) -> None:
     """Pin every FROM image to the digest it has now: the local store's copy when it came
     from a registry, else the registry's."""
-    from pybuild.builder.pin import pin_file
-    from pybuild.errors import PybuildError, UserError
+    import pybuild
+    from pybuild.errors import UserError
 
-    path = Path(file_) if file_ else next((Path(context) / n for n in ("Containerfile", "Dockerfile")
-                                           if (Path(context) / n).is_file()), None)
+    path = Path(file_) if file_ else pybuild.find_containerfile(context)
     if path is None:
         raise UserError(f"no Containerfile or Dockerfile in {context}; use -f")
-    store = opts.open_store()
-    registry = _registry_options(tls_verify, creds, authfile, cert_dir)
-
-    def resolve(image: str) -> str | None:
-        local = store.find_image(image)
-        if local is not None and local.manifest:
-            return str(local.manifest["digest"])
-        try:
-            from pybuild.oci.registry.options import from_keywords
-            from pybuild.oci.registry.transport import inspect
-
-            return str(inspect(image, from_keywords(None, registry))["digest"])
-        except PybuildError:
-            return None
-
-    for pin in pin_file(path, resolve, write=not dry_run):
+    pins = pybuild.pin(path, store=opts.open_store(), write=not dry_run,
+                       **_registry_options(tls_verify, creds, authfile, cert_dir))
+    for pin in pins:
         if pin.pinned:
             click.echo(f"{pin.image} -> {pin.pinned}")
         else:

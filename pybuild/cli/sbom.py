@@ -15,24 +15,6 @@ from pybuild.cli.common import GlobalOptions, pass_globals
 from pybuild.cli.pflag import command
 
 
-def source_date_epoch() -> int | None:
-    """$SOURCE_DATE_EPOCH as an integer, or None when unset (a bad value is one line)."""
-    import os
-
-    from pybuild.errors import ConfigError
-
-    raw = os.environ.get("SOURCE_DATE_EPOCH")
-    if raw is None or raw == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"SOURCE_DATE_EPOCH={raw!r}: not a number of seconds") from None
-    if value < 0:
-        raise ConfigError(f"SOURCE_DATE_EPOCH={raw!r}: negative")
-    return value
-
-
 @command("sbom")
 @click.option("--format", "format_", type=click.Choice(["spdx-json", "cyclonedx-json"]), default="spdx-json",
               help="Document format: SPDX 2.3 JSON or CycloneDX 1.5 JSON.")
@@ -52,17 +34,12 @@ def sbom_cmd(opts: GlobalOptions, format_: str, output: str | None, platform: st
     """List the packages in IMAGE (dpkg, apk, Python, npm, Go binaries) as SPDX or CycloneDX JSON."""
     import sys
 
-    from pybuild.oci.transport import is_transport_spec
-    from pybuild.sbom.image import sbom
+    import pybuild
 
     options: dict[str, Any] = {k: v for k, v in {"tls_verify": tls_verify, "creds": creds, "authfile": authfile,
                                                  "cert_dir": cert_dir}.items() if v is not None}
-    store = None if is_transport_spec(image) else opts.open_store()
-    data = sbom(store, image, format_, platform=platform, epoch=source_date_epoch(), **options)
+    data = pybuild.sbom_of(image, store=opts.open_store, format=format_, platform=platform, output=output, **options)
     if output:
-        from pybuild.oci.layout import atomic_write_file
-
-        atomic_write_file(output, data)
         return
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import click
 
@@ -12,36 +10,14 @@ from pybuild.cli.images import _registry_options, registry_flags
 from pybuild.cli.pflag import command
 
 
-def _ref(value: str) -> str:
-    return value[len("docker://"):] if value.startswith("docker://") else value
-
-
-def _password(env: str | None) -> bytes | None:
-    if not env:
-        return None
-    value = os.environ.get(env)
-    if value is None:
-        from pybuild.errors import ConfigError
-
-        raise ConfigError(f"--password-env {env}: the variable is not set")
-    return value.encode()
-
-
-def _options(tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None) -> object:
-    from pybuild.oci.registry.options import from_keywords
-
-    return from_keywords(None, _registry_options(tls_verify, creds, authfile, cert_dir))
-
-
 @command("generate-key-pair")
 @click.option("--output-key-prefix", default="cosign", show_default=True, help="Writes PREFIX.key and PREFIX.pub.")
 @click.option("--password-env", default=None, help="Encrypt the private key with this variable's value.")
 def generate_key_pair_cmd(output_key_prefix: str, password_env: str | None) -> None:
     """Make an ECDSA P-256 key pair for `sign` and `verify` (PEM; cosign import-key-pair reads it)."""
-    from pybuild.oci.sign import generate_key_pair
+    import pybuild
 
-    private, public = Path(output_key_prefix + ".key"), Path(output_key_prefix + ".pub")
-    generate_key_pair(private, public, _password(password_env))
+    private, public = pybuild.generate_key_pair(output_key_prefix, password_env=password_env)
     click.echo(f"Private key written to {private}")
     click.echo(f"Public key written to {public}")
 
@@ -55,17 +31,10 @@ def generate_key_pair_cmd(output_key_prefix: str, password_env: str | None) -> N
 def sign_cmd(key: str, password_env: str | None, annotations: tuple[str, ...], tls_verify: bool | None,
              creds: str | None, authfile: str | None, cert_dir: str | None, image: str) -> None:
     """Sign IMAGE (docker://REGISTRY/REPO:TAG) as cosign does: a .sig image beside it."""
-    from pybuild.errors import ConfigError
-    from pybuild.oci.sign import sign
+    import pybuild
 
-    extra = {}
-    for a in annotations:
-        k, sep, v = a.partition("=")
-        if not sep or not k:
-            raise ConfigError(f"invalid --annotation {a!r} (use KEY=VALUE)")
-        extra[k] = v
-    digest = sign(_ref(image), Path(key), password=_password(password_env), annotations=extra or None,
-                  options=_options(tls_verify, creds, authfile, cert_dir))
+    digest = pybuild.sign(image, key, annotations=annotations, password_env=password_env,
+                          **_registry_options(tls_verify, creds, authfile, cert_dir))
     click.echo(f"Pushing signature of {digest}")
 
 
@@ -76,15 +45,12 @@ def sign_cmd(key: str, password_env: str | None, annotations: tuple[str, ...], t
 def verify_cmd(key: str, tls_verify: bool | None, creds: str | None, authfile: str | None, cert_dir: str | None,
                image: str) -> None:
     """Check IMAGE's cosign signatures against a public key; print the verified payloads."""
-    from pybuild.oci.sign import verify
+    import pybuild
 
-    found = verify(_ref(image), Path(key), options=_options(tls_verify, creds, authfile, cert_dir))
-    click.echo(f"Verification for {_ref(image)} --", err=True)
+    found = pybuild.verify(image, key, **_registry_options(tls_verify, creds, authfile, cert_dir))
+    click.echo(f"Verification for {image.removeprefix('docker://')} --", err=True)
     click.echo("  - the signatures were verified against the specified public key", err=True)
-    click.echo(json.dumps([{"critical": {"identity": {"docker-reference": v.docker_reference},
-                                         "image": {"docker-manifest-digest": v.manifest_digest},
-                                         "type": "cosign container image signature"},
-                            "optional": v.optional} for v in found]))
+    click.echo(json.dumps(found))
 
 
 @command("attest")
@@ -99,10 +65,10 @@ def verify_cmd(key: str, tls_verify: bool | None, creds: str | None, authfile: s
 def attest_cmd(key: str, password_env: str | None, predicate: str, type_: str, tls_verify: bool | None,
                creds: str | None, authfile: str | None, cert_dir: str | None, image: str) -> None:
     """Sign PREDICATE as an in-toto attestation of IMAGE, as cosign attest does (a .att image beside it)."""
-    from pybuild.oci.attest_sign import attest
+    import pybuild
 
-    digest = attest(_ref(image), Path(key), Path(predicate), type_, password=_password(password_env),
-                    options=_options(tls_verify, creds, authfile, cert_dir))
+    digest = pybuild.attest(image, key, predicate, type_, password_env=password_env,
+                            **_registry_options(tls_verify, creds, authfile, cert_dir))
     click.echo(f"Pushing attestation of {digest}")
 
 
@@ -114,10 +80,10 @@ def attest_cmd(key: str, password_env: str | None, predicate: str, type_: str, t
 def verify_attestation_cmd(key: str, type_: str, tls_verify: bool | None, creds: str | None, authfile: str | None,
                            cert_dir: str | None, image: str) -> None:
     """Check IMAGE's cosign attestations of --type against a public key; print the verified statements."""
-    from pybuild.oci.attest_sign import verify_attestation
+    import pybuild
 
-    found = verify_attestation(_ref(image), Path(key), type_, options=_options(tls_verify, creds, authfile, cert_dir))
-    click.echo(f"Verification for {_ref(image)} --", err=True)
+    found = pybuild.verify_attestation(image, key, type_, **_registry_options(tls_verify, creds, authfile, cert_dir))
+    click.echo(f"Verification for {image.removeprefix('docker://')} --", err=True)
     click.echo("  - the attestations were verified against the specified public key", err=True)
     for statement in found:
         click.echo(json.dumps(statement, separators=(",", ":")))

@@ -248,7 +248,7 @@ def test_bud_arch_and_os_are_platform(tmp_path: Path, args: list[str], message: 
 
 
 def test_platform_of_fills_in_the_host() -> None:
-    from pybuild.cli.platforms import platform_of
+    from pybuild import platform_of
     from pybuild.oci.platform_host import host_platform
 
     arch = host_platform().architecture

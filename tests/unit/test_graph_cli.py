@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from pybuild.builder.containerfile import parse_file
 from pybuild.builder.graph import build_graph
-from pybuild.cli.graph import graph_cmd, render
+from pybuild.builder.graph_render import render
+from pybuild.cli.graph import graph_cmd
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "containerfile"
 

@@ -22,12 +22,25 @@ EXPECTED = [
     # values
     "Event", "Digest", "Reference",
     # the store, images, working containers
-    "Store", "Image", "WorkingContainer", "PruneReport", "default_root",
+    "Store", "Image", "WorkingContainer", "PruneReport", "default_root", "commit_format",
     # operations
-    "build", "build_platforms", "MultiPlatformResult", "pull", "push", "copy", "inspect", "import_tarball",
-    "sbom_of", "attestations",
+    "build", "build_platforms", "writes_tar_to_stdout", "MultiPlatformResult", "pull", "push", "copy",
+    "inspect", "format_inspect", "import_tarball", "sbom_of", "attestations",
     # rootless: the user namespace a non-root process builds in
     "enter_user_namespace", "exec_in_user_namespace", "is_rootless", "describe_rootless", "resolve_isolation",
+    "choose_runtime",
+    # the host: platforms, `version`, `info`
+    "host_architecture", "platform_of", "system_info",
+    # registries and transports without a store: login, tags, inspect
+    "remote_spec", "login", "logout", "stored_username", "list_tags", "fetch_manifest", "fetch_config",
+    "inspect_remote",
+    # reading a Containerfile: graph, pin
+    "BuildGraph", "build_graph", "find_containerfile", "pin",
+    # manifest lists in the store
+    "manifest_create", "manifest_add", "manifest_annotate", "manifest_remove", "manifest_delete",
+    "manifest_exists", "manifest_inspect", "manifest_push",
+    # cosign signatures and attestations
+    "generate_key_pair", "sign", "verify", "attest", "verify_attestation",
 ]
 
 
@@ -92,3 +105,17 @@ def test_inspect_of_an_unknown_name_says_neither_is_there(tmp_path: Path) -> Non
         pybuild.inspect("nothing-here", store=tmp_path / "store")
     with pytest.raises(pybuild.ContainerNotFound):
         pybuild.inspect("nothing-here", store=tmp_path / "store", type="container")
+
+
+def test_the_calls_the_command_line_makes_are_typed() -> None:
+    # each verb's one library call (issue 12): a library user gets the same, typed, documented call
+    modules = ("pybuild.host", "pybuild.remote", "pybuild.containerfiles", "pybuild.manifests", "pybuild.signing")
+    names = [n for n in pybuild.__all__
+             if pybuild._EXPORTS.get(n) in modules and inspect.isfunction(getattr(pybuild, n))]
+    assert len(names) >= 25
+    for name in [*names, "format_inspect", "commit_format", "writes_tar_to_stdout", "choose_runtime"]:
+        sig = inspect.signature(getattr(pybuild, name))
+        assert sig.return_annotation is not inspect.Signature.empty, name
+        for param in sig.parameters.values():
+            if param.kind is not param.VAR_KEYWORD:
+                assert param.annotation is not inspect.Parameter.empty, f"{name}({param.name})"
