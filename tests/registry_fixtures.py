@@ -91,8 +91,10 @@ class Registry:
                       f"    issuer: {ISSUER}", f"    rootcertbundle: {token_server.cert_path}"]
         (workdir / "config.yml").write_text("\n".join(lines) + "\n")
         self.log = open(workdir / "registry.log", "wb")  # noqa: SIM115 - closed in stop()
+        # distribution reads REGISTRY_* variables as configuration (REGISTRY_AUTH_FILE would be auth.file)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         self.proc = subprocess.Popen(["docker-registry", "serve", str(workdir / "config.yml")],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
         try:
             _wait_listening(self.port, self.proc)
         except Exception:
