@@ -152,6 +152,30 @@ def test_an_idle_network_whose_namespace_is_gone_is_replaced(root: Path, tmp_pat
     assert _file(root, "/got").endswith("\nserved\n")
 
 
+def test_an_idle_network_whose_bridge_is_gone_is_replaced(root: Path, tmp_path: Path, env: dict[str, str],
+                                                          gateway_server: int) -> None:
+    _bud(root, tmp_path, "FROM busybox\nRUN true\n", env)
+    subprocess.run(["ip", "link", "del", network.BRIDGE], check=True, timeout=30)
+    _bud(root, tmp_path, _fetching(gateway_server), env)
+    assert _verbs(tmp_path) == ["setup", "teardown", "setup"]  # discarded, then a new one (and a new bridge)
+    assert _file(root, "/got").endswith("\nserved\n")
+
+
+def test_an_idle_network_someone_entered_is_not_claimed(root: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    _bud(root, tmp_path, "FROM busybox\nRUN true\n", env)
+    (ip,) = records()
+    intruder = subprocess.Popen(["nsenter", f"--net={network.STATE_DIR / 'netns' / ip}", "sleep", "60"])
+    try:
+        deadline = time.monotonic() + 10
+        while not network._occupied(network.STATE_DIR / "netns" / ip) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _bud(root, tmp_path, "FROM busybox\nRUN true\n", env)
+        assert _verbs(tmp_path) == ["setup", "teardown", "setup"]
+    finally:
+        intruder.kill()
+        intruder.wait(timeout=30)
+
+
 def test_a_process_still_in_the_namespace_is_seen(tmp_path: Path) -> None:
     ns = tmp_path / "netns"
     netns_file.make(ns, "test")

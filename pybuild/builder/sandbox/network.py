@@ -28,8 +28,8 @@ record names the claimer again, so a claimer killed by SIGKILL is recovered as b
 sets up a new one only when none is idle. ``pybuild prune`` tears idle ones down
 (:func:`release_idle`). A claimed one is checked first: its namespace file must still be a
 mount (a state dir outside /run keeps records across a reboot, the namespace does not) and
-the bridge must be the one it was parked on (same interface index: not gone, not made anew);
-if not it is torn down and a new one set up.
+the bridge must be the one it was parked on (same interface index: not gone, not made anew),
+and no process may have entered it since; if not it is torn down and a new one set up.
 
 What could a reused namespace carry from one build to the next? BuildKit's CNI pool
 (util/network/netpool) puts a namespace back as it is and checks nothing; its answer is that a
@@ -377,7 +377,7 @@ def _claim() -> Setup | None:
             if info is None or not info.get("idle"):
                 continue
             ip, netns = str(info["ip"]), STATE_DIR / "netns" / str(info["ip"])
-            if not _is_mount(netns) or info.get("bridge") != _bridge_index():
+            if not _is_mount(netns) or info.get("bridge") != _bridge_index() or _occupied(netns):
                 with contextlib.suppress(SandboxError):
                     _teardown(ip, netns, record)
                 continue
