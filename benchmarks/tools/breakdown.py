@@ -8,7 +8,8 @@ command come from cProfile (cumulative time of the executor's functions, imports
 inside them subtracted), scaled so that they and import add up to the command's own
 wall time measured without the profiler. Medians over ``--runs``. Also prints how many
 times the store mounted, unmounted, set layers and fsynced: on a fully cached build
-all should be 0 (issue 19). Beneath the steps: their network, rootfs mounts, runc and commits. For issue 19's note; the machine's load makes single figures noisy.
+all should be 0 (issue 19). Beneath the steps: their network, rootfs mounts, runc and commits
+(cProfile sees the main thread only: steps of stages built in parallel threads show as 0). For issue 19's note; the machine's load makes single figures noisy.
 """
 
 from __future__ import annotations
