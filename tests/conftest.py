@@ -25,6 +25,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="needs root (mounts, namespaces, chown)"))
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Tear down the private networks the run's builds parked idle (their own state dir's): a
+    test run leaves no bridge or namespace behind."""
+    if IS_ROOT and Path(os.environ["PYBUILD_NET_STATE"], "setups").is_dir():
+        from pybuild.builder.sandbox import network
+
+        network.release_idle()
+
+
 def need_tool(name: str) -> str:
     """Skip the calling test unless ``name`` is on PATH; return its path."""
     path = shutil.which(name)

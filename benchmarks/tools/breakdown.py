@@ -8,7 +8,8 @@ command come from cProfile (cumulative time of the executor's functions, imports
 inside them subtracted), scaled so that they and import add up to the command's own
 wall time measured without the profiler. Medians over ``--runs``. Also prints how many
 times the store mounted, unmounted, set layers and fsynced: on a fully cached build
-all should be 0 (issue 19). For issue 19's note; the machine's load makes single figures noisy.
+all should be 0 (issue 19). Beneath the steps: their network, rootfs mounts, runc and commits
+(cProfile sees the main thread only: steps of stages built in parallel threads show as 0). For issue 19's note; the machine's load makes single figures noisy.
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ PHASES = {
     "steps (keys, cache)": [("builder/executor.py", "_run_stages")],
     "output": [("builder/executor.py", "_write_image")],
     "cleanup": [("builder/executor.py", "_cleanup")],
+}
+# parts of "steps", shown beneath it (not added again): where a RUN step's time goes
+RUN_PARTS = {
+    "network (claim/set-up, park/teardown)": [("sandbox/network.py", n) for n in ("_claim", "_set_up", "_park",
+                                                                                   "_tear_down")],
+    "rootfs mount + unmount": [("sandbox/overlay.py", "mount"), ("builder/container.py", "unmount")],
+    "runc create+start+process": [("sandbox/oci.py", "_run_monitored")],
+    "runc (bundle, delete, all)": [("sandbox/oci.py", "run_oci")],
+    "commit (every step)": [("builder/steps.py", "commit_step")],
 }
 COUNTED = {"mount": ("sandbox/overlay.py", "mount"), "unmount": ("builder/container.py", "unmount"),
            "set_layers": ("builder/container.py", "set_layers"), "fsync": ("~", "<built-in method posix.fsync>")}
@@ -58,7 +68,7 @@ def profile(argv: list[str]) -> dict[str, float]:
         stats = pstats.Stats(out.name).stats  # type: ignore[attr-defined]
     found: dict[str, float] = {}
     total = max(v[3] for v in stats.values())
-    for phase, funcs in PHASES.items():
+    for phase, funcs in (PHASES | RUN_PARTS).items():
         found[phase] = sum(v[3] for (f, _, name), v in stats.items()
                            if any(f.endswith(s) and name == n for s, n in funcs)) * 1000
     for what, (suffix, name) in COUNTED.items():
@@ -88,6 +98,8 @@ def main() -> int:
     print(f"  import ({len(mods)} modules)     {imp:6.0f} ms")
     for k in PHASES:
         print(f"  {k:24} {med[k] * scale:6.0f} ms   (profiled {med[k]:.0f} ms)")
+    for k in RUN_PARTS:
+        print(f"    {k:38} {med[k] * scale:6.0f} ms")
     print("  counts: " + ", ".join(f"{k[1:]} x{med[k]:.0f}" for k in med if k.startswith("#")))
     return 0
 

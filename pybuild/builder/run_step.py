@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pybuild.builder.containerfile import instructions as ins
 from pybuild.builder.paths import DEFAULT_PATH, container_join, makedirs_in_root, resolve_in_root
-from pybuild.builder.sandbox.network import effective_mode, joined, unavailable
+from pybuild.builder.sandbox.network import effective_mode, joined, reusable, unavailable
 from pybuild.builder.sandbox.resolv import hosts_file, resolv_conf
 from pybuild.builder.store import remove_tree
 from pybuild.errors import ConfigError, ContextError, StepFailed, UserError
@@ -102,7 +102,7 @@ def run(b: StepContext, st: StageState, instr: ins.Run) -> None:
     with contextlib.ExitStack() as stack:
         capabilities = _capabilities(b, instr)
         # a step that can change its network namespace gets one of its own, never reused
-        pool = None if "CAP_NET_ADMIN" in capabilities else b.network_pool()
+        pool = b.network_pool() if reusable(capabilities) else None
         net, netns, setup = stack.enter_context(joined(mode, pool))
         mounts = list(_volume_mounts(b))
         mounts.extend(stack.enter_context(_run_mounts(b, st, instr, env)))

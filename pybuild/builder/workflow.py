@@ -721,6 +721,7 @@ def prune(store: Store, *, all_images: bool = False, force: bool = False,
     before = tree_size(store.root)
     report = PruneReport(containers=cleanup_dead(store))
     sweep(store)  # dead writers' temp files, half-made containers, expired leases
+    _release_idle_networks()
     containers = WorkingContainer.all(store)
     if force:
         doomed = {img.id for img in store.images() if all_images or not img.names}
@@ -744,6 +745,14 @@ def prune(store: Store, *, all_images: bool = False, force: bool = False,
     report.layers, report.blobs = freed["layers"], freed["blobs"]
     report.freed_bytes = max(0, before - tree_size(store.root))
     return report
+
+
+def _release_idle_networks() -> None:
+    """Tear down the private networks parked idle for later builds (machine-wide, as recovery)."""
+    from pybuild.builder.sandbox import network
+
+    with contextlib.suppress(OSError):
+        network.release_idle()
 
 
 __all__ = ["from_image", "resolve_image", "container_base_name", "get", "containers", "describe", "mount",

@@ -14,8 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from containers_helpers import busybox_store, clone_store, kill_when, pybuild
+from containers_helpers import clone_store, kill_when, pybuild
 from http_fixtures import serve_served
+from net_helpers import busybox_store_for_private, records
+from net_helpers import get_command as _get
+from net_helpers import leftovers as _leftovers
 
 from pybuild.builder.sandbox import network
 
@@ -27,11 +30,7 @@ PREFIX = str(network.SUBNET.network_address).rsplit(".", 1)[0] + "."  # 10.89.23
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (network namespaces, netavark)")
-    if network.unavailable():
-        pytest.skip(f"private networking unavailable: {network.unavailable()} (apt-get install netavark)")
-    return busybox_store(tmp_path_factory.mktemp("net"))
+    return busybox_store_for_private(tmp_path_factory.mktemp("net"))
 
 
 @pytest.fixture
@@ -51,13 +50,6 @@ def loopback_server() -> Iterator[int]:
         yield port
 
 
-def _get(address: str, port: int, dest: str) -> str:
-    """A shell command fetching / from address:port into dest, or writing "unreachable" there
-    (busybox's nc: its wget crashes on the host network)."""
-    return (f"{{ printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {address} {port} > {dest} && grep -q served {dest}; }}"
-            f" || echo unreachable > {dest}")
-
-
 def _bud(root: Path, tmp: Path, text: str, *flags: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     ctx = tmp / "ctx"
     ctx.mkdir(exist_ok=True)
@@ -68,21 +60,6 @@ def _bud(root: Path, tmp: Path, text: str, *flags: str, check: bool = True) -> s
 def _file(root: Path, path: str) -> str:
     ctr = pybuild(root, "from", "out").stdout.strip()
     return pybuild(root, "run", "--network", "none", ctr, "--", "cat", path).stdout
-
-
-def _leftovers() -> list[str]:
-    """Whatever of pybuild's networking is still on the machine."""
-    found = []
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
-    found += [ln for ln in links.splitlines() if network.BRIDGE in ln]
-    mounts = Path("/proc/self/mounts").read_text()
-    found += [ln for ln in mounts.splitlines() if str(network.STATE_DIR) in ln]
-    rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=False).stdout
-    rules += subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True, check=False).stdout
-    found += [ln for ln in rules.splitlines() if str(network.SUBNET) in ln or network.BRIDGE in ln]
-    setups = network.STATE_DIR / "setups"
-    found += [str(p) for p in setups.glob("*.json")] if setups.is_dir() else []
-    return found
 
 
 @pytest.mark.parametrize("isolation", ["chroot", "oci"])
@@ -176,8 +153,8 @@ def test_killed_build_leaves_no_network_after_the_next_command(root: Path, tmp_p
     (ctx / "Containerfile").write_text("FROM busybox\nRUN sleep 120\n")
     proc = subprocess.Popen([sys.executable, "-m", "pybuild", "--root", str(root), "bud", "-t", "x", str(ctx)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    # netavark's setup is done once the step runs; the record comes first
-    kill_when(proc, lambda: list((network.STATE_DIR / "setups").glob("*.json")), "its network", settle=0.5)
+    # netavark's setup is done once the step runs; the record (naming the build) comes first
+    kill_when(proc, lambda: any(r.get("pid") == proc.pid for r in records().values()), "its network", settle=0.5)
     assert _leftovers() != []  # a killed build leaves its set-up ...
     pybuild(root, "images")  # ... until the next command opens a store
     assert _leftovers() == []

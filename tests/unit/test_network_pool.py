@@ -1,9 +1,12 @@
 """The build's pool of private networks: reused step after step, one per step running at once,
-all torn down at the end (the set-up itself is netavark's, tested in test_network_private)."""
+all given up at the end (parked idle for later builds or torn down), idle ones claimed first;
+the set-up itself is netavark's, tested in test_network_private and test_network_idle."""
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -24,8 +27,14 @@ def made(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     def tear_down(setup: network.Setup) -> None:
         log["down"].append(setup.address)
 
+    def park(setup: network.Setup) -> bool:  # parking refused: torn down, as without the machine-wide pool
+        network._tear_down(setup)
+        return False
+
     monkeypatch.setattr(network, "_set_up", set_up)
     monkeypatch.setattr(network, "_tear_down", tear_down)
+    monkeypatch.setattr(network, "_park", park)
+    monkeypatch.setattr(network, "_claim", lambda: None)
     return log
 
 
@@ -82,3 +91,56 @@ def test_each_state_dir_has_its_own_bridge_and_subnet() -> None:
     # the tests run with a state dir of their own (tests/conftest.py): not the machine's bridge
     assert network.STATE_DIR != network.DEFAULT_STATE_DIR and network.BRIDGE != "pybuild0"
     assert network.SUBNET.subnet_of(ipaddress.ip_network("10.90.0.0/16"))
+
+
+def test_an_idle_network_is_claimed_before_one_is_set_up_and_parked_at_the_end(
+        made: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    idle = [network.Setup("/run/ns/10.89.231.9", "10.89.231.9")]
+    parked: list[str] = []
+    monkeypatch.setattr(network, "_claim", lambda: idle.pop() if idle else None)
+    monkeypatch.setattr(network, "_park", lambda setup: parked.append(setup.address) or True)
+    monkeypatch.setattr(network, "in_user_namespace", lambda: False)
+    pool = network.Pool()
+    with pool.lease() as a, pool.lease() as b:  # the first claims the idle one, the second sets one up
+        assert a.address == "10.89.231.9" and b.address != a.address
+    assert (pool.claimed, pool.set_ups) == (1, 1)
+    pool.close()
+    assert sorted(parked) == sorted([a.address, b.address]) and made["down"] == []
+
+
+def test_no_claim_when_parking_is_off(made: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(network, "_claim", lambda: pytest.fail("claimed with PYBUILD_NET_IDLE=0"))
+    monkeypatch.setattr(network, "in_user_namespace", lambda: False)
+    monkeypatch.setenv("PYBUILD_NET_IDLE", "0")
+    pool = network.Pool()
+    with pool.lease():
+        pass
+    assert pool.set_ups == 1
+
+
+def test_a_step_that_could_change_its_namespace_is_not_reusable() -> None:
+    assert network.reusable(["CAP_CHOWN", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE"])
+    assert not network.reusable(["CAP_CHOWN", "CAP_NET_ADMIN"])
+    assert not network.reusable(["CAP_SYS_ADMIN"])
+
+
+def test_recover_leaves_idle_networks_and_tears_down_a_dead_claimers(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(network, "STATE_DIR", tmp_path)
+    (tmp_path / "setups").mkdir()
+    torn: list[str] = []
+    monkeypatch.setattr(network, "_teardown", lambda ip, netns, record: (torn.append(ip), record.unlink()))
+    dead = os.fork()
+    if dead == 0:  # pragma: no cover - the child only exits
+        os._exit(0)
+    os.waitpid(dead, 0)
+    records = {"10.90.1.2": {"idle": True, "ip": "10.90.1.2", "netns": "x", "bridge": 7},
+               "10.90.1.3": {"pid": dead, "start": None, "ip": "10.90.1.3", "netns": "y"},
+               "10.90.1.4": {"pid": os.getpid(), "start": None, "ip": "10.90.1.4", "netns": "z"}}
+    for ip, info in records.items():
+        (tmp_path / "setups" / f"{ip}.json").write_text(json.dumps(info))
+    assert network.recover() == ["10.90.1.3"] and torn == ["10.90.1.3"]
+    assert sorted(p.stem for p in (tmp_path / "setups").glob("*.json")) == ["10.90.1.2", "10.90.1.4"]
+    monkeypatch.setattr(network, "_teardown", lambda ip, netns, record: (torn.append(ip), record.unlink()))
+    assert network.release_idle() == ["10.90.1.2"]
+    assert [p.stem for p in (tmp_path / "setups").glob("*.json")] == ["10.90.1.4"]

@@ -19,6 +19,36 @@ builds share one bridge and one subnet, and /run empties at boot, as the bridge 
 A build killed mid-step leaves its record: :func:`recover` (run by the store's recovery
 when a command opens a store) tears down every record whose owner is dead.
 
+**Idle networks across builds.** Set-up and teardown cost a small cold build ~250 ms (netavark
+also drops the bridge and its rules when the last namespace leaves it), so when a build ends
+its set-ups are *parked* instead: the record is marked idle (no owner: :func:`recover` leaves
+it) while fewer than ``$PYBUILD_NET_IDLE`` (default 4; 0 turns parking off) are idle, else it
+is torn down. The next build's first private step *claims* one under the state lock (the
+record names the claimer again, so a claimer killed by SIGKILL is recovered as before) and
+sets up a new one only when none is idle. ``pybuild prune`` tears idle ones down
+(:func:`release_idle`). A claimed one is checked first: its namespace file must still be a
+mount (a state dir outside /run keeps records across a reboot, the namespace does not) and
+the bridge must be the one it was parked on (same interface index: not gone, not made anew),
+and no process may have entered it since; if not it is torn down and a new one set up.
+
+What could a reused namespace carry from one build to the next? BuildKit's CNI pool
+(util/network/netpool) puts a namespace back as it is and checks nothing; its answer is that a
+step cannot change it (no CAP_NET_ADMIN: a custom hostname or ``--security=insecure`` gets no
+pooled one). pybuild does at least that and more:
+
+- config (addresses, routes, links, iptables/nft, qdiscs, conntrack tables and their rules):
+  every change needs CAP_NET_ADMIN; a set-up used by a step that had it, or CAP_SYS_ADMIN
+  (which could remount /proc/sys writable or enter other namespaces), is never reused,
+  within a build or across (:func:`reusable`).
+- sysctls (net.*): a root uid may write a namespace's net sysctls without CAP_NET_ADMIN, but
+  both isolations mount /proc/sys read-only; with CAP_SYS_ADMIN the set-up is not reused.
+- processes, and with them sockets (listening ports, abstract unix sockets, which are per
+  namespace): each step has its own PID namespace, so none outlives the step; before parking,
+  every /proc/PID/ns/net is compared with the namespace and one still in it means teardown.
+- what the kernel keeps by itself (TIME_WAIT sockets, ARP entries of the gateway, the netns's
+  conntrack entries when something made conntrack track there): no process can read another's
+  data through them; they expire within minutes, as they would between two steps of one build.
+
 Rootless (slirp4netns, pasta) is not done: :func:`unavailable` says why private cannot be
 set up and the caller falls back to host networking, saying so once.
 """
@@ -71,6 +101,8 @@ NETWORK_ID = ("70796275696c64" + f"{_SLOT:02x}").ljust(64, "0")  # "pybuild" in 
 NETAVARK_PATHS = ("/usr/libexec/podman/netavark", "/usr/lib/podman/netavark", "/usr/local/libexec/podman/netavark")
 MODES = ("private", "host", "none", "slirp4netns")  # and ns:PATH, slirp4netns:OPTIONS
 _TIMEOUT = 60
+IDLE_MAX = 4  # idle private networks kept across builds ($PYBUILD_NET_IDLE)
+UNSAFE_TO_REUSE = ("CAP_NET_ADMIN", "CAP_SYS_ADMIN")  # a step given one may have changed its namespace
 TUN = "/dev/net/tun"  # slirp4netns opens it inside the step's namespace to make tap0
 
 
@@ -273,10 +305,130 @@ def private(mode: str = "private") -> Iterator[Setup]:
         _tear_down(setup)
 
 
+def reusable(capabilities: list[str] | tuple[str, ...]) -> bool:
+    """Whether a step with ``capabilities`` may share a private network with later steps and
+    builds: not when it could have changed its namespace (see the module docstring)."""
+    return not any(c in capabilities for c in UNSAFE_TO_REUSE)
+
+
+def _idle_max() -> int:
+    try:
+        return max(0, int(os.environ.get("PYBUILD_NET_IDLE", IDLE_MAX)))
+    except ValueError:
+        return IDLE_MAX
+
+
+def _read(record: Path) -> dict[str, Any] | None:
+    try:
+        info = json.loads(record.read_text())
+        return info if isinstance(info, dict) and "ip" in info else None
+    except (OSError, ValueError):
+        return None
+
+
+def _is_mount(path: Path) -> bool:
+    """Whether ``path`` is still a namespace bound on its file (after a reboot it is a plain file)."""
+    try:
+        return os.stat(path).st_dev != os.stat(path.parent).st_dev
+    except OSError:
+        return False
+
+
+def _occupied(netns: Path) -> bool:
+    """Whether any process is still in the namespace bound on ``netns``."""
+    try:
+        st = os.stat(netns)
+    except OSError:
+        return False
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                ns = os.stat(f"/proc/{name}/ns/net")
+            except OSError:
+                continue
+            if (ns.st_dev, ns.st_ino) == (st.st_dev, st.st_ino):
+                return True
+    return False
+
+
+def _bridge_index() -> int | None:
+    """The bridge's interface index (None: gone): an idle network's veth hangs on the bridge
+    that was there when it was parked, not on one made again since."""
+    try:
+        return int(Path(f"/sys/class/net/{BRIDGE}/ifindex").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _claim() -> Setup | None:
+    """An idle private network, now owned by this process (None: none is idle, or only broken
+    ones, which are torn down)."""
+    setups = STATE_DIR / "setups"
+    try:
+        if not any(name.endswith(".json") for name in os.listdir(setups)):
+            return None
+    except OSError:
+        return None
+    if unavailable():  # what could not be set up is not used either (nor torn down)
+        return None
+    with _lock().hold():
+        for record in sorted(setups.glob("*.json")):
+            info = _read(record)
+            if info is None or not info.get("idle"):
+                continue
+            ip, netns = str(info["ip"]), STATE_DIR / "netns" / str(info["ip"])
+            if not _is_mount(netns) or info.get("bridge") != _bridge_index() or _occupied(netns):
+                with contextlib.suppress(SandboxError):
+                    _teardown(ip, netns, record)
+                continue
+            pid = os.getpid()
+            atomic_write(record, json.dumps({"pid": pid, "start": process_start(pid), "ip": ip,
+                                             "netns": str(netns)}).encode())
+            return Setup(str(netns), ip)
+    return None
+
+
+def _park(setup: Setup) -> bool:
+    """Mark ``setup`` idle for a later build (True), or tear it down (False): over the bound,
+    not netavark's, or a process still in it."""
+    if setup.slirp is not None or in_user_namespace():
+        _tear_down(setup)
+        return False
+    netns, record = Path(setup.netns), STATE_DIR / "setups" / f"{setup.address}.json"
+    with _lock().hold():
+        idle = sum(1 for r in (STATE_DIR / "setups").glob("*.json") if (_read(r) or {}).get("idle"))
+        bridge = _bridge_index()
+        parked = idle < _idle_max() and bridge is not None and _is_mount(netns) and not _occupied(netns)
+        if parked:
+            atomic_write(record, json.dumps({"idle": True, "ip": setup.address, "netns": setup.netns,
+                                             "bridge": bridge}).encode())
+    if not parked:  # (still ours: its record names this process until then)
+        _tear_down(setup)
+    return parked
+
+
+def release_idle() -> list[str]:
+    """Tear down every idle private network (``pybuild prune``); the addresses freed."""
+    setups = STATE_DIR / "setups"
+    if not setups.is_dir():
+        return []
+    freed = []
+    with _lock().hold():
+        for record in setups.glob("*.json"):
+            info = _read(record)
+            if info is not None and info.get("idle"):
+                ip = str(info["ip"])
+                with contextlib.suppress(SandboxError):
+                    _teardown(ip, STATE_DIR / "netns" / ip, record)
+                freed.append(ip)
+    return freed
+
+
 class Pool:
-    """The private networks one build reuses from step to step; :meth:`close` tears them down
-    (a killed build's are torn down by :func:`recover`). Steps running at once (parallel
-    stages) each hold their own."""
+    """The private networks one build reuses from step to step (only steps :func:`reusable`
+    lease them); :meth:`close` parks them idle for later builds or tears them down (a killed
+    build's are torn down by :func:`recover`). Steps running at once (parallel stages) each
+    hold their own."""
 
     def __init__(self) -> None:
         import threading
@@ -285,6 +437,7 @@ class Pool:
         self._idle: dict[str, list[Setup]] = {}  # by mode: private, slirp4netns[:OPTIONS]
         self._made: list[Setup] = []
         self.set_ups = 0  # how many were set up (what reuse saves shows here)
+        self.claimed = 0  # how many were idle ones claimed from earlier builds
 
     @contextlib.contextmanager
     def lease(self, mode: str = "private") -> Iterator[Setup]:
@@ -292,10 +445,14 @@ class Pool:
             idle = self._idle.setdefault(mode, [])
             setup = idle.pop() if idle else None
         if setup is None:
-            setup = _set_up(mode)
+            setup = _claim() if mode == "private" and _idle_max() and not in_user_namespace() else None
+            claimed = setup is not None
+            if setup is None:
+                setup = _set_up(mode)
             with self._lock:
                 self._made.append(setup)
-                self.set_ups += 1
+                self.claimed += claimed
+                self.set_ups += not claimed
         try:
             yield setup
         finally:
@@ -308,7 +465,7 @@ class Pool:
         errors = []
         for setup in made:
             try:
-                _tear_down(setup)
+                _park(setup)
             except SandboxError as e:
                 errors.append(e)
         if errors:
@@ -333,31 +490,38 @@ def joined(mode: str, pool: Pool | None = None) -> Iterator[tuple[str, str, Setu
 
 
 def recover() -> list[str]:
-    """Tear down the set-ups of dead processes (killed builds); the addresses (and slirp4netns
-    namespaces) freed."""
+    """Tear down the set-ups of dead processes (killed builds, idle ones aside: they have no
+    owner by design); the addresses (and slirp4netns namespaces) freed."""
     from pybuild.builder.sandbox import slirp
 
     freed = slirp.recover(STATE_DIR)
     setups = STATE_DIR / "setups"
-    try:  # no record, nothing to tear down: one listing, no lock (every command opens a store)
-        if not any(name.endswith(".json") for name in os.listdir(setups)):
-            return freed
+    try:  # no record of a dead owner, nothing to tear down: no lock (every command opens a store)
+        records = [setups / n for n in os.listdir(setups) if n.endswith(".json")]
     except (FileNotFoundError, NotADirectoryError):
+        return freed
+    if not any(_dead(r) for r in records):
         return freed
     with _lock().hold():
         for record in setups.glob("*.json"):
-            try:
-                info = json.loads(record.read_text())
-                pid, start, ip = int(info["pid"]), info.get("start"), str(info["ip"])
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-            if pid_alive(pid, start):
-                continue
-            with contextlib.suppress(SandboxError):
-                _teardown(ip, STATE_DIR / "netns" / ip, record)
-            freed.append(ip)
+            if _dead(record):
+                ip = str((_read(record) or {})["ip"])
+                with contextlib.suppress(SandboxError):
+                    _teardown(ip, STATE_DIR / "netns" / ip, record)
+                freed.append(ip)
     return freed
 
 
+def _dead(record: Path) -> bool:
+    """Whether ``record`` is a claimed set-up whose owner is gone."""
+    info = _read(record)
+    if info is None or info.get("idle"):
+        return False
+    try:
+        return not pid_alive(int(info["pid"]), info.get("start"))
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 __all__ = ["MODES", "BRIDGE", "SUBNET", "GATEWAY", "Pool", "Setup", "check_mode", "describe_default", "effective_mode", "netavark_path",
-           "joined", "private", "recover", "unavailable"]
+           "joined", "private", "recover", "release_idle", "reusable", "unavailable"]
