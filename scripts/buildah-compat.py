@@ -39,8 +39,9 @@ VERBS = [("(global)", "", ()), ("bud", "bud", ("bud",)), ("from", "from", ("from
 TLS = "differs: default true, except for registries on loopback addresses (buildah: registries.conf decides)"
 PULL = ("differs: default `missing` (BuildKit's: pull only what is absent; buildah's default `true` pulls when newer); "
         "`--pull` alone or `true` or `always`: always pull; `false`, `ifmissing`, `ifnewer`: missing; `never`")
-ISO = ("differs: `oci` (runc; the default when runc works) or `chroot`; `$BUILDAH_ISOLATION`, then `$PYBUILD_ISOLATION`; "
-       "`rootless` refused: \"rootless isolation is not supported yet\"")
+ISO = ("differs: default `chroot` (runc's confinement without a runtime: the same namespaces, /proc masks, seccomp "
+       "profile, capabilities and device allow-list) or `oci` (runc); `$BUILDAH_ISOLATION`, then `$PYBUILD_ISOLATION`; "
+       "`rootless`: runc in pybuild's user namespace for an ordinary user, refused as root")
 NOTES = {
  "(global) --log-level": "differs: buildah's levels; debug and trace add tracebacks to errors, error/fatal/panic hide warnings; pybuild has no other log lines",
  "(global) --root": "differs: pybuild's own store, default `/var/lib/pybuild` (`$PYBUILD_ROOT`), not containers-storage",

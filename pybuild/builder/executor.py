@@ -173,7 +173,7 @@ class Build:
             check_host_limits(opts.run.resources)
             check_isolation(opts.run.resources,
                             sandbox.choose_runtime(opts.run.isolation, opts.run.runtime)[0]
-                            or sandbox.default_isolation())
+                            or sandbox.default_isolation(opts.run.resources))
         self._check_platforms()
         problems = self.graph.unsupported()
         if problems:

@@ -94,7 +94,7 @@ def run(b: StepContext, st: StageState, instr: ins.Run) -> None:
     ropts = b.opts.run
     security = ropts.security
     isolation, runtime = sandbox.choose_runtime(ropts.isolation, ropts.runtime)
-    isolation = isolation or sandbox.default_isolation()
+    isolation = isolation or sandbox.default_isolation(ropts.resources)
     mode = step_network(b, instr)
     wc = st.container
     rootfs = str(wc.mountpoint)

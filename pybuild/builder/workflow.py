@@ -358,7 +358,7 @@ def _run_in(wc: Any, spec: Any, user: str | None, isolation: str | None) -> int:
         spec.uid, spec.gid, spec.additional_gids = uid, gid, groups
         if not os.path.isdir(resolve_in_root(root, spec.cwd)):
             makedirs_in_root(root, spec.cwd)
-        return sandbox.run(spec, isolation or sandbox.default_isolation())
+        return sandbox.run(spec, isolation or sandbox.default_isolation(spec.resources))
 
 
 # ---------------------------------------------------------------------- copy / add

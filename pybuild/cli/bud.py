@@ -64,7 +64,7 @@ from pybuild.errors import ConfigError
                    "security.insecure lets RUN --security=insecure run with every capability and no seccomp.")
 @click.option("--isolation", cls=IsolationFlag, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
               default=None, type=click.Choice(["chroot", "oci", "rootless"]),
-              help="chroot | oci (default: $BUILDAH_ISOLATION, $PYBUILD_ISOLATION, else oci when runc works)")
+              help="chroot | oci (default: $BUILDAH_ISOLATION, $PYBUILD_ISOLATION, else chroot)")
 @click.option("--cap-add", multiple=True)
 @click.option("--cap-drop", multiple=True)
 @click.option("--security-opt", "security_opts", multiple=True,

@@ -86,7 +86,7 @@ def from_cmd(opts: GlobalOptions, name: str | None, pull: str, pull_always: bool
 @command("run", context_settings={"allow_interspersed_args": False})
 @click.option("--isolation", cls=IsolationFlag, allow=("chroot", "oci"), reason=ROOTLESS, envvar="BUILDAH_ISOLATION",
               type=click.Choice(["chroot", "oci", "rootless"]), default=None,
-              help="chroot | oci (default: $BUILDAH_ISOLATION, $PYBUILD_ISOLATION, else oci when runc works)")
+              help="chroot | oci (default: $BUILDAH_ISOLATION, $PYBUILD_ISOLATION, else chroot)")
 @click.option("--network", "--net", "network", default=None, help="private | host | none | ns:PATH | slirp4netns[:OPTIONS] (default: from's, else private where it can be set up)")
 @click.option("-u", "--user", default=None, help="USER[:GROUP] to run as (default: the image's User).")
 @click.option("--workingdir", default=None, help="Directory to run in (default: the image's WorkingDir).")

@@ -128,6 +128,11 @@ def test_bundle_config_root_and_user() -> None:
 
 
 def test_default_isolation_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYBUILD_ISOLATION", raising=False)
+    assert default_isolation() == "chroot"  # runc's confinement without runc (sandbox/chroot.py)
+    from pybuild.builder.sandbox.resources import parse_resources
+
+    assert default_isolation(parse_resources(cgroup_parent="/ci")) == "oci"  # only runc places it there
     monkeypatch.setenv("PYBUILD_ISOLATION", "chroot")
     assert default_isolation() == "chroot"
     monkeypatch.setenv("PYBUILD_ISOLATION", "oci")
