@@ -23,7 +23,7 @@ unpacked the first time a build stands on it.
 Crash safety: every file becomes visible by rename after fsync; an image record is
 written only after its config blob and layers exist, so a name never points at a
 missing image; what dead processes leave is removed by :mod:`recovery` when a
-command opens the store.
+command opens the store after one of its registered owners (:mod:`owners`) died.
 
 Concurrency: content a process writes or reuses is leased to it (:mod:`leases`) before
 it is written or checked for, and gc (:mod:`garbage`, above this module with the roots
