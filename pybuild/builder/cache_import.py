@@ -165,6 +165,7 @@ class RemoteCache:
         return _LazyLayer(self, src, desc)
 
     def _fetch(self, src: Source, desc: spec.Descriptor, diff_id: str) -> Path:
+        from pybuild.builder.records import BlobRef, TarOptions
         from pybuild.builder.store import remove_tree
         from pybuild.errors import IntegrityError
         from pybuild.oci.layer import apply_layer
@@ -184,10 +185,9 @@ class RemoteCache:
                 got = apply_layer(blob, staging / "diff", whiteouts="overlay")
             if got != diff_id:
                 raise IntegrityError(f"its blob unpacks to {got}")
-            blobs = {compression_of(desc.media_type): {"digest": str(desc.digest), "size": desc.size,
-                                                       "mediaType": desc.media_type}}
+            blobs = {compression_of(desc.media_type): BlobRef(desc.digest, desc.size, desc.media_type)}
             size = sum(p.lstat().st_size for p in (staging / "diff").rglob("*"))
-            store.adopt_layer(staging / "diff", diff_id, size=size, tar_options={"exact": False}, blobs=blobs)
+            store.adopt_layer(staging / "diff", diff_id, size=size, tar_options=TarOptions(exact=False), blobs=blobs)
         finally:
             remove_tree(staging)
         emit(self.b.on_event, INFO, f"--> fetched layer {diff_id[7:19]} from {src.loc.display}")

@@ -27,6 +27,7 @@ from typing import Any
 from pybuild.builder.paths import resolve_in_root
 from pybuild.builder.store import Image, Store, atomic_write, pid_alive, remove_tree
 from pybuild.errors import ContainerNotFound, SandboxError, StoreError
+from pybuild.oci.digest import Digest
 from pybuild.oci.spec import ImageConfig
 
 
@@ -471,7 +472,7 @@ def ensure_layer_any(store: Store, diff_id: str, what: str = "an image") -> Path
         return Path(store.layer_sources[diff_id](diff_id))
     for img in store.images():
         if img.manifest and diff_id in img.layers:
-            return store.ensure_layer(img, img.layers.index(diff_id))
+            return store.ensure_layer(img, img.layers.index(Digest(diff_id)))
     raise StoreError(f"layer {diff_id} of {what} is missing")
 
 

@@ -23,7 +23,7 @@ def inspect_image(store: Store, ref: str) -> dict[str, Any]:
         "Type": f"pybuild {__version__}",
         "FromImage": img.names[0] if img.names else "",
         "FromImageID": img.id,
-        "FromImageDigest": img.manifest["digest"] if img.manifest else
+        "FromImageDigest": str(img.manifest.digest) if img.manifest else
         ("sha256:" + _sha256(manifest_raw) if manifest_raw else ""),
         "Names": img.names,
         "Config": config.to_json(docker=True).decode(),
@@ -50,15 +50,15 @@ def _manifest(store: Store, img: Image) -> tuple[bytes, str]:
 
     if img.manifest:
         try:
-            raw = store.layout.read_blob(Digest(img.manifest["digest"]))
+            raw = store.layout.read_blob(img.manifest.digest)
         except (PybuildError, OSError):
             return b"", ""
-        return raw, img.manifest.get("mediaType") or spec.OCI_MANIFEST
+        return raw, img.manifest.media_type or spec.OCI_MANIFEST
     meta = store.image_meta(img.id)
     docker = meta.get("format") == "docker"
     try:
         layers = [spec.Descriptor(spec.DOCKER_LAYER if docker else spec.OCI_LAYER, Digest(diff_id),
-                                  int(store.layer_info(diff_id).get("size", 0))) for diff_id in img.layers]
+                                  store.layer_info(diff_id).size) for diff_id in img.layers]
     except PybuildError:  # a layer gone from the store: the rest of inspect still answers
         return b"", ""
     config = spec.Descriptor(spec.DOCKER_CONFIG if docker else spec.OCI_CONFIG, img.digest, len(img.config_bytes))

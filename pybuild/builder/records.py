@@ -1,0 +1,138 @@
+"""Typed store records: what ``images.json`` and ``layers/HEX/info.json`` hold.
+
+The records were dicts read and written in many modules, so a misspelt key or a diff_id
+that is not a digest went unnoticed until something read it. Each record here is a
+dataclass whose ``from_json`` reads the JSON stores already have on disk (keys and
+spellings unchanged: a store written before these types opens as it did) and whose
+``to_json`` writes the same form back; diff_ids and digests are :class:`Digest`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pybuild.oci.digest import Digest
+
+
+@dataclass(frozen=True)
+class ManifestRef:
+    """The stored manifest of an image (pulled, or written by a push): its blob's digest,
+    its media type, and (pulled) each layer's uncompressed size, measured on the way in."""
+
+    digest: Digest
+    media_type: str | None = None
+    layer_sizes: tuple[int, ...] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"digest": str(self.digest), "mediaType": self.media_type}
+        if self.layer_sizes is not None:
+            out["layer_sizes"] = list(self.layer_sizes)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ManifestRef:
+        sizes = data.get("layer_sizes")
+        return cls(Digest(data["digest"]), data.get("mediaType"),
+                   tuple(int(s) for s in sizes) if sizes is not None else None)
+
+
+@dataclass
+class ImageRecord:
+    """One entry of ``images.json``: ``id`` is the config digest's hex."""
+
+    id: str
+    names: list[str] = field(default_factory=list)
+    layers: list[Digest] = field(default_factory=list)  # diff_ids, bottom first
+    created: str = ""
+    manifest: ManifestRef | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "names": list(self.names), "layers": [str(d) for d in self.layers],
+                               "created": self.created}
+        if self.manifest is not None:
+            out["manifest"] = self.manifest.to_json()
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ImageRecord:
+        manifest = data.get("manifest")
+        return cls(str(data["id"]), [str(n) for n in data.get("names", [])],
+                   [Digest(d) for d in data.get("layers", [])], str(data.get("created") or ""),
+                   ManifestRef.from_json(manifest) if manifest else None)
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """A blob a layer is stored as (per compression), as a descriptor names it."""
+
+    digest: Digest
+    size: int
+    media_type: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"digest": str(self.digest), "size": self.size}
+        if self.media_type is not None:
+            out["mediaType"] = self.media_type
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BlobRef:
+        return cls(Digest(data["digest"]), int(data["size"]), data.get("mediaType"))
+
+
+@dataclass(frozen=True)
+class TarOptions:
+    """How a layer's tar is (re)made: ``exact=False`` for a layer unpacked from a blob that
+    the deterministic writer cannot reproduce byte for byte (pulled, or from a remote cache)."""
+
+    timestamp: int | None = None
+    clamp_mtime: int | None = None
+    exact: bool = True
+
+    def writer_options(self) -> dict[str, int]:
+        """The keyword arguments of ``oci.layer.write_layer`` (and ``commit_layer``)."""
+        out: dict[str, int] = {}
+        if self.timestamp is not None:
+            out["timestamp"] = self.timestamp
+        if self.clamp_mtime is not None:
+            out["clamp_mtime"] = self.clamp_mtime
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.writer_options())
+        if not self.exact:
+            out["exact"] = False
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TarOptions:
+        def number(key: str) -> int | None:
+            value = data.get(key)
+            return int(value) if value is not None else None
+
+        return cls(number("timestamp"), number("clamp_mtime"), data.get("exact") is not False)
+
+
+@dataclass
+class LayerInfo:
+    """``layers/HEX/info.json``: an unpacked layer's size, tar options, and the blobs made of it."""
+
+    diff_id: Digest
+    size: int
+    tar_options: TarOptions = TarOptions()
+    blobs: dict[str, BlobRef] = field(default_factory=dict)  # by compression
+
+    def to_json(self) -> dict[str, Any]:
+        return {"diff_id": str(self.diff_id), "size": self.size, "tar_options": self.tar_options.to_json(),
+                "blobs": {c: b.to_json() for c, b in self.blobs.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LayerInfo:
+        return cls(Digest(data["diff_id"]), int(data.get("size", 0)),
+                   TarOptions.from_json(data.get("tar_options") or {}),
+                   {str(c): BlobRef.from_json(b) for c, b in (data.get("blobs") or {}).items()})
+
+
+__all__ = ["BlobRef", "ImageRecord", "LayerInfo", "ManifestRef", "TarOptions"]

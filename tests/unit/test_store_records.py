@@ -1,0 +1,74 @@
+"""Typed store records read the JSON stores already have, and write it back the same."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pybuild.builder.records import BlobRef, ImageRecord, LayerInfo, ManifestRef, TarOptions
+from pybuild.builder.store import Store
+from pybuild.errors import StoreError
+from pybuild.oci.digest import Digest
+
+D1, D2, M, B = ("sha256:" + c * 64 for c in "1234")
+CONFIG = "ab" * 32
+
+# as pybuild wrote them before the records were typed (a pull, then a build)
+PULLED = {"id": CONFIG, "names": ["docker.io/library/busybox:latest"], "layers": [D1], "created": "2024-01-01T00:00:00Z",
+          "manifest": {"digest": M, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layer_sizes": [10240]}}
+BUILT = {"id": "cd" * 32, "names": ["localhost/out:latest"], "layers": [D1, D2], "created": ""}
+PULLED_LAYER = {"blobs": {"gzip": {"digest": B, "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                   "size": 812}}, "diff_id": D1, "size": 10240, "tar_options": {"exact": False}}
+BUILT_LAYER = {"blobs": {}, "diff_id": D2, "size": 3, "tar_options": {"timestamp": 0}}
+
+
+@pytest.mark.parametrize("data", [PULLED, BUILT])
+def test_image_records_round_trip_todays_json(data: dict[str, object]) -> None:
+    rec = ImageRecord.from_json(data)
+    assert rec.to_json() == data
+    assert ImageRecord.from_json(rec.to_json()) == rec
+    assert all(isinstance(d, Digest) for d in rec.layers)
+
+
+@pytest.mark.parametrize("data", [PULLED_LAYER, BUILT_LAYER])
+def test_layer_info_round_trips_todays_json(data: dict[str, object]) -> None:
+    info = LayerInfo.from_json(data)
+    assert info.to_json() == data
+    assert LayerInfo.from_json(info.to_json()) == info
+
+
+def _old_store(root: Path) -> Store:
+    Store(root)  # the directories, as any version makes them
+    (root / "images.json").write_text(json.dumps([PULLED, BUILT], indent=1) + "\n")
+    for info in (PULLED_LAYER, BUILT_LAYER):
+        d = root / "layers" / Digest(str(info["diff_id"])).hex
+        d.mkdir(parents=True)
+        (d / "info.json").write_text(json.dumps(info, sort_keys=True))
+    return Store(root)
+
+
+def test_a_store_written_in_todays_format_opens_typed_and_is_rewritten_the_same(tmp_path: Path) -> None:
+    store = _old_store(tmp_path / "root")
+    pulled, built = store.images()
+    assert pulled.manifest == ManifestRef(Digest(M), "application/vnd.oci.image.manifest.v1+json", (10240,))
+    assert built.manifest is None and built.layers == [Digest(D1), Digest(D2)]
+    assert store.find_image("busybox") == pulled
+    assert store.layer_info(D1).blobs["gzip"] == BlobRef(Digest(B), 812, "application/vnd.oci.image.layer.v1.tar+gzip")
+    assert store.layer_info(D1).tar_options == TarOptions(exact=False)
+    assert store.layer_info(D2).tar_options.writer_options() == {"timestamp": 0}
+    store.tag("out", "again")
+    data = json.loads((store.root / "images.json").read_bytes())
+    assert data == [PULLED, {**BUILT, "names": ["localhost/out:latest", "localhost/again:latest"]}]
+
+
+def test_a_record_that_is_not_an_image_record_is_one_line(tmp_path: Path) -> None:
+    store = Store(tmp_path / "root")
+    (store.root / "images.json").write_text('[{"names": []}]')
+    with pytest.raises(StoreError, match=r"images.json is corrupt: a record is not an image record") as e:
+        store.images()
+    assert "\n" not in str(e.value)
+    (store.root / "images.json").write_text(json.dumps([{**BUILT, "layers": ["not-a-digest"]}]))
+    with pytest.raises(StoreError, match="is corrupt"):
+        store.images()
