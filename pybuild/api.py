@@ -159,7 +159,7 @@ class WorkingContainer:
     @property
     def image(self) -> str:
         """The name (or ID) of the image the container started from; ``scratch`` if none."""
-        return str(self._wc.state.get("image_name") or "scratch")
+        return self._wc.state.image_name or "scratch"
 
     @property
     def store(self) -> Store:

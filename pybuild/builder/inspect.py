@@ -80,11 +80,11 @@ def inspect_container(store: Store, ref: str) -> dict[str, Any]:
     config = wc.config
     return {
         "Type": f"pybuild {__version__}",
-        "FromImage": wc.state.get("image_name", ""),
-        "FromImageID": wc.state.get("image_id", ""),
+        "FromImage": wc.state.image_name,
+        "FromImageID": wc.state.image_id,
         "Container": wc.name,
         "ContainerID": wc.id,
-        "MountPoint": str(wc.mountpoint) if wc.state.get("mounted") else "",
+        "MountPoint": str(wc.mountpoint) if wc.state.mounted else "",
         "OCIv1": json.loads(config.to_json(docker=False)),
         "Docker": json.loads(config.to_json(docker=True)),
         "Layers": wc.layers,

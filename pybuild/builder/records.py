@@ -1,4 +1,5 @@
-"""Typed store records: what ``images.json`` and ``layers/HEX/info.json`` hold.
+"""Typed store records: what ``images.json``, ``layers/HEX/info.json`` and a working
+container's ``state.json`` hold.
 
 The records were dicts read and written in many modules, so a misspelt key or a diff_id
 that is not a digest went unnoticed until something read it. Each record here is a
@@ -9,11 +10,16 @@ spellings unchanged: a store written before these types opens as it did) and who
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pybuild.oci.digest import Digest
+
+
+def digests(values: Iterable[str]) -> list[Digest]:
+    """diff_ids (or any digests) as :class:`Digest`, each checked."""
+    return [Digest(v) for v in values]
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ class ImageRecord:
     def from_json(cls, data: Mapping[str, Any]) -> ImageRecord:
         manifest = data.get("manifest")
         return cls(str(data["id"]), [str(n) for n in data.get("names", [])],
-                   [Digest(d) for d in data.get("layers", [])], str(data.get("created") or ""),
+                   digests(data.get("layers", [])), str(data.get("created") or ""),
                    ManifestRef.from_json(manifest) if manifest else None)
 
 
@@ -135,4 +141,63 @@ class LayerInfo:
                    {str(c): BlobRef.from_json(b) for c, b in (data.get("blobs") or {}).items()})
 
 
-__all__ = ["BlobRef", "ImageRecord", "LayerInfo", "ManifestRef", "TarOptions"]
+# state.json keys written only when set, with their unset values
+_OPTIONAL: dict[str, Any] = {"config": None, "mounted": False, "user_mounted": False, "vfs_ready": False,
+                             "vfs_stubs": [], "link_groups": [], "security_opts": [], "run_defaults": {},
+                             "annotations": {}, "created_by": "", "comment": ""}
+
+
+@dataclass
+class ContainerState:
+    """``containers/ID/state.json``: a working container's image, layers and what it was told.
+
+    ``internal``: a build's own container (``pid`` is the build's process: recovery removes
+    it once that dies). ``config`` is the image config as docker JSON (the container keeps
+    the parsed one). Keys this version does not know are kept in ``extra`` and written back."""
+
+    id: str
+    name: str = ""
+    image_id: str = ""
+    image_name: str = ""
+    base_layers: list[Digest] = field(default_factory=list)
+    layers: list[Digest] = field(default_factory=list)
+    created: float = 0.0
+    internal: bool = False
+    pid: int = 0
+    driver: str = ""
+    config: dict[str, Any] | None = None
+    mounted: bool = False
+    user_mounted: bool = False  # `pybuild mount`: stays mounted after runs and commits
+    vfs_ready: bool = False
+    vfs_stubs: list[list[Any]] = field(default_factory=list)  # [host, parent, atime, mtime]
+    link_groups: list[dict[str, Any]] = field(default_factory=list)  # placed by link_groups.prepare
+    security_opts: list[str] = field(default_factory=list)
+    run_defaults: dict[str, Any] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    created_by: str = ""
+    comment: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "name": self.name, "image_id": self.image_id,
+                               "image_name": self.image_name, "base_layers": [str(d) for d in self.base_layers],
+                               "layers": [str(d) for d in self.layers], "created": self.created,
+                               "internal": self.internal, "pid": self.pid, "driver": self.driver}
+        for key, unset in _OPTIONAL.items():
+            value = getattr(self, key)
+            if value != unset:
+                out[key] = value
+        return {**self.extra, **out}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ContainerState:
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        optional = {k: data[k] for k in _OPTIONAL if data.get(k) is not None}
+        return cls(str(data["id"]), str(data.get("name") or ""), str(data.get("image_id") or ""),
+                   str(data.get("image_name") or ""), digests(data.get("base_layers") or []),
+                   digests(data.get("layers") or []), float(data.get("created") or 0),
+                   bool(data.get("internal")), int(data.get("pid") or 0), str(data.get("driver") or ""),
+                   **optional, extra={k: v for k, v in data.items() if k not in known})
+
+
+__all__ = ["BlobRef", "ContainerState", "ImageRecord", "LayerInfo", "ManifestRef", "TarOptions", "digests"]

@@ -418,7 +418,9 @@ def squash_layers(store: Store, layers: list[str], tar_options: dict[str, Any]) 
     wc = WorkingContainer.create(store, None, record=False)
     staging = store.scratch_dir("squash")
     try:
-        wc.state["layers"] = list(layers)
+        from pybuild.builder.records import digests
+
+        wc.state.layers = digests(layers)
         wc.save()
         with wc.mounted() as root:
             # copy the merged view into a fresh dir, which becomes the one layer

@@ -72,3 +72,41 @@ def test_a_record_that_is_not_an_image_record_is_one_line(tmp_path: Path) -> Non
     (store.root / "images.json").write_text(json.dumps([{**BUILT, "layers": ["not-a-digest"]}]))
     with pytest.raises(StoreError, match="is corrupt"):
         store.images()
+
+
+# a `pybuild from busybox` container after a run (mounted, then unmounted), as written before
+CONTAINER = {"id": "ef" * 32, "name": "busybox-working-container", "image_id": CONFIG,
+             "image_name": "docker.io/library/busybox:latest", "base_layers": [D1], "layers": [D1, D2],
+             "created": 1700000000.5, "internal": False, "pid": 4242, "driver": "overlay",
+             "config": {"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/bin"]},
+                        "rootfs": {"type": "layers", "diff_ids": [D1]}},
+             "mounted": False, "security_opts": ["no-new-privileges"], "run_defaults": {"user": "1000"},
+             "annotations": {"a": "b"}, "user_mounted": True, "from_a_newer_pybuild": 1}
+
+
+def test_container_state_reads_todays_json_and_keeps_what_it_does_not_know() -> None:
+    from pybuild.builder.records import ContainerState
+
+    state = ContainerState.from_json(CONTAINER)
+    assert state.layers == [Digest(D1), Digest(D2)] and all(isinstance(d, Digest) for d in state.base_layers)
+    assert (state.name, state.pid, state.mounted, state.user_mounted) == ("busybox-working-container", 4242,
+                                                                         False, True)
+    assert state.security_opts == ["no-new-privileges"] and state.run_defaults == {"user": "1000"}
+    assert state.to_json() == {k: v for k, v in CONTAINER.items() if k != "mounted"}  # false: left out
+    assert ContainerState.from_json(state.to_json()) == state
+
+
+def test_a_container_written_in_todays_format_is_listed_and_renamed(tmp_path: Path) -> None:
+    from pybuild.builder import workflow
+
+    store = _old_store(tmp_path / "root")
+    d = store.root / "containers" / str(CONTAINER["id"])
+    d.mkdir()
+    (d / "state.json").write_text(json.dumps(CONTAINER, indent=1))
+    (wc,) = workflow.containers(store)
+    assert wc.name == "busybox-working-container" and wc.layers == [D1, D2]
+    assert wc.config.config.env == ["PATH=/bin"]
+    workflow.rename(store, wc, "renamed")
+    data = json.loads((d / "state.json").read_bytes())
+    assert data["name"] == "renamed" and data["from_a_newer_pybuild"] == 1 and data["layers"] == [D1, D2]
+    assert workflow.get(store, "renamed").state.user_mounted
