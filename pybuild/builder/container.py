@@ -20,7 +20,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +160,7 @@ class WorkingContainer:
         lowers.reverse()  # overlay lists the topmost first
         return lowers
 
-    def mount(self, stubs: list[tuple[str, bool]] = ()) -> Path:  # type: ignore[assignment]
+    def mount(self, stubs: Sequence[tuple[str, bool]] = ()) -> Path:
         """Mount the container's root filesystem; ``stubs`` (path, is_dir) must exist in it."""
         from pybuild.builder.sandbox.overlay import is_mounted, mount_overlay, unmount
 
@@ -210,7 +210,7 @@ class WorkingContainer:
         self.save()
         return self.mountpoint
 
-    def _probe_stubs(self, lowers: list[str], target: str, stubs: list[tuple[str, bool]],
+    def _probe_stubs(self, lowers: list[str], target: str, stubs: Sequence[tuple[str, bool]],
                      program: str | None) -> list[tuple[str, bool]] | None:
         """The stubs the container lacks, looked up in a read-only overlay of upper/ over its
         layers: unmounting that syncs nothing, where unmounting the writable one syncs the
@@ -245,7 +245,7 @@ class WorkingContainer:
             link_groups.settle(self.dir / "upper", records)
             self.save()
 
-    def _missing_stubs(self, stubs: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    def _missing_stubs(self, stubs: Sequence[tuple[str, bool]]) -> list[tuple[str, bool]]:
         root = str(self.mountpoint)
         missing = []
         for path, is_dir in stubs:
@@ -259,7 +259,7 @@ class WorkingContainer:
         remove_tree(work)
         work.mkdir()
 
-    def _mount_vfs(self, stubs: list[tuple[str, bool]]) -> Path:
+    def _mount_vfs(self, stubs: Sequence[tuple[str, bool]]) -> Path:
         """vfs: materialise the layers into rootfs/ once; create missing mount points, which
         unmount removes again (restoring their parents' times) so a commit never sees them."""
         from pybuild.builder import vfs
@@ -319,7 +319,7 @@ class WorkingContainer:
             self.save()
 
     @contextlib.contextmanager
-    def mounted(self, stubs: list[tuple[str, bool]] = ()) -> Iterator[Path]:  # type: ignore[assignment]
+    def mounted(self, stubs: Sequence[tuple[str, bool]] = ()) -> Iterator[Path]:
         root = self.mount(stubs)
         try:
             yield root
