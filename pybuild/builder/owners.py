@@ -58,7 +58,7 @@ def dead(store: Store) -> list[Path] | None:
 def mark(store: Store) -> None:
     """Say that this store's owners are registered (after its unowned leftovers are gone)."""
     directory = store.root / OWNERS_DIR
-    with contextlib.suppress(FileExistsError):
+    with contextlib.suppress(OSError):  # made already; or read-only: then recovered again next time
         directory.mkdir(mode=0o700)
         os.chmod(directory, 0o700)  # mkdir's mode is filtered by the umask
 
@@ -71,20 +71,25 @@ def forget(entries: list[Path]) -> None:
 
 
 def register(store: Store) -> Path:
-    """Record this process as a live owner of ``store`` until it exits (once per store)."""
+    """Record this process as a live owner of ``store`` until it exits (once per store).
+    A store this process cannot write (read-only) is not registered: it cannot leave
+    anything there either."""
     pid = os.getpid()
     path = store.root / OWNERS_DIR / entry_name(pid, process_start(pid))
     if (pid, store.root) in _registered:
         return path
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    except FileNotFoundError:  # removed by hand since the check: make it again
-        mark(store)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    except FileExistsError:
-        fd = -1  # this process registered through another module's copy of the set
-    if fd >= 0:
-        os.close(fd)
+    for _ in range(2):
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+            break
+        except FileNotFoundError:  # the directory was removed by hand since the check
+            mark(store)
+        except FileExistsError:
+            break  # registered already (the set was cleared, or another copy of this module)
+        except OSError:
+            return path
+    else:
+        return path
     _registered.add((pid, store.root))
     atexit.register(_deregister, path, pid)
     return path
