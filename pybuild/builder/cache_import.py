@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pybuild.builder import cache_format as fmt
 from pybuild.builder.cache_remote import Backend, open_backend, tag_of
 from pybuild.builder.cache_spec import PER_KEY, CacheLocation
+from pybuild.builder.records import CacheEntry, digests
 from pybuild.errors import BuildError, PybuildError
 from pybuild.events import INFO, WARNING, emit
 from pybuild.oci.spec import MAX_DOCUMENT_SIZE
@@ -99,8 +100,8 @@ class RemoteCache:
     def _fresh(self, e: fmt.Entry) -> bool:
         return not self.ttl or time.time() - e.created <= self.ttl
 
-    def lookup(self, st: StageState, key: str, instr: I, handler: Handler[I]) -> dict[str, Any] | None:
-        """The first source's usable hit for ``key`` as ``{"layers", "config", "source"}``."""
+    def lookup(self, st: StageState, key: str, instr: I, handler: Handler[I]) -> CacheEntry | None:
+        """The first source's usable hit for ``key`` (``source`` names where it came from)."""
         for src in self.sources:
             if src.disabled:
                 continue
@@ -124,7 +125,7 @@ class RemoteCache:
         return None
 
     def _accept(self, src: Source, st: StageState, entry: fmt.Entry, table: fmt.Table, instr: I,
-                handler: Handler[I]) -> dict[str, Any] | None:
+                handler: Handler[I]) -> CacheEntry | None:
         from pybuild.errors import IntegrityError
         from pybuild.oci.spec import ImageConfig
 
@@ -157,7 +158,7 @@ class RemoteCache:
         for d in new:
             if not store.has_layer(d):
                 store.layer_sources[d] = self._fetcher(src, table.layers[d])
-        return {"layers": entry.layers, "config": str(desc.digest), "source": src.loc.display}
+        return CacheEntry(digests(entry.layers), desc.digest, source=src.loc.display)
 
     # ------------------------------------------------------------------ layers, when needed
 

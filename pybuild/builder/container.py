@@ -384,7 +384,7 @@ class WorkingContainer:
         self.save()
         return str(info.diff_id)
 
-    def set_layers(self, layers: list[str]) -> None:
+    def set_layers(self, layers: Sequence[str]) -> None:
         """Point the container at other layers (a cache hit); the upper must be empty.
 
         A build's own container that is not mounted and has an empty upper (every step of

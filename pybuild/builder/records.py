@@ -141,6 +141,25 @@ class LayerInfo:
                    {str(c): BlobRef.from_json(b) for c, b in (data.get("blobs") or {}).items()})
 
 
+@dataclass
+class CacheEntry:
+    """``cache/keys/XX/KEY.json``: a step's result (its layers, its config blob) and the
+    inputs it was keyed by (to explain a later miss). ``source``: where a remote hit came
+    from (never written: a local entry is the local cache's own)."""
+
+    layers: list[Digest]
+    config: Digest
+    inputs: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"layers": [str(d) for d in self.layers], "config": str(self.config), "inputs": self.inputs}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CacheEntry:
+        return cls(digests(data.get("layers") or []), Digest(data["config"]), dict(data.get("inputs") or {}))
+
+
 # state.json keys written only when set, with their unset values
 _OPTIONAL: dict[str, Any] = {"config": None, "mounted": False, "user_mounted": False, "vfs_ready": False,
                              "vfs_stubs": [], "link_groups": [], "security_opts": [], "run_defaults": {},
@@ -200,4 +219,4 @@ class ContainerState:
                    **optional, extra={k: v for k, v in data.items() if k not in known})
 
 
-__all__ = ["BlobRef", "ContainerState", "ImageRecord", "LayerInfo", "ManifestRef", "TarOptions", "digests"]
+__all__ = ["BlobRef", "CacheEntry", "ContainerState", "ImageRecord", "LayerInfo", "ManifestRef", "TarOptions", "digests"]

@@ -110,3 +110,25 @@ def test_a_container_written_in_todays_format_is_listed_and_renamed(tmp_path: Pa
     data = json.loads((d / "state.json").read_bytes())
     assert data["name"] == "renamed" and data["from_a_newer_pybuild"] == 1 and data["layers"] == [D1, D2]
     assert workflow.get(store, "renamed").state.user_mounted
+
+
+def test_a_cache_entry_in_todays_format_hits_and_a_malformed_one_is_a_miss(tmp_path: Path) -> None:
+    from pybuild.builder import cache
+
+    store = _old_store(tmp_path / "root")
+    config, _ = store.layout.put_bytes(b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}}')
+    today = {"config": str(config), "inputs": {"instruction": {"kind": "RUN", "argv": ["true"]}}, "layers": [D1, D2]}
+    for layer in (D1, D2):
+        (store.layer_dir(layer) / "diff").mkdir()
+    path = store.root / "cache" / "keys" / "aa" / ("aa" * 32 + ".json")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(today, sort_keys=True))
+    hit = cache.lookup(store, "aa" * 32)
+    assert hit is not None and hit.layers == [Digest(D1), Digest(D2)] and hit.config == config
+    assert hit.to_json() == today
+    assert cache.referenced(store) == ({D1, D2}, {str(config)})
+    cache.record(store, "bb" * 32, layers=[D1], config=str(config), inputs={"x": 1})
+    assert json.loads((store.root / "cache" / "keys" / "bb" / ("bb" * 32 + ".json")).read_bytes()) == {
+        "config": str(config), "inputs": {"x": 1}, "layers": [D1]}
+    path.write_text(json.dumps({"layers": [D1]}))  # no config: not an entry
+    assert cache.lookup(store, "aa" * 32) is None
