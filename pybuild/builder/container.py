@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pybuild.builder.paths import resolve_in_root
-from pybuild.builder.records import ContainerState, digests
+from pybuild.builder.records import ContainerState, TarOptions, digests
 from pybuild.builder.store import Image, Store, atomic_write, pid_alive, remove_tree
 from pybuild.errors import ContainerNotFound, PybuildError, SandboxError, StoreError
 from pybuild.oci.digest import Digest
@@ -106,7 +106,7 @@ class WorkingContainer:
         return self.state.name
 
     @property
-    def layers(self) -> list[str]:
+    def layers(self) -> list[Digest]:
         return list(self.state.layers)
 
     @property
@@ -345,7 +345,7 @@ class WorkingContainer:
         return not any(os.scandir(upper))
 
     def commit_layer(self, *, timestamp: int | None = None, clamp_mtime: int | None = None,
-                     exclude: Callable[[str], bool] | None = None) -> str:
+                     exclude: Callable[[str], bool] | None = None) -> Digest:
         """Turn the upper directory into a layer in the store; returns its diff_id."""
         from pybuild.oci.layer import layer_digests
 
@@ -373,16 +373,12 @@ class WorkingContainer:
             _set_mtimes(upper, clamp_mtime, only_later=True)
         info = layer_digests(upper, overlay_upper=True, timestamp=timestamp, clamp_mtime=clamp_mtime,
                              exclude=exclude)
-        tar_options: dict[str, Any] = {}
-        if timestamp is not None:
-            tar_options["timestamp"] = timestamp
-        if clamp_mtime is not None:
-            tar_options["clamp_mtime"] = clamp_mtime
-        self.store.adopt_layer(upper, str(info.diff_id), size=info.uncompressed_size, tar_options=tar_options)
+        self.store.adopt_layer(upper, str(info.diff_id), size=info.uncompressed_size,
+                               tar_options=TarOptions(timestamp, clamp_mtime))
         upper.mkdir()
         self.state.layers.append(info.diff_id)
         self.save()
-        return str(info.diff_id)
+        return info.diff_id
 
     def set_layers(self, layers: Sequence[str]) -> None:
         """Point the container at other layers (a cache hit); the upper must be empty.

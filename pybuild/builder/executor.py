@@ -429,7 +429,7 @@ class Build:
         else:
             with wc.mounted() as rootfs:
                 copier.copy_into_rootfs(str(rootfs), selected, "/", "/", copier.CopyOptions())
-            config.rootfs_diff_ids.append(wc.commit_layer())  # type: ignore[arg-type]
+            config.rootfs_diff_ids.append(wc.commit_layer())
             config.history.append(History(created=self.created(), created_by=f"FROM {stage.base} (build context)"))
             digest, _ = self.store.layout.put_bytes(config.to_json(docker=True))
             cache.record(self.store, key, layers=wc.layers, config=str(digest), inputs={"context": path})

@@ -334,7 +334,7 @@ class Store:
                     return img
         return None
 
-    def add_image(self, config_bytes: bytes, layers: list[str] | list[Digest], *, names: Sequence[str] = (),
+    def add_image(self, config_bytes: bytes, layers: Sequence[str], *, names: Sequence[str] = (),
                   manifest: ManifestRef | None = None, created: str = "") -> Image:
         """Record an image whose layers (and manifest blobs) already exist; move ``names`` to it
         (a built image's layers unpacked: commit.write_image sees to it, push makes blobs of them).

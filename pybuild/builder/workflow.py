@@ -663,7 +663,7 @@ def commit(wc: WorkingContainer, name: str | None = None, *, format: str = "oci"
     config.history.append(History(created=created, created_by=wc.state.created_by,
                                   author=config.author, comment=wc.state.comment,
                                   empty_layer=not made_layer))
-    config.rootfs_diff_ids = list(wc.layers)  # type: ignore[arg-type]
+    config.rootfs_diff_ids = wc.layers
     config.created = created
     wc.save()  # the container keeps its history for the next commit
     out = config.copy()
@@ -673,7 +673,7 @@ def commit(wc: WorkingContainer, name: str | None = None, *, format: str = "oci"
     layers = list(wc.layers)
     if squash:
         layers = [squash_layers(wc.store, layers, tar_options)] if layers else []
-        out.rootfs_diff_ids = list(layers)  # type: ignore[arg-type]
+        out.rootfs_diff_ids = list(layers)
         out.history = [History(created=created, created_by="/bin/sh -c #(nop) squashed",
                                empty_layer=not layers)]
     if format == "oci":
