@@ -83,13 +83,18 @@ def recover_networks() -> None:
 
 def sweep(store: Store) -> None:
     """:func:`recover`, and the temp files of dead writers anywhere in the store's records
-    (layer info, container state, cache entries): what ``prune`` does first."""
+    (layer info, container state, cache entries): what ``prune`` does first. The dead
+    owners it finds are forgotten after, as :func:`on_open` forgets them."""
+    from pybuild.builder import owners
+
+    dead = owners.dead(store) or []
     recover(store)
     for sub in ("layers", "containers", "cache"):
         for dirpath, dirnames, files in os.walk(store.root / sub):
             dirnames[:] = [d for d in dirnames if d not in _CONTENT_DIRS]  # image content, not records
             if any(f.startswith(TMP_PREFIX) for f in files):
                 clean_temp_files(Path(dirpath))
+    owners.forget(dead)
 
 
 def clean_scratch(store: Store) -> list[str]:

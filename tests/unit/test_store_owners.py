@@ -124,3 +124,16 @@ def test_a_recycled_pid_is_a_dead_owner(tmp_path: Path) -> None:
     pybuild.Store(root)
     assert time.monotonic() - t < 10
     assert not stale.exists() and not left.exists()
+
+
+def test_prune_sweep_forgets_the_dead_owners_it_recovered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "root"
+    store = pybuild.Store(root)
+    dead = root / "owners" / owners.entry_name(_dead_pid(), 1)
+    dead.touch()
+    left = root / "tmp" / f"{dead.name.split('-')[0]}-work-abc"
+    left.mkdir()
+    recovery.sweep(store)
+    assert not left.exists() and not dead.exists()
+    _forbid_scans(monkeypatch)
+    pybuild.Store(root)  # nothing left to recover
