@@ -9,15 +9,15 @@ final stage, --squash, the dates; a working container's last layer) and their pr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from pybuild.builder.records import ImageMeta
 from pybuild.builder.store import Image, Store
 from pybuild.events import IMAGE, WARNING, EventCallback, emit
 from pybuild.oci.spec import ImageConfig
 
 
 def write_image(store: Store, config: ImageConfig, layers: Sequence[str], *, format: str, names: list[str],
-                created: str, meta: dict[str, Any]) -> Image:
+                created: str, meta: ImageMeta) -> Image:
     """Record an image of ``layers`` and ``config`` named ``names``. ``meta`` (format,
     annotations, compression: push's defaults) is kept when it says more than the default,
     or replaces what the same image had (the same image made again asks afresh)."""
@@ -30,7 +30,7 @@ def write_image(store: Store, config: ImageConfig, layers: Sequence[str], *, for
     for diff_id in layers:  # unpacked, so push can make blobs of them
         ensure_layer_any(store, diff_id, "the image")
     img = store.add_image(config_bytes(config, format), layers, names=names, created=created)
-    if format == "docker" or meta.get("annotations") or meta.get("compression") or store.image_meta(img.id):
+    if meta != ImageMeta() or store.image_meta(img.id) != ImageMeta():
         store.set_image_meta(img.id, meta)
     return img
 

@@ -33,7 +33,7 @@ def referenced(store: Store) -> tuple[set[str], set[str]]:
     for img in store.images():
         keep_layers.update(img.layers)
         keep_blobs.add(str(img.digest))
-        keep_blobs.update(a["digest"] for a in store.image_meta(img.id).get("attestations") or [])
+        keep_blobs.update(str(a.digest) for a in store.image_meta(img.id).attestations)
         if img.manifest:
             keep_blobs.add(str(img.manifest.digest))
             try:

@@ -37,7 +37,7 @@ def inspect_image(store: Store, ref: str) -> dict[str, Any]:
         "Layers": img.layers,
         "History": docker.get("history", []),
         "ImageCreatedBy": (docker.get("history") or [{}])[-1].get("created_by", ""),
-        "ImageAnnotations": store.image_meta(img.id).get("annotations") or {},
+        "ImageAnnotations": store.image_meta(img.id).annotations,
     }
 
 
@@ -55,7 +55,7 @@ def _manifest(store: Store, img: Image) -> tuple[bytes, str]:
             return b"", ""
         return raw, img.manifest.media_type or spec.OCI_MANIFEST
     meta = store.image_meta(img.id)
-    docker = meta.get("format") == "docker"
+    docker = meta.format == "docker"
     try:
         layers = [spec.Descriptor(spec.DOCKER_LAYER if docker else spec.OCI_LAYER, Digest(diff_id),
                                   store.layer_info(diff_id).size) for diff_id in img.layers]
@@ -63,7 +63,7 @@ def _manifest(store: Store, img: Image) -> tuple[bytes, str]:
         return b"", ""
     config = spec.Descriptor(spec.DOCKER_CONFIG if docker else spec.OCI_CONFIG, img.digest, len(img.config_bytes))
     manifest = spec.Manifest(config, layers, media_type=spec.DOCKER_MANIFEST if docker else spec.OCI_MANIFEST,
-                             annotations=meta.get("annotations") or None)
+                             annotations=meta.annotations or None)
     return manifest.to_json(), manifest.media_type
 
 

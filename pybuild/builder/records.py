@@ -160,6 +160,46 @@ class CacheEntry:
         return cls(digests(data.get("layers") or []), Digest(data["config"]), dict(data.get("inputs") or {}))
 
 
+@dataclass(frozen=True)
+class AttestationRef:
+    """An attestation blob recorded with an image (an SBOM, provenance) for push to attach."""
+
+    predicate_type: str
+    digest: Digest
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"predicateType": self.predicate_type, "digest": str(self.digest), "size": self.size}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AttestationRef:
+        return cls(str(data["predicateType"]), Digest(data["digest"]), int(data["size"]))
+
+
+@dataclass
+class ImageMeta:
+    """``image-meta/ID.json``: what a build asked beyond the config (push's defaults: the
+    manifest format, annotations, layer compression) and the attestations made with it."""
+
+    format: str = "oci"
+    annotations: dict[str, str] = field(default_factory=dict)
+    compression: str | None = None
+    attestations: list[AttestationRef] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"format": self.format, "annotations": dict(self.annotations),
+                               "compression": self.compression}
+        if self.attestations:
+            out["attestations"] = [a.to_json() for a in self.attestations]
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ImageMeta:
+        return cls(str(data.get("format") or "oci"), {str(k): str(v) for k, v in (data.get("annotations") or {}).items()},
+                   data.get("compression") or None,
+                   [AttestationRef.from_json(a) for a in data.get("attestations") or []])
+
+
 # state.json keys written only when set, with their unset values
 _OPTIONAL: dict[str, Any] = {"config": None, "mounted": False, "user_mounted": False, "vfs_ready": False,
                              "vfs_stubs": [], "link_groups": [], "security_opts": [], "run_defaults": {},
@@ -219,4 +259,4 @@ class ContainerState:
                    **optional, extra={k: v for k, v in data.items() if k not in known})
 
 
-__all__ = ["BlobRef", "CacheEntry", "ContainerState", "ImageRecord", "LayerInfo", "ManifestRef", "TarOptions", "digests"]
+__all__ = ["AttestationRef", "BlobRef", "CacheEntry", "ImageMeta", "ContainerState", "ImageRecord", "LayerInfo", "ManifestRef", "TarOptions", "digests"]

@@ -372,6 +372,7 @@ def write_final_image(b: StepContext, final: StageResult) -> Image:
     if out.squash:
         layers, config = _squash(b, final, config)
     from pybuild.builder.commit import announce, drop_docker_only, write_image
+    from pybuild.builder.records import ImageMeta
 
     if out.format == "oci":
         drop_docker_only(config, b.on_event)
@@ -381,8 +382,7 @@ def write_final_image(b: StepContext, final: StageResult) -> Image:
     else:
         emit(b.on_event, INFO, "COMMIT")
     img = write_image(b.store, config, layers, format=out.format, names=names, created=config.created or "",
-                      meta={"format": out.format, "annotations": dict(out.annotations),
-                            "compression": out.compression})
+                      meta=ImageMeta(out.format, dict(out.annotations), out.compression))
     emit(b.on_event, INFO, f"--> {img.id[:12]}")
     for n in b.store.image(img.id).names:
         if n in [_full(t) for t in names]:

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pybuild.builder.records import BlobRef, ImageRecord, LayerInfo, ManifestRef, TarOptions
+from pybuild.builder.records import BlobRef, ImageMeta, ImageRecord, LayerInfo, ManifestRef, TarOptions
 from pybuild.errors import (
     ImageNotFound,
     InvalidReference,
@@ -459,17 +459,17 @@ class Store:
                 out.append(data.get("name") or state.parent.name)
         return out
 
-    def image_meta(self, image_id: str) -> dict[str, Any]:
-        """What a build asked of an image beyond its config: manifest format, annotations."""
+    def image_meta(self, image_id: str) -> ImageMeta:
+        """What a build asked of an image beyond its config: manifest format, annotations
+        (the defaults when it asked nothing, or the record is unreadable)."""
         try:
-            meta: dict[str, Any] = json.loads((self.root / "image-meta" / f"{image_id}.json").read_bytes())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
-        return meta
+            return ImageMeta.from_json(json.loads((self.root / "image-meta" / f"{image_id}.json").read_bytes()))
+        except (FileNotFoundError, ValueError, TypeError, KeyError, AttributeError, PybuildError):
+            return ImageMeta()
 
-    def set_image_meta(self, image_id: str, meta: dict[str, Any]) -> None:
+    def set_image_meta(self, image_id: str, meta: ImageMeta) -> None:
         (self.root / "image-meta").mkdir(exist_ok=True)
-        atomic_write(self.root / "image-meta" / f"{image_id}.json", json.dumps(meta).encode())
+        atomic_write(self.root / "image-meta" / f"{image_id}.json", json.dumps(meta.to_json()).encode())
 
     # ------------------------------------------------------------------ layers
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, BinaryIO
 
-from pybuild.builder.records import ManifestRef
+from pybuild.builder.records import ImageMeta, ManifestRef
 from pybuild.builder.store import Image, Store
 from pybuild.errors import IntegrityError, StoreError
 from pybuild.oci import spec
@@ -64,7 +64,7 @@ class StoreSource:
         with ThreadPoolExecutor(max_workers=max(1, min(2, len(img.layers)))) as pool:
             layers = list(pool.map(blob, img.layers))
         config = img.config_bytes
-        annotations = self.store.image_meta(img.id).get("annotations") or None  # bud --annotation
+        annotations = self.store.image_meta(img.id).annotations or None  # bud --annotation
         manifest = spec.Manifest(spec.Descriptor(spec.OCI_CONFIG, img.digest, len(config)), layers,
                                  annotations=annotations)
         return manifest.to_json(), spec.OCI_MANIFEST
@@ -351,13 +351,13 @@ def push_from_store(store: Store, image: Image, dest_spec: str, *, format: str |
     from pybuild.oci.transport import copy_image, open_destination
 
     image = store.hold_image(image)  # a concurrent rmi + gc cannot take its blobs mid-push
-    meta = store.image_meta(image.id) if not image.manifest else {}
-    if format is None and meta.get("format") == "docker":
+    meta = store.image_meta(image.id) if not image.manifest else ImageMeta()
+    if format is None and meta.format == "docker":
         format = "docker"
     if dest_spec.startswith("docker-archive:"):
         format = "docker"
-    if compression is None and meta.get("compression") and not (format == "docker" and meta["compression"] == "zstd"):
-        compression = str(meta["compression"])
+    if compression is None and meta.compression and not (format == "docker" and meta.compression == "zstd"):
+        compression = meta.compression
     if format == "docker" and compression == "zstd":
         raise ConfigError("zstd compression cannot be used with the docker format (Docker v2s2 has no zstd type)")
     src = StoreSource(store, image, compression=compression, on_event=on_event)

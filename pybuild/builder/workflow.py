@@ -24,6 +24,7 @@ from typing import Any
 
 from pybuild.builder.container import WorkingContainer, cleanup_dead
 from pybuild.builder.paths import DEFAULT_PATH
+from pybuild.builder.records import ImageMeta
 from pybuild.builder.store import Image, Store, remove_tree, tree_size
 from pybuild.builder.store_transport import PULL_POLICIES, resolve_image
 from pybuild.builder.volumes import parse_volume
@@ -682,7 +683,7 @@ def commit(wc: WorkingContainer, name: str | None = None, *, format: str = "oci"
     names = [name] if name and destination is None else []
     annotations = dict(wc.state.annotations)
     image = write_image(wc.store, out, layers, format=format, names=names, created=created,
-                        meta={"format": format, "annotations": annotations})
+                        meta=ImageMeta(format, annotations))
     if destination is not None:
         from pybuild.builder.store_transport import push_from_store
 

@@ -132,3 +132,21 @@ def test_a_cache_entry_in_todays_format_hits_and_a_malformed_one_is_a_miss(tmp_p
         "config": str(config), "inputs": {"x": 1}, "layers": [D1]}
     path.write_text(json.dumps({"layers": [D1]}))  # no config: not an entry
     assert cache.lookup(store, "aa" * 32) is None
+
+
+def test_image_meta_reads_todays_json_and_unreadable_meta_is_the_default(tmp_path: Path) -> None:
+    from pybuild.builder.records import AttestationRef, ImageMeta
+
+    today = {"format": "docker", "annotations": {"org.example": "x"}, "compression": None,
+             "attestations": [{"predicateType": "https://spdx.dev/Document", "digest": B, "size": 12}]}
+    store = _old_store(tmp_path / "root")
+    (store.root / "image-meta").mkdir()
+    (store.root / "image-meta" / f"{CONFIG}.json").write_text(json.dumps(today))
+    meta = store.image_meta(CONFIG)
+    assert meta == ImageMeta("docker", {"org.example": "x"}, None,
+                             [AttestationRef("https://spdx.dev/Document", Digest(B), 12)])
+    assert meta.to_json() == today
+    store.set_image_meta(CONFIG, meta)
+    assert json.loads((store.root / "image-meta" / f"{CONFIG}.json").read_bytes()) == today
+    (store.root / "image-meta" / f"{CONFIG}.json").write_text('{"attestations": [{"digest": 1}]}')
+    assert store.image_meta(CONFIG) == ImageMeta() == store.image_meta("cd" * 32)
