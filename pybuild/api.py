@@ -43,9 +43,9 @@ class Store(_store.Store):
             mount_program = program_of(storage_opts)
         super().__init__(root if root is not None else default_root(), storage_driver=storage_driver,
                          mount_program=mount_program)
-        from pybuild.builder.recovery import recover
+        from pybuild.builder.recovery import on_open
 
-        recover(self)  # what dead processes left (as the command line does when it opens a store)
+        on_open(self)  # what dead processes left, if one died; registers this one as an owner
 
     def image_size(self, image: Image) -> int:
         """What ``pybuild images`` shows as SIZE: the uncompressed size of the image's layers,
@@ -159,7 +159,7 @@ class WorkingContainer:
     @property
     def image(self) -> str:
         """The name (or ID) of the image the container started from; ``scratch`` if none."""
-        return str(self._wc.state.get("image_name") or "scratch")
+        return self._wc.state.image_name or "scratch"
 
     @property
     def store(self) -> Store:

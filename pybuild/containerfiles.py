@@ -66,7 +66,7 @@ def pin(file: StrPath, *, store: Store, write: bool = True, **registry_options: 
     def resolve(image: str) -> str | None:
         local = store.find_image(image)
         if local is not None and local.manifest:
-            return str(local.manifest["digest"])
+            return str(local.manifest.digest)
         try:
             return str(inspect(image, options_of(registry_options))["digest"])
         except PybuildError:

@@ -77,8 +77,8 @@ def atomic_file(path: str | os.PathLike[str], mode: int = 0o644, *, durable: boo
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        if is_disk_full(e):
-            raise disk_full(e, path) from None  # type: ignore[arg-type]
+        if isinstance(e, OSError) and is_disk_full(e):
+            raise disk_full(e, path) from None
         raise
     if durable:
         fsync_dir(path.parent)

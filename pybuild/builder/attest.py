@@ -13,6 +13,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from pybuild.builder.records import AttestationRef
 from pybuild.events import INFO, emit
 
 if TYPE_CHECKING:
@@ -59,23 +60,22 @@ def record(b: Build, image: Image) -> None:
     for ptype, data in made:
         b.store.hold(blobs=[str(Digest.of_bytes(data))])  # leased until the meta record names it
         digest, size = b.store.layout.put_bytes(data)
-        entries.append({"predicateType": ptype, "digest": str(digest), "size": size})
+        entries.append(AttestationRef(ptype, Digest(digest), size))
     with b.store.lock():
         meta = b.store.image_meta(image.id)
-        meta["attestations"] = entries
+        meta.attestations = entries
         b.store.set_image_meta(image.id, meta)
 
 
-def recorded(store: Store, image: Image) -> list[dict[str, Any]]:
+def recorded(store: Store, image: Image) -> list[AttestationRef]:
     """The attestations recorded with ``image`` (predicate type, digest, size)."""
-    return list(store.image_meta(image.id).get("attestations") or [])
+    return list(store.image_meta(image.id).attestations)
 
 
 def predicates_for_push(store: Store, image: Image) -> list[Predicate]:
     from pybuild.oci.attestation import Predicate
-    from pybuild.oci.digest import Digest
 
-    return [Predicate(a["predicateType"], store.layout.read_blob(Digest(a["digest"]), int(a["size"])))
+    return [Predicate(a.predicate_type, store.layout.read_blob(a.digest, a.size))
             for a in recorded(store, image)]
 
 
@@ -189,7 +189,6 @@ def inspect_attestations(store: Store | None, ref: str, **options: Any) -> list[
     """``inspect --attestations``: a store image's recorded predicates, or (``store`` None) the
     statements a transport's index carries (:func:`pybuild.oci.attestation.read_attestations`)."""
     from pybuild.oci import spec
-    from pybuild.oci.digest import Digest
 
     if store is None:
         from pybuild.oci.attestation import read_attestations
@@ -202,6 +201,6 @@ def inspect_attestations(store: Store | None, ref: str, **options: Any) -> list[
             src.close()
     out = []
     for entry in recorded(store, store.image(ref)):
-        data = store.layout.read_blob(Digest(entry["digest"]), int(entry["size"]))
-        out.append({**entry, "predicate": spec.load_json(data, "attestation", 256 << 20)})
+        data = store.layout.read_blob(entry.digest, entry.size)
+        out.append({**entry.to_json(), "predicate": spec.load_json(data, "attestation", 256 << 20)})
     return out

@@ -14,8 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pybuild.builder.records import CacheEntry
+from pybuild.errors import PybuildError
 
 if TYPE_CHECKING:
     from pybuild.builder.store import Store
@@ -31,35 +35,44 @@ def _entry_path(store: Store, key: str) -> Path:
     return store.root / "cache" / "keys" / key[:2] / f"{key}.json"
 
 
-def lookup(store: Store, key: str) -> dict[str, Any] | None:
-    """The recorded result for ``key``, if its layers and config are still in the store."""
+def _read(path: Path) -> CacheEntry | None:
+    """The entry at ``path``; None when absent, emptied by a crash, or not an entry (a miss)."""
     try:
-        entry: dict[str, Any] = json.loads(_entry_path(store, key).read_bytes())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return CacheEntry.from_json(json.loads(path.read_bytes()))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, PybuildError):
+        return None
+
+
+def lookup(store: Store, key: str) -> CacheEntry | None:
+    """The recorded result for ``key``, if its layers and config are still in the store."""
+    entry = _read(_entry_path(store, key))
+    if entry is None:
         return None
     # leased before the check, so a prune cannot take them between the check and their use
-    store.hold(blobs=[entry["config"]], layers=entry.get("layers", []))
-    if not all(store.has_layer(d) for d in entry.get("layers", [])):
+    store.hold(blobs=[entry.config], layers=entry.layers)
+    if not all(store.has_layer(d) for d in entry.layers):
         return None
-    if not store.layout.has_blob(entry["config"]):
+    if not store.layout.has_blob(entry.config):
         return None
     return entry
 
 
-def record(store: Store, key: str, *, layers: list[str], config: str, inputs: dict[str, Any],
+def record(store: Store, key: str, *, layers: Sequence[str], config: str, inputs: dict[str, Any],
            parent: str | None = None) -> None:
     """Remember that the step with ``key`` produced ``layers`` and config blob ``config``.
 
     With ``parent``, the key is also listed under its parent, so a later miss after the
     same parent can be explained by comparing inputs (:func:`explain_miss`)."""
+    from pybuild.builder.records import digests
     from pybuild.fsutil import atomic_write, make_dirs
+    from pybuild.oci.digest import Digest
 
     path = _entry_path(store, key)
     make_dirs(path.parent)
     # no fsync (issue 19: two per step): an entry a machine crash empties reads as a miss,
     # and what it names (layers, config blob) was made durable before it
-    atomic_write(path, json.dumps({"layers": layers, "config": config, "inputs": inputs},
-                                  sort_keys=True, default=str).encode(), durable=False)
+    entry = CacheEntry(digests(layers), Digest(config), inputs)
+    atomic_write(path, json.dumps(entry.to_json(), sort_keys=True, default=str).encode(), durable=False)
     if parent:
         children = store.root / "cache" / "children" / parent[:2] / parent
         make_dirs(children)
@@ -77,10 +90,9 @@ def explain_miss(store: Store, parent: str, inputs: dict[str, Any]) -> str:
     mine = json.loads(json.dumps(inputs, sort_keys=True, default=str))
     theirs_all = []
     for key in keys:
-        try:
-            theirs_all.append(json.loads(_entry_path(store, key).read_bytes()).get("inputs", {}))
-        except (OSError, json.JSONDecodeError):
-            continue
+        entry = _read(_entry_path(store, key))
+        if entry is not None:
+            theirs_all.append(entry.inputs)
     return closest_change(mine, theirs_all)
 
 
@@ -110,12 +122,10 @@ def referenced(store: Store) -> tuple[set[str], set[str]]:
     layers: set[str] = set()
     blobs: set[str] = set()
     for path in (store.root / "cache" / "keys").glob("*/*.json"):
-        try:
-            entry = json.loads(path.read_bytes())
-        except (OSError, json.JSONDecodeError):
-            continue
-        layers.update(entry.get("layers", []))
-        blobs.add(entry.get("config", ""))
+        entry = _read(path)
+        if entry is not None:
+            layers.update(entry.layers)
+            blobs.add(entry.config)
     return layers, blobs
 
 

@@ -54,11 +54,12 @@ def _layer_descriptor(b: Build, diff_id: str, compression: str, backend: Backend
     try:
         blob = store.layer_blob(diff_id, compression, spec.layer_media_type(compression))
     except StoreError:
-        blobs = store.layer_info(diff_id).get("blobs", {})
+        blobs = store.layer_info(diff_id).blobs
         if not blobs:
             raise
         blob = next(iter(blobs.values()))
-    return _annotated(spec.Descriptor(blob["mediaType"], Digest(blob["digest"]), int(blob["size"])), diff_id)
+    media_type = blob.media_type or spec.layer_media_type(next(iter(blobs)))
+    return _annotated(spec.Descriptor(media_type, blob.digest, blob.size), diff_id)
 
 
 def _annotated(desc: spec.Descriptor, diff_id: str) -> spec.Descriptor:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pybuild.builder import cache_format as fmt
 from pybuild.builder.cache_remote import Backend, open_backend, tag_of
 from pybuild.builder.cache_spec import PER_KEY, CacheLocation
+from pybuild.builder.records import CacheEntry, digests
 from pybuild.errors import BuildError, PybuildError
 from pybuild.events import INFO, WARNING, emit
 from pybuild.oci.spec import MAX_DOCUMENT_SIZE
@@ -99,8 +100,8 @@ class RemoteCache:
     def _fresh(self, e: fmt.Entry) -> bool:
         return not self.ttl or time.time() - e.created <= self.ttl
 
-    def lookup(self, st: StageState, key: str, instr: I, handler: Handler[I]) -> dict[str, Any] | None:
-        """The first source's usable hit for ``key`` as ``{"layers", "config", "source"}``."""
+    def lookup(self, st: StageState, key: str, instr: I, handler: Handler[I]) -> CacheEntry | None:
+        """The first source's usable hit for ``key`` (``source`` names where it came from)."""
         for src in self.sources:
             if src.disabled:
                 continue
@@ -124,7 +125,7 @@ class RemoteCache:
         return None
 
     def _accept(self, src: Source, st: StageState, entry: fmt.Entry, table: fmt.Table, instr: I,
-                handler: Handler[I]) -> dict[str, Any] | None:
+                handler: Handler[I]) -> CacheEntry | None:
         from pybuild.errors import IntegrityError
         from pybuild.oci.spec import ImageConfig
 
@@ -157,7 +158,7 @@ class RemoteCache:
         for d in new:
             if not store.has_layer(d):
                 store.layer_sources[d] = self._fetcher(src, table.layers[d])
-        return {"layers": entry.layers, "config": str(desc.digest), "source": src.loc.display}
+        return CacheEntry(digests(entry.layers), desc.digest, source=src.loc.display)
 
     # ------------------------------------------------------------------ layers, when needed
 
@@ -165,6 +166,7 @@ class RemoteCache:
         return _LazyLayer(self, src, desc)
 
     def _fetch(self, src: Source, desc: spec.Descriptor, diff_id: str) -> Path:
+        from pybuild.builder.records import BlobRef, TarOptions
         from pybuild.builder.store import remove_tree
         from pybuild.errors import IntegrityError
         from pybuild.oci.layer import apply_layer
@@ -184,10 +186,9 @@ class RemoteCache:
                 got = apply_layer(blob, staging / "diff", whiteouts="overlay")
             if got != diff_id:
                 raise IntegrityError(f"its blob unpacks to {got}")
-            blobs = {compression_of(desc.media_type): {"digest": str(desc.digest), "size": desc.size,
-                                                       "mediaType": desc.media_type}}
+            blobs = {compression_of(desc.media_type): BlobRef(desc.digest, desc.size, desc.media_type)}
             size = sum(p.lstat().st_size for p in (staging / "diff").rglob("*"))
-            store.adopt_layer(staging / "diff", diff_id, size=size, tar_options={"exact": False}, blobs=blobs)
+            store.adopt_layer(staging / "diff", diff_id, size=size, tar_options=TarOptions(exact=False), blobs=blobs)
         finally:
             remove_tree(staging)
         emit(self.b.on_event, INFO, f"--> fetched layer {diff_id[7:19]} from {src.loc.display}")

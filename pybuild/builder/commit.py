@@ -8,27 +8,29 @@ final stage, --squash, the dates; a working container's last layer) and their pr
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
+from pybuild.builder.records import ImageMeta
 from pybuild.builder.store import Image, Store
 from pybuild.events import IMAGE, WARNING, EventCallback, emit
 from pybuild.oci.spec import ImageConfig
 
 
-def write_image(store: Store, config: ImageConfig, layers: list[str], *, format: str, names: list[str],
-                created: str, meta: dict[str, Any]) -> Image:
+def write_image(store: Store, config: ImageConfig, layers: Sequence[str], *, format: str, names: list[str],
+                created: str, meta: ImageMeta) -> Image:
     """Record an image of ``layers`` and ``config`` named ``names``. ``meta`` (format,
     annotations, compression: push's defaults) is kept when it says more than the default,
     or replaces what the same image had (the same image made again asks afresh)."""
     from pybuild.builder.container import ensure_layer_any
     from pybuild.builder.image_format import config_bytes
+    from pybuild.builder.records import digests
 
-    config.rootfs_diff_ids = list(layers)  # type: ignore[arg-type]
+    config.rootfs_diff_ids = digests(layers)
     store.hold(layers=layers)  # leased before they are looked at, as every write is
     for diff_id in layers:  # unpacked, so push can make blobs of them
         ensure_layer_any(store, diff_id, "the image")
     img = store.add_image(config_bytes(config, format), layers, names=names, created=created)
-    if format == "docker" or meta.get("annotations") or meta.get("compression") or store.image_meta(img.id):
+    if meta != ImageMeta() or store.image_meta(img.id) != ImageMeta():
         store.set_image_meta(img.id, meta)
     return img
 

@@ -20,23 +20,25 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from pybuild.builder.paths import resolve_in_root
+from pybuild.builder.records import ContainerState, TarOptions, digests
 from pybuild.builder.store import Image, Store, atomic_write, pid_alive, remove_tree
-from pybuild.errors import ContainerNotFound, SandboxError, StoreError
+from pybuild.errors import ContainerNotFound, PybuildError, SandboxError, StoreError
+from pybuild.oci.digest import Digest
 from pybuild.oci.spec import ImageConfig
 
 
 class WorkingContainer:
     """A container being built. Use :meth:`create` or :meth:`load`, never the constructor."""
 
-    def __init__(self, store: Store, state: dict[str, Any]) -> None:
+    def __init__(self, store: Store, state: ContainerState) -> None:
         self.store = store
         self.state = state
-        self.dir = store.root / "containers" / state["id"]
+        self.dir = store.root / "containers" / state.id
         self._config: ImageConfig | None = None
         self._made = True  # False: a build's own container whose directory is made on first need
 
@@ -52,18 +54,11 @@ class WorkingContainer:
         cid = secrets.token_hex(32)
         if config is None:
             config = image.config if image is not None else _scratch_config()
-        state: dict[str, Any] = {
-            "id": cid,
-            "name": name or "",
-            "image_id": image.id if image else "",
-            "image_name": (image.names[0] if image and image.names else (image.id if image else "scratch")),
-            "base_layers": list(image.layers) if image else [],
-            "layers": list(image.layers) if image else [],
-            "created": time.time(),
-            "internal": not record,
-            "pid": os.getpid(),
-            "driver": store.driver(),
-        }
+        state = ContainerState(
+            cid, name or "", image.id if image else "",
+            image.names[0] if image and image.names else (image.id if image else "scratch"),
+            list(image.layers) if image else [], list(image.layers) if image else [],
+            time.time(), internal=not record, pid=os.getpid(), driver=store.driver())
         wc = cls(store, state)
         wc._config = config
         wc._made = False
@@ -96,28 +91,28 @@ class WorkingContainer:
         out = []
         for state_file in sorted((store.root / "containers").glob("*/state.json")):
             try:
-                state = json.loads(state_file.read_bytes())
-            except (OSError, json.JSONDecodeError):
-                continue
+                state = ContainerState.from_json(json.loads(state_file.read_bytes()))
+            except (OSError, ValueError, TypeError, KeyError, AttributeError, PybuildError):
+                continue  # being written (renamed in whole) or not a container's: fsck names it
             out.append(cls(store, state))
         return out
 
     @property
     def id(self) -> str:
-        return str(self.state["id"])
+        return self.state.id
 
     @property
     def name(self) -> str:
-        return str(self.state.get("name") or "")
+        return self.state.name
 
     @property
-    def layers(self) -> list[str]:
-        return list(self.state["layers"])
+    def layers(self) -> list[Digest]:
+        return list(self.state.layers)
 
     @property
     def config(self) -> ImageConfig:
         if self._config is None:
-            self._config = ImageConfig.from_json(json.dumps(self.state["config"]).encode())
+            self._config = ImageConfig.from_json(json.dumps(self.state.config).encode())
         return self._config
 
     @config.setter
@@ -131,16 +126,16 @@ class WorkingContainer:
             self._make()
             return
         if self._config is not None:
-            self.state["config"] = json.loads(self._config.to_json(docker=True))
-        atomic_write(self.dir / "state.json", json.dumps(self.state, indent=1).encode(),
-                     durable=not self.state.get("internal"))
+            self.state.config = json.loads(self._config.to_json(docker=True))
+        atomic_write(self.dir / "state.json", json.dumps(self.state.to_json(), indent=1).encode(),
+                     durable=not self.state.internal)
 
     # ------------------------------------------------------------------ mounting
 
     @property
     def vfs(self) -> bool:
         """True when this container is a plain copy (the vfs driver) rather than an overlay."""
-        return self.state.get("driver") == "vfs"
+        return self.state.driver == "vfs"
 
     @property
     def mountpoint(self) -> Path:
@@ -149,12 +144,12 @@ class WorkingContainer:
     def _lower_dirs(self) -> list[str]:
         lowers: list[str] = []
         base: Image | None = None
-        for i, diff_id in enumerate(self.state["layers"]):
+        for i, diff_id in enumerate(self.state.layers):
             if self.store.has_layer(diff_id):
                 lowers.append(str(self.store.layer_dir(diff_id) / "diff"))
                 continue
-            if base is None and self.state.get("image_id"):
-                base = self.store.image(self.state["image_id"])
+            if base is None and self.state.image_id:
+                base = self.store.image(self.state.image_id)
             if base is None or i >= len(base.layers) or base.layers[i] != diff_id:
                 # a stage built FROM another stage (or an image) whose layers were never
                 # unpacked: any stored image holding the layer can provide it
@@ -165,7 +160,7 @@ class WorkingContainer:
         lowers.reverse()  # overlay lists the topmost first
         return lowers
 
-    def mount(self, stubs: list[tuple[str, bool]] = ()) -> Path:  # type: ignore[assignment]
+    def mount(self, stubs: Sequence[tuple[str, bool]] = ()) -> Path:
         """Mount the container's root filesystem; ``stubs`` (path, is_dir) must exist in it."""
         from pybuild.builder.sandbox.overlay import is_mounted, mount_overlay, unmount
 
@@ -211,11 +206,11 @@ class WorkingContainer:
                         host.touch(mode=0o644)
                 lowers = [str(stub_dir), *lowers]
             mount_overlay(lowers, upper, work, target, short_dir=short, program=program)
-        self.state["mounted"] = True
+        self.state.mounted = True
         self.save()
         return self.mountpoint
 
-    def _probe_stubs(self, lowers: list[str], target: str, stubs: list[tuple[str, bool]],
+    def _probe_stubs(self, lowers: list[str], target: str, stubs: Sequence[tuple[str, bool]],
                      program: str | None) -> list[tuple[str, bool]] | None:
         """The stubs the container lacks, looked up in a read-only overlay of upper/ over its
         layers: unmounting that syncs nothing, where unmounting the writable one syncs the
@@ -239,18 +234,18 @@ class WorkingContainer:
 
         records = link_groups.prepare(self.dir / "upper", self._lower_dirs())
         if records:
-            self.state.setdefault("link_groups", []).extend(records)
+            self.state.link_groups.extend(records)
 
     def _settle_link_groups(self) -> None:
         """Unmounted: the placed groups nothing changed leave upper/ again."""
         from pybuild.builder import link_groups
 
-        records = self.state.pop("link_groups", None)
+        records, self.state.link_groups = self.state.link_groups, []
         if records:
             link_groups.settle(self.dir / "upper", records)
             self.save()
 
-    def _missing_stubs(self, stubs: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    def _missing_stubs(self, stubs: Sequence[tuple[str, bool]]) -> list[tuple[str, bool]]:
         root = str(self.mountpoint)
         missing = []
         for path, is_dir in stubs:
@@ -264,19 +259,19 @@ class WorkingContainer:
         remove_tree(work)
         work.mkdir()
 
-    def _mount_vfs(self, stubs: list[tuple[str, bool]]) -> Path:
+    def _mount_vfs(self, stubs: Sequence[tuple[str, bool]]) -> Path:
         """vfs: materialise the layers into rootfs/ once; create missing mount points, which
         unmount removes again (restoring their parents' times) so a commit never sees them."""
         from pybuild.builder import vfs
 
         root = self.mountpoint
-        if not self.state.get("vfs_ready"):
+        if not self.state.vfs_ready:
             remove_tree(root)
             root.mkdir()
             for lower in reversed(self._lower_dirs()):
                 vfs.apply_layer_dir(Path(lower), root)
             vfs.save_snapshot(self.dir / "snapshot.json", vfs.snapshot(root))
-            self.state["vfs_ready"] = True
+            self.state.vfs_ready = True
         created: list[list[Any]] = []
         for rel, is_dir in self._missing_stubs(list(stubs)):
             parts = Path(rel).parts
@@ -291,20 +286,20 @@ class WorkingContainer:
                 else:
                     host.touch(mode=0o644)
                 created.append([str(host), str(parent), pst.st_atime_ns, pst.st_mtime_ns])
-        self.state["vfs_stubs"] = created
-        self.state["mounted"] = True
+        self.state.vfs_stubs = created
+        self.state.mounted = True
         self.save()
         return root
 
     def _unmount_vfs(self) -> None:
-        for host, parent, atime, mtime in reversed(self.state.get("vfs_stubs", [])):
+        for host, parent, atime, mtime in reversed(self.state.vfs_stubs):
             with contextlib.suppress(OSError):
                 if os.path.isdir(host) and not os.path.islink(host):
                     os.rmdir(host)
                 else:
                     os.unlink(host)
                 os.utime(parent, ns=(atime, mtime), follow_symlinks=False)
-        self.state["vfs_stubs"] = []
+        self.state.vfs_stubs = []
 
     def unmount(self) -> None:
         from pybuild.builder.sandbox.overlay import is_mounted, unmount
@@ -313,18 +308,18 @@ class WorkingContainer:
             return  # never mounted
         if self.vfs:
             self._unmount_vfs()
-            if self.state.get("mounted"):
-                self.state["mounted"] = False
+            if self.state.mounted:
+                self.state.mounted = False
             self.save()
             return
         if is_mounted(str(self.mountpoint)):
             unmount(str(self.mountpoint))
-        if self.state.get("mounted"):
-            self.state["mounted"] = False
+        if self.state.mounted:
+            self.state.mounted = False
             self.save()
 
     @contextlib.contextmanager
-    def mounted(self, stubs: list[tuple[str, bool]] = ()) -> Iterator[Path]:  # type: ignore[assignment]
+    def mounted(self, stubs: Sequence[tuple[str, bool]] = ()) -> Iterator[Path]:
         root = self.mount(stubs)
         try:
             yield root
@@ -339,10 +334,10 @@ class WorkingContainer:
         if not self._made:
             return True
         upper = self.dir / "upper"
-        if self.state.get("link_groups"):
+        if self.state.link_groups:
             self.unmount()
             self._settle_link_groups()
-        if self.vfs and self.state.get("vfs_ready"):
+        if self.vfs and self.state.vfs_ready:
             from pybuild.builder import vfs
 
             remove_tree(upper)
@@ -350,7 +345,7 @@ class WorkingContainer:
         return not any(os.scandir(upper))
 
     def commit_layer(self, *, timestamp: int | None = None, clamp_mtime: int | None = None,
-                     exclude: Callable[[str], bool] | None = None) -> str:
+                     exclude: Callable[[str], bool] | None = None) -> Digest:
         """Turn the upper directory into a layer in the store; returns its diff_id."""
         from pybuild.oci.layer import layer_digests
 
@@ -367,7 +362,7 @@ class WorkingContainer:
             from pybuild.builder import vfs
 
             remove_tree(upper)
-            if not self.state.get("vfs_ready"):
+            if not self.state.vfs_ready:
                 self.mount()
                 self.unmount()
             after = vfs.diff(self.mountpoint, vfs.load_snapshot(self.dir / "snapshot.json"), upper)
@@ -378,38 +373,34 @@ class WorkingContainer:
             _set_mtimes(upper, clamp_mtime, only_later=True)
         info = layer_digests(upper, overlay_upper=True, timestamp=timestamp, clamp_mtime=clamp_mtime,
                              exclude=exclude)
-        tar_options: dict[str, Any] = {}
-        if timestamp is not None:
-            tar_options["timestamp"] = timestamp
-        if clamp_mtime is not None:
-            tar_options["clamp_mtime"] = clamp_mtime
-        self.store.adopt_layer(upper, str(info.diff_id), size=info.uncompressed_size, tar_options=tar_options)
+        self.store.adopt_layer(upper, str(info.diff_id), size=info.uncompressed_size,
+                               tar_options=TarOptions(timestamp, clamp_mtime))
         upper.mkdir()
-        self.state["layers"].append(str(info.diff_id))
+        self.state.layers.append(info.diff_id)
         self.save()
-        return str(info.diff_id)
+        return info.diff_id
 
-    def set_layers(self, layers: list[str]) -> None:
+    def set_layers(self, layers: Sequence[str]) -> None:
         """Point the container at other layers (a cache hit); the upper must be empty.
 
         A build's own container that is not mounted and has an empty upper (every step of
         a fully cached build) changes in memory only: nothing else reads its state.json,
         and the next save (a mount, a commit) writes the whole state (issue 19)."""
         if not self._made:
-            self.state["layers"] = list(layers)
+            self.state.layers = digests(layers)
             return
-        if (self.state.get("internal") and not self.vfs and not self.state.get("mounted")
-                and not self.state.get("link_groups") and _empty_dir(self.dir / "upper")):
-            self.state["layers"] = list(layers)
+        if (self.state.internal and not self.vfs and not self.state.mounted
+                and not self.state.link_groups and _empty_dir(self.dir / "upper")):
+            self.state.layers = digests(layers)
             return
         self.unmount()
         remove_tree(self.dir / "upper")
         (self.dir / "upper").mkdir()
         if self.vfs:
             remove_tree(self.mountpoint)
-            self.state["vfs_ready"] = False
-        self.state["layers"] = list(layers)
-        self.state.pop("link_groups", None)
+            self.state.vfs_ready = False
+        self.state.layers = digests(layers)
+        self.state.link_groups = []
         self.save()
 
     def remove(self) -> None:
@@ -471,7 +462,7 @@ def ensure_layer_any(store: Store, diff_id: str, what: str = "an image") -> Path
         return Path(store.layer_sources[diff_id](diff_id))
     for img in store.images():
         if img.manifest and diff_id in img.layers:
-            return store.ensure_layer(img, img.layers.index(diff_id))
+            return store.ensure_layer(img, img.layers.index(Digest(diff_id)))
     raise StoreError(f"layer {diff_id} of {what} is missing")
 
 
@@ -479,9 +470,9 @@ def cleanup_dead(store: Store) -> list[str]:
     """Remove build-internal containers whose process died (after a crash or kill)."""
     removed = []
     for wc in WorkingContainer.all(store):
-        if not wc.state.get("internal"):
+        if not wc.state.internal:
             continue
-        if not pid_alive(int(wc.state.get("pid") or 0)):
+        if not pid_alive(wc.state.pid):
             with contextlib.suppress(Exception):
                 wc.remove()
                 removed.append(wc.id)

@@ -146,7 +146,9 @@ def from_root(b: StepContext, st: StageState, from_: str, line: int | None) -> I
         return
     if kind == "stage":
         wc = WorkingContainer.create(b.store, None, record=False)
-        wc.state["layers"] = list(b.results[ref].layers)
+        from pybuild.builder.records import digests
+
+        wc.state.layers = digests(b.results[ref].layers)
         wc.save()
     else:
         wc = WorkingContainer.create(b.store, b.resolve_image(ref, line=line), record=False)

@@ -13,6 +13,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -423,12 +424,12 @@ class Build:
             self.containers.append(wc)
         hit = cache.lookup(self.store, key) if self.opts.layers and not self.opts.no_cache else None
         if hit is not None:
-            wc.set_layers(hit["layers"])
-            config = ImageConfig.from_json(self.store.layout.read_blob(hit["config"]))
+            wc.set_layers(hit.layers)
+            config = ImageConfig.from_json(self.store.layout.read_blob(hit.config))
         else:
             with wc.mounted() as rootfs:
                 copier.copy_into_rootfs(str(rootfs), selected, "/", "/", copier.CopyOptions())
-            config.rootfs_diff_ids.append(wc.commit_layer())  # type: ignore[arg-type]
+            config.rootfs_diff_ids.append(wc.commit_layer())
             config.history.append(History(created=self.created(), created_by=f"FROM {stage.base} (build context)"))
             digest, _ = self.store.layout.put_bytes(config.to_json(docker=True))
             cache.record(self.store, key, layers=wc.layers, config=str(digest), inputs={"context": path})
@@ -467,18 +468,18 @@ class Build:
             if hit is None and self.remote is not None:
                 hit = self.remote.lookup(state, key, expanded, handler)
                 if hit is not None:  # the next local build hits once its layers are here
-                    cache.record(self.store, key, layers=hit["layers"], config=hit["config"],
+                    cache.record(self.store, key, layers=hit.layers, config=hit.config,
                                  inputs=key_inputs, parent=parent_key)
             if hit is not None:
-                state.container.set_layers(hit["layers"])
-                state.config = ImageConfig.from_json(self.store.layout.read_blob(hit["config"]))
+                state.container.set_layers(hit.layers)
+                state.config = ImageConfig.from_json(self.store.layout.read_blob(hit.config))
                 state.key = key
                 state.evaluator.apply(expanded)
                 handler.replay(state, expanded)
-                where = f" (from {hit['source']})" if "source" in hit else ""
-                emit(self.on_event, CACHE_HIT, f"--> Using cache {hit['config'].split(':')[1]}{where}",
+                where = f" (from {hit.source})" if hit.source else ""
+                emit(self.on_event, CACHE_HIT, f"--> Using cache {hit.config.hex}{where}",
                      step=state.number, key=key)
-                self._seen(state, key, parent_key, hit["layers"], hit["config"], key_inputs)
+                self._seen(state, key, parent_key, hit.layers, hit.config, key_inputs)
                 return True
             if self.opts.explain_cache:
                 why = cache.explain_miss(self.store, parent_key, key_inputs)
@@ -505,7 +506,7 @@ class Build:
             steps.note_step(self, state, expanded, handler)
         return False
 
-    def _seen(self, state: StageState, key: str, parent: str, layers: list[str], config: str,
+    def _seen(self, state: StageState, key: str, parent: str, layers: Sequence[str], config: str,
               inputs: dict[str, Any]) -> None:
         if self.opts.cache_to:
             from pybuild.builder.cache_export import Step

@@ -59,12 +59,12 @@ def _image_problems(store: Store, img: Image, verified: dict[str, str | None]) -
         out.append(f"config {config_problem}")
     descs: list[Any] = []
     if img.manifest:
-        digest = img.manifest["digest"]
+        digest = str(img.manifest.digest)
         problem = _blob_problem(store, digest, None, verified)
         if problem:
             return [*out, f"manifest {problem}"]
         try:
-            m = parse_manifest(store.layout.read_blob(Digest(digest)), img.manifest.get("mediaType"))
+            m = parse_manifest(store.layout.read_blob(Digest(digest)), img.manifest.media_type)
         except PybuildError as e:
             return [*out, f"manifest {digest}: {e}"]
         if not isinstance(m, Manifest):

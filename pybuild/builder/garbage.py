@@ -33,12 +33,11 @@ def referenced(store: Store) -> tuple[set[str], set[str]]:
     for img in store.images():
         keep_layers.update(img.layers)
         keep_blobs.add(str(img.digest))
-        keep_blobs.update(a["digest"] for a in store.image_meta(img.id).get("attestations") or [])
+        keep_blobs.update(str(a.digest) for a in store.image_meta(img.id).attestations)
         if img.manifest:
-            keep_blobs.add(img.manifest["digest"])
+            keep_blobs.add(str(img.manifest.digest))
             try:
-                m = parse_manifest(store.layout.read_blob(Digest(img.manifest["digest"])),
-                                   img.manifest.get("mediaType"))
+                m = parse_manifest(store.layout.read_blob(img.manifest.digest), img.manifest.media_type)
             except Exception:  # noqa: BLE001 - a broken manifest must not stop gc
                 continue
             if isinstance(m, Manifest):
@@ -66,7 +65,7 @@ def referenced(store: Store) -> tuple[set[str], set[str]]:
             info = store.layer_info(diff_id)
         except StoreError:
             continue
-        keep_blobs.update(b["digest"] for b in info.get("blobs", {}).values())
+        keep_blobs.update(str(b.digest) for b in info.blobs.values())
     return keep_layers, keep_blobs
 
 

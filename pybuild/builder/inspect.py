@@ -23,7 +23,7 @@ def inspect_image(store: Store, ref: str) -> dict[str, Any]:
         "Type": f"pybuild {__version__}",
         "FromImage": img.names[0] if img.names else "",
         "FromImageID": img.id,
-        "FromImageDigest": img.manifest["digest"] if img.manifest else
+        "FromImageDigest": str(img.manifest.digest) if img.manifest else
         ("sha256:" + _sha256(manifest_raw) if manifest_raw else ""),
         "Names": img.names,
         "Config": config.to_json(docker=True).decode(),
@@ -37,7 +37,7 @@ def inspect_image(store: Store, ref: str) -> dict[str, Any]:
         "Layers": img.layers,
         "History": docker.get("history", []),
         "ImageCreatedBy": (docker.get("history") or [{}])[-1].get("created_by", ""),
-        "ImageAnnotations": store.image_meta(img.id).get("annotations") or {},
+        "ImageAnnotations": store.image_meta(img.id).annotations,
     }
 
 
@@ -50,20 +50,20 @@ def _manifest(store: Store, img: Image) -> tuple[bytes, str]:
 
     if img.manifest:
         try:
-            raw = store.layout.read_blob(Digest(img.manifest["digest"]))
+            raw = store.layout.read_blob(img.manifest.digest)
         except (PybuildError, OSError):
             return b"", ""
-        return raw, img.manifest.get("mediaType") or spec.OCI_MANIFEST
+        return raw, img.manifest.media_type or spec.OCI_MANIFEST
     meta = store.image_meta(img.id)
-    docker = meta.get("format") == "docker"
+    docker = meta.format == "docker"
     try:
         layers = [spec.Descriptor(spec.DOCKER_LAYER if docker else spec.OCI_LAYER, Digest(diff_id),
-                                  int(store.layer_info(diff_id).get("size", 0))) for diff_id in img.layers]
+                                  store.layer_info(diff_id).size) for diff_id in img.layers]
     except PybuildError:  # a layer gone from the store: the rest of inspect still answers
         return b"", ""
     config = spec.Descriptor(spec.DOCKER_CONFIG if docker else spec.OCI_CONFIG, img.digest, len(img.config_bytes))
     manifest = spec.Manifest(config, layers, media_type=spec.DOCKER_MANIFEST if docker else spec.OCI_MANIFEST,
-                             annotations=meta.get("annotations") or None)
+                             annotations=meta.annotations or None)
     return manifest.to_json(), manifest.media_type
 
 
@@ -80,11 +80,11 @@ def inspect_container(store: Store, ref: str) -> dict[str, Any]:
     config = wc.config
     return {
         "Type": f"pybuild {__version__}",
-        "FromImage": wc.state.get("image_name", ""),
-        "FromImageID": wc.state.get("image_id", ""),
+        "FromImage": wc.state.image_name,
+        "FromImageID": wc.state.image_id,
         "Container": wc.name,
         "ContainerID": wc.id,
-        "MountPoint": str(wc.mountpoint) if wc.state.get("mounted") else "",
+        "MountPoint": str(wc.mountpoint) if wc.state.mounted else "",
         "OCIv1": json.loads(config.to_json(docker=False)),
         "Docker": json.loads(config.to_json(docker=True)),
         "Layers": wc.layers,

@@ -88,5 +88,4 @@ def _apply_image(store: Store, image: Image, tree: Path, staging: Path) -> None:
 
 
 def _opts(store: Store, diff_id: str) -> dict[str, Any]:
-    opts = store.layer_info(diff_id).get("tar_options", {})
-    return {k: v for k, v in opts.items() if k in ("timestamp", "clamp_mtime")}
+    return dict(store.layer_info(diff_id).tar_options.writer_options())

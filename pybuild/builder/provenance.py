@@ -61,7 +61,7 @@ def _image_materials(b: Build) -> list[dict[str, Any]]:
     out = []
     for (name, platform), img in sorted(b._image_cache.items()):
         if img.manifest:
-            digest = {"sha256": img.manifest["digest"].split(":", 1)[1]}
+            digest = {"sha256": img.manifest.digest.hex}
             entry: dict[str, Any] = {"uri": image_uri(name, platform), "digest": digest}
         else:  # an image built here and never pushed has no manifest yet: its config names it
             entry = {"uri": image_uri(name, platform), "digest": {"sha256": img.id},

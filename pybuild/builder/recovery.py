@@ -5,8 +5,10 @@ owner: scratch dirs ``tmp/PID-purpose-*`` and temp files ``.tmp-PID-*`` name the
 process, leases (:mod:`leases`) and build containers record theirs. An owner counts as
 dead when its PID is gone, a zombie, or another process's (start time differs). For a
 dead owner this module kills a runc step still running, unmounts overlays and secret
-tmpfs mounts, and removes the files. It runs above the store: the command line calls
-:func:`recover` when it opens one, ``prune`` calls :func:`sweep` (which looks deeper).
+tmpfs mounts, and removes the files. It runs above the store: opening one
+(:func:`on_open`, which ``pybuild.Store`` calls) runs :func:`recover` only when a
+registered owner (:mod:`owners`) died, or once for a store of an older pybuild; else the
+open is one directory listing. ``prune`` calls :func:`sweep` (which looks deeper).
 """
 
 from __future__ import annotations
@@ -30,8 +32,25 @@ def open_store(root: str | os.PathLike[str], *, storage_driver: str | None = Non
                mount_program: str | None = None) -> Store:
     """The store at ``root``, with dead processes' leftovers removed (what commands use)."""
     store = Store(root, storage_driver=storage_driver, mount_program=mount_program)
-    recover(store)
+    on_open(store)
     return store
+
+
+def on_open(store: Store) -> bool:
+    """What opening ``store`` does: :func:`recover` if some registered owner died (then
+    forget it) or the store predates owner records (then mark it), and register this
+    process as an owner before it creates anything; whether it recovered."""
+    from pybuild.builder import owners
+
+    dead = owners.dead(store)
+    if dead is None:  # an older pybuild's store: its leftovers name no registered owner
+        recover(store)
+        owners.mark(store)
+    elif dead:
+        recover(store)
+        owners.forget(dead)
+    owners.register(store)
+    return bool(dead is None or dead)
 
 
 def recover(store: Store) -> None:
@@ -64,13 +83,18 @@ def recover_networks() -> None:
 
 def sweep(store: Store) -> None:
     """:func:`recover`, and the temp files of dead writers anywhere in the store's records
-    (layer info, container state, cache entries): what ``prune`` does first."""
+    (layer info, container state, cache entries): what ``prune`` does first. The dead
+    owners it finds are forgotten after, as :func:`on_open` forgets them."""
+    from pybuild.builder import owners
+
+    dead = owners.dead(store) or []
     recover(store)
     for sub in ("layers", "containers", "cache"):
         for dirpath, dirnames, files in os.walk(store.root / sub):
             dirnames[:] = [d for d in dirnames if d not in _CONTENT_DIRS]  # image content, not records
             if any(f.startswith(TMP_PREFIX) for f in files):
                 clean_temp_files(Path(dirpath))
+    owners.forget(dead)
 
 
 def clean_scratch(store: Store) -> list[str]:
@@ -201,6 +225,6 @@ def unmount_under(path: str) -> None:
             unmount(mp)
 
 
-__all__ = ["open_store", "recover", "sweep", "clean_scratch", "clean_temp_files", "remove_orphan_containers",
+__all__ = ["open_store", "on_open", "recover", "sweep", "clean_scratch", "clean_temp_files", "remove_orphan_containers",
            "unmount_killed_run", "unmount_under",
            "mounts_under"]

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pybuild.builder.sandbox.spec import Sandbox
     from pybuild.builder.store import Image, Store
     from pybuild.events import EventCallback
+    from pybuild.oci.digest import Digest
     from pybuild.oci.spec import History, ImageConfig, Platform
 
 # the instruction type a step handler takes (steps.Handler[I]): ins.Run for RUN, ins.Copy for COPY/ADD...
@@ -37,7 +38,7 @@ class StageResult:
     """What a finished stage leaves: its layers and config, and the key that names them."""
 
     index: int
-    layers: list[str]
+    layers: list[Digest]  # diff_ids, bottom first
     config: ImageConfig
     key: str
     evaluator: StageEvaluator | None = None

@@ -20,8 +20,11 @@ from pybuild.events import INFO, emit
 from pybuild.oci.spec import History, healthcheck
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pybuild.builder.step_context import StageResult, StageState, StepContext
     from pybuild.builder.store import Image, Store
+    from pybuild.oci.digest import Digest
     from pybuild.oci.spec import ImageConfig
 
 
@@ -271,7 +274,7 @@ def commit_step(b: StepContext, st: StageState, instr: I, handler: Handler[I]) -
             with st.container.mounted() as root:
                 ensure_workdirs(st, str(root))
         diff_id = st.container.commit_layer(**_tar_options(b))
-        st.config.rootfs_diff_ids.append(diff_id)  # type: ignore[arg-type]
+        st.config.rootfs_diff_ids.append(diff_id)
         made_layer = True
         st.dirty = False
     st.config.history.append(_history(b, st, instr, handler, empty=not made_layer))
@@ -295,7 +298,7 @@ def flush_layer(b: StepContext, st: StageState) -> None:
         st.dirty = True
     if st.dirty:
         diff_id = st.container.commit_layer(**_tar_options(b))
-        st.config.rootfs_diff_ids.append(diff_id)  # type: ignore[arg-type]
+        st.config.rootfs_diff_ids.append(diff_id)
         st.dirty = False
         idx = st.last_layer_history
         if st.history_pending:
@@ -369,6 +372,7 @@ def write_final_image(b: StepContext, final: StageResult) -> Image:
     if out.squash:
         layers, config = _squash(b, final, config)
     from pybuild.builder.commit import announce, drop_docker_only, write_image
+    from pybuild.builder.records import ImageMeta
 
     if out.format == "oci":
         drop_docker_only(config, b.on_event)
@@ -378,8 +382,7 @@ def write_final_image(b: StepContext, final: StageResult) -> Image:
     else:
         emit(b.on_event, INFO, "COMMIT")
     img = write_image(b.store, config, layers, format=out.format, names=names, created=config.created or "",
-                      meta={"format": out.format, "annotations": dict(out.annotations),
-                            "compression": out.compression})
+                      meta=ImageMeta(out.format, dict(out.annotations), out.compression))
     emit(b.on_event, INFO, f"--> {img.id[:12]}")
     for n in b.store.image(img.id).names:
         if n in [_full(t) for t in names]:
@@ -401,14 +404,14 @@ def _full(name: str) -> str:
     return name
 
 
-def _squash(b: StepContext, final: StageResult, config: ImageConfig) -> tuple[list[str], ImageConfig]:
+def _squash(b: StepContext, final: StageResult, config: ImageConfig) -> tuple[list[Digest], ImageConfig]:
     """--squash: every layer of the image merged into one."""
     diff_id = squash_layers(b.store, list(final.layers), _tar_options(b))
     config.history = [History(created=b.created(), created_by="/bin/sh -c #(nop) squashed", empty_layer=False)]
     return [diff_id], config
 
 
-def squash_layers(store: Store, layers: list[str], tar_options: dict[str, Any]) -> str:
+def squash_layers(store: Store, layers: Sequence[str], tar_options: dict[str, Any]) -> Digest:
     """Merge ``layers`` into one new layer in the store; returns its diff_id.
     (Shared with `pybuild commit --squash`.)"""
     from pybuild.builder.container import WorkingContainer
@@ -418,7 +421,9 @@ def squash_layers(store: Store, layers: list[str], tar_options: dict[str, Any]) 
     wc = WorkingContainer.create(store, None, record=False)
     staging = store.scratch_dir("squash")
     try:
-        wc.state["layers"] = list(layers)
+        from pybuild.builder.records import digests
+
+        wc.state.layers = digests(layers)
         wc.save()
         with wc.mounted() as root:
             # copy the merged view into a fresh dir, which becomes the one layer
@@ -432,4 +437,4 @@ def squash_layers(store: Store, layers: list[str], tar_options: dict[str, Any]) 
         remove_tree(staging)
         with contextlib.suppress(Exception):
             wc.remove()
-    return str(info.diff_id)
+    return info.diff_id

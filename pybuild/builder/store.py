@@ -23,7 +23,7 @@ unpacked the first time a build stands on it.
 Crash safety: every file becomes visible by rename after fsync; an image record is
 written only after its config blob and layers exist, so a name never points at a
 missing image; what dead processes leave is removed by :mod:`recovery` when a
-command opens the store.
+command opens the store after one of its registered owners (:mod:`owners`) died.
 
 Concurrency: content a process writes or reuses is leased to it (:mod:`leases`) before
 it is written or checked for, and gc (:mod:`garbage`, above this module with the roots
@@ -40,15 +40,18 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import copy
+import dataclasses
 import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pybuild.builder.records import BlobRef, ImageMeta, ImageRecord, LayerInfo, ManifestRef, TarOptions
 from pybuild.errors import (
     ImageNotFound,
     InvalidReference,
@@ -86,8 +89,8 @@ class Image:
 
     id: str
     names: list[str]
-    layers: list[str]  # diff_ids, bottom first
-    manifest: dict[str, Any] | None = None  # {"digest", "mediaType"} of the stored manifest, if any
+    layers: list[Digest]  # diff_ids, bottom first
+    manifest: ManifestRef | None = None  # the stored manifest, if any (pulled or pushed)
     created: str = ""
     store: Store | None = field(default=None, repr=False, compare=False)
 
@@ -107,9 +110,8 @@ class Image:
         return ImageConfig.from_json(self.config_bytes)
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any], store: Store) -> Image:
-        return cls(rec["id"], list(rec.get("names", [])), list(rec.get("layers", [])),
-                   rec.get("manifest"), rec.get("created", ""), store)
+    def from_record(cls, rec: ImageRecord, store: Store) -> Image:
+        return cls(rec.id, list(rec.names), list(rec.layers), rec.manifest, rec.created, store)
 
 
 class Store:
@@ -214,7 +216,7 @@ class Store:
         """This object's lease file, if it holds one (gc honours every other lease)."""
         return self._lease.path if self._lease is not None else None
 
-    def hold(self, *, blobs: list[str] | tuple[str, ...] = (), layers: list[str] | tuple[str, ...] = ()) -> None:
+    def hold(self, *, blobs: Sequence[str] = (), layers: Sequence[str] = ()) -> None:
         """Lease ``blobs`` and ``layers`` to this process, so no gc deletes them; call it
         *before* writing content or checking that it is there."""
         from pybuild.builder.leases import Lease
@@ -254,10 +256,10 @@ class Store:
         a build standing on it; raises ImageNotFound if it was removed meanwhile."""
         blobs = [str(image.digest)]
         if image.manifest:
-            blobs.append(image.manifest["digest"])
+            blobs.append(str(image.manifest.digest))
             blobs += [str(d.digest) for d in self._manifest_layers(image)]
         self.hold(blobs=blobs, layers=image.layers)
-        if not any(r["id"] == image.id for r in self._read_records()):
+        if not any(r.id == image.id for r in self._read_records()):
             raise ImageNotFound(f"image {image.names[0] if image.names else image.id[:12]} was removed "
                                 "while it was in use")
         return image
@@ -268,8 +270,7 @@ class Store:
         if not image.manifest:
             return []
         try:
-            m = parse_manifest(self.layout.read_blob(Digest(image.manifest["digest"])),
-                               image.manifest.get("mediaType"))
+            m = parse_manifest(self.layout.read_blob(image.manifest.digest), image.manifest.media_type)
         except PybuildError:
             return []
         return list(m.layers) if isinstance(m, Manifest) else []
@@ -287,17 +288,20 @@ class Store:
 
     # ------------------------------------------------------------------ image records
 
-    def _read_records(self) -> list[dict[str, Any]]:
+    def _read_records(self) -> list[ImageRecord]:
+        path = self.root / "images.json"
         try:
-            data: list[dict[str, Any]] = json.loads((self.root / "images.json").read_bytes())
+            return [ImageRecord.from_json(r) for r in json.loads(path.read_bytes())]
         except FileNotFoundError:
             return []
         except json.JSONDecodeError as e:
-            raise StoreError(f"{self.root / 'images.json'} is corrupt: {e}") from e
-        return data
+            raise StoreError(f"{path} is corrupt: {e}") from e
+        except (TypeError, KeyError, AttributeError, PybuildError) as e:
+            raise StoreError(f"{path} is corrupt: a record is not an image record ({e})") from e
 
-    def _write_records(self, records: list[dict[str, Any]]) -> None:
-        atomic_write(self.root / "images.json", json.dumps(records, indent=1).encode() + b"\n")
+    def _write_records(self, records: list[ImageRecord]) -> None:
+        data = [r.to_json() for r in records]
+        atomic_write(self.root / "images.json", json.dumps(data, indent=1).encode() + b"\n")
 
     def images(self) -> list[Image]:
         return [Image.from_record(r, self) for r in self._read_records()]
@@ -330,46 +334,47 @@ class Store:
                     return img
         return None
 
-    def add_image(self, config_bytes: bytes, layers: list[str], *, names: list[str] = (),  # type: ignore[assignment]
-                  manifest: dict[str, Any] | None = None, created: str = "") -> Image:
+    def add_image(self, config_bytes: bytes, layers: Sequence[str], *, names: Sequence[str] = (),
+                  manifest: ManifestRef | None = None, created: str = "") -> Image:
         """Record an image whose layers (and manifest blobs) already exist; move ``names`` to it
         (a built image's layers unpacked: commit.write_image sees to it, push makes blobs of them).
 
         Inside the lock the content is checked once more, so a record never names a blob
         or layer a concurrent gc removed; the stored manifest of an intact image is kept
         (a second manifest for the same config may describe its layers wrongly)."""
-        self.hold(layers=layers)
+        diff_ids = [Digest(d) for d in layers]
+        self.hold(layers=diff_ids)
         digest, _ = self.layout.put_bytes(config_bytes)
         image_id = Digest(digest).hex
         full_names = [normalize_name(n) for n in names]
         with self.lock():
-            self._check_content(image_id, layers, manifest)
+            self._check_content(image_id, diff_ids, manifest)
             records = self._read_records()
-            unchanged = json.dumps(records)
+            unchanged = copy.deepcopy(records)
             for rec in records:
-                rec["names"] = [n for n in rec.get("names", []) if n not in full_names]
-            existing = next((r for r in records if r["id"] == image_id), None)
+                rec.names = [n for n in rec.names if n not in full_names]
+            existing = next((r for r in records if r.id == image_id), None)
             if existing is None:
-                existing = {"id": image_id, "names": [], "layers": layers, "created": created}
+                existing = ImageRecord(image_id, [], diff_ids, created)
                 records.append(existing)
-            keep_manifest = (existing.get("manifest") and existing.get("layers") == layers
-                             and not self._content_problems(image_id, layers, existing["manifest"]))
-            existing["layers"] = layers
+            keep_manifest = (existing.manifest is not None and existing.layers == diff_ids
+                             and not self._content_problems(image_id, diff_ids, existing.manifest))
+            existing.layers = diff_ids
             if manifest is not None and not keep_manifest:
-                existing["manifest"] = manifest
+                existing.manifest = manifest
             for n in full_names:
-                if n not in existing["names"]:
-                    existing["names"].append(n)
-            if json.dumps(records) != unchanged:  # an unchanged tag writes nothing (issue 19)
+                if n not in existing.names:
+                    existing.names.append(n)
+            if records != unchanged:  # an unchanged tag writes nothing (issue 19)
                 self._write_records(records)
         return Image.from_record(existing, self)
 
-    def _check_content(self, image_id: str, layers: list[str], manifest: dict[str, Any] | None) -> None:
+    def _check_content(self, image_id: str, layers: list[Digest], manifest: ManifestRef | None) -> None:
         problems = self._content_problems(image_id, layers, manifest)
         if problems:
             raise StoreError(f"image {image_id[:12]} cannot be recorded: {problems[0]}")
 
-    def _content_problems(self, image_id: str, layers: list[str], manifest: dict[str, Any] | None) -> list[str]:
+    def _content_problems(self, image_id: str, layers: list[Digest], manifest: ManifestRef | None) -> list[str]:
         """What is missing for a record of ``image_id`` (sizes checked against the manifest)."""
         from pybuild.oci.spec import Manifest, is_layer, parse_manifest
 
@@ -379,13 +384,13 @@ class Store:
         descs: list[Any] = []
         if manifest is not None:
             try:
-                m = parse_manifest(self.layout.read_blob(Digest(manifest["digest"])), manifest.get("mediaType"))
+                m = parse_manifest(self.layout.read_blob(manifest.digest), manifest.media_type)
             except PybuildError as e:
-                return [*out, f"manifest {manifest['digest']}: {e}"]
+                return [*out, f"manifest {manifest.digest}: {e}"]
             if not isinstance(m, Manifest):
-                return [*out, f"manifest {manifest['digest']} is an index"]
+                return [*out, f"manifest {manifest.digest} is an index"]
             if m.config.digest.hex != image_id:
-                out.append(f"manifest {manifest['digest']} names config {m.config.digest}")
+                out.append(f"manifest {manifest.digest} names config {m.config.digest}")
             descs = [d for d in m.layers if is_layer(d.media_type)]
             for d in (m.config, *descs):
                 if not self.layout.has_blob(d.digest, d.size):
@@ -401,10 +406,10 @@ class Store:
             img = self.image(ref)
             records = self._read_records()
             for rec in records:
-                if rec["id"] == img.id:
-                    rec["names"] = list(dict.fromkeys(rec.get("names", []) + full))
+                if rec.id == img.id:
+                    rec.names = list(dict.fromkeys(rec.names + full))
                 else:
-                    rec["names"] = [n for n in rec.get("names", []) if n not in full]
+                    rec.names = [n for n in rec.names if n not in full]
             self._write_records(records)
             return self.image(img.id)
 
@@ -414,8 +419,8 @@ class Store:
             img = self.image(ref)
             records = self._read_records()
             for rec in records:
-                if rec["id"] == img.id:
-                    rec["names"] = [n for n in rec.get("names", []) if n != full]
+                if rec.id == img.id:
+                    rec.names = [n for n in rec.names if n != full]
             self._write_records(records)
 
     def remove_image(self, ref: str, *, force: bool = False) -> tuple[str, bool]:
@@ -428,18 +433,18 @@ class Store:
             img = self.image(ref)
             by_name = next((c for c in _name_candidates(ref) if c in img.names), None)
             records = self._read_records()
-            rec = next(r for r in records if r["id"] == img.id)
-            if by_name is not None and len(rec["names"]) > 1:
-                rec["names"].remove(by_name)
+            rec = next(r for r in records if r.id == img.id)
+            if by_name is not None and len(rec.names) > 1:
+                rec.names.remove(by_name)
                 self._write_records(records)
                 return img.id, False
-            if by_name is None and len(rec["names"]) > 1 and not force:
-                raise StoreError(f"image {img.id[:12]} has several names ({', '.join(rec['names'])}): "
+            if by_name is None and len(rec.names) > 1 and not force:
+                raise StoreError(f"image {img.id[:12]} has several names ({', '.join(rec.names)}): "
                                  "remove them by name, or use --force")
             users = self._containers_using(img.id)
             if users and not force:
                 raise StoreError(f"image {img.id[:12]} is in use by container {users[0]}: remove it first")
-            records = [r for r in records if r["id"] != img.id]
+            records = [r for r in records if r.id != img.id]
             self._write_records(records)
         return img.id, True
 
@@ -454,17 +459,17 @@ class Store:
                 out.append(data.get("name") or state.parent.name)
         return out
 
-    def image_meta(self, image_id: str) -> dict[str, Any]:
-        """What a build asked of an image beyond its config: manifest format, annotations."""
+    def image_meta(self, image_id: str) -> ImageMeta:
+        """What a build asked of an image beyond its config: manifest format, annotations
+        (the defaults when it asked nothing, or the record is unreadable)."""
         try:
-            meta: dict[str, Any] = json.loads((self.root / "image-meta" / f"{image_id}.json").read_bytes())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
-        return meta
+            return ImageMeta.from_json(json.loads((self.root / "image-meta" / f"{image_id}.json").read_bytes()))
+        except (FileNotFoundError, ValueError, TypeError, KeyError, AttributeError, PybuildError):
+            return ImageMeta()
 
-    def set_image_meta(self, image_id: str, meta: dict[str, Any]) -> None:
+    def set_image_meta(self, image_id: str, meta: ImageMeta) -> None:
         (self.root / "image-meta").mkdir(exist_ok=True)
-        atomic_write(self.root / "image-meta" / f"{image_id}.json", json.dumps(meta).encode())
+        atomic_write(self.root / "image-meta" / f"{image_id}.json", json.dumps(meta.to_json()).encode())
 
     # ------------------------------------------------------------------ layers
 
@@ -474,18 +479,21 @@ class Store:
     def has_layer(self, diff_id: str) -> bool:
         return (self.layer_dir(diff_id) / "info.json").exists()
 
-    def layer_info(self, diff_id: str) -> dict[str, Any]:
+    def layer_info(self, diff_id: str) -> LayerInfo:
+        path = self.layer_dir(diff_id) / "info.json"
         try:
-            info: dict[str, Any] = json.loads((self.layer_dir(diff_id) / "info.json").read_bytes())
+            return LayerInfo.from_json({"diff_id": diff_id, **json.loads(path.read_bytes())})
         except FileNotFoundError:
             raise StoreError(f"layer {diff_id} is not in the store") from None
-        return info
+        except (ValueError, TypeError, KeyError, AttributeError, PybuildError) as e:
+            raise StoreError(f"{path} is corrupt: {e}") from None
 
-    def _write_layer_info(self, diff_id: str, info: dict[str, Any]) -> None:
-        atomic_write(self.layer_dir(diff_id) / "info.json", json.dumps(info, sort_keys=True).encode())
+    def _write_layer_info(self, path: Path, info: LayerInfo) -> None:
+        atomic_write(path, json.dumps(info.to_json(), sort_keys=True).encode())
 
-    def adopt_layer(self, diff_dir: Path, diff_id: str, *, size: int, tar_options: dict[str, Any],
-                    blobs: dict[str, Any] | None = None) -> Path:
+    def adopt_layer(self, diff_dir: Path, diff_id: str, *, size: int,
+                    tar_options: TarOptions | Mapping[str, Any],
+                    blobs: Mapping[str, BlobRef] | None = None) -> Path:
         """Move ``diff_dir`` (an overlay-form tree) into the store as layer ``diff_id``.
 
         If the layer is already present, ``diff_dir`` is removed instead. The move is
@@ -497,9 +505,10 @@ class Store:
             return final / "diff"
         staging = self.scratch_dir("layer")
         os.rename(diff_dir, staging / "diff")
-        info = {"diff_id": str(diff_id), "size": size, "tar_options": tar_options, "blobs": blobs or {}}
+        options = tar_options if isinstance(tar_options, TarOptions) else TarOptions.from_json(tar_options)
+        info = LayerInfo(Digest(diff_id), size, options, dict(blobs or {}))
         try:
-            atomic_write(staging / "info.json", json.dumps(info, sort_keys=True).encode())
+            self._write_layer_info(staging / "info.json", info)
         except BaseException:
             os.rename(staging / "diff", diff_dir)  # a full disk: the container keeps its changes
             remove_tree(staging)
@@ -525,8 +534,7 @@ class Store:
 
         if not image.manifest:
             raise StoreError(f"layer {diff_id} of image {image.id[:12]} is missing from the store")
-        manifest = parse_manifest(self.layout.read_blob(Digest(image.manifest["digest"])),
-                                  image.manifest.get("mediaType"))
+        manifest = parse_manifest(self.layout.read_blob(image.manifest.digest), image.manifest.media_type)
         if not isinstance(manifest, Manifest):
             raise StoreError(f"image {image.id[:12]} records an index, not a manifest")
         desc = manifest.layers[index]
@@ -552,49 +560,46 @@ class Store:
                                  f"its config says {diff_id}")
             from pybuild.oci.spec import compression_of
 
-            blobs = {compression_of(desc.media_type): {"digest": str(desc.digest), "size": desc.size,
-                                                       "mediaType": desc.media_type}}
-            sizes = image.manifest.get("layer_sizes") or []  # uncompressed, measured on pull
+            blobs = {compression_of(desc.media_type): BlobRef(desc.digest, desc.size, desc.media_type)}
+            sizes = image.manifest.layer_sizes or ()  # uncompressed, measured on pull
             self.adopt_layer(staging / "diff", diff_id,
                              size=int(sizes[index]) if index < len(sizes) else desc.size,
-                             tar_options={"exact": False}, blobs=blobs)
+                             tar_options=TarOptions(exact=False), blobs=blobs)
         finally:
             remove_tree(staging)  # a bomb, a bad tar, a full disk: no half-unpacked layer stays
         return self.layer_dir(diff_id) / "diff"
 
     def layer_blob(self, diff_id: str, compression: str, media_type: str,
-                   on_event: Any = None) -> dict[str, Any]:
-        """A blob of layer ``diff_id`` in ``compression``, producing and keeping it if needed.
-
-        Returns ``{"digest", "size", "mediaType"}``. Produced blobs come from the
-        deterministic writer over the unpacked layer; its diff_id is re-checked."""
+                   on_event: Any = None) -> BlobRef:
+        """A blob of layer ``diff_id`` in ``compression`` (as ``media_type``), producing and
+        keeping it if needed. Produced blobs come from the deterministic writer over the
+        unpacked layer; its diff_id is re-checked."""
         from pybuild.oci.layer import write_layer
 
         info = self.layer_info(diff_id)
-        known = info.get("blobs", {}).get(compression)
-        if known and self.layout.has_blob(Digest(known["digest"])):
-            return {**known, "mediaType": media_type}
-        opts = info.get("tar_options", {})
-        if opts.get("exact") is False:
+        known = info.blobs.get(compression)
+        if known and self.layout.has_blob(known.digest):
+            return dataclasses.replace(known, media_type=media_type)
+        opts = info.tar_options
+        if not opts.exact:
             raise StoreError(f"layer {diff_id} has no {compression} blob and cannot be re-created exactly")
         staging = self.scratch_dir("blob")
         try:
             tmp = staging / "layer"
             with open(tmp, "wb") as out:
                 result = write_layer(self.layer_dir(diff_id) / "diff", out, compression=compression,
-                                     overlay_upper=True, timestamp=opts.get("timestamp"),
-                                     clamp_mtime=opts.get("clamp_mtime"))
+                                     overlay_upper=True, timestamp=opts.timestamp, clamp_mtime=opts.clamp_mtime)
             if result.diff_id != diff_id:
                 raise StoreError(f"layer {diff_id} changed on disk (now {result.diff_id})")
             with open(tmp, "rb") as f:
                 digest, size = self.layout.put_blob(f, result.digest, result.size)
         finally:
             remove_tree(staging)
-        entry = {"digest": str(digest), "size": size, "mediaType": media_type}
+        entry = BlobRef(Digest(digest), size, media_type)
         with self.lock():
             info = self.layer_info(diff_id)
-            info.setdefault("blobs", {})[compression] = entry
-            self._write_layer_info(diff_id, info)
+            info.blobs[compression] = entry
+            self._write_layer_info(self.layer_dir(diff_id) / "info.json", info)
         return entry
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, BinaryIO
 
+from pybuild.builder.records import ImageMeta, ManifestRef
 from pybuild.builder.store import Image, Store
 from pybuild.errors import IntegrityError, StoreError
 from pybuild.oci import spec
@@ -41,8 +42,8 @@ class StoreSource:
     def _make_manifest(self) -> tuple[bytes, str]:
         img = self.image
         if img.manifest:
-            raw = self.store.layout.read_blob(Digest(img.manifest["digest"]))
-            return raw, img.manifest.get("mediaType") or spec.OCI_MANIFEST
+            raw = self.store.layout.read_blob(img.manifest.digest)
+            return raw, img.manifest.media_type or spec.OCI_MANIFEST
         compression = self.compression or "gzip"
         media_type = spec.layer_media_type(compression)
         def blob(diff_id: str) -> spec.Descriptor:
@@ -55,7 +56,7 @@ class StoreSource:
                 if found is None:
                     raise
                 return found
-            return spec.Descriptor(media_type, Digest(entry["digest"]), int(entry["size"]))
+            return spec.Descriptor(media_type, entry.digest, entry.size)
 
         # a built layer's blob is made on first push (tar + compress): on both cores at once
         from concurrent.futures import ThreadPoolExecutor  # (not on a local build's path)
@@ -63,16 +64,16 @@ class StoreSource:
         with ThreadPoolExecutor(max_workers=max(1, min(2, len(img.layers)))) as pool:
             layers = list(pool.map(blob, img.layers))
         config = img.config_bytes
-        annotations = self.store.image_meta(img.id).get("annotations") or None  # bud --annotation
+        annotations = self.store.image_meta(img.id).annotations or None  # bud --annotation
         manifest = spec.Manifest(spec.Descriptor(spec.OCI_CONFIG, img.digest, len(config)), layers,
                                  annotations=annotations)
         return manifest.to_json(), spec.OCI_MANIFEST
 
     def _any_blob(self, diff_id: str) -> spec.Descriptor | None:
-        for compression, entry in sorted(self.store.layer_info(diff_id).get("blobs", {}).items()):
-            if self.store.layout.has_blob(Digest(entry["digest"])):
-                mt = entry.get("mediaType") or spec.layer_media_type(compression)
-                return spec.Descriptor(mt, Digest(entry["digest"]), int(entry["size"]))
+        for compression, entry in sorted(self.store.layer_info(diff_id).blobs.items()):
+            if self.store.layout.has_blob(entry.digest):
+                mt = entry.media_type or spec.layer_media_type(compression)
+                return spec.Descriptor(mt, entry.digest, entry.size)
         return None
 
     def get_blob(self, desc: spec.Descriptor) -> BinaryIO:
@@ -161,8 +162,7 @@ class StoreDestination:
         manifest_digest, _ = self.store.layout.put_bytes(raw)
         media = doc.media_type or media_type
         self.image = self.store.add_image(config_bytes, diff_ids, names=self.names,
-                                          manifest={"digest": str(manifest_digest), "mediaType": media,
-                                                    "layer_sizes": sizes},
+                                          manifest=ManifestRef(Digest(manifest_digest), media, tuple(sizes)),
                                           created=config.created or "")
         self._added.clear()
 
@@ -196,15 +196,15 @@ def _known_layer_size(store: Store, diff_id: str, blob: str) -> int | None:
     that layer (its unpacked copy was made from it, or a pulled image pairs the two)."""
     if store.has_layer(diff_id):
         info = store.layer_info(diff_id)
-        if any(b.get("digest") == blob for b in info.get("blobs", {}).values()):
-            return int(info.get("size", 0))
+        if any(b.digest == blob for b in info.blobs.values()):
+            return info.size
     for img in store.images():
-        manifest = img.manifest or {}
-        sizes = manifest.get("layer_sizes")
-        if not sizes or diff_id not in img.layers:
+        manifest = img.manifest
+        sizes = manifest.layer_sizes if manifest else None
+        if manifest is None or not sizes or diff_id not in img.layers:
             continue
         with contextlib.suppress(Exception):
-            doc = spec.parse_manifest(store.layout.read_blob(Digest(manifest["digest"])), manifest.get("mediaType"))
+            doc = spec.parse_manifest(store.layout.read_blob(manifest.digest), manifest.media_type)
             if not isinstance(doc, spec.Manifest):
                 continue
             layers = [d for d in doc.layers if spec.is_layer(d.media_type)]
@@ -218,11 +218,11 @@ def image_size(store: Store, image: Image) -> int:
     """What `images` shows: the uncompressed size of the image's layers, the same however the
     image arrived (built here, or pulled: measured on the way in) and whether or not its
     layers are unpacked yet."""
-    pulled = (image.manifest or {}).get("layer_sizes") or []
+    pulled = (image.manifest.layer_sizes if image.manifest else None) or ()
     total = 0
     for i, diff_id in enumerate(image.layers):
         if store.has_layer(diff_id):
-            total += int(store.layer_info(diff_id).get("size", 0))
+            total += store.layer_info(diff_id).size
         elif i < len(pulled):
             total += int(pulled[i])
     return total
@@ -351,13 +351,13 @@ def push_from_store(store: Store, image: Image, dest_spec: str, *, format: str |
     from pybuild.oci.transport import copy_image, open_destination
 
     image = store.hold_image(image)  # a concurrent rmi + gc cannot take its blobs mid-push
-    meta = store.image_meta(image.id) if not image.manifest else {}
-    if format is None and meta.get("format") == "docker":
+    meta = store.image_meta(image.id) if not image.manifest else ImageMeta()
+    if format is None and meta.format == "docker":
         format = "docker"
     if dest_spec.startswith("docker-archive:"):
         format = "docker"
-    if compression is None and meta.get("compression") and not (format == "docker" and meta["compression"] == "zstd"):
-        compression = str(meta["compression"])
+    if compression is None and meta.compression and not (format == "docker" and meta.compression == "zstd"):
+        compression = meta.compression
     if format == "docker" and compression == "zstd":
         raise ConfigError("zstd compression cannot be used with the docker format (Docker v2s2 has no zstd type)")
     src = StoreSource(store, image, compression=compression, on_event=on_event)

@@ -24,6 +24,7 @@ from typing import Any
 
 from pybuild.builder.container import WorkingContainer, cleanup_dead
 from pybuild.builder.paths import DEFAULT_PATH
+from pybuild.builder.records import ImageMeta
 from pybuild.builder.store import Image, Store, remove_tree, tree_size
 from pybuild.builder.store_transport import PULL_POLICIES, resolve_image
 from pybuild.builder.volumes import parse_volume
@@ -115,14 +116,14 @@ def from_image(store: Store, ref: str, *, name: str | None = None, pull: str = "
                 chosen = f"{base}-{n}"
         wc = WorkingContainer.create(store, image, name=chosen, record=True)
         if kept:
-            wc.state["security_opts"] = kept
+            wc.state.security_opts = kept
         if defaults:
-            wc.state["run_defaults"] = {k: list(v) if isinstance(v, (list, tuple)) else v
+            wc.state.run_defaults = {k: list(v) if isinstance(v, (list, tuple)) else v
                                         for k, v in defaults.items()}
             wc.save()
         asked = _name_asked(ref, image)
         if asked:
-            wc.state["image_name"] = asked  # the name the user gave, not whichever the image has first
+            wc.state.image_name = asked  # the name the user gave, not whichever the image has first
             wc.save()
         if image is None:
             wc.config.config.env = [f"PATH={DEFAULT_PATH}"]
@@ -144,15 +145,15 @@ def get(store: Store, ref: str) -> WorkingContainer:
 
 def containers(store: Store, *, all: bool = False) -> list[WorkingContainer]:
     """Working containers made by `from` (``all``: also those a build made for itself)."""
-    return [wc for wc in WorkingContainer.all(store) if all or not wc.state.get("internal")]
+    return [wc for wc in WorkingContainer.all(store) if all or not wc.state.internal]
 
 
 def describe(wc: WorkingContainer) -> dict[str, Any]:
     """A container as `pybuild containers --json` shows it (buildah's keys)."""
-    return {"id": wc.id, "builder": True, "imageid": wc.state.get("image_id", ""),
-            "imagename": wc.state.get("image_name", ""), "containername": wc.name,
-            "mounted": bool(wc.state.get("mounted")), "mountpoint": str(wc.mountpoint),
-            "created": wc.state.get("created", 0)}
+    return {"id": wc.id, "builder": True, "imageid": wc.state.image_id,
+            "imagename": wc.state.image_name, "containername": wc.name,
+            "mounted": wc.state.mounted, "mountpoint": str(wc.mountpoint),
+            "created": wc.state.created}
 
 
 def is_mounted(wc: WorkingContainer) -> bool:
@@ -164,15 +165,16 @@ def is_mounted(wc: WorkingContainer) -> bool:
 
 def mount(wc: WorkingContainer) -> Path:
     """Mount the root filesystem and leave it mounted (for tools that edit files directly)."""
-    path = wc.mountpoint if is_mounted(wc) and wc.state.get("mounted") else wc.mount()
-    wc.state["user_mounted"] = True
+    path = wc.mountpoint if is_mounted(wc) and wc.state.mounted else wc.mount()
+    wc.state.user_mounted = True
     wc.save()
     return path
 
 
 def unmount(wc: WorkingContainer) -> None:
     wc.unmount()
-    if wc.state.pop("user_mounted", None) is not None:
+    if wc.state.user_mounted:
+        wc.state.user_mounted = False
         wc.save()
 
 
@@ -188,7 +190,7 @@ def rename(store: Store, wc: WorkingContainer, new_name: str) -> None:
         for other in WorkingContainer.all(store):
             if other.name == new_name and other.id != wc.id:
                 raise ConfigError(f"the container name {new_name!r} is already in use")
-        wc.state["name"] = new_name
+        wc.state.name = new_name
         wc.save()
 
 
@@ -196,7 +198,7 @@ def rename(store: Store, wc: WorkingContainer, new_name: str) -> None:
 def _rootfs(wc: WorkingContainer, stubs: list[tuple[str, bool]] | None = None) -> Iterator[str]:
     """The container's rootfs for one operation: mounted for it (with ``stubs``), then
     unmounted — or, if the user mounted it, remounted as it was."""
-    user_mounted = bool(wc.state.get("user_mounted")) and is_mounted(wc)
+    user_mounted = wc.state.user_mounted and is_mounted(wc)
     if user_mounted and not stubs:
         yield str(wc.mountpoint)
         return
@@ -293,7 +295,7 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
 
     if wc.config.architecture in KNOWN_ARCHES:  # an arm64 container needs arm64 binaries to run here
         check_runnable(config_platform(wc.config), f"run in {wc.name}")
-    defaults = dict(wc.state.get("run_defaults") or {})
+    defaults = dict(wc.state.run_defaults)
     isolation = isolation or defaults.get("isolation")
     given = network if network not in (None, "", "default") else None
     requested = given or defaults.get("network") or "default"
@@ -303,7 +305,7 @@ def run(wc: WorkingContainer, argv: Sequence[str], *, env: Mapping[str, str] | S
     add_hosts = [*defaults.get("add_hosts", ()), *add_hosts]
     mounts = [*(parse_volume(v) for v in defaults.get("volumes", ())), *mounts]
     isolation, runtime = sandbox.choose_runtime(isolation, runtime)
-    security = parse_security_opts([*wc.state.get("security_opts", []), *security_opts])
+    security = parse_security_opts([*wc.state.security_opts, *security_opts])
     from pybuild.builder.sandbox.resources import parse_resources
 
     limits = parse_resources(**{**defaults.get("resources", {}), **(resources or {})})
@@ -566,7 +568,7 @@ def apply_config(wc: WorkingContainer, changes: ConfigChanges, *, on_event: Even
             cfg.labels[key] = value
         else:
             raise ConfigError(f"invalid --label {item!r} (use KEY=VALUE)")
-    annotations = dict(wc.state.get("annotations") or {})
+    annotations = dict(wc.state.annotations)
     for item in changes.annotations:
         key, sep, value = item.partition("=")
         if not sep and key.endswith("-"):
@@ -575,7 +577,7 @@ def apply_config(wc: WorkingContainer, changes: ConfigChanges, *, on_event: Even
             annotations[key] = value
         else:
             raise ConfigError(f"invalid --annotation {item!r} (use KEY=VALUE)")
-    wc.state["annotations"] = annotations
+    wc.state.annotations = annotations
     for port in changes.ports:
         remove_it = port.endswith("-")
         try:
@@ -596,9 +598,9 @@ def apply_config(wc: WorkingContainer, changes: ConfigChanges, *, on_event: Even
         cfg.on_build = [*cfg.on_build, *changes.onbuild]
     _apply_healthcheck(cfg, changes)
     if changes.created_by is not None:
-        wc.state["created_by"] = changes.created_by
+        wc.state.created_by = changes.created_by
     if changes.comment is not None:
-        wc.state["comment"] = changes.comment
+        wc.state.comment = changes.comment
     wc.save()
 
 
@@ -652,17 +654,17 @@ def commit(wc: WorkingContainer, name: str | None = None, *, format: str = "oci"
     if format not in ("oci", "docker"):
         raise ConfigError(f"invalid format {format!r} (oci or docker)")
     emit(on_event, STEP, f"COMMIT {name or ''}".rstrip(), op="commit", container=wc.name, image=name)
-    user_mounted = bool(wc.state.get("user_mounted")) and is_mounted(wc)
+    user_mounted = wc.state.user_mounted and is_mounted(wc)
     created = rfc3339(timestamp if timestamp is not None else time.time())
     tar_options: dict[str, Any] = {"timestamp": timestamp} if timestamp is not None else {}
     made_layer = not wc.upper_is_empty()
     if made_layer:
         wc.commit_layer(**tar_options)
     config = wc.config
-    config.history.append(History(created=created, created_by=str(wc.state.get("created_by") or ""),
-                                  author=config.author, comment=str(wc.state.get("comment") or ""),
+    config.history.append(History(created=created, created_by=wc.state.created_by,
+                                  author=config.author, comment=wc.state.comment,
                                   empty_layer=not made_layer))
-    config.rootfs_diff_ids = list(wc.layers)  # type: ignore[arg-type]
+    config.rootfs_diff_ids = wc.layers
     config.created = created
     wc.save()  # the container keeps its history for the next commit
     out = config.copy()
@@ -672,16 +674,16 @@ def commit(wc: WorkingContainer, name: str | None = None, *, format: str = "oci"
     layers = list(wc.layers)
     if squash:
         layers = [squash_layers(wc.store, layers, tar_options)] if layers else []
-        out.rootfs_diff_ids = list(layers)  # type: ignore[arg-type]
+        out.rootfs_diff_ids = list(layers)
         out.history = [History(created=created, created_by="/bin/sh -c #(nop) squashed",
                                empty_layer=not layers)]
     if format == "oci":
         drop_docker_only(out, on_event)
     destination = name if name and is_transport_spec(name) else None
     names = [name] if name and destination is None else []
-    annotations = dict(wc.state.get("annotations") or {})
+    annotations = dict(wc.state.annotations)
     image = write_image(wc.store, out, layers, format=format, names=names, created=created,
-                        meta={"format": format, "annotations": annotations})
+                        meta=ImageMeta(format, annotations))
     if destination is not None:
         from pybuild.builder.store_transport import push_from_store
 
@@ -726,11 +728,11 @@ def prune(store: Store, *, all_images: bool = False, force: bool = False,
     if force:
         doomed = {img.id for img in store.images() if all_images or not img.names}
         # `from` containers only: a running build's own containers are never taken from it
-        for wc in [wc for wc in containers if wc.state.get("image_id") in doomed and not wc.state.get("internal")]:
+        for wc in [wc for wc in containers if wc.state.image_id in doomed and not wc.state.internal]:
             remove(wc)
             report.containers.append(wc.id)
             containers.remove(wc)
-    used = {wc.state.get("image_id") for wc in containers}
+    used = {wc.state.image_id for wc in containers}
     for img in store.images():
         if img.id in used or (img.names and not all_images):
             continue

@@ -205,7 +205,7 @@ def images_cmd(opts: GlobalOptions, as_json: bool, quiet: bool, no_trunc: bool, 
 
 
 def _manifest_digest(img: Any) -> str:
-    return str(img.manifest["digest"]) if img.manifest else ""
+    return str(img.manifest.digest) if img.manifest else ""
 
 
 def _ago(created: str) -> str:

@@ -130,6 +130,7 @@ def test_half_made_container_dirs_go_at_the_next_command(tmp_path: Path) -> None
     os.utime(orphan, (old, old))
     fresh = root / "containers" / ("cd" * 32)  # being created right now by someone else
     fresh.mkdir()
+    (root / "owners" / "999999999-1").touch()  # the creator that was killed (no such pid)
     pyb(root, "images")
     assert not orphan.exists()
     assert fresh.exists()

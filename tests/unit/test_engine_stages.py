@@ -159,7 +159,7 @@ def test_final_image_options(store: Store, ctx: Path, tmp_path: Path) -> None:
     assert "KEEP=1" in env and "NEW=n" in env and not any(e.startswith("DROP=") for e in env)
     assert img.config.config.labels == {"l": "1"}
     assert (out_dir / "a").exists() and (out_dir / "b").exists()
-    assert store.image_meta(img.id)["annotations"] == {"a": "b"}
+    assert store.image_meta(img.id).annotations == {"a": "b"}
     assert any(e.message == "Successfully tagged localhost/final:1" for e in ev)
     squashed, _ = engine_build(store, ctx, text, output={"squash": True})
     assert len(squashed.layers) == 1 and {"a", "b"} <= set(image_tree(store, squashed))
