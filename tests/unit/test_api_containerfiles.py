@@ -49,7 +49,7 @@ def test_pin_uses_the_stores_digest_and_says_why_not(tmp_path: Path) -> None:
     with tarfile.open(tarball, "w") as tar:
         tar.addfile(tarfile.TarInfo("etc"))
     image = pybuild.import_tarball(tarball, "localhost/base", store=store)
-    digest = image.manifest["digest"]
+    digest = image.manifest.digest
     path.write_text("FROM 127.0.0.1:1/nothing/here\nFROM localhost/base\n")
     pins = pybuild.pin(path, store=store, write=False, retry=0)
     assert [(p.image, p.pinned) for p in pins] == [("127.0.0.1:1/nothing/here", None),
