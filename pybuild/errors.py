@@ -75,6 +75,15 @@ class ContainerfileError(UserError):
         self.line = line
 
 
+class ExpansionError(ContainerfileError):
+    """``${v:?msg}`` failed or a substitution is malformed; carries no line yet (the
+    evaluator adds the instruction's)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, file="", line=None)
+        self.where = None
+
+
 class InvalidReference(UserError):
     """An image reference, digest or transport string that cannot be parsed."""
 
@@ -156,6 +165,7 @@ __all__ = [
     "PybuildError",
     "UserError",
     "ContainerfileError",
+    "ExpansionError",
     "InvalidReference",
     "ImageNotFound",
     "ContainerNotFound",

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pybuild.builder.containerfile.expand import ExpansionError, Lexer
+from pybuild.builder.containerfile.expand import Lexer
 from pybuild.builder.containerfile.instructions import (
     Arg,
     Copy,
@@ -32,7 +32,7 @@ from pybuild.builder.containerfile.instructions import (
 )
 from pybuild.builder.containerfile.parser import Document
 from pybuild.builder.proxy_args import PROXY_ARGS, is_proxy_arg
-from pybuild.errors import ContainerfileError
+from pybuild.errors import ContainerfileError, ExpansionError
 
 __all__ = ["Stage", "StepGraph", "build_graph", "platform_args", "PROXY_ARGS"]
 

@@ -23,7 +23,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pybuild.builder.containerfile.expand import ExpansionError, Lexer
+from pybuild.builder.containerfile.expand import Lexer
 from pybuild.builder.containerfile.instructions import (
     Add,
     Arg,
@@ -42,7 +42,7 @@ from pybuild.builder.containerfile.instructions import (
     validate_chmod,
 )
 from pybuild.builder.proxy_args import is_proxy_arg
-from pybuild.errors import ContainerfileError
+from pybuild.errors import ContainerfileError, ExpansionError
 
 if TYPE_CHECKING:
     from pybuild.builder.graph import Stage, StepGraph

@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Mapping
 
 from pybuild.builder.containerfile.golang import go_quote as _go_quote
-from pybuild.errors import ContainerfileError
+from pybuild.errors import ExpansionError
 from pybuild.lazyre import lazy
 
 __all__ = ["Lexer", "ExpansionError", "go_isspace"]
@@ -40,14 +40,6 @@ def _is_digit(ch: str) -> bool:
 
 def _is_letter(ch: str) -> bool:
     return unicodedata.category(ch).startswith("L")
-
-
-class ExpansionError(ContainerfileError):
-    """``${v:?msg}`` failed or a substitution is malformed; carries no line yet."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, file="", line=None)
-        self.where = None
 
 
 class _Words:

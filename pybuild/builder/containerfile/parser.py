@@ -21,9 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pybuild.builder.containerfile.expand import ExpansionError, Lexer, go_isspace
+from pybuild.builder.containerfile.expand import Lexer, go_isspace
 from pybuild.builder.containerfile.golang import go_quote
-from pybuild.errors import ContainerfileError
+from pybuild.errors import ContainerfileError, ExpansionError
 from pybuild.lazyre import lazy
 
 __all__ = ["Heredoc", "Node", "Document", "parse", "parse_file", "go_quote"]
