@@ -66,6 +66,8 @@ class Selected:
 
 @dataclass
 class CopyResult:
+    """What a copy wrote: counts for the step's note."""
+
     files: int = 0
     bytes: int = 0
     paths: list[str] = field(default_factory=list)
@@ -449,6 +451,8 @@ def parse_chmod(value: str | None) -> ModeFunc | None:
 
 @dataclass
 class CopyOptions:
+    """How entries are written: owner, mode, timestamps, links (COPY's flags resolved)."""
+
     owner: tuple[int, int] | None = None  # --chown resolved; None: root (context) or kept (stage)
     chmod: ModeFunc | None = None
     keep_owner: bool = False

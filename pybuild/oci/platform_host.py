@@ -40,6 +40,8 @@ HOW_TO_ENABLE = ("install qemu-user-static (apt-get install qemu-user-static) an
 
 @dataclass(frozen=True)
 class HostPlatform:
+    """The platform this machine runs natively (os/arch/variant)."""
+
     os: str
     architecture: str
     variant: str | None

@@ -65,6 +65,8 @@ class Instruction:
 
 @dataclass(frozen=True, kw_only=True)
 class From(Instruction):
+    """FROM image [AS name] [--platform]: starts a stage."""
+
     image: str
     stage_name: str | None = None
     platform: str | None = None
@@ -72,6 +74,8 @@ class From(Instruction):
 
 @dataclass(frozen=True, kw_only=True)
 class Run(Instruction):
+    """RUN, shell or exec form, with its heredocs and --mount/--network/--security/--device."""
+
     command: list[str] | str
     is_exec_form: bool = False
     heredocs: tuple[Heredoc, ...] = ()
@@ -119,6 +123,8 @@ class InlineFile:
 
 @dataclass(frozen=True, kw_only=True)
 class Copy(Instruction):
+    """COPY sources to dest, with BuildKit's flags (--from, --chown, --chmod, --link, ...)."""
+
     sources: tuple[str, ...]
     dest: str
     from_: str | None = None
@@ -133,6 +139,8 @@ class Copy(Instruction):
 
 @dataclass(frozen=True, kw_only=True)
 class Add(Copy):
+    """ADD: COPY plus URLs, git sources, --checksum and archive unpacking."""
+
     checksum: str | None = None
     keep_git_dir: bool = False
     unpack: bool | None = None
@@ -140,58 +148,80 @@ class Add(Copy):
 
 @dataclass(frozen=True, kw_only=True)
 class Env(Instruction):
+    """ENV key=value pairs, in order."""
+
     pairs: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Arg(Instruction):
+    """ARG names, each with its default or None."""
+
     args: tuple[tuple[str, str | None], ...]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Label(Instruction):
+    """LABEL key=value pairs, in order."""
+
     pairs: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Expose(Instruction):
+    """EXPOSE ports as written (expanded when the stage runs)."""
+
     ports: tuple[str, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Volume(Instruction):
+    """VOLUME paths."""
+
     paths: tuple[str, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Workdir(Instruction):
+    """WORKDIR path."""
+
     path: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class User(Instruction):
+    """USER user[:group]."""
+
     user: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class Cmd(Instruction):
+    """CMD, shell or exec form."""
+
     command: list[str] | str
     is_exec_form: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
 class Entrypoint(Instruction):
+    """ENTRYPOINT, shell or exec form."""
+
     command: list[str] | str | None  # None: ``ENTRYPOINT []`` clears it
     is_exec_form: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
 class Shell(Instruction):
+    """SHELL argv: the shell later shell-form steps run under."""
+
     argv: list[str]
 
 
 @dataclass(frozen=True, kw_only=True)
 class StopSignal(Instruction):
+    """STOPSIGNAL signal."""
+
     signal: str
 
 
@@ -212,12 +242,16 @@ class Healthcheck(Instruction):
 
 @dataclass(frozen=True, kw_only=True)
 class Onbuild(Instruction):
+    """ONBUILD: the trigger's text and its parsed instruction."""
+
     expression: str
     inner: Instruction = field(default_factory=lambda: Instruction())
 
 
 @dataclass(frozen=True, kw_only=True)
 class Maintainer(Instruction):
+    """MAINTAINER name (deprecated; a label)."""
+
     name: str
 
 

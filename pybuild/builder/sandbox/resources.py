@@ -40,6 +40,8 @@ _CPUSET = lazy(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 
 @dataclass(frozen=True)
 class Ulimit:
+    """One --ulimit: a resource's soft and hard limit."""
+
     name: str  # go-units' name (nofile)
     soft: int  # UNLIMITED for none
     hard: int
@@ -64,6 +66,8 @@ class Device:
 
 @dataclass
 class Resources:
+    """A step's --memory/--cpu*/--pids-limit/--ulimit/--device values, as the sandbox applies them."""
+
     memory: int | None = None  # bytes
     memory_swap: int | None = None  # memory + swap, bytes; -1: unlimited swap
     cpu_shares: int | None = None

@@ -23,6 +23,8 @@ _MAX_FILE = 16 << 20
 
 @dataclass(frozen=True)
 class PasswdEntry:
+    """One /etc/passwd line of the rootfs."""
+
     name: str
     uid: int
     gid: int
@@ -31,6 +33,8 @@ class PasswdEntry:
 
 @dataclass(frozen=True)
 class GroupEntry:
+    """One /etc/group line of the rootfs."""
+
     name: str
     gid: int
     members: tuple[str, ...]
