@@ -1,4 +1,4 @@
-"""Typed instructions: one frozen dataclass per Containerfile instruction.
+"""Typed instructions: one dataclass per Containerfile instruction.
 
 Why a separate step after parsing: BuildKit parses flags it does not know
 (``COPY --user=me``) and rejects them only here, when a node becomes a typed
@@ -9,6 +9,11 @@ Values are kept *unexpanded* (ENV/LABEL/ARG values still carry their quotes);
 ``evaluate.StageEvaluator.expand`` returns an expanded copy.  Every instruction
 has ``line``, ``end_line``, ``original`` (the instruction as written, continuations
 joined, for ``STEP n/m:`` lines and history) and ``file``.
+
+The classes are not frozen, though nothing assigns to an instruction (evaluate copies them
+with ``replace``): every build creates all 20 at start, and frozen's generated
+``__setattr__``/``__delattr__`` cost ~0.3 ms a class (issue 19). ``unsafe_hash`` keeps the hash
+frozen gave.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ __all__ = [
 # --- values ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Instruction:
     """What every instruction has: where it is and how it was written."""
 
@@ -63,7 +68,7 @@ class Instruction:
         return ContainerfileError(message, file=self.file, line=self.line)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class From(Instruction):
     """FROM image [AS name] [--platform]: starts a stage."""
 
@@ -72,7 +77,7 @@ class From(Instruction):
     platform: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Run(Instruction):
     """RUN, shell or exec form, with its heredocs and --mount/--network/--security/--device."""
 
@@ -112,7 +117,7 @@ class Run(Instruction):
         return None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class InlineFile:
     """A COPY/ADD source given as a heredoc: its file name, body, and whether to expand it."""
 
@@ -121,7 +126,7 @@ class InlineFile:
     expand: bool = True
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Copy(Instruction):
     """COPY sources to dest, with BuildKit's flags (--from, --chown, --chmod, --link, ...)."""
 
@@ -137,7 +142,7 @@ class Copy(Instruction):
     is_exec_form: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Add(Copy):
     """ADD: COPY plus URLs, git sources, --checksum and archive unpacking."""
 
@@ -146,56 +151,56 @@ class Add(Copy):
     unpack: bool | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Env(Instruction):
     """ENV key=value pairs, in order."""
 
     pairs: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Arg(Instruction):
     """ARG names, each with its default or None."""
 
     args: tuple[tuple[str, str | None], ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Label(Instruction):
     """LABEL key=value pairs, in order."""
 
     pairs: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Expose(Instruction):
     """EXPOSE ports as written (expanded when the stage runs)."""
 
     ports: tuple[str, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Volume(Instruction):
     """VOLUME paths."""
 
     paths: tuple[str, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Workdir(Instruction):
     """WORKDIR path."""
 
     path: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class User(Instruction):
     """USER user[:group]."""
 
     user: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Cmd(Instruction):
     """CMD, shell or exec form."""
 
@@ -203,7 +208,7 @@ class Cmd(Instruction):
     is_exec_form: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Entrypoint(Instruction):
     """ENTRYPOINT, shell or exec form."""
 
@@ -211,21 +216,21 @@ class Entrypoint(Instruction):
     is_exec_form: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Shell(Instruction):
     """SHELL argv: the shell later shell-form steps run under."""
 
     argv: list[str]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class StopSignal(Instruction):
     """STOPSIGNAL signal."""
 
     signal: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Healthcheck(Instruction):
     """``test`` is Docker's form (["CMD", ...] or ["CMD-SHELL", "..."]), None for NONE.
 
@@ -240,7 +245,7 @@ class Healthcheck(Instruction):
     retries: int = 0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Onbuild(Instruction):
     """ONBUILD: the trigger's text and its parsed instruction."""
 
@@ -248,7 +253,7 @@ class Onbuild(Instruction):
     inner: Instruction = field(default_factory=lambda: Instruction())
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Maintainer(Instruction):
     """MAINTAINER name (deprecated; a label)."""
 
