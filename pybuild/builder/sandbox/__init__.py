@@ -15,15 +15,34 @@ Both run a step under containers-common's default seccomp profile unless
 
 from __future__ import annotations
 
+import importlib
 import os
+from typing import TYPE_CHECKING, Any
 
-from pybuild.builder.sandbox.caps import DEFAULT_CAPABILITIES, apply_cap_changes
-from pybuild.builder.sandbox.resources import Resources
-from pybuild.builder.sandbox.spec import Mount, RunSpec, Sandbox, stub_paths
-from pybuild.builder.sandbox.users import resolve_user
 from pybuild.errors import ROOTLESS_AS_ROOT, ConfigError
 
+if TYPE_CHECKING:
+    from pybuild.builder.sandbox.caps import DEFAULT_CAPABILITIES, apply_cap_changes
+    from pybuild.builder.sandbox.resources import Resources
+    from pybuild.builder.sandbox.spec import Mount, RunSpec, Sandbox, stub_paths
+    from pybuild.builder.sandbox.users import resolve_user
+
 ISOLATIONS = ("chroot", "oci")
+
+# Re-exported names -> the submodule that defines them, imported on first use: importing any
+# submodule (userns, which every command enters; resources, which bud's flags fill) runs this
+# file, and a fully cached build runs no step, so it needs no RunSpec, capabilities or passwd
+# reader (issue 19).
+_LAZY = {"DEFAULT_CAPABILITIES": "caps", "apply_cap_changes": "caps", "Mount": "spec", "RunSpec": "spec",
+         "Sandbox": "spec", "stub_paths": "spec", "resolve_user": "users"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value  # once: later lookups are plain
+    return value
 
 
 def run(spec: RunSpec, isolation: str = "chroot") -> int:
