@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from pybuild.builder.containerfile import instructions as ins
 from pybuild.builder.paths import DEFAULT_PATH, container_join, makedirs_in_root, resolve_in_root
 from pybuild.builder.sandbox.network import effective_mode, joined, reusable, unavailable
-from pybuild.builder.sandbox.resolv import hosts_file, resolv_conf
 from pybuild.builder.store import remove_tree
 from pybuild.errors import ConfigError, ContextError, StepFailed, UserError
 from pybuild.events import OUTPUT, WARNING, emit
@@ -86,6 +85,7 @@ def _bind_content_key(b: StepContext, st: StageState, m: ins.MountSpec, instr_li
 
 def run(b: StepContext, st: StageState, instr: ins.Run) -> None:
     from pybuild.builder import sandbox
+    from pybuild.builder.sandbox.resolv import hosts_file, resolv_conf  # (a cached RUN writes neither)
 
     if b.sandbox is None:  # the real one: rootless, a step needs pybuild's user namespace
         from pybuild.builder.sandbox.userns import require_user_namespace
