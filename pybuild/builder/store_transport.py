@@ -239,7 +239,7 @@ def resolve_image(store: Store, ref: str, *, pull: str = "missing", on_event: An
     With ``platform=`` (in ``registry_options``) a stored image of another platform does not count."""
     from pybuild.errors import ConfigError, ImageNotFound
     from pybuild.oci.platform_host import config_platform, parse_platform
-    from pybuild.oci.transport import is_transport_spec
+    from pybuild.oci.transport_names import is_transport_spec  # not .transport: a stored FROM copies nothing
 
     if pull not in PULL_POLICIES:
         raise ConfigError(f"invalid pull policy {pull!r} (always, missing or never)")

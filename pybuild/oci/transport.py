@@ -50,6 +50,9 @@ from pybuild.oci.spec import (
     to_docker_manifest,
     to_oci_manifest,
 )
+from pybuild.oci.transport_names import BUILTIN as _BUILTIN
+from pybuild.oci.transport_names import REGISTERED as _REGISTERED
+from pybuild.oci.transport_names import is_transport_spec
 
 
 @runtime_checkable
@@ -89,8 +92,6 @@ class ImageDestination(Protocol):
 SourceOpener = Callable[..., ImageSource]
 DestinationOpener = Callable[..., ImageDestination]
 
-_REGISTERED: dict[str, tuple[SourceOpener | None, DestinationOpener | None]] = {}
-_BUILTIN = ("oci", "oci-archive", "docker-archive", "dir", "docker", "containers-storage")
 
 
 def register_transport(name: str, opener_source: SourceOpener | None,
@@ -123,12 +124,6 @@ def split_spec(spec: str) -> tuple[str, str]:
     elif not rest:
         raise InvalidReference(f"{spec!r}: missing path after {name}:")
     return name, rest
-
-
-def is_transport_spec(spec: str) -> bool:
-    """True when ``spec`` starts with a known transport name (``oci:``, ``docker://``...)."""
-    name, sep, _ = spec.partition(":")
-    return bool(sep) and name in {*_BUILTIN, *_REGISTERED}
 
 
 def _registry_module() -> Any:
