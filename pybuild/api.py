@@ -376,10 +376,9 @@ def build(context: StrPath = ".", file: StrPath | None = None, tags: Sequence[st
     A bad value is one ConfigError line, before anything is built or ``store`` (a path, opened
     with ``storage_driver``) is opened."""
     from pybuild.builder.executor import build as run_build
-    from pybuild.builder.multiplatform import is_multi
 
     request = _request(context, file, tags, build_args, target, on_event, options)
-    if is_multi(request):
+    if request.multi_platform:  # (a property, so one image imports no multiplatform)
         from pybuild.errors import ConfigError
 
         asked = f"--platform {request.platform}" if request.platform and "," in request.platform else "--all-platforms"
@@ -398,10 +397,9 @@ def build_platforms(context: StrPath = ".", file: StrPath | None = None, tags: S
     ``all_platforms=True``: each one the base image's index lists), side by side; each ``tags``
     name (and ``manifest``) becomes a manifest list of exactly the images built."""
     from pybuild.builder.multiplatform import build_platforms as run_platforms
-    from pybuild.builder.multiplatform import is_multi
 
     request = _request(context, file, tags, build_args, target, on_event, options)
-    if not is_multi(request):
+    if not request.multi_platform:
         from pybuild.errors import ConfigError
 
         raise ConfigError("build_platforms builds several platforms (one: use pybuild.build)")

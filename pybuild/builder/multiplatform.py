@@ -55,10 +55,6 @@ def _for_platform(on_event: EventCallback | None, platform: str) -> EventCallbac
     return forward
 
 
-def is_multi(options: BuildOptions) -> bool:
-    return bool(options.all_platforms or (options.platform and "," in options.platform))
-
-
 def base_platforms(store: Store, options: BuildOptions) -> list[str]:
     """``--all-platforms`` (buildah's): every platform the final stage's base image index lists
     (a local manifest list, or an index at a transport or registry)."""
@@ -173,4 +169,4 @@ def _build_platforms(store: Store, options: BuildOptions) -> MultiPlatformResult
     return MultiPlatformResult(images, names, digest)
 
 
-__all__ = ["MultiPlatformResult", "base_platforms", "build_platforms", "is_multi", "split_platforms"]
+__all__ = ["MultiPlatformResult", "base_platforms", "build_platforms", "split_platforms"]

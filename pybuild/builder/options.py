@@ -133,3 +133,8 @@ class BuildOptions:
     on_event: Any = None
     # how FROM images are pulled: RegistryOptions fields (tls_verify, creds, authfile, cert_dir)
     registry: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def multi_platform(self) -> bool:
+        """Several images (--all-platforms, or --platform A,B): builder/multiplatform.py's job."""
+        return bool(self.all_platforms or (self.platform and "," in self.platform))
