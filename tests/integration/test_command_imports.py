@@ -1,9 +1,12 @@
 """The command path imports only what it uses (issue 19: the fixed cost of every command).
 
 A fully cached local `bud` loads no registry, compression, crypto, thread-pool, process or
-ctypes module, nor the checks of flags it was not given (-v, -o, --attest, --cache-from); `--version` loads no builder at all; importing what `bud` imports compiles
-no pybuild regex (they compile on first use). Checked with `python -X importtime`, the
-names of what a run really loaded.
+ctypes module, nor the checks of flags it was not given (-v, -o, --attest, --cache-from), nor
+what only a step that runs or a copy between transports needs (the sandbox's RunSpec,
+capabilities, passwd reader and resolv.conf writer; oci.transport; multiplatform); `pybuild
+images` loads no builder of images at all; `--version` loads no builder at all; importing what
+`bud` imports compiles no pybuild regex (they compile on first use). Checked with `python -X
+importtime`, the names of what a run really loaded.
 """
 
 from __future__ import annotations
@@ -27,7 +30,17 @@ NOT_ON_A_CACHED_LOCAL_BUILD = ("httpx", "h11", "ssl", "zstandard", "cryptography
                                "pybuild.builder.cache_spec",
                                # checks of flags the build was not given (-v, -o, --attest, --dns)
                                "pybuild.builder.workflow", "pybuild.builder.outputs", "pybuild.builder.attest",
-                               "shlex")
+                               "shlex",
+                               # what a RUN that runs needs, not a cached one (issue 19)
+                               "pybuild.builder.sandbox.spec", "pybuild.builder.sandbox.caps",
+                               "pybuild.builder.sandbox.users", "pybuild.builder.sandbox.resolv",
+                               "pybuild.builder.sandbox.chroot", "pybuild.builder.sandbox.oci",
+                               # copies between transports; several platforms
+                               "pybuild.oci.transport", "pybuild.builder.multiplatform")
+# `pybuild images` reads the store's records: it builds, parses and copies nothing
+NOT_IN_IMAGES = (*NOT_ON_A_CACHED_LOCAL_BUILD, "pybuild.builder.executor", "pybuild.builder.containerfile",
+                 "pybuild.builder.copier", "pybuild.builder.steps", "pybuild.builder.run_step",
+                 "pybuild.builder.commit", "pybuild.builder.build_request", "sqlite3")
 
 
 def imported(*args: str) -> set[str]:
@@ -53,6 +66,14 @@ def test_a_fully_cached_local_build_imports_no_registry_compression_crypto_or_pr
     modules = imported("--root", str(store.root), "bud", "-q", "-t", "cached", str(ctx))
     assert "pybuild.builder.executor" in modules  # it did build
     assert [m for p in NOT_ON_A_CACHED_LOCAL_BUILD for m in loaded(modules, p)] == []
+
+
+@pytest.mark.root
+def test_images_imports_no_builder_parser_copier_or_sandbox_run_module(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    modules = imported("--root", str(store.root), "images")
+    assert "pybuild.builder.store" in modules  # it did read the store
+    assert [m for p in NOT_IN_IMAGES for m in loaded(modules, p)] == []
 
 
 def test_version_loads_no_builder_or_registry_module() -> None:
