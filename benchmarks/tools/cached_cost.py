@@ -6,17 +6,22 @@ Wall time swings by 2x when other jobs share the cores (issue 19); CPU time of t
 (``getrusage(RUSAGE_CHILDREN)``) swings much less, and counts not at all. Prints: the modules
 the command imports beyond ``python -c pass`` (``-X importtime``), pybuild's own among them,
 the dataclasses created (``dataclasses._process_class`` wrapped: how many, and their CPU ms),
-and the median CPU ms (user + sys) of the whole process over ``--runs``.
+and the median CPU ms (user + sys) of the whole process over ``--runs``. The children run
+without PYTHONDONTWRITEBYTECODE, as benchmarks/harness.py does: an installed pybuild runs from
+its .pyc files, and with the variable set every run compiles every pybuild module again (about
+half of a cached build's CPU here).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
 import sys
 
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 # Runs the CLI with dataclasses._process_class wrapped; prints "count ms" to stderr at exit.
 _COUNT_DATACLASSES = """
 import atexit, dataclasses, sys, time
@@ -39,7 +44,7 @@ main()
 def imported(args: list[str]) -> list[str]:
     def names(argv: list[str]) -> list[str]:
         err = subprocess.run([sys.executable, "-X", "importtime", *argv], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True, check=True).stderr
+                             stderr=subprocess.PIPE, text=True, check=True, env=ENV).stderr
         return [line.split("|")[2].strip() for line in err.splitlines()
                 if line.startswith("import time:") and line.count("|") == 2 and "imported package" not in line]
 
@@ -49,14 +54,14 @@ def imported(args: list[str]) -> list[str]:
 
 def cpu_ms(argv: list[str]) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=ENV)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
 
 
 def dataclasses_made(args: list[str]) -> tuple[int, float]:
     err = subprocess.run([sys.executable, "-c", _COUNT_DATACLASSES, *args], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True, check=True).stderr
+                         stderr=subprocess.PIPE, text=True, check=True, env=ENV).stderr
     line = [x for x in err.splitlines() if x.startswith("dataclasses ")][-1].split()
     return int(line[1]), float(line[2])
 
@@ -67,7 +72,7 @@ def main() -> int:
     p.add_argument("args", nargs="+", help="pybuild's arguments (after --)")
     a = p.parse_args()
     argv = [sys.executable, "-m", "pybuild", *a.args]
-    cpu_ms(argv)  # warm the page cache and __pycache__
+    cpu_ms(argv)  # warm the page cache and write __pycache__
     mods = imported(a.args)
     own = [m for m in mods if m == "pybuild" or m.startswith("pybuild.")]
     made = [dataclasses_made(a.args) for _ in range(a.runs)]
