@@ -159,15 +159,21 @@ def from_root(b: StepContext, st: StageState, from_: str, line: int | None) -> I
         wc.remove()
 
 
-def ensure_workdirs(st: StageState, root: str) -> None:
+def ensure_workdirs(st: StageState, root: str) -> bool:
     """Make the pending WORKDIRs in ``root``, as BuildKit does: ``mkdir -p`` whose new
-    directories (parents included) belong to the USER in effect at the WORKDIR."""
-    from pybuild.builder.paths import makedirs_in_root
+    directories (parents included) belong to the USER in effect at the WORKDIR. Whether any
+    was missing (and so made)."""
+    from pybuild.builder.paths import makedirs_in_root, resolve_in_root
 
+    made = False
     for path, user in st.pending_workdirs:
+        if os.path.isdir(resolve_in_root(root, path)):
+            continue
         uid, gid = resolve_owner(root, user, "WORKDIR", strict=False) or (0, 0)
         makedirs_in_root(root, path, uid=uid, gid=gid)
+        made = True
     st.pending_workdirs.clear()
+    return made
 
 
 def resolve_owner(root: str, chown: str | None, where: str, *, strict: bool = True) -> tuple[int, int] | None:

@@ -358,7 +358,9 @@ class Build:
                 state.number += 1
             started = time.monotonic()
             self._step_done(state, started, cached=self._step(state, instr))
-        if state.dirty or state.pending_workdirs:
+        if state.pending_workdirs and not state.dirty and self.opts.layers:
+            steps.flush_workdirs(self, state)
+        elif state.dirty or state.pending_workdirs:
             steps.flush_layer(self, state)
         result = StageResult(stage.index, state.container.layers, state.config, state.key, state.evaluator)
         return result

@@ -288,6 +288,34 @@ def note_step(b: StepContext, st: StageState, instr: I, handler: Handler[I]) -> 
         st.last_layer_history = len(st.history_pending) - 1
 
 
+def flush_workdirs(b: StepContext, st: StageState) -> None:
+    """End of a stage whose last WORKDIRs no layer has made yet (--layers): their directories,
+    as a step of its own that the cache answers, so a rebuild gives the same image without a
+    mount; a layer only when a directory was missing (buildah adds none for one that exists)."""
+    from pybuild.builder import cache
+    from pybuild.builder.copy_step import ensure_workdirs
+
+    inputs: dict[str, Any] = {"workdirs": [list(p) for p in st.pending_workdirs]}
+    key = cache.make_key({"parent": st.key, **inputs})
+    hit = cache.lookup(b.store, key) if not b.opts.no_cache else None
+    if hit is not None:
+        from pybuild.oci.spec import ImageConfig
+
+        st.container.set_layers(hit.layers)
+        st.config = ImageConfig.from_json(b.store.layout.read_blob(hit.config))
+    else:
+        with st.container.mounted() as root:
+            made = ensure_workdirs(st, str(root))
+        if made:
+            st.config.rootfs_diff_ids.append(st.container.commit_layer(**_tar_options(b)))
+            st.config.history.append(History(created=b.created(), created_by="/bin/sh -c #(nop) WORKDIR",
+                                             empty_layer=False))
+        cache.record(b.store, key, layers=st.container.layers, config=_store_config(b, st), inputs=inputs,
+                     parent=st.key)
+    st.pending_workdirs.clear()
+    st.key = key
+
+
 def flush_layer(b: StepContext, st: StageState) -> None:
     """End of a stage: commit what is left (the one layer of --layers=false, pending WORKDIRs)."""
     if st.pending_workdirs:

@@ -185,6 +185,23 @@ def test_a_workdir_after_hits_is_made_in_the_next_layer(store: Store, ctx: Path)
     assert image_tree(store, only_workdir)["only"][0] == "dir"
 
 
+def test_a_workdir_last_in_a_stage_is_cached_and_adds_a_layer_only_when_it_makes_one(store: Store,
+                                                                                     ctx: Path) -> None:
+    # a WORKDIR after the stage's last layer was made at every rebuild (a new layer, a new image
+    # ID each time); now the cache answers it, and an existing directory adds no layer, as buildah
+    exists = "FROM scratch\nRUN mkdir -p /home/app\nWORKDIR /home/app\nENV A=1\n"
+    sandbox = FakeSandbox()
+    first, _ = engine_build(store, ctx, exists, sandbox)
+    second, ev = engine_build(store, ctx, exists, sandbox)
+    assert second.id == first.id and ev.hits == 3
+    assert len(first.config.rootfs_diff_ids) == 1  # the RUN's only
+    missing = "FROM scratch\nWORKDIR /newdir/sub\n"
+    made, _ = engine_build(store, ctx, missing)
+    again, ev = engine_build(store, ctx, missing)
+    assert again.id == made.id
+    assert len(made.config.rootfs_diff_ids) == 1 and image_tree(store, made)["newdir/sub"][0] == "dir"
+
+
 def test_a_cached_cmd_is_kept_by_a_later_entrypoint(store: Store, ctx: Path) -> None:
     engine_build(store, ctx, "FROM scratch\nCMD [\"c\"]\n")
     img, ev = engine_build(store, ctx, "FROM scratch\nCMD [\"c\"]\nENTRYPOINT [\"e\"]\n")
