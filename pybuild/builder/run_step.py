@@ -133,10 +133,13 @@ def run(b: StepContext, st: StageState, instr: ins.Run) -> None:
                 ensure_workdirs(st, str(plain))
         root = str(stack.enter_context(wc.mounted(sandbox.stub_paths(spec))))
         try:
-            uid, gid, groups, _home = sandbox.resolve_user(root, st.config.config.user or "")
+            uid, gid, groups, home = sandbox.resolve_user(root, st.config.config.user or "")
         except UserError as e:
             raise UserError(f"{e.where}: {e.message}" if e.where else e.message, where=instr.where) from None
         spec.uid, spec.gid, spec.additional_gids = uid, gid, groups
+        from pybuild.builder.sandbox.users import with_home
+
+        spec.env = with_home(spec.env, home)
         cwd = spec.cwd
         if not os.path.isdir(resolve_in_root(root, cwd)):
             makedirs_in_root(root, cwd)

@@ -356,8 +356,11 @@ def _run_in(wc: Any, spec: Any, user: str | None, isolation: str | None) -> int:
 
     cfg = wc.config.config
     with _rootfs(wc, sandbox.stub_paths(spec)) as root:
-        uid, gid, groups, _home = sandbox.resolve_user(root, user if user is not None else cfg.user or "")
+        uid, gid, groups, home = sandbox.resolve_user(root, user if user is not None else cfg.user or "")
         spec.uid, spec.gid, spec.additional_gids = uid, gid, groups
+        from pybuild.builder.sandbox.users import with_home
+
+        spec.env = with_home(spec.env, home)
         if not os.path.isdir(resolve_in_root(root, spec.cwd)):
             makedirs_in_root(root, spec.cwd)
         return sandbox.run(spec, isolation or sandbox.default_isolation(spec.resources))

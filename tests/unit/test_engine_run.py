@@ -212,3 +212,17 @@ def test_the_fake_shell(tmp_path: Path) -> None:
     assert run("touch ../../escape") == 0 and (root / "escape").exists()  # resolved inside the rootfs
     out.clear()
     assert run("pwd; id; cat /or") == 0 and b"".join(out) == b"/\nuid=0 gid=0\n"
+
+
+def test_a_step_sees_home_as_runc_gives_it(store: Store, tmp_path: Path) -> None:
+    # runc's init sets HOME from the rootfs's passwd when the env has none, and chroot isolation
+    # must give the same (buildah's steps see HOME=/root): the engine sets it, last, as runc does
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n")
+    sandbox = FakeSandbox()
+    engine_build(store, ctx, "FROM scratch\nCOPY passwd /etc/passwd\nRUN true\nUSER app\nRUN true\n"
+                             "ENV HOME=/mine\nRUN true\n", sandbox)
+    envs = [spec.env for spec in sandbox.runs]
+    assert envs[0][-1] == "HOME=/root" and envs[1][-1] == "HOME=/home/app"
+    assert [e for e in envs[2] if e.startswith("HOME=")] == ["HOME=/mine"]  # an ENV HOME is kept

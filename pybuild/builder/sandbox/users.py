@@ -97,6 +97,14 @@ def read_group(rootfs: str) -> list[GroupEntry]:
     return out
 
 
+def with_home(env: list[str], home: str) -> list[str]:
+    """``env`` with ``HOME`` set to the user's home directory when it sets none, last, as runc's
+    init adds it (and buildah's steps see it): the same under every isolation."""
+    if any(e.startswith("HOME=") for e in env):
+        return env
+    return [*env, f"HOME={home}"]
+
+
 def resolve_user(rootfs: str, user_spec: str) -> tuple[int, int, list[int], str]:
     """``user[:group]`` (names or numbers) -> (uid, gid, additional_gids, home).
 
@@ -134,4 +142,4 @@ def resolve_user(rootfs: str, user_spec: str) -> tuple[int, int, list[int], str]
     return uid, gid, additional, home
 
 
-__all__ = ["PasswdEntry", "GroupEntry", "read_passwd", "read_group", "resolve_user"]
+__all__ = ["PasswdEntry", "GroupEntry", "read_passwd", "read_group", "resolve_user", "with_home"]
