@@ -144,3 +144,25 @@ def test_recover_leaves_idle_networks_and_tears_down_a_dead_claimers(tmp_path: P
     monkeypatch.setattr(network, "_teardown", lambda ip, netns, record: (torn.append(ip), record.unlink()))
     assert network.release_idle() == ["10.90.1.2"]
     assert [p.stem for p in (tmp_path / "setups").glob("*.json")] == ["10.90.1.4"]
+
+
+def test_a_new_set_up_first_frees_what_killed_builds_of_any_store_left(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # opening a store recovers only its own dead owners; the addresses are machine-wide
+    monkeypatch.setattr(network, "STATE_DIR", tmp_path)
+    monkeypatch.setattr(network, "unavailable", lambda: None)
+    monkeypatch.setattr(network, "in_user_namespace", lambda: False)
+    monkeypatch.setattr(network.netns_file, "make", lambda path, what: None)
+    monkeypatch.setattr(network, "_netavark", lambda verb, netns, ip: None)
+    torn: list[str] = []
+    monkeypatch.setattr(network, "_teardown", lambda ip, netns, record: (torn.append(ip), record.unlink()))
+    (tmp_path / "setups").mkdir()
+    dead = os.fork()
+    if dead == 0:  # pragma: no cover - the child only exits
+        os._exit(0)
+    os.waitpid(dead, 0)
+    first = str(next(h for h in network.SUBNET.hosts() if h != network.GATEWAY))
+    (tmp_path / "setups" / f"{first}.json").write_text(json.dumps({"pid": dead, "start": None, "ip": first,
+                                                                    "netns": "x"}))
+    setup = network._set_up("private")
+    assert torn == [first] and setup.address == first  # the killed build's address, freed and reused

@@ -273,6 +273,9 @@ def _set_up(mode: str = "private") -> Setup:
     if why:
         raise SandboxError(f"--network private: {why}")
     (STATE_DIR / "netns").mkdir(parents=True, exist_ok=True)
+    # networks are machine-wide but a store's opening recovers only its own dead: a killed build
+    # of another store would keep its address until then, so a new set-up frees them first
+    recover()
     with _lock().hold():
         ip, record = _allocate()
         netns = STATE_DIR / "netns" / ip
