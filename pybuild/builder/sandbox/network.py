@@ -60,7 +60,7 @@ import ipaddress
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -227,6 +227,13 @@ def _netavark(verb: str, netns: str, ip: str) -> None:
         raise SandboxError(f"private network: netavark {verb}: {message[-1] if message else proc.returncode}")
 
 
+def _own(record: Path, ip: str, netns: Path) -> None:
+    """Write ``record`` naming this process as the set-up's owner (what :func:`recover` reads)."""
+    pid = os.getpid()
+    atomic_write(record, json.dumps({"pid": pid, "start": process_start(pid), "ip": ip,
+                                     "netns": str(netns)}).encode())
+
+
 def _allocate() -> tuple[str, Path]:
     """A free address and its record, under the lock; the record names this process."""
     setups = STATE_DIR / "setups"
@@ -236,9 +243,7 @@ def _allocate() -> tuple[str, Path]:
         if host == GATEWAY or ip in taken:
             continue
         record = setups / f"{ip}.json"
-        pid = os.getpid()
-        atomic_write(record, json.dumps({"pid": pid, "start": process_start(pid), "ip": ip,
-                                         "netns": str(STATE_DIR / "netns" / ip)}).encode())
+        _own(record, ip, STATE_DIR / "netns" / ip)
         return ip, record
     raise SandboxError(f"private network: every address of {SUBNET} is in use")
 
@@ -384,9 +389,7 @@ def _claim() -> Setup | None:
                 with contextlib.suppress(SandboxError):
                     _teardown(ip, netns, record)
                 continue
-            pid = os.getpid()
-            atomic_write(record, json.dumps({"pid": pid, "start": process_start(pid), "ip": ip,
-                                             "netns": str(netns)}).encode())
+            _own(record, ip, netns)
             return Setup(str(netns), ip)
     return None
 
@@ -415,11 +418,16 @@ def release_idle() -> list[str]:
     setups = STATE_DIR / "setups"
     if not setups.is_dir():
         return []
+    return _tear_down_where(lambda info: bool(info.get("idle")))
+
+
+def _tear_down_where(chosen: Callable[[dict[str, Any]], bool]) -> list[str]:
+    """Under the lock, tear down every set-up whose record is ``chosen``; the addresses freed."""
     freed = []
     with _lock().hold():
-        for record in setups.glob("*.json"):
+        for record in (STATE_DIR / "setups").glob("*.json"):
             info = _read(record)
-            if info is not None and info.get("idle"):
+            if info is not None and chosen(info):
                 ip = str(info["ip"])
                 with contextlib.suppress(SandboxError):
                     _teardown(ip, STATE_DIR / "netns" / ip, record)
@@ -503,21 +511,13 @@ def recover() -> list[str]:
         records = [setups / n for n in os.listdir(setups) if n.endswith(".json")]
     except (FileNotFoundError, NotADirectoryError):
         return freed
-    if not any(_dead(r) for r in records):
+    if not any(_dead(_read(r)) for r in records):
         return freed
-    with _lock().hold():
-        for record in setups.glob("*.json"):
-            if _dead(record):
-                ip = str((_read(record) or {})["ip"])
-                with contextlib.suppress(SandboxError):
-                    _teardown(ip, STATE_DIR / "netns" / ip, record)
-                freed.append(ip)
-    return freed
+    return freed + _tear_down_where(_dead)
 
 
-def _dead(record: Path) -> bool:
-    """Whether ``record`` is a claimed set-up whose owner is gone."""
-    info = _read(record)
+def _dead(info: dict[str, Any] | None) -> bool:
+    """Whether a set-up's record ``info`` is a claimed one whose owner is gone."""
     if info is None or info.get("idle"):
         return False
     try:
