@@ -473,9 +473,7 @@ class Build:
                     cache.record(self.store, key, layers=hit.layers, config=hit.config,
                                  inputs=key_inputs, parent=parent_key)
             if hit is not None:
-                state.container.set_layers(hit.layers)
-                state.config = ImageConfig.from_json(self.store.layout.read_blob(hit.config))
-                state.key = key
+                steps.take_hit(self, state, hit, key)
                 state.evaluator.apply(expanded)
                 handler.replay(state, expanded)
                 where = f" (from {hit.source})" if hit.source else ""

@@ -22,6 +22,7 @@ from pybuild.oci.spec import History, healthcheck
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from pybuild.builder.records import CacheEntry
     from pybuild.builder.step_context import StageResult, StageState, StepContext
     from pybuild.builder.store import Image, Store
     from pybuild.oci.digest import Digest
@@ -299,10 +300,7 @@ def flush_workdirs(b: StepContext, st: StageState) -> None:
     key = cache.make_key({"parent": st.key, **inputs})
     hit = cache.lookup(b.store, key) if not b.opts.no_cache else None
     if hit is not None:
-        from pybuild.oci.spec import ImageConfig
-
-        st.container.set_layers(hit.layers)
-        st.config = ImageConfig.from_json(b.store.layout.read_blob(hit.config))
+        take_hit(b, st, hit, key)
     else:
         with st.container.mounted() as root:
             made = ensure_workdirs(st, str(root))
@@ -312,7 +310,16 @@ def flush_workdirs(b: StepContext, st: StageState) -> None:
                                              empty_layer=False))
         cache.record(b.store, key, layers=st.container.layers, config=_store_config(b, st), inputs=inputs,
                      parent=st.key)
+        st.key = key
     st.pending_workdirs.clear()
+
+
+def take_hit(b: StepContext, st: StageState, hit: CacheEntry, key: str) -> None:
+    """The stage continues from a cached step: its layers, its config, its key (no mount)."""
+    from pybuild.oci.spec import ImageConfig
+
+    st.container.set_layers(hit.layers)
+    st.config = ImageConfig.from_json(b.store.layout.read_blob(hit.config))
     st.key = key
 
 
