@@ -1,5 +1,7 @@
-"""`python -m pybuild` runs the command line."""
+"""`python -m pybuild` runs the command line (as the console script does)."""
 
-from pybuild.cli import main
+import sys
 
-main()
+from pybuild.launcher import main
+
+sys.exit(main())

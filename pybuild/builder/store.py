@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from pybuild.builder.records import BlobRef, ImageMeta, ImageRecord, LayerInfo, ManifestRef, TarOptions
+from pybuild.builder.store_root import default_root
 from pybuild.errors import (
     ImageNotFound,
     InvalidReference,
@@ -67,20 +68,6 @@ from pybuild.oci.digest import Digest
 STORE_VERSION = "1"
 STORE_MODE = 0o700  # the root and its directories, whatever the umask
 _SUBDIRS = ("layers", "containers", "cache", "tmp", "blobs", "leases")
-
-
-def default_root() -> str:
-    """Where the store lives unless told: ``$PYBUILD_ROOT``, else ``/var/lib/pybuild`` as root,
-    else ``$XDG_DATA_HOME/pybuild`` (buildah's layout of defaults)."""
-    env = os.environ.get("PYBUILD_ROOT")
-    if env:
-        return env
-    from pybuild.rootless import is_rootless
-
-    if not is_rootless():
-        return "/var/lib/pybuild"
-    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return os.path.join(data, "pybuild")
 
 
 @dataclass

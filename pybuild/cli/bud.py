@@ -166,17 +166,26 @@ def bud_cmd(opts: GlobalOptions, tags: tuple[str, ...], file_: str | None, targe
                 dns_options=dns_options, secrets=secrets, ssh=ssh, resources=resource_values(), sbom=sbom,
                 sbom_output=sbom_output, sbom_purl_output=sbom_purl_output, attest=attests,
                 provenance=provenance, registry=_registry_options(tls_verify, creds, authfile, cert_dir))
+            memo = pybuild.build_memo_recorder()  # a fully cached build is answered next time (launcher)
+            if memo is not None:
+                memo.describe(request, context=context, file=file_, text=text, multi=multi, mode=renderer.mode,
+                              logfile=logfile)
+                on_event: Any = memo.watch(renderer)
+            else:
+                on_event = renderer
             # opened once the flags are good; an ordinary user's build runs in pybuild's user
             # namespace (entered before the build starts any thread), as every command's store
             pybuild.enter_user_namespace(required=False)
             store: dict[str, Any] = dict(store=opts.root, storage_driver=opts.storage_driver,
                                          storage_opts=opts.storage_opts)
             if multi:
-                result = pybuild.build_platforms(context, file_, tags, build_args, target, on_event=renderer,
+                result = pybuild.build_platforms(context, file_, tags, build_args, target, on_event=on_event,
                                                  **store, **request)
             else:
-                image = pybuild.build(context, file_, tags, build_args, target, on_event=renderer,
+                image = pybuild.build(context, file_, tags, build_args, target, on_event=on_event,
                                       **store, **request)
+                if memo is not None:
+                    memo.built(image.id)
         except BaseException:
             renderer.close(failed=True)
             raise

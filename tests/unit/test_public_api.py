@@ -24,7 +24,7 @@ EXPECTED = [
     # the store, images, working containers
     "Store", "Image", "WorkingContainer", "PruneReport", "default_root", "commit_format",
     # operations
-    "build", "build_platforms", "writes_tar_to_stdout", "MultiPlatformResult", "pull", "push", "copy",
+    "build", "build_platforms", "writes_tar_to_stdout", "build_memo_recorder", "MultiPlatformResult", "pull", "push", "copy",
     "inspect", "format_inspect", "import_tarball", "sbom_of", "attestations",
     # rootless: the user namespace a non-root process builds in
     "enter_user_namespace", "exec_in_user_namespace", "is_rootless", "describe_rootless", "resolve_isolation",
