@@ -14,14 +14,15 @@ if [ "$(id -u)" != 0 ]; then echo "setup.sh: run as root" >&2; exit 1; fi
 # sshd on 127.0.0.1 and ssh-agent), cpp (with gcc) for Containerfile.in, golang-go to build the Go
 # binary whose build info the SBOM tests read (offline: a module without downloads), rpm
 # (rpmbuild + rpm) to make the real sqlite rpmdb the RPM cataloger test reads; docker.io for the
-# benchmarks' BuildKit side (and the smoke test's three-way check). Rootless builds (the
+# benchmarks' BuildKit side (and the smoke test's three-way check), debootstrap for the
+# benchmarks' real-app cases (their Debian 12 base, made once and cached). Rootless builds (the
 # tests run pybuild as the user pybuild-test, made below): uidmap for newuidmap/newgidmap,
 # fuse-overlayfs where the kernel refuses overlay in a user namespace, libcap2-bin for setcap (the
 # pod test gives its newuidmap file capabilities, as a pod's image must).
 apt_packages=(uidmap fuse-overlayfs libcap2-bin buildah podman skopeo umoci runc docker-registry busybox-static apache2-utils
               zstd bzip2 xz-utils time python3-venv python3-pip iproute2 procps mount
               gcc libc6-dev golang-github-containers-common libseccomp2 netavark iptables qemu-user-static
-              slirp4netns git openssh-server openssh-client cpp golang-go rpm docker.io)
+              slirp4netns git openssh-server openssh-client cpp golang-go rpm docker.io debootstrap)
 # arm64 packages are downloaded (never installed) by the multi-platform tests: busybox-static:arm64
 # is their arm64 base (tests/platform_helpers.py); qemu-user-static runs it through binfmt_misc
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then

@@ -89,6 +89,24 @@ def test_owners_in_layers_are_the_in_build_ids(user: RootlessUser, isolation: st
     assert host_mounts_under(user.base) == []
 
 
+def test_a_cached_rebuild_is_answered_from_the_memo(user: RootlessUser) -> None:
+    """The build memo (issue 19) as an ordinary user: recorded inside pybuild's user namespace,
+    answered outside it (owners there are mapped, the identities the memo keeps are not)."""
+    ctx = user.context("memo", {"Containerfile": "FROM busybox\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\n",
+                                "a.txt": "a\n"})
+    time.sleep(1.1)  # a memo is recorded only for inputs older than a second
+    user.run("bud", "-t", "memo", str(ctx))
+    cached = user.run("bud", "-t", "memo", str(ctx))
+    argv = user.argv("bud", "-t", "memo", str(ctx))
+    argv[argv.index("-m"):argv.index("-m")] = ["-X", "importtime"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=user.base)
+    imported = [line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    said = f"cached:\n{cached.stdout}{cached.stderr}\nagain:\n{proc.stdout}" + "".join(
+        line + "\n" for line in proc.stderr.splitlines() if not line.startswith("import time:"))
+    assert proc.returncode == 0 and proc.stdout == cached.stdout, said
+    assert imported and "click" not in imported, said
+
+
 def test_working_container_verbs(user: RootlessUser) -> None:
     ctr = user.run("from", "--name", "verbs", "busybox").stdout.strip()
     user.run("run", ctr, "--", "sh", "-c", "echo made > /made && chown 42:43 /made")
