@@ -182,10 +182,11 @@ class WorkingContainer:
         self._reset_work()
         upper, work, short = str(self.dir / "upper"), str(self.dir / "work"), str(self.dir / "l")
         program = self.store.overlay_program()
+        volatile = self.state.internal  # a crash's leftovers are removed, never mounted again
         missing = self._probe_stubs(lowers, target, stubs, program) if stubs else []
         mounted = False
         if missing is None:  # no read-only probe here: look in the real mount
-            mount_overlay(lowers, upper, work, target, short_dir=short, program=program)
+            mount_overlay(lowers, upper, work, target, short_dir=short, program=program, volatile=volatile)
             mounted = True
             missing = self._missing_stubs(stubs)
             if missing:
@@ -205,7 +206,7 @@ class WorkingContainer:
                     elif not host.exists():
                         host.touch(mode=0o644)
                 lowers = [str(stub_dir), *lowers]
-            mount_overlay(lowers, upper, work, target, short_dir=short, program=program)
+            mount_overlay(lowers, upper, work, target, short_dir=short, program=program, volatile=volatile)
         self.state.mounted = True
         self.save()
         return self.mountpoint
