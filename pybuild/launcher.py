@@ -5,7 +5,10 @@ and every build the memo cannot answer, goes to pybuild.cli.main as it is."""
 from __future__ import annotations
 
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # no typing at run time: every command starts here (mypy reads this as typing's)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def main() -> Any:
