@@ -8,7 +8,6 @@ use, so importing this module has no side effect.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import platform
@@ -81,11 +80,26 @@ class _CapData(ctypes.Structure):
                 ("inheritable", ctypes.c_uint32)]
 
 
+def load_library(soname: str, name: str) -> ctypes.CDLL:
+    """``soname`` opened directly, else ``name`` as ctypes.util finds it: find_library runs
+    ``ldconfig -p`` (a fork and exec, ~3 ms) and imports subprocess, which a step on a
+    glibc host never needs (issue 19). OSError when neither opens."""
+    try:
+        return ctypes.CDLL(soname, use_errno=True)
+    except OSError:
+        from ctypes.util import find_library
+
+        found = find_library(name)
+        if not found:
+            raise
+        return ctypes.CDLL(found, use_errno=True)
+
+
 class _Libc:
     """libc functions with argument types set; created once, on first use."""
 
     def __init__(self) -> None:
-        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        lib = load_library("libc.so.6", "c")
         self.unshare = lib.unshare
         self.unshare.argtypes = [ctypes.c_int]
         self.setns = lib.setns
@@ -245,6 +259,6 @@ def fd_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-__all__ = ["open_in_root", "fd_path", "unshare", "mount", "umount2", "pivot_root", "sethostname", "prctl",
-           "capset", "libc",
+__all__ = ["load_library", "open_in_root", "fd_path", "unshare", "mount", "umount2", "pivot_root", "sethostname",
+           "prctl", "capset", "libc",
            "mount_flags_of", "bind_readonly", "set_nodev_recursive", "set_loopback_up"]
