@@ -32,15 +32,12 @@ forked copy of a threaded interpreter must not touch locks other threads held.
 from __future__ import annotations
 
 import errno
-import fcntl  # noqa: F401 - loaded before fork for linux.set_loopback_up
 import gc
 import os
 import resource
 import shutil
 import signal
-import socket  # noqa: F401 - loaded before fork for linux.set_loopback_up
 import stat
-import struct  # noqa: F401 - loaded before fork for linux.set_loopback_up
 import tempfile
 from dataclasses import dataclass
 from typing import NoReturn
@@ -128,6 +125,10 @@ def run_chroot(spec: RunSpec) -> int:
     if not os.path.isdir(root) or root == "/":
         raise SandboxError("rootfs is not a directory (or is the host's /)", where=spec.rootfs)
     check_stubs(spec, root)
+    if spec.network == "none":  # loaded before fork, for linux.set_loopback_up in the child
+        import fcntl  # noqa: F401
+        import socket  # noqa: F401
+        import struct  # noqa: F401
     tmp = tempfile.mkdtemp(prefix="pybuild-run-")
     try:
         if os.path.commonpath([root, tmp]) == root:
