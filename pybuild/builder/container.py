@@ -73,7 +73,7 @@ class WorkingContainer:
             for sub in ("upper", "work", "merged"):
                 (self.dir / sub).mkdir()
             self._made = True
-            self.save()
+            self._write_state()
         except BaseException:
             self._made = False
             remove_tree(self.dir)  # no half-made container without state.json (a full disk)
@@ -120,11 +120,19 @@ class WorkingContainer:
         self._config = value
 
     def save(self) -> None:
-        """Write state.json; a build's own container (internal) without fsync: it is removed
-        when the build ends, or by recovery if the build dies."""
+        """Write state.json. A build's own container (internal) writes it once, when its
+        directory is made, without fsync: nothing but this process uses what it holds after
+        that (its layers, config, mount flag), and what recovery reads of it if the build
+        dies (its id, driver, process, that it is internal) never changes (issue 19: a
+        multi-stage cold build rewrote it 26 times)."""
         if not self._made:
             self._make()
             return
+        if self.state.internal:
+            return
+        self._write_state()
+
+    def _write_state(self) -> None:
         if self._config is not None:
             self.state.config = json.loads(self._config.to_json(docker=True))
         atomic_write(self.dir / "state.json", json.dumps(self.state.to_json(), indent=1).encode(),
@@ -162,15 +170,14 @@ class WorkingContainer:
 
     def mount(self, stubs: Sequence[tuple[str, bool]] = ()) -> Path:
         """Mount the container's root filesystem; ``stubs`` (path, is_dir) must exist in it."""
-        from pybuild.builder.sandbox.overlay import is_mounted, mount_overlay, unmount
+        from pybuild.builder.sandbox.overlay import mount_overlay
 
         if not self._made:
             self._make()
         if self.vfs:
             return self._mount_vfs(stubs)
         target = str(self.mountpoint)
-        if is_mounted(target):
-            unmount(target)
+        self._unmount_overlay()  # a mount left over
         from pybuild.builder.lower_stack import distinct_lowers
 
         lowers = distinct_lowers(self._lower_dirs(), self.dir / "aliases")
@@ -190,7 +197,7 @@ class WorkingContainer:
             mounted = True
             missing = self._missing_stubs(stubs)
             if missing:
-                unmount(target)
+                self._unmount_overlay()
                 self._reset_work()
                 mounted = False
         if not mounted:
@@ -303,8 +310,6 @@ class WorkingContainer:
         self.state.vfs_stubs = []
 
     def unmount(self) -> None:
-        from pybuild.builder.sandbox.overlay import is_mounted, unmount
-
         if not self._made:
             return  # never mounted
         if self.vfs:
@@ -313,11 +318,20 @@ class WorkingContainer:
                 self.state.mounted = False
             self.save()
             return
-        if is_mounted(str(self.mountpoint)):
-            unmount(str(self.mountpoint))
+        self._unmount_overlay()
         if self.state.mounted:
             self.state.mounted = False
             self.save()
+
+    def _unmount_overlay(self) -> None:
+        """Unmount the overlay if one is mounted. A build's own container asks umount2 alone
+        (not mounted: EINVAL), where reading /proc/self/mountinfo first costs more than the
+        call on a host with many mounts; another container's check needs no libc."""
+        from pybuild.builder.sandbox.overlay import is_mounted, unmount
+
+        target = str(self.mountpoint)
+        if self.state.internal or is_mounted(target):
+            unmount(target)
 
     @contextlib.contextmanager
     def mounted(self, stubs: Sequence[tuple[str, bool]] = ()) -> Iterator[Path]:
