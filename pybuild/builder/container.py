@@ -41,6 +41,7 @@ class WorkingContainer:
         self.dir = store.root / "containers" / state.id
         self._config: ImageConfig | None = None
         self._made = True  # False: a build's own container whose directory is made on first need
+        self._unsynced = False  # upper/ was written under a volatile mount: syncfs before adopting it
 
     # ------------------------------------------------------------------ records
 
@@ -193,7 +194,8 @@ class WorkingContainer:
         missing = self._probe_stubs(lowers, target, stubs, program) if stubs else []
         mounted = False
         if missing is None:  # no read-only probe here: look in the real mount
-            mount_overlay(lowers, upper, work, target, short_dir=short, program=program, volatile=volatile)
+            self._unsynced |= mount_overlay(lowers, upper, work, target, short_dir=short, program=program,
+                                            volatile=volatile)
             mounted = True
             missing = self._missing_stubs(stubs)
             if missing:
@@ -213,7 +215,8 @@ class WorkingContainer:
                     elif not host.exists():
                         host.touch(mode=0o644)
                 lowers = [str(stub_dir), *lowers]
-            mount_overlay(lowers, upper, work, target, short_dir=short, program=program, volatile=volatile)
+            self._unsynced |= mount_overlay(lowers, upper, work, target, short_dir=short, program=program,
+                                            volatile=volatile)
         self.state.mounted = True
         self.save()
         return self.mountpoint
@@ -386,8 +389,12 @@ class WorkingContainer:
             _set_mtimes(upper, timestamp)
         elif clamp_mtime is not None:
             _set_mtimes(upper, clamp_mtime, only_later=True)
+        synced = _syncfs_started(str(upper)) if self._unsynced else None
         info = layer_digests(upper, overlay_upper=True, timestamp=timestamp, clamp_mtime=clamp_mtime,
                              exclude=exclude)
+        if synced is not None:
+            synced()
+            self._unsynced = False
         self.store.adopt_layer(upper, str(info.diff_id), size=info.uncompressed_size,
                                tar_options=TarOptions(timestamp, clamp_mtime))
         upper.mkdir()
@@ -429,6 +436,38 @@ class WorkingContainer:
         if is_mounted(str(self.mountpoint)):
             raise StoreError(f"container {self.name or self.id[:12]} is still mounted at {self.mountpoint}")
         remove_tree(self.dir)
+
+
+def _syncfs_started(path: str) -> Callable[[], None]:
+    """syncfs of ``path``'s filesystem on a thread of its own, so the disk writes out a step's
+    files while the layer's digest is read from the page cache; the function returned waits
+    for it, raising StoreError if the filesystem could not write them.
+
+    A build's own container is mounted volatile (overlay.mount_overlay): its unmount no
+    longer syncs the store's filesystem, nor do fsyncs inside a step (a package manager's),
+    so this is the one sync that makes the upper directory durable before it becomes a
+    layer that records name, as the unmount's sync did (issue 19)."""
+    import threading
+
+    from pybuild.builder.sandbox.linux import syncfs
+
+    failed: list[OSError] = []
+
+    def run() -> None:
+        try:
+            syncfs(path)
+        except OSError as e:
+            failed.append(e)
+
+    thread = threading.Thread(target=run, name="pybuild-syncfs", daemon=True)
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if failed:
+            raise StoreError(f"cannot write the layer out to disk: {failed[0].strerror}", where=path)
+
+    return wait
 
 
 def _empty_dir(path: Path) -> bool:

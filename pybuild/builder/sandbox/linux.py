@@ -113,6 +113,8 @@ class _Libc:
         self.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
         self.prctl = lib.prctl
         self.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+        self.syncfs = lib.syncfs
+        self.syncfs.argtypes = [ctypes.c_int]
         self.syscall = lib.syscall
         self.syscall.restype = ctypes.c_long
         self.pivot_root_nr, self.capset_nr = _SYSCALLS.get(platform.machine(), (155, 126))
@@ -153,6 +155,15 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, d
 
 def umount2(target: str, flags: int = 0) -> None:
     _check(libc().umount2(_b(target), flags), "umount", target)
+
+
+def syncfs(path: str) -> None:
+    """Write out everything the filesystem holding ``path`` has not written yet (syncfs(2))."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _check(libc().syncfs(fd), "syncfs", path)
+    finally:
+        os.close(fd)
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
@@ -259,6 +270,7 @@ def fd_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-__all__ = ["load_library", "open_in_root", "fd_path", "unshare", "mount", "umount2", "pivot_root", "sethostname",
+__all__ = ["load_library", "open_in_root", "fd_path", "unshare", "mount", "umount2", "syncfs", "pivot_root",
+           "sethostname",
            "prctl", "capset", "libc",
            "mount_flags_of", "bind_readonly", "set_nodev_recursive", "set_loopback_up"]
