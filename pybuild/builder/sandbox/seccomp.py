@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 from pybuild.builder.sandbox import linux as L
@@ -209,17 +208,13 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-@dataclass
 class Program:
     """A compiled filter, ready for :func:`install` in a forked child (no allocation there)."""
 
-    bpf: bytes
-    _buffer: Any = field(init=False, repr=False)
-    _fprog: Any = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._buffer = ctypes.create_string_buffer(self.bpf, len(self.bpf))
-        self._fprog = _SockFprog(len(self.bpf) // 8, ctypes.addressof(self._buffer))
+    def __init__(self, bpf: bytes) -> None:
+        self.bpf = bpf
+        self._buffer = ctypes.create_string_buffer(bpf, len(bpf))
+        self._fprog = _SockFprog(len(bpf) // 8, ctypes.addressof(self._buffer))
 
     @property
     def address(self) -> int:
