@@ -41,6 +41,7 @@ class WorkingContainer:
         self.dir = store.root / "containers" / state.id
         self._config: ImageConfig | None = None
         self._made = True  # False: a build's own container whose directory is made on first need
+        self._unsynced = False  # upper/ was written under a volatile mount: syncfs before adopting it
 
     # ------------------------------------------------------------------ records
 
@@ -73,7 +74,7 @@ class WorkingContainer:
             for sub in ("upper", "work", "merged"):
                 (self.dir / sub).mkdir()
             self._made = True
-            self.save()
+            self._write_state()
         except BaseException:
             self._made = False
             remove_tree(self.dir)  # no half-made container without state.json (a full disk)
@@ -120,11 +121,19 @@ class WorkingContainer:
         self._config = value
 
     def save(self) -> None:
-        """Write state.json; a build's own container (internal) without fsync: it is removed
-        when the build ends, or by recovery if the build dies."""
+        """Write state.json. A build's own container (internal) writes it once, when its
+        directory is made, without fsync: nothing but this process uses what it holds after
+        that (its layers, config, mount flag), and what recovery reads of it if the build
+        dies (its id, driver, process, that it is internal) never changes (issue 19: a
+        multi-stage cold build rewrote it 26 times)."""
         if not self._made:
             self._make()
             return
+        if self.state.internal:
+            return
+        self._write_state()
+
+    def _write_state(self) -> None:
         if self._config is not None:
             self.state.config = json.loads(self._config.to_json(docker=True))
         atomic_write(self.dir / "state.json", json.dumps(self.state.to_json(), indent=1).encode(),
@@ -162,15 +171,14 @@ class WorkingContainer:
 
     def mount(self, stubs: Sequence[tuple[str, bool]] = ()) -> Path:
         """Mount the container's root filesystem; ``stubs`` (path, is_dir) must exist in it."""
-        from pybuild.builder.sandbox.overlay import is_mounted, mount_overlay, unmount
+        from pybuild.builder.sandbox.overlay import mount_overlay
 
         if not self._made:
             self._make()
         if self.vfs:
             return self._mount_vfs(stubs)
         target = str(self.mountpoint)
-        if is_mounted(target):
-            unmount(target)
+        self._unmount_overlay()  # a mount left over
         from pybuild.builder.lower_stack import distinct_lowers
 
         lowers = distinct_lowers(self._lower_dirs(), self.dir / "aliases")
@@ -186,11 +194,12 @@ class WorkingContainer:
         missing = self._probe_stubs(lowers, target, stubs, program) if stubs else []
         mounted = False
         if missing is None:  # no read-only probe here: look in the real mount
-            mount_overlay(lowers, upper, work, target, short_dir=short, program=program, volatile=volatile)
+            self._unsynced |= mount_overlay(lowers, upper, work, target, short_dir=short, program=program,
+                                            volatile=volatile)
             mounted = True
             missing = self._missing_stubs(stubs)
             if missing:
-                unmount(target)
+                self._unmount_overlay()
                 self._reset_work()
                 mounted = False
         if not mounted:
@@ -206,7 +215,8 @@ class WorkingContainer:
                     elif not host.exists():
                         host.touch(mode=0o644)
                 lowers = [str(stub_dir), *lowers]
-            mount_overlay(lowers, upper, work, target, short_dir=short, program=program, volatile=volatile)
+            self._unsynced |= mount_overlay(lowers, upper, work, target, short_dir=short, program=program,
+                                            volatile=volatile)
         self.state.mounted = True
         self.save()
         return self.mountpoint
@@ -303,8 +313,6 @@ class WorkingContainer:
         self.state.vfs_stubs = []
 
     def unmount(self) -> None:
-        from pybuild.builder.sandbox.overlay import is_mounted, unmount
-
         if not self._made:
             return  # never mounted
         if self.vfs:
@@ -313,11 +321,20 @@ class WorkingContainer:
                 self.state.mounted = False
             self.save()
             return
-        if is_mounted(str(self.mountpoint)):
-            unmount(str(self.mountpoint))
+        self._unmount_overlay()
         if self.state.mounted:
             self.state.mounted = False
             self.save()
+
+    def _unmount_overlay(self) -> None:
+        """Unmount the overlay if one is mounted. A build's own container asks umount2 alone
+        (not mounted: EINVAL), where reading /proc/self/mountinfo first costs more than the
+        call on a host with many mounts; another container's check needs no libc."""
+        from pybuild.builder.sandbox.overlay import is_mounted, unmount
+
+        target = str(self.mountpoint)
+        if self.state.internal or is_mounted(target):
+            unmount(target)
 
     @contextlib.contextmanager
     def mounted(self, stubs: Sequence[tuple[str, bool]] = ()) -> Iterator[Path]:
@@ -372,8 +389,12 @@ class WorkingContainer:
             _set_mtimes(upper, timestamp)
         elif clamp_mtime is not None:
             _set_mtimes(upper, clamp_mtime, only_later=True)
+        synced = _syncfs_started(str(upper)) if self._unsynced else None
         info = layer_digests(upper, overlay_upper=True, timestamp=timestamp, clamp_mtime=clamp_mtime,
                              exclude=exclude)
+        if synced is not None:
+            synced()
+            self._unsynced = False
         self.store.adopt_layer(upper, str(info.diff_id), size=info.uncompressed_size,
                                tar_options=TarOptions(timestamp, clamp_mtime))
         upper.mkdir()
@@ -415,6 +436,38 @@ class WorkingContainer:
         if is_mounted(str(self.mountpoint)):
             raise StoreError(f"container {self.name or self.id[:12]} is still mounted at {self.mountpoint}")
         remove_tree(self.dir)
+
+
+def _syncfs_started(path: str) -> Callable[[], None]:
+    """syncfs of ``path``'s filesystem on a thread of its own, so the disk writes out a step's
+    files while the layer's digest is read from the page cache; the function returned waits
+    for it, raising StoreError if the filesystem could not write them.
+
+    A build's own container is mounted volatile (overlay.mount_overlay): its unmount no
+    longer syncs the store's filesystem, nor do fsyncs inside a step (a package manager's),
+    so this is the one sync that makes the upper directory durable before it becomes a
+    layer that records name, as the unmount's sync did (issue 19)."""
+    import threading
+
+    from pybuild.builder.sandbox.linux import syncfs
+
+    failed: list[OSError] = []
+
+    def run() -> None:
+        try:
+            syncfs(path)
+        except OSError as e:
+            failed.append(e)
+
+    thread = threading.Thread(target=run, name="pybuild-syncfs", daemon=True)
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if failed:
+            raise StoreError(f"cannot write the layer out to disk: {failed[0].strerror}", where=path)
+
+    return wait
 
 
 def _empty_dir(path: Path) -> bool:

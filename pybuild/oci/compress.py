@@ -15,10 +15,12 @@ import contextlib
 import io
 import os
 import zlib
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from pybuild.errors import ConfigError, UnsafeContentError
-from pybuild.oci.limits import DecompressionLimits, current, human_size
+
+if TYPE_CHECKING:  # (read on first decompression: a layer writer needs no pybuild.conf reader)
+    from pybuild.oci.limits import DecompressionLimits
 
 NONE = "none"
 GZIP = "gzip"
@@ -120,7 +122,11 @@ def decompressing_reader(raw: BinaryIO, fmt: str | None = None, *, limits: Decom
         inner = lzma.LZMAFile(counted)  # type: ignore[arg-type,assignment]
     else:
         raise ConfigError(f"unknown compression format {fmt!r}")
-    bounded = _Bounded(inner, counted, limits or current().layers, where)
+    if limits is None:
+        from pybuild.oci.limits import current
+
+        limits = current().layers
+    bounded = _Bounded(inner, counted, limits, where)
     return io.BufferedReader(bounded, 1 << 20)
 
 
@@ -168,12 +174,12 @@ class _Bounded(io.RawIOBase):
         self.out += n
         lim = self._limits
         if self.out > lim.max_size:
-            raise UnsafeContentError(f"decompressed data exceeds the limit of {human_size(lim.max_size)} "
+            raise UnsafeContentError(f"decompressed data exceeds the limit of {_size(lim.max_size)} "
                                      "(max_size of [layers]): a decompression bomb?", where=self._where)
         if self.out > lim.ratio_floor and self.out > lim.max_ratio * max(self._counted.count, 1):
             raise UnsafeContentError(
                 f"decompressed data is over {lim.max_ratio:g} times its compressed size "
-                f"({human_size(self.out)} from {human_size(self._counted.count)}; max_ratio of [layers]): "
+                f"({_size(self.out)} from {_size(self._counted.count)}; max_ratio of [layers]): "
                 "a decompression bomb?", where=self._where)
         return int(n)
 
@@ -181,6 +187,12 @@ class _Bounded(io.RawIOBase):
         with contextlib.suppress(Exception):
             self._inner.close()
         super().close()
+
+
+def _size(n: int) -> str:
+    from pybuild.oci.limits import human_size
+
+    return human_size(n)
 
 
 class _Prefixed(io.RawIOBase):

@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pybuild.events import EventCallback
 from pybuild.oci.digest import Digest
-from pybuild.oci.tarapply import Limits, apply_tar
 from pybuild.oci.tarwriter import write_tar
+
+if TYPE_CHECKING:
+    from pybuild.oci.tarapply import Limits
 
 # The same strings as pybuild.oci.spec's constants; kept here so layer.py stands alone.
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
@@ -83,7 +85,19 @@ def apply_layer(stream: BinaryIO, target: Path, *, whiteouts: str = "overlay", l
     entries that would leave ``target`` or exceed ``limits``. Without root, owners are not
     set and device nodes are skipped (a WARNING event names each).
     """
+    from pybuild.oci.tarapply import apply_tar
+
     return apply_tar(stream, target, whiteouts=whiteouts, limits=limits, on_event=on_event)
+
+
+def __getattr__(name: str) -> Any:
+    """``Limits`` on first use: a build that unpacks nothing (its base already unpacked, the
+    layers it makes written, not read) needs no unpacker, decompressor or pybuild.conf reader."""
+    if name == "Limits":
+        from pybuild.oci.tarapply import Limits
+
+        return Limits
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["LayerInfo", "Limits", "write_layer", "apply_layer", "OCI_LAYER", "OCI_LAYER_GZIP",

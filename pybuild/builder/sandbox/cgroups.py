@@ -23,7 +23,6 @@ import os
 import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from pybuild.builder.sandbox.resources import Resources
 from pybuild.errors import SandboxError
@@ -32,12 +31,13 @@ ROOT = "/sys/fs/cgroup"
 _RMDIR_TRIES = 250  # (5 s) a step's last processes take a moment to leave once PID 1 is gone (an OOM kill longer)
 
 
-@dataclass
 class StepCgroup:
-    """The directories made for one step; ``procs`` are the files its first process writes."""
+    """The directories made for one step; ``procs`` are the files its first process writes.
+    (A plain class: a dataclass costs more to make at import than a step uses it.)"""
 
-    version: int
-    dirs: dict[str, str] = field(default_factory=dict)  # controller (v1) or "" (v2) -> host dir
+    def __init__(self, version: int) -> None:
+        self.version = version
+        self.dirs: dict[str, str] = {}  # controller (v1) or "" (v2) -> host dir
 
     @property
     def procs(self) -> list[str]:

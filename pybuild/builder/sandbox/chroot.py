@@ -32,18 +32,14 @@ forked copy of a threaded interpreter must not touch locks other threads held.
 from __future__ import annotations
 
 import errno
-import fcntl  # noqa: F401 - loaded before fork for linux.set_loopback_up
 import gc
 import os
 import resource
 import shutil
 import signal
-import socket  # noqa: F401 - loaded before fork for linux.set_loopback_up
 import stat
-import struct  # noqa: F401 - loaded before fork for linux.set_loopback_up
 import tempfile
-from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pybuild.builder.sandbox import caps as _caps
 from pybuild.builder.sandbox import cgroups as _cgroups
@@ -73,25 +69,32 @@ _NOSUID_NODEV_NOEXEC = L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC
 _EXIT_SETUP = 125
 
 
-@dataclass
+# The plans are plain classes, not dataclasses: making those 3 at import cost ~1.7 ms of
+# every build that runs a step (issue 19), for no equality, ordering or repr anyone uses.
+
+
 class _BindPlan:
-    target: str
-    source: str  # host path, opened O_PATH|O_NOFOLLOW in the child before pivot_root
-    readonly: bool
-    recursive: bool
-    device: bool = False  # a --device node: bound after the tree is made nodev
+    __slots__ = ("target", "source", "readonly", "recursive", "device")
+
+    def __init__(self, target: str, source: str, readonly: bool, recursive: bool, device: bool = False) -> None:
+        self.target = target
+        self.source = source  # host path, opened O_PATH|O_NOFOLLOW in the child before pivot_root
+        self.readonly = readonly
+        self.recursive = recursive
+        self.device = device  # a --device node: bound after the tree is made nodev
 
 
-@dataclass
 class _TmpfsPlan:
-    target: str
-    data: str
-    readonly: bool
+    __slots__ = ("target", "data", "readonly")
+
+    def __init__(self, target: str, data: str, readonly: bool) -> None:
+        self.target = target
+        self.data = data
+        self.readonly = readonly
 
 
-@dataclass
 class _Plan:
-    """Everything the child needs, computed before fork."""
+    """Everything the child needs, computed before fork; made with every field named."""
 
     root: str
     flags: int
@@ -120,6 +123,11 @@ class _Plan:
     cgroup_procs: list[str]  # cgroup.procs files C writes 0 to (joins), before unsharing
     cgroup_views: list[tuple[str, str]]  # (name under /sys/fs/cgroup, host dir); "" : v2, at the top
 
+    def __init__(self, **fields: Any) -> None:
+        if set(fields) != set(_Plan.__annotations__):
+            raise TypeError(f"_Plan fields: {sorted(set(fields) ^ set(_Plan.__annotations__))}")
+        self.__dict__.update(fields)
+
 
 def run_chroot(spec: RunSpec) -> int:
     """Run ``spec`` in new namespaces; return its exit status (128+N if killed by signal N)."""
@@ -128,6 +136,10 @@ def run_chroot(spec: RunSpec) -> int:
     if not os.path.isdir(root) or root == "/":
         raise SandboxError("rootfs is not a directory (or is the host's /)", where=spec.rootfs)
     check_stubs(spec, root)
+    if spec.network == "none":  # loaded before fork, for linux.set_loopback_up in the child
+        import fcntl  # noqa: F401
+        import socket  # noqa: F401
+        import struct  # noqa: F401
     tmp = tempfile.mkdtemp(prefix="pybuild-run-")
     try:
         if os.path.commonpath([root, tmp]) == root:

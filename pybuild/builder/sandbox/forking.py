@@ -15,20 +15,20 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import NoReturn
 
 FORK_LOCK = threading.Lock()
 
 
-@dataclass
 class Child:
-    """A forked child and the read ends of its pipes (``out_r`` -1 when output is not captured)."""
+    """A forked child and the read ends of its pipes (``out_r`` -1 when output is not captured).
+    (A plain class: a dataclass costs more to make at import than a step uses it.)"""
 
-    pid: int
-    status_r: int
-    out_r: int
-    reaped: bool = False
+    def __init__(self, pid: int, status_r: int, out_r: int) -> None:
+        self.pid = pid
+        self.status_r = status_r
+        self.out_r = out_r
+        self.reaped = False
 
     def wait(self) -> int:
         """Wait for the child; its wait status."""

@@ -8,7 +8,6 @@ use, so importing this module has no side effect.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import platform
@@ -81,11 +80,26 @@ class _CapData(ctypes.Structure):
                 ("inheritable", ctypes.c_uint32)]
 
 
+def load_library(soname: str, name: str) -> ctypes.CDLL:
+    """``soname`` opened directly, else ``name`` as ctypes.util finds it: find_library runs
+    ``ldconfig -p`` (a fork and exec, ~3 ms) and imports subprocess, which a step on a
+    glibc host never needs (issue 19). OSError when neither opens."""
+    try:
+        return ctypes.CDLL(soname, use_errno=True)
+    except OSError:
+        from ctypes.util import find_library
+
+        found = find_library(name)
+        if not found:
+            raise
+        return ctypes.CDLL(found, use_errno=True)
+
+
 class _Libc:
     """libc functions with argument types set; created once, on first use."""
 
     def __init__(self) -> None:
-        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        lib = load_library("libc.so.6", "c")
         self.unshare = lib.unshare
         self.unshare.argtypes = [ctypes.c_int]
         self.setns = lib.setns
@@ -99,6 +113,8 @@ class _Libc:
         self.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
         self.prctl = lib.prctl
         self.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+        self.syncfs = lib.syncfs
+        self.syncfs.argtypes = [ctypes.c_int]
         self.syscall = lib.syscall
         self.syscall.restype = ctypes.c_long
         self.pivot_root_nr, self.capset_nr = _SYSCALLS.get(platform.machine(), (155, 126))
@@ -139,6 +155,15 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, d
 
 def umount2(target: str, flags: int = 0) -> None:
     _check(libc().umount2(_b(target), flags), "umount", target)
+
+
+def syncfs(path: str) -> None:
+    """Write out everything the filesystem holding ``path`` has not written yet (syncfs(2))."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _check(libc().syncfs(fd), "syncfs", path)
+    finally:
+        os.close(fd)
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
@@ -245,6 +270,7 @@ def fd_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-__all__ = ["open_in_root", "fd_path", "unshare", "mount", "umount2", "pivot_root", "sethostname", "prctl",
-           "capset", "libc",
+__all__ = ["load_library", "open_in_root", "fd_path", "unshare", "mount", "umount2", "syncfs", "pivot_root",
+           "sethostname",
+           "prctl", "capset", "libc",
            "mount_flags_of", "bind_readonly", "set_nodev_recursive", "set_loopback_up"]

@@ -21,13 +21,16 @@ _PAGE = 4096
 
 
 def mount_overlay(lowers: list[str], upper: str | None, work: str | None, target: str, *,
-                  short_dir: str | None = None, program: str | None = None, volatile: bool = False) -> None:
+                  short_dir: str | None = None, program: str | None = None, volatile: bool = False) -> bool:
     """Mount an overlay at ``target``; ``lowers`` are listed topmost first. Without ``upper``
     it is read-only (at least two lowers), and its unmount syncs nothing. ``program``: a
     mount program (fuse-overlayfs) in place of the kernel's overlay. ``volatile`` (a build's
     own container, which a crash leaves to recovery to remove): the kernel's overlay is
     mounted ``volatile``, so its unmount does not sync the store's whole filesystem (60-80 ms
-    a step on a busy machine, issue 19); ``work`` must be new (it holds the volatile mark)."""
+    a step on a busy machine, issue 19), nor does an fsync inside a step; ``work`` must be new
+    (it holds the volatile mark), and the caller syncs the filesystem (``linux.syncfs``)
+    before the upper directory becomes a layer. Returns whether the mount is volatile (False:
+    the kernel refused the option, or a mount program)."""
     if not lowers:
         raise SandboxError("an overlay needs at least one lower directory")
     rw = f",upperdir={_escape(upper)},workdir={_escape(work or '')}" if upper is not None else ""
@@ -54,12 +57,12 @@ def mount_overlay(lowers: list[str], upper: str | None, work: str | None, target
             from pybuild.builder.sandbox.fuse_overlay import mount_fuse_overlay
 
             mount_fuse_overlay(program, data, target)
-            return
+            return False
         data += "," + _options() + (",volatile" if volatile and upper is not None else "")
         if len(data) >= _PAGE - 1:
             raise SandboxError(f"cannot mount overlay at {target}: {len(lowers)} layers are more than "
                                "one mount can stack")
-        _mount(data, target)
+        return _mount(data, target)
     finally:
         if dir_fd is not None:
             os.close(dir_fd)
@@ -154,7 +157,8 @@ def _kernel_has_overlay() -> bool:
         return False
 
 
-def _mount(data: str, target: str) -> None:
+def _mount(data: str, target: str) -> bool:
+    """Mount; whether the mount is volatile (the option dropped where the kernel lacks it)."""
     import ctypes  # (here and in unmount: is_mounted, all a cached build asks, needs no libc)
 
     from pybuild.builder.sandbox.linux import libc
@@ -165,9 +169,10 @@ def _mount(data: str, target: str) -> None:
             # older kernels without some options (volatile: Linux 5.10): retry with the essential ones
             data = data.replace(",index=off", "").replace(",volatile", "")
             if libc().mount(b"overlay", target.encode(), b"overlay", 0, data.encode()) == 0:
-                return
+                return False
             err = ctypes.get_errno()
         raise SandboxError(f"cannot mount overlay at {target}: {os.strerror(err)}")
+    return ",volatile" in data
 
 
 def _escape(path: str) -> str:

@@ -15,13 +15,12 @@ fork and execve allocates or loads a library.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import functools
 import json
 import os
 import platform
-from dataclasses import dataclass, field
+import threading
 from typing import Any
 
 from pybuild.builder.sandbox import linux as L
@@ -209,17 +208,13 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-@dataclass
 class Program:
     """A compiled filter, ready for :func:`install` in a forked child (no allocation there)."""
 
-    bpf: bytes
-    _buffer: Any = field(init=False, repr=False)
-    _fprog: Any = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._buffer = ctypes.create_string_buffer(self.bpf, len(self.bpf))
-        self._fprog = _SockFprog(len(self.bpf) // 8, ctypes.addressof(self._buffer))
+    def __init__(self, bpf: bytes) -> None:
+        self.bpf = bpf
+        self._buffer = ctypes.create_string_buffer(bpf, len(bpf))
+        self._fprog = _SockFprog(len(bpf) // 8, ctypes.addressof(self._buffer))
 
     @property
     def address(self) -> int:
@@ -228,9 +223,8 @@ class Program:
 
 @functools.lru_cache(maxsize=1)
 def _libseccomp() -> Any:
-    name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
     try:
-        lib = ctypes.CDLL(name, use_errno=True)
+        lib = L.load_library("libseccomp.so.2", "seccomp")
     except OSError:
         raise SandboxError("libseccomp2 is not installed (apt-get install libseccomp2), "
                            "or run with --security-opt seccomp=unconfined") from None
@@ -262,11 +256,50 @@ def _add_rule(lib: Any, ctx: int, action: int, nr: int, conds: list[_ArgCmp], na
         raise SandboxError(f"seccomp rule for {name}: {os.strerror(-rc)}")
 
 
-@functools.lru_cache(maxsize=16)
-def _compile_cached(spec_json: str) -> bytes:
-    spec = json.loads(spec_json)
-    check(spec)
+_COMPILED: dict[str, bytes] = {}
+_COMPILE_LOCK = threading.Lock()
+
+
+def _compiled(spec_json: str) -> bytes:
+    """The program of a document: this process's memo, else the machine's cache
+    (seccomp_cache.py), else libseccomp; one compile at a time, so stages running side by
+    side compile a document once."""
+    with _COMPILE_LOCK:
+        bpf = _COMPILED.get(spec_json)
+        if bpf is None:
+            bpf = _COMPILED[spec_json] = _load_or_compile(spec_json)
+        return bpf
+
+
+def _load_or_compile(spec_json: str) -> bytes:
+    from pybuild.builder.sandbox import seccomp_cache
+
+    check(json.loads(spec_json))
     lib = _libseccomp()
+    directory = seccomp_cache.cache_dir()
+    version = _version(lib)
+    key = seccomp_cache.key_of(spec_json, version, platform.machine()) if directory and version else ""
+    bpf = seccomp_cache.load(directory, key) if directory and key else None
+    if bpf is None:
+        bpf = _compile(lib, spec_json)
+        if directory and key:
+            seccomp_cache.store(directory, key, bpf)
+    return bpf
+
+
+def _version(lib: Any) -> tuple[int, int, int] | None:
+    """libseccomp's version (seccomp_version, 2.3+), or None when it cannot say."""
+    try:
+        fn = lib.seccomp_version
+    except AttributeError:
+        return None
+    fn.restype = ctypes.POINTER(ctypes.c_uint * 3)
+    got = fn()
+    return (got.contents[0], got.contents[1], got.contents[2]) if got else None
+
+
+def _compile(lib: Any, spec_json: str) -> bytes:
+    spec = json.loads(spec_json)
     default = _action(spec["defaultAction"], spec.get("defaultErrnoRet"))
     ctx = lib.seccomp_init(default)
     if not ctx:
@@ -312,7 +345,7 @@ def compile_filter(spec: dict[str, Any]) -> Program:
     if spec.get("flags"):
         raise SandboxError(f"seccomp flags {spec['flags']} are not supported with --isolation chroot "
                            "(use --isolation oci)")
-    bpf = _compile_cached(json.dumps(spec, sort_keys=True))
+    bpf = _compiled(json.dumps(spec, sort_keys=True))
     if not bpf or len(bpf) % 8:
         raise SandboxError("libseccomp produced no filter")
     return Program(bpf)
