@@ -565,37 +565,16 @@ def _copy_tree(rootfs: str, sel: Selected, target_dir: str, dest_container: str,
 
 def _copy_entry(src: str, st: os.stat_result, parent_host: str, name: str, opts: CopyOptions,
                 result: CopyResult) -> None:
-    if "/" in name or name in ("", ".", ".."):
-        raise UnsafeContentError(f"invalid destination name {name!r}")
+    _check_name(name)
     dst = os.path.join(parent_host, name)
-    if os.path.lexists(dst):
-        if os.path.isdir(dst) and not os.path.islink(dst):
-            if not stat.S_ISDIR(st.st_mode):
-                _rmtree(dst)
-        else:
-            os.unlink(dst)
     mode = st.st_mode
     if stat.S_ISREG(mode):
-        in_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            out_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            try:
-                remaining = st.st_size
-                offset = 0
-                while remaining > 0:
-                    n = os.sendfile(out_fd, in_fd, offset, min(remaining, 1 << 30))
-                    if n == 0:
-                        break
-                    offset += n
-                    remaining -= n
-            finally:
-                os.close(out_fd)
-        finally:
-            os.close(in_fd)
+        copy_regular(src, st, dst, _owner(st, opts), _mode(st, opts, is_dir=False))
         result.files += 1
         result.bytes += st.st_size
-        _apply_meta(dst, st, opts, is_dir=False, symlink=False)
-    elif stat.S_ISLNK(mode):
+        return
+    _clear(dst, st)
+    if stat.S_ISLNK(mode):
         os.symlink(os.readlink(src), dst)
         _apply_meta(dst, st, opts, is_dir=False, symlink=True)
         result.files += 1
@@ -608,20 +587,75 @@ def _copy_entry(src: str, st: os.stat_result, parent_host: str, name: str, opts:
     # sockets are skipped, as Docker does
 
 
-def _apply_meta(path: str, st: os.stat_result, opts: CopyOptions, *, is_dir: bool, symlink: bool) -> None:
+def _check_name(name: str) -> None:
+    if "/" in name or name in ("", ".", ".."):
+        raise UnsafeContentError(f"invalid destination name {name!r}")
+
+
+def _clear(dst: str, st: os.stat_result) -> None:
+    """Make room at ``dst`` for an entry of ``st``'s type: what the image has there goes (a
+    directory stays for a directory)."""
+    if os.path.lexists(dst):
+        if os.path.isdir(dst) and not os.path.islink(dst):
+            if not stat.S_ISDIR(st.st_mode):
+                _rmtree(dst)
+        else:
+            os.unlink(dst)
+
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def copy_regular(src: str, st: os.stat_result, dst: str, owner: tuple[int, int] | None, mode: int) -> None:
+    """Copy regular file ``src`` (as ``st`` describes it) to a new ``dst``, then set owner,
+    mode and times through the open descriptor: about seven system calls a file, none of
+    them a path lookup after the two opens (issue 19: 20000 files)."""
+    in_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            out_fd = os.open(dst, _CREATE, 0o600)
+        except FileExistsError:  # something of the image's is there: replace it
+            _clear(dst, st)
+            out_fd = os.open(dst, _CREATE, 0o600)
+        try:
+            remaining = st.st_size
+            offset = 0
+            while remaining > 0:
+                n = os.sendfile(out_fd, in_fd, offset, min(remaining, 1 << 30))
+                if n == 0:
+                    break
+                offset += n
+                remaining -= n
+            if owner is not None:
+                os.fchown(out_fd, *owner)
+            os.fchmod(out_fd, mode)  # after the chown, which clears setuid bits
+            os.utime(out_fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+        finally:
+            os.close(out_fd)
+    finally:
+        os.close(in_fd)
+
+
+def _owner(st: os.stat_result, opts: CopyOptions) -> tuple[int, int] | None:
+    """The owner an entry gets (None: not root, so none can be set)."""
+    if os.geteuid() != 0:
+        return None
     if opts.owner is not None:
-        uid, gid = opts.owner
-    elif opts.keep_owner:
-        uid, gid = st.st_uid, st.st_gid
-    else:
-        uid, gid = 0, 0
-    if os.geteuid() == 0:
-        os.lchown(path, uid, gid)
+        return opts.owner
+    return (st.st_uid, st.st_gid) if opts.keep_owner else (0, 0)
+
+
+def _mode(st: os.stat_result, opts: CopyOptions, *, is_dir: bool) -> int:
+    mode = stat.S_IMODE(st.st_mode)
+    return opts.chmod(mode, is_dir) if opts.chmod is not None else mode
+
+
+def _apply_meta(path: str, st: os.stat_result, opts: CopyOptions, *, is_dir: bool, symlink: bool) -> None:
+    owner = _owner(st, opts)
+    if owner is not None:
+        os.lchown(path, *owner)
     if not symlink:
-        mode = stat.S_IMODE(st.st_mode)
-        if opts.chmod is not None:
-            mode = opts.chmod(mode, is_dir)
-        os.chmod(path, mode)
+        os.chmod(path, _mode(st, opts, is_dir=is_dir))
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 

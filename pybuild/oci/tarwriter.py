@@ -32,7 +32,7 @@ import stat
 import struct
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -62,6 +62,10 @@ _MAGIC = b"ustar\x00"
 _VERSION = b"00"
 _ZERO7 = b"0000000\x00"
 _ZERO11 = b"00000000000\x00"
+# the same block as _HEADER, its numeric fields and device numbers each as one run of bytes
+_FAST_HEADER = struct.Struct("100s48s8sc100s8s64x16s155s12x")
+_ZERO_DEVS = _ZERO7 + _ZERO7
+_CONSTANT_SUM = sum(b"        ") + sum(_MAGIC + _VERSION)  # the checksum field counts as spaces
 
 
 def _octal(value: int, width: int) -> bytes:
@@ -110,11 +114,14 @@ def _pax_record(key: bytes, value: bytes) -> bytes:
 
 def _block(name: bytes, mode: int, uid: int, gid: int, size: int, mtime: int, typeflag: bytes,
            linkname: bytes, devmajor: int, devminor: int, prefix: bytes = b"") -> bytes:
-    """One ustar header block with its checksum (6 octal digits, NUL, space)."""
-    raw = _HEADER.pack(name, _octal(mode, 8), _octal(uid, 8), _octal(gid, 8), _octal(size, 12),
-                       _octal(mtime, 12), b"        ", typeflag, linkname, _MAGIC, _VERSION,
-                       b"", b"", _octal(devmajor, 8), _octal(devminor, 8), prefix)
-    return raw[:148] + b"%06o\x00 " % sum(raw) + raw[156:]
+    """One ustar header block with its checksum (6 octal digits, NUL, space). Every field
+    fits (the callers see to it), so the checksum, the sum of the block's bytes, is the sum
+    of the few non-constant ones: one pack, no 512-byte sum (issue 19: 20000 files)."""
+    nums = b"%07o\x00%07o\x00%07o\x00%011o\x00%011o\x00" % (mode, uid, gid, size, mtime)
+    devs = b"%07o\x00%07o\x00" % (devmajor, devminor) if devmajor or devminor else _ZERO_DEVS
+    chk = sum(name) + sum(nums) + typeflag[0] + sum(linkname) + sum(devs) + sum(prefix) + _CONSTANT_SUM
+    return _FAST_HEADER.pack(name, nums, b"%06o\x00 " % chk, typeflag, linkname, _MAGIC + _VERSION, devs,
+                             prefix)
 
 
 def tar_header(name: bytes, mode: int, uid: int, gid: int, size: int, mtime: int, typeflag: bytes,
@@ -370,7 +377,7 @@ class _TarStream:
             self._pos += len(part)
             mv = mv[len(part):]
 
-    def add_file(self, fd: int, size: int, where: str) -> None:
+    def add_file(self, fd: int, size: int) -> None:
         """Copy exactly ``size`` bytes of ``fd`` (zero-filled if it shrank) plus padding."""
         left = size
         readv = os.readv
@@ -453,88 +460,90 @@ def _walk(tar: _TarStream, root: bytes, overlay_upper: bool, timestamp: int | No
     header = tar_header
     add = tar.add
     S_IFMT = 0o170000
-    # An explicit stack of (directory path, relative prefix) keeps deep trees off the C stack.
-    stack: list[tuple[bytes, bytes, list[os.DirEntry[bytes]], int]] = []
+    S_IFREG, S_IFDIR = stat.S_IFREG, stat.S_IFDIR
+    open_flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
-    def listing(path: bytes) -> list[os.DirEntry[bytes]]:
+    def listing(path: bytes) -> Iterator[os.DirEntry[bytes]]:
         try:
             with os.scandir(path) as it:
                 entries = list(it)
         except OSError as e:
             raise StoreError(f"cannot list directory: {e.strerror}", where=os.fsdecode(path)) from e
         entries.sort(key=lambda e: e.name)
-        return entries
+        return iter(entries)
 
-    stack.append((root, b"", listing(root), 0))
+    # An explicit stack of (relative prefix, the directory's entries not yet written) keeps
+    # deep trees off the C stack: a directory's loop runs until it meets a subdirectory,
+    # which is pushed and walked first (issue 19: one loop, no tuple made per entry).
+    stack: list[tuple[bytes, Iterator[os.DirEntry[bytes]]]] = [(b"", listing(root))]
     while stack:
-        dpath, rel, entries, i = stack[-1]
-        if i >= len(entries):
-            stack.pop()
-            continue
-        stack[-1] = (dpath, rel, entries, i + 1)
-        entry = entries[i]
-        name = rel + entry.name
-        if exclude is not None and exclude(os.fsdecode(name)):
-            continue
-        path = entry.path
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            continue  # vanished while we walked
-        mode = st.st_mode
-        fmt = mode & S_IFMT
-        if timestamp is not None:
-            mtime = timestamp
-        else:
-            mtime = st.st_mtime_ns // 1_000_000_000
-            if clamp_mtime is not None and mtime > clamp_mtime:
-                mtime = clamp_mtime
-        uid, gid = st.st_uid, st.st_gid
-        if fmt == stat.S_IFREG:
-            xattrs = _xattrs(path, overlay_upper)
-            if st.st_nlink > 1:
-                key = (st.st_dev, st.st_ino)
-                first = seen.get(key)
-                if first is not None:
-                    add(header(name, mode, uid, gid, 0, mtime, b"1", first, xattrs=xattrs))
-                    continue
-                seen[key] = name
-            size = st.st_size
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except OSError as e:
-                raise StoreError(f"cannot read file: {e.strerror}", where=os.fsdecode(path)) from e
-            try:
-                add(header(name, mode, uid, gid, size, mtime, b"0", xattrs=xattrs))
-                if size:
-                    tar.add_file(fd, size, os.fsdecode(path))
-            finally:
-                os.close(fd)
-        elif fmt == stat.S_IFDIR:
-            dname = name + b"/"
-            xattrs = _xattrs(path, overlay_upper)
-            add(header(dname, mode, uid, gid, 0, mtime, b"5", xattrs=xattrs))
-            if overlay_upper and _is_opaque(path):
-                # containers-storage: an empty regular file, the dir's permissions and owner, time 0
-                wmtime = timestamp if timestamp is not None else 0
-                add(header(dname + WHITEOUT_OPAQUE, mode & 0o777, uid, gid, 0, wmtime, b"0"))
-            stack.append((path, dname, listing(path), 0))
-        elif fmt == stat.S_IFLNK:
-            target = os.readlink(path)
-            add(header(name, mode, uid, gid, 0, mtime, b"2", target, xattrs=_xattrs(path, overlay_upper)))
-        elif fmt == stat.S_IFCHR or fmt == stat.S_IFBLK:
-            major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
-            if overlay_upper and fmt == stat.S_IFCHR and major == 0 and minor == 0:
-                # an overlay whiteout (often a hard link to one shared inode: never a link here)
-                wname = rel + WHITEOUT_PREFIX + entry.name
-                add(header(wname, 0o600, uid, gid, 0, mtime, b"0"))
+        rel, entries = stack[-1]
+        for entry in entries:
+            name = rel + entry.name
+            if exclude is not None and exclude(os.fsdecode(name)):
                 continue
-            xattrs = _xattrs(path, overlay_upper)
-            add(header(name, mode, uid, gid, 0, mtime, b"3" if fmt == stat.S_IFCHR else b"4",
-                       b"", major, minor, xattrs=xattrs))
-        elif fmt == stat.S_IFIFO:
-            add(header(name, mode, uid, gid, 0, mtime, b"6", xattrs=_xattrs(path, overlay_upper)))
-        # sockets (and anything else) are not archived, as tar and containers-storage do
+            path = entry.path
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # vanished while we walked
+            mode = st.st_mode
+            fmt = mode & S_IFMT
+            if timestamp is not None:
+                mtime = timestamp
+            else:
+                mtime = st.st_mtime_ns // 1_000_000_000
+                if clamp_mtime is not None and mtime > clamp_mtime:
+                    mtime = clamp_mtime
+            uid, gid = st.st_uid, st.st_gid
+            if fmt == S_IFREG:
+                xattrs = _xattrs(path, overlay_upper)
+                if st.st_nlink > 1:
+                    key = (st.st_dev, st.st_ino)
+                    first = seen.get(key)
+                    if first is not None:
+                        add(header(name, mode, uid, gid, 0, mtime, b"1", first, xattrs=xattrs))
+                        continue
+                    seen[key] = name
+                size = st.st_size
+                try:
+                    fd = os.open(path, open_flags)
+                except OSError as e:
+                    raise StoreError(f"cannot read file: {e.strerror}", where=os.fsdecode(path)) from e
+                try:
+                    add(header(name, mode, uid, gid, size, mtime, b"0", xattrs=xattrs))
+                    if size:
+                        tar.add_file(fd, size)
+                finally:
+                    os.close(fd)
+            elif fmt == S_IFDIR:
+                dname = name + b"/"
+                xattrs = _xattrs(path, overlay_upper)
+                add(header(dname, mode, uid, gid, 0, mtime, b"5", xattrs=xattrs))
+                if overlay_upper and _is_opaque(path):
+                    # containers-storage: an empty regular file, the dir's permissions and owner, time 0
+                    wmtime = timestamp if timestamp is not None else 0
+                    add(header(dname + WHITEOUT_OPAQUE, mode & 0o777, uid, gid, 0, wmtime, b"0"))
+                stack.append((dname, listing(path)))
+                break  # the directory's entries next, then the rest of this one's
+            elif fmt == stat.S_IFLNK:
+                target = os.readlink(path)
+                add(header(name, mode, uid, gid, 0, mtime, b"2", target, xattrs=_xattrs(path, overlay_upper)))
+            elif fmt == stat.S_IFCHR or fmt == stat.S_IFBLK:
+                major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+                if overlay_upper and fmt == stat.S_IFCHR and major == 0 and minor == 0:
+                    # an overlay whiteout (often a hard link to one shared inode: never a link here)
+                    wname = rel + WHITEOUT_PREFIX + entry.name
+                    add(header(wname, 0o600, uid, gid, 0, mtime, b"0"))
+                    continue
+                xattrs = _xattrs(path, overlay_upper)
+                add(header(name, mode, uid, gid, 0, mtime, b"3" if fmt == stat.S_IFCHR else b"4",
+                           b"", major, minor, xattrs=xattrs))
+            elif fmt == stat.S_IFIFO:
+                add(header(name, mode, uid, gid, 0, mtime, b"6", xattrs=_xattrs(path, overlay_upper)))
+            # sockets (and anything else) are not archived, as tar and containers-storage do
+        else:
+            stack.pop()  # every entry of this directory written
 
 
 __all__ = ["write_tar", "tar_header", "WHITEOUT_PREFIX", "WHITEOUT_OPAQUE"]

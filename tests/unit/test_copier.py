@@ -161,3 +161,33 @@ def test_a_destination_ending_in_slash_dot_names_a_directory() -> None:
 
     assert all(names_directory(d) for d in ("/app/", "/app/.", "rel/.", ".", "./"))
     assert not any(names_directory(d) for d in ("/app", "/app/..", "/app.", "rel"))
+
+
+def test_a_copied_file_replaces_what_the_image_has_there_and_never_writes_through_a_link(
+        tmp_path: Path) -> None:
+    from pybuild.builder.copier import CopyOptions, copy_into_rootfs
+
+    src = tmp_path / "ctx"
+    (src / "tree").mkdir(parents=True)
+    for name, body, mode in (("link.txt", "via link\n", 0o640), ("dir.txt", "over a dir\n", 0o755),
+                             ("file.txt", "over a file\n", 0o600), ("new.txt", "new\n", 0o604)):
+        (src / "tree" / name).write_text(body)
+        os.chmod(src / "tree" / name, mode)
+        os.utime(src / "tree" / name, ns=(1_000_000_000, 2_000_000_123))
+    host_file = tmp_path / "host-secret"
+    host_file.write_text("untouched\n")
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "data" / "dir.txt" / "inner").mkdir(parents=True)
+    os.symlink(str(host_file), rootfs / "data" / "link.txt")
+    (rootfs / "data" / "file.txt").write_text("old contents, longer than the new ones\n")
+    root = SourceRoot(str(src), "context")
+    result = copy_into_rootfs(str(rootfs), select_sources(root, ["tree"]), "/data/", "/", CopyOptions())
+    assert result.files == 4
+    assert host_file.read_text() == "untouched\n"
+    for name, body, mode in (("link.txt", "via link\n", 0o640), ("dir.txt", "over a dir\n", 0o755),
+                             ("file.txt", "over a file\n", 0o600), ("new.txt", "new\n", 0o604)):
+        p = rootfs / "data" / name
+        st = os.lstat(p)
+        assert (p.read_text(), oct(st.st_mode), st.st_mtime_ns) == (body, oct(0o100000 | mode), 2_000_000_123)
+        if os.geteuid() == 0:
+            assert (st.st_uid, st.st_gid) == (0, 0)

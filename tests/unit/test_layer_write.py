@@ -12,6 +12,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pybuild.oci.compress import decompressing_reader
 from pybuild.oci.layer import OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, LayerInfo, write_layer
@@ -220,3 +222,27 @@ def test_long_name_with_xattrs_goes_to_pax_not_ustar_prefix(tmp_path: Path) -> N
     _, data = layer_bytes(src)
     m = members(data)[1]
     assert m.name == f"{'d' * 80}/{'e' * 60}" and "path" in m.pax_headers
+
+
+_ascii_name = st.text(st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters="/"), min_size=1,
+                      max_size=100)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=_ascii_name, link=st.one_of(st.just(""), _ascii_name), mode=st.integers(0, 0o7777),
+       uid=st.integers(0, 0o7777777), gid=st.integers(0, 0o7777777), size=st.integers(0, 0o77777777777),
+       mtime=st.integers(0, 0o77777777777), typeflag=st.sampled_from(b"0123456"),
+       dev=st.tuples(st.integers(0, 4095), st.integers(0, 1048575)))
+def test_every_ustar_header_reads_back_with_a_valid_checksum(name: str, link: str, mode: int, uid: int,
+                                                              gid: int, size: int, mtime: int, typeflag: int,
+                                                              dev: tuple[int, int]) -> None:
+    from pybuild.oci.tarwriter import tar_header
+
+    block = tar_header(name.encode(), 0o100000 | mode, uid, gid, size, mtime, bytes([typeflag]),
+                       link.encode(), *dev)
+    assert len(block) == 512
+    info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")  # raises on a bad checksum
+    assert (info.name, info.linkname, info.mode, info.uid, info.gid, info.mtime, info.devmajor,
+            info.devminor) == (name, link, 0o100000 | mode, uid, gid, mtime, *dev)
+    if typeflag == ord("0"):
+        assert info.size == size
