@@ -144,7 +144,9 @@ def cases(ctx: Context) -> list[Case]:
 
     def change_one() -> None:
         counter[0] += 1
-        changed.write_bytes(f"changed {counter[0]}\n".encode() * 100)
+        # a new size each time too: a tool that judges a file by its size and mtime (docker's
+        # context sync) must not see an unchanged file and answer from its cache
+        changed.write_bytes(f"changed {counter[0]}\n".encode() * 100 + b"+" * (counter[0] % 64))
 
     c = pair("copymany-changed", "copymany", many, cold=False, target=0.5, prepare=prep_many, bk_target=1.0,
              description=f"COPY of {size}, then one RUN, one file changed before every run")

@@ -158,7 +158,8 @@ def cases(ctx: Context) -> list[Case]:
 
         def change_one() -> None:
             counter[0] += 1
-            (context / changed).write_text(f"{files[changed]}{comment} changed {counter[0]}\n")
+            # a new size each time too (docker's context sync judges a file by size and mtime)
+            (context / changed).write_text(f"{files[changed]}{comment} changed {counter[0]}{'+' * (counter[0] % 64)}\n")
 
         out = []
         for kind in ("cold", "cached", "changed"):
