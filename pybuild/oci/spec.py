@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, overload
 
@@ -540,8 +540,24 @@ _CONTAINER_FIELDS: tuple[tuple[str, str, bool], ...] = (
 _DOCKER_ONLY = {key for key, _, docker_only in _CONTAINER_FIELDS if docker_only}
 
 
-@dataclass
-class ContainerConfig:
+class _Record:
+    """Equality and repr over ``_FIELDS`` (what a dataclass would generate): the config types
+    are plain classes because making three dataclasses cost ~4 ms of every command that
+    imports this module (issue 19); ``source_shape`` is left out of both, as before."""
+
+    _FIELDS: tuple[str, ...] = ()
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self._FIELDS)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self._FIELDS)})"
+
+
+class ContainerConfig(_Record):
     """The ``config`` object of an image: Docker's capitalised keys, snake_case attributes.
 
     ``entrypoint``/``cmd`` None means "not set" (distinct from an explicit empty list,
@@ -549,21 +565,31 @@ class ContainerConfig:
     Image, ...) stay in ``extra`` and are written back.
     """
 
-    user: str = ""
-    exposed_ports: dict[str, Any] = field(default_factory=dict)
-    env: list[str] = field(default_factory=list)
-    entrypoint: list[str] | None = None
-    cmd: list[str] | None = None
-    volumes: dict[str, Any] = field(default_factory=dict)
-    working_dir: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-    stop_signal: str = ""
-    args_escaped: bool = False
-    healthcheck: dict[str, Any] | None = None
-    on_build: list[str] = field(default_factory=list)
-    shell: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-    source_shape: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _FIELDS = ("user", "exposed_ports", "env", "entrypoint", "cmd", "volumes", "working_dir", "labels",
+               "stop_signal", "args_escaped", "healthcheck", "on_build", "shell", "extra")
+
+    def __init__(self, user: str = "", exposed_ports: dict[str, Any] | None = None, env: list[str] | None = None,
+                 entrypoint: list[str] | None = None, cmd: list[str] | None = None,
+                 volumes: dict[str, Any] | None = None, working_dir: str = "",
+                 labels: dict[str, str] | None = None, stop_signal: str = "", args_escaped: bool = False,
+                 healthcheck: dict[str, Any] | None = None, on_build: list[str] | None = None,
+                 shell: list[str] | None = None, extra: dict[str, Any] | None = None,
+                 source_shape: dict[str, Any] | None = None) -> None:
+        self.user = user
+        self.exposed_ports: dict[str, Any] = {} if exposed_ports is None else exposed_ports
+        self.env: list[str] = [] if env is None else env
+        self.entrypoint = entrypoint
+        self.cmd = cmd
+        self.volumes: dict[str, Any] = {} if volumes is None else volumes
+        self.working_dir = working_dir
+        self.labels: dict[str, str] = {} if labels is None else labels
+        self.stop_signal = stop_signal
+        self.args_escaped = args_escaped
+        self.healthcheck = healthcheck
+        self.on_build: list[str] = [] if on_build is None else on_build
+        self.shell: list[str] = [] if shell is None else shell
+        self.extra: dict[str, Any] = {} if extra is None else extra
+        self.source_shape: dict[str, Any] = {} if source_shape is None else source_shape
 
     def to_dict(self, docker: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -646,17 +672,18 @@ def healthcheck(test: list[str] | None, *, base: Mapping[str, Any] | None = None
     return hc
 
 
-@dataclass
-class History:
+class History(_Record):
     """One history entry; ``empty_layer`` marks steps that added no layer."""
 
-    created: str | None = None
-    created_by: str = ""
-    author: str = ""
-    comment: str = ""
-    empty_layer: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-    source_shape: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _FIELDS = ("created", "created_by", "author", "comment", "empty_layer", "extra")
+
+    def __init__(self, created: str | None = None, created_by: str = "", author: str = "", comment: str = "",
+                 empty_layer: bool = False, extra: dict[str, Any] | None = None,
+                 source_shape: dict[str, Any] | None = None) -> None:
+        self.created, self.created_by, self.author, self.comment = created, created_by, author, comment
+        self.empty_layer = empty_layer
+        self.extra: dict[str, Any] = {} if extra is None else extra
+        self.source_shape: dict[str, Any] = {} if source_shape is None else source_shape
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -690,23 +717,31 @@ _TOP_FIELDS = ("created", "author", "architecture", "os", "os.version", "os.feat
                "config", "rootfs", "history")
 
 
-@dataclass
-class ImageConfig:
+class ImageConfig(_Record):
     """An image configuration (OCI and Docker share it; Docker-only fields kept for docker)."""
 
-    architecture: str = ""
-    os: str = "linux"
-    variant: str | None = None
-    os_version: str | None = None
-    os_features: list[str] | None = None
-    created: str | None = None
-    author: str = ""
-    config: ContainerConfig = field(default_factory=ContainerConfig)
-    rootfs_diff_ids: list[Digest] = field(default_factory=list)
-    rootfs_type: str = "layers"
-    history: list[History] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-    source_shape: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _FIELDS = ("architecture", "os", "variant", "os_version", "os_features", "created", "author", "config",
+               "rootfs_diff_ids", "rootfs_type", "history", "extra")
+
+    def __init__(self, architecture: str = "", os: str = "linux", variant: str | None = None,
+                 os_version: str | None = None, os_features: list[str] | None = None,
+                 created: str | None = None, author: str = "", config: ContainerConfig | None = None,
+                 rootfs_diff_ids: list[Digest] | None = None, rootfs_type: str = "layers",
+                 history: list[History] | None = None, extra: dict[str, Any] | None = None,
+                 source_shape: dict[str, Any] | None = None) -> None:
+        self.architecture = architecture
+        self.os = os
+        self.variant = variant
+        self.os_version = os_version
+        self.os_features = os_features
+        self.created = created
+        self.author = author
+        self.config = ContainerConfig() if config is None else config
+        self.rootfs_diff_ids: list[Digest] = [] if rootfs_diff_ids is None else rootfs_diff_ids
+        self.rootfs_type = rootfs_type
+        self.history: list[History] = [] if history is None else history
+        self.extra: dict[str, Any] = {} if extra is None else extra
+        self.source_shape: dict[str, Any] = {} if source_shape is None else source_shape
 
     @property
     def platform(self) -> Platform:
