@@ -22,6 +22,7 @@ from typing import Any, overload
 
 from pybuild.errors import ConfigError, IntegrityError, UnsupportedError
 from pybuild.oci.digest import Digest
+from pybuild.values import Value
 
 # --- media types ---------------------------------------------------------------------------
 
@@ -540,21 +541,14 @@ _CONTAINER_FIELDS: tuple[tuple[str, str, bool], ...] = (
 _DOCKER_ONLY = {key for key, _, docker_only in _CONTAINER_FIELDS if docker_only}
 
 
-class _Record:
-    """Equality and repr over ``_FIELDS`` (what a dataclass would generate): the config types
-    are plain classes because making three dataclasses cost ~4 ms of every command that
-    imports this module (issue 19); ``source_shape`` is left out of both, as before."""
+class _Record(Value):
+    """A config type: mutable, so unhashable; ``source_shape`` is not compared or printed."""
 
-    _FIELDS: tuple[str, ...] = ()
-    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+    __hash__ = None  # type: ignore[assignment]
 
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in self._FIELDS)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self._FIELDS)})"
+    def _keep(self, extra: dict[str, Any] | None, source_shape: dict[str, Any] | None) -> None:
+        self.extra: dict[str, Any] = {} if extra is None else extra  # keys no attribute reads
+        self.source_shape: dict[str, Any] = {} if source_shape is None else source_shape
 
 
 class ContainerConfig(_Record):
@@ -570,26 +564,19 @@ class ContainerConfig(_Record):
 
     def __init__(self, user: str = "", exposed_ports: dict[str, Any] | None = None, env: list[str] | None = None,
                  entrypoint: list[str] | None = None, cmd: list[str] | None = None,
-                 volumes: dict[str, Any] | None = None, working_dir: str = "",
-                 labels: dict[str, str] | None = None, stop_signal: str = "", args_escaped: bool = False,
-                 healthcheck: dict[str, Any] | None = None, on_build: list[str] | None = None,
-                 shell: list[str] | None = None, extra: dict[str, Any] | None = None,
-                 source_shape: dict[str, Any] | None = None) -> None:
-        self.user = user
+                 volumes: dict[str, Any] | None = None, working_dir: str = "", labels: dict[str, str] | None = None,
+                 stop_signal: str = "", args_escaped: bool = False, healthcheck: dict[str, Any] | None = None,
+                 on_build: list[str] | None = None, shell: list[str] | None = None,
+                 extra: dict[str, Any] | None = None, source_shape: dict[str, Any] | None = None) -> None:
+        self.user, self.working_dir, self.stop_signal, self.args_escaped = user, working_dir, stop_signal, args_escaped
+        self.entrypoint, self.cmd, self.healthcheck = entrypoint, cmd, healthcheck
         self.exposed_ports: dict[str, Any] = {} if exposed_ports is None else exposed_ports
         self.env: list[str] = [] if env is None else env
-        self.entrypoint = entrypoint
-        self.cmd = cmd
         self.volumes: dict[str, Any] = {} if volumes is None else volumes
-        self.working_dir = working_dir
         self.labels: dict[str, str] = {} if labels is None else labels
-        self.stop_signal = stop_signal
-        self.args_escaped = args_escaped
-        self.healthcheck = healthcheck
         self.on_build: list[str] = [] if on_build is None else on_build
         self.shell: list[str] = [] if shell is None else shell
-        self.extra: dict[str, Any] = {} if extra is None else extra
-        self.source_shape: dict[str, Any] = {} if source_shape is None else source_shape
+        self._keep(extra, source_shape)
 
     def to_dict(self, docker: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -682,8 +669,7 @@ class History(_Record):
                  source_shape: dict[str, Any] | None = None) -> None:
         self.created, self.created_by, self.author, self.comment = created, created_by, author, comment
         self.empty_layer = empty_layer
-        self.extra: dict[str, Any] = {} if extra is None else extra
-        self.source_shape: dict[str, Any] = {} if source_shape is None else source_shape
+        self._keep(extra, source_shape)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -724,24 +710,16 @@ class ImageConfig(_Record):
                "rootfs_diff_ids", "rootfs_type", "history", "extra")
 
     def __init__(self, architecture: str = "", os: str = "linux", variant: str | None = None,
-                 os_version: str | None = None, os_features: list[str] | None = None,
-                 created: str | None = None, author: str = "", config: ContainerConfig | None = None,
-                 rootfs_diff_ids: list[Digest] | None = None, rootfs_type: str = "layers",
-                 history: list[History] | None = None, extra: dict[str, Any] | None = None,
-                 source_shape: dict[str, Any] | None = None) -> None:
-        self.architecture = architecture
-        self.os = os
-        self.variant = variant
-        self.os_version = os_version
-        self.os_features = os_features
-        self.created = created
-        self.author = author
+                 os_version: str | None = None, os_features: list[str] | None = None, created: str | None = None,
+                 author: str = "", config: ContainerConfig | None = None, rootfs_diff_ids: list[Digest] | None = None,
+                 rootfs_type: str = "layers", history: list[History] | None = None,
+                 extra: dict[str, Any] | None = None, source_shape: dict[str, Any] | None = None) -> None:
+        self.architecture, self.os, self.variant, self.os_version = architecture, os, variant, os_version
+        self.os_features, self.created, self.author, self.rootfs_type = os_features, created, author, rootfs_type
         self.config = ContainerConfig() if config is None else config
         self.rootfs_diff_ids: list[Digest] = [] if rootfs_diff_ids is None else rootfs_diff_ids
-        self.rootfs_type = rootfs_type
         self.history: list[History] = [] if history is None else history
-        self.extra: dict[str, Any] = {} if extra is None else extra
-        self.source_shape: dict[str, Any] = {} if source_shape is None else source_shape
+        self._keep(extra, source_shape)
 
     @property
     def platform(self) -> Platform:

@@ -61,7 +61,6 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +68,7 @@ from pybuild.builder.sandbox import netns as netns_file
 from pybuild.errors import ConfigError, SandboxError
 from pybuild.fsutil import FileLock, atomic_write, pid_alive, process_start
 from pybuild.rootless import in_user_namespace, is_rootless, runtime_dir
+from pybuild.values import Value
 
 DEFAULT_STATE_DIR = Path("/run/pybuild/net")
 
@@ -177,17 +177,16 @@ def describe_default() -> dict[str, str]:
     return out
 
 
-@dataclass(frozen=True)
-class Setup:
+class Setup(Value):
     """One private network: its namespace file, the step's address, the gateway (what
     host-gateway names), the resolver that stands in for a loopback one (None: the gateway
     when a DNS server listens there), and slirp4netns's handle when it is slirp4netns's."""
 
-    netns: str
-    address: str
-    gateway: str = str(GATEWAY)
-    dns: str | None = None
-    slirp: Any = None
+    __slots__ = _FIELDS = ("netns", "address", "gateway", "dns", "slirp")
+
+    def __init__(self, netns: str, address: str, gateway: str = str(GATEWAY), dns: str | None = None,
+                 slirp: Any = None) -> None:
+        self.netns, self.address, self.gateway, self.dns, self.slirp = netns, address, gateway, dns, slirp
 
 
 def _options(ip: str) -> dict[str, object]:
