@@ -229,8 +229,14 @@ def _netavark(verb: str, netns: str, ip: str) -> None:
 def _own(record: Path, ip: str, netns: Path) -> None:
     """Write ``record`` naming this process as the set-up's owner (what :func:`recover` reads)."""
     pid = os.getpid()
-    atomic_write(record, json.dumps({"pid": pid, "start": process_start(pid), "ip": ip,
-                                     "netns": str(netns)}).encode())
+    _write(record, {"pid": pid, "start": process_start(pid), "ip": ip, "netns": str(netns)})
+
+
+def _write(record: Path, info: dict[str, Any]) -> None:
+    """Replace ``record`` whole, unsynced: what it names (a namespace, its veth, the bridge)
+    does not outlive a machine crash either, so neither need it (issue 19: two fsyncs a build
+    where the state dir is on disk); a record a crash cut short is removed by :func:`recover`."""
+    atomic_write(record, json.dumps(info).encode(), durable=False)
 
 
 def _allocate() -> tuple[str, Path]:
@@ -405,8 +411,7 @@ def _park(setup: Setup) -> bool:
         bridge = _bridge_index()
         parked = idle < _idle_max() and bridge is not None and _is_mount(netns) and not _occupied(netns)
         if parked:
-            atomic_write(record, json.dumps({"idle": True, "ip": setup.address, "netns": setup.netns,
-                                             "bridge": bridge}).encode())
+            _write(record, {"idle": True, "ip": setup.address, "netns": setup.netns, "bridge": bridge})
     if not parked:  # (still ours: its record names this process until then)
         _tear_down(setup)
     return parked
@@ -510,9 +515,36 @@ def recover() -> list[str]:
         records = [setups / n for n in os.listdir(setups) if n.endswith(".json")]
     except (FileNotFoundError, NotADirectoryError):
         return freed
+    cut_short = [r for r in records if _cut_short(r)]
+    if cut_short:
+        with _lock().hold():
+            for record in (r for r in cut_short if _cut_short(r)):
+                netns_file.remove(STATE_DIR / "netns" / record.stem)
+                with contextlib.suppress(FileNotFoundError):
+                    record.unlink()
     if not any(_dead(_read(r)) for r in records):
         return freed
     return freed + _tear_down_where(_dead)
+
+
+def _cut_short(record: Path) -> bool:
+    """Whether ``record`` is unreadable and older than this boot: a write a crash cut short
+    (records appear whole by rename, so within one boot no reader sees one half-written)."""
+    if _read(record) is not None:
+        return False
+    try:
+        return os.stat(record).st_mtime < _boot_time()
+    except OSError:
+        return False
+
+
+def _boot_time() -> float:
+    """When this machine booted (``btime`` of /proc/stat), in seconds since the epoch."""
+    with open("/proc/stat", "rb") as f:
+        for line in f:
+            if line.startswith(b"btime "):
+                return float(line.split()[1])
+    return 0.0
 
 
 def _dead(info: dict[str, Any] | None) -> bool:
