@@ -395,8 +395,9 @@ class WorkingContainer:
         if synced is not None:
             synced()
             self._unsynced = False
+        # a build's own layer is named durably only by the image record, which settles it
         self.store.adopt_layer(upper, str(info.diff_id), size=info.uncompressed_size,
-                               tar_options=TarOptions(timestamp, clamp_mtime))
+                               tar_options=TarOptions(timestamp, clamp_mtime), settle=not self.state.internal)
         upper.mkdir()
         self.state.layers.append(info.diff_id)
         self.save()

@@ -433,7 +433,7 @@ class Build:
                 copier.copy_into_rootfs(str(rootfs), selected, "/", "/", copier.CopyOptions())
             config.rootfs_diff_ids.append(wc.commit_layer())
             config.history.append(History(created=self.created(), created_by=f"FROM {stage.base} (build context)"))
-            digest, _ = self.store.layout.put_bytes(config.to_json(docker=True))
+            digest, _ = self.store.layout.put_bytes(config.to_json(docker=True), settle=False)  # as a step's
             cache.record(self.store, key, layers=wc.layers, config=str(digest), inputs={"context": path})
         evaluator = StageEvaluator(stage, self.graph, base_env=list(config.config.env), build_args=self.build_args)
         return StageState(stage, wc, config, key, evaluator, total=total, prefix=prefix)

@@ -11,6 +11,11 @@ removed by the next gc or store open.
 Every change to a lease file is made under the store lock, the lock gc holds from reading
 the leases to its last deletion: content leased before a gc starts is spared, and content
 leased after it ended is checked for by the holder (``Store.hold`` then ``has_blob``).
+
+The file appears whole (written aside, renamed) and is then rewritten in place by one
+``pwrite`` on a descriptor kept open: a lease only grows, so each write covers all of the
+one before, and no gc reads it mid-write, since both hold the store lock (a build adds to
+its lease at every step: a rename each time cost ~0.2 ms; issue 19).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class Lease:
         self.path = store.root / LEASE_DIR / f"{self.pid}-{self.start}-{secrets.token_hex(4)}.json"
         self.blobs: set[str] = set()
         self.layers: set[str] = set()
+        self._fd: int | None = None  # the lease file, once it exists
 
     def add(self, *, blobs: tuple[str, ...] | list[str] = (), layers: tuple[str, ...] | list[str] = ()) -> None:
         """Hold ``blobs`` and ``layers`` (digests, diff_ids) until :meth:`release`."""
@@ -50,16 +56,25 @@ class Lease:
         with self.store.lock():
             self.blobs |= new_blobs
             self.layers |= new_layers
+            data = json.dumps({"pid": self.pid, "start": self.start, "blobs": sorted(self.blobs),
+                               "layers": sorted(self.layers)}).encode()
+            if self._fd is not None and os.fstat(self._fd).st_nlink:  # (not removed by hand)
+                os.pwrite(self._fd, data, 0)  # longer than what it replaces: see the module's doc
+                return
+            if self._fd is not None:
+                os.close(self._fd)
             self.path.parent.mkdir(mode=0o700, exist_ok=True)
-            atomic_write(self.path, json.dumps({"pid": self.pid, "start": self.start,
-                                                "blobs": sorted(self.blobs),
-                                                "layers": sorted(self.layers)}).encode(), 0o600,
-                         durable=False)  # a lease dies with its process: no fsync (issue 19)
+            # a lease dies with its process: no fsync (issue 19)
+            atomic_write(self.path, data, 0o600, durable=False)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
 
     def release(self) -> None:
         """Give the content back to gc (its records, if any, now keep it)."""
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         self.blobs.clear()
         self.layers.clear()
 

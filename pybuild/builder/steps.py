@@ -359,7 +359,9 @@ def _tar_options(b: StepContext) -> dict[str, Any]:
 def _store_config(b: StepContext, st: StageState) -> str:
     # the config is dated by its newest history entry (one clock reading, as buildah does)
     st.config.created = st.config.history[-1].created if st.config.history else b.created()
-    digest, _ = b.store.layout.put_bytes(st.config.to_json(docker=True))
+    # named only by the cache entry (a miss if a crash loses it) and by the image record,
+    # which settles the blob directory first (Store.add_image)
+    digest, _ = b.store.layout.put_bytes(st.config.to_json(docker=True), settle=False)
     return str(digest)
 
 

@@ -21,8 +21,9 @@ then kept. A pulled layer keeps its compressed blob exactly as it came, and is
 unpacked the first time a build stands on it.
 
 Crash safety: every file becomes visible by rename after fsync; an image record is
-written only after its config blob and layers exist, so a name never points at a
-missing image; what dead processes leave is removed by :mod:`recovery` when a
+written only after its config blob and layers exist and their directories are synced
+(a build's step configs and layers are renamed into place unsynced, and named durably
+only by that record), so a name never points at a missing image; what dead processes leave is removed by :mod:`recovery` when a
 command opens the store after one of its registered owners (:mod:`owners`) died.
 
 Concurrency: content a process writes or reuses is leased to it (:mod:`leases`) before
@@ -331,7 +332,7 @@ class Store:
         (a second manifest for the same config may describe its layers wrongly)."""
         diff_ids = [Digest(d) for d in layers]
         self.hold(layers=diff_ids)
-        digest, _ = self.layout.put_bytes(config_bytes)
+        digest, _ = self.layout.put_bytes(config_bytes, settle=False)  # settled below, with the record
         image_id = Digest(digest).hex
         full_names = [normalize_name(n) for n in names]
         with self.lock():
@@ -353,8 +354,18 @@ class Store:
                 if n not in existing.names:
                     existing.names.append(n)
             if records != unchanged:  # an unchanged tag writes nothing (issue 19)
+                self._settle(digest, diff_ids)
                 self._write_records(records)
         return Image.from_record(existing, self)
+
+    def _settle(self, config: Digest, layers: Sequence[Digest]) -> None:
+        """Make the names of the record's config blob and layers durable before the record:
+        a build renames its step configs and layers into place without syncing their
+        directories (the bytes are synced before the rename), so one fsync of each directory
+        here covers every rename into it, this process's or another's (issue 19)."""
+        fsync_dir(self.layout.blob_path(config).parent)
+        if layers:
+            fsync_dir(self.root / "layers")
 
     def _check_content(self, image_id: str, layers: list[Digest], manifest: ManifestRef | None) -> None:
         problems = self._content_problems(image_id, layers, manifest)
@@ -480,11 +491,15 @@ class Store:
 
     def adopt_layer(self, diff_dir: Path, diff_id: str, *, size: int,
                     tar_options: TarOptions | Mapping[str, Any],
-                    blobs: Mapping[str, BlobRef] | None = None) -> Path:
+                    blobs: Mapping[str, BlobRef] | None = None, settle: bool = True) -> Path:
         """Move ``diff_dir`` (an overlay-form tree) into the store as layer ``diff_id``.
 
         If the layer is already present, ``diff_dir`` is removed instead. The move is
-        a rename, so a step's upper directory becomes a layer without copying."""
+        a rename, so a step's upper directory becomes a layer without copying.
+        ``settle=False`` (a build's own container, which no durable record names): the
+        rename into ``layers/`` is not synced here but by the image record that names it
+        (:meth:`_settle`); a crash before then loses the layer, and the cache entries
+        naming it read as misses."""
         final = self.layer_dir(diff_id)
         self.hold(layers=[str(diff_id)])
         if self.has_layer(diff_id):
@@ -508,7 +523,8 @@ class Store:
             else:
                 remove_tree(final)
                 os.rename(staging, final)
-        fsync_dir(final.parent)
+        if settle:
+            fsync_dir(final.parent)
         return final / "diff"
 
     def ensure_layer(self, image: Image, index: int) -> Path:

@@ -103,14 +103,17 @@ def write_verified(stream: BinaryIO, directory: str | os.PathLike[str], final_na
                    digest: Digest | None = None, size: int | None = None,
                    algorithm: str = "sha256", where: str = "",
                    check: Callable[[], None] | None = None,
-                   before_rename: Callable[[Digest], None] | None = None) -> tuple[Digest, int, bool]:
+                   before_rename: Callable[[Digest], None] | None = None,
+                   settle: bool = True) -> tuple[Digest, int, bool]:
     """Stream into a temp file in ``directory``, verify, fsync, rename to ``final_name``.
 
     ``final_name`` may contain ``{hex}``, filled in from the computed digest. Returns
     (digest, size, created). A mismatch removes the temp file and raises DigestMismatch.
     ``check``, once the digest is verified, may raise to refuse the blob all the same
     (a layer whose diff_id is wrong). ``before_rename(digest)`` runs once the content is
-    verified and checked, before it becomes visible.
+    verified and checked, before it becomes visible. ``settle=False``: the directory is not
+    fsynced after the rename (the content is, before it): the caller settles it before a
+    durable record names the blob, and until then a crash may lose the name, never the bytes.
     """
     directory = os.fspath(directory)
     algorithm = digest.algorithm if digest is not None else algorithm
@@ -151,7 +154,8 @@ def write_verified(stream: BinaryIO, directory: str | os.PathLike[str], final_na
         if is_disk_full(e):
             raise disk_full(e, f"blob {digest or ''} in {directory}") from None  # type: ignore[arg-type]
         raise
-    fsync_dir(os.path.dirname(final))
+    if settle:
+        fsync_dir(os.path.dirname(final))
     return got, hw.size, created
 
 
@@ -226,9 +230,10 @@ class Layout:
         return st.st_size if stat.S_ISREG(st.st_mode) else None
 
     def put_blob(self, stream: BinaryIO, digest: Digest | str | None = None,
-                 size: int | None = None, check: Callable[[], None] | None = None) -> tuple[Digest, int]:
+                 size: int | None = None, check: Callable[[], None] | None = None, *,
+                 settle: bool = True) -> tuple[Digest, int]:
         """Store a blob; it becomes visible only once digest (and size) are verified, and
-        ``check`` (if given) has not raised.
+        ``check`` (if given) has not raised (``settle``: see :func:`write_verified`).
 
         A blob already present with the right size is not rewritten (the stream is
         not read in that case): blobs here were verified when they were written.
@@ -244,13 +249,15 @@ class Layout:
             if have is not None and (size is None or have == size):
                 return expected, have
         got, n, _ = write_verified(stream, self.path / "blobs", f"{algorithm}/{{hex}}", expected, size,
-                                   algorithm, where=f"{self.path}: ", check=check, before_rename=self.on_put)
+                                   algorithm, where=f"{self.path}: ", check=check, before_rename=self.on_put,
+                                   settle=settle)
         return got, n
 
-    def put_bytes(self, data: bytes, digest: Digest | str | None = None) -> tuple[Digest, int]:
+    def put_bytes(self, data: bytes, digest: Digest | str | None = None, *,
+                  settle: bool = True) -> tuple[Digest, int]:
         import io
 
-        return self.put_blob(io.BytesIO(data), digest or Digest.of_bytes(data), len(data))
+        return self.put_blob(io.BytesIO(data), digest or Digest.of_bytes(data), len(data), settle=settle)
 
     def open_raw(self, digest: Digest | str, size: int | None) -> BinaryIO:
         """The blob's bytes as stored, unverified (for callers that verify while streaming)."""

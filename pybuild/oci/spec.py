@@ -16,12 +16,13 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, overload
 
 from pybuild.errors import ConfigError, IntegrityError, UnsupportedError
 from pybuild.oci.digest import Digest
+from pybuild.values import Value
 
 # --- media types ---------------------------------------------------------------------------
 
@@ -540,8 +541,17 @@ _CONTAINER_FIELDS: tuple[tuple[str, str, bool], ...] = (
 _DOCKER_ONLY = {key for key, _, docker_only in _CONTAINER_FIELDS if docker_only}
 
 
-@dataclass
-class ContainerConfig:
+class _Record(Value):
+    """A config type: mutable, so unhashable; ``source_shape`` is not compared or printed."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _keep(self, extra: dict[str, Any] | None, source_shape: dict[str, Any] | None) -> None:
+        self.extra: dict[str, Any] = {} if extra is None else extra  # keys no attribute reads
+        self.source_shape: dict[str, Any] = {} if source_shape is None else source_shape
+
+
+class ContainerConfig(_Record):
     """The ``config`` object of an image: Docker's capitalised keys, snake_case attributes.
 
     ``entrypoint``/``cmd`` None means "not set" (distinct from an explicit empty list,
@@ -549,21 +559,24 @@ class ContainerConfig:
     Image, ...) stay in ``extra`` and are written back.
     """
 
-    user: str = ""
-    exposed_ports: dict[str, Any] = field(default_factory=dict)
-    env: list[str] = field(default_factory=list)
-    entrypoint: list[str] | None = None
-    cmd: list[str] | None = None
-    volumes: dict[str, Any] = field(default_factory=dict)
-    working_dir: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-    stop_signal: str = ""
-    args_escaped: bool = False
-    healthcheck: dict[str, Any] | None = None
-    on_build: list[str] = field(default_factory=list)
-    shell: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-    source_shape: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _FIELDS = ("user", "exposed_ports", "env", "entrypoint", "cmd", "volumes", "working_dir", "labels",
+               "stop_signal", "args_escaped", "healthcheck", "on_build", "shell", "extra")
+
+    def __init__(self, user: str = "", exposed_ports: dict[str, Any] | None = None, env: list[str] | None = None,
+                 entrypoint: list[str] | None = None, cmd: list[str] | None = None,
+                 volumes: dict[str, Any] | None = None, working_dir: str = "", labels: dict[str, str] | None = None,
+                 stop_signal: str = "", args_escaped: bool = False, healthcheck: dict[str, Any] | None = None,
+                 on_build: list[str] | None = None, shell: list[str] | None = None,
+                 extra: dict[str, Any] | None = None, source_shape: dict[str, Any] | None = None) -> None:
+        self.user, self.working_dir, self.stop_signal, self.args_escaped = user, working_dir, stop_signal, args_escaped
+        self.entrypoint, self.cmd, self.healthcheck = entrypoint, cmd, healthcheck
+        self.exposed_ports: dict[str, Any] = {} if exposed_ports is None else exposed_ports
+        self.env: list[str] = [] if env is None else env
+        self.volumes: dict[str, Any] = {} if volumes is None else volumes
+        self.labels: dict[str, str] = {} if labels is None else labels
+        self.on_build: list[str] = [] if on_build is None else on_build
+        self.shell: list[str] = [] if shell is None else shell
+        self._keep(extra, source_shape)
 
     def to_dict(self, docker: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -646,17 +659,17 @@ def healthcheck(test: list[str] | None, *, base: Mapping[str, Any] | None = None
     return hc
 
 
-@dataclass
-class History:
+class History(_Record):
     """One history entry; ``empty_layer`` marks steps that added no layer."""
 
-    created: str | None = None
-    created_by: str = ""
-    author: str = ""
-    comment: str = ""
-    empty_layer: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-    source_shape: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _FIELDS = ("created", "created_by", "author", "comment", "empty_layer", "extra")
+
+    def __init__(self, created: str | None = None, created_by: str = "", author: str = "", comment: str = "",
+                 empty_layer: bool = False, extra: dict[str, Any] | None = None,
+                 source_shape: dict[str, Any] | None = None) -> None:
+        self.created, self.created_by, self.author, self.comment = created, created_by, author, comment
+        self.empty_layer = empty_layer
+        self._keep(extra, source_shape)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -690,23 +703,23 @@ _TOP_FIELDS = ("created", "author", "architecture", "os", "os.version", "os.feat
                "config", "rootfs", "history")
 
 
-@dataclass
-class ImageConfig:
+class ImageConfig(_Record):
     """An image configuration (OCI and Docker share it; Docker-only fields kept for docker)."""
 
-    architecture: str = ""
-    os: str = "linux"
-    variant: str | None = None
-    os_version: str | None = None
-    os_features: list[str] | None = None
-    created: str | None = None
-    author: str = ""
-    config: ContainerConfig = field(default_factory=ContainerConfig)
-    rootfs_diff_ids: list[Digest] = field(default_factory=list)
-    rootfs_type: str = "layers"
-    history: list[History] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-    source_shape: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _FIELDS = ("architecture", "os", "variant", "os_version", "os_features", "created", "author", "config",
+               "rootfs_diff_ids", "rootfs_type", "history", "extra")
+
+    def __init__(self, architecture: str = "", os: str = "linux", variant: str | None = None,
+                 os_version: str | None = None, os_features: list[str] | None = None, created: str | None = None,
+                 author: str = "", config: ContainerConfig | None = None, rootfs_diff_ids: list[Digest] | None = None,
+                 rootfs_type: str = "layers", history: list[History] | None = None,
+                 extra: dict[str, Any] | None = None, source_shape: dict[str, Any] | None = None) -> None:
+        self.architecture, self.os, self.variant, self.os_version = architecture, os, variant, os_version
+        self.os_features, self.created, self.author, self.rootfs_type = os_features, created, author, rootfs_type
+        self.config = ContainerConfig() if config is None else config
+        self.rootfs_diff_ids: list[Digest] = [] if rootfs_diff_ids is None else rootfs_diff_ids
+        self.history: list[History] = [] if history is None else history
+        self._keep(extra, source_shape)
 
     @property
     def platform(self) -> Platform:

@@ -166,3 +166,22 @@ def test_a_new_set_up_first_frees_what_killed_builds_of_any_store_left(tmp_path:
                                                                     "netns": "x"}))
     setup = network._set_up("private")
     assert torn == [first] and setup.address == first  # the killed build's address, freed and reused
+
+
+def test_recover_removes_a_record_a_crash_cut_short_and_leaves_a_fresh_unreadable_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # records are written unsynced: after a machine crash one may be empty; what it named
+    # (a namespace, a veth) died with the boot, and its address is free again
+    monkeypatch.setattr(network, "STATE_DIR", tmp_path)
+    (tmp_path / "setups").mkdir()
+    (tmp_path / "netns").mkdir()
+    monkeypatch.setattr(network, "_teardown", lambda ip, netns, record: pytest.fail("nothing to tear down"))
+    cut = tmp_path / "setups" / "10.90.1.5.json"
+    cut.write_bytes(b"")
+    (tmp_path / "netns" / "10.90.1.5").touch()  # a plain file now: its mount went with the boot
+    before_boot = network._boot_time() - 60
+    os.utime(cut, (before_boot, before_boot))
+    fresh = tmp_path / "setups" / "10.90.1.6.json"
+    fresh.write_bytes(b"{")  # this boot's: not judged
+    assert network.recover() == []
+    assert not cut.exists() and not (tmp_path / "netns" / "10.90.1.5").exists() and fresh.exists()

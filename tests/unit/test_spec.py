@@ -296,3 +296,17 @@ def test_config_maps_are_written_with_sorted_keys_like_go() -> None:
     assert raw.index('"a":"1"') < raw.index('"b":"2"')
     assert raw.index('"53/udp"') < raw.index('"8080/tcp"')
     assert raw.index('"/a"') < raw.index('"/z"')
+
+
+def test_configs_compare_by_value_but_not_by_the_key_order_they_were_read_in() -> None:
+    made = ImageConfig(architecture="amd64", os="linux", config=ContainerConfig(env=["A=1"], cmd=["sh"]),
+                       history=[History(created_by="x", empty_layer=True)])
+    read = ImageConfig.from_json(b'{"os":"linux","architecture":"amd64","rootfs":{"type":"layers","diff_ids":[]},'
+                                 b'"config":{"Cmd":["sh"],"Env":["A=1"]},'
+                                 b'"history":[{"empty_layer":true,"created_by":"x"}]}')
+    assert read == made and read.copy() == made
+    read.config.env.append("B=2")
+    assert read != made and made.config.env == ["A=1"]  # no shared default lists
+    assert ImageConfig().config is not ImageConfig().config
+    assert repr(History(created_by="x")) == ("History(created=None, created_by='x', author='', comment='', "
+                                             "empty_layer=False, extra={})")

@@ -86,6 +86,21 @@ def test_a_lease_ends_with_its_block_and_its_content_is_then_collected(tmp_path:
     assert not store.layout.has_blob(digest)
 
 
+def test_a_lease_grown_step_by_step_keeps_all_it_holds_from_a_gc_between_steps(tmp_path: Path) -> None:
+    builder, pruner = Store(tmp_path / "root"), Store(tmp_path / "root")
+    put: list[str] = []
+    with builder.leased():
+        for i in range(4):  # as a build adds each step's config (the file is rewritten in place)
+            put.append(str(builder.layout.put_bytes(b"step %d" % i)[0]))
+            assert collect(pruner)["blobs"] == 0
+        assert builder.own_lease is not None
+        builder.own_lease.unlink()  # removed by hand: the next step writes it anew, whole
+        put.append(str(builder.layout.put_bytes(b"step 4")[0]))
+        assert collect(pruner)["blobs"] == 0
+        assert sorted(json.loads(builder.own_lease.read_bytes())["blobs"]) == sorted(put)
+    assert collect(pruner)["blobs"] == 5
+
+
 def _lease_of(store: Store, pid: int, start: int | None, blob: str) -> Path:
     path = store.root / "leases" / f"{pid}-x.json"
     path.parent.mkdir(exist_ok=True)

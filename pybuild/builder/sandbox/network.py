@@ -61,7 +61,6 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +68,7 @@ from pybuild.builder.sandbox import netns as netns_file
 from pybuild.errors import ConfigError, SandboxError
 from pybuild.fsutil import FileLock, atomic_write, pid_alive, process_start
 from pybuild.rootless import in_user_namespace, is_rootless, runtime_dir
+from pybuild.values import Value
 
 DEFAULT_STATE_DIR = Path("/run/pybuild/net")
 
@@ -177,17 +177,16 @@ def describe_default() -> dict[str, str]:
     return out
 
 
-@dataclass(frozen=True)
-class Setup:
+class Setup(Value):
     """One private network: its namespace file, the step's address, the gateway (what
     host-gateway names), the resolver that stands in for a loopback one (None: the gateway
     when a DNS server listens there), and slirp4netns's handle when it is slirp4netns's."""
 
-    netns: str
-    address: str
-    gateway: str = str(GATEWAY)
-    dns: str | None = None
-    slirp: Any = None
+    __slots__ = _FIELDS = ("netns", "address", "gateway", "dns", "slirp")
+
+    def __init__(self, netns: str, address: str, gateway: str = str(GATEWAY), dns: str | None = None,
+                 slirp: Any = None) -> None:
+        self.netns, self.address, self.gateway, self.dns, self.slirp = netns, address, gateway, dns, slirp
 
 
 def _options(ip: str) -> dict[str, object]:
@@ -230,8 +229,14 @@ def _netavark(verb: str, netns: str, ip: str) -> None:
 def _own(record: Path, ip: str, netns: Path) -> None:
     """Write ``record`` naming this process as the set-up's owner (what :func:`recover` reads)."""
     pid = os.getpid()
-    atomic_write(record, json.dumps({"pid": pid, "start": process_start(pid), "ip": ip,
-                                     "netns": str(netns)}).encode())
+    _write(record, {"pid": pid, "start": process_start(pid), "ip": ip, "netns": str(netns)})
+
+
+def _write(record: Path, info: dict[str, Any]) -> None:
+    """Replace ``record`` whole, unsynced: what it names (a namespace, its veth, the bridge)
+    does not outlive a machine crash either, so neither need it (issue 19: two fsyncs a build
+    where the state dir is on disk); a record a crash cut short is removed by :func:`recover`."""
+    atomic_write(record, json.dumps(info).encode(), durable=False)
 
 
 def _allocate() -> tuple[str, Path]:
@@ -406,8 +411,7 @@ def _park(setup: Setup) -> bool:
         bridge = _bridge_index()
         parked = idle < _idle_max() and bridge is not None and _is_mount(netns) and not _occupied(netns)
         if parked:
-            atomic_write(record, json.dumps({"idle": True, "ip": setup.address, "netns": setup.netns,
-                                             "bridge": bridge}).encode())
+            _write(record, {"idle": True, "ip": setup.address, "netns": setup.netns, "bridge": bridge})
     if not parked:  # (still ours: its record names this process until then)
         _tear_down(setup)
     return parked
@@ -511,9 +515,36 @@ def recover() -> list[str]:
         records = [setups / n for n in os.listdir(setups) if n.endswith(".json")]
     except (FileNotFoundError, NotADirectoryError):
         return freed
+    cut_short = [r for r in records if _cut_short(r)]
+    if cut_short:
+        with _lock().hold():
+            for record in (r for r in cut_short if _cut_short(r)):
+                netns_file.remove(STATE_DIR / "netns" / record.stem)
+                with contextlib.suppress(FileNotFoundError):
+                    record.unlink()
     if not any(_dead(_read(r)) for r in records):
         return freed
     return freed + _tear_down_where(_dead)
+
+
+def _cut_short(record: Path) -> bool:
+    """Whether ``record`` is unreadable and older than this boot: a write a crash cut short
+    (records appear whole by rename, so within one boot no reader sees one half-written)."""
+    if _read(record) is not None:
+        return False
+    try:
+        return os.stat(record).st_mtime < _boot_time()
+    except OSError:
+        return False
+
+
+def _boot_time() -> float:
+    """When this machine booted (``btime`` of /proc/stat), in seconds since the epoch."""
+    with open("/proc/stat", "rb") as f:
+        for line in f:
+            if line.startswith(b"btime "):
+                return float(line.split()[1])
+    return 0.0
 
 
 def _dead(info: dict[str, Any] | None) -> bool:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import errno
 import functools
 import os
-from dataclasses import dataclass
 
 from pybuild.errors import SandboxError
+from pybuild.values import Value
 
 MNT_DETACH = 2
 _PAGE = 4096
@@ -80,14 +80,14 @@ def _options() -> str:
     return "redirect_dir=off,metacopy=off,index=off"
 
 
-@dataclass(frozen=True)
-class DriverChoice:
+class DriverChoice(Value):
     """How working containers are layered here: ``driver`` overlay or vfs, ``program`` a mount
     program for overlay (fuse-overlayfs) or None for the kernel's, and ``why``."""
 
-    driver: str
-    program: str | None
-    why: str
+    __slots__ = _FIELDS = ("driver", "program", "why")
+
+    def __init__(self, driver: str, program: str | None, why: str) -> None:
+        self.driver, self.program, self.why = driver, program, why
 
 
 @functools.lru_cache(maxsize=4)

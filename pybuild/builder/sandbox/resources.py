@@ -18,11 +18,11 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass, field
 from typing import Any
 
 from pybuild.errors import ConfigError
 from pybuild.lazyre import lazy
+from pybuild.values import Value
 
 DEFAULT_SHM = 65536 * 1024  # buildah's default --shm-size (65536k)
 
@@ -38,48 +38,56 @@ _RAM = lazy(r"^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$", re.IGNORECASE)
 _CPUSET = lazy(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 
 
-@dataclass(frozen=True)
-class Ulimit:
+class Ulimit(Value):
     """One --ulimit: a resource's soft and hard limit."""
 
-    name: str  # go-units' name (nofile)
-    soft: int  # UNLIMITED for none
-    hard: int
+    __slots__ = _FIELDS = ("name", "soft", "hard")
+
+    def __init__(self, name: str, soft: int, hard: int) -> None:
+        self.name = name  # go-units' name (nofile)
+        self.soft = soft  # UNLIMITED for none
+        self.hard = hard
 
     @property
     def rlimit(self) -> str:
         return ULIMITS[self.name]
 
 
-@dataclass(frozen=True)
-class Device:
+class Device(Value):
     """A host device node given to a step: where it is, where the step sees it, rwm."""
 
-    source: str
-    target: str
-    access: str = "rwm"
-    kind: str = "c"  # c | b
-    major: int = 0
-    minor: int = 0
-    mode: int = 0o666
+    __slots__ = _FIELDS = ("source", "target", "access", "kind", "major", "minor", "mode")
+
+    def __init__(self, source: str, target: str, access: str = "rwm", kind: str = "c", major: int = 0,
+                 minor: int = 0, mode: int = 0o666) -> None:
+        self.source, self.target, self.access, self.kind = source, target, access, kind  # kind: c | b
+        self.major, self.minor, self.mode = major, minor, mode
 
 
-@dataclass
-class Resources:
+class Resources(Value):
     """A step's --memory/--cpu*/--pids-limit/--ulimit/--device values, as the sandbox applies them."""
 
-    memory: int | None = None  # bytes
-    memory_swap: int | None = None  # memory + swap, bytes; -1: unlimited swap
-    cpu_shares: int | None = None
-    cpu_period: int | None = None  # microseconds
-    cpu_quota: int | None = None  # microseconds per period
-    cpuset_cpus: str | None = None
-    cpuset_mems: str | None = None
-    ulimits: list[Ulimit] = field(default_factory=list)
-    shm_size: int = DEFAULT_SHM
-    devices: list[Device] = field(default_factory=list)
-    cgroupns: str = "host"  # host | private
-    cgroup_parent: str | None = None  # --cgroup-parent: runc makes the step's cgroup below it (oci only)
+    __slots__ = _FIELDS = ("memory", "memory_swap", "cpu_shares", "cpu_period", "cpu_quota", "cpuset_cpus", "cpuset_mems",
+                 "ulimits", "shm_size", "devices", "cgroupns", "cgroup_parent")
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __init__(self, memory: int | None = None, memory_swap: int | None = None, cpu_shares: int | None = None,
+                 cpu_period: int | None = None, cpu_quota: int | None = None, cpuset_cpus: str | None = None,
+                 cpuset_mems: str | None = None, ulimits: list[Ulimit] | None = None, shm_size: int = DEFAULT_SHM,
+                 devices: list[Device] | None = None, cgroupns: str = "host",
+                 cgroup_parent: str | None = None) -> None:
+        self.memory = memory  # bytes
+        self.memory_swap = memory_swap  # memory + swap, bytes; -1: unlimited swap
+        self.cpu_shares = cpu_shares
+        self.cpu_period = cpu_period  # microseconds
+        self.cpu_quota = cpu_quota  # microseconds per period
+        self.cpuset_cpus = cpuset_cpus
+        self.cpuset_mems = cpuset_mems
+        self.ulimits: list[Ulimit] = [] if ulimits is None else ulimits
+        self.shm_size = shm_size
+        self.devices: list[Device] = [] if devices is None else devices
+        self.cgroupns = cgroupns  # host | private
+        self.cgroup_parent = cgroup_parent  # --cgroup-parent: runc makes the step's cgroup below it (oci only)
 
     def wants_cgroup(self) -> bool:
         """True when a limit needs a cgroup of the step's own."""

@@ -13,22 +13,24 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pybuild.errors import ConfigError
+from pybuild.values import Value
 
 DEFAULT = "default"
 UNCONFINED = "unconfined"
 _WHERE = "--security-opt"
 
 
-@dataclass(frozen=True)
-class SecurityOptions:
+class SecurityOptions(Value):
     """What a step runs under: ``seccomp`` is "default", "unconfined" or a profile's path."""
 
-    seccomp: str = DEFAULT
-    no_new_privileges: bool = False
+    __slots__ = _FIELDS = ("seccomp", "no_new_privileges")
+
+    def __init__(self, seccomp: str = DEFAULT, no_new_privileges: bool = False) -> None:
+        self.seccomp = seccomp
+        self.no_new_privileges = no_new_privileges
 
     def as_opts(self) -> list[str]:
         """The ``--security-opt`` values that give these options again (a profile by its absolute
