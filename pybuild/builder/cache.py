@@ -69,8 +69,9 @@ def record(store: Store, key: str, *, layers: Sequence[str], config: str, inputs
 
     path = _entry_path(store, key)
     make_dirs(path.parent)
-    # no fsync (issue 19: two per step): an entry a machine crash empties reads as a miss,
-    # and what it names (layers, config blob) was made durable before it
+    # no fsync (issue 19: two per step): an entry a machine crash empties reads as a miss, and
+    # so does one whose layers or config blob a crash lost (their bytes are durable before
+    # their rename; the directories holding the names sync when an image record names them)
     entry = CacheEntry(digests(layers), Digest(config), inputs)
     atomic_write(path, json.dumps(entry.to_json(), sort_keys=True, default=str).encode(), durable=False)
     if parent:
