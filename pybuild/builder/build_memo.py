@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from typing import Any, TextIO
 
+    from pybuild.oci.digest import Digest
+
 FORMAT = 1
 RACY_NS = 1_000_000_000  # a file changed this close before the build started records no memo
 MAX_TRANSCRIPT = 1 << 20  # characters a memo replays, at most
@@ -139,8 +141,9 @@ def tree_digest(root: str, skip: Iterable[str] = ()) -> tuple[str, int]:
     return h.hexdigest(), newest
 
 
-def _ttys() -> list[bool]:
-    return [_isatty(sys.stdout), _isatty(sys.stderr)]
+def _ttys(streams: tuple[Any, Any]) -> list[bool]:
+    """Whether (stdout, stderr) are terminals: a memo answers only the display it recorded."""
+    return [_isatty(streams[0]), _isatty(streams[1])]
 
 
 def _isatty(stream: Any) -> bool:
@@ -152,7 +155,7 @@ def _isatty(stream: Any) -> bool:
 
 def _holds(memo: dict[str, Any], key: str) -> bool:
     """Whether every identity the memo rests on is still what it recorded."""
-    if memo.get("format") != FORMAT or memo.get("key") != key or memo.get("tty") != _ttys():
+    if memo.get("format") != FORMAT or memo.get("key") != key or memo.get("tty") != _ttys((sys.stdout, sys.stderr)):
         return False
     for path, ident in memo["files"]:
         if identity(path) != ident:
@@ -207,7 +210,7 @@ class Recorder:
     when the build was one the memo may answer."""
 
     def __init__(self, argv: Sequence[str], root: str) -> None:
-        self.argv, self.root = list(argv), root
+        self.root = root
         self.key = command_key(argv)  # before the build runs (it sets variables for its children)
         self.started_ns = time.time_ns()
         self.chunks: list[tuple[int, str]] = []
@@ -273,7 +276,7 @@ class Recorder:
             return
         ignorefile, iidfile = request.get("ignorefile"), request.get("iidfile")
         build_arg_files = request.get("build_arg_files") or ()
-        files = [os.path.join(context, n) for n in ("Containerfile", "Dockerfile")]
+        files: list[str] = []  # (the context's own Containerfile and ignore files are in its tree)
         if file:
             for f in (file, os.path.join(context, file)):
                 files += [f, f + ".containerignore", f + ".dockerignore"]
@@ -309,16 +312,19 @@ class Recorder:
         assert self.inputs is not None and self.image is not None
         root = self.root
         store_files = [os.path.join(root, "images.json"), _blob(root, self.image)]
-        layers: set[str] = set()
+        layers: set[Digest] = set()
+        from pybuild.builder.cache import entry_file
+        from pybuild.builder.records import CacheEntry
+
         for key in self.hits:
-            entry_file = os.path.join(root, "cache", "keys", key[:2], key + ".json")
-            with open(entry_file, "rb") as f:
-                entry = json.loads(f.read())
-            if _reads_remote(entry.get("inputs") or {}):
+            path = str(entry_file(root, key))
+            with open(path, "rb") as f:
+                entry = CacheEntry.from_json(json.loads(f.read()))
+            if _reads_remote(entry.inputs):
                 return None  # a URL or git ref counts by what it serves now: ask it each time
-            store_files += [entry_file, _blob(root, entry["config"])]
-            layers.update(entry.get("layers") or [])
-        store_files += [os.path.join(root, "layers", d.split(":")[-1], "info.json") for d in sorted(layers)]
+            store_files += [path, _blob(root, entry.config)]
+            layers.update(entry.layers)
+        store_files += [os.path.join(root, "layers", d.hex, "info.json") for d in sorted(layers)]
         before = [identity(p) for p in store_files]
         if None in before or not self._tagged(root):
             return None
@@ -332,7 +338,7 @@ class Recorder:
         digest, newest = tree_digest(self.inputs["context"], skip)
         if newest >= racy or [identity(p) for p in store_files] != before:
             return None
-        return {"format": FORMAT, "key": self.key, "image": self.image, "tty": _ttys_of(self._streams),
+        return {"format": FORMAT, "key": self.key, "image": self.image, "tty": _ttys(self._streams),
                 "iidfile": self.inputs["iidfile"], "transcript": self.chunks,
                 "files": files + [[p, i] for p, i in zip(store_files, before, strict=True)],
                 "trees": [[self.inputs["context"], skip, digest]]}
@@ -362,10 +368,6 @@ def _trim(directory: str, keep: int = MAX_MEMOS) -> None:
             os.unlink(os.path.join(directory, name))
         except FileNotFoundError:
             pass
-
-
-def _ttys_of(streams: tuple[TextIO, TextIO]) -> list[bool]:
-    return [_isatty(streams[0]), _isatty(streams[1])]
 
 
 def _blob(root: str, digest: str) -> str:
@@ -405,10 +407,6 @@ def simple_request(request: dict[str, Any], *, text: str | None, multi: bool) ->
         return False
     if str(request.get("pull") or "missing").lower() not in ("missing", "ifmissing", "never", "false"):
         return False
-    for name in ("cpp_flags", "build_contexts", "cache_from", "cache_to", "outputs", "secrets", "ssh", "attest"):
-        if request.get(name):
-            return False
-    for name in ("manifest", "sbom", "sbom_output", "sbom_purl_output", "provenance", "explain_cache"):
-        if request.get(name):
-            return False
-    return True
+    asked = ("cpp_flags", "build_contexts", "cache_from", "cache_to", "outputs", "secrets", "ssh", "attest",
+             "manifest", "sbom", "sbom_output", "sbom_purl_output", "provenance", "explain_cache")
+    return not any(request.get(name) for name in asked)

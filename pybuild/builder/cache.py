@@ -31,8 +31,13 @@ def make_key(inputs: dict[str, Any]) -> str:
     return hashlib.sha256(doc.encode()).hexdigest()
 
 
+def entry_file(root: str | os.PathLike[str], key: str) -> Path:
+    """Where the entry for ``key`` lives under store root ``root`` (the build memo stats it)."""
+    return Path(root) / "cache" / "keys" / key[:2] / f"{key}.json"
+
+
 def _entry_path(store: Store, key: str) -> Path:
-    return store.root / "cache" / "keys" / key[:2] / f"{key}.json"
+    return entry_file(store.root, key)
 
 
 def _read(path: Path) -> CacheEntry | None:

@@ -66,21 +66,14 @@ def load(directory: str, key: str) -> bytes | None:
 
 def store(directory: str, key: str, program: bytes) -> None:
     """Keep ``program`` under ``key`` (whole or not at all; a failure only costs a compile later)."""
-    tmp = os.path.join(directory, f".{key}.{os.getpid()}.{os.urandom(4).hex()}")
+    from pybuild.errors import StoreError
+    from pybuild.fsutil import atomic_write
+
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            data = memoryview(program + hashlib.sha256(key.encode() + program).digest())
-            while data:
-                data = data[os.write(fd, data):]
-        finally:
-            os.close(fd)
-        os.rename(tmp, os.path.join(directory, key))
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        atomic_write(os.path.join(directory, key), program + hashlib.sha256(key.encode() + program).digest(),
+                     0o600, durable=False)
+    except (OSError, StoreError):  # (a full disk is said as a StoreError)
+        pass
 
 
 __all__ = ["cache_dir", "key_of", "load", "store", "ROOT_DIR"]
