@@ -155,6 +155,10 @@ def _isatty(stream: Any) -> bool:
 
 def _holds(memo: dict[str, Any], key: str) -> bool:
     """Whether every identity the memo rests on is still what it recorded."""
+    if not isinstance(memo, dict) or not all(  # a torn or foreign file: the engine answers
+            isinstance(c, list) and len(c) == 2 and c[0] in (1, 2) and isinstance(c[1], str)
+            for c in memo.get("transcript", ())):
+        return False
     if memo.get("format") != FORMAT or memo.get("key") != key or memo.get("tty") != _ttys((sys.stdout, sys.stderr)):
         return False
     for path, ident in memo["files"]:

@@ -97,3 +97,15 @@ def test_a_store_keeps_the_newest_memos_only(tmp_path: Path) -> None:
         os.utime(tmp_path / f"{i}.json", ns=(i * 10**9, i * 10**9))
     build_memo._trim(str(tmp_path), keep=3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2.json", "3.json", "4.json"]
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", '{"format": 1}', '{"format": 1, "key": "K", "tty": [false, false]}',
+                                  '{"format": 1, "key": "K", "tty": [false, false], "files": [], "trees": [],'
+                                  ' "iidfile": null, "image": "x", "transcript": [[1, 2]]}'])
+def test_a_torn_or_foreign_memo_answers_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = ["--root", str(tmp_path), "bud", "."]
+    path = Path(build_memo.memo_path(str(tmp_path), build_memo.command_key(argv)))
+    path.parent.mkdir()
+    path.write_text(text.replace('"K"', f'"{build_memo.command_key(argv)}"'))
+    assert not build_memo.answer(argv)
